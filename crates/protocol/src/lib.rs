@@ -1,0 +1,1 @@
+//! Tickwire wire protocol.

@@ -1,0 +1,64 @@
+//! The type-erased face of a running match, as the server drives it.
+//!
+//! A game developer implements [`crate::Game`]; the world wraps it into
+//! something that implements [`Simulation`], so the server can hold any game
+//! as a `Box<dyn Simulation>` and never learn its types. One call to
+//! [`Simulation::step`] is one tick.
+
+use crate::replicate::{GameEvent, NetId, PlayerId, PlayerInput, Rect, ReplicatedEntity, Schema};
+
+/// What a successful join gives the server to tell the player.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Joined {
+    /// The player's id in this match.
+    pub player: PlayerId,
+    /// The entity the player controls.
+    pub avatar: NetId,
+}
+
+/// Why a join was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JoinError {
+    /// The match already holds its player limit.
+    #[error("room is full ({0} players)")]
+    Full(usize),
+    /// The game refused for its own reason.
+    #[error("join refused: {0}")]
+    Refused(String),
+}
+
+/// A running match, driven one tick at a time.
+///
+/// Calls between two `step`s are recorded in call order, so a replay that
+/// makes the same calls reaches the same state. Inputs are buffered and
+/// applied at the next `step` ordered by player, then sequence number.
+pub trait Simulation: Send + std::fmt::Debug {
+    /// The replicated-entity schema of this game.
+    fn schema(&self) -> &Schema;
+    /// Ticks per second.
+    fn tick_rate(&self) -> u32;
+    /// Number of the last completed tick (0 before the first step).
+    fn tick(&self) -> u64;
+    /// Most players this match accepts.
+    fn max_players(&self) -> usize;
+    /// Players now in the match.
+    fn player_count(&self) -> usize;
+    /// Adds a player, spawning its avatar.
+    fn join(&mut self, name: &str) -> Result<Joined, JoinError>;
+    /// Removes a player and its avatar. Unknown players are ignored.
+    fn leave(&mut self, player: PlayerId);
+    /// Buffers an input for the next tick. Unknown players are ignored.
+    fn input(&mut self, player: PlayerId, input: PlayerInput);
+    /// Runs one tick.
+    fn step(&mut self);
+    /// Appends the replicated state after the last tick, sorted by id.
+    fn replicated(&self, out: &mut Vec<ReplicatedEntity>);
+    /// Moves the events of the last tick into `out`.
+    fn drain_events(&mut self, out: &mut Vec<GameEvent>);
+    /// Sequence number of the newest input of `player` applied so far.
+    fn last_applied_input(&self, player: PlayerId) -> Option<u32>;
+    /// What `player` may see, or `None` to see everything.
+    fn view(&self, player: PlayerId) -> Option<Rect>;
+    /// A hash of the full simulation state after the last tick.
+    fn state_hash(&self) -> u64;
+}
