@@ -1,0 +1,164 @@
+// Interpolation: positions between and across snapshots, uneven arrival,
+// angle wrap, teleports, entities appearing and leaving.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Interpolator, SnapshotClock, angleDelta, lerpAngle } from '../src/interpolation.js';
+
+const TICK_RATE = 30;
+const INTERVAL = 1000 / TICK_RATE;
+const MODES = { avatar: { x: 'linear', y: 'linear', heading: 'angle', hp: 'step' } };
+
+function avatar(fields) {
+  return { kind: 'avatar', fields: { x: 0, y: 0, heading: 0, hp: 100, ...fields } };
+}
+
+function world(...entries) {
+  return new Map(entries);
+}
+
+/** An interpolator fed ticks 0..=n on time, one entity moving +10 x per tick. */
+function steady(n) {
+  const interp = new Interpolator({ tickRate: TICK_RATE, modes: MODES });
+  for (let tick = 0; tick <= n; tick++) {
+    interp.push(tick, world([1, avatar({ x: tick * 10, y: 50 })]), tick * INTERVAL);
+  }
+  return interp;
+}
+
+test('draws two snapshot intervals in the past', () => {
+  const interp = steady(10);
+  assert.equal(interp.delayMs, 2 * INTERVAL);
+  // At the arrival of tick 10, the drawn moment is tick 8.
+  const e = interp.sample(10 * INTERVAL).get(1);
+  assert.ok(Math.abs(e.fields.x - 80) < 1e-9, `x = ${e.fields.x}`);
+  assert.equal(e.fields.y, 50);
+});
+
+test('positions between two snapshots are linear in time', () => {
+  const interp = steady(10);
+  // Half-way between ticks 7 and 8 is drawn at local time 9.5 intervals.
+  const e = interp.sample(9.5 * INTERVAL).get(1);
+  assert.ok(Math.abs(e.fields.x - 75) < 1e-9, `x = ${e.fields.x}`);
+});
+
+test('positions across several snapshots follow the path without steps', () => {
+  const interp = steady(20);
+  let previous = -Infinity;
+  for (let f = 0; f <= 60; f++) {
+    const now = 10 * INTERVAL + (f * 10 * INTERVAL) / 60; // render ticks 8..18
+    const x = interp.sample(now).get(1).fields.x;
+    const expected = (now / INTERVAL - 2) * 10;
+    assert.ok(Math.abs(x - expected) < 1e-6, `frame ${f}: x = ${x}, expected ${expected}`);
+    assert.ok(x >= previous);
+    previous = x;
+  }
+});
+
+test('carries motion on briefly when a snapshot is late, then holds', () => {
+  const interp = steady(5);
+  // Render tick 5.5: the next snapshot is late; motion goes on.
+  assert.ok(Math.abs(interp.sample(7.5 * INTERVAL).get(1).fields.x - 55) < 1e-9);
+  // Far past the newest snapshot: held 1.5 intervals ahead of it, not further.
+  assert.ok(Math.abs(interp.sample(20 * INTERVAL).get(1).fields.x - 65) < 1e-9);
+});
+
+test('uneven arrival does not make the drawn motion jitter', () => {
+  // Snapshots of a steady 300 units/s motion arrive with up to +-20 ms of
+  // jitter, and sometimes two at once; frames are drawn at 60 Hz.
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const interp = new Interpolator({ tickRate: TICK_RATE, modes: MODES });
+  const arrivals = [];
+  for (let tick = 0; tick < 300; tick++) {
+    let at = tick * INTERVAL + 50 + (random() - 0.5) * 40;
+    if (tick % 17 === 0) at += 25; // a late one, delivered with the next
+    arrivals.push({ tick, at });
+  }
+  arrivals.sort((a, b) => a.at - b.at);
+  const frame = 1000 / 60;
+  let next = 0;
+  const xs = [];
+  for (let now = 0; now < 300 * INTERVAL; now += frame) {
+    while (next < arrivals.length && arrivals[next].at <= now) {
+      const { tick } = arrivals[next++];
+      interp.push(tick, world([1, avatar({ x: tick * 10 })]), arrivals[next - 1].at);
+    }
+    if (now > 2000) xs.push(interp.sample(now).get(1).fields.x);
+    else interp.sample(now);
+  }
+  const perFrame = (10 * frame) / INTERVAL; // 5 units per 60 Hz frame
+  for (let i = 1; i < xs.length; i++) {
+    const step = xs[i] - xs[i - 1];
+    assert.ok(Math.abs(step - perFrame) < 0.1 * perFrame, `frame ${i}: moved ${step}, expected ${perFrame}`);
+  }
+});
+
+test('the clock ignores jitter but follows a real shift', () => {
+  const clock = new SnapshotClock({ intervalMs: INTERVAL });
+  clock.observe(0, 100);
+  clock.observe(1, 100 + INTERVAL + 15); // 15 ms late
+  assert.ok(Math.abs(clock.serverTime(200) - 100) < 1, 'one late snapshot barely moves it');
+  assert.equal(clock.observe(100, 100 * INTERVAL + 1000), true, 'a one-second stall resyncs');
+  assert.equal(clock.serverTime(100 * INTERVAL + 1000), 100 * INTERVAL);
+});
+
+test('the drawn moment never runs backwards', () => {
+  const interp = steady(10);
+  const a = interp.renderTime(10 * INTERVAL);
+  // A burst of early snapshots pulls the clock's estimate back a little.
+  interp.push(11, world([1, avatar({ x: 110 })]), 10.2 * INTERVAL);
+  const b = interp.renderTime(10 * INTERVAL + 1);
+  assert.ok(b >= a);
+});
+
+test('headings take the shorter way around the circle', () => {
+  const deg = Math.PI / 180;
+  assert.ok(Math.abs(angleDelta(350 * deg, 10 * deg) - 20 * deg) < 1e-9);
+  assert.ok(Math.abs(lerpAngle(350 * deg, 10 * deg, 0.5)) < 1e-9 || Math.abs(lerpAngle(350 * deg, 10 * deg, 0.5) - 2 * Math.PI) < 1e-9);
+  const interp = new Interpolator({ tickRate: TICK_RATE, modes: MODES });
+  interp.push(0, world([1, avatar({ heading: 350 * deg })]), 0);
+  interp.push(1, world([1, avatar({ heading: 10 * deg })]), INTERVAL);
+  interp.push(2, world([1, avatar({ heading: 10 * deg })]), 2 * INTERVAL);
+  const h = interp.sample(2.75 * INTERVAL).get(1).fields.heading; // render tick 0.75
+  assert.ok(Math.abs(h - 5 * deg) < 1e-9, `heading ${h / deg} deg`);
+});
+
+test('integer fields change at their tick, not gradually', () => {
+  const interp = new Interpolator({ tickRate: TICK_RATE, modes: MODES });
+  interp.push(0, world([1, avatar({ hp: 100 })]), 0);
+  interp.push(1, world([1, avatar({ hp: 80 })]), INTERVAL);
+  interp.push(2, world([1, avatar({ hp: 80 })]), 2 * INTERVAL);
+  assert.equal(interp.sample(2.9 * INTERVAL).get(1).fields.hp, 100);
+  assert.equal(interp.sample(3.01 * INTERVAL).get(1).fields.hp, 80);
+});
+
+test('a respawn is drawn as a jump, not a slide across the arena', () => {
+  const interp = new Interpolator({ tickRate: TICK_RATE, modes: MODES });
+  interp.push(0, world([1, avatar({ x: 100 })]), 0);
+  interp.push(1, world([1, avatar({ x: 3000 })]), INTERVAL);
+  interp.push(2, world([1, avatar({ x: 3000 })]), 2 * INTERVAL);
+  assert.equal(interp.sample(2.5 * INTERVAL).get(1).fields.x, 100);
+  assert.equal(interp.sample(3.01 * INTERVAL).get(1).fields.x, 3000);
+});
+
+test('entities appear at the snapshot that creates them and leave at the one that removes them', () => {
+  const interp = new Interpolator({ tickRate: TICK_RATE, modes: MODES });
+  interp.push(0, world([1, avatar({})]), 0);
+  interp.push(1, world([1, avatar({})], [2, avatar({ x: 5 })]), INTERVAL);
+  interp.push(2, world([2, avatar({ x: 5 })]), 2 * INTERVAL);
+  interp.push(3, world([2, avatar({ x: 5 })]), 3 * INTERVAL);
+  const at = (tick) => [...interp.sample((tick + 2) * INTERVAL).keys()];
+  assert.deepEqual(at(0.5), [1]);
+  assert.deepEqual(at(1.5), [1, 2]);
+  assert.deepEqual(at(2.01), [2]);
+});
+
+test('keeps a bounded number of snapshots', () => {
+  const interp = new Interpolator({ tickRate: TICK_RATE, modes: MODES, capacity: 8 });
+  for (let tick = 0; tick < 100; tick++) interp.push(tick, world(), tick * INTERVAL);
+  assert.ok(interp.snapshots.length <= 8);
+});
