@@ -1,1 +1,62 @@
-//! Tickwire wire protocol.
+//! Tickwire's wire protocol: the messages between a client and the server,
+//! their byte encoding, and delta snapshots of replicated state.
+//!
+//! The crate is pure: bytes and state in, bytes and state out, no sockets,
+//! no clock. The server and the bot swarm are built on it, and the browser
+//! client's `client-web/src/protocol.js` implements the same format, which
+//! `docs/protocol.md` writes down byte by byte.
+//!
+//! How it fits a tick:
+//! 1. Each client message ([`ClientMessage`]) is one WebSocket binary
+//!    message, decoded with [`ClientMessage::decode`].
+//! 2. After the room's tick, the server records the replicated rows in a
+//!    [`ServerHistory`], asks it for the body against each player's baseline
+//!    ([`ServerHistory::shared_body`], encoded once per baseline), and writes
+//!    `per-player header ++ shared body` with [`write_snapshot_message`].
+//! 3. A client decodes with [`ServerMessage::decode`] (or
+//!    [`decode_snapshot_message`]) and applies the body with a
+//!    [`ClientState`], which keeps the last few states as baselines.
+//!
+//! Every decoder is strict and bounded (see [`Limits`]): errors are values,
+//! never panics.
+
+pub mod client;
+pub mod codec;
+pub mod history;
+pub mod message;
+pub mod snapshot;
+
+pub use client::{CLIENT_STATES, ClientState};
+pub use codec::{CONTROL_MESSAGE_LIMIT, CodecError, ReadError};
+pub use history::{EncodedBody, HISTORY_TICKS, RecordError, ServerHistory};
+pub use message::{
+    ClientDecodeError, ClientMessage, JoinRefused, MAX_CHAT_BYTES, MAX_NAME_BYTES,
+    MAX_REASON_BYTES, MAX_ROSTER, ServerDecodeError, ServerEvent, ServerMessage, Snapshot, Welcome,
+    check_join, decode_snapshot_message, error_code,
+};
+pub use snapshot::{
+    ApplyError, ChangedEntity, EncodeError, MAX_SNAPSHOT_HEADER_BYTES, SNAPSHOT_TAG, SnapshotBody,
+    SnapshotDecodeError, apply_snapshot, encode_delta, encode_full, write_snapshot_message,
+};
+
+/// Version of this wire format, checked at join. Bump on any change to the
+/// bytes.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Bounds every decoder enforces before allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest snapshot message accepted, in bytes. Default 1 MiB.
+    pub max_snapshot_bytes: usize,
+    /// Most entities in one snapshot list or one state. Default 65,536.
+    pub max_entities: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_snapshot_bytes: 1 << 20,
+            max_entities: 65_536,
+        }
+    }
+}

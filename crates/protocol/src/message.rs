@@ -1,0 +1,468 @@
+//! The messages of the protocol, one per WebSocket binary message.
+//!
+//! A client opens `/ws?room=&name=` (which joins it to a room), then sends
+//! [`ClientMessage::Join`] to check versions and name the tick it resumes
+//! from. The server answers [`ServerMessage::Welcome`] (with the schema that
+//! every later snapshot is decoded by) or [`ServerMessage::Error`], then
+//! sends a [`ServerMessage::Snapshot`] after every tick, plus pongs and
+//! events. Control messages are bincode (see [`crate::codec`]); snapshot
+//! bodies are hand-encoded from the same primitives (see
+//! [`crate::snapshot`]).
+
+use serde::{Deserialize, Serialize};
+use tickwire_sim::{GameEvent, NetId, PlayerId, PlayerInput, Schema, SchemaError};
+
+use crate::codec::{self, CodecError, Reader};
+use crate::snapshot::{
+    EncodeError, SNAPSHOT_TAG, SnapshotBody, SnapshotDecodeError, decode_body,
+    write_snapshot_message,
+};
+use crate::{Limits, PROTOCOL_VERSION};
+
+/// Longest player or room name, in bytes of UTF-8.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Longest chat line, in bytes of UTF-8.
+pub const MAX_CHAT_BYTES: usize = 256;
+/// Longest error reason, in bytes of UTF-8.
+pub const MAX_REASON_BYTES: usize = 256;
+/// Most players a welcome's roster lists.
+pub const MAX_ROSTER: usize = 1024;
+
+/// Codes of [`ServerMessage::Error`]. They lie in the WebSocket private
+/// close-code range, so the server can close the socket with the same code.
+pub mod error_code {
+    /// The client speaks another protocol version.
+    pub const PROTOCOL_VERSION: u16 = 4000;
+    /// The client was built for another schema.
+    pub const SCHEMA_MISMATCH: u16 = 4001;
+    /// The client sent bytes that are not a message.
+    pub const MALFORMED: u16 = 4002;
+    /// The client sent a message out of order (input before join...).
+    pub const UNEXPECTED: u16 = 4003;
+    /// The room or the server is full.
+    pub const FULL: u16 = 4004;
+    /// The client sent more than its rate limit.
+    pub const RATE_LIMITED: u16 = 4005;
+    /// The server is shutting down.
+    pub const SHUTDOWN: u16 = 4006;
+}
+
+/// A message from a client to the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    /// The first message on a socket: the version check, and the tick a
+    /// reconnecting client still holds (the server then resumes with a
+    /// delta against it when it can).
+    Join {
+        /// [`PROTOCOL_VERSION`] of the client.
+        protocol_version: u16,
+        /// [`Schema::hash`] the client was built for, 0 when it decodes any
+        /// schema generically.
+        schema_hash: u64,
+        /// Newest tick the client holds from an earlier connection.
+        resume_tick: Option<u32>,
+    },
+    /// One input; the server applies the newest one before each tick.
+    Input(PlayerInput),
+    /// The newest snapshot tick the client applied.
+    Ack {
+        /// That tick.
+        tick: u32,
+    },
+    /// A round-trip probe; the server answers with a pong.
+    Ping {
+        /// Any client clock value, echoed back.
+        client_time: u32,
+    },
+    /// A chat line to the room.
+    Chat {
+        /// At most [`MAX_CHAT_BYTES`].
+        text: String,
+    },
+}
+
+/// Why bytes from a client are not a [`ClientMessage`].
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ClientDecodeError {
+    /// Not a well-formed message.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// A chat line over [`MAX_CHAT_BYTES`].
+    #[error("chat line of {0} bytes is over the limit of {MAX_CHAT_BYTES}")]
+    ChatTooLong(usize),
+}
+
+impl ClientMessage {
+    /// Appends the wire form to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        codec::encode_into(self, out);
+    }
+
+    /// The wire form as a new buffer.
+    /// ```
+    /// # use tickwire_protocol::ClientMessage;
+    /// let ack = ClientMessage::Ack { tick: 300 };
+    /// assert_eq!(ack.to_bytes(), [2, 251, 0x2c, 0x01]);
+    /// assert_eq!(ClientMessage::decode(&ack.to_bytes()), Ok(ack));
+    /// ```
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+
+    /// Decodes one whole message; trailing bytes are an error.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ClientDecodeError> {
+        let message: Self = codec::decode_exact(bytes)?;
+        if let Self::Chat { text } = &message {
+            if text.len() > MAX_CHAT_BYTES {
+                return Err(ClientDecodeError::ChatTooLong(text.len()));
+            }
+        }
+        Ok(message)
+    }
+
+    /// A join for this build of the protocol.
+    pub fn join(schema_hash: u64, resume_tick: Option<u32>) -> Self {
+        Self::Join {
+            protocol_version: PROTOCOL_VERSION,
+            schema_hash,
+            resume_tick,
+        }
+    }
+}
+
+/// Why the server refuses a join: the code and reason of the
+/// [`ServerMessage::Error`] it sends before closing.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum JoinRefused {
+    /// Client and server speak different protocol versions.
+    #[error("protocol version {client} is not supported, the server speaks {server}")]
+    ProtocolVersion {
+        /// The client's version.
+        client: u16,
+        /// The server's version.
+        server: u16,
+    },
+    /// The client was built for another schema.
+    #[error("schema hash {client:#018x} does not match the server's {server:#018x}")]
+    SchemaMismatch {
+        /// The client's hash.
+        client: u64,
+        /// The server's hash.
+        server: u64,
+    },
+}
+
+impl JoinRefused {
+    /// The [`error_code`] to send.
+    pub fn code(&self) -> u16 {
+        match self {
+            Self::ProtocolVersion { .. } => error_code::PROTOCOL_VERSION,
+            Self::SchemaMismatch { .. } => error_code::SCHEMA_MISMATCH,
+        }
+    }
+
+    /// The error message to send, then close with the same code.
+    pub fn to_message(&self) -> ServerMessage {
+        ServerMessage::Error {
+            code: self.code(),
+            reason: self.to_string(),
+        }
+    }
+}
+
+/// The server's check of a [`ClientMessage::Join`]: the protocol version
+/// must be [`PROTOCOL_VERSION`], and the schema hash 0 (generic client) or
+/// the server's.
+pub fn check_join(
+    protocol_version: u16,
+    schema_hash: u64,
+    server_schema_hash: u64,
+) -> Result<(), JoinRefused> {
+    if protocol_version != PROTOCOL_VERSION {
+        return Err(JoinRefused::ProtocolVersion {
+            client: protocol_version,
+            server: PROTOCOL_VERSION,
+        });
+    }
+    if schema_hash != 0 && schema_hash != server_schema_hash {
+        return Err(JoinRefused::SchemaMismatch {
+            client: schema_hash,
+            server: server_schema_hash,
+        });
+    }
+    Ok(())
+}
+
+/// The server's answer to a join: who the player is and how to decode
+/// everything that follows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// [`PROTOCOL_VERSION`] of the server.
+    pub protocol_version: u16,
+    /// The player's id in the room.
+    pub player: PlayerId,
+    /// The entity the player controls (its own avatar, to predict).
+    pub avatar: NetId,
+    /// The room's name.
+    pub room: String,
+    /// Ticks per second.
+    pub tick_rate: u16,
+    /// The room's current tick.
+    pub tick: u32,
+    /// What the snapshots replicate and how it is quantized.
+    pub schema: Schema,
+    /// `schema.hash()`, checked by the decoder.
+    pub schema_hash: u64,
+    /// Everyone in the room, the new player included.
+    pub roster: Vec<(PlayerId, String)>,
+}
+
+/// Something to tell players once: a kill, a chat line, a join, a leave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerEvent {
+    /// An event of the game (the kill feed).
+    Game(GameEvent),
+    /// A chat line.
+    Chat {
+        /// Who said it.
+        player: PlayerId,
+        /// What was said, at most [`MAX_CHAT_BYTES`].
+        text: String,
+    },
+    /// A player joined the room.
+    PlayerJoined {
+        /// Their id.
+        player: PlayerId,
+        /// Their name, at most [`MAX_NAME_BYTES`].
+        name: String,
+    },
+    /// A player left the room.
+    PlayerLeft {
+        /// Their id.
+        player: PlayerId,
+    },
+}
+
+/// A decoded snapshot message: the per-player header and the shared body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The newest input sequence of this player that the tick applied.
+    pub last_input: Option<u32>,
+    /// The state change.
+    pub body: SnapshotBody,
+}
+
+/// A message from the server to a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerMessage {
+    /// Tag 0: the answer to a join.
+    Welcome(Welcome),
+    /// Tag 1: the state after a tick.
+    Snapshot(Snapshot),
+    /// Tag 2: the answer to a ping.
+    Pong {
+        /// The ping's value, echoed.
+        client_time: u32,
+        /// The room's tick when the ping was answered.
+        server_tick: u32,
+    },
+    /// Tag 3: something to show once.
+    Event(ServerEvent),
+    /// Tag 4: why the server is closing the socket.
+    Error {
+        /// One of [`error_code`].
+        code: u16,
+        /// Human-readable, at most [`MAX_REASON_BYTES`].
+        reason: String,
+    },
+}
+
+const WELCOME_TAG: u32 = 0;
+const PONG_TAG: u32 = 2;
+const EVENT_TAG: u32 = 3;
+const ERROR_TAG: u32 = 4;
+
+/// Why bytes from the server are not a [`ServerMessage`].
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ServerDecodeError {
+    /// The message is empty.
+    #[error("empty message")]
+    Empty,
+    /// The first varint is not a known message tag.
+    #[error("unknown server message tag {0}")]
+    UnknownTag(u32),
+    /// A control message that is not well-formed.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// A snapshot that is not well-formed.
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotDecodeError),
+    /// A snapshot arrived before any welcome gave the schema.
+    #[error("snapshot before the welcome")]
+    NoSchema,
+    /// The welcome's schema is not usable.
+    #[error("welcome carries an invalid schema: {0}")]
+    BadSchema(#[from] SchemaError),
+    /// The welcome's schema does not hash to the hash it carries.
+    #[error("welcome schema hashes to {computed:#018x}, but claims {claimed:#018x}")]
+    SchemaHash {
+        /// The hash on the wire.
+        claimed: u64,
+        /// The hash of the schema on the wire.
+        computed: u64,
+    },
+    /// A string or list over its limit.
+    #[error("{what} of {len} is over the limit of {limit}")]
+    TooLong {
+        /// Which field.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+fn check_len(what: &'static str, len: usize, limit: usize) -> Result<(), ServerDecodeError> {
+    if len > limit {
+        return Err(ServerDecodeError::TooLong { what, len, limit });
+    }
+    Ok(())
+}
+
+impl ServerMessage {
+    /// Appends the wire form to `out`. Only a snapshot can fail (when its
+    /// body does not fit `schema`); servers write snapshots with
+    /// [`write_snapshot_message`] and a shared body instead.
+    pub fn encode(&self, schema: &Schema, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match self {
+            Self::Welcome(welcome) => {
+                out.push(WELCOME_TAG as u8);
+                codec::encode_into(welcome, out);
+            }
+            Self::Snapshot(snapshot) => {
+                let mut body = Vec::new();
+                snapshot.body.encode(schema, &mut body)?;
+                write_snapshot_message(out, snapshot.last_input, &body);
+            }
+            Self::Pong {
+                client_time,
+                server_tick,
+            } => {
+                out.push(PONG_TAG as u8);
+                codec::encode_into(&(client_time, server_tick), out);
+            }
+            Self::Event(event) => {
+                out.push(EVENT_TAG as u8);
+                codec::encode_into(event, out);
+            }
+            Self::Error { code, reason } => {
+                out.push(ERROR_TAG as u8);
+                codec::encode_into(&(code, reason), out);
+            }
+        }
+        Ok(())
+    }
+
+    /// The wire form as a new buffer.
+    pub fn to_bytes(&self, schema: &Schema) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        self.encode(schema, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decodes one whole message. Snapshots need the schema of the welcome;
+    /// a welcome's schema is validated and its hash checked.
+    pub fn decode(
+        bytes: &[u8],
+        schema: Option<&Schema>,
+        limits: &Limits,
+    ) -> Result<Self, ServerDecodeError> {
+        let mut r = Reader::new(bytes);
+        let tag = r.u32().map_err(|_| ServerDecodeError::Empty)?;
+        let rest = bytes.get(r.position()..).unwrap_or_default();
+        match tag {
+            WELCOME_TAG => {
+                let welcome: Welcome = codec::decode_exact(rest)?;
+                check_len("room name", welcome.room.len(), MAX_NAME_BYTES)?;
+                check_len("roster", welcome.roster.len(), MAX_ROSTER)?;
+                for (_, name) in &welcome.roster {
+                    check_len("player name", name.len(), MAX_NAME_BYTES)?;
+                }
+                welcome.schema.validate()?;
+                let computed = welcome.schema.hash();
+                if computed != welcome.schema_hash {
+                    return Err(ServerDecodeError::SchemaHash {
+                        claimed: welcome.schema_hash,
+                        computed,
+                    });
+                }
+                Ok(Self::Welcome(welcome))
+            }
+            t if t == u32::from(SNAPSHOT_TAG) => {
+                let schema = schema.ok_or(ServerDecodeError::NoSchema)?;
+                Ok(Self::Snapshot(decode_snapshot_message(
+                    schema, bytes, limits,
+                )?))
+            }
+            PONG_TAG => {
+                let (client_time, server_tick) = codec::decode_exact(rest)?;
+                Ok(Self::Pong {
+                    client_time,
+                    server_tick,
+                })
+            }
+            EVENT_TAG => {
+                let event: ServerEvent = codec::decode_exact(rest)?;
+                match &event {
+                    ServerEvent::Chat { text, .. } => {
+                        check_len("chat line", text.len(), MAX_CHAT_BYTES)?;
+                    }
+                    ServerEvent::PlayerJoined { name, .. } => {
+                        check_len("player name", name.len(), MAX_NAME_BYTES)?;
+                    }
+                    ServerEvent::Game(_) | ServerEvent::PlayerLeft { .. } => {}
+                }
+                Ok(Self::Event(event))
+            }
+            ERROR_TAG => {
+                let (code, reason): (u16, String) = codec::decode_exact(rest)?;
+                check_len("error reason", reason.len(), MAX_REASON_BYTES)?;
+                Ok(Self::Error { code, reason })
+            }
+            other => Err(ServerDecodeError::UnknownTag(other)),
+        }
+    }
+}
+
+/// Decodes a whole snapshot message (tag, last input, body): the hot path
+/// of every client, and the target of the fuzzer.
+pub fn decode_snapshot_message(
+    schema: &Schema,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<Snapshot, SnapshotDecodeError> {
+    if bytes.len() > limits.max_snapshot_bytes {
+        return Err(SnapshotDecodeError::TooLarge {
+            size: bytes.len(),
+            limit: limits.max_snapshot_bytes,
+        });
+    }
+    let mut r = Reader::new(bytes);
+    let tag = r.u32()?;
+    if tag != u32::from(SNAPSHOT_TAG) {
+        return Err(SnapshotDecodeError::NotASnapshot(tag));
+    }
+    let last_input = match r.u8()? {
+        0 => None,
+        1 => Some(r.u32()?),
+        other => return Err(SnapshotDecodeError::BadOption(other)),
+    };
+    let body = decode_body(schema, &mut r, limits)?;
+    if r.remaining() != 0 {
+        return Err(SnapshotDecodeError::TrailingBytes(r.remaining()));
+    }
+    Ok(Snapshot { last_input, body })
+}

@@ -1,0 +1,918 @@
+//! Snapshot bodies: the replicated state of one tick, full or as a delta
+//! against a baseline tick the client holds.
+//!
+//! After every tick the server turns the world into a sorted slice of
+//! [`ReplicatedEntity`] rows. For each player it picks a baseline (the last
+//! snapshot written to that player's socket) and encodes the difference:
+//!
+//! * entities **removed** since the baseline, as sorted id gaps;
+//! * the baseline's **surviving** entities (baseline minus removed, in id
+//!   order) that **changed**: which ones (a bitset over the survivors, left
+//!   out when all or none changed), their field masks run-length coded as
+//!   `(mask, count)` pairs because neighbours mostly change the same fields,
+//!   then each changed field as a zigzag varint offset from the baseline;
+//! * entities **created** since the baseline, with their full state.
+//!
+//! A full snapshot is the same layout with no baseline: nothing removed, no
+//! survivors, every entity created. The body holds nothing that is per
+//! player, so players that share a baseline and a view share one encoded
+//! body; [`write_snapshot_message`] puts the per-player header in front.
+//!
+//! Decoding ([`SnapshotBody::decode`]) checks the structure against the
+//! schema without needing the baseline; applying it
+//! ([`apply_snapshot`], or [`crate::ClientState`]) checks it against the
+//! baseline. The byte layout is in `docs/protocol.md`.
+
+use tickwire_sim::{MAX_FIELDS, NetId, Quantization, ReplicatedEntity, Schema};
+
+use crate::Limits;
+use crate::codec::{ReadError, Reader, put_i32, put_u32};
+
+/// Variant index of `Snapshot` among server messages: the first byte of
+/// every snapshot message.
+pub const SNAPSHOT_TAG: u8 = 1;
+
+/// Most bytes of per-player header [`write_snapshot_message`] writes before
+/// the shared body: the tag, the option byte and a 5-byte varint.
+pub const MAX_SNAPSHOT_HEADER_BYTES: usize = 7;
+
+/// One changed survivor of a delta snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChangedEntity {
+    /// Position of the entity among the baseline's survivors (the baseline's
+    /// entities minus the removed ones, in id order).
+    pub index: u32,
+    /// Bit `i` set: field `i` changed.
+    pub mask: u8,
+    /// `deltas[i]` is field `i`'s offset from the baseline when bit `i` of
+    /// `mask` is set, and 0 otherwise. Fixed and Int fields add it (wrapping
+    /// in 32 bits); Angle fields add it modulo the field's steps.
+    pub deltas: [i32; MAX_FIELDS],
+}
+
+impl ChangedEntity {
+    /// The offsets of the fields in the mask, in field order.
+    pub fn changed_deltas(&self) -> impl Iterator<Item = i32> + '_ {
+        (0..MAX_FIELDS)
+            .filter(|f| self.mask & (1 << f) != 0)
+            .map(|f| self.deltas[f])
+    }
+}
+
+/// A decoded snapshot body: what changed between a baseline tick and `tick`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotBody {
+    /// The tick this snapshot describes.
+    pub tick: u32,
+    /// The tick it is a delta against, or `None` for a full snapshot.
+    pub baseline: Option<u32>,
+    /// Ids of baseline entities that are gone, ascending.
+    pub removed: Vec<NetId>,
+    /// How many baseline entities survive (baseline count minus removed);
+    /// checked against the baseline when applied.
+    pub survivors: u32,
+    /// Survivors whose fields changed, by ascending survivor index.
+    pub changed: Vec<ChangedEntity>,
+    /// Entities new since the baseline, full state, ascending by id.
+    pub created: Vec<ReplicatedEntity>,
+}
+
+/// Why state could not be encoded. Every case is a bug in the caller (the
+/// game or the server), never a peer's doing.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum EncodeError {
+    /// Entities must be strictly ascending by id.
+    #[error("entities are not sorted by id: {0:?} follows a larger or equal id")]
+    NotSorted(NetId),
+    /// An entity's kind is not in the schema.
+    #[error("entity {id:?} has kind {kind}, which the schema does not declare")]
+    UnknownKind {
+        /// The entity.
+        id: NetId,
+        /// Its kind.
+        kind: u8,
+    },
+    /// A value outside its field's declared range.
+    #[error("entity {id:?} field {field} = {value} is outside its declared range")]
+    ValueOutOfRange {
+        /// The entity.
+        id: NetId,
+        /// The field.
+        field: u8,
+        /// The value.
+        value: i32,
+    },
+    /// A delta's baseline must be older than the tick it describes.
+    #[error("baseline tick {baseline} is not older than tick {tick}")]
+    BaselineNotOlder {
+        /// The snapshot's tick.
+        tick: u32,
+        /// The baseline's tick.
+        baseline: u32,
+    },
+    /// More entities than a decoder accepts.
+    #[error("{count} entities, the protocol's limit is {limit}")]
+    TooManyEntities {
+        /// How many.
+        count: usize,
+        /// The limit.
+        limit: u32,
+    },
+}
+
+/// Why bytes are not a snapshot body (or a snapshot message).
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SnapshotDecodeError {
+    /// The input ended early, or a varint was malformed.
+    #[error("malformed snapshot: {0}")]
+    Read(#[from] ReadError),
+    /// The message is larger than [`Limits::max_snapshot_bytes`].
+    #[error("snapshot of {size} bytes is over the limit of {limit}")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A count above [`Limits::max_entities`] or above what the remaining
+    /// bytes could possibly hold.
+    #[error("{what} count {count} is over the limit of {limit}")]
+    TooMany {
+        /// Which list.
+        what: &'static str,
+        /// The count on the wire.
+        count: u32,
+        /// The limit it broke.
+        limit: u32,
+    },
+    /// The baseline age reaches before tick 0.
+    #[error("baseline age {age} is older than tick {tick}")]
+    BaselineBeforeZero {
+        /// The snapshot's tick.
+        tick: u32,
+        /// The age on the wire.
+        age: u32,
+    },
+    /// A full snapshot cannot remove or change anything.
+    #[error("a full snapshot lists removed or surviving entities")]
+    FullWithDelta,
+    /// The changed count is larger than the survivors.
+    #[error("{changed} changed entities among {survivors} survivors")]
+    ChangedOverSurvivors {
+        /// Changed count.
+        changed: u32,
+        /// Survivor count.
+        survivors: u32,
+    },
+    /// The changed bitset does not have the announced number of bits set,
+    /// or sets bits past the survivors.
+    #[error("changed bitset is inconsistent with the changed count")]
+    BadBitset,
+    /// A mask run with mask 0 or count 0, or runs that do not add up to the
+    /// changed count.
+    #[error("field mask runs do not cover the changed entities")]
+    BadMaskRuns,
+    /// An entity id would pass `u32::MAX`.
+    #[error("entity id overflows")]
+    IdOverflow,
+    /// A created entity of a kind the schema does not declare.
+    #[error("entity {id:?} has unknown kind {kind}")]
+    UnknownKind {
+        /// The entity.
+        id: NetId,
+        /// Its kind.
+        kind: u8,
+    },
+    /// A created entity's value outside its field's declared range.
+    #[error("entity {id:?} field {field} = {value} is outside its declared range")]
+    ValueOutOfRange {
+        /// The entity.
+        id: NetId,
+        /// The field.
+        field: u8,
+        /// The value.
+        value: i32,
+    },
+    /// Bytes follow the body.
+    #[error("{0} trailing bytes after the snapshot")]
+    TrailingBytes(usize),
+    /// The message's first byte is not the snapshot tag.
+    #[error("not a snapshot message (tag {0})")]
+    NotASnapshot(u32),
+    /// The last-input option byte is neither 0 nor 1.
+    #[error("invalid option byte {0}")]
+    BadOption(u8),
+}
+
+/// Why a decoded snapshot does not apply to the state the client holds.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ApplyError {
+    /// The baseline tick is not among the states kept.
+    #[error("baseline tick {0} is not held")]
+    BaselineNotHeld(u32),
+    /// The snapshot is not newer than the newest state held.
+    #[error("snapshot tick {tick} is not newer than the latest tick {latest}")]
+    NotNewer {
+        /// The snapshot's tick.
+        tick: u32,
+        /// The newest tick held.
+        latest: u32,
+    },
+    /// A removed id that the baseline does not have.
+    #[error("removed entity {0:?} is not in the baseline")]
+    UnknownEntity(NetId),
+    /// The survivors on the wire do not match the baseline.
+    #[error("snapshot expects {expected} surviving entities, the baseline leaves {actual}")]
+    SurvivorMismatch {
+        /// Count on the wire.
+        expected: u32,
+        /// Count computed from the baseline.
+        actual: u32,
+    },
+    /// A change names fields the entity's kind does not declare.
+    #[error("field mask {mask:#04x} of entity {id:?} is out of range for its kind")]
+    FieldMaskOutOfRange {
+        /// The entity.
+        id: NetId,
+        /// The mask.
+        mask: u8,
+    },
+    /// A change moves a value outside its field's declared range.
+    #[error("entity {id:?} field {field} = {value} is outside its declared range")]
+    ValueOutOfRange {
+        /// The entity.
+        id: NetId,
+        /// The field.
+        field: u8,
+        /// The value.
+        value: i32,
+    },
+    /// A created entity already exists.
+    #[error("created entity {0:?} already exists")]
+    DuplicateEntity(NetId),
+    /// A baseline entity's kind is not in the schema.
+    #[error("entity {id:?} has unknown kind {kind}")]
+    UnknownKind {
+        /// The entity.
+        id: NetId,
+        /// Its kind.
+        kind: u8,
+    },
+    /// The resulting state would hold more entities than the limit.
+    #[error("{count} entities, over the limit of {limit}")]
+    TooManyEntities {
+        /// How many.
+        count: usize,
+        /// The limit.
+        limit: u32,
+    },
+}
+
+/// Whether `value` is legal for field `quant`.
+#[inline]
+fn in_range(quant: &Quantization, value: i32) -> bool {
+    match *quant {
+        Quantization::Fixed { .. } => true,
+        Quantization::Angle { steps } => value >= 0 && i64::from(value) < i64::from(steps),
+        Quantization::Int { min, max } => (min..=max).contains(&value),
+    }
+}
+
+/// Offset that takes `base` to `cur` for field `quant`.
+#[inline]
+fn field_delta(quant: &Quantization, base: i32, cur: i32) -> i32 {
+    match *quant {
+        Quantization::Angle { steps } => {
+            let steps = i64::from(steps);
+            let d = (i64::from(cur) - i64::from(base)).rem_euclid(steps);
+            // The shorter way round: in (-steps/2, steps/2], which fits i32.
+            (if d > steps / 2 { d - steps } else { d }) as i32
+        }
+        Quantization::Fixed { .. } | Quantization::Int { .. } => cur.wrapping_sub(base),
+    }
+}
+
+/// `base` moved by `delta` for field `quant`: the inverse of [`field_delta`].
+#[inline]
+fn apply_delta(quant: &Quantization, base: i32, delta: i32) -> i32 {
+    match *quant {
+        Quantization::Angle { steps } => {
+            (i64::from(base) + i64::from(delta)).rem_euclid(i64::from(steps)) as i32
+        }
+        Quantization::Fixed { .. } | Quantization::Int { .. } => base.wrapping_add(delta),
+    }
+}
+
+/// Appends a body that describes `entities` at `tick` from scratch.
+///
+/// `entities` must be sorted by id with every value in its declared range.
+/// ```
+/// # use tickwire_protocol::{encode_full, SnapshotBody, Limits};
+/// # use tickwire_sim::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
+/// let schema = Schema { game: "demo".into(), kinds: vec![KindDecl {
+///     id: 0, name: "dot".into(),
+///     fields: vec![FieldDecl { id: 0, name: "x".into(), quant: Quantization::Fixed { scale: 16 } }],
+/// }] };
+/// let dot = ReplicatedEntity { id: NetId(7), kind: 0, values: [160, 0, 0, 0, 0, 0, 0, 0] };
+/// let mut body = Vec::new();
+/// encode_full(&schema, 30, &[dot], &mut body)?;
+/// assert_eq!(body, [30, 0, 0, 0, 0, 0, 1, 7, 0, 0xfb, 0x40, 0x01]);
+/// let decoded = SnapshotBody::decode(&schema, &body, &Limits::default())?;
+/// assert_eq!(decoded.created, [dot]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode_full(
+    schema: &Schema,
+    tick: u32,
+    entities: &[ReplicatedEntity],
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    check_count(entities.len())?;
+    put_u32(out, tick);
+    put_u32(out, 0); // no baseline
+    put_u32(out, 0); // removed
+    put_u32(out, 0); // survivors
+    put_u32(out, 0); // changed
+    put_u32(out, 0); // mask runs
+    put_u32(out, entities.len() as u32);
+    let mut next = 0u32;
+    let mut prev: Option<NetId> = None;
+    for e in entities {
+        if prev.is_some_and(|p| p >= e.id) {
+            return Err(EncodeError::NotSorted(e.id));
+        }
+        prev = Some(e.id);
+        put_created(schema, e, &mut next, out)?;
+    }
+    Ok(())
+}
+
+fn check_count(count: usize) -> Result<(), EncodeError> {
+    let limit = Limits::default().max_entities;
+    if count > limit as usize {
+        return Err(EncodeError::TooManyEntities { count, limit });
+    }
+    Ok(())
+}
+
+/// Writes one entity with its full state: id gap, kind, every declared field.
+fn put_created(
+    schema: &Schema,
+    e: &ReplicatedEntity,
+    next: &mut u32,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let kind = schema.kind(e.kind).ok_or(EncodeError::UnknownKind {
+        id: e.id,
+        kind: e.kind,
+    })?;
+    put_u32(out, e.id.0.wrapping_sub(*next)); // ids ascend: the gap is small
+    *next = e.id.0.wrapping_add(1);
+    out.push(e.kind);
+    for (f, field) in kind.fields.iter().enumerate() {
+        let value = e.values[f];
+        if !in_range(&field.quant, value) {
+            return Err(EncodeError::ValueOutOfRange {
+                id: e.id,
+                field: f as u8,
+                value,
+            });
+        }
+        put_i32(out, value);
+    }
+    Ok(())
+}
+
+/// Appends a body that takes a client from `base` (the state at
+/// `baseline_tick`) to `cur` (the state at `tick`).
+///
+/// Both slices must be sorted by id; `cur`'s values must lie in their
+/// declared ranges (`base` was a `cur` once, so it is not checked again).
+/// The slices may be any view of the world, such as the entities one player
+/// may see, as long as the client's baseline is the same view.
+pub fn encode_delta(
+    schema: &Schema,
+    baseline_tick: u32,
+    base: &[ReplicatedEntity],
+    tick: u32,
+    cur: &[ReplicatedEntity],
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    if baseline_tick >= tick {
+        return Err(EncodeError::BaselineNotOlder {
+            tick,
+            baseline: baseline_tick,
+        });
+    }
+    check_count(cur.len())?;
+    // One merge walk over both sorted lists sorts every entity into removed,
+    // survivor (changed or not) or created. Deltas go straight to a scratch
+    // buffer; the sections are then written in wire order.
+    let mut removed: Vec<NetId> = Vec::new();
+    let mut created: Vec<&ReplicatedEntity> = Vec::new();
+    let mut masks: Vec<u8> = Vec::with_capacity(base.len());
+    let mut deltas: Vec<u8> = Vec::with_capacity(cur.len() * 2);
+    let (mut i, mut j) = (0, 0);
+    let mut prev_cur: Option<NetId> = None;
+    loop {
+        let b = base.get(i);
+        let c = cur.get(j);
+        if let Some(c) = c {
+            if prev_cur.is_some_and(|p| p >= c.id) {
+                return Err(EncodeError::NotSorted(c.id));
+            }
+        }
+        match (b, c) {
+            (None, None) => break,
+            (Some(b), None) => {
+                removed.push(b.id);
+                i += 1;
+            }
+            (None, Some(c)) => {
+                created.push(c);
+                prev_cur = Some(c.id);
+                j += 1;
+            }
+            (Some(b), Some(c)) => {
+                if b.id < c.id {
+                    removed.push(b.id);
+                    i += 1;
+                    continue;
+                }
+                prev_cur = Some(c.id);
+                j += 1;
+                if c.id < b.id {
+                    created.push(c);
+                    continue;
+                }
+                i += 1;
+                if b.kind != c.kind {
+                    // Not the same thing any more: replace it.
+                    removed.push(b.id);
+                    created.push(c);
+                    continue;
+                }
+                let kind = schema.kind(c.kind).ok_or(EncodeError::UnknownKind {
+                    id: c.id,
+                    kind: c.kind,
+                })?;
+                let mut mask = 0u8;
+                for (f, field) in kind.fields.iter().enumerate() {
+                    let (old, new) = (b.values[f], c.values[f]);
+                    if old != new {
+                        if !in_range(&field.quant, new) {
+                            return Err(EncodeError::ValueOutOfRange {
+                                id: c.id,
+                                field: f as u8,
+                                value: new,
+                            });
+                        }
+                        mask |= 1 << f;
+                        put_i32(&mut deltas, field_delta(&field.quant, old, new));
+                    }
+                }
+                masks.push(mask);
+            }
+        }
+    }
+
+    put_u32(out, tick);
+    put_u32(out, tick - baseline_tick);
+    put_u32(out, removed.len() as u32);
+    let mut next = 0u32;
+    for id in &removed {
+        put_u32(out, id.0 - next);
+        next = id.0.wrapping_add(1);
+    }
+    let survivors = masks.len();
+    put_u32(out, survivors as u32);
+    let changed = masks.iter().filter(|&&m| m != 0).count();
+    put_u32(out, changed as u32);
+    if changed != 0 && changed != survivors {
+        for chunk in masks.chunks(8) {
+            let byte = chunk
+                .iter()
+                .enumerate()
+                .fold(0u8, |acc, (k, &m)| acc | (u8::from(m != 0) << k));
+            out.push(byte);
+        }
+    }
+    // Mask runs over the changed survivors only.
+    let runs_at = out.len();
+    put_u32(out, 0); // placeholder, patched below when it is not 0
+    let mut runs = 0u32;
+    let mut current: Option<(u8, u32)> = None;
+    for &m in masks.iter().filter(|&&m| m != 0) {
+        match &mut current {
+            Some((mask, count)) if *mask == m => *count += 1,
+            _ => {
+                if let Some((mask, count)) = current.take() {
+                    out.push(mask);
+                    put_u32(out, count);
+                    runs += 1;
+                }
+                current = Some((m, 1));
+            }
+        }
+    }
+    if let Some((mask, count)) = current {
+        out.push(mask);
+        put_u32(out, count);
+        runs += 1;
+    }
+    if runs != 0 {
+        let mut count = Vec::with_capacity(5);
+        put_u32(&mut count, runs);
+        out.splice(runs_at..=runs_at, count);
+    }
+    out.extend_from_slice(&deltas);
+    put_u32(out, created.len() as u32);
+    let mut next = 0u32;
+    for c in created {
+        put_created(schema, c, &mut next, out)?;
+    }
+    Ok(())
+}
+
+/// Appends one snapshot message: the per-player header, then a shared body.
+///
+/// The header is the server-message tag (`0x01`) and the last input
+/// sequence applied for this player as a bincode `Option<u32>`; `body` is
+/// the output of [`encode_full`] or [`encode_delta`] (or
+/// [`crate::ServerHistory::shared_body`]), encoded once and shared by every
+/// player with the same baseline and view. Nothing in the body is
+/// re-encoded: the message is `header ++ body`.
+pub fn write_snapshot_message(out: &mut Vec<u8>, last_input: Option<u32>, body: &[u8]) {
+    out.reserve(MAX_SNAPSHOT_HEADER_BYTES + body.len());
+    out.push(SNAPSHOT_TAG);
+    match last_input {
+        None => out.push(0),
+        Some(seq) => {
+            out.push(1);
+            put_u32(out, seq);
+        }
+    }
+    out.extend_from_slice(body);
+}
+
+impl SnapshotBody {
+    /// Appends this body's wire form to `out`: the inverse of
+    /// [`SnapshotBody::decode`]. Servers encode from state with
+    /// [`encode_full`] and [`encode_delta`]; this is for tests and tools.
+    /// Fails when a created entity does not fit the schema.
+    pub fn encode(&self, schema: &Schema, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        put_u32(out, self.tick);
+        put_u32(out, self.baseline.map_or(0, |b| self.tick.wrapping_sub(b)));
+        put_u32(out, self.removed.len() as u32);
+        let mut next = 0u32;
+        for id in &self.removed {
+            put_u32(out, id.0.wrapping_sub(next));
+            next = id.0.wrapping_add(1);
+        }
+        put_u32(out, self.survivors);
+        put_u32(out, self.changed.len() as u32);
+        if !self.changed.is_empty() && self.changed.len() as u32 != self.survivors {
+            let mut bits = vec![0u8; (self.survivors as usize).div_ceil(8)];
+            for c in &self.changed {
+                if let Some(byte) = bits.get_mut(c.index as usize / 8) {
+                    *byte |= 1 << (c.index % 8);
+                }
+            }
+            out.extend_from_slice(&bits);
+        }
+        let mut runs: Vec<(u8, u32)> = Vec::new();
+        for c in &self.changed {
+            match runs.last_mut() {
+                Some((m, n)) if *m == c.mask => *n += 1,
+                _ => runs.push((c.mask, 1)),
+            }
+        }
+        put_u32(out, runs.len() as u32);
+        for (m, n) in runs {
+            out.push(m);
+            put_u32(out, n);
+        }
+        for c in &self.changed {
+            for d in c.changed_deltas() {
+                put_i32(out, d);
+            }
+        }
+        put_u32(out, self.created.len() as u32);
+        let mut next = 0u32;
+        for e in &self.created {
+            put_created(schema, e, &mut next, out)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes a body, checking its structure against `schema` and `limits`.
+    ///
+    /// Every count is checked against the limits and against the bytes left
+    /// before anything is allocated; trailing bytes are an error.
+    pub fn decode(
+        schema: &Schema,
+        bytes: &[u8],
+        limits: &Limits,
+    ) -> Result<Self, SnapshotDecodeError> {
+        if bytes.len() > limits.max_snapshot_bytes {
+            return Err(SnapshotDecodeError::TooLarge {
+                size: bytes.len(),
+                limit: limits.max_snapshot_bytes,
+            });
+        }
+        let mut r = Reader::new(bytes);
+        let body = decode_body(schema, &mut r, limits)?;
+        if r.remaining() != 0 {
+            return Err(SnapshotDecodeError::TrailingBytes(r.remaining()));
+        }
+        Ok(body)
+    }
+}
+
+/// Reads a count and checks it against the limit and against the bytes
+/// left, given that every item takes at least `min_item_bytes`.
+fn read_count(
+    r: &mut Reader<'_>,
+    what: &'static str,
+    limit: u32,
+    min_item_bytes: usize,
+) -> Result<u32, SnapshotDecodeError> {
+    let count = r.u32()?;
+    if count > limit {
+        return Err(SnapshotDecodeError::TooMany { what, count, limit });
+    }
+    if min_item_bytes > 0 && count as usize > r.remaining() / min_item_bytes {
+        return Err(ReadError::Truncated.into());
+    }
+    Ok(count)
+}
+
+pub(crate) fn decode_body(
+    schema: &Schema,
+    r: &mut Reader<'_>,
+    limits: &Limits,
+) -> Result<SnapshotBody, SnapshotDecodeError> {
+    let max = limits.max_entities;
+    let tick = r.u32()?;
+    let age = r.u32()?;
+    let baseline = match age {
+        0 => None,
+        age => Some(
+            tick.checked_sub(age)
+                .ok_or(SnapshotDecodeError::BaselineBeforeZero { tick, age })?,
+        ),
+    };
+
+    let removed_count = read_count(r, "removed", max, 1)?;
+    let mut removed = Vec::with_capacity(removed_count as usize);
+    let mut next = 0u32;
+    for _ in 0..removed_count {
+        let id = next
+            .checked_add(r.u32()?)
+            .ok_or(SnapshotDecodeError::IdOverflow)?;
+        removed.push(NetId(id));
+        next = id.checked_add(1).ok_or(SnapshotDecodeError::IdOverflow)?;
+    }
+
+    let survivors = r.u32()?;
+    if survivors > max {
+        return Err(SnapshotDecodeError::TooMany {
+            what: "survivors",
+            count: survivors,
+            limit: max,
+        });
+    }
+    if baseline.is_none() && (removed_count != 0 || survivors != 0) {
+        return Err(SnapshotDecodeError::FullWithDelta);
+    }
+    let changed_count = r.u32()?;
+    if changed_count > survivors {
+        return Err(SnapshotDecodeError::ChangedOverSurvivors {
+            changed: changed_count,
+            survivors,
+        });
+    }
+    // Each changed entity costs at least one delta byte.
+    if changed_count as usize > r.remaining() {
+        return Err(ReadError::Truncated.into());
+    }
+    let bitset: Option<&[u8]> = if changed_count != 0 && changed_count != survivors {
+        let bits = r.take((survivors as usize).div_ceil(8))?;
+        let set: u32 = bits.iter().map(|b| b.count_ones()).sum();
+        let tail = survivors % 8;
+        let padding_clear = tail == 0 || bits.last().is_none_or(|&last| last >> tail == 0);
+        if set != changed_count || !padding_clear {
+            return Err(SnapshotDecodeError::BadBitset);
+        }
+        Some(bits)
+    } else {
+        None
+    };
+
+    let run_count = read_count(r, "mask runs", changed_count, 2)?;
+    let mut runs: Vec<(u8, u32)> = Vec::with_capacity(run_count as usize);
+    let mut covered = 0u32;
+    for _ in 0..run_count {
+        let mask = r.u8()?;
+        let count = r.u32()?;
+        if mask == 0 || count == 0 || count > changed_count - covered {
+            return Err(SnapshotDecodeError::BadMaskRuns);
+        }
+        covered += count;
+        runs.push((mask, count));
+    }
+    if covered != changed_count {
+        return Err(SnapshotDecodeError::BadMaskRuns);
+    }
+
+    let mut changed = Vec::with_capacity(changed_count as usize);
+    let mut indices = ChangedIndices::new(bitset, survivors);
+    for (mask, count) in runs {
+        for _ in 0..count {
+            let index = indices.next().ok_or(SnapshotDecodeError::BadBitset)?;
+            let mut deltas = [0i32; MAX_FIELDS];
+            for (f, d) in deltas.iter_mut().enumerate() {
+                if mask & (1 << f) != 0 {
+                    *d = r.i32()?;
+                }
+            }
+            changed.push(ChangedEntity {
+                index,
+                mask,
+                deltas,
+            });
+        }
+    }
+
+    // A created entity takes at least an id byte and a kind byte.
+    let created_count = read_count(r, "created", max, 2)?;
+    let mut created = Vec::with_capacity(created_count as usize);
+    let mut next = 0u32;
+    for _ in 0..created_count {
+        let id = NetId(
+            next.checked_add(r.u32()?)
+                .ok_or(SnapshotDecodeError::IdOverflow)?,
+        );
+        next = id.0.checked_add(1).ok_or(SnapshotDecodeError::IdOverflow)?;
+        let kind_id = r.u8()?;
+        let kind = schema
+            .kind(kind_id)
+            .ok_or(SnapshotDecodeError::UnknownKind { id, kind: kind_id })?;
+        let mut values = [0i32; MAX_FIELDS];
+        for (f, (field, v)) in kind.fields.iter().zip(values.iter_mut()).enumerate() {
+            let value = r.i32()?;
+            if !in_range(&field.quant, value) {
+                return Err(SnapshotDecodeError::ValueOutOfRange {
+                    id,
+                    field: f as u8,
+                    value,
+                });
+            }
+            *v = value;
+        }
+        created.push(ReplicatedEntity {
+            id,
+            kind: kind_id,
+            values,
+        });
+    }
+
+    Ok(SnapshotBody {
+        tick,
+        baseline,
+        removed,
+        survivors,
+        changed,
+        created,
+    })
+}
+
+/// Survivor indices of the changed entities: the set bits of the bitset, or
+/// `0..survivors` when every survivor changed (no bitset on the wire).
+struct ChangedIndices<'a> {
+    bits: Option<&'a [u8]>,
+    next: u32,
+    end: u32,
+}
+
+impl<'a> ChangedIndices<'a> {
+    fn new(bits: Option<&'a [u8]>, survivors: u32) -> Self {
+        Self {
+            bits,
+            next: 0,
+            end: survivors,
+        }
+    }
+}
+
+impl Iterator for ChangedIndices<'_> {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        while self.next < self.end {
+            let i = self.next;
+            self.next += 1;
+            match self.bits {
+                None => return Some(i),
+                Some(bits) => {
+                    let byte = bits.get(i as usize / 8).copied().unwrap_or(0);
+                    if byte & (1 << (i % 8)) != 0 {
+                        return Some(i);
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Applies `body` to `base` (the state at the body's baseline tick; ignored
+/// for a full snapshot) and returns the state at the body's tick, sorted by
+/// id. Checks the body against the baseline and the schema.
+pub fn apply_snapshot(
+    schema: &Schema,
+    base: &[ReplicatedEntity],
+    body: &SnapshotBody,
+    limits: &Limits,
+) -> Result<Vec<ReplicatedEntity>, ApplyError> {
+    let base: &[ReplicatedEntity] = if body.baseline.is_some() { base } else { &[] };
+    let total = base.len().saturating_sub(body.removed.len()) + body.created.len();
+    if total > limits.max_entities as usize {
+        return Err(ApplyError::TooManyEntities {
+            count: total,
+            limit: limits.max_entities,
+        });
+    }
+
+    // Survivors: the baseline minus the removed ids (both sorted).
+    let mut survivors: Vec<ReplicatedEntity> = Vec::with_capacity(total);
+    let mut removed = body.removed.iter().peekable();
+    for e in base {
+        if removed.peek().is_some_and(|&&id| id == e.id) {
+            removed.next();
+        } else if let Some(&&id) = removed.peek().filter(|&&&id| id < e.id) {
+            return Err(ApplyError::UnknownEntity(id));
+        } else {
+            survivors.push(*e);
+        }
+    }
+    if let Some(&id) = removed.next() {
+        return Err(ApplyError::UnknownEntity(id));
+    }
+    if survivors.len() as u64 != u64::from(body.survivors) {
+        return Err(ApplyError::SurvivorMismatch {
+            expected: body.survivors,
+            actual: survivors.len() as u32,
+        });
+    }
+
+    for change in &body.changed {
+        let Some(e) = survivors.get_mut(change.index as usize) else {
+            return Err(ApplyError::SurvivorMismatch {
+                expected: body.survivors,
+                actual: change.index,
+            });
+        };
+        let kind = schema.kind(e.kind).ok_or(ApplyError::UnknownKind {
+            id: e.id,
+            kind: e.kind,
+        })?;
+        let declared = kind.fields.len();
+        if declared < 8 && change.mask >> declared != 0 {
+            return Err(ApplyError::FieldMaskOutOfRange {
+                id: e.id,
+                mask: change.mask,
+            });
+        }
+        for (f, field) in kind.fields.iter().enumerate() {
+            if change.mask & (1 << f) != 0 {
+                let value = apply_delta(&field.quant, e.values[f], change.deltas[f]);
+                if !in_range(&field.quant, value) {
+                    return Err(ApplyError::ValueOutOfRange {
+                        id: e.id,
+                        field: f as u8,
+                        value,
+                    });
+                }
+                e.values[f] = value;
+            }
+        }
+    }
+
+    if body.created.is_empty() {
+        return Ok(survivors);
+    }
+    // Merge the created entities into the sorted survivors.
+    let mut state = Vec::with_capacity(total);
+    let mut created = body.created.iter().peekable();
+    for e in survivors {
+        while let Some(c) = created.next_if(|c| c.id < e.id) {
+            state.push(*c);
+        }
+        if created.peek().is_some_and(|c| c.id == e.id) {
+            return Err(ApplyError::DuplicateEntity(e.id));
+        }
+        state.push(e);
+    }
+    state.extend(created.copied());
+    Ok(state)
+}
