@@ -1,12 +1,46 @@
-//! Tickwire's deterministic simulation.
+//! Tickwire's deterministic simulation: the game API, the world that runs a
+//! game tick by tick, match recording, and the bundled games.
+//!
+//! A game developer implements [`Game`] (what a join, a leave, an input and
+//! a tick do, and which fields of an entity go on the wire, quantized how);
+//! a [`World`] runs it at a fixed tick rate with one seeded RNG, and
+//! implements [`Simulation`], the type-erased face the server drives. Same
+//! seed and same ordered calls give the same state, bit for bit, proven
+//! tick by tick with [`Simulation::state_hash`].
+//!
+//! The crate does no I/O of its own except reading a config file or
+//! writing a recording to a writer it is handed, and reads no clock.
 //!
 //! See `docs/extending.md` for how to write a game against this crate.
 
+pub mod entities;
+pub mod game;
+pub mod games;
+pub mod grid;
+pub mod hash;
+pub mod record;
 pub mod replicate;
 pub mod simulation;
+pub mod world;
 
+pub use entities::{Entities, EntityKey};
+pub use game::{Ctx, Game, Row, SimRng};
+pub use grid::{Grid, GridItem, GridSpec};
+pub use hash::{StateHash, StateHasher};
+pub use record::{Call, MatchRecord, MatchSetup, Recorder, Recording, Replay, TickCalls};
 pub use replicate::{
     FieldDecl, GameEvent, KindDecl, MAX_FIELDS, NetId, PlayerId, PlayerInput, Quantization, Rect,
     ReplicatedEntity, Schema, SchemaError,
 };
 pub use simulation::{JoinError, Joined, Simulation};
+pub use world::{DEFAULT_TICK_RATE, World, WorldError};
+
+/// What a game's source needs, in one import.
+pub mod prelude {
+    pub use crate::{
+        Ctx, EntityKey, FieldDecl, Game, GameEvent, GridSpec, JoinError, KindDecl, NetId, PlayerId,
+        PlayerInput, Quantization, Rect, Row, Schema, Simulation, StateHash, StateHasher, World,
+    };
+    pub use glam::Vec2;
+    pub use rand::Rng;
+}

@@ -61,4 +61,11 @@ pub trait Simulation: Send + std::fmt::Debug {
     fn view(&self, player: PlayerId) -> Option<Rect>;
     /// A hash of the full simulation state after the last tick.
     fn state_hash(&self) -> u64;
+    /// Appends the ids of the entities inside `rect` after the last tick,
+    /// in no particular order: the spatial query behind interest
+    /// management. The default appends nothing, for a simulation without a
+    /// spatial index; [`crate::World`] answers from its grid.
+    fn entities_in(&self, rect: Rect, out: &mut Vec<NetId>) {
+        let _ = (rect, out);
+    }
 }

@@ -1,0 +1,216 @@
+//! The game API: the one trait a game developer implements.
+//!
+//! A game is a plain struct (its rules and constants) plus an entity type
+//! (its state). The [`crate::World`] owns the entities, the players, the RNG
+//! and the clock, and calls the game at fixed points:
+//!
+//! - [`Game::join`] and [`Game::leave`] when a player comes and goes, at the
+//!   moment the server calls them, in call order;
+//! - [`Game::input`] at the start of each tick, once per buffered input,
+//!   ordered by player, then by sequence number;
+//! - [`Game::tick`] once per tick, with a [`Ctx`] that holds everything a
+//!   rule may touch;
+//! - [`Game::replicate`] after a tick, once per entity, to turn its state
+//!   into the quantized row that goes on the wire.
+//!
+//! The game never sees a clock, a socket or a thread: same seed and same
+//! calls give the same state, bit for bit. See `docs/extending.md` for a
+//! walk through a whole game.
+
+use std::collections::BTreeMap;
+
+use glam::Vec2;
+
+use crate::entities::{Entities, EntityKey};
+use crate::grid::{Grid, GridSpec};
+use crate::hash::{StateHash, StateHasher};
+use crate::replicate::{GameEvent, MAX_FIELDS, PlayerId, PlayerInput, Rect, Schema};
+use crate::simulation::JoinError;
+
+/// The simulation's random number generator: PCG, seeded from the match
+/// seed, owned by the world. Use it through [`rand::Rng`].
+pub type SimRng = rand_pcg::Pcg64Mcg;
+
+/// A game's rules. See the module docs for when each method is called.
+pub trait Game: Send + 'static {
+    /// The state of one entity. Usually an enum with one variant per kind
+    /// (`Avatar`, `Projectile`); every field it has is part of the state
+    /// hash through its [`StateHash`] impl.
+    type Entity: StateHash + Send;
+
+    /// The replicated kinds and fields, with their quantization. Called once
+    /// when the world is built; [`Game::replicate`] rows follow it.
+    fn schema(&self) -> Schema;
+
+    /// Most players a match of this game accepts. The world refuses further
+    /// joins with [`JoinError::Full`].
+    fn max_players(&self) -> usize;
+
+    /// A player arrives: spawn its avatar and return its key. The avatar
+    /// belongs to the player for the whole session; the world despawns it
+    /// after [`Game::leave`].
+    fn join(
+        &mut self,
+        ctx: &mut Ctx<'_, Self::Entity>,
+        player: PlayerId,
+        name: &str,
+    ) -> Result<EntityKey, JoinError>;
+
+    /// A player leaves. The world despawns `avatar` right after this returns;
+    /// override to clean up anything else the player owned.
+    fn leave(&mut self, ctx: &mut Ctx<'_, Self::Entity>, player: PlayerId, avatar: EntityKey) {
+        let _ = (ctx, player, avatar);
+    }
+
+    /// One input of `player`, whose avatar is `avatar`. Called at the start
+    /// of a tick for every input buffered since the last one, ordered by
+    /// player, then by sequence number; inputs older than one already applied
+    /// never arrive. Typically stores the input on the avatar for
+    /// [`Game::tick`] to act on, so the newest input wins.
+    fn input(
+        &mut self,
+        ctx: &mut Ctx<'_, Self::Entity>,
+        player: PlayerId,
+        avatar: EntityKey,
+        input: &PlayerInput,
+    );
+
+    /// Advances the game by one tick of [`Ctx::dt`] seconds.
+    fn tick(&mut self, ctx: &mut Ctx<'_, Self::Entity>);
+
+    /// The replicated row of an entity, with real values in the order of its
+    /// kind's fields; the world quantizes each as the schema declares. `None`
+    /// keeps the entity off the wire.
+    fn replicate(&self, entity: &Self::Entity) -> Option<Row>;
+
+    /// Where the entity is, for the [`Grid`]; `None` leaves it out of the
+    /// grid (and so out of every area query, interest included).
+    fn position(&self, entity: &Self::Entity) -> Option<Vec2> {
+        let _ = entity;
+        None
+    }
+
+    /// The area and cell size of the grid. Default: [`GridSpec::default`].
+    fn grid(&self) -> GridSpec {
+        GridSpec::default()
+    }
+
+    /// What `player` may see, given its avatar: `None` (the default) means
+    /// everything.
+    fn view(&self, player: PlayerId, avatar: &Self::Entity) -> Option<Rect> {
+        let _ = (player, avatar);
+        None
+    }
+
+    /// Feeds any state the game keeps outside its entities into the state
+    /// hash. The default feeds nothing, which is right for a game whose
+    /// struct holds only constants and scratch buffers.
+    fn hash_state(&self, h: &mut StateHasher) {
+        let _ = h;
+    }
+}
+
+/// A player as the world tracks it.
+#[derive(Clone, Debug)]
+pub(crate) struct PlayerSlot {
+    /// The name given at join.
+    pub(crate) name: String,
+    /// The avatar spawned at join.
+    pub(crate) avatar: EntityKey,
+    /// Inputs received since the last tick, at most
+    /// [`crate::world::MAX_PENDING_INPUTS`].
+    pub(crate) pending: Vec<PlayerInput>,
+    /// Sequence number of the newest input applied.
+    pub(crate) last_applied: Option<u32>,
+}
+
+/// Everything a game may touch during a call: the world, lent for the call.
+///
+/// The fields are public so that a rule can borrow them separately: walk
+/// `ctx.entities` mutably while querying `ctx.grid`, or draw from `ctx.rng`
+/// inside a loop over entities.
+#[derive(Debug)]
+pub struct Ctx<'w, E> {
+    /// The entities: spawn, despawn, get, iterate.
+    pub entities: &'w mut Entities<E>,
+    /// The match's only source of randomness.
+    pub rng: &'w mut SimRng,
+    /// Where every positioned entity stood when this tick began.
+    pub grid: &'w Grid,
+    /// Events of this tick, delivered to players once (a kill feed).
+    pub events: &'w mut Vec<GameEvent>,
+    /// Seconds per tick: `1 / tick_rate`.
+    pub dt: f32,
+    /// Ticks per second.
+    pub tick_rate: u32,
+    /// In [`Game::tick`], the number of the tick being computed (the first
+    /// is 1); elsewhere, the last completed tick.
+    pub tick: u64,
+    /// The players in the match.
+    pub(crate) players: &'w BTreeMap<PlayerId, PlayerSlot>,
+}
+
+impl<E> Ctx<'_, E> {
+    /// The avatar of `player`, if the player is in the match.
+    pub fn avatar(&self, player: PlayerId) -> Option<EntityKey> {
+        self.players.get(&player).map(|p| p.avatar)
+    }
+
+    /// Every player in the match with its avatar, in player order.
+    pub fn players(&self) -> impl Iterator<Item = (PlayerId, EntityKey)> + '_ {
+        self.players.iter().map(|(&id, p)| (id, p.avatar))
+    }
+
+    /// Records an event of this tick.
+    pub fn emit(&mut self, event: GameEvent) {
+        self.events.push(event);
+    }
+}
+
+/// The replicated values of one entity, before quantization: the kind's id
+/// and one real value per declared field, in field order.
+///
+/// ```
+/// use tickwire_sim::Row;
+/// let row = Row::new(0).with(12.5f32).with(-3.0f32).with(100u8);
+/// assert_eq!(row.kind(), 0);
+/// assert_eq!(row.values(), &[12.5, -3.0, 100.0]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Row {
+    kind: u8,
+    len: u8,
+    values: [f64; MAX_FIELDS],
+}
+
+impl Row {
+    /// An empty row of kind `kind`.
+    pub const fn new(kind: u8) -> Self {
+        Self {
+            kind,
+            len: 0,
+            values: [0.0; MAX_FIELDS],
+        }
+    }
+
+    /// Appends the next field's value. Values past [`MAX_FIELDS`] are
+    /// dropped; fields the row leaves out replicate as zero.
+    #[must_use]
+    pub fn with(mut self, value: impl Into<f64>) -> Self {
+        if let Some(slot) = self.values.get_mut(usize::from(self.len)) {
+            *slot = value.into();
+            self.len += 1;
+        }
+        self
+    }
+
+    /// The kind id.
+    pub const fn kind(&self) -> u8 {
+        self.kind
+    }
+
+    /// The values given so far.
+    pub fn values(&self) -> &[f64] {
+        &self.values[..usize::from(self.len)]
+    }
+}

@@ -1,0 +1,464 @@
+//! The arena: the demo game, written against the public game API only.
+//!
+//! Each player owns one avatar for its whole session. An avatar moves in
+//! the direction its player holds at [`ArenaConfig::player_speed`], faces
+//! its aim, and while fire is held shoots a projectile every
+//! [`ArenaConfig::fire_interval`]. A projectile flies straight, hits the
+//! nearest living enemy avatar within [`ArenaConfig::avatar_radius`], and
+//! expires after its lifetime or when it leaves the arena. An avatar at 0
+//! hit points is dead: it neither moves nor fires, its `respawn` field
+//! counts ticks down, and at 0 it comes back at a random spot with full
+//! hit points. Every kill scores one for the shooter and emits
+//! [`GameEvent::Kill`].
+//!
+//! One tick:
+//! 1. avatars: the dead count down (and maybe respawn); the living move,
+//!    aim, and queue a shot if fire is held and their gun is ready;
+//! 2. projectiles: fly, expire, or hit (found through the grid, checked
+//!    against the avatars' current positions);
+//! 3. the queued shots spawn, and fly from the next tick on.
+
+mod config;
+
+use glam::Vec2;
+use rand::Rng;
+
+pub use config::{ArenaConfig, ConfigError, DEFAULT_TOML};
+
+use crate::entities::EntityKey;
+use crate::game::{Ctx, Game, Row};
+use crate::grid::GridSpec;
+use crate::hash::{StateHash, StateHasher};
+use crate::replicate::{
+    FieldDecl, GameEvent, KindDecl, NetId, PlayerId, PlayerInput, Quantization, Rect, Schema,
+};
+use crate::simulation::JoinError;
+use crate::world::{DEFAULT_TICK_RATE, World};
+
+use super::GameError;
+
+/// Kind id of avatars.
+pub const AVATAR: u8 = 0;
+/// Kind id of projectiles.
+pub const PROJECTILE: u8 = 1;
+
+/// A player's avatar.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Avatar {
+    /// The player who owns it.
+    pub player: PlayerId,
+    /// Position, within `[0, arena_size]` on both axes.
+    pub pos: Vec2,
+    /// Facing, radians: the aim of the latest input.
+    pub heading: f32,
+    /// Hit points, `0..=max_hp`; 0 is dead.
+    pub hp: i32,
+    /// Kills scored.
+    pub score: i32,
+    /// Ticks until a dead avatar respawns; 0 while alive.
+    pub respawn: u32,
+    /// Ticks until the gun can fire again.
+    pub cooldown: u32,
+    /// The latest input applied: what the player holds.
+    pub input: PlayerInput,
+}
+
+/// A projectile in flight.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Projectile {
+    /// Who fired it (scores the kill).
+    pub owner: PlayerId,
+    /// The shooter's avatar, to credit the score.
+    pub owner_avatar: EntityKey,
+    /// Position.
+    pub pos: Vec2,
+    /// Velocity, units per second.
+    pub vel: Vec2,
+    /// Direction of flight, radians.
+    pub heading: f32,
+    /// Ticks left before it expires.
+    pub life: u32,
+}
+
+/// An arena entity.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArenaEntity {
+    /// A player's avatar.
+    Avatar(Avatar),
+    /// A projectile.
+    Projectile(Projectile),
+}
+
+impl StateHash for ArenaEntity {
+    fn hash_state(&self, h: &mut StateHasher) {
+        match self {
+            Self::Avatar(a) => {
+                h.u8(AVATAR);
+                h.u32(a.player.0);
+                h.vec2(a.pos);
+                h.f32(a.heading);
+                h.i32(a.hp);
+                h.i32(a.score);
+                h.u32(a.respawn);
+                h.u32(a.cooldown);
+                h.u32(a.input.seq);
+                h.u8(a.input.move_x as u8);
+                h.u8(a.input.move_y as u8);
+                h.u16(a.input.aim);
+                h.u8(a.input.buttons);
+            }
+            Self::Projectile(p) => {
+                h.u8(PROJECTILE);
+                h.u32(p.owner.0);
+                h.u64(p.owner_avatar_bits());
+                h.vec2(p.pos);
+                h.vec2(p.vel);
+                h.f32(p.heading);
+                h.u32(p.life);
+            }
+        }
+    }
+}
+
+impl Projectile {
+    fn owner_avatar_bits(&self) -> u64 {
+        slotmap::Key::data(&self.owner_avatar).as_ffi()
+    }
+}
+
+/// The arena's rules: its configuration resolved to ticks, plus scratch
+/// buffers reused every tick.
+#[derive(Clone, Debug)]
+pub struct Arena {
+    config: ArenaConfig,
+    /// Ticks between two shots.
+    fire_ticks: u32,
+    /// Ticks a projectile lives.
+    life_ticks: u32,
+    /// Ticks a dead avatar waits.
+    respawn_ticks: u32,
+    /// Scratch: shots queued this tick.
+    shots: Vec<Projectile>,
+    /// Scratch: projectiles to resolve this tick.
+    flying: Vec<(EntityKey, Vec2, PlayerId, EntityKey)>,
+    /// Scratch: projectiles expired this tick.
+    expired: Vec<EntityKey>,
+}
+
+/// Seconds to whole ticks, at least one.
+fn ticks(seconds: f32, tick_rate: u32) -> u32 {
+    (libm::ceilf(seconds * tick_rate as f32 - 1e-3) as u32).max(1)
+}
+
+impl Arena {
+    /// The rules for `config` at `tick_rate`. The config must be valid
+    /// ([`ArenaConfig::validate`]); [`new_world`] checks it.
+    pub fn new(config: ArenaConfig, tick_rate: u32) -> Self {
+        Self {
+            fire_ticks: ticks(config.fire_interval, tick_rate),
+            life_ticks: ticks(config.projectile_lifetime, tick_rate),
+            respawn_ticks: ticks(config.respawn_delay, tick_rate),
+            config,
+            shots: Vec::new(),
+            flying: Vec::new(),
+            expired: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ArenaConfig {
+        &self.config
+    }
+
+    /// Ticks a dead avatar waits before it respawns.
+    pub fn respawn_ticks(&self) -> u32 {
+        self.respawn_ticks
+    }
+
+    /// Ticks a projectile flies.
+    pub fn projectile_life_ticks(&self) -> u32 {
+        self.life_ticks
+    }
+
+    /// Most projectiles one player can have in flight at the end of a tick.
+    pub fn max_projectiles_per_player(&self) -> usize {
+        self.life_ticks.div_ceil(self.fire_ticks) as usize
+    }
+
+    fn random_spot(&self, rng: &mut impl Rng) -> Vec2 {
+        let side = self.config.arena_size;
+        Vec2::new(rng.random::<f32>() * side, rng.random::<f32>() * side)
+    }
+
+    fn inside(&self, p: Vec2) -> bool {
+        let side = self.config.arena_size;
+        p.x >= 0.0 && p.y >= 0.0 && p.x <= side && p.y <= side
+    }
+
+    fn max_hp(&self) -> i32 {
+        self.config.max_hp as i32
+    }
+
+    /// Step 1 of a tick: every avatar.
+    fn tick_avatars(&mut self, ctx: &mut Ctx<'_, ArenaEntity>) {
+        let side = self.config.arena_size;
+        for (key, _, e) in ctx.entities.iter_mut() {
+            let ArenaEntity::Avatar(a) = e else { continue };
+            if a.hp <= 0 {
+                a.respawn = a.respawn.saturating_sub(1);
+                if a.respawn == 0 {
+                    a.pos = self.random_spot(ctx.rng);
+                    a.hp = self.max_hp();
+                    a.cooldown = 0;
+                }
+                continue;
+            }
+            // Exactly the browser client's prediction: keep in step with it.
+            let velocity = a.input.direction() * self.config.player_speed;
+            a.pos += velocity * ctx.dt;
+            a.pos.x = a.pos.x.clamp(0.0, side);
+            a.pos.y = a.pos.y.clamp(0.0, side);
+            a.heading = a.input.aim_radians();
+            a.cooldown = a.cooldown.saturating_sub(1);
+            if a.input.firing() && a.cooldown == 0 {
+                a.cooldown = self.fire_ticks;
+                let dir = Vec2::from_angle(a.heading);
+                self.shots.push(Projectile {
+                    owner: a.player,
+                    owner_avatar: key,
+                    pos: a.pos,
+                    vel: dir * self.config.projectile_speed,
+                    heading: a.heading,
+                    life: self.life_ticks,
+                });
+            }
+        }
+    }
+
+    /// Step 2 of a tick: every projectile flies, then expires or hits.
+    fn tick_projectiles(&mut self, ctx: &mut Ctx<'_, ArenaEntity>) {
+        for (key, _, e) in ctx.entities.iter_mut() {
+            let ArenaEntity::Projectile(p) = e else {
+                continue;
+            };
+            p.pos += p.vel * ctx.dt;
+            p.life = p.life.saturating_sub(1);
+            if p.life == 0 || !self.inside(p.pos) {
+                self.expired.push(key);
+            } else {
+                self.flying.push((key, p.pos, p.owner, p.owner_avatar));
+            }
+        }
+        for key in self.expired.drain(..) {
+            ctx.entities.despawn(key);
+        }
+
+        let radius = self.config.avatar_radius;
+        // The grid holds positions from before this tick's moves: widen the
+        // search by one step, then check the current position exactly.
+        let reach = radius + self.config.player_speed * ctx.dt;
+        for &(shot, pos, owner, owner_avatar) in &self.flying {
+            let mut best: Option<(f32, NetId, EntityKey)> = None;
+            for item in ctx.grid.query_radius(pos, reach) {
+                let Some(ArenaEntity::Avatar(a)) = ctx.entities.get(item.key) else {
+                    continue;
+                };
+                if a.player == owner || a.hp <= 0 {
+                    continue;
+                }
+                let d2 = a.pos.distance_squared(pos);
+                if d2 > radius * radius {
+                    continue;
+                }
+                // Nearest first; equal distances go to the older entity.
+                if best.is_none_or(|(bd, bid, _)| (d2, item.id) < (bd, bid)) {
+                    best = Some((d2, item.id, item.key));
+                }
+            }
+            let Some((_, _, victim_key)) = best else {
+                continue;
+            };
+            ctx.entities.despawn(shot);
+            let Some(ArenaEntity::Avatar(victim)) = ctx.entities.get_mut(victim_key) else {
+                continue;
+            };
+            victim.hp = (victim.hp - self.config.projectile_damage as i32).max(0);
+            if victim.hp > 0 {
+                continue;
+            }
+            victim.respawn = self.respawn_ticks;
+            let victim = victim.player;
+            if let Some(ArenaEntity::Avatar(killer)) = ctx.entities.get_mut(owner_avatar) {
+                killer.score = killer.score.saturating_add(1);
+            }
+            ctx.emit(GameEvent::Kill {
+                killer: owner,
+                victim,
+            });
+        }
+        self.flying.clear();
+    }
+}
+
+impl Game for Arena {
+    type Entity = ArenaEntity;
+
+    fn schema(&self) -> Schema {
+        let field = |id: u8, name: &str, quant| FieldDecl {
+            id,
+            name: name.into(),
+            quant,
+        };
+        let fixed = Quantization::Fixed { scale: 16 };
+        let angle = Quantization::Angle { steps: 256 };
+        Schema {
+            game: "arena".into(),
+            kinds: vec![
+                KindDecl {
+                    id: AVATAR,
+                    name: "avatar".into(),
+                    fields: vec![
+                        field(0, "x", fixed),
+                        field(1, "y", fixed),
+                        field(2, "heading", angle),
+                        field(
+                            3,
+                            "hp",
+                            Quantization::Int {
+                                min: 0,
+                                max: self.max_hp(),
+                            },
+                        ),
+                        field(
+                            4,
+                            "score",
+                            Quantization::Int {
+                                min: 0,
+                                max: i32::MAX,
+                            },
+                        ),
+                        field(
+                            5,
+                            "respawn",
+                            Quantization::Int {
+                                min: 0,
+                                max: self.respawn_ticks as i32,
+                            },
+                        ),
+                    ],
+                },
+                KindDecl {
+                    id: PROJECTILE,
+                    name: "projectile".into(),
+                    fields: vec![
+                        field(0, "x", fixed),
+                        field(1, "y", fixed),
+                        field(2, "heading", angle),
+                    ],
+                },
+            ],
+        }
+    }
+
+    fn max_players(&self) -> usize {
+        self.config.max_players as usize
+    }
+
+    fn join(
+        &mut self,
+        ctx: &mut Ctx<'_, ArenaEntity>,
+        player: PlayerId,
+        _name: &str,
+    ) -> Result<EntityKey, JoinError> {
+        let pos = self.random_spot(ctx.rng);
+        Ok(ctx.entities.spawn(ArenaEntity::Avatar(Avatar {
+            player,
+            pos,
+            heading: 0.0,
+            hp: self.max_hp(),
+            score: 0,
+            respawn: 0,
+            cooldown: 0,
+            input: PlayerInput::default(),
+        })))
+    }
+
+    fn input(
+        &mut self,
+        ctx: &mut Ctx<'_, ArenaEntity>,
+        _player: PlayerId,
+        avatar: EntityKey,
+        input: &PlayerInput,
+    ) {
+        if let Some(ArenaEntity::Avatar(a)) = ctx.entities.get_mut(avatar) {
+            a.input = *input;
+        }
+    }
+
+    fn tick(&mut self, ctx: &mut Ctx<'_, ArenaEntity>) {
+        self.tick_avatars(ctx);
+        self.tick_projectiles(ctx);
+        for shot in self.shots.drain(..) {
+            ctx.entities.spawn(ArenaEntity::Projectile(shot));
+        }
+    }
+
+    fn replicate(&self, entity: &ArenaEntity) -> Option<Row> {
+        Some(match entity {
+            ArenaEntity::Avatar(a) => Row::new(AVATAR)
+                .with(a.pos.x)
+                .with(a.pos.y)
+                .with(a.heading)
+                .with(a.hp)
+                .with(a.score)
+                .with(a.respawn),
+            ArenaEntity::Projectile(p) => Row::new(PROJECTILE)
+                .with(p.pos.x)
+                .with(p.pos.y)
+                .with(p.heading),
+        })
+    }
+
+    fn position(&self, entity: &ArenaEntity) -> Option<Vec2> {
+        Some(match entity {
+            ArenaEntity::Avatar(a) => a.pos,
+            ArenaEntity::Projectile(p) => p.pos,
+        })
+    }
+
+    fn grid(&self) -> GridSpec {
+        GridSpec {
+            bounds: Rect {
+                min: Vec2::ZERO,
+                max: Vec2::splat(self.config.arena_size),
+            },
+            cell_size: (self.config.avatar_radius * 4.0).max(64.0),
+        }
+    }
+
+    fn view(&self, _player: PlayerId, avatar: &ArenaEntity) -> Option<Rect> {
+        let ArenaEntity::Avatar(a) = avatar else {
+            return None;
+        };
+        Some(Rect::centred(a.pos, Vec2::splat(self.config.view_size)))
+    }
+}
+
+/// An arena match at [`DEFAULT_TICK_RATE`], its RNG seeded from `seed`.
+pub fn new_world(seed: u64, config: ArenaConfig) -> Result<World<Arena>, GameError> {
+    new_world_at(seed, config, DEFAULT_TICK_RATE)
+}
+
+/// An arena match ticking `tick_rate` times per second.
+pub fn new_world_at(
+    seed: u64,
+    config: ArenaConfig,
+    tick_rate: u32,
+) -> Result<World<Arena>, GameError> {
+    config.validate("arena config")?;
+    Ok(World::with_tick_rate(
+        Arena::new(config, tick_rate),
+        seed,
+        tick_rate,
+    )?)
+}

@@ -1,0 +1,307 @@
+//! A uniform spatial grid: "who is near here?" without pair loops.
+//!
+//! The world rebuilds the grid at the end of every tick from each entity's
+//! [`crate::Game::position`], so during a tick it describes where everything
+//! stood when the tick began, and between ticks it describes the state that
+//! is replicated (what interest management asks about). Entities spawned
+//! or despawned since the rebuild are not reflected: a query may name a key
+//! that is gone, so look it up before use.
+//!
+//! The rebuild is a counting sort by cell: count the items of each cell,
+//! prefix-sum the counts into start offsets, scatter the items. Every
+//! buffer is reused from tick to tick, so a rebuild allocates nothing once
+//! warm, and the items of one row of cells are contiguous: a query walks one
+//! slice per row it covers.
+
+use glam::Vec2;
+
+use crate::entities::EntityKey;
+use crate::replicate::{NetId, Rect};
+
+/// Most cells a grid will use; past this the cell size grows instead.
+pub const MAX_CELLS: usize = 1 << 20;
+
+/// The area a grid covers and its cell size.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridSpec {
+    /// The area covered. Positions outside it are counted in the nearest
+    /// edge cell, so nothing is ever lost, only slower to find.
+    pub bounds: Rect,
+    /// Side of one square cell in world units. A good size is about the
+    /// radius of the most common query.
+    pub cell_size: f32,
+}
+
+impl Default for GridSpec {
+    /// A 4096-unit square with 128-unit cells.
+    fn default() -> Self {
+        Self {
+            bounds: Rect {
+                min: Vec2::ZERO,
+                max: Vec2::splat(4096.0),
+            },
+            cell_size: 128.0,
+        }
+    }
+}
+
+/// One entity in the grid.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridItem {
+    /// The entity's handle (may be stale: see the module docs).
+    pub key: EntityKey,
+    /// The entity's wire id.
+    pub id: NetId,
+    /// Where it was at the rebuild.
+    pub pos: Vec2,
+}
+
+/// A uniform grid over a rectangle. See the module docs.
+#[derive(Clone, Debug)]
+pub struct Grid {
+    /// Lowest corner of the covered area.
+    origin: Vec2,
+    /// 1 / cell size, so cell lookup is a multiply.
+    inv_cell: f32,
+    /// Columns and rows of cells.
+    cols: u32,
+    rows: u32,
+    /// `starts[c]..starts[c + 1]` are the indices in `items` of cell `c`.
+    starts: Vec<u32>,
+    /// Items sorted by cell, then by insertion order.
+    items: Vec<GridItem>,
+    /// Scratch: items in insertion order and their cells, reused per rebuild.
+    staging: Vec<(u32, GridItem)>,
+}
+
+impl Grid {
+    /// An empty grid for `spec`. A non-positive or non-finite cell size, or
+    /// one that would need more than [`MAX_CELLS`] cells, is enlarged.
+    pub fn new(spec: GridSpec) -> Self {
+        let size = (spec.bounds.max - spec.bounds.min).max(Vec2::ONE);
+        let mut cell = if spec.cell_size.is_finite() && spec.cell_size > 0.0 {
+            spec.cell_size
+        } else {
+            size.max_element()
+        };
+        let cells = |cell: f32| {
+            let c = (size / cell).ceil().max(Vec2::ONE);
+            (c.x as u64) * (c.y as u64)
+        };
+        while cells(cell) > MAX_CELLS as u64 {
+            cell *= 2.0;
+        }
+        let dims = (size / cell).ceil().max(Vec2::ONE);
+        let (cols, rows) = (dims.x as u32, dims.y as u32);
+        Self {
+            origin: spec.bounds.min,
+            inv_cell: 1.0 / cell,
+            cols,
+            rows,
+            starts: vec![0; (cols * rows) as usize + 1],
+            items: Vec::new(),
+            staging: Vec::new(),
+        }
+    }
+
+    /// Cell column and row of a position, clamped into the grid.
+    fn cell_of(&self, pos: Vec2) -> (u32, u32) {
+        let c = (pos - self.origin) * self.inv_cell;
+        // `as` saturates (NaN becomes 0), so any float lands in range.
+        let col = (c.x.max(0.0) as u32).min(self.cols - 1);
+        let row = (c.y.max(0.0) as u32).min(self.rows - 1);
+        (col, row)
+    }
+
+    /// Replaces the contents with `items`, keeping their order within each
+    /// cell.
+    pub fn rebuild(&mut self, items: impl IntoIterator<Item = GridItem>) {
+        let mut staging = std::mem::take(&mut self.staging);
+        staging.clear();
+        self.starts.fill(0);
+        for item in items {
+            let (col, row) = self.cell_of(item.pos);
+            let cell = row * self.cols + col;
+            self.starts[cell as usize + 1] += 1;
+            staging.push((cell, item));
+        }
+        for c in 1..self.starts.len() {
+            self.starts[c] += self.starts[c - 1];
+        }
+        // `starts[c]` is now where cell `c` begins; use it as that cell's
+        // write cursor while scattering.
+        self.items.clear();
+        self.items.resize(
+            staging.len(),
+            GridItem {
+                key: EntityKey::default(),
+                id: NetId(0),
+                pos: Vec2::ZERO,
+            },
+        );
+        for &(cell, item) in &staging {
+            let cursor = &mut self.starts[cell as usize];
+            self.items[*cursor as usize] = item;
+            *cursor += 1;
+        }
+        // Each cursor now points at the start of the next cell: shift back.
+        for c in (1..self.starts.len()).rev() {
+            self.starts[c] = self.starts[c - 1];
+        }
+        self.starts[0] = 0;
+        self.staging = staging;
+    }
+
+    /// Number of items in the grid.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the grid is empty.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The items whose cells overlap `rect`, unfiltered: a superset of the
+    /// items inside it, one contiguous slice per row of cells.
+    fn candidates(&self, rect: Rect) -> impl Iterator<Item = &GridItem> + '_ {
+        let (c0, r0) = self.cell_of(rect.min);
+        let (c1, r1) = self.cell_of(rect.max);
+        let empty = rect.min.x > rect.max.x || rect.min.y > rect.max.y;
+        let rows = r0..if empty { r0 } else { r1 + 1 };
+        rows.flat_map(move |row| {
+            let first = (row * self.cols + c0) as usize;
+            let last = (row * self.cols + c1) as usize;
+            let span = self.starts[first] as usize..self.starts[last + 1] as usize;
+            self.items[span].iter()
+        })
+    }
+
+    /// The items inside `rect` (edges included).
+    pub fn query_rect(&self, rect: Rect) -> impl Iterator<Item = &GridItem> + '_ {
+        self.candidates(rect)
+            .filter(move |it| rect.contains(it.pos))
+    }
+
+    /// The items within `radius` of `centre` (distance `<= radius`).
+    pub fn query_radius(&self, centre: Vec2, radius: f32) -> impl Iterator<Item = &GridItem> + '_ {
+        let rect = Rect {
+            min: centre - Vec2::splat(radius),
+            max: centre + Vec2::splat(radius),
+        };
+        let r2 = radius * radius;
+        self.candidates(rect)
+            .filter(move |it| it.pos.distance_squared(centre) <= r2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use slotmap::SlotMap;
+
+    fn grid_with(points: &[Vec2]) -> (Grid, Vec<EntityKey>) {
+        let mut keys: SlotMap<EntityKey, ()> = SlotMap::with_key();
+        let ks: Vec<_> = points.iter().map(|_| keys.insert(())).collect();
+        let mut g = Grid::new(GridSpec {
+            bounds: Rect {
+                min: Vec2::ZERO,
+                max: Vec2::splat(1000.0),
+            },
+            cell_size: 100.0,
+        });
+        g.rebuild(
+            points
+                .iter()
+                .zip(&ks)
+                .enumerate()
+                .map(|(i, (&pos, &key))| GridItem {
+                    key,
+                    id: NetId(i as u32),
+                    pos,
+                }),
+        );
+        (g, ks)
+    }
+
+    fn brute(points: &[Vec2], f: impl Fn(Vec2) -> bool) -> Vec<u32> {
+        (0..points.len() as u32)
+            .filter(|&i| f(points[i as usize]))
+            .collect()
+    }
+
+    fn ids<'a>(it: impl Iterator<Item = &'a GridItem>) -> Vec<u32> {
+        let mut v: Vec<u32> = it.map(|i| i.id.0).collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn scatter(n: usize) -> Vec<Vec2> {
+        // A cheap deterministic scatter, including points outside the bounds.
+        (0..n)
+            .map(|i| {
+                let a = (i as f32 * 37.77) % 1200.0 - 100.0;
+                let b = (i as f32 * 91.31) % 1200.0 - 100.0;
+                Vec2::new(a, b)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rect_query_matches_brute_force() {
+        let pts = scatter(2000);
+        let (g, _) = grid_with(&pts);
+        let rect = Rect {
+            min: Vec2::new(120.0, 340.0),
+            max: Vec2::new(610.0, 777.0),
+        };
+        assert_eq!(ids(g.query_rect(rect)), brute(&pts, |p| rect.contains(p)));
+    }
+
+    #[test]
+    fn radius_query_matches_brute_force() {
+        let pts = scatter(2000);
+        let (g, _) = grid_with(&pts);
+        let c = Vec2::new(480.0, 520.0);
+        assert_eq!(
+            ids(g.query_radius(c, 150.0)),
+            brute(&pts, |p| p.distance_squared(c) <= 150.0 * 150.0)
+        );
+    }
+
+    #[test]
+    fn points_outside_the_bounds_are_still_found() {
+        let pts = vec![Vec2::new(-50.0, -50.0), Vec2::new(5000.0, 20.0)];
+        let (g, _) = grid_with(&pts);
+        assert_eq!(ids(g.query_radius(Vec2::new(-50.0, -50.0), 1.0)), vec![0]);
+        assert_eq!(ids(g.query_radius(Vec2::new(5000.0, 20.0), 1.0)), vec![1]);
+    }
+
+    #[test]
+    fn rebuild_replaces_previous_contents() {
+        let (mut g, _) = grid_with(&scatter(100));
+        g.rebuild(std::iter::empty());
+        assert!(g.is_empty());
+        assert_eq!(
+            g.query_rect(Rect {
+                min: Vec2::splat(-1e9),
+                max: Vec2::splat(1e9)
+            })
+            .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn huge_bounds_cap_the_cell_count() {
+        let g = Grid::new(GridSpec {
+            bounds: Rect {
+                min: Vec2::ZERO,
+                max: Vec2::splat(1.0e7),
+            },
+            cell_size: 1.0,
+        });
+        assert!(g.starts.len() <= MAX_CELLS + 1);
+    }
+}

@@ -1,0 +1,373 @@
+//! The world: one running match of a [`Game`], driven tick by tick.
+//!
+//! The world owns everything that makes a match reproducible: the entities,
+//! the players (in a `BTreeMap`, so every walk is in player order), the one
+//! seeded RNG, the tick counter and the fixed `dt`. It buffers inputs
+//! between ticks and applies them at [`Simulation::step`] ordered by player,
+//! then sequence number; joins and leaves happen when they are called. It
+//! implements [`Simulation`], so the server holds any game as a
+//! `Box<dyn Simulation>`.
+//!
+//! One step:
+//! 1. clear last tick's events;
+//! 2. apply buffered inputs (player order, then sequence order);
+//! 3. run [`Game::tick`] as tick `n + 1`;
+//! 4. rebuild the spatial grid from the new positions.
+
+use std::collections::BTreeMap;
+
+use rand::{RngCore, SeedableRng};
+
+use crate::entities::{Entities, EntityKey};
+use crate::game::{Ctx, Game, PlayerSlot, Row, SimRng};
+use crate::grid::{Grid, GridItem};
+use crate::hash::StateHasher;
+use crate::replicate::{
+    GameEvent, MAX_FIELDS, NetId, PlayerId, PlayerInput, Quantization, Rect, ReplicatedEntity,
+    Schema, SchemaError, quantize_angle, quantize_fixed,
+};
+use crate::simulation::{JoinError, Joined, Simulation};
+
+/// Ticks per second unless a game or the server says otherwise.
+pub const DEFAULT_TICK_RATE: u32 = 30;
+
+/// Highest tick rate a world accepts.
+pub const MAX_TICK_RATE: u32 = 1000;
+
+/// Inputs buffered per player between two ticks. When a player sends more,
+/// the oldest buffered one is dropped: the newest input is what counts.
+pub const MAX_PENDING_INPUTS: usize = 16;
+
+/// Longest player name kept, in characters; longer names are cut.
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// Why a world could not be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WorldError {
+    /// The game's schema is malformed.
+    #[error("bad schema: {0}")]
+    Schema(#[from] SchemaError),
+    /// The tick rate is zero or above [`MAX_TICK_RATE`].
+    #[error("tick rate must be within 1..={MAX_TICK_RATE}, got {0}")]
+    TickRate(u32),
+}
+
+/// One running match of the game `G`. See the module docs.
+pub struct World<G: Game> {
+    /// The rules.
+    game: G,
+    /// The schema the game declared, validated once.
+    schema: Schema,
+    /// The seed the RNG started from (kept for recordings).
+    seed: u64,
+    /// The match's only randomness.
+    rng: SimRng,
+    /// The entities.
+    entities: Entities<G::Entity>,
+    /// The players, in id order.
+    players: BTreeMap<PlayerId, PlayerSlot>,
+    /// The next player id to hand out.
+    next_player: u32,
+    /// Positions at the end of the last tick.
+    grid: Grid,
+    /// Events of the last tick, until drained.
+    events: Vec<GameEvent>,
+    /// Scratch: this tick's inputs in application order.
+    inputs: Vec<(PlayerId, EntityKey, PlayerInput)>,
+    /// Last completed tick.
+    tick: u64,
+    /// Ticks per second.
+    tick_rate: u32,
+    /// Seconds per tick.
+    dt: f32,
+}
+
+impl<G: Game> std::fmt::Debug for World<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("game", &self.schema.game)
+            .field("tick", &self.tick)
+            .field("tick_rate", &self.tick_rate)
+            .field("players", &self.players.len())
+            .field("entities", &self.entities.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Lends the world's parts to a game call as a [`Ctx`], borrowing fields
+/// separately so the game itself stays callable.
+macro_rules! ctx {
+    ($w:expr, $tick:expr) => {
+        Ctx {
+            entities: &mut $w.entities,
+            rng: &mut $w.rng,
+            grid: &$w.grid,
+            events: &mut $w.events,
+            dt: $w.dt,
+            tick_rate: $w.tick_rate,
+            tick: $tick,
+            players: &$w.players,
+        }
+    };
+}
+
+impl<G: Game> World<G> {
+    /// A world for `game` at [`DEFAULT_TICK_RATE`], its RNG seeded from
+    /// `seed`.
+    pub fn new(game: G, seed: u64) -> Result<Self, WorldError> {
+        Self::with_tick_rate(game, seed, DEFAULT_TICK_RATE)
+    }
+
+    /// A world for `game` ticking `tick_rate` times per second.
+    pub fn with_tick_rate(game: G, seed: u64, tick_rate: u32) -> Result<Self, WorldError> {
+        if tick_rate == 0 || tick_rate > MAX_TICK_RATE {
+            return Err(WorldError::TickRate(tick_rate));
+        }
+        let schema = game.schema();
+        schema.validate()?;
+        let grid = Grid::new(game.grid());
+        Ok(Self {
+            game,
+            schema,
+            seed,
+            rng: SimRng::seed_from_u64(seed),
+            entities: Entities::default(),
+            players: BTreeMap::new(),
+            next_player: 0,
+            grid,
+            events: Vec::new(),
+            inputs: Vec::new(),
+            tick: 0,
+            tick_rate,
+            dt: 1.0 / tick_rate as f32,
+        })
+    }
+
+    /// The game's rules and constants.
+    pub fn game(&self) -> &G {
+        &self.game
+    }
+
+    /// The entities after the last tick.
+    pub fn entities(&self) -> &Entities<G::Entity> {
+        &self.entities
+    }
+
+    /// The grid as rebuilt after the last tick.
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// The seed the RNG started from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Seconds per tick.
+    pub fn dt(&self) -> f32 {
+        self.dt
+    }
+
+    /// The avatar of `player`, if the player is in the match.
+    pub fn avatar(&self, player: PlayerId) -> Option<EntityKey> {
+        self.players.get(&player).map(|p| p.avatar)
+    }
+
+    /// The players in the match, in id order, with their names.
+    pub fn players(&self) -> impl Iterator<Item = (PlayerId, &str)> + '_ {
+        self.players.iter().map(|(&id, p)| (id, p.name.as_str()))
+    }
+
+    /// Turns a game's [`Row`] into the wire row its kind declares.
+    fn quantize(&self, id: NetId, row: &Row) -> Option<ReplicatedEntity> {
+        let kind = self.schema.kind(row.kind())?;
+        let mut values = [0i32; MAX_FIELDS];
+        for ((out, field), &v) in values.iter_mut().zip(&kind.fields).zip(row.values()) {
+            *out = match field.quant {
+                Quantization::Fixed { scale } => quantize_fixed(v as f32, scale),
+                Quantization::Angle { steps } => quantize_angle(v as f32, steps),
+                Quantization::Int { min, max } => {
+                    // `as` saturates and maps NaN to 0; the clamp does the rest.
+                    (libm::round(v) as i64).clamp(i64::from(min), i64::from(max)) as i32
+                }
+            };
+        }
+        Some(ReplicatedEntity {
+            id,
+            kind: row.kind(),
+            values,
+        })
+    }
+}
+
+impl<G: Game> Simulation for World<G> {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn tick_rate(&self) -> u32 {
+        self.tick_rate
+    }
+
+    fn tick(&self) -> u64 {
+        self.tick
+    }
+
+    fn max_players(&self) -> usize {
+        self.game.max_players()
+    }
+
+    fn player_count(&self) -> usize {
+        self.players.len()
+    }
+
+    fn join(&mut self, name: &str) -> Result<Joined, JoinError> {
+        let max = self.game.max_players();
+        if self.players.len() >= max {
+            return Err(JoinError::Full(max));
+        }
+        let player = PlayerId(self.next_player);
+        let name: String = name.chars().take(MAX_NAME_CHARS).collect();
+        let mut ctx = ctx!(self, self.tick);
+        let result = self.game.join(&mut ctx, player, &name);
+        self.entities.compact();
+        let avatar = result?;
+        let Some(avatar_id) = self.entities.net_id(avatar) else {
+            return Err(JoinError::Refused("the game spawned no avatar".into()));
+        };
+        self.next_player += 1;
+        self.players.insert(
+            player,
+            PlayerSlot {
+                name,
+                avatar,
+                pending: Vec::new(),
+                last_applied: None,
+            },
+        );
+        Ok(Joined {
+            player,
+            avatar: avatar_id,
+        })
+    }
+
+    fn leave(&mut self, player: PlayerId) {
+        let Some(slot) = self.players.remove(&player) else {
+            return;
+        };
+        let mut ctx = ctx!(self, self.tick);
+        self.game.leave(&mut ctx, player, slot.avatar);
+        self.entities.despawn(slot.avatar);
+        self.entities.compact();
+    }
+
+    fn input(&mut self, player: PlayerId, input: PlayerInput) {
+        let Some(slot) = self.players.get_mut(&player) else {
+            return;
+        };
+        if slot.last_applied.is_some_and(|last| input.seq <= last) {
+            return;
+        }
+        if slot.pending.len() >= MAX_PENDING_INPUTS {
+            slot.pending.remove(0);
+        }
+        slot.pending.push(input);
+    }
+
+    fn step(&mut self) {
+        self.events.clear();
+
+        // Inputs, by player then sequence; a repeated sequence number counts
+        // once.
+        let mut inputs = std::mem::take(&mut self.inputs);
+        inputs.clear();
+        for (&player, slot) in &mut self.players {
+            slot.pending.sort_by_key(|i| i.seq);
+            for input in slot.pending.drain(..) {
+                if slot.last_applied.is_some_and(|last| input.seq <= last) {
+                    continue;
+                }
+                slot.last_applied = Some(input.seq);
+                inputs.push((player, slot.avatar, input));
+            }
+        }
+        let next = self.tick + 1;
+        for (player, avatar, input) in &inputs {
+            let mut ctx = ctx!(self, next);
+            self.game.input(&mut ctx, *player, *avatar, input);
+        }
+        self.inputs = inputs;
+
+        let mut ctx = ctx!(self, next);
+        self.game.tick(&mut ctx);
+        self.tick = next;
+        self.entities.compact();
+
+        let game = &self.game;
+        self.grid.rebuild(
+            self.entities
+                .iter()
+                .filter_map(|(key, id, e)| game.position(e).map(|pos| GridItem { key, id, pos })),
+        );
+    }
+
+    fn replicated(&self, out: &mut Vec<ReplicatedEntity>) {
+        for (_, id, e) in self.entities.by_net_id() {
+            if let Some(row) = self.game.replicate(e) {
+                out.extend(self.quantize(id, &row));
+            }
+        }
+    }
+
+    fn drain_events(&mut self, out: &mut Vec<GameEvent>) {
+        out.append(&mut self.events);
+    }
+
+    fn last_applied_input(&self, player: PlayerId) -> Option<u32> {
+        self.players.get(&player).and_then(|p| p.last_applied)
+    }
+
+    fn view(&self, player: PlayerId) -> Option<Rect> {
+        let slot = self.players.get(&player)?;
+        let avatar = self.entities.get(slot.avatar)?;
+        self.game.view(player, avatar)
+    }
+
+    fn entities_in(&self, rect: Rect, out: &mut Vec<NetId>) {
+        out.extend(
+            self.grid
+                .query_rect(rect)
+                .filter(|it| self.entities.contains(it.key))
+                .map(|it| it.id),
+        );
+    }
+
+    fn state_hash(&self) -> u64 {
+        let mut h = StateHasher::new();
+        h.u64(self.tick);
+        // A clone's next draw is a pure function of the RNG's state.
+        h.u64(self.rng.clone().next_u64());
+        h.u32(self.next_player);
+        for (&id, slot) in &self.players {
+            h.u32(id.0);
+            h.bytes(slot.name.as_bytes());
+            h.feed(&self.entities.net_id(slot.avatar));
+            h.feed(&slot.last_applied);
+            h.u32(slot.pending.len() as u32);
+            for i in &slot.pending {
+                h.u32(i.seq);
+                h.u8(i.move_x as u8);
+                h.u8(i.move_y as u8);
+                h.u16(i.aim);
+                h.u8(i.buttons);
+            }
+        }
+        h.u32(self.entities.len() as u32);
+        for (_, id, e) in self.entities.by_net_id() {
+            h.u32(id.0);
+            h.feed(e);
+        }
+        self.game.hash_state(&mut h);
+        h.finish()
+    }
+}
