@@ -7,10 +7,11 @@
 //!
 //! * entities **removed** since the baseline, as sorted id gaps;
 //! * the baseline's **surviving** entities (baseline minus removed, in id
-//!   order) that **changed**: which ones (a bitset over the survivors, left
-//!   out when all or none changed), their field masks run-length coded as
-//!   `(mask, count)` pairs because neighbours mostly change the same fields,
-//!   then each changed field as a zigzag varint offset from the baseline;
+//!   order) that **changed**: which ones (nothing when all or none changed,
+//!   else the smallest of a bitset, the changed indices or the unchanged
+//!   indices), their field masks (the most common mask, since neighbours
+//!   mostly change the same fields, plus the exceptions), then each changed
+//!   field as a zigzag varint offset from the baseline;
 //! * entities **created** since the baseline, with their full state.
 //!
 //! A full snapshot is the same layout with no baseline: nothing removed, no
@@ -164,14 +165,18 @@ pub enum SnapshotDecodeError {
         /// Survivor count.
         survivors: u32,
     },
-    /// The changed bitset does not have the announced number of bits set,
-    /// or sets bits past the survivors.
-    #[error("changed bitset is inconsistent with the changed count")]
-    BadBitset,
-    /// A mask run with mask 0 or count 0, or runs that do not add up to the
-    /// changed count.
-    #[error("field mask runs do not cover the changed entities")]
-    BadMaskRuns,
+    /// The selection of changed survivors does not name exactly the
+    /// announced number of survivors (bits past the survivors, an index out
+    /// of range).
+    #[error("the changed survivors do not match the changed count")]
+    BadSelection,
+    /// A selection form other than 0 (bitset), 1 (changed) or 2 (unchanged).
+    #[error("unknown selection form {0}")]
+    UnknownSelection(u8),
+    /// A field mask of 0, an exception equal to the default mask, or an
+    /// exception past the changed entities.
+    #[error("invalid field masks")]
+    BadMasks,
     /// An entity id would pass `u32::MAX`.
     #[error("entity id overflows")]
     IdOverflow,
@@ -316,7 +321,7 @@ fn apply_delta(quant: &Quantization, base: i32, delta: i32) -> i32 {
 /// let dot = ReplicatedEntity { id: NetId(7), kind: 0, values: [160, 0, 0, 0, 0, 0, 0, 0] };
 /// let mut body = Vec::new();
 /// encode_full(&schema, 30, &[dot], &mut body)?;
-/// assert_eq!(body, [30, 0, 0, 0, 0, 0, 1, 7, 0, 0xfb, 0x40, 0x01]);
+/// assert_eq!(body, [30, 0, 0, 0, 0, 1, 7, 0, 0xfb, 0x40, 0x01]);
 /// let decoded = SnapshotBody::decode(&schema, &body, &Limits::default())?;
 /// assert_eq!(decoded.created, [dot]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -333,7 +338,6 @@ pub fn encode_full(
     put_u32(out, 0); // removed
     put_u32(out, 0); // survivors
     put_u32(out, 0); // changed
-    put_u32(out, 0); // mask runs
     put_u32(out, entities.len() as u32);
     let mut next = 0u32;
     let mut prev: Option<NetId> = None;
@@ -484,47 +488,13 @@ pub fn encode_delta(
         put_u32(out, id.0 - next);
         next = id.0.wrapping_add(1);
     }
-    let survivors = masks.len();
-    put_u32(out, survivors as u32);
-    let changed = masks.iter().filter(|&&m| m != 0).count();
-    put_u32(out, changed as u32);
-    if changed != 0 && changed != survivors {
-        for chunk in masks.chunks(8) {
-            let byte = chunk
-                .iter()
-                .enumerate()
-                .fold(0u8, |acc, (k, &m)| acc | (u8::from(m != 0) << k));
-            out.push(byte);
-        }
-    }
-    // Mask runs over the changed survivors only.
-    let runs_at = out.len();
-    put_u32(out, 0); // placeholder, patched below when it is not 0
-    let mut runs = 0u32;
-    let mut current: Option<(u8, u32)> = None;
-    for &m in masks.iter().filter(|&&m| m != 0) {
-        match &mut current {
-            Some((mask, count)) if *mask == m => *count += 1,
-            _ => {
-                if let Some((mask, count)) = current.take() {
-                    out.push(mask);
-                    put_u32(out, count);
-                    runs += 1;
-                }
-                current = Some((m, 1));
-            }
-        }
-    }
-    if let Some((mask, count)) = current {
-        out.push(mask);
-        put_u32(out, count);
-        runs += 1;
-    }
-    if runs != 0 {
-        let mut count = Vec::with_capacity(5);
-        put_u32(&mut count, runs);
-        out.splice(runs_at..=runs_at, count);
-    }
+    let changed: Vec<(u32, u8)> = masks
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| **m != 0)
+        .map(|(i, m)| (i as u32, *m))
+        .collect();
+    put_changes(out, masks.len() as u32, &changed);
     out.extend_from_slice(&deltas);
     put_u32(out, created.len() as u32);
     let mut next = 0u32;
@@ -532,6 +502,110 @@ pub fn encode_delta(
         put_created(schema, c, &mut next, out)?;
     }
     Ok(())
+}
+
+/// How the changed survivors are picked out, when some but not all changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Selection {
+    /// One bit per survivor, LSB first.
+    Bitset = 0,
+    /// The changed survivors' indices as gaps.
+    Changed = 1,
+    /// The unchanged survivors' indices as gaps.
+    Unchanged = 2,
+}
+
+fn varint_len(v: u32) -> usize {
+    match v {
+        0..=250 => 1,
+        251..=65_535 => 3,
+        _ => 5,
+    }
+}
+
+/// Writes index gaps: the first index, then each index minus the previous
+/// one minus one.
+fn put_gaps(out: &mut Vec<u8>, indices: impl Iterator<Item = u32>) {
+    let mut next = 0u32;
+    for i in indices {
+        put_u32(out, i.wrapping_sub(next));
+        next = i.wrapping_add(1);
+    }
+}
+
+fn gaps_len(indices: impl Iterator<Item = u32>) -> usize {
+    let mut next = 0u32;
+    let mut len = 0;
+    for i in indices {
+        len += varint_len(i.wrapping_sub(next));
+        next = i.wrapping_add(1);
+    }
+    len
+}
+
+/// Writes the survivor count, which survivors changed (in the smallest of
+/// the three selections) and their field masks (the most common mask, then
+/// the exceptions). `changed` is `(survivor index, mask)`, ascending.
+fn put_changes(out: &mut Vec<u8>, survivors: u32, changed: &[(u32, u8)]) {
+    put_u32(out, survivors);
+    put_u32(out, changed.len() as u32);
+    if changed.is_empty() {
+        return;
+    }
+    if changed.len() as u32 != survivors {
+        let changed_indices = || changed.iter().map(|(i, _)| *i);
+        let unchanged_indices = || {
+            let mut c = changed.iter().map(|(i, _)| *i).peekable();
+            (0..survivors).filter(move |i| {
+                if c.peek() == Some(i) {
+                    c.next();
+                    false
+                } else {
+                    true
+                }
+            })
+        };
+        let bitset = (survivors as usize).div_ceil(8);
+        let by_changed = gaps_len(changed_indices());
+        let by_unchanged = gaps_len(unchanged_indices());
+        if bitset <= by_changed && bitset <= by_unchanged {
+            out.push(Selection::Bitset as u8);
+            let start = out.len();
+            out.resize(start + bitset, 0);
+            for &(i, _) in changed {
+                if let Some(byte) = out.get_mut(start + i as usize / 8) {
+                    *byte |= 1 << (i % 8);
+                }
+            }
+        } else if by_changed <= by_unchanged {
+            out.push(Selection::Changed as u8);
+            put_gaps(out, changed_indices());
+        } else {
+            out.push(Selection::Unchanged as u8);
+            put_gaps(out, unchanged_indices());
+        }
+    }
+    // Most survivors change the same fields (a moving avatar: x and y), so
+    // the masks are the most common one plus a list of exceptions.
+    let mut counts = [0u32; 256];
+    for &(_, m) in changed {
+        counts[usize::from(m)] += 1;
+    }
+    let default = (1..=255u8)
+        .max_by_key(|&m| (counts[usize::from(m)], std::cmp::Reverse(m)))
+        .unwrap_or(1);
+    out.push(default);
+    let exceptions = changed.len() as u32 - counts[usize::from(default)];
+    put_u32(out, exceptions);
+    let mut next = 0u32;
+    for (k, &(_, m)) in changed.iter().enumerate() {
+        if m != default {
+            put_u32(out, k as u32 - next);
+            next = k as u32 + 1;
+            out.push(m);
+        }
+    }
 }
 
 /// Appends one snapshot message: the per-player header, then a shared body.
@@ -569,29 +643,8 @@ impl SnapshotBody {
             put_u32(out, id.0.wrapping_sub(next));
             next = id.0.wrapping_add(1);
         }
-        put_u32(out, self.survivors);
-        put_u32(out, self.changed.len() as u32);
-        if !self.changed.is_empty() && self.changed.len() as u32 != self.survivors {
-            let mut bits = vec![0u8; (self.survivors as usize).div_ceil(8)];
-            for c in &self.changed {
-                if let Some(byte) = bits.get_mut(c.index as usize / 8) {
-                    *byte |= 1 << (c.index % 8);
-                }
-            }
-            out.extend_from_slice(&bits);
-        }
-        let mut runs: Vec<(u8, u32)> = Vec::new();
-        for c in &self.changed {
-            match runs.last_mut() {
-                Some((m, n)) if *m == c.mask => *n += 1,
-                _ => runs.push((c.mask, 1)),
-            }
-        }
-        put_u32(out, runs.len() as u32);
-        for (m, n) in runs {
-            out.push(m);
-            put_u32(out, n);
-        }
+        let changed: Vec<(u32, u8)> = self.changed.iter().map(|c| (c.index, c.mask)).collect();
+        put_changes(out, self.survivors, &changed);
         for c in &self.changed {
             for d in c.changed_deltas() {
                 put_i32(out, d);
@@ -692,55 +745,54 @@ pub(crate) fn decode_body(
             survivors,
         });
     }
-    // Each changed entity costs at least one delta byte.
+    // Each changed entity costs at least one delta byte: this bounds every
+    // allocation below by the input's size.
     if changed_count as usize > r.remaining() {
         return Err(ReadError::Truncated.into());
     }
-    let bitset: Option<&[u8]> = if changed_count != 0 && changed_count != survivors {
-        let bits = r.take((survivors as usize).div_ceil(8))?;
-        let set: u32 = bits.iter().map(|b| b.count_ones()).sum();
-        let tail = survivors % 8;
-        let padding_clear = tail == 0 || bits.last().is_none_or(|&last| last >> tail == 0);
-        if set != changed_count || !padding_clear {
-            return Err(SnapshotDecodeError::BadBitset);
-        }
-        Some(bits)
-    } else {
-        None
-    };
-
-    let run_count = read_count(r, "mask runs", changed_count, 2)?;
-    let mut runs: Vec<(u8, u32)> = Vec::with_capacity(run_count as usize);
-    let mut covered = 0u32;
-    for _ in 0..run_count {
-        let mask = r.u8()?;
-        let count = r.u32()?;
-        if mask == 0 || count == 0 || count > changed_count - covered {
-            return Err(SnapshotDecodeError::BadMaskRuns);
-        }
-        covered += count;
-        runs.push((mask, count));
-    }
-    if covered != changed_count {
-        return Err(SnapshotDecodeError::BadMaskRuns);
+    let mut changed: Vec<ChangedEntity> = Vec::with_capacity(changed_count as usize);
+    if changed_count == survivors {
+        changed.extend((0..survivors).map(|index| ChangedEntity {
+            index,
+            ..ChangedEntity::default()
+        }));
+    } else if changed_count != 0 {
+        read_selection(r, survivors, changed_count, &mut changed)?;
     }
 
-    let mut changed = Vec::with_capacity(changed_count as usize);
-    let mut indices = ChangedIndices::new(bitset, survivors);
-    for (mask, count) in runs {
-        for _ in 0..count {
-            let index = indices.next().ok_or(SnapshotDecodeError::BadBitset)?;
-            let mut deltas = [0i32; MAX_FIELDS];
-            for (f, d) in deltas.iter_mut().enumerate() {
-                if mask & (1 << f) != 0 {
+    if changed_count != 0 {
+        let default = r.u8()?;
+        if default == 0 {
+            return Err(SnapshotDecodeError::BadMasks);
+        }
+        for c in changed.iter_mut() {
+            c.mask = default;
+        }
+        let exceptions = r.u32()?;
+        if exceptions > changed_count {
+            return Err(SnapshotDecodeError::BadMasks);
+        }
+        let mut next = 0u32;
+        for _ in 0..exceptions {
+            let k = next
+                .checked_add(r.u32()?)
+                .ok_or(SnapshotDecodeError::BadMasks)?;
+            let mask = r.u8()?;
+            let c = changed
+                .get_mut(k as usize)
+                .ok_or(SnapshotDecodeError::BadMasks)?;
+            if mask == 0 || mask == default {
+                return Err(SnapshotDecodeError::BadMasks);
+            }
+            c.mask = mask;
+            next = k + 1;
+        }
+        for c in changed.iter_mut() {
+            for (f, d) in c.deltas.iter_mut().enumerate() {
+                if c.mask & (1 << f) != 0 {
                     *d = r.i32()?;
                 }
             }
-            changed.push(ChangedEntity {
-                index,
-                mask,
-                deltas,
-            });
         }
     }
 
@@ -787,42 +839,67 @@ pub(crate) fn decode_body(
     })
 }
 
-/// Survivor indices of the changed entities: the set bits of the bitset, or
-/// `0..survivors` when every survivor changed (no bitset on the wire).
-struct ChangedIndices<'a> {
-    bits: Option<&'a [u8]>,
-    next: u32,
-    end: u32,
-}
-
-impl<'a> ChangedIndices<'a> {
-    fn new(bits: Option<&'a [u8]>, survivors: u32) -> Self {
-        Self {
-            bits,
-            next: 0,
-            end: survivors,
-        }
-    }
-}
-
-impl Iterator for ChangedIndices<'_> {
-    type Item = u32;
-    fn next(&mut self) -> Option<u32> {
-        while self.next < self.end {
-            let i = self.next;
-            self.next += 1;
-            match self.bits {
-                None => return Some(i),
-                Some(bits) => {
-                    let byte = bits.get(i as usize / 8).copied().unwrap_or(0);
-                    if byte & (1 << (i % 8)) != 0 {
-                        return Some(i);
-                    }
+/// Reads which survivors changed when some but not all did, pushing one
+/// [`ChangedEntity`] per changed survivor, by ascending index.
+fn read_selection(
+    r: &mut Reader<'_>,
+    survivors: u32,
+    changed_count: u32,
+    changed: &mut Vec<ChangedEntity>,
+) -> Result<(), SnapshotDecodeError> {
+    let entry = |index| ChangedEntity {
+        index,
+        ..ChangedEntity::default()
+    };
+    match r.u8()? {
+        0 => {
+            let bits = r.take((survivors as usize).div_ceil(8))?;
+            let set: u32 = bits.iter().map(|b| b.count_ones()).sum();
+            let tail = survivors % 8;
+            let padding_clear = tail == 0 || bits.last().is_none_or(|&last| last >> tail == 0);
+            if set != changed_count || !padding_clear {
+                return Err(SnapshotDecodeError::BadSelection);
+            }
+            for (byte_index, &byte) in bits.iter().enumerate() {
+                let mut byte = byte;
+                while byte != 0 {
+                    let bit = byte.trailing_zeros();
+                    byte &= byte - 1;
+                    changed.push(entry(byte_index as u32 * 8 + bit));
                 }
             }
         }
-        None
+        1 => {
+            let mut next = 0u32;
+            for _ in 0..changed_count {
+                let index = next
+                    .checked_add(r.u32()?)
+                    .filter(|&i| i < survivors)
+                    .ok_or(SnapshotDecodeError::BadSelection)?;
+                changed.push(entry(index));
+                next = index + 1;
+            }
+        }
+        2 => {
+            // The gaps name the survivors that did not change.
+            let unchanged = survivors - changed_count;
+            if unchanged as usize > r.remaining() {
+                return Err(ReadError::Truncated.into());
+            }
+            let mut next = 0u32;
+            for _ in 0..unchanged {
+                let index = next
+                    .checked_add(r.u32()?)
+                    .filter(|&i| i < survivors)
+                    .ok_or(SnapshotDecodeError::BadSelection)?;
+                changed.extend((next..index).map(entry));
+                next = index + 1;
+            }
+            changed.extend((next..survivors).map(entry));
+        }
+        other => return Err(SnapshotDecodeError::UnknownSelection(other)),
     }
+    Ok(())
 }
 
 /// Applies `body` to `base` (the state at the body's baseline tick; ignored
