@@ -1,0 +1,129 @@
+//! Replication converges: whatever snapshots a client skips, whichever held
+//! baseline the server encodes against, and however often the client loses
+//! its state, every state the client applies equals the server's.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use proptest::prelude::*;
+use support::world::RandomWorld;
+use tickwire_protocol::{
+    ClientState, HISTORY_TICKS, Limits, ServerHistory, SnapshotBody, decode_snapshot_message,
+    write_snapshot_message,
+};
+
+/// Runs one random match and checks the client after every snapshot it
+/// applies.
+fn run_match(seed: u64, ticks: u32) {
+    let mut world = RandomWorld::new(seed);
+    let schema = world.schema.clone();
+    let mut server = ServerHistory::new(schema.clone()).unwrap();
+    let mut client = ClientState::new(schema.clone()).unwrap();
+    let limits = Limits::default();
+    let mut applied = 0;
+    for tick in 1..=ticks {
+        world.step();
+        server.record(tick, world.entities.clone()).unwrap();
+        let roll = world.rng.next_u64() % 16;
+        if roll < 5 {
+            continue; // this snapshot never reaches the client
+        }
+        if roll == 5 {
+            client.clear(); // the client lost everything
+        }
+        // The client names any held tick 1 to 31 ticks old as baseline.
+        let held: Vec<u32> = (1..HISTORY_TICKS as u32)
+            .filter_map(|age| tick.checked_sub(age))
+            .filter(|&t| client.state_at(t).is_some())
+            .collect();
+        let baseline = if held.is_empty() {
+            None
+        } else {
+            Some(held[(world.rng.next_u64() % held.len() as u64) as usize])
+        };
+        let body = server.shared_body(baseline).unwrap();
+        assert_eq!(body.baseline, baseline, "a held baseline gets a delta");
+
+        let mut message = Vec::new();
+        let last_input = Some(tick / 3);
+        write_snapshot_message(&mut message, last_input, &body.bytes);
+        let snapshot = decode_snapshot_message(&schema, &message, &limits).unwrap();
+        assert_eq!(snapshot.last_input, last_input);
+
+        // The decoded form re-encodes to the same bytes: one canonical form.
+        let mut again = Vec::new();
+        snapshot.body.encode(&schema, &mut again).unwrap();
+        assert_eq!(again, &body.bytes[..]);
+        assert_eq!(
+            SnapshotBody::decode(&schema, &body.bytes, &limits).unwrap(),
+            snapshot.body
+        );
+
+        let state = client.apply(&snapshot.body).unwrap();
+        assert_eq!(&state[..], &world.entities[..], "tick {tick}");
+        applied += 1;
+    }
+    assert!(ticks < 20 || applied > 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn client_state_equals_server_state_after_every_snapshot(
+        seed in any::<u64>(),
+        ticks in 1u32..160,
+    ) {
+        run_match(seed, ticks);
+    }
+}
+
+#[test]
+fn full_snapshot_restores_a_client_that_lost_its_state() {
+    let mut world = RandomWorld::new(7);
+    let mut server = ServerHistory::new(world.schema.clone()).unwrap();
+    let mut client = ClientState::new(world.schema.clone()).unwrap();
+    world.step();
+    server.record(1, world.entities.clone()).unwrap();
+    let body = server.shared_body(None).unwrap();
+    let snapshot = SnapshotBody::decode(&world.schema, &body.bytes, &Limits::default()).unwrap();
+    assert_eq!(snapshot.baseline, None);
+    assert_eq!(&client.apply(&snapshot).unwrap()[..], &world.entities[..]);
+}
+
+#[test]
+fn baseline_outside_the_ring_gets_a_full_snapshot() {
+    let mut world = RandomWorld::new(11);
+    let mut server = ServerHistory::new(world.schema.clone()).unwrap();
+    for tick in 1..=40 {
+        world.step();
+        server.record(tick, world.entities.clone()).unwrap();
+    }
+    assert_eq!(server.shared_body(Some(5)).unwrap().baseline, None);
+    assert_eq!(server.shared_body(Some(39)).unwrap().baseline, Some(39));
+    assert_eq!(server.shared_body(Some(40)).unwrap().baseline, None);
+}
+
+#[test]
+fn delta_against_a_baseline_the_client_dropped_is_refused() {
+    let mut world = RandomWorld::new(3);
+    let schema = world.schema.clone();
+    let mut server = ServerHistory::new(schema.clone()).unwrap();
+    let mut client = ClientState::new(schema.clone()).unwrap();
+    world.step();
+    server.record(1, world.entities.clone()).unwrap();
+    world.step();
+    server.record(2, world.entities.clone()).unwrap();
+    let body = server.shared_body(Some(1)).unwrap();
+    let snapshot = SnapshotBody::decode(&schema, &body.bytes, &Limits::default()).unwrap();
+    assert_eq!(
+        client.apply(&snapshot),
+        Err(tickwire_protocol::ApplyError::BaselineNotHeld(1))
+    );
+    assert_eq!(
+        client.latest_tick(),
+        None,
+        "a refused snapshot changes nothing"
+    );
+}
