@@ -8,8 +8,12 @@ import { Predictor, direction, stepMovement } from '../src/prediction.js';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/prediction.json', import.meta.url), 'utf8'));
 const SCALE = fixture.scale;
-/** Half a quantization step, plus float slack. */
-const QUANT_ERROR = 0.5 / SCALE + 1e-4;
+/**
+ * One quantization step, plus float slack: the replay starts from a
+ * quantized position (half a step off at most) and is compared with
+ * quantized positions (another half step).
+ */
+const QUANT_ERROR = 1 / SCALE + 1e-4;
 
 function input(seq, move_x, move_y) {
   return { seq, move_x, move_y, aim: 0, buttons: 0 };
@@ -62,9 +66,8 @@ test('reconciling replays the unacknowledged inputs on top of the server state',
         assert.equal(p.pending.length, lag);
       }
       const [qx, qy] = seq.positions[i];
-      // Restarting from a quantized position adds at most half a step more.
-      assert.ok(Math.abs(p.position.x - qx / SCALE) <= 2 * QUANT_ERROR, `input ${n}`);
-      assert.ok(Math.abs(p.position.y - qy / SCALE) <= 2 * QUANT_ERROR, `input ${n}`);
+      assert.ok(Math.abs(p.position.x - qx / SCALE) <= QUANT_ERROR, `input ${n}`);
+      assert.ok(Math.abs(p.position.y - qy / SCALE) <= QUANT_ERROR, `input ${n}`);
     }
   }
 });

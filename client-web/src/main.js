@@ -1,0 +1,335 @@
+// Wiring: the join screen, then one game session driving the modules.
+//
+// Two clocks run the client. Every server tick interval (1/30 s) the input
+// pump samples the keys and mouse, sends one input and advances the
+// prediction by it; every display frame the renderer draws the others as the
+// interpolator places them in the recent past, and the own avatar where the
+// prediction puts it. Snapshots arrive in between and feed both: the
+// interpolator's buffer, and the prediction's reconciliation.
+
+import { Connection, gameUrl } from './net.js';
+import { SchemaView } from './schema.js';
+import { Interpolator } from './interpolation.js';
+import { Predictor } from './prediction.js';
+import { InputState } from './input.js';
+import { Renderer } from './render.js';
+import { Hud, respawnSeconds } from './hud.js';
+
+/** Side of the arena when the server does not say (the arena game's default). */
+const DEFAULT_ARENA_SIZE = 4000;
+/** Most inputs sent in one catch-up after the page was stalled. */
+const MAX_CATCH_UP_INPUTS = 4;
+/** How often the HUD's DOM is refreshed, in ms. */
+const HUD_INTERVAL_MS = 100;
+
+/** Names of the avatar fields that may name the owning player. */
+const OWNER_FIELDS = ['player', 'owner'];
+
+/**
+ * One game: a connection, its state and the loops that show it.
+ */
+export class Session {
+  /**
+   * @param {object} options
+   * @param {Window} options.win
+   * @param {HTMLCanvasElement} options.canvas
+   * @param {HTMLElement} options.hudRoot
+   * @param {string} options.name
+   * @param {string} [options.room]
+   */
+  constructor({ win, canvas, hudRoot, name, room }) {
+    this.win = win;
+    this.name = name;
+    this.renderer = new Renderer(canvas, win);
+    this.hud = new Hud(hudRoot);
+    this.input = new InputState();
+    this.input.attach(win, canvas);
+    this.status = { state: 'connecting' };
+    this.schema = null;
+    this.tickRate = 30;
+    this.arenaSize = DEFAULT_ARENA_SIZE;
+    this.interpolator = null;
+    this.predictor = null;
+    this.playerId = null;
+    this.avatarId = null;
+    /** PlayerId -> name. */
+    this.roster = new Map();
+    /** The newest server state, de-quantized: NetId -> { kind, fields }. */
+    this.entities = new Map();
+    this.tick = 0;
+    this.lastInputAck = null;
+    this.inputSeq = 0;
+    this.nextInputAt = null;
+    this.lastInputAt = 0;
+    this.aim = 0;
+    this.killedBy = null;
+    this.lastHud = 0;
+    this.lastFrame = null;
+    this.connection = new Connection({
+      url: gameUrl(win.location, { room, name }),
+      onWelcome: (w) => this.welcomed(w),
+      onSnapshot: (s) => this.snapshot(s),
+      onEvent: (e) => this.event(e),
+      onStatus: (s) => {
+        this.status = s;
+      },
+      onWarning: (m) => console.warn(`tickwire: ${m}`),
+    });
+    this.exposeDebugHook();
+    this.connection.start();
+    this.pumpTimer = win.setInterval(() => this.pumpInputs(performance.now()), 10);
+    const frame = (now) => {
+      this.frame(now);
+      this.rafId = win.requestAnimationFrame(frame);
+    };
+    this.rafId = win.requestAnimationFrame(frame);
+  }
+
+  welcomed(w) {
+    const first = this.schema === null;
+    this.schema = new SchemaView(w.schema);
+    this.tickRate = w.tickRate;
+    this.arenaSize = w.arenaSize ?? DEFAULT_ARENA_SIZE;
+    this.playerId = w.player;
+    this.avatarId = w.avatar;
+    this.roster = new Map(w.roster.map(([id, name]) => [id, name]));
+    this.entities = new Map();
+    this.interpolator = new Interpolator({ tickRate: this.tickRate, modes: this.schema.modes });
+    this.predictor = new Predictor({ tickRate: this.tickRate, arenaSize: this.arenaSize });
+    this.nextInputAt = null;
+    if (first) console.info(`tickwire: joined room ${w.room} as player ${w.player} (${this.schema.game})`);
+  }
+
+  snapshot({ tick, lastInput, entities }) {
+    const now = performance.now();
+    const state = new Map();
+    for (const e of entities) {
+      const decoded = this.schema.decodeEntity(e.kind, e.values);
+      if (decoded) state.set(e.id, decoded);
+    }
+    this.entities = state;
+    this.tick = tick;
+    this.lastInputAck = lastInput;
+    this.interpolator.push(tick, state, now);
+    const own = state.get(this.avatarId);
+    if (own) {
+      const alive = !isDead(own.fields);
+      this.predictor.reconcile(own.fields, lastInput ?? -1, alive);
+      if (alive) this.killedBy = null;
+    }
+  }
+
+  event(e) {
+    switch (e.type) {
+      case 'kill': {
+        const killer = this.roster.get(e.killer) ?? `player ${e.killer}`;
+        const victim = this.roster.get(e.victim) ?? `player ${e.victim}`;
+        const own = e.killer === this.playerId || e.victim === this.playerId;
+        this.hud.addKill(killer, victim, own, performance.now());
+        if (e.victim === this.playerId) this.killedBy = killer;
+        break;
+      }
+      case 'joined':
+        this.roster.set(e.player, e.name);
+        break;
+      case 'left':
+        this.roster.delete(e.player);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Sends one input per tick interval that has passed (a few at most after a stall). */
+  pumpInputs(now) {
+    if (!this.connection.connected || !this.predictor) return;
+    const interval = 1000 / this.tickRate;
+    if (this.nextInputAt === null || now - this.nextInputAt > MAX_CATCH_UP_INPUTS * interval) {
+      this.nextInputAt = now;
+    }
+    while (now >= this.nextInputAt) {
+      this.updateAim();
+      this.inputSeq += 1;
+      const input = this.input.sample(this.inputSeq, this.aim);
+      if (this.connection.sendInput(input)) this.predictor.applyInput(input);
+      this.lastInputAt = this.nextInputAt;
+      this.nextInputAt += interval;
+    }
+  }
+
+  updateAim() {
+    const mouse = this.input.mouse;
+    const own = this.predictor?.displayPosition(this.predictor.alpha);
+    if (!mouse || !own) return;
+    const target = this.renderer.screenToWorld(mouse.x, mouse.y);
+    const dx = target.x - own.x;
+    const dy = target.y - own.y;
+    if (dx * dx + dy * dy > 1) this.aim = Math.atan2(dy, dx);
+  }
+
+  frame(now) {
+    this.pumpInputs(now);
+    const elapsed = this.lastFrame === null ? 0 : now - this.lastFrame;
+    this.lastFrame = now;
+    const scene = this.scene(now, elapsed);
+    this.renderer.draw(scene);
+    if (now - this.lastHud >= HUD_INTERVAL_MS) {
+      this.lastHud = now;
+      this.hud.update(this.hudView(scene, now), now);
+    }
+  }
+
+  /** What to draw at `now`. */
+  scene(now, elapsedMs) {
+    const avatars = [];
+    const projectiles = [];
+    const maxHp = this.schema?.intMax('avatar', 'hp', 100) ?? 100;
+    const drawn = this.interpolator ? this.interpolator.sample(now) : new Map();
+    let camera = { x: this.arenaSize / 2, y: this.arenaSize / 2 };
+    if (this.predictor) {
+      this.predictor.advance(elapsedMs);
+      const alpha = Math.min(1, (now - this.lastInputAt) / (1000 / this.tickRate));
+      const own = this.predictor.displayPosition(alpha);
+      const server = this.entities.get(this.avatarId);
+      if (own && server) {
+        camera = own;
+        drawn.set(this.avatarId, { id: this.avatarId, kind: 'avatar', fields: { ...server.fields, x: own.x, y: own.y, heading: this.aim } });
+      }
+    }
+    for (const [id, e] of drawn) {
+      const f = e.fields;
+      if (e.kind === 'avatar') {
+        const own = id === this.avatarId;
+        avatars.push({
+          id,
+          x: f.x,
+          y: f.y,
+          heading: f.heading ?? 0,
+          hp: f.hp ?? maxHp,
+          maxHp,
+          score: f.score ?? 0,
+          dead: isDead(f),
+          own,
+          name: this.avatarName(id, f),
+          colourId: this.ownerOf(f) ?? id,
+        });
+      } else if (f.x !== undefined && f.y !== undefined) {
+        projectiles.push({ id, kind: e.kind, x: f.x, y: f.y });
+      }
+    }
+    this.lastScene = { avatars, projectiles, camera };
+    return { arenaSize: this.arenaSize, camera, avatars, projectiles };
+  }
+
+  ownerOf(fields) {
+    for (const name of OWNER_FIELDS) if (fields[name] !== undefined) return fields[name];
+    return undefined;
+  }
+
+  avatarName(id, fields) {
+    if (id === this.avatarId) return this.name;
+    const owner = this.ownerOf(fields);
+    if (owner !== undefined && this.roster.has(owner)) return this.roster.get(owner);
+    return `player #${id}`;
+  }
+
+  hudView(scene, now) {
+    const own = this.entities.get(this.avatarId);
+    const dead = own ? isDead(own.fields) : false;
+    return {
+      avatars: scene.avatars,
+      net: {
+        ...this.connection.stats(),
+        interpDelayMs: this.interpolator ? this.interpolator.lagMs(now) : 0,
+        tick: this.tick,
+      },
+      self: {
+        dead,
+        respawnIn: own ? respawnSeconds(own.fields.respawn ?? 0, this.tickRate) : 0,
+        killer: this.killedBy,
+      },
+      status: this.status,
+    };
+  }
+
+  /** `window.tickwire`: the client's state, for tests and the curious. */
+  exposeDebugHook() {
+    const session = this;
+    this.win.tickwire = {
+      get connected() {
+        return session.connection.connected;
+      },
+      get status() {
+        return session.status;
+      },
+      get playerId() {
+        return session.playerId;
+      },
+      get avatarId() {
+        return session.avatarId;
+      },
+      get tick() {
+        return session.tick;
+      },
+      get snapshots() {
+        return session.connection.snapshotsApplied;
+      },
+      get inputSeq() {
+        return session.inputSeq;
+      },
+      get lastInputAck() {
+        return session.lastInputAck;
+      },
+      /** Newest server state: id -> { kind, ...de-quantized fields }. */
+      get entities() {
+        const out = {};
+        for (const [id, e] of session.entities) out[id] = { kind: e.kind, ...e.fields };
+        return out;
+      },
+      /** The own avatar's predicted position. */
+      get predicted() {
+        return session.predictor?.position ? { ...session.predictor.position } : null;
+      },
+      get stats() {
+        return session.connection.stats();
+      },
+      /** Screen position (CSS pixels) of a world point, as last drawn. */
+      worldToScreen(x, y) {
+        return session.renderer.worldToScreen(x, y);
+      },
+    };
+  }
+}
+
+/** Whether an avatar's fields say it is dead. */
+export function isDead(fields) {
+  return (fields.hp !== undefined && fields.hp <= 0) || (fields.respawn ?? 0) > 0;
+}
+
+function boot() {
+  const doc = document;
+  const form = doc.getElementById('join');
+  const nameInput = doc.getElementById('name');
+  const roomInput = doc.getElementById('room');
+  const params = new URLSearchParams(location.search);
+  nameInput.value = params.get('name') ?? localStorage.getItem('tickwire.name') ?? '';
+  roomInput.value = params.get('room') ?? '';
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const name = nameInput.value.trim().slice(0, 24) || 'player';
+    const room = roomInput.value.trim().slice(0, 32);
+    try {
+      localStorage.setItem('tickwire.name', name);
+    } catch {
+      // Private mode: nothing to remember.
+    }
+    form.classList.add('hidden');
+    const hudRoot = doc.getElementById('hud');
+    hudRoot.classList.remove('hidden');
+    new Session({ win: window, canvas: doc.getElementById('game'), hudRoot, name, room });
+  });
+  nameInput.focus();
+  if (params.has('autoplay') && nameInput.value) form.requestSubmit();
+}
+
+if (typeof document !== 'undefined') boot();

@@ -1,0 +1,327 @@
+// The connection: one WebSocket to the server's game endpoint, and
+// everything that keeps it useful.
+//
+// Opening `/ws?room=&name=` joins a room at once. The client's first message
+// is a Join with its protocol version (and, after a reconnect, the newest
+// tick it still holds, so the server can resume with a delta). The server
+// answers with a welcome, then a snapshot after every tick; the connection
+// applies each snapshot to its baseline through the protocol module's state
+// keeper, acknowledges it, and hands the new state up. A ping every second
+// measures the round trip. When the socket drops, the connection says so and
+// reconnects with exponential backoff, unless the server refused the client
+// for good (another protocol version or schema).
+
+import * as protocol from './protocol.js';
+
+/** First reconnect delay, in ms; it doubles per failed attempt. */
+export const BACKOFF_START_MS = 500;
+/** Longest reconnect delay, in ms. */
+export const BACKOFF_MAX_MS = 8000;
+/** Time between two pings, in ms. */
+export const PING_INTERVAL_MS = 1000;
+
+/** Close codes after which reconnecting cannot help. */
+const FATAL_CLOSE_CODES = new Map([
+  [4000, 'the server speaks another protocol version'],
+  [4001, 'the server runs another game schema'],
+  [1002, 'the server did not understand this client'],
+  [1003, 'the server did not understand this client'],
+]);
+
+/** Readable reasons for the close codes a player may see. */
+const CLOSE_REASONS = new Map([
+  [1001, 'server shutting down'],
+  [1006, 'connection lost'],
+  [1008, 'refused by the server'],
+  [1009, 'message too large'],
+  [1011, 'server error'],
+  [1013, 'room full, try again later'],
+  [4004, 'room full'],
+  [4005, 'too many messages'],
+  [4006, 'server shutting down'],
+]);
+
+/**
+ * Reconnect delay before attempt `attempt` (1 for the first retry): doubles
+ * from {@link BACKOFF_START_MS} up to {@link BACKOFF_MAX_MS}, with +-20 %
+ * jitter so a server restart is not met by every client at the same instant.
+ */
+export function backoffDelay(attempt, random = Math.random) {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/**
+ * Bytes or messages per second over the last second, in ten buckets of
+ * 100 ms: constant memory however fast things arrive.
+ */
+export class RateMeter {
+  constructor(windowMs = 1000, buckets = 10) {
+    this.bucketMs = windowMs / buckets;
+    this.counts = new Float64Array(buckets);
+    this.current = -1;
+  }
+
+  roll(nowMs) {
+    const index = Math.floor(nowMs / this.bucketMs);
+    if (this.current < 0) this.current = index;
+    const n = this.counts.length;
+    for (let i = this.current + 1; i <= index && i <= this.current + n; i++) this.counts[i % n] = 0;
+    if (index > this.current) this.current = index;
+  }
+
+  /** Counts `amount` at time `nowMs`. */
+  add(amount, nowMs) {
+    this.roll(nowMs);
+    this.counts[this.current % this.counts.length] += amount;
+  }
+
+  /** The rate per second over the window ending at `nowMs`. */
+  rate(nowMs) {
+    this.roll(nowMs);
+    let sum = 0;
+    for (const c of this.counts) sum += c;
+    return (sum * 1000) / (this.bucketMs * this.counts.length);
+  }
+}
+
+/** The WebSocket URL of the game for a page location, a room and a name. */
+export function gameUrl(location, { room, name }) {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const params = new URLSearchParams();
+  if (room) params.set('room', room);
+  if (name) params.set('name', name);
+  const query = params.toString();
+  return `${scheme}//${location.host}/ws${query ? `?${query}` : ''}`;
+}
+
+/**
+ * One player's connection to a room, reconnecting as needed.
+ */
+export class Connection {
+  /**
+   * @param {object} options
+   * @param {string} options.url the game's WebSocket URL (see {@link gameUrl})
+   * @param {(welcome: object) => void} options.onWelcome a welcome arrived (after every (re)connect)
+   * @param {(snapshot: {tick: number, lastInput: number|null, entities: Array<{id: number, kind: number, values: ArrayLike<number>}>}) => void} options.onSnapshot
+   *   a snapshot was applied; `entities` is the whole quantized state after it
+   * @param {(event: object) => void} [options.onEvent] a server event (kill, join, leave, chat)
+   * @param {(status: {state: string, reason?: string, attempt?: number, retryInMs?: number}) => void} [options.onStatus]
+   * @param {(message: string) => void} [options.onWarning] something worth a console warning
+   * @param {typeof WebSocket} [options.WebSocketImpl]
+   * @param {() => number} [options.now] clock in ms
+   */
+  constructor({ url, onWelcome, onSnapshot, onEvent = () => {}, onStatus = () => {}, onWarning = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.now() }) {
+    this.url = url;
+    this.onWelcome = onWelcome;
+    this.onSnapshot = onSnapshot;
+    this.onEvent = onEvent;
+    this.onStatus = onStatus;
+    this.onWarning = onWarning;
+    this.WebSocketImpl = WebSocketImpl;
+    this.now = now;
+    /** @type {WebSocket|null} */
+    this.socket = null;
+    /** The protocol module's client state keeper; survives a reconnect to resume. */
+    this.keeper = null;
+    this.schemaHash = null;
+    this.welcome = null;
+    this.attempt = 0;
+    this.stopped = false;
+    this.retryTimer = null;
+    this.pingTimer = null;
+    this.status = { state: 'connecting' };
+    /** Smoothed round trip, in ms; null before the first pong. */
+    this.pingMs = null;
+    this.down = new RateMeter();
+    this.up = new RateMeter();
+    this.snapshotRate = new RateMeter();
+    /** Snapshots applied since the page loaded. */
+    this.snapshotsApplied = 0;
+  }
+
+  /** Opens the socket. */
+  start() {
+    this.stopped = false;
+    this.open();
+  }
+
+  /** Closes for good (the player left). */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
+    if (this.socket) this.socket.close(1000, 'leaving');
+    this.socket = null;
+  }
+
+  /** Whether a welcome arrived on the current socket. */
+  get connected() {
+    return this.status.state === 'connected';
+  }
+
+  setStatus(status) {
+    this.status = status;
+    this.onStatus(status);
+  }
+
+  open() {
+    this.setStatus(this.attempt === 0 ? { state: 'connecting' } : this.status);
+    const socket = new this.WebSocketImpl(this.url);
+    socket.binaryType = 'arraybuffer';
+    this.socket = socket;
+    socket.onopen = () => {
+      const resumeTick = this.keeper?.latestTick?.() ?? null;
+      this.send(protocol.encodeJoin({ schemaHash: 0, resumeTick }));
+    };
+    socket.onmessage = (e) => {
+      if (socket !== this.socket) return;
+      if (!(e.data instanceof ArrayBuffer)) {
+        this.drop(socket, 1003, 'text frame from the server');
+        return;
+      }
+      this.receive(new Uint8Array(e.data));
+    };
+    socket.onclose = (e) => {
+      if (socket !== this.socket) return;
+      this.closed(e.code, e.reason);
+    };
+    // A failed connect is followed by a close event; nothing to do here.
+    socket.onerror = () => {};
+  }
+
+  /** Closes a socket we gave up on and treats it as dropped. */
+  drop(socket, code, reason) {
+    this.onWarning(`closing the connection: ${reason}`);
+    try {
+      socket.close(code >= 3000 ? code : 1000, reason.slice(0, 120));
+    } catch {
+      // Already closing.
+    }
+    this.closed(1006, reason);
+  }
+
+  closed(code, reason) {
+    clearInterval(this.pingTimer);
+    this.socket = null;
+    if (this.stopped) return;
+    const fatal = FATAL_CLOSE_CODES.get(code);
+    if (fatal) {
+      this.setStatus({ state: 'failed', reason: reason || fatal, code });
+      return;
+    }
+    this.attempt += 1;
+    const delay = backoffDelay(this.attempt);
+    const at = this.now() + delay;
+    const why = reason || CLOSE_REASONS.get(code) || `code ${code}`;
+    const tick = () => {
+      const left = at - this.now();
+      if (left <= 0) {
+        this.open();
+        return;
+      }
+      this.setStatus({ state: 'reconnecting', reason: why, attempt: this.attempt, retryInMs: left, code });
+      this.retryTimer = setTimeout(tick, Math.min(250, left));
+    };
+    tick();
+  }
+
+  send(bytes) {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== 1) return false;
+    socket.send(bytes);
+    this.up.add(bytes.byteLength, this.now());
+    return true;
+  }
+
+  /** Sends one input (see input.js for its shape). Returns whether it went out. */
+  sendInput(input) {
+    if (!this.connected) return false;
+    return this.send(protocol.encodeInput(input));
+  }
+
+  receive(bytes) {
+    const now = this.now();
+    this.down.add(bytes.byteLength, now);
+    let message;
+    try {
+      message = protocol.decodeServerMessage(bytes, this.keeper?.schema ?? null);
+    } catch (error) {
+      this.drop(this.socket, 4002, `undecodable message from the server: ${error.message}`);
+      return;
+    }
+    switch (message.type) {
+      case 'welcome':
+        this.welcomed(message);
+        break;
+      case 'snapshot':
+        this.snapshot(message, now);
+        break;
+      case 'pong':
+        this.pong(message, now);
+        break;
+      case 'event':
+        this.onEvent(message.event);
+        break;
+      case 'error':
+        this.onWarning(`server error ${message.code}: ${message.reason}`);
+        this.lastError = message;
+        break;
+      default:
+        break;
+    }
+  }
+
+  welcomed(welcome) {
+    if (this.schemaHash !== welcome.schemaHash || !this.keeper) {
+      this.keeper = new protocol.ClientState(welcome.schema);
+      this.schemaHash = welcome.schemaHash;
+    }
+    this.welcome = welcome;
+    this.attempt = 0;
+    this.setStatus({ state: 'connected' });
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => this.ping(), PING_INTERVAL_MS);
+    this.ping();
+    this.onWelcome(welcome);
+  }
+
+  snapshot(message, now) {
+    if (!this.keeper || !this.welcome) return;
+    let entities;
+    try {
+      entities = this.keeper.apply(message.body);
+    } catch (error) {
+      // The baseline is gone (it should not be over TCP): start afresh.
+      this.keeper.clear();
+      this.drop(this.socket, 4003, `snapshot not applicable: ${error.message}`);
+      return;
+    }
+    const tick = message.body.tick;
+    this.send(protocol.encodeAck(tick));
+    this.snapshotsApplied += 1;
+    this.snapshotRate.add(1, now);
+    this.onSnapshot({ tick, lastInput: message.lastInput ?? null, entities });
+  }
+
+  ping() {
+    this.send(protocol.encodePing(Math.floor(this.now()) >>> 0));
+  }
+
+  pong(message, now) {
+    const rtt = ((Math.floor(now) >>> 0) - message.clientTime) >>> 0;
+    if (rtt > 60000) return;
+    this.pingMs = this.pingMs == null ? rtt : this.pingMs * 0.7 + rtt * 0.3;
+  }
+
+  /** Figures for the network overlay. */
+  stats() {
+    const now = this.now();
+    return {
+      pingMs: this.pingMs,
+      snapshotsPerSec: this.snapshotRate.rate(now),
+      downKbps: (this.down.rate(now) * 8) / 1000,
+      upKbps: (this.up.rate(now) * 8) / 1000,
+    };
+  }
+}
