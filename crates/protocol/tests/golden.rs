@@ -1,0 +1,407 @@
+//! Golden vectors: one encoded message of every kind, with its decoded form
+//! as JSON, in `crates/protocol/golden/`. The browser client's tests decode
+//! the same files, so the Rust encoder and the JavaScript decoder cannot
+//! drift apart unnoticed.
+//!
+//! Regenerate after a deliberate format change (and bump
+//! `PROTOCOL_VERSION`):
+//!
+//! ```text
+//! UPDATE_GOLDEN=1 cargo test -p tickwire-protocol --test golden
+//! ```
+//!
+//! Without `UPDATE_GOLDEN` the test fails when a file is missing or stale.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use tickwire_protocol::{
+    ClientMessage, ClientState, Limits, PROTOCOL_VERSION, ServerEvent, ServerMessage, Snapshot,
+    SnapshotBody, Welcome, encode_delta, encode_full, write_snapshot_message,
+};
+use tickwire_sim::{
+    FieldDecl, GameEvent, KindDecl, NetId, PlayerId, PlayerInput, Quantization, ReplicatedEntity,
+    Schema,
+};
+
+/// The small schema of the vectors: a dot with every quantization, and a
+/// flag with one field.
+fn schema() -> Schema {
+    let field = |id: u8, name: &str, quant| FieldDecl {
+        id,
+        name: name.into(),
+        quant,
+    };
+    Schema {
+        game: "golden".into(),
+        kinds: vec![
+            KindDecl {
+                id: 0,
+                name: "dot".into(),
+                fields: vec![
+                    field(0, "x", Quantization::Fixed { scale: 16 }),
+                    field(1, "y", Quantization::Fixed { scale: 16 }),
+                    field(2, "heading", Quantization::Angle { steps: 256 }),
+                    field(3, "hp", Quantization::Int { min: 0, max: 100 }),
+                ],
+            },
+            KindDecl {
+                id: 1,
+                name: "flag".into(),
+                fields: vec![field(0, "team", Quantization::Int { min: -1, max: 1 })],
+            },
+        ],
+    }
+}
+
+fn dot(id: u32, x: i32, y: i32, heading: i32, hp: i32) -> ReplicatedEntity {
+    ReplicatedEntity {
+        id: NetId(id),
+        kind: 0,
+        values: [x, y, heading, hp, 0, 0, 0, 0],
+    }
+}
+
+fn flag(id: u32, team: i32) -> ReplicatedEntity {
+    ReplicatedEntity {
+        id: NetId(id),
+        kind: 1,
+        values: [team, 0, 0, 0, 0, 0, 0, 0],
+    }
+}
+
+/// The states of the snapshot vectors, chosen so that the deltas use every
+/// way of selecting changed survivors and one- and three-byte offsets.
+fn states() -> Vec<(u32, Vec<ReplicatedEntity>)> {
+    let a: Vec<_> = (1..=10)
+        .map(|i| dot(i, 1600 * i as i32, 800, 0, 100))
+        .chain([flag(12, -1)])
+        .collect();
+    // Tick 101: dot 3 gone, every other dot moves (dot 5 also turns, dot 9
+    // teleports), the flag stays; dot 20 appears.
+    let mut b: Vec<_> = a
+        .iter()
+        .filter(|e| e.id != NetId(3))
+        .map(|e| {
+            let mut e = *e;
+            if e.kind == 0 {
+                e.values[0] += 107;
+                e.values[1] -= 53;
+            }
+            if e.id == NetId(5) {
+                e.values[2] = 250;
+            }
+            if e.id == NetId(9) {
+                e.values[0] = -40_000;
+            }
+            e
+        })
+        .collect();
+    b.push(dot(20, 64, 64, 128, 100));
+    // Tick 104: only dot 2 is hurt and the flag changes side.
+    let mut c = b.clone();
+    for e in &mut c {
+        if e.id == NetId(2) {
+            e.values[3] = 75;
+        }
+        if e.id == NetId(12) {
+            e.values[0] = 1;
+        }
+    }
+    // Tick 105: every other dot moves.
+    let mut d = c.clone();
+    for (k, e) in d.iter_mut().enumerate() {
+        if k % 2 == 0 && e.kind == 0 {
+            e.values[1] += 100;
+        }
+    }
+    vec![(100, a), (101, b), (104, c), (105, d)]
+}
+
+fn entity_json(schema: &Schema, e: &ReplicatedEntity) -> Value {
+    let n = schema.kind(e.kind).map_or(0, |k| k.fields.len());
+    json!({ "id": e.id.0, "kind": e.kind, "values": &e.values[..n] })
+}
+
+fn schema_json(schema: &Schema) -> Value {
+    let kinds: Vec<Value> = schema
+        .kinds
+        .iter()
+        .map(|k| {
+            let fields: Vec<Value> = k
+                .fields
+                .iter()
+                .map(|f| {
+                    let quant = match f.quant {
+                        Quantization::Fixed { scale } => json!({"type": "Fixed", "scale": scale}),
+                        Quantization::Angle { steps } => json!({"type": "Angle", "steps": steps}),
+                        Quantization::Int { min, max } => {
+                            json!({"type": "Int", "min": min, "max": max})
+                        }
+                    };
+                    json!({"id": f.id, "name": f.name, "quant": quant})
+                })
+                .collect();
+            json!({"id": k.id, "name": k.name, "fields": fields})
+        })
+        .collect();
+    json!({"game": schema.game, "kinds": kinds})
+}
+
+// The decoded form is the object `client-web/src/protocol.js` returns:
+// lower-case message types, camelCase fields, u64 hashes as decimal strings
+// (JSON numbers cannot hold them).
+
+fn client_json(m: &ClientMessage) -> Value {
+    match m {
+        ClientMessage::Join {
+            protocol_version,
+            schema_hash,
+            resume_tick,
+        } => json!({"type": "join", "protocolVersion": protocol_version,
+            "schemaHash": schema_hash.to_string(), "resumeTick": resume_tick}),
+        ClientMessage::Input(i) => json!({"type": "input", "seq": i.seq, "move_x": i.move_x,
+            "move_y": i.move_y, "aim": i.aim, "buttons": i.buttons}),
+        ClientMessage::Ack { tick } => json!({"type": "ack", "tick": tick}),
+        ClientMessage::Ping { client_time } => json!({"type": "ping", "clientTime": client_time}),
+        ClientMessage::Chat { text } => json!({"type": "chat", "text": text}),
+    }
+}
+
+fn server_json(schema: &Schema, m: &ServerMessage) -> Value {
+    match m {
+        ServerMessage::Welcome(w) => json!({"type": "welcome",
+            "protocolVersion": w.protocol_version, "player": w.player.0, "avatar": w.avatar.0,
+            "room": w.room, "tickRate": w.tick_rate, "tick": w.tick,
+            "schema": schema_json(&w.schema), "schemaHash": w.schema_hash.to_string(),
+            "roster": w.roster.iter().map(|(p, n)| json!([p.0, n])).collect::<Vec<_>>()}),
+        ServerMessage::Snapshot(Snapshot { last_input, body }) => json!({"type": "snapshot",
+            "lastInput": last_input, "body": {"tick": body.tick, "baseline": body.baseline,
+            "removed": body.removed.iter().map(|id| id.0).collect::<Vec<_>>(),
+            "survivors": body.survivors,
+            "changed": body.changed.iter().map(|c| json!({"index": c.index, "mask": c.mask,
+                "deltas": c.changed_deltas().collect::<Vec<_>>()})).collect::<Vec<_>>(),
+            "created": body.created.iter().map(|e| entity_json(schema, e)).collect::<Vec<_>>()}}),
+        ServerMessage::Pong {
+            client_time,
+            server_tick,
+        } => json!({"type": "pong", "clientTime": client_time, "serverTick": server_tick}),
+        ServerMessage::Event(e) => {
+            let event = match e {
+                ServerEvent::Game(GameEvent::Kill { killer, victim }) => {
+                    json!({"type": "kill", "killer": killer.0, "victim": victim.0})
+                }
+                ServerEvent::Chat { player, text } => {
+                    json!({"type": "chat", "player": player.0, "text": text})
+                }
+                ServerEvent::PlayerJoined { player, name } => {
+                    json!({"type": "playerJoined", "player": player.0, "name": name})
+                }
+                ServerEvent::PlayerLeft { player } => {
+                    json!({"type": "playerLeft", "player": player.0})
+                }
+            };
+            json!({"type": "event", "event": event})
+        }
+        ServerMessage::Error { code, reason } => {
+            json!({"type": "error", "code": code, "reason": reason})
+        }
+    }
+}
+
+/// Every vector: name, bytes, decoded form.
+fn vectors() -> Vec<(String, Vec<u8>, Value)> {
+    let schema = schema();
+    let limits = Limits::default();
+    let mut out = Vec::new();
+    let clients = [
+        ("client_join", ClientMessage::join(schema.hash(), Some(101))),
+        (
+            "client_join_fresh",
+            ClientMessage::Join {
+                protocol_version: PROTOCOL_VERSION,
+                schema_hash: 0,
+                resume_tick: None,
+            },
+        ),
+        (
+            "client_input",
+            ClientMessage::Input(PlayerInput {
+                seq: 300,
+                move_x: -127,
+                move_y: 64,
+                aim: 49_152,
+                buttons: 1,
+            }),
+        ),
+        ("client_ack", ClientMessage::Ack { tick: 105 }),
+        (
+            "client_ping",
+            ClientMessage::Ping {
+                client_time: 70_000,
+            },
+        ),
+        (
+            "client_chat",
+            ClientMessage::Chat {
+                text: "gg wp ✓".into(),
+            },
+        ),
+    ];
+    for (name, m) in clients {
+        let bytes = m.to_bytes();
+        assert_eq!(ClientMessage::decode(&bytes).unwrap(), m);
+        out.push((name.to_string(), bytes, client_json(&m)));
+    }
+
+    let mut servers = vec![
+        (
+            "server_welcome",
+            ServerMessage::Welcome(Welcome {
+                protocol_version: PROTOCOL_VERSION,
+                player: PlayerId(2),
+                avatar: NetId(2),
+                room: "lobby".into(),
+                tick_rate: 30,
+                tick: 100,
+                schema: schema.clone(),
+                schema_hash: schema.hash(),
+                roster: vec![(PlayerId(1), "ann".into()), (PlayerId(2), "bob".into())],
+            }),
+        ),
+        (
+            "server_pong",
+            ServerMessage::Pong {
+                client_time: 70_000,
+                server_tick: 104,
+            },
+        ),
+        (
+            "server_event_kill",
+            ServerMessage::Event(ServerEvent::Game(GameEvent::Kill {
+                killer: PlayerId(1),
+                victim: PlayerId(2),
+            })),
+        ),
+        (
+            "server_event_chat",
+            ServerMessage::Event(ServerEvent::Chat {
+                player: PlayerId(1),
+                text: "hello".into(),
+            }),
+        ),
+        (
+            "server_event_joined",
+            ServerMessage::Event(ServerEvent::PlayerJoined {
+                player: PlayerId(3),
+                name: "cy".into(),
+            }),
+        ),
+        (
+            "server_event_left",
+            ServerMessage::Event(ServerEvent::PlayerLeft {
+                player: PlayerId(3),
+            }),
+        ),
+        (
+            "server_error",
+            ServerMessage::Error {
+                code: 4001,
+                reason: "schema mismatch".into(),
+            },
+        ),
+    ];
+
+    // Snapshots, from the encoder the server uses.
+    let states = states();
+    let snapshots = [
+        ("server_snapshot_full", None, 0usize, Some(7u32)),
+        ("server_snapshot_delta", Some(0usize), 1, Some(8)),
+        ("server_snapshot_delta_sparse", Some(1), 2, None),
+        ("server_snapshot_delta_bitset", Some(2), 3, Some(300)),
+    ];
+    for (name, base, cur, last_input) in snapshots {
+        let (tick, entities) = &states[cur];
+        let mut body = Vec::new();
+        match base {
+            None => encode_full(&schema, *tick, entities, &mut body).unwrap(),
+            Some(b) => {
+                let (btick, bstate) = &states[b];
+                encode_delta(&schema, *btick, bstate, *tick, entities, &mut body).unwrap();
+            }
+        }
+        let mut message = Vec::new();
+        write_snapshot_message(&mut message, last_input, &body);
+        let decoded = ServerMessage::decode(&message, Some(&schema), &limits).unwrap();
+        servers.push((name, decoded));
+    }
+    for (name, m) in servers {
+        let bytes = m.to_bytes(&schema).unwrap();
+        assert_eq!(
+            ServerMessage::decode(&bytes, Some(&schema), &limits).unwrap(),
+            m
+        );
+        out.push((name.to_string(), bytes, server_json(&schema, &m)));
+    }
+
+    // The keeper: the snapshots applied in order give these states.
+    let mut keeper = ClientState::new(schema.clone()).unwrap();
+    let mut steps = Vec::new();
+    for (name, _, cur, _) in snapshots {
+        let bytes = &out.iter().find(|(n, _, _)| n == name).unwrap().1;
+        let body = match ServerMessage::decode(bytes, Some(&schema), &limits).unwrap() {
+            ServerMessage::Snapshot(s) => s.body,
+            _ => SnapshotBody::default(),
+        };
+        let state = keeper.apply(&body).unwrap();
+        assert_eq!(&state[..], &states[cur].1[..]);
+        steps.push(json!({"message": name, "tick": body.tick,
+            "state": state.iter().map(|e| entity_json(&schema, e)).collect::<Vec<_>>()}));
+    }
+    out.push((
+        "keeper".to_string(),
+        Vec::new(),
+        json!({"schemaFrom": "server_welcome", "steps": steps}),
+    ));
+    out
+}
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden")
+}
+
+#[test]
+fn golden_vectors_are_current() {
+    let dir = golden_dir();
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    if update {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+    let mut stale = Vec::new();
+    for (name, bytes, value) in vectors() {
+        let json = serde_json::to_string_pretty(&value).unwrap() + "\n";
+        let bin_path = dir.join(format!("{name}.bin"));
+        let json_path = dir.join(format!("{name}.json"));
+        let has_bin = name != "keeper";
+        if update {
+            if has_bin {
+                std::fs::write(&bin_path, &bytes).unwrap();
+            }
+            std::fs::write(&json_path, &json).unwrap();
+            continue;
+        }
+        if has_bin && std::fs::read(&bin_path).ok().as_deref() != Some(&bytes[..]) {
+            stale.push(bin_path.display().to_string());
+        }
+        if std::fs::read_to_string(&json_path).ok().as_deref() != Some(&json[..]) {
+            stale.push(json_path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "golden vectors are stale or missing: {stale:?}\n\
+         regenerate with: UPDATE_GOLDEN=1 cargo test -p tickwire-protocol --test golden"
+    );
+}
