@@ -147,12 +147,13 @@ export class Hud {
   }
 
   updateNet(net) {
+    const title = el(this.doc, 'div', 'hud-title', 'Network');
     const rows = netLines(net).map(([label, value]) => {
       const row = el(this.doc, 'div', 'row');
       row.append(el(this.doc, 'span', 'label', label), el(this.doc, 'span', 'value', value));
       return row;
     });
-    this.net.replaceChildren(...rows);
+    this.net.replaceChildren(title, ...rows);
   }
 
   updateDeath(self) {

@@ -214,7 +214,7 @@ export class Session {
           colourId: this.ownerOf(f) ?? id,
         });
       } else if (f.x !== undefined && f.y !== undefined) {
-        projectiles.push({ id, kind: e.kind, x: f.x, y: f.y });
+        projectiles.push({ id, kind: e.kind, x: f.x, y: f.y, heading: f.heading });
       }
     }
     this.lastScene = { avatars, projectiles, camera };

@@ -93,7 +93,7 @@ export class Renderer {
    * @param {{x: number, y: number}} scene.camera world point at the screen centre
    * @param {Array<{id: number, x: number, y: number, heading: number, hp: number, maxHp: number,
    *   name: string, own: boolean, dead: boolean}>} scene.avatars
-   * @param {Array<{id: number, x: number, y: number}>} scene.projectiles
+   * @param {Array<{id: number, x: number, y: number, heading?: number}>} scene.projectiles
    * @param {number} [scene.avatarRadius] in world units (default 24)
    */
   draw(scene) {
@@ -163,13 +163,29 @@ export class Renderer {
 
   drawProjectile(p) {
     const { ctx } = this;
+    if (p.heading !== undefined) {
+      // A short streak behind the bolt, along its flight.
+      const tail = 26;
+      const tx = p.x - Math.cos(p.heading) * tail;
+      const ty = p.y - Math.sin(p.heading) * tail;
+      const gradient = ctx.createLinearGradient(tx, ty, p.x, p.y);
+      gradient.addColorStop(0, 'rgba(255, 214, 102, 0)');
+      gradient.addColorStop(1, 'rgba(255, 214, 102, 0.8)');
+      ctx.strokeStyle = gradient;
+      ctx.lineWidth = 6;
+      ctx.lineCap = 'round';
+      ctx.beginPath();
+      ctx.moveTo(tx, ty);
+      ctx.lineTo(p.x, p.y);
+      ctx.stroke();
+    }
     ctx.fillStyle = 'rgba(255, 214, 102, 0.25)';
     ctx.beginPath();
     ctx.arc(p.x, p.y, 10, 0, TAU);
     ctx.fill();
-    ctx.fillStyle = '#ffd666';
+    ctx.fillStyle = '#fff1c1';
     ctx.beginPath();
-    ctx.arc(p.x, p.y, 5, 0, TAU);
+    ctx.arc(p.x, p.y, 4.5, 0, TAU);
     ctx.fill();
   }
 
@@ -182,7 +198,10 @@ export class Renderer {
     // Barrel, along the heading.
     ctx.rotate(a.heading);
     ctx.fillStyle = '#d8dee9';
-    ctx.fillRect(radius * 0.4, -5, radius * 1.1, 10);
+    ctx.strokeStyle = 'rgba(0, 0, 0, 0.5)';
+    ctx.lineWidth = 2;
+    ctx.fillRect(radius * 0.3, -6, radius * 1.35, 12);
+    ctx.strokeRect(radius * 0.3, -6, radius * 1.35, 12);
     ctx.rotate(-a.heading);
     // Body.
     ctx.fillStyle = colour;

@@ -1,0 +1,147 @@
+// Test helpers for the browser tests: Debian's Chromium through
+// playwright-core (never a downloaded browser), a tiny static file server,
+// free loopback ports, and the real server binary as a child process.
+
+import { createServer } from 'node:http';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { extname, join, normalize, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The client's root folder (where index.html is). */
+export const CLIENT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+/** Where screenshots and logs of the browser tests go (gitignored). */
+export const RESULTS_DIR = join(CLIENT_ROOT, 'test-results');
+/** Debian's Chromium. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Launches headless Chromium; fails with the install command when it is missing. */
+export async function launchChromium() {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`the browser tests need Debian's Chromium at ${CHROMIUM}: run 'apt-get install chromium'`);
+  }
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** Makes sure the results folder exists and returns a path in it. */
+export function resultPath(name) {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  return join(RESULTS_DIR, name);
+}
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.png': 'image/png',
+};
+
+/**
+ * Serves `root` on a free loopback port. `routes` maps extra paths to HTML
+ * strings. Returns `{ url, close }`.
+ */
+export async function serveStatic(root, routes = {}) {
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    if (routes[path] !== undefined) {
+      res.writeHead(200, { 'content-type': MIME['.html'] });
+      res.end(routes[path]);
+      return;
+    }
+    const file = normalize(join(root, path === '/' ? 'index.html' : path));
+    if (!file.startsWith(root) || !existsSync(file)) {
+      res.writeHead(404);
+      res.end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address();
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((ok) => server.close(ok)) };
+}
+
+/** A loopback port that was free a moment ago. */
+export async function freePort() {
+  const server = createServer();
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address();
+  await new Promise((ok) => server.close(ok));
+  return port;
+}
+
+/** Resolves once something accepts TCP connections on `port`, or rejects after `timeoutMs`. */
+export async function waitForPort(port, timeoutMs, isAlive = () => true) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise((done) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        done(true);
+      });
+      socket.once('error', () => done(false));
+    });
+    if (ok) return;
+    if (!isAlive()) throw new Error('the server exited before it listened');
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Starts the server binary on a free loopback port. Returns
+ * `{ url, process, output, stop }`; `stop` kills it and waits for the exit.
+ */
+export async function startServer(bin, extraArgs = []) {
+  if (!bin || !existsSync(bin)) {
+    throw new Error(`TICKWIRE_BIN must name the release server binary (got ${JSON.stringify(bin)}): cargo build --release -p tickwire`);
+  }
+  const port = await freePort();
+  const child = spawn(bin, ['--bind', `127.0.0.1:${port}`, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' },
+  });
+  const output = [];
+  const keep = (chunk) => {
+    output.push(chunk.toString());
+    if (output.length > 500) output.shift();
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let exited = false;
+  const exit = new Promise((ok) => child.once('exit', () => {
+    exited = true;
+    ok();
+  }));
+  const stop = async () => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exit;
+      clearTimeout(timer);
+    }
+  };
+  try {
+    await waitForPort(port, 15000, () => !exited);
+  } catch (error) {
+    await stop();
+    throw new Error(`${error.message}\nserver output:\n${output.join('')}`);
+  }
+  return { url: `http://127.0.0.1:${port}`, process: child, output, stop };
+}
