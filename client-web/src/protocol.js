@@ -1,0 +1,706 @@
+// Tickwire's wire protocol, in the browser.
+//
+// The same format as the Rust crate `tickwire-protocol`, written down byte by
+// byte in `docs/protocol.md`: every WebSocket binary message is one message,
+// built from bincode's standard-config primitives (varints, zigzag for signed
+// integers). This module encodes the client's messages, decodes every server
+// message (snapshots generically, driven by the schema of the welcome), and
+// keeps the last few applied states so that a delta snapshot finds its
+// baseline. Decoding is strict: any malformed, oversized or inconsistent
+// input throws a ProtocolError and never yields a half-decoded message.
+// The golden vectors of `crates/protocol/golden/` are decoded by
+// `test/protocol.test.js`.
+
+/** Version of the wire format this module speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/** Largest snapshot accepted, in bytes. */
+export const MAX_SNAPSHOT_BYTES = 1 << 20;
+/** Largest control message (anything but a snapshot) accepted, in bytes. */
+export const MAX_CONTROL_BYTES = 64 * 1024;
+/** Most entities in one list of a snapshot, or in one state. */
+export const MAX_ENTITIES = 65536;
+/** Longest player or room name, chat line and error reason, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 64;
+export const MAX_CHAT_BYTES = 256;
+export const MAX_REASON_BYTES = 256;
+/** Most players in a welcome's roster. */
+export const MAX_ROSTER = 1024;
+/** States a ClientState keeps (as many as the server's history ring). */
+export const CLIENT_STATES = 32;
+
+const MAX_FIELDS = 8;
+const U16_MARKER = 251;
+const U32_MARKER = 252;
+const U64_MARKER = 253;
+
+/** Every decoding or applying failure. */
+export class ProtocolError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+}
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+/** A bounds-checked cursor reading bincode standard-config primitives. */
+class Reader {
+  constructor(bytes) {
+    this.bytes = bytes;
+    this.pos = 0;
+  }
+
+  get remaining() {
+    return this.bytes.length - this.pos;
+  }
+
+  u8() {
+    if (this.pos >= this.bytes.length) throw new ProtocolError('truncated');
+    return this.bytes[this.pos++];
+  }
+
+  i8() {
+    const b = this.u8();
+    return b > 127 ? b - 256 : b;
+  }
+
+  take(n) {
+    if (n > this.remaining) throw new ProtocolError('truncated');
+    const s = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
+
+  le(n) {
+    const s = this.take(n);
+    let v = 0;
+    for (let i = n - 1; i >= 0; i--) v = v * 256 + s[i];
+    return v;
+  }
+
+  /** A varint no wider than `maxMarker` allows. */
+  varint(maxMarker, what) {
+    const b = this.u8();
+    if (b < U16_MARKER) return b;
+    if (b === U16_MARKER) return this.le(2);
+    if (b === U32_MARKER && maxMarker >= U32_MARKER) return this.le(4);
+    throw new ProtocolError(`varint marker ${b} is not valid for a ${what}`);
+  }
+
+  u16() {
+    return this.varint(U16_MARKER, 'u16');
+  }
+
+  u32() {
+    return this.varint(U32_MARKER, 'u32');
+  }
+
+  i32() {
+    const n = this.u32();
+    return n % 2 === 0 ? n / 2 : -(n + 1) / 2;
+  }
+
+  /** A u64, as a BigInt. */
+  u64() {
+    const b = this.u8();
+    if (b < U16_MARKER) return BigInt(b);
+    if (b === U16_MARKER) return BigInt(this.le(2));
+    if (b === U32_MARKER) return BigInt(this.le(4));
+    if (b === U64_MARKER) {
+      const lo = this.le(4);
+      const hi = this.le(4);
+      return (BigInt(hi) << 32n) | BigInt(lo);
+    }
+    throw new ProtocolError(`varint marker ${b} is not valid for a u64`);
+  }
+
+  /** A collection length: a u64 that must fit what is left to read. */
+  length(minItemBytes, what) {
+    const n = this.u64();
+    if (n > BigInt(this.remaining) / BigInt(Math.max(1, minItemBytes))) {
+      throw new ProtocolError(`${what} length ${n} runs past the end of the message`);
+    }
+    return Number(n);
+  }
+
+  string(maxBytes, what) {
+    const n = this.length(1, what);
+    if (n > maxBytes) throw new ProtocolError(`${what} of ${n} bytes is over the limit of ${maxBytes}`);
+    try {
+      return utf8Decoder.decode(this.take(n));
+    } catch {
+      throw new ProtocolError(`${what} is not valid UTF-8`);
+    }
+  }
+
+  option(read) {
+    const b = this.u8();
+    if (b === 0) return null;
+    if (b === 1) return read();
+    throw new ProtocolError(`invalid option byte ${b}`);
+  }
+
+  end() {
+    if (this.remaining !== 0) throw new ProtocolError(`${this.remaining} trailing bytes`);
+  }
+}
+
+/** A growable byte buffer writing bincode standard-config primitives. */
+class Writer {
+  constructor() {
+    this.bytes = [];
+  }
+
+  u8(v) {
+    this.bytes.push(v & 0xff);
+  }
+
+  le(v, n) {
+    for (let i = 0; i < n; i++) {
+      this.bytes.push(v % 256);
+      v = Math.floor(v / 256);
+    }
+  }
+
+  u32(v) {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`not a u32: ${v}`);
+    if (v < U16_MARKER) this.u8(v);
+    else if (v <= 0xffff) {
+      this.u8(U16_MARKER);
+      this.le(v, 2);
+    } else {
+      this.u8(U32_MARKER);
+      this.le(v, 4);
+    }
+  }
+
+  u16(v) {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new RangeError(`not a u16: ${v}`);
+    this.u32(v);
+  }
+
+  u64(v) {
+    const big = BigInt(v);
+    if (big < 0n || big > 0xffffffffffffffffn) throw new RangeError(`not a u64: ${v}`);
+    if (big <= 0xffffffffn) this.u32(Number(big));
+    else {
+      this.u8(U64_MARKER);
+      this.le(Number(big & 0xffffffffn), 4);
+      this.le(Number(big >> 32n), 4);
+    }
+  }
+
+  string(s) {
+    const b = utf8Encoder.encode(s);
+    this.u32(b.length);
+    for (const x of b) this.bytes.push(x);
+  }
+
+  finish() {
+    return Uint8Array.from(this.bytes);
+  }
+}
+
+// ---------------------------------------------------------------- client → server
+
+/**
+ * The first message on a socket: the version check and, when reconnecting,
+ * the newest tick still held.
+ * @param {{schemaHash?: number|bigint, resumeTick?: number|null, protocolVersion?: number}} join
+ */
+export function encodeJoin({ schemaHash = 0, resumeTick = null, protocolVersion = PROTOCOL_VERSION } = {}) {
+  const w = new Writer();
+  w.u32(0);
+  w.u16(protocolVersion);
+  w.u64(schemaHash);
+  if (resumeTick == null) w.u8(0);
+  else {
+    w.u8(1);
+    w.u32(resumeTick);
+  }
+  return w.finish();
+}
+
+/**
+ * One input, already quantized.
+ * @param {{seq: number, move_x: number, move_y: number, aim: number, buttons: number}} input
+ */
+export function encodeInput({ seq, move_x, move_y, aim, buttons }) {
+  const w = new Writer();
+  w.u32(1);
+  w.u32(seq);
+  w.u8(move_x);
+  w.u8(move_y);
+  w.u16(aim);
+  w.u8(buttons);
+  return w.finish();
+}
+
+/** Acknowledges the newest applied snapshot tick. */
+export function encodeAck(tick) {
+  const w = new Writer();
+  w.u32(2);
+  w.u32(tick);
+  return w.finish();
+}
+
+/** A round-trip probe carrying any u32 the pong echoes. */
+export function encodePing(clientTime) {
+  const w = new Writer();
+  w.u32(3);
+  w.u32(clientTime >>> 0);
+  return w.finish();
+}
+
+/** A chat line to the room (at most MAX_CHAT_BYTES of UTF-8). */
+export function encodeChat(text) {
+  if (utf8Encoder.encode(text).length > MAX_CHAT_BYTES) throw new RangeError('chat line too long');
+  const w = new Writer();
+  w.u32(4);
+  w.string(text);
+  return w.finish();
+}
+
+/**
+ * Decodes a client message (the server's side; here for tests and tools).
+ * @param {Uint8Array} bytes
+ */
+export function decodeClientMessage(bytes) {
+  if (bytes.length > MAX_CONTROL_BYTES) throw new ProtocolError('message too large');
+  const r = new Reader(bytes);
+  let message;
+  switch (r.u32()) {
+    case 0:
+      message = {
+        type: 'join',
+        protocolVersion: r.u16(),
+        schemaHash: r.u64(),
+        resumeTick: r.option(() => r.u32()),
+      };
+      break;
+    case 1:
+      message = { type: 'input', seq: r.u32(), move_x: r.i8(), move_y: r.i8(), aim: r.u16(), buttons: r.u8() };
+      break;
+    case 2:
+      message = { type: 'ack', tick: r.u32() };
+      break;
+    case 3:
+      message = { type: 'ping', clientTime: r.u32() };
+      break;
+    case 4:
+      message = { type: 'chat', text: r.string(MAX_CHAT_BYTES, 'chat line') };
+      break;
+    default:
+      throw new ProtocolError('unknown client message');
+  }
+  r.end();
+  return message;
+}
+
+// ---------------------------------------------------------------- schema
+
+function readSchema(r) {
+  const game = r.string(MAX_CONTROL_BYTES, 'game name');
+  const kindCount = r.length(2, 'kinds');
+  if (kindCount > 256) throw new ProtocolError(`${kindCount} kinds, at most 256 are allowed`);
+  const kinds = [];
+  for (let k = 0; k < kindCount; k++) {
+    const id = r.u8();
+    const name = r.string(MAX_CONTROL_BYTES, 'kind name');
+    const fieldCount = r.length(3, 'fields');
+    if (fieldCount > MAX_FIELDS) throw new ProtocolError(`kind ${name} declares ${fieldCount} fields`);
+    const fields = [];
+    for (let f = 0; f < fieldCount; f++) {
+      const fid = r.u8();
+      const fname = r.string(MAX_CONTROL_BYTES, 'field name');
+      const tag = r.u32();
+      let quant;
+      if (tag === 0) quant = { type: 'Fixed', scale: r.u32() };
+      else if (tag === 1) quant = { type: 'Angle', steps: r.u32() };
+      else if (tag === 2) quant = { type: 'Int', min: r.i32(), max: r.i32() };
+      else throw new ProtocolError(`unknown quantization ${tag}`);
+      if (fid !== f) throw new ProtocolError(`field ${name}.${fname} has id ${fid}, expected ${f}`);
+      fields.push({ id: fid, name: fname, quant });
+    }
+    if (id !== k) throw new ProtocolError(`kind ${name} has id ${id}, expected ${k}`);
+    kinds.push({ id, name, fields });
+  }
+  validateSchema({ game, kinds });
+  return { game, kinds };
+}
+
+function validateSchema(schema) {
+  for (const kind of schema.kinds) {
+    for (const f of kind.fields) {
+      const q = f.quant;
+      if ((q.type === 'Fixed' && q.scale === 0) || (q.type === 'Angle' && q.steps === 0) || (q.type === 'Int' && q.min > q.max)) {
+        throw new ProtocolError(`field ${kind.name}.${f.name} has an unusable quantization`);
+      }
+    }
+  }
+}
+
+/**
+ * The schema's FNV-1a 64-bit hash, as the server computes it, as a BigInt.
+ * @param {{game: string, kinds: Array}} schema
+ */
+export function schemaHash(schema) {
+  let h = 0xcbf29ce484222325n;
+  const feed = (bytes) => {
+    for (const b of bytes) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  };
+  const le32 = (v) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
+  feed(utf8Encoder.encode(schema.game));
+  feed([0xff]);
+  for (const kind of schema.kinds) {
+    feed([kind.id]);
+    feed(utf8Encoder.encode(kind.name));
+    feed([0xfe]);
+    for (const f of kind.fields) {
+      feed([f.id]);
+      feed(utf8Encoder.encode(f.name));
+      feed([0xfd]);
+      const q = f.quant;
+      if (q.type === 'Fixed') feed([0, ...le32(q.scale)]);
+      else if (q.type === 'Angle') feed([1, ...le32(q.steps)]);
+      else feed([2, ...le32(q.min), ...le32(q.max)]);
+    }
+  }
+  return h;
+}
+
+/** Per-kind field quantizations, computed once per schema object. */
+const plans = new WeakMap();
+
+function planOf(schema) {
+  let plan = plans.get(schema);
+  if (!plan) {
+    plan = schema.kinds.map((k) => k.fields.map((f) => f.quant));
+    plans.set(schema, plan);
+  }
+  return plan;
+}
+
+function inRange(q, v) {
+  if (q.type === 'Angle') return v >= 0 && v < q.steps;
+  if (q.type === 'Int') return v >= q.min && v <= q.max;
+  return true;
+}
+
+function applyDelta(q, base, d) {
+  if (q.type === 'Angle') {
+    const v = (base + d) % q.steps;
+    return v < 0 ? v + q.steps : v;
+  }
+  return (base + d) | 0;
+}
+
+// ---------------------------------------------------------------- server → client
+
+/**
+ * Decodes one server message. Snapshots need the welcome's schema.
+ * Returns one of:
+ * - `{type: 'welcome', protocolVersion, player, avatar, room, tickRate, tick, schema, schemaHash (BigInt), roster: [[player, name]]}`
+ * - `{type: 'snapshot', lastInput, body: {tick, baseline, removed, survivors, changed: [{index, mask, deltas}], created: [{id, kind, values}]}}`
+ * - `{type: 'pong', clientTime, serverTick}`
+ * - `{type: 'event', event: {type: 'kill', killer, victim} | {type: 'chat', player, text} | {type: 'playerJoined', player, name} | {type: 'playerLeft', player}}`
+ * - `{type: 'error', code, reason}`
+ * @param {Uint8Array} bytes
+ * @param {object|null} schema
+ */
+export function decodeServerMessage(bytes, schema) {
+  const r = new Reader(bytes);
+  const tag = r.u32();
+  if (tag === 1) {
+    if (!schema) throw new ProtocolError('snapshot before the welcome');
+    return decodeSnapshot(bytes, schema);
+  }
+  if (bytes.length > MAX_CONTROL_BYTES) throw new ProtocolError('message too large');
+  let message;
+  switch (tag) {
+    case 0: {
+      const protocolVersion = r.u16();
+      const player = r.u32();
+      const avatar = r.u32();
+      const room = r.string(MAX_NAME_BYTES, 'room name');
+      const tickRate = r.u16();
+      const tick = r.u32();
+      const decodedSchema = readSchema(r);
+      const hash = r.u64();
+      const count = r.length(2, 'roster');
+      if (count > MAX_ROSTER) throw new ProtocolError(`roster of ${count} is over the limit`);
+      const roster = [];
+      for (let i = 0; i < count; i++) roster.push([r.u32(), r.string(MAX_NAME_BYTES, 'player name')]);
+      const computed = schemaHash(decodedSchema);
+      if (computed !== hash) throw new ProtocolError(`welcome schema hashes to ${computed}, but claims ${hash}`);
+      message = { type: 'welcome', protocolVersion, player, avatar, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster };
+      break;
+    }
+    case 2:
+      message = { type: 'pong', clientTime: r.u32(), serverTick: r.u32() };
+      break;
+    case 3: {
+      let event;
+      switch (r.u32()) {
+        case 0:
+          if (r.u32() !== 0) throw new ProtocolError('unknown game event');
+          event = { type: 'kill', killer: r.u32(), victim: r.u32() };
+          break;
+        case 1:
+          event = { type: 'chat', player: r.u32(), text: r.string(MAX_CHAT_BYTES, 'chat line') };
+          break;
+        case 2:
+          event = { type: 'playerJoined', player: r.u32(), name: r.string(MAX_NAME_BYTES, 'player name') };
+          break;
+        case 3:
+          event = { type: 'playerLeft', player: r.u32() };
+          break;
+        default:
+          throw new ProtocolError('unknown event');
+      }
+      message = { type: 'event', event };
+      break;
+    }
+    case 4:
+      message = { type: 'error', code: r.u16(), reason: r.string(MAX_REASON_BYTES, 'error reason') };
+      break;
+    default:
+      throw new ProtocolError(`unknown server message tag ${tag}`);
+  }
+  r.end();
+  return message;
+}
+
+/** Reads id gaps: the first id, then each id minus the previous one minus one. */
+function readIds(r, count, out) {
+  let next = 0;
+  for (let i = 0; i < count; i++) {
+    const id = next + r.u32();
+    if (id > 0xffffffff) throw new ProtocolError('entity id overflows');
+    out.push(id);
+    next = id + 1;
+  }
+}
+
+function readCount(r, what, limit, minItemBytes) {
+  const n = r.u32();
+  if (n > limit) throw new ProtocolError(`${what} count ${n} is over the limit of ${limit}`);
+  if (minItemBytes > 0 && n > Math.floor(r.remaining / minItemBytes)) throw new ProtocolError('truncated');
+  return n;
+}
+
+/**
+ * Decodes a snapshot message (tag, last input, body) against a schema.
+ * @param {Uint8Array} bytes
+ * @param {object} schema
+ */
+export function decodeSnapshot(bytes, schema) {
+  if (bytes.length > MAX_SNAPSHOT_BYTES) throw new ProtocolError('snapshot too large');
+  const plan = planOf(schema);
+  const r = new Reader(bytes);
+  const tag = r.u32();
+  if (tag !== 1) throw new ProtocolError(`not a snapshot (tag ${tag})`);
+  const lastInput = r.option(() => r.u32());
+  const tick = r.u32();
+  const age = r.u32();
+  if (age > tick) throw new ProtocolError(`baseline age ${age} is older than tick ${tick}`);
+  const baseline = age === 0 ? null : tick - age;
+
+  const removedCount = readCount(r, 'removed', MAX_ENTITIES, 1);
+  const removed = [];
+  readIds(r, removedCount, removed);
+  const survivors = r.u32();
+  if (survivors > MAX_ENTITIES) throw new ProtocolError(`survivors count ${survivors} is over the limit`);
+  if (baseline === null && (removedCount !== 0 || survivors !== 0)) {
+    throw new ProtocolError('a full snapshot lists removed or surviving entities');
+  }
+  const changedCount = r.u32();
+  if (changedCount > survivors) throw new ProtocolError('more changed entities than survivors');
+  if (changedCount > r.remaining) throw new ProtocolError('truncated');
+
+  const indices = [];
+  if (changedCount === survivors) {
+    for (let i = 0; i < survivors; i++) indices.push(i);
+  } else if (changedCount !== 0) {
+    const form = r.u8();
+    if (form === 0) {
+      const bits = r.take(Math.ceil(survivors / 8));
+      for (let i = 0; i < survivors; i++) if (bits[i >> 3] & (1 << (i & 7))) indices.push(i);
+      const tail = survivors % 8;
+      if (indices.length !== changedCount || (tail !== 0 && bits[bits.length - 1] >> tail !== 0)) {
+        throw new ProtocolError('the changed survivors do not match the changed count');
+      }
+    } else if (form === 1) {
+      let next = 0;
+      for (let k = 0; k < changedCount; k++) {
+        const i = next + r.u32();
+        if (i >= survivors) throw new ProtocolError('the changed survivors do not match the changed count');
+        indices.push(i);
+        next = i + 1;
+      }
+    } else if (form === 2) {
+      const unchanged = survivors - changedCount;
+      if (unchanged > r.remaining) throw new ProtocolError('truncated');
+      let next = 0;
+      for (let k = 0; k < unchanged; k++) {
+        const i = next + r.u32();
+        if (i >= survivors) throw new ProtocolError('the changed survivors do not match the changed count');
+        for (let j = next; j < i; j++) indices.push(j);
+        next = i + 1;
+      }
+      for (let j = next; j < survivors; j++) indices.push(j);
+    } else {
+      throw new ProtocolError(`unknown selection form ${form}`);
+    }
+  }
+
+  const changed = [];
+  if (changedCount !== 0) {
+    const defaultMask = r.u8();
+    if (defaultMask === 0) throw new ProtocolError('invalid field masks');
+    const masks = new Uint8Array(changedCount).fill(defaultMask);
+    const exceptions = r.u32();
+    if (exceptions > changedCount) throw new ProtocolError('invalid field masks');
+    let next = 0;
+    for (let e = 0; e < exceptions; e++) {
+      const k = next + r.u32();
+      const mask = r.u8();
+      if (k >= changedCount || mask === 0 || mask === defaultMask) throw new ProtocolError('invalid field masks');
+      masks[k] = mask;
+      next = k + 1;
+    }
+    for (let k = 0; k < changedCount; k++) {
+      const mask = masks[k];
+      const deltas = [];
+      for (let f = 0; f < MAX_FIELDS; f++) if (mask & (1 << f)) deltas.push(r.i32());
+      changed.push({ index: indices[k], mask, deltas });
+    }
+  }
+
+  const createdCount = readCount(r, 'created', MAX_ENTITIES, 2);
+  const created = [];
+  let next = 0;
+  for (let c = 0; c < createdCount; c++) {
+    const id = next + r.u32();
+    if (id > 0xffffffff) throw new ProtocolError('entity id overflows');
+    next = id + 1;
+    const kind = r.u8();
+    const quants = plan[kind];
+    if (!quants) throw new ProtocolError(`entity ${id} has unknown kind ${kind}`);
+    const values = [];
+    for (let f = 0; f < quants.length; f++) {
+      const v = r.i32();
+      if (!inRange(quants[f], v)) throw new ProtocolError(`entity ${id} field ${f} = ${v} is outside its declared range`);
+      values.push(v);
+    }
+    created.push({ id, kind, values });
+  }
+  r.end();
+  return { type: 'snapshot', lastInput, body: { tick, baseline, removed, survivors, changed, created } };
+}
+
+/**
+ * Applies a decoded snapshot body to the state at its baseline (ignored for a
+ * full snapshot) and returns the new state: entities `{id, kind, values}`
+ * sorted by id, `values` holding the kind's declared fields.
+ * @param {object} schema
+ * @param {Array<{id: number, kind: number, values: number[]}>} base
+ * @param {object} body
+ */
+export function applySnapshot(schema, base, body) {
+  const plan = planOf(schema);
+  if (body.baseline === null) base = [];
+  const survivors = [];
+  let r = 0;
+  for (const e of base) {
+    if (r < body.removed.length && body.removed[r] === e.id) r++;
+    else if (r < body.removed.length && body.removed[r] < e.id) {
+      throw new ProtocolError(`removed entity ${body.removed[r]} is not in the baseline`);
+    } else survivors.push(e);
+  }
+  if (r < body.removed.length) throw new ProtocolError(`removed entity ${body.removed[r]} is not in the baseline`);
+  if (survivors.length !== body.survivors) {
+    throw new ProtocolError(`snapshot expects ${body.survivors} surviving entities, the baseline leaves ${survivors.length}`);
+  }
+  if (survivors.length + body.created.length > MAX_ENTITIES) throw new ProtocolError('too many entities');
+  for (const c of body.changed) {
+    const old = survivors[c.index];
+    const quants = old && plan[old.kind];
+    if (!quants) throw new ProtocolError(`changed entity index ${c.index} is not a survivor`);
+    if (c.mask >> quants.length !== 0) throw new ProtocolError(`field mask ${c.mask} of entity ${old.id} is out of range`);
+    const values = old.values.slice();
+    let d = 0;
+    for (let f = 0; f < quants.length; f++) {
+      if (c.mask & (1 << f)) {
+        const v = applyDelta(quants[f], values[f], c.deltas[d++]);
+        if (!inRange(quants[f], v)) throw new ProtocolError(`entity ${old.id} field ${f} = ${v} is outside its declared range`);
+        values[f] = v;
+      }
+    }
+    survivors[c.index] = { id: old.id, kind: old.kind, values };
+  }
+  if (body.created.length === 0) return survivors;
+  const state = [];
+  let k = 0;
+  for (const e of survivors) {
+    while (k < body.created.length && body.created[k].id < e.id) state.push(body.created[k++]);
+    if (k < body.created.length && body.created[k].id === e.id) throw new ProtocolError(`created entity ${e.id} already exists`);
+    state.push(e);
+  }
+  while (k < body.created.length) state.push(body.created[k++]);
+  return state;
+}
+
+/** The client's last few states, so that any snapshot finds its baseline. */
+export class ClientState {
+  /**
+   * @param {object} schema the welcome's schema
+   * @param {number} capacity states kept
+   */
+  constructor(schema, capacity = CLIENT_STATES) {
+    this.schema = schema;
+    this.capacity = Math.max(1, capacity);
+    /** @type {Array<{tick: number, entities: Array}>} oldest first */
+    this.states = [];
+  }
+
+  /**
+   * Applies a snapshot body to its baseline, keeps the result as the newest
+   * state and returns its entities. Throws (changing nothing) when the
+   * baseline is not held, the snapshot is not newer, or it does not fit.
+   */
+  apply(body) {
+    const latest = this.latestTick();
+    if (latest !== null && body.tick <= latest) {
+      throw new ProtocolError(`snapshot tick ${body.tick} is not newer than the latest tick ${latest}`);
+    }
+    let base = [];
+    if (body.baseline !== null) {
+      base = this.stateAt(body.baseline);
+      if (!base) throw new ProtocolError(`baseline tick ${body.baseline} is not held`);
+    }
+    const entities = applySnapshot(this.schema, base, body);
+    this.states.push({ tick: body.tick, entities });
+    if (this.states.length > this.capacity) this.states.shift();
+    return entities;
+  }
+
+  /** The newest tick applied (to acknowledge, or to resume from), or null. */
+  latestTick() {
+    return this.states.length ? this.states[this.states.length - 1].tick : null;
+  }
+
+  /** The entities at `tick`, if held. */
+  stateAt(tick) {
+    for (let i = this.states.length - 1; i >= 0; i--) if (this.states[i].tick === tick) return this.states[i].entities;
+    return null;
+  }
+
+  /** Forgets every state: the next snapshot must be full. */
+  clear() {
+    this.states = [];
+  }
+}
+
