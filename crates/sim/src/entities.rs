@@ -13,12 +13,21 @@
 
 use slotmap::SlotMap;
 
+use crate::hash::{StateHash, StateHasher};
 use crate::replicate::NetId;
 
 slotmap::new_key_type! {
     /// A handle to an entity in its world. Copy it freely; after the entity
     /// is despawned, lookups with it return `None`.
     pub struct EntityKey;
+}
+
+impl StateHash for EntityKey {
+    /// A key is slot and version bits, the same in every run of a match, so
+    /// a game may keep keys in its state and hash them.
+    fn hash_state(&self, h: &mut StateHasher) {
+        h.u64(slotmap::Key::data(self).as_ffi());
+    }
 }
 
 /// One stored entity: the game's state plus its wire identity.

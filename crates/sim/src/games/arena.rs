@@ -16,7 +16,9 @@
 //!    aim, and queue a shot if fire is held and their gun is ready;
 //! 2. projectiles: fly, expire, or hit (found through the grid, checked
 //!    against the avatars' current positions);
-//! 3. the queued shots spawn, and fly from the next tick on.
+//! 3. avatars whose countdown ended respawn (after the projectiles, so a
+//!    respawn is never hit in its first tick), and the queued shots spawn,
+//!    to fly from the next tick on.
 
 mod config;
 
@@ -26,7 +28,7 @@ use rand::Rng;
 pub use config::{ArenaConfig, ConfigError, DEFAULT_TOML};
 
 use crate::entities::EntityKey;
-use crate::game::{Ctx, Game, Row};
+use crate::game::{Ctx, Game, Row, SimRng};
 use crate::grid::GridSpec;
 use crate::hash::{StateHash, StateHasher};
 use crate::replicate::{
@@ -110,19 +112,13 @@ impl StateHash for ArenaEntity {
             Self::Projectile(p) => {
                 h.u8(PROJECTILE);
                 h.u32(p.owner.0);
-                h.u64(p.owner_avatar_bits());
+                h.feed(&p.owner_avatar);
                 h.vec2(p.pos);
                 h.vec2(p.vel);
                 h.f32(p.heading);
                 h.u32(p.life);
             }
         }
-    }
-}
-
-impl Projectile {
-    fn owner_avatar_bits(&self) -> u64 {
-        slotmap::Key::data(&self.owner_avatar).as_ffi()
     }
 }
 
@@ -143,6 +139,13 @@ pub struct Arena {
     flying: Vec<(EntityKey, Vec2, PlayerId, EntityKey)>,
     /// Scratch: projectiles expired this tick.
     expired: Vec<EntityKey>,
+    /// Scratch: avatars whose countdown ended this tick.
+    respawning: Vec<EntityKey>,
+}
+
+/// A uniformly random spot in a square arena of side `side`.
+fn random_spot(side: f32, rng: &mut SimRng) -> Vec2 {
+    Vec2::new(rng.random::<f32>() * side, rng.random::<f32>() * side)
 }
 
 /// Seconds to whole ticks, at least one.
@@ -162,6 +165,7 @@ impl Arena {
             shots: Vec::new(),
             flying: Vec::new(),
             expired: Vec::new(),
+            respawning: Vec::new(),
         }
     }
 
@@ -185,11 +189,6 @@ impl Arena {
         self.life_ticks.div_ceil(self.fire_ticks) as usize
     }
 
-    fn random_spot(&self, rng: &mut impl Rng) -> Vec2 {
-        let side = self.config.arena_size;
-        Vec2::new(rng.random::<f32>() * side, rng.random::<f32>() * side)
-    }
-
     fn inside(&self, p: Vec2) -> bool {
         let side = self.config.arena_size;
         p.x >= 0.0 && p.y >= 0.0 && p.x <= side && p.y <= side
@@ -207,9 +206,7 @@ impl Arena {
             if a.hp <= 0 {
                 a.respawn = a.respawn.saturating_sub(1);
                 if a.respawn == 0 {
-                    a.pos = self.random_spot(ctx.rng);
-                    a.hp = self.max_hp();
-                    a.cooldown = 0;
+                    self.respawning.push(key);
                 }
                 continue;
             }
@@ -370,7 +367,7 @@ impl Game for Arena {
         player: PlayerId,
         _name: &str,
     ) -> Result<EntityKey, JoinError> {
-        let pos = self.random_spot(ctx.rng);
+        let pos = random_spot(self.config.arena_size, ctx.rng);
         Ok(ctx.entities.spawn(ArenaEntity::Avatar(Avatar {
             player,
             pos,
@@ -398,6 +395,15 @@ impl Game for Arena {
     fn tick(&mut self, ctx: &mut Ctx<'_, ArenaEntity>) {
         self.tick_avatars(ctx);
         self.tick_projectiles(ctx);
+        let (side, max_hp) = (self.config.arena_size, self.max_hp());
+        for key in self.respawning.drain(..) {
+            let spot = random_spot(side, ctx.rng);
+            if let Some(ArenaEntity::Avatar(a)) = ctx.entities.get_mut(key) {
+                a.pos = spot;
+                a.hp = max_hp;
+                a.cooldown = 0;
+            }
+        }
         for shot in self.shots.drain(..) {
             ctx.entities.spawn(ArenaEntity::Projectile(shot));
         }

@@ -1,0 +1,280 @@
+//! The world's contract, driven through a probe game that logs its calls.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use tickwire_sim::prelude::*;
+use tickwire_sim::world::MAX_PENDING_INPUTS;
+use tickwire_sim::{EntityKey, JoinError, ReplicatedEntity};
+
+/// A game that logs every input and moves a dot right by its input's x.
+#[derive(Debug, Default)]
+struct Probe {
+    log: Vec<(PlayerId, u32)>,
+    limit: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Dot {
+    pos: Vec2,
+    turn: f32,
+}
+
+impl StateHash for Dot {
+    fn hash_state(&self, h: &mut StateHasher) {
+        h.vec2(self.pos);
+        h.f32(self.turn);
+    }
+}
+
+impl Game for Probe {
+    type Entity = Dot;
+    fn schema(&self) -> Schema {
+        Schema {
+            game: "probe".into(),
+            kinds: vec![KindDecl {
+                id: 0,
+                name: "dot".into(),
+                fields: vec![
+                    FieldDecl {
+                        id: 0,
+                        name: "x".into(),
+                        quant: Quantization::Fixed { scale: 16 },
+                    },
+                    FieldDecl {
+                        id: 1,
+                        name: "turn".into(),
+                        quant: Quantization::Angle { steps: 256 },
+                    },
+                    FieldDecl {
+                        id: 2,
+                        name: "n".into(),
+                        quant: Quantization::Int { min: 0, max: 10 },
+                    },
+                ],
+            }],
+        }
+    }
+    fn max_players(&self) -> usize {
+        if self.limit == 0 { 8 } else { self.limit }
+    }
+    fn join(
+        &mut self,
+        ctx: &mut Ctx<'_, Dot>,
+        player: PlayerId,
+        _: &str,
+    ) -> Result<EntityKey, JoinError> {
+        if player.0 == 99 {
+            return Err(JoinError::Refused("no".into()));
+        }
+        Ok(ctx.entities.spawn(Dot {
+            pos: Vec2::new(player.0 as f32 * 100.0, 0.0),
+            turn: 0.0,
+        }))
+    }
+    fn input(
+        &mut self,
+        ctx: &mut Ctx<'_, Dot>,
+        player: PlayerId,
+        avatar: EntityKey,
+        input: &PlayerInput,
+    ) {
+        self.log.push((player, input.seq));
+        if let Some(d) = ctx.entities.get_mut(avatar) {
+            d.pos.x += f32::from(input.move_x);
+        }
+    }
+    fn tick(&mut self, _: &mut Ctx<'_, Dot>) {}
+    fn replicate(&self, d: &Dot) -> Option<Row> {
+        Some(Row::new(0).with(d.pos.x).with(d.turn).with(42))
+    }
+    fn position(&self, d: &Dot) -> Option<Vec2> {
+        Some(d.pos)
+    }
+}
+
+fn world() -> World<Probe> {
+    World::new(Probe::default(), 1).unwrap()
+}
+
+fn input(seq: u32) -> PlayerInput {
+    PlayerInput {
+        seq,
+        move_x: 1,
+        ..PlayerInput::default()
+    }
+}
+
+#[test]
+fn inputs_apply_by_player_then_sequence() {
+    let mut w = world();
+    let a = w.join("a").unwrap().player;
+    let b = w.join("b").unwrap().player;
+    for (p, s) in [(b, 2), (a, 3), (b, 1), (a, 1), (a, 2)] {
+        w.input(p, input(s));
+    }
+    w.step();
+    assert_eq!(w.game().log, vec![(a, 1), (a, 2), (a, 3), (b, 1), (b, 2)]);
+    assert_eq!(w.last_applied_input(a), Some(3));
+}
+
+#[test]
+fn stale_and_repeated_inputs_are_dropped() {
+    let mut w = world();
+    let a = w.join("a").unwrap().player;
+    w.input(a, input(5));
+    w.input(a, input(5));
+    w.step();
+    w.input(a, input(4));
+    w.input(a, input(5));
+    w.input(a, input(6));
+    w.step();
+    assert_eq!(w.game().log, vec![(a, 5), (a, 6)]);
+}
+
+#[test]
+fn a_flood_of_inputs_keeps_only_the_newest() {
+    let mut w = world();
+    let a = w.join("a").unwrap().player;
+    for s in 1..=100 {
+        w.input(a, input(s));
+    }
+    w.step();
+    let applied: Vec<u32> = w.game().log.iter().map(|&(_, s)| s).collect();
+    let expected: Vec<u32> = (101 - MAX_PENDING_INPUTS as u32..=100).collect();
+    assert_eq!(applied, expected);
+}
+
+#[test]
+fn inputs_of_unknown_players_are_ignored() {
+    let mut w = world();
+    w.input(PlayerId(7), input(1));
+    w.step();
+    assert!(w.game().log.is_empty());
+}
+
+#[test]
+fn net_ids_and_player_ids_are_never_reused() {
+    let mut w = world();
+    let first = w.join("a").unwrap();
+    w.leave(first.player);
+    let second = w.join("b").unwrap();
+    assert!(second.avatar > first.avatar);
+    assert!(second.player > first.player);
+}
+
+#[test]
+fn leaving_despawns_the_avatar() {
+    let mut w = world();
+    let a = w.join("a").unwrap();
+    w.join("b").unwrap();
+    w.leave(a.player);
+    assert_eq!(w.player_count(), 1);
+    assert_eq!(w.entities().len(), 1);
+    let mut rows = Vec::new();
+    w.replicated(&mut rows);
+    assert!(rows.iter().all(|r| r.id != a.avatar));
+}
+
+#[test]
+fn joins_beyond_the_limit_are_refused() {
+    let mut w = World::new(
+        Probe {
+            limit: 2,
+            ..Probe::default()
+        },
+        1,
+    )
+    .unwrap();
+    w.join("a").unwrap();
+    w.join("b").unwrap();
+    assert_eq!(w.join("c"), Err(JoinError::Full(2)));
+}
+
+#[test]
+fn replicated_rows_are_sorted_by_id_and_quantized_per_schema() {
+    let mut w = world();
+    let a = w.join("a").unwrap();
+    let b = w.join("b").unwrap();
+    w.leave(a.player);
+    let c = w.join("c").unwrap(); // reuses a's storage slot
+    w.input(
+        c.player,
+        PlayerInput {
+            seq: 1,
+            move_x: 3,
+            ..PlayerInput::default()
+        },
+    );
+    w.step();
+    let mut rows = Vec::new();
+    w.replicated(&mut rows);
+    let ids: Vec<NetId> = rows.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![b.avatar, c.avatar]);
+    // c is player 2 at x = 200, moved 3: 203 * 16; the Int field is clamped to 10.
+    assert_eq!(
+        rows[1],
+        ReplicatedEntity {
+            id: c.avatar,
+            kind: 0,
+            values: [203 * 16, 0, 10, 0, 0, 0, 0, 0]
+        }
+    );
+}
+
+#[test]
+fn the_grid_answers_which_entities_are_in_a_rect() {
+    let mut w = world();
+    let ids: Vec<NetId> = (0..4)
+        .map(|i| w.join(&format!("p{i}")).unwrap().avatar)
+        .collect();
+    w.step();
+    let mut found = Vec::new();
+    w.entities_in(
+        Rect {
+            min: Vec2::new(50.0, -1.0),
+            max: Vec2::new(250.0, 1.0),
+        },
+        &mut found,
+    );
+    found.sort();
+    assert_eq!(found, vec![ids[1], ids[2]]);
+}
+
+#[test]
+fn the_state_hash_covers_entity_state() {
+    let mut a = world();
+    let mut b = world();
+    let pa = a.join("a").unwrap().player;
+    let pb = b.join("a").unwrap().player;
+    a.input(pa, input(1));
+    b.input(
+        pb,
+        PlayerInput {
+            seq: 1,
+            move_x: 2,
+            ..PlayerInput::default()
+        },
+    );
+    a.step();
+    b.step();
+    assert_ne!(a.state_hash(), b.state_hash());
+}
+
+#[test]
+fn the_tick_counter_and_dt_follow_the_tick_rate() {
+    let mut w = World::with_tick_rate(Probe::default(), 1, 60).unwrap();
+    assert_eq!(w.tick(), 0);
+    w.step();
+    w.step();
+    assert_eq!(w.tick(), 2);
+    assert_eq!(w.dt(), 1.0 / 60.0);
+    assert_eq!(w.tick_rate(), 60);
+}
+
+#[test]
+fn a_world_is_usable_as_a_boxed_simulation() {
+    let mut sim: Box<dyn Simulation> = Box::new(world());
+    let joined = sim.join("a").unwrap();
+    sim.step();
+    assert_eq!(sim.schema().game, "probe");
+    assert_eq!(sim.view(joined.player), None);
+}
