@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Tickwire's capacity runner: the arena benchmark scenario, layout by layout.
+
+For each layout and bot count it starts the release server with the bench
+game on a free loopback port, runs the swarm against it, samples the server's
+CPU time and resident memory from /proc while the swarm measures, and stops
+the server it started. The results table is printed and, with --write,
+replaces the capacity section of BENCHMARKS.md.
+
+    python3 benches/capacity.py                       # the default layouts
+    python3 benches/capacity.py --only one-room-100   # one row
+    python3 benches/capacity.py --write               # update BENCHMARKS.md
+
+Every run is bounded: the swarm measures for --duration after --warmup, and
+is killed if it has not finished well after that.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+SERVER = os.path.join(TARGET, "release", "tickwire")
+SWARM = os.path.join(TARGET, "release", "tickwire-swarm")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+DEFAULT_LAYOUTS = (
+    ["one-room-%d" % n for n in (100, 200, 500, 1000)]
+    + ["rooms-of-10-%d" % n for n in (500, 1000, 2000, 3000)]
+    + ["open-world-%d" % n for n in (250, 500, 1000, 2000)]
+)
+BEGIN = "<!-- capacity:begin -->"
+END = "<!-- capacity:end -->"
+
+
+def parse_layout(name):
+    m = re.fullmatch(r"(one-room|rooms-of-10|open-world)-(\d+)", name)
+    if not m:
+        sys.exit("unknown layout %r (one-room-N, rooms-of-10-N, open-world-N)" % name)
+    return m.group(1), int(m.group(2))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_cpu_rss(pid):
+    """CPU seconds (user + system) and resident bytes of a process."""
+    with open("/proc/%d/stat" % pid) as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(rest[11]) + int(rest[12])) / CLK_TCK
+    rss = int(rest[21]) * PAGE
+    return cpu, rss
+
+
+def wait_healthy(port, deadline):
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1 200"):
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def run_layout(name, args):
+    kind, n = parse_layout(name)
+    port = free_port()
+    server_cmd = [SERVER, "--bind", "127.0.0.1:%d" % port, "--game", "bench",
+                  "--max-connections", str(n + 100)]
+    if kind == "open-world":
+        server_cmd += ["--arena-size", str(round(400 * math.sqrt(n))), "--view-size", "2000"]
+    swarm_cmd = [SWARM, "--url", "ws://127.0.0.1:%d/ws" % port, "--bots", str(n),
+                 "--room-size", "10" if kind == "rooms-of-10" else "0",
+                 "--duration", "%ds" % args.duration, "--warmup", "%ds" % args.warmup,
+                 "--json", "-", "--quiet"]
+    server = subprocess.Popen(server_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=dict(os.environ, RUST_LOG="warn"))
+    try:
+        if not wait_healthy(port, time.time() + 10):
+            return {"layout": name, "error": "server did not start"}
+        swarm = subprocess.Popen(swarm_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        # Sample the server over the swarm's measured window: it starts after
+        # the ramp-up (500 bots/s) and the warm-up.
+        ramp = n / 500.0
+        time.sleep(ramp + args.warmup + 0.5)
+        cpu0, _ = proc_cpu_rss(server.pid)
+        t0 = time.time()
+        time.sleep(max(1.0, args.duration - 1.0))
+        cpu1, rss = proc_cpu_rss(server.pid)
+        t1 = time.time()
+        try:
+            out, _ = swarm.communicate(timeout=args.duration + args.warmup + ramp + 60)
+        except subprocess.TimeoutExpired:
+            swarm.kill()
+            swarm.communicate()
+            return {"layout": name, "error": "swarm did not finish in time"}
+        report = json.loads(out.decode() or "{}")
+        server_cpu = (cpu1 - cpu0) / (t1 - t0)
+        return {
+            "layout": name, "bots": n, "server_cpu": server_cpu,
+            "server_cpu_per_bot_ms": 1000.0 * server_cpu / n,
+            "rss_mib": rss / 2**20, "rss_per_bot_kib": rss / 1024.0 / n,
+            "report": report,
+        }
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def table(rows):
+    lines = [
+        "| layout | server CPU (cores) | server CPU per bot (ms/s) | RSS (MiB) | RSS per bot (KiB) "
+        "| snapshots/s mean / min | gap p99 (ms) | rtt p50 / p99 (ms) | bytes/s per bot | errors "
+        "| swarm CPU (cores) | holds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append("| %s | %s | | | | | | | | | | no |" % (r["layout"], r["error"]))
+            continue
+        s = r["report"]
+        lines.append(
+            "| %s | %.2f | %.3f | %.0f | %.1f | %.1f / %.1f | %.1f | %.1f / %.1f | %.0f | %d | %.2f | %s |" % (
+                r["layout"], r["server_cpu"], r["server_cpu_per_bot_ms"], r["rss_mib"],
+                r["rss_per_bot_kib"], s.get("snapshots_per_s_mean", 0), s.get("snapshots_per_s_min", 0),
+                s.get("gap_ms_p99", 0), s.get("rtt_ms_p50", 0), s.get("rtt_ms_p99", 0),
+                s.get("bytes_per_bot_per_s", 0), s.get("errors", 0), s.get("swarm_cpu", 0),
+                "yes" if s.get("holds") else "no"))
+    return "\n".join(lines)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", nargs="*", help="layouts to run (default: all)")
+    p.add_argument("--duration", type=int, default=30, help="measured seconds per run")
+    p.add_argument("--warmup", type=int, default=5, help="warm-up seconds per run")
+    p.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
+    p.add_argument("--no-build", action="store_true", help="use the existing release binaries")
+    args = p.parse_args()
+    layouts = args.only or DEFAULT_LAYOUTS
+    for name in layouts:
+        parse_layout(name)
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "-p", "tickwire", "-p", "tickwire-swarm"],
+                       cwd=ROOT, check=True)
+    rows = []
+    for name in layouts:
+        print("running %s ..." % name, file=sys.stderr, flush=True)
+        row = run_layout(name, args)
+        rows.append(row)
+        print(table([row]).splitlines()[-1], file=sys.stderr, flush=True)
+    text = table(rows)
+    print(text)
+    if args.write:
+        section = "%s\nMeasured %s on %d cores, server and swarm on the same machine, %d s after a %d s warm-up, with `python3 benches/capacity.py --write`.\n\n%s\n%s" % (
+            BEGIN, datetime.date.today().isoformat(), os.cpu_count(), args.duration, args.warmup, text, END)
+        path = os.path.join(ROOT, "BENCHMARKS.md")
+        body = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+        if BEGIN in body and END in body:
+            body = body[:body.index(BEGIN)] + section + body[body.index(END) + len(END):]
+        else:
+            body = body.rstrip("\n") + "\n\n## Capacity (the arena scenario)\n\n" + section + "\n"
+        with open(path, "w") as f:
+            f.write(body)
+
+
+if __name__ == "__main__":
+    main()

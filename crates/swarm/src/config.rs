@@ -1,0 +1,159 @@
+//! The swarm's command line: what to load, for how long, and the thresholds
+//! that decide the verdict.
+
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Load-tests a Tickwire server with many bots speaking the real protocol,
+/// following the arena benchmark scenario: each bot joins, sends an input
+/// every 100 ms with a new random direction every second, and decodes every
+/// snapshot it receives.
+///
+/// Exit status: 0 when the run holds every threshold, 1 when one is missed,
+/// 2 for bad arguments.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "tickwire-swarm", version)]
+pub struct Args {
+    /// WebSocket URL of the server's game endpoint.
+    #[arg(
+        long,
+        default_value = "ws://127.0.0.1:8080/ws",
+        env = "TICKWIRE_SWARM_URL"
+    )]
+    pub url: String,
+
+    /// Number of bots.
+    #[arg(long, default_value_t = 100)]
+    pub bots: usize,
+
+    /// Bots per room; 0 puts every bot in one room.
+    #[arg(long, default_value_t = 0)]
+    pub room_size: usize,
+
+    /// Prefix of the room names the bots join (`PREFIX-0`, `PREFIX-1`...).
+    #[arg(long, default_value = "swarm")]
+    pub room_prefix: String,
+
+    /// How long to measure, after the warm-up (`30s`, `500ms`, `2m`).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Time after the last bot connected before measuring starts.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub warmup: Duration,
+
+    /// Bots connected per second while ramping up.
+    #[arg(long, default_value_t = 500.0)]
+    pub ramp_up: f64,
+
+    /// Seed of the bots' random directions.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Write the report as JSON to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<String>,
+
+    /// Hide the progress bar (it is hidden anyway when stderr is no terminal).
+    #[arg(long)]
+    pub quiet: bool,
+
+    /// Holds only if every bot receives at least this many snapshots per second.
+    #[arg(long, default_value_t = 29.0)]
+    pub min_snapshot_rate: f64,
+
+    /// Holds only if the p99 gap between snapshots is at most this (ms).
+    #[arg(long, default_value_t = 50.0)]
+    pub max_gap_p99_ms: f64,
+
+    /// Holds only if there are at most this many errors.
+    #[arg(long, default_value_t = 0)]
+    pub max_errors: u64,
+
+    /// Optional: holds only if the p99 input round trip is at most this (ms).
+    #[arg(long)]
+    pub max_rtt_p99_ms: Option<f64>,
+
+    /// Optional: holds only if each bot receives at most this many bytes/s.
+    #[arg(long)]
+    pub max_bytes_per_bot: Option<f64>,
+
+    /// Largest message a bot accepts from the server, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_message_size: usize,
+
+    /// Connect timeout per bot (TCP plus WebSocket handshake).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Worker threads of the swarm's runtime (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// Parses `250ms`, `30s`, `2m` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 30s"))?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        other => return Err(format!("unknown unit `{other}` in `{s}` (use ms, s or m)")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("`{s}` is not a duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl Args {
+    /// The room bot `index` joins.
+    pub fn room_of(&self, index: usize) -> String {
+        let room = index.checked_div(self.room_size).unwrap_or(0);
+        format!("{}-{room}", self.room_prefix)
+    }
+
+    /// How many distinct rooms the bots fill.
+    pub fn room_count(&self) -> usize {
+        if self.room_size == 0 {
+            1.min(self.bots)
+        } else {
+            self.bots.div_ceil(self.room_size)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("abc").is_err());
+    }
+
+    #[test]
+    fn bots_fill_rooms_of_the_given_size() {
+        let mut args = Args::parse_from(["tickwire-swarm", "--bots", "25", "--room-size", "10"]);
+        assert_eq!(args.room_of(0), "swarm-0");
+        assert_eq!(args.room_of(9), "swarm-0");
+        assert_eq!(args.room_of(10), "swarm-1");
+        assert_eq!(args.room_count(), 3);
+        args.room_size = 0;
+        assert_eq!(args.room_of(24), "swarm-0");
+        assert_eq!(args.room_count(), 1);
+    }
+}

@@ -1,0 +1,273 @@
+//! The swarm's verdict: the scenario's figures as a table and as JSON, and
+//! whether they hold the thresholds.
+//!
+//! The JSON keys are a stable interface (scripts and the capacity runner
+//! read them); `docs/load-testing.md` documents each.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::config::Args;
+
+/// Everything a run measured. Latencies are in milliseconds, rates per
+/// second of the measured window.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Report {
+    /// Bots started.
+    pub bots: usize,
+    /// Rooms they filled.
+    pub rooms: usize,
+    /// Length of the measured window, seconds.
+    pub duration_s: f64,
+    /// Mean over bots of the snapshots each received per second.
+    pub snapshots_per_s_mean: f64,
+    /// The slowest bot's snapshots per second.
+    pub snapshots_per_s_min: f64,
+    /// Median gap between consecutive snapshots.
+    pub gap_ms_p50: f64,
+    /// 99th percentile gap between consecutive snapshots.
+    pub gap_ms_p99: f64,
+    /// Largest gap between consecutive snapshots.
+    pub gap_ms_max: f64,
+    /// Median round trip from an input to the first snapshot acknowledging it.
+    pub rtt_ms_p50: f64,
+    /// 99th percentile of that round trip.
+    pub rtt_ms_p99: f64,
+    /// WebSocket payload bytes each bot received per second, mean.
+    pub bytes_per_bot_per_s: f64,
+    /// The same including WebSocket frame headers.
+    pub wire_bytes_per_bot_per_s: f64,
+    /// Errors: refused or dropped connections, decode failures, closes.
+    pub errors: u64,
+    /// Errors by kind.
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// The swarm's own CPU seconds per wall second over the window.
+    pub swarm_cpu: f64,
+    /// Whether every threshold held.
+    pub holds: bool,
+    /// Thresholds that were missed, in words.
+    pub missed: Vec<String>,
+}
+
+/// The limits a run is judged against.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Thresholds {
+    /// Least snapshots per second for every bot.
+    pub min_snapshot_rate: f64,
+    /// Most p99 gap, ms.
+    pub max_gap_p99_ms: f64,
+    /// Most errors.
+    pub max_errors: u64,
+    /// Most p99 round trip, ms, if judged.
+    pub max_rtt_p99_ms: Option<f64>,
+    /// Most payload bytes per bot per second, if judged.
+    pub max_bytes_per_bot: Option<f64>,
+}
+
+impl From<&Args> for Thresholds {
+    fn from(a: &Args) -> Self {
+        Self {
+            min_snapshot_rate: a.min_snapshot_rate,
+            max_gap_p99_ms: a.max_gap_p99_ms,
+            max_errors: a.max_errors,
+            max_rtt_p99_ms: a.max_rtt_p99_ms,
+            max_bytes_per_bot: a.max_bytes_per_bot,
+        }
+    }
+}
+
+impl Thresholds {
+    /// The thresholds `report` misses, in words; empty when it holds.
+    pub fn missed(&self, r: &Report) -> Vec<String> {
+        let mut missed = Vec::new();
+        if r.snapshots_per_s_min < self.min_snapshot_rate {
+            missed.push(format!(
+                "slowest bot got {:.1} snapshots/s, below {}",
+                r.snapshots_per_s_min, self.min_snapshot_rate
+            ));
+        }
+        if r.gap_ms_p99 > self.max_gap_p99_ms {
+            missed.push(format!(
+                "p99 gap {:.1} ms, above {} ms",
+                r.gap_ms_p99, self.max_gap_p99_ms
+            ));
+        }
+        if r.errors > self.max_errors {
+            missed.push(format!(
+                "{} errors, more than {}",
+                r.errors, self.max_errors
+            ));
+        }
+        if let Some(max) = self.max_rtt_p99_ms.filter(|&m| r.rtt_ms_p99 > m) {
+            missed.push(format!(
+                "p99 round trip {:.1} ms, above {max} ms",
+                r.rtt_ms_p99
+            ));
+        }
+        if let Some(max) = self
+            .max_bytes_per_bot
+            .filter(|&m| r.bytes_per_bot_per_s > m)
+        {
+            missed.push(format!(
+                "{:.0} bytes/s per bot, above {max}",
+                r.bytes_per_bot_per_s
+            ));
+        }
+        missed
+    }
+
+    /// Fills in `holds` and `missed`.
+    pub fn judge(&self, r: &mut Report) {
+        r.missed = self.missed(r);
+        r.holds = r.missed.is_empty();
+    }
+}
+
+impl Report {
+    /// The human-readable table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let rows: [(&str, String); 12] = [
+            ("bots", format!("{} in {} room(s)", self.bots, self.rooms)),
+            ("measured", format!("{:.1} s", self.duration_s)),
+            (
+                "snapshots/s per bot",
+                format!(
+                    "mean {:.2}, min {:.2}",
+                    self.snapshots_per_s_mean, self.snapshots_per_s_min
+                ),
+            ),
+            ("gap p50", format!("{:.1} ms", self.gap_ms_p50)),
+            ("gap p99", format!("{:.1} ms", self.gap_ms_p99)),
+            ("gap max", format!("{:.1} ms", self.gap_ms_max)),
+            ("round trip p50", format!("{:.1} ms", self.rtt_ms_p50)),
+            ("round trip p99", format!("{:.1} ms", self.rtt_ms_p99)),
+            (
+                "bytes/s per bot",
+                format!(
+                    "{:.0} payload, {:.0} with frame headers",
+                    self.bytes_per_bot_per_s, self.wire_bytes_per_bot_per_s
+                ),
+            ),
+            ("errors", self.error_summary()),
+            ("swarm cpu", format!("{:.2} cores", self.swarm_cpu)),
+            ("verdict", self.verdict()),
+        ];
+        for (k, v) in rows {
+            let _ = writeln!(t, "  {k:<20} {v}");
+        }
+        t
+    }
+
+    fn error_summary(&self) -> String {
+        if self.errors_by_kind.is_empty() {
+            return self.errors.to_string();
+        }
+        let kinds: Vec<String> = self
+            .errors_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        format!("{} ({})", self.errors, kinds.join(", "))
+    }
+
+    /// `HOLDS`, or `MISSED: ...` with each missed threshold.
+    pub fn verdict(&self) -> String {
+        if self.holds {
+            "HOLDS".to_string()
+        } else {
+            format!("MISSED: {}", self.missed.join("; "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> Report {
+        Report {
+            bots: 10,
+            rooms: 1,
+            duration_s: 30.0,
+            snapshots_per_s_mean: 30.0,
+            snapshots_per_s_min: 29.8,
+            gap_ms_p50: 33.3,
+            gap_ms_p99: 36.0,
+            gap_ms_max: 40.0,
+            rtt_ms_p50: 20.0,
+            rtt_ms_p99: 40.0,
+            bytes_per_bot_per_s: 5000.0,
+            wire_bytes_per_bot_per_s: 5120.0,
+            errors: 0,
+            errors_by_kind: BTreeMap::new(),
+            swarm_cpu: 0.1,
+            holds: false,
+            missed: vec![],
+        }
+    }
+
+    fn defaults() -> Thresholds {
+        Thresholds {
+            min_snapshot_rate: 29.0,
+            max_gap_p99_ms: 50.0,
+            max_errors: 0,
+            max_rtt_p99_ms: None,
+            max_bytes_per_bot: None,
+        }
+    }
+
+    #[test]
+    fn a_good_run_holds() {
+        let mut r = good();
+        defaults().judge(&mut r);
+        assert!(r.holds, "{:?}", r.missed);
+        assert_eq!(r.verdict(), "HOLDS");
+    }
+
+    #[test]
+    fn each_threshold_can_be_missed() {
+        let cases: [(fn(&mut Report), &str); 5] = [
+            (|r| r.snapshots_per_s_min = 28.0, "snapshots/s"),
+            (|r| r.gap_ms_p99 = 51.0, "p99 gap"),
+            (|r| r.errors = 1, "errors"),
+            (|r| r.rtt_ms_p99 = 200.0, "round trip"),
+            (|r| r.bytes_per_bot_per_s = 20_000.0, "bytes/s"),
+        ];
+        let mut t = defaults();
+        t.max_rtt_p99_ms = Some(100.0);
+        t.max_bytes_per_bot = Some(10_000.0);
+        for (spoil, word) in cases {
+            let mut r = good();
+            spoil(&mut r);
+            t.judge(&mut r);
+            assert!(!r.holds, "should miss on {word}");
+            assert!(r.verdict().contains(word), "{} lacks {word}", r.verdict());
+        }
+    }
+
+    #[test]
+    fn json_keys_are_the_documented_ones() {
+        let v = serde_json::to_value(good()).unwrap_or_default();
+        for key in [
+            "bots",
+            "rooms",
+            "duration_s",
+            "snapshots_per_s_mean",
+            "snapshots_per_s_min",
+            "gap_ms_p50",
+            "gap_ms_p99",
+            "gap_ms_max",
+            "rtt_ms_p50",
+            "rtt_ms_p99",
+            "bytes_per_bot_per_s",
+            "errors",
+            "holds",
+            "swarm_cpu",
+        ] {
+            assert!(v.get(key).is_some(), "missing key {key}");
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! What the bots measure, shared across all of them.
+//!
+//! Counters are atomics; latency samples go into a few sharded histograms
+//! (a bot batches its samples locally and flushes them), so per-bot memory
+//! stays a few hundred bytes and bots rarely contend on a lock.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+
+/// Where the run is: bots record figures only while `Measuring`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// Bots connect and settle; nothing is recorded but errors.
+    Warmup = 0,
+    /// The measured window.
+    Measuring = 1,
+    /// Bots close their sockets and return.
+    Done = 2,
+}
+
+/// Number of histogram shards: bots pick one by index.
+const SHARDS: usize = 16;
+/// Latencies are recorded in microseconds, up to a minute.
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// Figures shared by every bot of a run.
+#[derive(Debug)]
+pub struct Shared {
+    phase: AtomicU8,
+    /// Bots whose socket is open and who got their welcome.
+    pub connected: AtomicU64,
+    /// Snapshots decoded since the start (for the progress bar).
+    pub snapshots_total: AtomicU64,
+    /// Errors of any kind since the start.
+    pub errors: AtomicU64,
+    errors_by_kind: Mutex<BTreeMap<String, u64>>,
+    gaps: Vec<Mutex<Histogram<u64>>>,
+    rtts: Vec<Mutex<Histogram<u64>>>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shared {
+    /// Fresh figures, in the warm-up phase.
+    pub fn new() -> Self {
+        let hist = || {
+            // Bounds are constants that hdrhistogram accepts.
+            #[allow(clippy::expect_used)]
+            let h = Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid bounds");
+            Mutex::new(h)
+        };
+        Self {
+            phase: AtomicU8::new(Phase::Warmup as u8),
+            connected: AtomicU64::new(0),
+            snapshots_total: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            errors_by_kind: Mutex::new(BTreeMap::new()),
+            gaps: (0..SHARDS).map(|_| hist()).collect(),
+            rtts: (0..SHARDS).map(|_| hist()).collect(),
+        }
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Acquire) {
+            0 => Phase::Warmup,
+            1 => Phase::Measuring,
+            _ => Phase::Done,
+        }
+    }
+
+    /// Moves the run to `phase`.
+    pub fn set_phase(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Release);
+    }
+
+    /// Counts one error of `kind` (`connect`, `closed 1013`, `decode`...).
+    pub fn error(&self, kind: impl Into<String>) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        *self.errors_by_kind.lock().entry(kind.into()).or_default() += 1;
+    }
+
+    /// Errors counted so far, by kind.
+    pub fn errors_by_kind(&self) -> BTreeMap<String, u64> {
+        self.errors_by_kind.lock().clone()
+    }
+
+    /// Adds a bot's batch of samples to the shared histograms.
+    pub fn flush(&self, shard: usize, batch: &mut Samples) {
+        if !batch.gaps_us.is_empty() {
+            let mut h = self.gaps[shard % SHARDS].lock();
+            for &g in &batch.gaps_us {
+                h.saturating_record(u64::from(g).max(1));
+            }
+            batch.gaps_us.clear();
+        }
+        if !batch.rtts_us.is_empty() {
+            let mut h = self.rtts[shard % SHARDS].lock();
+            for &r in &batch.rtts_us {
+                h.saturating_record(u64::from(r).max(1));
+            }
+            batch.rtts_us.clear();
+        }
+    }
+
+    /// All gap samples, merged.
+    pub fn gaps(&self) -> Histogram<u64> {
+        merge(&self.gaps)
+    }
+
+    /// All round-trip samples, merged.
+    pub fn rtts(&self) -> Histogram<u64> {
+        merge(&self.rtts)
+    }
+}
+
+fn merge(shards: &[Mutex<Histogram<u64>>]) -> Histogram<u64> {
+    let mut all = shards[0].lock().clone();
+    for shard in &shards[1..] {
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = all.add(&*shard.lock());
+    }
+    all
+}
+
+/// A bot's local batch of latency samples, in microseconds.
+#[derive(Debug, Default)]
+pub struct Samples {
+    /// Gaps between consecutive snapshots.
+    pub gaps_us: Vec<u32>,
+    /// Input-to-acknowledging-snapshot round trips.
+    pub rtts_us: Vec<u32>,
+}
+
+impl Samples {
+    /// Samples a bot holds before it flushes them.
+    pub const BATCH: usize = 32;
+
+    /// Whether the batch should be flushed.
+    pub fn full(&self) -> bool {
+        self.gaps_us.len() >= Self::BATCH || self.rtts_us.len() >= Self::BATCH
+    }
+}
+
+/// What one bot counted inside the measured window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BotTotals {
+    /// Snapshots received and decoded.
+    pub snapshots: u64,
+    /// WebSocket payload bytes received.
+    pub payload_bytes: u64,
+    /// Bytes received including WebSocket frame headers.
+    pub wire_bytes: u64,
+    /// Inputs sent.
+    pub inputs: u64,
+}

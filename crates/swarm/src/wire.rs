@@ -1,0 +1,129 @@
+//! The bots' side of the protocol: the messages they send, and a decoder that
+//! keeps the room's state exactly as a real client does.
+
+use tickwire_protocol::{
+    ClientMessage, ClientState, Limits, ServerMessage, decode_snapshot_message,
+};
+use tickwire_sim::PlayerInput;
+
+/// States a bot keeps as baselines. Over WebSocket the server's baseline is
+/// the last snapshot it wrote, so a few is plenty, and per-bot memory stays
+/// small.
+const BOT_STATES: usize = 4;
+
+/// The bot's first message: the version check.
+pub fn join() -> Vec<u8> {
+    ClientMessage::join(0, None).to_bytes()
+}
+
+/// Input `seq`, moving at full speed in `direction` (radians).
+pub fn input(seq: u32, direction: f32) -> Vec<u8> {
+    let (sin, cos) = direction.sin_cos();
+    let aim = (direction.rem_euclid(std::f32::consts::TAU) / std::f32::consts::TAU * 65536.0) as u32
+        as u16;
+    ClientMessage::Input(PlayerInput {
+        seq,
+        move_x: (cos * 127.0).round() as i8,
+        move_y: (sin * 127.0).round() as i8,
+        aim,
+        buttons: 0,
+    })
+    .to_bytes()
+}
+
+/// What a decoded message meant to the bot.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// The welcome: the bot now knows the schema.
+    Welcome,
+    /// A snapshot, applied to its baseline.
+    Snapshot {
+        /// The newest input of this bot the tick applied.
+        last_input: Option<u32>,
+    },
+    /// The server explained why it is about to close.
+    ServerError(String),
+    /// Anything else (pong, event).
+    Other,
+}
+
+/// Decodes server messages and applies snapshots, like a real client.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    state: Option<ClientState>,
+    limits: Limits,
+}
+
+impl Decoder {
+    /// Decodes one message. Snapshots are applied to the bot's state, so a
+    /// server that sends a delta against a baseline the bot does not hold,
+    /// or an inconsistent one, is an error here.
+    pub fn on_message(&mut self, bytes: &[u8]) -> Result<Incoming, String> {
+        // Snapshots are the hot path: skip the generic decoder for them.
+        if let Some(state) = self.state.as_mut() {
+            if bytes.first() == Some(&tickwire_protocol::SNAPSHOT_TAG) {
+                let snapshot = decode_snapshot_message(state.schema(), bytes, &self.limits)
+                    .map_err(|e| e.to_string())?;
+                state.apply(&snapshot.body).map_err(|e| e.to_string())?;
+                return Ok(Incoming::Snapshot {
+                    last_input: snapshot.last_input,
+                });
+            }
+        }
+        let schema = self.state.as_ref().map(ClientState::schema);
+        match ServerMessage::decode(bytes, schema, &self.limits).map_err(|e| e.to_string())? {
+            ServerMessage::Welcome(welcome) => {
+                let state = ClientState::with_capacity(welcome.schema, BOT_STATES, self.limits)
+                    .map_err(|e| e.to_string())?;
+                self.state = Some(state);
+                Ok(Incoming::Welcome)
+            }
+            ServerMessage::Snapshot(_) => Err("snapshot before the welcome".to_string()),
+            ServerMessage::Error { code, reason } => {
+                Ok(Incoming::ServerError(format!("{code} {reason}")))
+            }
+            ServerMessage::Pong { .. } | ServerMessage::Event(_) => Ok(Incoming::Other),
+        }
+    }
+
+    /// Entities in the newest state.
+    pub fn entity_count(&self) -> usize {
+        self.state
+            .as_ref()
+            .and_then(ClientState::latest)
+            .map_or(0, |s| s.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_moves_at_full_speed_toward_the_direction() {
+        let bytes = input(7, std::f32::consts::FRAC_PI_2);
+        match ClientMessage::decode(&bytes) {
+            Ok(ClientMessage::Input(i)) => {
+                assert_eq!(i.seq, 7);
+                assert_eq!((i.move_x, i.move_y), (0, 127));
+                assert_eq!(i.aim, 16384);
+            }
+            other => panic!("not an input: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn join_is_a_join_of_this_protocol_version() {
+        assert_eq!(
+            ClientMessage::decode(&join()),
+            Ok(ClientMessage::join(0, None))
+        );
+    }
+
+    #[test]
+    fn snapshot_before_welcome_is_an_error() {
+        let mut d = Decoder::default();
+        assert!(d.on_message(&[1, 0, 0, 0]).is_err());
+        assert!(d.on_message(&[]).is_err());
+    }
+}
