@@ -100,21 +100,21 @@ fn states() -> Vec<(u32, Vec<ReplicatedEntity>)> {
         })
         .collect();
     b.push(dot(20, 64, 64, 128, 100));
-    // Tick 104: only dot 2 is hurt and the flag changes side.
+    // Tick 104: only dot 2 is hurt.
     let mut c = b.clone();
     for e in &mut c {
         if e.id == NetId(2) {
             e.values[3] = 75;
         }
-        if e.id == NetId(12) {
-            e.values[0] = 1;
-        }
     }
-    // Tick 105: every other dot moves.
+    // Tick 105: every other dot moves down, and the flag changes side.
     let mut d = c.clone();
     for (k, e) in d.iter_mut().enumerate() {
         if k % 2 == 0 && e.kind == 0 {
             e.values[1] += 100;
+        }
+        if e.id == NetId(12) {
+            e.values[0] = 1;
         }
     }
     vec![(100, a), (101, b), (104, c), (105, d)]
