@@ -1,0 +1,199 @@
+//! The server's configuration: every flag, its environment variable, its
+//! default and its unit.
+//!
+//! [`Config`] is both the clap command line of the `tickwire` binary and the
+//! plain struct that tests and embedders fill in (it implements `Default`),
+//! so a limit added here is a flag, an environment variable and a field at
+//! once. `docs/operations.md` lists every one of them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Which bundled game the rooms run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GameKind {
+    /// The demo arena: movement, aiming, projectiles, kills, respawns.
+    Arena,
+    /// The movement-only game of the arena benchmark scenario.
+    Bench,
+}
+
+impl GameKind {
+    /// The name used on the command line and in `/api/rooms`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Arena => "arena",
+            Self::Bench => "bench",
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Everything the server needs to start. Each field is a flag (`--bind`)
+/// and an environment variable (`TICKWIRE_BIND`); flags win.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "tickwire",
+    version,
+    about = "Tickwire: an authoritative multiplayer game-state server"
+)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "TICKWIRE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// The game every room runs.
+    #[arg(long, env = "TICKWIRE_GAME", value_enum, default_value = "arena")]
+    pub game: GameKind,
+
+    /// Ticks per second; default: the game's own rate (30).
+    #[arg(long, env = "TICKWIRE_TICK_RATE", value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub tick_rate: Option<u32>,
+
+    /// The game's constants, as a TOML file (the arena: `assets/arena.toml`).
+    #[arg(long, env = "TICKWIRE_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Side of the square arena in world units (overrides the config file).
+    #[arg(long, env = "TICKWIRE_ARENA_SIZE")]
+    pub arena_size: Option<f32>,
+
+    /// Write every match's record, for replay, into this directory.
+    #[arg(long, env = "TICKWIRE_RECORD")]
+    pub record: Option<PathBuf>,
+
+    /// Most players in one room; default 64 for the arena, 10,000 for bench.
+    /// A join over it is refused with close code 1013.
+    #[arg(long, env = "TICKWIRE_MAX_ROOM_PLAYERS")]
+    pub max_room_players: Option<usize>,
+
+    /// Most open WebSocket connections; over it `/ws` answers HTTP 503.
+    #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Largest client message in bytes; over it the socket is closed with 1009.
+    #[arg(long, env = "TICKWIRE_MAX_MESSAGE_SIZE", default_value_t = 64 * 1024)]
+    pub max_message_size: usize,
+
+    /// Inputs a player may send per second (a burst of one second's worth is
+    /// allowed); the excess is dropped and counted.
+    #[arg(long, env = "TICKWIRE_MAX_INPUTS_PER_SECOND", default_value_t = 120)]
+    pub max_inputs_per_second: u32,
+
+    /// Seconds of continuous input flooding (inputs dropped in every second)
+    /// after which the socket is closed with 1008.
+    #[arg(long, env = "TICKWIRE_FLOOD_SECONDS", default_value_t = 3)]
+    pub flood_seconds: u32,
+
+    /// Seconds a client has to send its HTTP request headers and complete
+    /// the WebSocket upgrade.
+    #[arg(long, env = "TICKWIRE_HANDSHAKE_TIMEOUT", value_parser = parse_secs, default_value = "10")]
+    pub handshake_timeout: Duration,
+
+    /// Seconds without any frame from a client before it is closed (1001 is
+    /// not used: the close code is 1008). The server pings at a third of it.
+    #[arg(long, env = "TICKWIRE_IDLE_TIMEOUT", value_parser = parse_secs, default_value = "30")]
+    pub idle_timeout: Duration,
+
+    /// Seconds a socket may stay unwritable (one frame write not completing)
+    /// before it is dropped. Until then a slow socket skips stale snapshots.
+    #[arg(long, env = "TICKWIRE_OUTBOX_LAG", value_parser = parse_secs, default_value = "10")]
+    pub outbox_lag: Duration,
+
+    /// Catch-up ticks a late room may run back to back before it drops the
+    /// remaining time (counted in `tickwire_catchup_ticks_dropped_total`).
+    #[arg(long, env = "TICKWIRE_MAX_CATCH_UP", default_value_t = 4)]
+    pub max_catch_up: u32,
+
+    /// Log line format.
+    #[arg(long, env = "TICKWIRE_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // Must equal the command line with no arguments; a test checks it.
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            game: GameKind::Arena,
+            tick_rate: None,
+            config: None,
+            arena_size: None,
+            record: None,
+            max_room_players: None,
+            max_connections: 10_000,
+            max_message_size: 64 * 1024,
+            max_inputs_per_second: 120,
+            flood_seconds: 3,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            outbox_lag: Duration::from_secs(10),
+            max_catch_up: 4,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Config {
+    /// The room player limit in force: the flag, or the game's default.
+    pub fn room_player_limit(&self) -> usize {
+        self.max_room_players.unwrap_or(match self.game {
+            GameKind::Arena => 64,
+            GameKind::Bench => 10_000,
+        })
+    }
+}
+
+/// Parses seconds, fractions allowed (`0.5`).
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
+        return Err(format!("`{s}` must be between 0 and 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_struct_matches_empty_command_line() {
+        let parsed = Config::try_parse_from(["tickwire"]);
+        assert!(parsed.is_ok(), "{parsed:?}");
+        if let Ok(parsed) = parsed {
+            let d = Config::default();
+            assert_eq!(format!("{parsed:?}"), format!("{d:?}"));
+        }
+    }
+
+    #[test]
+    fn room_limit_defaults_depend_on_the_game() {
+        let mut c = Config::default();
+        assert_eq!(c.room_player_limit(), 64);
+        c.game = GameKind::Bench;
+        assert_eq!(c.room_player_limit(), 10_000);
+        c.max_room_players = Some(3);
+        assert_eq!(c.room_player_limit(), 3);
+    }
+
+    #[test]
+    fn seconds_parse_fractions_and_refuse_nonsense() {
+        assert_eq!(parse_secs("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("abc").is_err());
+    }
+}

@@ -1,0 +1,215 @@
+//! Tickwire's server: HTTP and WebSocket sessions, rooms, the tick loop and
+//! the per-player broadcast.
+//!
+//! The server is the glue between the simulation crate (which runs a match
+//! and knows nothing of the network) and the protocol crate (which turns
+//! replicated state into bytes and knows nothing of sockets). It is a
+//! library so that tests, benches and embedding programs can start it
+//! in-process; the `tickwire` binary is a thin `main` around [`Server`].
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! let config = tickwire::Config::default();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let server = tickwire::Server::start(config, listener)?;
+//! println!("listening on {}", server.local_addr());
+//! server.shutdown().await; // close 1001 to every player, then return
+//! # Ok(()) }
+//! ```
+//!
+//! Modules, in the order a frame meets them: [`http`] (routes and the
+//! upgrade), [`session`] (a player's reader and writer tasks), [`lobby`]
+//! (rooms and matchmaking), [`room`] (the tick loop), [`outbox`] (the
+//! latest-wins snapshot slot), [`wire`] (the only door to the protocol),
+//! [`stats`] (metrics and tick-time histograms).
+
+pub mod config;
+pub mod games;
+pub mod http;
+pub mod lobby;
+pub mod outbox;
+pub mod room;
+pub mod session;
+pub mod stats;
+pub mod wire;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use parking_lot::Mutex;
+use tickwire_sim::Simulation;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+pub use config::{Config, GameKind, LogFormat};
+pub use room::{PlayerSummary, RoomSummary};
+
+/// How long shutdown waits for players to get their close frame and for
+/// rooms to finish (their records written) before returning anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
+/// Makes the matches a server's rooms run. The bundled games implement it
+/// in [`games`]; a game developer can hand the server their own.
+pub trait GameFactory: Send + Sync + 'static {
+    /// The game's name, shown in `/api/rooms`.
+    fn name(&self) -> &str;
+    /// A fresh match for room `room`; `serial` counts rooms from 1 and may
+    /// seed the match.
+    fn new_match(&self, room: &str, serial: u64) -> anyhow::Result<Box<dyn Simulation>>;
+    /// Called with the finished match when a room closes (to write its
+    /// record, for instance). The default drops it.
+    fn match_over(&self, room: &str, sim: Box<dyn Simulation>) {
+        let _ = (room, sim);
+    }
+}
+
+/// What every connection and room task shares.
+pub struct Shared {
+    /// The configuration the server started with.
+    pub config: Config,
+    /// The game's name.
+    pub game_name: String,
+    /// Rooms and matchmaking.
+    pub lobby: Arc<lobby::Lobby>,
+    /// One permit per open WebSocket connection.
+    pub connections: Arc<Semaphore>,
+    /// Flips to `true` when shutdown begins.
+    pub shutdown: watch::Receiver<bool>,
+    /// Cloned by every session; shutdown waits until all clones are gone.
+    /// `None` once shutdown began.
+    pub alive: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("game", &self.game_name)
+            .field("lobby", &self.lobby)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running server. Dropping it without [`Server::shutdown`] leaves it
+/// running until the runtime ends.
+#[derive(Debug)]
+pub struct Server {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    done: mpsc::Receiver<()>,
+    acceptor: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Starts serving the bundled game chosen by `config` on `listener`.
+    pub fn start(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let game = games::bundled(&config)?;
+        Self::start_with_game(config, listener, game)
+    }
+
+    /// Starts serving `game` on `listener`. Must be called inside a tokio
+    /// runtime.
+    pub fn start_with_game(
+        config: Config,
+        listener: TcpListener,
+        game: Arc<dyn GameFactory>,
+    ) -> anyhow::Result<Self> {
+        let local_addr = listener.local_addr()?;
+        let _ = stats::prometheus();
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (alive, done) = mpsc::channel(1);
+        let shared = Arc::new(Shared {
+            game_name: game.name().to_owned(),
+            lobby: Arc::new(lobby::Lobby::new(
+                game,
+                config.room_player_limit(),
+                config.max_catch_up,
+                alive.clone(),
+            )),
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            shutdown: shutdown_rx,
+            alive: Mutex::new(Some(alive)),
+            config,
+        });
+        let acceptor = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+        Ok(Self {
+            local_addr,
+            shared,
+            shutdown: shutdown_tx,
+            done,
+            acceptor,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Every room, as `/api/rooms?players=1` shows it: the inspection hook
+    /// for tests and embedders.
+    pub fn rooms(&self) -> Vec<RoomSummary> {
+        self.shared.lobby.summaries(true)
+    }
+
+    /// Stops accepting, sends close 1001 to every player, and waits (at
+    /// most [`SHUTDOWN_GRACE`]) for every session and room to finish.
+    pub async fn shutdown(mut self) {
+        tracing::info!("shutting down");
+        self.acceptor.abort();
+        let _ = self.shutdown.send(true);
+        self.shared.alive.lock().take();
+        self.shared.lobby.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.done.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some sessions did not finish within the shutdown grace period");
+        }
+    }
+}
+
+/// Runs a server until `shutdown` resolves, then shuts it down gracefully.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let server = Server::start(config, listener)?;
+    shutdown.await;
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, mostly: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let handshake_timeout = shared.config.handshake_timeout;
+        tokio::spawn(async move {
+            let service = service_fn(move |req| http::route(req, Arc::clone(&shared)));
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Some(handshake_timeout))
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "http connection ended with an error");
+            }
+        });
+    }
+}

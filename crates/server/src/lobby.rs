@@ -1,0 +1,232 @@
+//! The lobby: which rooms exist, matchmaking, and seats.
+//!
+//! A session asks the lobby for a [`Seat`] in a named room, or in any room
+//! (matchmaking: the fullest room with space, so rooms fill up instead of
+//! spreading players thin). Rooms are created on demand and closed when
+//! their last seat is given up. Seats are counted here, under one lock, so
+//! two sessions can never both take the last place in a room, and a room
+//! can never close while a session is on its way in.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::GameFactory;
+use crate::room::{Room, RoomCommand, RoomInfo, RoomSettings, RoomSummary};
+use crate::stats::{self, TickTimes};
+
+/// Commands a room may have queued (joins, leaves, resumes).
+const ROOM_COMMAND_QUEUE: usize = 1024;
+
+/// Longest room name accepted from a client.
+pub const MAX_ROOM_NAME: usize = 32;
+
+/// Why a seat was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SeatError {
+    /// The room holds its player limit.
+    #[error("room `{room}` is full ({limit} players)")]
+    Full {
+        /// The room.
+        room: String,
+        /// Its limit.
+        limit: usize,
+    },
+    /// The game could not start a match.
+    #[error("could not start a match: {0}")]
+    Game(String),
+    /// The server is shutting down.
+    #[error("server is shutting down")]
+    ShuttingDown,
+}
+
+/// One room as the lobby keeps it.
+#[derive(Debug)]
+struct Entry {
+    /// To the room task; dropping the last sender ends the room.
+    commands: mpsc::Sender<RoomCommand>,
+    info: Arc<RoomInfo>,
+    /// Seats handed out and not yet given back.
+    seats: usize,
+}
+
+/// All rooms of a server.
+pub struct Lobby {
+    rooms: Mutex<BTreeMap<String, Entry>>,
+    game: Arc<dyn GameFactory>,
+    room_limit: usize,
+    max_catch_up: u32,
+    /// Rooms created so far: names matchmade rooms and spreads their phases.
+    created: AtomicU64,
+    /// Kept alive by every room task, so shutdown can wait for them.
+    alive: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+impl std::fmt::Debug for Lobby {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lobby")
+            .field("rooms", &self.rooms.lock().len())
+            .field("game", &self.game.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A place in a room, held by a session from before its join until after
+/// its leave. Dropping it gives the place back (and closes an empty room).
+#[derive(Debug)]
+pub struct Seat {
+    lobby: Arc<Lobby>,
+    room: String,
+    /// To the room task.
+    pub commands: mpsc::Sender<RoomCommand>,
+    /// The room's shared information.
+    pub info: Arc<RoomInfo>,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut rooms = self.lobby.rooms.lock();
+        let empty = match rooms.get_mut(&self.room) {
+            Some(entry) if Arc::ptr_eq(&entry.info, &self.info) => {
+                entry.seats = entry.seats.saturating_sub(1);
+                entry.seats == 0
+            }
+            _ => false,
+        };
+        if empty {
+            // Dropping the lobby's sender; the room ends once this seat's
+            // sender (dropped right after) is gone too and its queue is done.
+            rooms.remove(&self.room);
+            metrics::gauge!(stats::ROOMS).decrement(1.0);
+        }
+    }
+}
+
+impl Lobby {
+    /// An empty lobby whose rooms run `game`.
+    pub fn new(
+        game: Arc<dyn GameFactory>,
+        room_limit: usize,
+        max_catch_up: u32,
+        alive: mpsc::Sender<()>,
+    ) -> Self {
+        Self {
+            rooms: Mutex::new(BTreeMap::new()),
+            game,
+            room_limit,
+            max_catch_up,
+            created: AtomicU64::new(0),
+            alive: Mutex::new(Some(alive)),
+        }
+    }
+
+    /// A seat in `room`, or with `None` in the fullest room with space
+    /// (a new room if none has space).
+    pub fn seat(self: &Arc<Self>, room: Option<&str>) -> Result<Seat, SeatError> {
+        let mut rooms = self.rooms.lock();
+        let name = match room {
+            Some(name) => name.to_owned(),
+            None => rooms
+                .iter()
+                .filter(|(_, e)| e.seats < e.info.max_players)
+                .max_by_key(|(_, e)| e.seats)
+                .map(|(name, _)| name.clone())
+                .unwrap_or_else(|| {
+                    // A fresh name no client-named room has taken.
+                    loop {
+                        let n = self.created.load(Ordering::Relaxed) + 1;
+                        let candidate = format!("room-{n}");
+                        if !rooms.contains_key(&candidate) {
+                            break candidate;
+                        }
+                        self.created.fetch_add(1, Ordering::Relaxed);
+                    }
+                }),
+        };
+        if !rooms.contains_key(&name) {
+            let entry = self.open_room(&name)?;
+            rooms.insert(name.clone(), entry);
+        }
+        let Some(entry) = rooms.get_mut(&name) else {
+            return Err(SeatError::ShuttingDown);
+        };
+        if entry.seats >= entry.info.max_players {
+            return Err(SeatError::Full {
+                room: name,
+                limit: entry.info.max_players,
+            });
+        }
+        entry.seats += 1;
+        Ok(Seat {
+            lobby: Arc::clone(self),
+            room: name,
+            commands: entry.commands.clone(),
+            info: Arc::clone(&entry.info),
+        })
+    }
+
+    /// Starts a room task. Called with the rooms lock held.
+    fn open_room(&self, name: &str) -> Result<Entry, SeatError> {
+        let Some(alive) = self.alive.lock().clone() else {
+            return Err(SeatError::ShuttingDown);
+        };
+        let n = self.created.fetch_add(1, Ordering::Relaxed) + 1;
+        let sim = self
+            .game
+            .new_match(name, n)
+            .map_err(|e| SeatError::Game(format!("{e:#}")))?;
+        let tick_rate = sim.tick_rate();
+        let info = Arc::new(RoomInfo {
+            name: name.to_owned(),
+            game: self.game.name().to_owned(),
+            max_players: self.room_limit.min(sim.max_players()),
+            tick_rate,
+            schema_hash: sim.schema().hash(),
+            players: Default::default(),
+            tick: Default::default(),
+            // Ten seconds per histogram window.
+            times: Mutex::new(TickTimes::new(tick_rate.saturating_mul(10))),
+            links: Mutex::new(BTreeMap::new()),
+        });
+        let settings = RoomSettings {
+            max_catch_up: self.max_catch_up,
+            // The golden ratio spreads successive rooms evenly over the period.
+            phase: (n as f64 * 0.618_033_988_749_895).fract(),
+        };
+        let (commands, receiver) = mpsc::channel(ROOM_COMMAND_QUEUE);
+        let room = Room::new(sim, Arc::clone(&info), settings)
+            .map_err(|e| SeatError::Game(format!("the game's schema is invalid: {e}")))?;
+        let game = Arc::clone(&self.game);
+        let room_name = name.to_owned();
+        tokio::spawn(async move {
+            let sim = room.run(receiver).await;
+            game.match_over(&room_name, sim);
+            drop(alive);
+        });
+        metrics::gauge!(stats::ROOMS).increment(1.0);
+        Ok(Entry {
+            commands,
+            info,
+            seats: 0,
+        })
+    }
+
+    /// Summaries of every room, by name.
+    pub fn summaries(&self, with_players: bool) -> Vec<RoomSummary> {
+        let infos: Vec<_> = self
+            .rooms
+            .lock()
+            .values()
+            .map(|e| Arc::clone(&e.info))
+            .collect();
+        infos.iter().map(|i| i.summary(with_players)).collect()
+    }
+
+    /// Refuses new rooms from now on (shutdown).
+    pub fn close(&self) {
+        self.alive.lock().take();
+    }
+}

@@ -1,0 +1,454 @@
+//! One room: one match of the game, driven by one tokio task at a fixed
+//! tick rate, and the per-player broadcast after every tick.
+//!
+//! The room task owns the `Box<dyn Simulation>` outright, so the simulation
+//! needs no lock. Sessions talk to it through a bounded command channel
+//! (join, leave, resume) and, for inputs, through each player's own bounded
+//! input queue, which the tick drains. One tick:
+//!
+//! 1. **simulate**: drain every player's queued inputs (in player order; the
+//!    simulation orders them by player, then sequence number) and step.
+//! 2. **encode**: record the replicated state in the history ring; for every
+//!    player, encode the snapshot body against the baseline the player is
+//!    sure to have, once per distinct baseline, and prefix it with the
+//!    player's header.
+//! 3. **send**: hand each frame to the player's latest-wins outbox, and the
+//!    tick's events to each player's control queue.
+//!
+//! Rooms tick at their own phase within the tick period, so that the sends
+//! of many rooms spread out instead of bursting at the same instant.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tickwire_sim::{
+    GameEvent, JoinError, Joined, PlayerId, PlayerInput, ReplicatedEntity, Simulation,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::outbox::{Outbox, PendingSnapshot};
+use crate::stats::{self, PhasePercentiles, TickTimes};
+use crate::wire;
+
+/// Inputs a player may have queued between two ticks; older ones are
+/// dropped first (the newest input is the one that matters) and counted.
+pub const INPUT_QUEUE: usize = 16;
+
+/// Control messages (welcome, pongs, events, close) a player may have
+/// queued for its writer. Events are dropped when it is full; pongs wait.
+pub const CONTROL_QUEUE: usize = 64;
+
+/// Something for a player's writer task other than a snapshot.
+#[derive(Debug)]
+pub enum Control {
+    /// A binary protocol message (welcome, pong, event, error).
+    Message(Bytes),
+    /// A pong answering a WebSocket ping, with its payload.
+    WsPong(Bytes),
+    /// The echo of the peer's close frame; the writer sends it and stops.
+    CloseEcho(Bytes),
+    /// Close with this code and reason, then stop.
+    Close(u16, String),
+    /// Stop without writing anything (the peer is gone).
+    Stop,
+}
+
+/// What the room and a player's session share.
+#[derive(Debug)]
+pub struct PlayerLink {
+    /// Name the player gave (sanitised).
+    pub name: String,
+    /// The newest unsent snapshot and the player's baseline.
+    pub outbox: Outbox,
+    /// Inputs received since the last tick, at most [`INPUT_QUEUE`].
+    inputs: Mutex<VecDeque<PlayerInput>>,
+    /// To the player's writer task.
+    pub control: mpsc::Sender<Control>,
+}
+
+impl PlayerLink {
+    /// A link for a new session.
+    pub fn new(name: String, control: mpsc::Sender<Control>) -> Self {
+        Self {
+            name,
+            outbox: Outbox::new(),
+            inputs: Mutex::new(VecDeque::with_capacity(INPUT_QUEUE)),
+            control,
+        }
+    }
+
+    /// Queues an input for the next tick. Returns `false` if the queue was
+    /// full and the oldest input was dropped to make room.
+    pub fn push_input(&self, input: PlayerInput) -> bool {
+        let mut q = self.inputs.lock();
+        let dropped = if q.len() >= INPUT_QUEUE {
+            q.pop_front();
+            true
+        } else {
+            false
+        };
+        q.push_back(input);
+        !dropped
+    }
+}
+
+/// A request from a session to its room.
+#[derive(Debug)]
+pub enum RoomCommand {
+    /// Add a player; the reply says whether the game accepted it.
+    Join {
+        /// The session's side of the player.
+        link: Arc<PlayerLink>,
+        /// Told the outcome.
+        reply: oneshot::Sender<Result<Joined, JoinError>>,
+    },
+    /// Remove a player.
+    Leave(PlayerId),
+    /// The player's client still holds `tick`: use it as the baseline if
+    /// nothing was written yet and the history holds it.
+    Resume(PlayerId, u64),
+    /// A chat line from a player, for everyone in the room.
+    Chat(PlayerId, String),
+}
+
+/// What the outside world may read about a room while it runs.
+#[derive(Debug)]
+pub struct RoomInfo {
+    /// The room's name.
+    pub name: String,
+    /// The game it runs.
+    pub game: String,
+    /// Its player limit.
+    pub max_players: usize,
+    /// Ticks per second.
+    pub tick_rate: u32,
+    /// Hash of the game's schema (for checking a client's join).
+    pub schema_hash: u64,
+    /// Players in the simulation now.
+    pub players: AtomicUsize,
+    /// The last completed tick.
+    pub tick: AtomicU64,
+    /// Tick time per phase.
+    pub times: Mutex<TickTimes>,
+    /// The players' links, for inspection (`/api/rooms?players=1`).
+    pub links: Mutex<BTreeMap<PlayerId, Arc<PlayerLink>>>,
+}
+
+/// One player as `/api/rooms?players=1` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PlayerSummary {
+    /// Player id in the match.
+    pub player: u32,
+    /// Its name.
+    pub name: String,
+    /// Snapshots skipped because its socket was slow.
+    pub snapshots_skipped: u64,
+    /// Snapshots waiting in its outbox now (0 or 1).
+    pub outbox_pending: usize,
+    /// Most snapshots ever waiting in its outbox at once (at most 1).
+    pub outbox_high_water: u64,
+    /// Tick of the last snapshot written to its socket.
+    pub baseline_tick: Option<u64>,
+}
+
+/// One room as `/api/rooms` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RoomSummary {
+    /// The room's name.
+    pub room: String,
+    /// The game.
+    pub game: String,
+    /// Players now.
+    pub players: usize,
+    /// Player limit.
+    pub max_players: usize,
+    /// Last completed tick.
+    pub tick: u64,
+    /// Ticks per second.
+    pub tick_rate: u32,
+    /// Tick time of the last 10 to 20 seconds, per phase.
+    pub tick_time: BTreeMap<&'static str, PhasePercentiles>,
+    /// Per player, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub player_details: Option<Vec<PlayerSummary>>,
+}
+
+impl RoomInfo {
+    /// A summary for `/api/rooms`.
+    pub fn summary(&self, with_players: bool) -> RoomSummary {
+        let percentiles = self.times.lock().percentiles();
+        let tick_time = stats::Phase::ALL
+            .iter()
+            .zip(percentiles)
+            .map(|(p, v)| (p.name(), v))
+            .collect();
+        let player_details = with_players.then(|| {
+            self.links
+                .lock()
+                .iter()
+                .map(|(id, link)| PlayerSummary {
+                    player: id.0,
+                    name: link.name.clone(),
+                    snapshots_skipped: link.outbox.skipped(),
+                    outbox_pending: link.outbox.pending(),
+                    outbox_high_water: link.outbox.high_water(),
+                    baseline_tick: link.outbox.written_tick(),
+                })
+                .collect()
+        });
+        RoomSummary {
+            room: self.name.clone(),
+            game: self.game.clone(),
+            players: self.players.load(Ordering::Relaxed),
+            max_players: self.max_players,
+            tick: self.tick.load(Ordering::Relaxed),
+            tick_rate: self.tick_rate,
+            tick_time,
+            player_details,
+        }
+    }
+}
+
+/// Settings a room takes from the server's configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct RoomSettings {
+    /// Most catch-up ticks run back to back before time is dropped.
+    pub max_catch_up: u32,
+    /// Offset of this room's ticks within the tick period, as a fraction.
+    pub phase: f64,
+}
+
+/// A running match and its players. Owned by the room task.
+#[derive(Debug)]
+pub struct Room {
+    sim: Box<dyn Simulation>,
+    info: Arc<RoomInfo>,
+    settings: RoomSettings,
+    /// Joined players, in id order: the order inputs are drained in.
+    players: BTreeMap<PlayerId, Arc<PlayerLink>>,
+    history: wire::History,
+    /// Reused per tick: the replicated state.
+    entities: Vec<ReplicatedEntity>,
+    /// Reused per tick: the events.
+    events: Vec<GameEvent>,
+    /// Reused per tick: each player's frame, in `players` order.
+    frames: Vec<Bytes>,
+}
+
+impl Room {
+    /// Wraps a fresh simulation; fails if the game's schema is invalid.
+    pub fn new(
+        sim: Box<dyn Simulation>,
+        info: Arc<RoomInfo>,
+        settings: RoomSettings,
+    ) -> Result<Self, tickwire_sim::SchemaError> {
+        let history = wire::History::new(sim.schema().clone())?;
+        Ok(Self {
+            sim,
+            info,
+            settings,
+            players: BTreeMap::new(),
+            history,
+            entities: Vec::new(),
+            events: Vec::new(),
+            frames: Vec::new(),
+        })
+    }
+
+    /// Sends a control message to every player; a full queue drops it.
+    fn broadcast(&self, message: &Bytes) {
+        for link in self.players.values() {
+            if link
+                .control
+                .try_send(Control::Message(message.clone()))
+                .is_err()
+            {
+                metrics::counter!(stats::EVENTS_DROPPED).increment(1);
+            }
+        }
+    }
+
+    /// Runs the room until every sender of `commands` is gone (the lobby
+    /// drops its sender when the last player leaves or the server stops).
+    pub async fn run(mut self, mut commands: mpsc::Receiver<RoomCommand>) -> Box<dyn Simulation> {
+        let period = Duration::from_secs_f64(1.0 / f64::from(self.sim.tick_rate().max(1)));
+        let mut next_tick = Instant::now() + period.mul_f64(self.settings.phase.clamp(0.0, 1.0));
+        tracing::info!(room = %self.info.name, game = %self.info.game, "room opened");
+        loop {
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(next_tick) => {
+                    let mut ran = 0;
+                    while next_tick <= Instant::now() && ran <= self.settings.max_catch_up {
+                        self.tick();
+                        next_tick += period;
+                        ran += 1;
+                    }
+                    let now = Instant::now();
+                    if next_tick <= now {
+                        let behind = (now - next_tick).as_nanos() / period.as_nanos().max(1) + 1;
+                        let behind = u32::try_from(behind).unwrap_or(u32::MAX);
+                        next_tick += period * behind;
+                        metrics::counter!(stats::CATCHUP_TICKS_DROPPED).increment(u64::from(behind));
+                        tracing::debug!(room = %self.info.name, behind, "room fell behind; ticks dropped");
+                    }
+                }
+            }
+        }
+        for player in std::mem::take(&mut self.players).into_keys() {
+            self.sim.leave(player);
+        }
+        tracing::info!(room = %self.info.name, ticks = self.sim.tick(), "room closed");
+        self.sim
+    }
+
+    fn handle(&mut self, command: RoomCommand) {
+        match command {
+            RoomCommand::Join { link, reply } => {
+                let result = self.join(&link);
+                let joined = result.as_ref().ok().copied();
+                if reply.send(result).is_err() {
+                    // The session went away while we were adding it.
+                    if let Some(joined) = joined {
+                        self.leave(joined.player);
+                    }
+                }
+            }
+            RoomCommand::Leave(player) => self.leave(player),
+            RoomCommand::Resume(player, tick) => {
+                if let Some(link) = self.players.get(&player) {
+                    if self.history.holds(tick) {
+                        link.outbox.resume_from(tick);
+                    }
+                }
+            }
+            RoomCommand::Chat(player, text) => {
+                if self.players.contains_key(&player) {
+                    self.broadcast(&wire::encode_chat(player, &text));
+                }
+            }
+        }
+    }
+
+    fn join(&mut self, link: &Arc<PlayerLink>) -> Result<Joined, JoinError> {
+        if self.players.len() >= self.info.max_players {
+            return Err(JoinError::Full(self.players.len()));
+        }
+        let joined = self.sim.join(&link.name)?;
+        let mut roster: Vec<_> = self
+            .players
+            .iter()
+            .map(|(id, l)| (*id, l.name.clone()))
+            .collect();
+        roster.push((joined.player, link.name.clone()));
+        let welcome = wire::encode_welcome(wire::Welcome {
+            player: joined.player,
+            avatar: joined.avatar,
+            room: &self.info.name,
+            tick_rate: self.sim.tick_rate(),
+            tick: self.sim.tick(),
+            schema: self.sim.schema(),
+            roster,
+        });
+        self.broadcast(&wire::encode_player_joined(joined.player, &link.name));
+        // The control queue is fresh, so the welcome goes first, before any
+        // snapshot (the writer serves control messages before snapshots).
+        let _ = link.control.try_send(Control::Message(welcome));
+        self.players.insert(joined.player, Arc::clone(link));
+        self.info
+            .links
+            .lock()
+            .insert(joined.player, Arc::clone(link));
+        self.info
+            .players
+            .store(self.players.len(), Ordering::Relaxed);
+        metrics::gauge!(stats::PLAYERS).increment(1.0);
+        tracing::debug!(room = %self.info.name, player = joined.player.0, name = %link.name, "player joined");
+        Ok(joined)
+    }
+
+    fn leave(&mut self, player: PlayerId) {
+        if self.players.remove(&player).is_some() {
+            self.sim.leave(player);
+            self.broadcast(&wire::encode_player_left(player));
+            self.info.links.lock().remove(&player);
+            self.info
+                .players
+                .store(self.players.len(), Ordering::Relaxed);
+            metrics::gauge!(stats::PLAYERS).decrement(1.0);
+            tracing::debug!(room = %self.info.name, player = player.0, "player left");
+        }
+    }
+
+    /// Runs one tick and hands every player its snapshot.
+    pub fn tick(&mut self) {
+        let start = std::time::Instant::now();
+
+        // simulate
+        for (id, link) in &self.players {
+            let mut inputs = link.inputs.lock();
+            for input in inputs.drain(..) {
+                self.sim.input(*id, input);
+            }
+        }
+        self.sim.step();
+        self.events.clear();
+        self.sim.drain_events(&mut self.events);
+        let simulated = std::time::Instant::now();
+
+        // encode
+        let tick = self.sim.tick();
+        self.entities.clear();
+        self.sim.replicated(&mut self.entities);
+        if let Err(error) = self.history.record(tick, &self.entities) {
+            // A game bug (unsorted ids, a value outside its declared
+            // range): players keep their last state rather than get garbage.
+            tracing::error!(room = %self.info.name, tick, %error, "tick state not replicable");
+            return;
+        }
+        self.frames.clear();
+        for (id, link) in &self.players {
+            // The history encodes each distinct baseline once per tick and
+            // hands every player with it the same bytes.
+            let Some(body) = self.history.shared_body(link.outbox.written_tick()) else {
+                return; // only before the first record, which just happened
+            };
+            self.frames.push(wire::snapshot_frame(
+                self.sim.last_applied_input(*id),
+                &body.bytes,
+            ));
+        }
+        let encoded = std::time::Instant::now();
+
+        // send
+        let mut skipped = 0u64;
+        for (link, frame) in self.players.values().zip(self.frames.drain(..)) {
+            if link.outbox.put(PendingSnapshot { tick, frame }) {
+                skipped += 1;
+            }
+        }
+        if skipped > 0 {
+            metrics::counter!(stats::SNAPSHOTS_SKIPPED).increment(skipped);
+        }
+        for event in &self.events {
+            self.broadcast(&wire::encode_game_event(event));
+        }
+        let sent = std::time::Instant::now();
+
+        self.info.tick.store(tick, Ordering::Relaxed);
+        self.info
+            .times
+            .lock()
+            .record([simulated - start, encoded - simulated, sent - encoded]);
+        metrics::counter!(stats::TICKS).increment(1);
+    }
+}

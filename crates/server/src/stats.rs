@@ -1,0 +1,243 @@
+//! What the server measures: Prometheus metrics for `/metrics`, and each
+//! room's tick-time histograms for `/api/rooms`.
+//!
+//! Metric names live here as constants so the code that counts and
+//! `docs/operations.md` that documents them cannot drift apart silently.
+//! The Prometheus recorder is process-global (the `metrics` facade allows one
+//! recorder per process), so several servers in one process, as in the
+//! integration tests, share their counters.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Open WebSocket connections (gauge).
+pub const CONNECTIONS: &str = "tickwire_connections";
+/// Players in rooms (gauge).
+pub const PLAYERS: &str = "tickwire_players";
+/// Open rooms (gauge).
+pub const ROOMS: &str = "tickwire_rooms";
+/// Time of one phase of one tick, seconds (histogram; label `phase` =
+/// `simulate`, `encode` or `send`).
+pub const TICK_PHASE_SECONDS: &str = "tickwire_tick_phase_seconds";
+/// Ticks run (counter).
+pub const TICKS: &str = "tickwire_ticks_total";
+/// Bytes of WebSocket payload written (counter).
+pub const BYTES_OUT: &str = "tickwire_bytes_out_total";
+/// WebSocket frames written (counter).
+pub const FRAMES_OUT: &str = "tickwire_frames_out_total";
+/// Snapshots replaced in an outbox before the socket took them (counter).
+pub const SNAPSHOTS_SKIPPED: &str = "tickwire_snapshots_skipped_total";
+/// Inputs dropped (counter; label `reason` = `rate` or `queue`).
+pub const INPUTS_DROPPED: &str = "tickwire_inputs_dropped_total";
+/// Game events not delivered because a player's control queue was full.
+pub const EVENTS_DROPPED: &str = "tickwire_events_dropped_total";
+/// Connections closed (counter; label `reason`).
+pub const CLOSES: &str = "tickwire_closes_total";
+/// Upgrade requests refused with HTTP 503 at the connection limit.
+pub const CONNECTIONS_REFUSED: &str = "tickwire_connections_refused_total";
+/// Ticks a late room dropped instead of catching up (counter).
+pub const CATCHUP_TICKS_DROPPED: &str = "tickwire_catchup_ticks_dropped_total";
+
+/// The process's Prometheus recorder, installed on first use. `None` if
+/// another recorder was installed first by an embedding program.
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            // Tick phases take microseconds to a few milliseconds.
+            let buckets = [
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(TICK_PHASE_SECONDS.to_owned()), &buckets);
+            match builder.and_then(|b| b.install_recorder()) {
+                Ok(handle) => {
+                    describe();
+                    Some(handle)
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "metrics recorder not installed; /metrics is off");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(CONNECTIONS, "Open WebSocket connections");
+    describe_gauge!(PLAYERS, "Players in rooms");
+    describe_gauge!(ROOMS, "Open rooms");
+    describe_histogram!(
+        TICK_PHASE_SECONDS,
+        metrics::Unit::Seconds,
+        "Time of one tick phase (simulate, encode, send)"
+    );
+    describe_counter!(TICKS, "Ticks run by all rooms");
+    describe_counter!(BYTES_OUT, "WebSocket payload bytes written");
+    describe_counter!(FRAMES_OUT, "WebSocket frames written");
+    describe_counter!(
+        SNAPSHOTS_SKIPPED,
+        "Snapshots replaced before a slow socket took them"
+    );
+    describe_counter!(INPUTS_DROPPED, "Inputs dropped (rate limit or full queue)");
+    describe_counter!(
+        EVENTS_DROPPED,
+        "Game events dropped for a full control queue"
+    );
+    describe_counter!(CLOSES, "Connections closed, by reason");
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Upgrades refused at the connection limit"
+    );
+    describe_counter!(
+        CATCHUP_TICKS_DROPPED,
+        "Ticks a late room skipped instead of catching up"
+    );
+}
+
+/// One tick phase, as labelled in metrics and `/api/rooms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Draining inputs and stepping the simulation.
+    Simulate,
+    /// Recording the history and encoding every player's snapshot.
+    Encode,
+    /// Handing the snapshots to the players' outboxes.
+    Send,
+}
+
+impl Phase {
+    /// All phases, in tick order.
+    pub const ALL: [Phase; 3] = [Phase::Simulate, Phase::Encode, Phase::Send];
+
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Simulate => "simulate",
+            Self::Encode => "encode",
+            Self::Send => "send",
+        }
+    }
+}
+
+/// Longest phase time a histogram records, in microseconds (10 s).
+const MAX_MICROS: u64 = 10_000_000;
+
+/// Per-room tick-time histograms over a rolling window, for `/api/rooms`.
+///
+/// Two windows: the one filling and the last full one; percentiles are read
+/// from both merged, so they describe the last 10 to 20 seconds.
+#[derive(Debug)]
+pub struct TickTimes {
+    current: [Histogram<u64>; 3],
+    previous: [Histogram<u64>; 3],
+    ticks_in_window: u32,
+    window_ticks: u32,
+}
+
+/// Percentiles of one phase, microseconds.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct PhasePercentiles {
+    /// Median.
+    pub p50_us: u64,
+    /// 99th percentile.
+    pub p99_us: u64,
+    /// Largest.
+    pub max_us: u64,
+}
+
+/// A histogram of 1 µs to 10 s at three significant figures (a few KiB).
+#[allow(clippy::expect_used)] // constant bounds, checked by every test
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("constant histogram bounds are valid")
+}
+
+impl TickTimes {
+    /// Histograms whose window spans `window_ticks` ticks.
+    pub fn new(window_ticks: u32) -> Self {
+        Self {
+            current: [new_histogram(), new_histogram(), new_histogram()],
+            previous: [new_histogram(), new_histogram(), new_histogram()],
+            ticks_in_window: 0,
+            window_ticks: window_ticks.max(1),
+        }
+    }
+
+    /// Records one tick's three phase times and exports them as metrics.
+    pub fn record(&mut self, phases: [Duration; 3]) {
+        for (i, phase) in Phase::ALL.iter().enumerate() {
+            let d = phases[i];
+            let micros = u64::try_from(d.as_micros())
+                .unwrap_or(MAX_MICROS)
+                .clamp(1, MAX_MICROS);
+            let _ = self.current[i].record(micros);
+            metrics::histogram!(TICK_PHASE_SECONDS, "phase" => phase.name())
+                .record(d.as_secs_f64());
+        }
+        self.ticks_in_window += 1;
+        if self.ticks_in_window >= self.window_ticks {
+            std::mem::swap(&mut self.current, &mut self.previous);
+            for h in &mut self.current {
+                h.reset();
+            }
+            self.ticks_in_window = 0;
+        }
+    }
+
+    /// Percentiles of each phase, in [`Phase::ALL`] order.
+    pub fn percentiles(&self) -> [PhasePercentiles; 3] {
+        let mut out = [PhasePercentiles::default(); 3];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let mut merged = self.previous[i].clone();
+            let _ = merged.add(&self.current[i]);
+            if merged.is_empty() {
+                continue;
+            }
+            *slot = PhasePercentiles {
+                p50_us: merged.value_at_quantile(0.5),
+                p99_us: merged.value_at_quantile(0.99),
+                max_us: merged.max(),
+            };
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_cover_the_recorded_phases() {
+        let mut t = TickTimes::new(1000);
+        for i in 1..=100u64 {
+            t.record([
+                Duration::from_micros(i),
+                Duration::from_micros(2 * i),
+                Duration::from_micros(3),
+            ]);
+        }
+        let [sim, enc, send] = t.percentiles();
+        assert!((49..=51).contains(&sim.p50_us), "{sim:?}");
+        assert!((98..=100).contains(&sim.p99_us), "{sim:?}");
+        assert!((99..=101).contains(&enc.p50_us), "{enc:?}");
+        assert_eq!(send.max_us, 3);
+    }
+
+    #[test]
+    fn old_windows_are_forgotten() {
+        let mut t = TickTimes::new(10);
+        for _ in 0..10 {
+            t.record([Duration::from_millis(5); 3]);
+        }
+        for _ in 0..20 {
+            t.record([Duration::from_micros(10); 3]);
+        }
+        assert!(t.percentiles()[0].max_us < 100);
+    }
+}

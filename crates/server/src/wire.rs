@@ -1,0 +1,204 @@
+//! The server's only door to the protocol crate.
+//!
+//! Every byte the server sends or parses goes through this module, so the
+//! rest of the server speaks in game terms (a welcome, a snapshot body for a
+//! baseline, an input) and never in encodings. Per tick the room calls
+//! [`History::record`] once, [`History::shared_body`] once per player (the
+//! protocol encodes each distinct baseline once and hands out the same
+//! bytes), and [`snapshot_frame`] once per player to put that player's few
+//! header bytes in front of the shared body.
+//!
+//! The simulation counts ticks in `u64`; the wire counts them in `u32`
+//! (4.5 years at 30 Hz). The conversion lives here too.
+
+use bytes::Bytes;
+use tickwire_protocol::{ServerEvent, ServerHistory, ServerMessage};
+use tickwire_sim::{GameEvent, NetId, PlayerId, ReplicatedEntity, Schema, SchemaError};
+
+pub use tickwire_protocol::{
+    ClientDecodeError, ClientMessage, HISTORY_TICKS, JoinRefused, PROTOCOL_VERSION, RecordError,
+    error_code,
+};
+
+/// A simulation tick as the wire counts it (saturating; see module docs).
+pub fn wire_tick(tick: u64) -> u32 {
+    u32::try_from(tick).unwrap_or(u32::MAX)
+}
+
+/// Decodes one client message from one binary WebSocket message.
+pub fn decode_client(bytes: &[u8]) -> Result<ClientMessage, ClientDecodeError> {
+    ClientMessage::decode(bytes)
+}
+
+/// Checks a client's join: protocol version and schema hash.
+pub fn check_join(
+    protocol_version: u16,
+    schema_hash: u64,
+    server_schema_hash: u64,
+) -> Result<(), JoinRefused> {
+    tickwire_protocol::check_join(protocol_version, schema_hash, server_schema_hash)
+}
+
+/// What a player learns when it joins.
+#[derive(Debug)]
+pub struct Welcome<'a> {
+    /// The player's id in the match.
+    pub player: PlayerId,
+    /// The entity the player controls.
+    pub avatar: NetId,
+    /// The room's name.
+    pub room: &'a str,
+    /// Ticks per second.
+    pub tick_rate: u32,
+    /// The room's last completed tick.
+    pub tick: u64,
+    /// The replicated-entity schema.
+    pub schema: &'a Schema,
+    /// Players in the room, this one included.
+    pub roster: Vec<(PlayerId, String)>,
+}
+
+/// Control messages never fail to encode (only snapshots can); an empty
+/// frame would be a bug, and clients refuse it loudly.
+fn control(message: &ServerMessage, schema: &Schema) -> Bytes {
+    match message.to_bytes(schema) {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(error) => {
+            tracing::error!(%error, "a control message did not encode");
+            Bytes::new()
+        }
+    }
+}
+
+/// An empty schema, for control messages that carry none.
+fn no_schema() -> Schema {
+    Schema {
+        game: String::new(),
+        kinds: Vec::new(),
+    }
+}
+
+/// Encodes the welcome.
+pub fn encode_welcome(welcome: Welcome<'_>) -> Bytes {
+    let message = ServerMessage::Welcome(tickwire_protocol::Welcome {
+        protocol_version: PROTOCOL_VERSION,
+        player: welcome.player,
+        avatar: welcome.avatar,
+        room: welcome.room.to_owned(),
+        tick_rate: u16::try_from(welcome.tick_rate).unwrap_or(u16::MAX),
+        tick: wire_tick(welcome.tick),
+        schema: welcome.schema.clone(),
+        schema_hash: welcome.schema.hash(),
+        roster: welcome
+            .roster
+            .into_iter()
+            .take(tickwire_protocol::MAX_ROSTER)
+            .collect(),
+    });
+    control(&message, welcome.schema)
+}
+
+/// Encodes a pong answering `client_time` at the room's tick `tick`.
+pub fn encode_pong(client_time: u32, tick: u64) -> Bytes {
+    control(
+        &ServerMessage::Pong {
+            client_time,
+            server_tick: wire_tick(tick),
+        },
+        &no_schema(),
+    )
+}
+
+/// Encodes a game event (the kill feed).
+pub fn encode_game_event(event: &GameEvent) -> Bytes {
+    control(
+        &ServerMessage::Event(ServerEvent::Game(event.clone())),
+        &no_schema(),
+    )
+}
+
+/// Encodes "a player joined".
+pub fn encode_player_joined(player: PlayerId, name: &str) -> Bytes {
+    let event = ServerEvent::PlayerJoined {
+        player,
+        name: name.to_owned(),
+    };
+    control(&ServerMessage::Event(event), &no_schema())
+}
+
+/// Encodes "a player left".
+pub fn encode_player_left(player: PlayerId) -> Bytes {
+    control(
+        &ServerMessage::Event(ServerEvent::PlayerLeft { player }),
+        &no_schema(),
+    )
+}
+
+/// Encodes a chat line.
+pub fn encode_chat(player: PlayerId, text: &str) -> Bytes {
+    let event = ServerEvent::Chat {
+        player,
+        text: text.to_owned(),
+    };
+    control(&ServerMessage::Event(event), &no_schema())
+}
+
+/// Encodes the error message sent just before a close. The reason is cut to
+/// what the protocol accepts.
+pub fn encode_error(code: u16, reason: &str) -> Bytes {
+    let mut end = reason.len().min(tickwire_protocol::MAX_REASON_BYTES);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    control(
+        &ServerMessage::Error {
+            code,
+            reason: reason[..end].to_owned(),
+        },
+        &no_schema(),
+    )
+}
+
+/// The last [`HISTORY_TICKS`] ticks of one room's replicated state.
+#[derive(Debug)]
+pub struct History {
+    inner: ServerHistory,
+}
+
+/// One encoded snapshot body, shared by the players with its baseline.
+pub type SharedBody = tickwire_protocol::EncodedBody;
+
+impl History {
+    /// An empty history for a game with `schema`.
+    pub fn new(schema: Schema) -> Result<Self, SchemaError> {
+        Ok(Self {
+            inner: ServerHistory::new(schema)?,
+        })
+    }
+
+    /// Records the state after `tick` (sorted by id, as the simulation
+    /// gives it).
+    pub fn record(&mut self, tick: u64, entities: &[ReplicatedEntity]) -> Result<(), RecordError> {
+        self.inner.record(wire_tick(tick), entities)
+    }
+
+    /// Whether a delta against `tick` can be encoded for the newest tick.
+    pub fn holds(&self, tick: u64) -> bool {
+        u32::try_from(tick).is_ok_and(|t| self.inner.holds_baseline(t))
+    }
+
+    /// The newest tick's body against `baseline` (full when `None` or no
+    /// longer held), encoded at most once per baseline per tick.
+    pub fn shared_body(&mut self, baseline: Option<u64>) -> Option<SharedBody> {
+        let baseline = baseline.and_then(|t| u32::try_from(t).ok());
+        self.inner.shared_body(baseline)
+    }
+}
+
+/// One player's snapshot message: its header (the tag and the last input
+/// applied for it) followed by the shared `body`.
+pub fn snapshot_frame(last_input: Option<u32>, body: &[u8]) -> Bytes {
+    let mut out = Vec::new();
+    tickwire_protocol::write_snapshot_message(&mut out, last_input, body);
+    Bytes::from(out)
+}

@@ -1,0 +1,208 @@
+//! Shared helpers of the server's integration tests: an in-process server on
+//! `127.0.0.1:0`, and a player client built on tokio-tungstenite (an
+//! independent WebSocket implementation) and the protocol crate.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tickwire::{Config, GameFactory, GameKind, Server};
+use tickwire_protocol::{ClientMessage, ClientState, Limits, ServerMessage, Welcome};
+use tickwire_sim::{PlayerInput, ReplicatedEntity};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A config for tests: the arena, short timeouts.
+pub fn test_config() -> Config {
+    Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    }
+}
+
+/// Starts a server running the bundled game of `config`.
+pub async fn start(config: Config) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Server::start(config, listener).unwrap()
+}
+
+/// Starts a server running `game`.
+pub async fn start_with(config: Config, game: Arc<dyn GameFactory>) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Server::start_with_game(config, listener, game).unwrap()
+}
+
+/// Starts an arena server with default limits.
+pub async fn arena() -> Server {
+    start(Config {
+        game: GameKind::Arena,
+        ..test_config()
+    })
+    .await
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The URL of `/ws` with a room and a name.
+pub fn ws_url(addr: SocketAddr, room: &str, name: &str) -> String {
+    format!("ws://{addr}/ws?room={room}&name={name}")
+}
+
+/// A connected player that has read its welcome.
+pub struct Player {
+    pub ws: Ws,
+    pub welcome: Welcome,
+    pub state: ClientState,
+    /// Snapshots applied.
+    pub snapshots: u64,
+    /// Last input sequence the server says it applied.
+    pub last_input: Option<u32>,
+}
+
+/// How a connection ended, as the client saw it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Closed {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// Connects and reads up to the welcome.
+pub async fn join(addr: SocketAddr, room: &str, name: &str) -> Player {
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url(addr, room, name))
+        .await
+        .expect("websocket connects");
+    welcome(ws).await
+}
+
+/// Reads the welcome from a fresh connection.
+pub async fn welcome(mut ws: Ws) -> Player {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let msg = timeout(deadline - Instant::now(), ws.next())
+            .await
+            .expect("welcome in time")
+            .expect("stream open")
+            .expect("no socket error");
+        if let Message::Binary(bytes) = msg {
+            match ServerMessage::decode(&bytes, None, &Limits::default()).expect("decodes") {
+                ServerMessage::Welcome(welcome) => {
+                    let state = ClientState::new(welcome.schema.clone()).unwrap();
+                    return Player {
+                        ws,
+                        welcome,
+                        state,
+                        snapshots: 0,
+                        last_input: None,
+                    };
+                }
+                other => panic!("expected the welcome first, got {other:?}"),
+            }
+        }
+    }
+}
+
+/// Reads the close a connection ends with (within 3 s), skipping messages.
+pub async fn expect_close(ws: &mut Ws) -> Closed {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        match timeout(deadline - Instant::now(), ws.next()).await {
+            Err(_) => panic!("no close within 3 s"),
+            Ok(None) => panic!("stream ended without a close frame"),
+            Ok(Some(Err(e))) => panic!("socket error before the close frame: {e}"),
+            Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                return Closed {
+                    code: u16::from(frame.code),
+                    reason: frame.reason.to_string(),
+                };
+            }
+            Ok(Some(Ok(Message::Close(None)))) => {
+                return Closed {
+                    code: u16::from(CloseCode::Status),
+                    reason: String::new(),
+                };
+            }
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+impl Player {
+    /// Sends one protocol message.
+    pub async fn send(&mut self, message: &ClientMessage) {
+        self.ws
+            .send(Message::Binary(message.to_bytes().into()))
+            .await
+            .unwrap();
+    }
+
+    /// Sends an input.
+    pub async fn input(&mut self, seq: u32, move_x: i8, move_y: i8) {
+        self.send(&ClientMessage::Input(PlayerInput {
+            seq,
+            move_x,
+            move_y,
+            aim: 0,
+            buttons: 0,
+        }))
+        .await;
+    }
+
+    /// Reads messages until the next snapshot is applied; returns its state.
+    pub async fn next_snapshot(&mut self) -> Arc<[ReplicatedEntity]> {
+        loop {
+            let msg = timeout(Duration::from_secs(2), self.ws.next())
+                .await
+                .expect("a message within 2 s")
+                .expect("stream open")
+                .expect("no socket error");
+            let Message::Binary(bytes) = msg else {
+                continue;
+            };
+            let decoded =
+                ServerMessage::decode(&bytes, Some(&self.welcome.schema), &Limits::default())
+                    .expect("every server message decodes");
+            if let ServerMessage::Snapshot(snapshot) = decoded {
+                let state = self.state.apply(&snapshot.body).expect("snapshot applies");
+                self.snapshots += 1;
+                self.last_input = snapshot.last_input;
+                return Arc::clone(state);
+            }
+        }
+    }
+
+    /// Applies snapshots for `window`; returns how many arrived.
+    pub async fn count_snapshots(&mut self, window: Duration) -> u64 {
+        let start = self.snapshots;
+        let end = Instant::now() + window;
+        while Instant::now() < end {
+            let remaining = end - Instant::now();
+            if timeout(remaining, self.next_snapshot()).await.is_err() {
+                break;
+            }
+        }
+        self.snapshots - start
+    }
+
+    /// The latest state's row for entity `id`.
+    pub fn entity(&self, id: u32) -> Option<ReplicatedEntity> {
+        self.state
+            .latest()
+            .and_then(|s| s.iter().find(|e| e.id.0 == id).copied())
+    }
+}
+
+/// Snapshots per second a watcher must see: the tick rate, less one.
+pub const MIN_RATE: f64 = 29.0;
+
+/// Asserts that `player` receives at least [`MIN_RATE`] snapshots per
+/// second over `window`.
+pub async fn assert_full_rate(player: &mut Player, window: Duration) {
+    let n = player.count_snapshots(window).await;
+    let rate = n as f64 / window.as_secs_f64();
+    assert!(rate >= MIN_RATE, "{n} snapshots in {window:?}: {rate:.1}/s");
+}
