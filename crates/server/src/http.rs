@@ -32,6 +32,7 @@ use crate::{Shared, session, stats};
 #[folder = "$CARGO_MANIFEST_DIR/../../client-web"]
 #[exclude = "node_modules/*"]
 #[exclude = "test/*"]
+#[exclude = "test-results/*"]
 #[exclude = "package.json"]
 #[exclude = "package-lock.json"]
 #[exclude = ".*"]

@@ -206,3 +206,17 @@ pub async fn assert_full_rate(player: &mut Player, window: Duration) {
     let rate = n as f64 / window.as_secs_f64();
     assert!(rate >= MIN_RATE, "{n} snapshots in {window:?}: {rate:.1}/s");
 }
+
+/// A plain HTTP/1.1 GET; returns the whole response as text.
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    timeout(Duration::from_secs(3), stream.read_to_end(&mut response))
+        .await
+        .expect("response in time")
+        .unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}

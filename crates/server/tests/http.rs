@@ -1,0 +1,92 @@
+//! The HTTP routes: the web client, health, rooms and metrics.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_ok() {
+    let server = arena().await;
+    let response = http_get(server.local_addr(), "/healthz").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("ok\n"), "{response}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_rooms_lists_rooms_with_players_and_tick_times() {
+    let server = arena().await;
+    let addr = server.local_addr();
+    let mut p = join(addr, "listed", "ann").await;
+    for _ in 0..5 {
+        p.next_snapshot().await;
+    }
+    let response = http_get(addr, "/api/rooms").await;
+    let body = response.split("\r\n\r\n").nth(1).unwrap();
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    let room = &json["rooms"][0];
+    assert_eq!(room["room"], "listed");
+    assert_eq!(room["game"], "arena");
+    assert_eq!(room["players"], 1);
+    assert!(room["tick"].as_u64().unwrap() >= 5);
+    for phase in ["simulate", "encode", "send"] {
+        assert!(
+            room["tick_time"][phase]["p99_us"].as_u64().unwrap() > 0,
+            "{room}"
+        );
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_prometheus_text_with_tick_phases() {
+    let server = arena().await;
+    let addr = server.local_addr();
+    let mut p = join(addr, "metered", "ann").await;
+    for _ in 0..5 {
+        p.next_snapshot().await;
+    }
+    let response = http_get(addr, "/metrics").await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    for needle in [
+        "tickwire_tick_phase_seconds_bucket{phase=\"simulate\"",
+        "tickwire_tick_phase_seconds_bucket{phase=\"encode\"",
+        "tickwire_tick_phase_seconds_bucket{phase=\"send\"",
+        "tickwire_frames_out_total",
+        "tickwire_bytes_out_total",
+        "tickwire_connections",
+        "tickwire_players",
+        "tickwire_rooms",
+    ] {
+        assert!(response.contains(needle), "missing {needle}:\n{response}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_are_404() {
+    let server = arena().await;
+    let response = http_get(server.local_addr(), "/no/such/file.js").await;
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_client_is_served_with_module_friendly_types() {
+    let server = arena().await;
+    let addr = server.local_addr();
+    let index = http_get(addr, "/").await.to_ascii_lowercase();
+    assert!(index.starts_with("http/1.1 200"), "{index}");
+    assert!(index.contains("content-type: text/html"), "{index}");
+    let script = http_get(addr, "/src/main.js").await.to_ascii_lowercase();
+    assert!(script.starts_with("http/1.1 200"), "{script}");
+    assert!(
+        script.contains("content-type: text/javascript")
+            || script.contains("content-type: application/javascript"),
+        "{script}"
+    );
+    let hidden = http_get(addr, "/package.json").await;
+    assert!(hidden.starts_with("HTTP/1.1 404"), "{hidden}");
+    server.shutdown().await;
+}
