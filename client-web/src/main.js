@@ -129,10 +129,10 @@ export class Session {
         if (e.victim === this.playerId) this.killedBy = killer;
         break;
       }
-      case 'joined':
+      case 'playerJoined':
         this.roster.set(e.player, e.name);
         break;
-      case 'left':
+      case 'playerLeft':
         this.roster.delete(e.player);
         break;
       default:

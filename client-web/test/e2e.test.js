@@ -1,0 +1,155 @@
+// End to end: the real server binary, two headless Chromium pages in one
+// room. One page's avatar moves and both pages see it; it shoots the other
+// page's avatar and that avatar's hit points drop. Each page is
+// screenshotted, and neither console shows an error.
+//
+// Needs TICKWIRE_BIN (the release server binary) and Debian's Chromium.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchChromium, resultPath, startServer } from './helpers/browser.js';
+
+const VIEWPORT = { width: 1280, height: 720 };
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
+async function until(what, fn, timeoutMs, stepMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+/** Opens the client, fills the join screen and presses Play. */
+async function join(browser, url, name, room, errors) {
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`${name}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`${name}: ${e}`));
+  await page.goto(`${url}/`);
+  await page.fill('#name', name);
+  await page.fill('#room', room);
+  await page.click('#play');
+  await page.waitForFunction(
+    () => window.tickwire?.connected && window.tickwire.entities[window.tickwire.avatarId] !== undefined,
+    null,
+    { timeout: 10000 },
+  );
+  return page;
+}
+
+/** The client's view: own avatar id, and the given avatars as this page sees them. */
+function view(page) {
+  return page.evaluate(() => {
+    const t = window.tickwire;
+    return { avatarId: t.avatarId, entities: t.entities, predicted: t.predicted, snapshots: t.snapshots };
+  });
+}
+
+const KEYS = { left: 'KeyA', right: 'KeyD', up: 'KeyW', down: 'KeyS' };
+
+/** Holds the keys that move from `from` toward `to` (releases the others). */
+async function steer(page, held, from, to, slack) {
+  const want = new Set();
+  if (to.x - from.x > slack) want.add('right');
+  if (from.x - to.x > slack) want.add('left');
+  if (to.y - from.y > slack) want.add('down');
+  if (from.y - to.y > slack) want.add('up');
+  for (const dir of Object.keys(KEYS)) {
+    if (want.has(dir) && !held.has(dir)) await page.keyboard.down(KEYS[dir]);
+    if (!want.has(dir) && held.has(dir)) await page.keyboard.up(KEYS[dir]);
+  }
+  held.clear();
+  for (const d of want) held.add(d);
+}
+
+async function releaseAll(page, held) {
+  for (const dir of held) await page.keyboard.up(KEYS[dir]);
+  held.clear();
+}
+
+test('two players see each other move, and a shot lowers hit points', { timeout: 120000 }, async () => {
+  const server = await startServer(process.env.TICKWIRE_BIN);
+  let browser;
+  const errors = [];
+  try {
+    browser = await launchChromium();
+    const room = `e2e-${process.pid}`;
+    const a = await join(browser, server.url, 'alice', room, errors);
+    const b = await join(browser, server.url, 'bob', room, errors);
+    const idA = (await view(a)).avatarId;
+    const idB = (await view(b)).avatarId;
+    assert.notEqual(idA, idB);
+
+    // Bring the two avatars close (spawns are random across the arena, and
+    // each player sees only what is near it): both walk toward each other.
+    const heldA = new Set();
+    const heldB = new Set();
+    await until('the avatars to meet', async () => {
+      const [va, vb] = [await view(a), await view(b)];
+      const pa = va.entities[idA];
+      const pb = vb.entities[idB];
+      const distance = Math.hypot(pa.x - pb.x, pa.y - pb.y);
+      if (distance < 450 && va.entities[idB] && vb.entities[idA]) return true;
+      await steer(a, heldA, pa, pb, 150);
+      await steer(b, heldB, pb, pa, 150);
+      return false;
+    }, 45000);
+    await releaseAll(a, heldA);
+    await releaseAll(b, heldB);
+    await new Promise((r) => setTimeout(r, 300));
+
+    // Alice holds a movement key: her avatar moves on her page and on Bob's.
+    const before = { onA: (await view(a)).entities[idA], onB: (await view(b)).entities[idA] };
+    const key = before.onA.x < 2000 ? 'KeyD' : 'KeyA';
+    const sign = key === 'KeyD' ? 1 : -1;
+    await a.keyboard.down(key);
+    await new Promise((r) => setTimeout(r, 1000));
+    await a.keyboard.up(key);
+    await new Promise((r) => setTimeout(r, 300));
+    const after = { onA: (await view(a)).entities[idA], onB: (await view(b)).entities[idA] };
+    const movedOnA = (after.onA.x - before.onA.x) * sign;
+    const movedOnB = (after.onB.x - before.onB.x) * sign;
+    assert.ok(movedOnA > 100, `alice moved ${movedOnA} units on her page`);
+    assert.ok(movedOnB > 100, `alice moved ${movedOnB} units on bob's page`);
+    assert.ok(Math.abs(after.onA.x - after.onB.x) < 1, 'both pages agree where she stopped');
+    const predicted = (await view(a)).predicted;
+    assert.ok(Math.abs(predicted.x - after.onA.x) < 1, 'the prediction agrees with the server at rest');
+
+    // Alice aims at Bob and holds fire until his hit points drop.
+    const hpBefore = (await view(b)).entities[idB].hp;
+    const aim = async () => {
+      const target = await a.evaluate((id) => {
+        const e = window.tickwire.entities[id];
+        return e ? window.tickwire.worldToScreen(e.x, e.y) : null;
+      }, idB);
+      if (target) await a.mouse.move(target.x, target.y);
+    };
+    await aim();
+    await a.mouse.down();
+    const hit = await until('bob to be hit', async () => {
+      await aim();
+      const hp = (await view(b)).entities[idB].hp;
+      return hp < hpBefore ? hp : null;
+    }, 15000);
+    await a.mouse.up();
+    assert.ok(hit < hpBefore, `bob's hit points fell from ${hpBefore} to ${hit}`);
+    await until('alice to see the hit', async () => (await view(a)).entities[idB]?.hp < hpBefore, 3000);
+
+    await a.screenshot({ path: resultPath('e2e-alice.png') });
+    await b.screenshot({ path: resultPath('e2e-bob.png') });
+    const stats = await a.evaluate(() => window.tickwire.stats);
+    assert.ok(stats.snapshotsPerSec >= 20, `snapshots per second: ${stats.snapshotsPerSec}`);
+    assert.deepEqual(errors, [], 'no console errors');
+  } catch (error) {
+    error.message += `\nserver output (tail):\n${server.output.slice(-20).join('')}`;
+    throw error;
+  } finally {
+    await browser?.close();
+    await server.stop();
+  }
+});
