@@ -152,6 +152,25 @@ impl Player {
         .await;
     }
 
+    /// Sends an input; fails if the socket is gone.
+    pub async fn try_input(
+        &mut self,
+        seq: u32,
+        move_x: i8,
+        move_y: i8,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        let message = ClientMessage::Input(PlayerInput {
+            seq,
+            move_x,
+            move_y,
+            aim: 0,
+            buttons: 0,
+        });
+        self.ws
+            .send(Message::Binary(message.to_bytes().into()))
+            .await
+    }
+
     /// Reads messages until the next snapshot is applied; returns its state.
     pub async fn next_snapshot(&mut self) -> Arc<[ReplicatedEntity]> {
         loop {
