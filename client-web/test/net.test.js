@@ -1,0 +1,149 @@
+// The connection: join first, acknowledge every snapshot, measure rates,
+// reconnect with backoff, and give up only when reconnecting cannot help.
+// Driven with a fake WebSocket and a fake clock: no network.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { Connection, RateMeter, backoffDelay, gameUrl, BACKOFF_MAX_MS } from '../src/net.js';
+import { decodeClientMessage } from '../src/protocol.js';
+
+const golden = (name) => new Uint8Array(readFileSync(new URL(`../../crates/protocol/golden/${name}.bin`, import.meta.url)));
+
+/** A WebSocket stand-in that records what is sent and lets the test play the server. */
+class FakeSocket {
+  static all = [];
+  constructor(url) {
+    this.url = url;
+    this.sent = [];
+    this.readyState = 0;
+    FakeSocket.all.push(this);
+  }
+  send(bytes) {
+    this.sent.push(decodeClientMessage(bytes));
+  }
+  close() {
+    this.readyState = 3;
+  }
+  open() {
+    this.readyState = 1;
+    this.onopen?.();
+  }
+  receive(bytes) {
+    this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
+  }
+  drop(code, reason = '') {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+}
+
+function connection(overrides = {}) {
+  FakeSocket.all = [];
+  const seen = { welcomes: [], snapshots: [], statuses: [] };
+  let clock = 1000;
+  const conn = new Connection({
+    url: 'ws://example.test/ws?name=ann',
+    onWelcome: (w) => seen.welcomes.push(w),
+    onSnapshot: (s) => seen.snapshots.push(s),
+    onStatus: (s) => seen.statuses.push(s),
+    WebSocketImpl: FakeSocket,
+    now: () => clock,
+    ...overrides,
+  });
+  return { conn, seen, advance: (ms) => (clock += ms) };
+}
+
+test('the first message is a join with the protocol version', () => {
+  const { conn } = connection();
+  conn.start();
+  const socket = FakeSocket.all[0];
+  socket.open();
+  assert.equal(socket.sent[0].type, 'join');
+  assert.equal(socket.sent[0].protocolVersion, 1);
+  conn.stop();
+});
+
+test('a welcome connects, and every snapshot is applied and acknowledged', () => {
+  const { conn, seen } = connection();
+  conn.start();
+  const socket = FakeSocket.all[0];
+  socket.open();
+  socket.receive(golden('server_welcome'));
+  assert.equal(conn.connected, true);
+  assert.equal(seen.welcomes.length, 1);
+  socket.receive(golden('server_snapshot_full'));
+  assert.equal(seen.snapshots.length, 1);
+  const { tick, entities } = seen.snapshots[0];
+  assert.ok(entities.length > 0);
+  assert.ok(socket.sent.some((m) => m.type === 'ack' && m.tick === tick));
+  assert.ok(socket.sent.some((m) => m.type === 'ping'), 'pings once welcomed');
+  conn.stop();
+});
+
+test('a dropped socket reconnects with backoff and resumes from the newest tick', async () => {
+  const { conn, seen } = connection();
+  conn.start();
+  let socket = FakeSocket.all[0];
+  socket.open();
+  socket.receive(golden('server_welcome'));
+  socket.receive(golden('server_snapshot_full'));
+  const held = conn.keeper.latestTick();
+  socket.drop(1006);
+  const status = seen.statuses[seen.statuses.length - 1];
+  assert.equal(status.state, 'reconnecting');
+  assert.equal(status.attempt, 1);
+  assert.ok(status.retryInMs > 0 && status.retryInMs <= 600);
+  // Let the retry timer fire (the fake clock is moved past the delay).
+  conn.now = () => 1e9;
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(FakeSocket.all.length, 2, 'a second socket was opened');
+  socket = FakeSocket.all[1];
+  socket.open();
+  assert.equal(socket.sent[0].type, 'join');
+  assert.equal(socket.sent[0].resumeTick, held);
+  conn.stop();
+});
+
+test('a refused protocol version is final and says why', () => {
+  const { conn, seen } = connection();
+  conn.start();
+  FakeSocket.all[0].open();
+  FakeSocket.all[0].drop(4000, 'protocol version 1 is not supported');
+  const status = seen.statuses[seen.statuses.length - 1];
+  assert.equal(status.state, 'failed');
+  assert.match(status.reason, /protocol version/);
+  assert.equal(FakeSocket.all.length, 1);
+});
+
+test('an undecodable message closes the socket instead of throwing', () => {
+  const warnings = [];
+  const { conn, seen } = connection({ onWarning: (m) => warnings.push(m) });
+  conn.start();
+  FakeSocket.all[0].open();
+  FakeSocket.all[0].receive(new Uint8Array([1, 0, 0]));
+  assert.equal(seen.statuses[seen.statuses.length - 1].state, 'reconnecting');
+  assert.equal(warnings.length, 1);
+  conn.stop();
+});
+
+test('the backoff doubles up to a ceiling, with jitter', () => {
+  const mid = () => 0.5;
+  assert.equal(backoffDelay(1, mid), 500);
+  assert.equal(backoffDelay(2, mid), 1000);
+  assert.equal(backoffDelay(3, mid), 2000);
+  assert.equal(backoffDelay(30, mid), BACKOFF_MAX_MS);
+  assert.ok(backoffDelay(1, () => 0) >= 400 && backoffDelay(1, () => 0.999) <= 600);
+});
+
+test('the rate meter counts the last second only', () => {
+  const m = new RateMeter();
+  for (let t = 0; t < 2000; t += 33) m.add(100, t);
+  assert.ok(Math.abs(m.rate(2000) - 3000) < 400, `rate ${m.rate(2000)}`);
+  assert.equal(m.rate(5000), 0);
+});
+
+test('the game URL follows the page scheme and carries room and name', () => {
+  assert.equal(gameUrl({ protocol: 'http:', host: 'h:8080' }, { room: 'r 1', name: 'ann' }), 'ws://h:8080/ws?room=r+1&name=ann');
+  assert.equal(gameUrl({ protocol: 'https:', host: 'h' }, { name: 'ann' }), 'wss://h/ws?name=ann');
+});
