@@ -145,9 +145,8 @@ impl Grid {
             *cursor += 1;
         }
         // Each cursor now points at the start of the next cell: shift back.
-        for c in (1..self.starts.len()).rev() {
-            self.starts[c] = self.starts[c - 1];
-        }
+        let n = self.starts.len();
+        self.starts.copy_within(0..n - 1, 1);
         self.starts[0] = 0;
         self.staging = staging;
     }

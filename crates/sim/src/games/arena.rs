@@ -438,7 +438,10 @@ impl Game for Arena {
                 min: Vec2::ZERO,
                 max: Vec2::splat(self.config.arena_size),
             },
-            cell_size: (self.config.avatar_radius * 4.0).max(64.0),
+            // Hit queries reach about one avatar radius; view queries reach
+            // 1000 units. 256 keeps both to a handful of cells, and the
+            // cell count (what a rebuild clears) small even in big arenas.
+            cell_size: (self.config.avatar_radius * 4.0).max(256.0),
         }
     }
 
