@@ -28,6 +28,7 @@ fn delta_of_1000(c: &mut Criterion) {
     let mut message = Vec::new();
     write_snapshot_message(&mut message, Some(12), &body);
     println!("delta of 1,000 entities: {} bytes", message.len());
+    print_best_of(&schema, &base, &cur, &message);
 
     let mut group = c.benchmark_group("delta_1000_changed");
     group.throughput(Throughput::Elements(1000));
@@ -56,6 +57,30 @@ fn delta_of_1000(c: &mut Criterion) {
         b.iter(|| black_box(apply_snapshot(&schema, black_box(&base), &decoded, &limits)));
     });
     group.finish();
+}
+
+/// The fastest of many runs: on a shared, loaded machine the minimum is the
+/// figure least disturbed by other processes.
+fn print_best_of(
+    schema: &tickwire_sim::Schema,
+    base: &[tickwire_sim::ReplicatedEntity],
+    cur: &[tickwire_sim::ReplicatedEntity],
+    message: &[u8],
+) {
+    use std::time::{Duration, Instant};
+    let limits = Limits::default();
+    let mut out = Vec::with_capacity(4096);
+    let (mut encode, mut decode) = (Duration::MAX, Duration::MAX);
+    for _ in 0..5_000 {
+        out.clear();
+        let t = Instant::now();
+        let _ = black_box(encode_delta(schema, 1, base, 2, cur, &mut out));
+        encode = encode.min(t.elapsed());
+        let t = Instant::now();
+        let _ = black_box(decode_snapshot_message(schema, message, &limits));
+        decode = decode.min(t.elapsed());
+    }
+    println!("best of 5,000: encode {encode:?}, decode {decode:?}");
 }
 
 criterion_group!(benches, delta_of_1000);

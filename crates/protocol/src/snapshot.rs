@@ -414,7 +414,8 @@ pub fn encode_delta(
     // buffer; the sections are then written in wire order.
     let mut removed: Vec<NetId> = Vec::new();
     let mut created: Vec<&ReplicatedEntity> = Vec::new();
-    let mut masks: Vec<u8> = Vec::with_capacity(base.len());
+    let mut changed: Vec<(u32, u8)> = Vec::with_capacity(base.len());
+    let mut survivors = 0u32;
     let mut deltas: Vec<u8> = Vec::with_capacity(cur.len() * 2);
     let (mut i, mut j) = (0, 0);
     let mut prev_cur: Option<NetId> = None;
@@ -460,10 +461,22 @@ pub fn encode_delta(
                     id: c.id,
                     kind: c.kind,
                 })?;
+                let fields = &kind.fields;
                 let mut mask = 0u8;
-                for (f, field) in kind.fields.iter().enumerate() {
-                    let (old, new) = (b.values[f], c.values[f]);
-                    if old != new {
+                for (f, (old, new)) in b.values.iter().zip(&c.values).enumerate() {
+                    if f < fields.len() && old != new {
+                        mask |= 1 << f;
+                    }
+                }
+                if mask != 0 {
+                    let mut bits = mask;
+                    while bits != 0 {
+                        let f = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        let (Some(field), old, new) = (fields.get(f), b.values[f], c.values[f])
+                        else {
+                            continue;
+                        };
                         if !in_range(&field.quant, new) {
                             return Err(EncodeError::ValueOutOfRange {
                                 id: c.id,
@@ -471,11 +484,11 @@ pub fn encode_delta(
                                 value: new,
                             });
                         }
-                        mask |= 1 << f;
                         put_i32(&mut deltas, field_delta(&field.quant, old, new));
                     }
+                    changed.push((survivors, mask));
                 }
-                masks.push(mask);
+                survivors += 1;
             }
         }
     }
@@ -488,13 +501,7 @@ pub fn encode_delta(
         put_u32(out, id.0 - next);
         next = id.0.wrapping_add(1);
     }
-    let changed: Vec<(u32, u8)> = masks
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| **m != 0)
-        .map(|(i, m)| (i as u32, *m))
-        .collect();
-    put_changes(out, masks.len() as u32, &changed);
+    put_changes(out, survivors, &changed);
     out.extend_from_slice(&deltas);
     put_u32(out, created.len() as u32);
     let mut next = 0u32;
