@@ -168,6 +168,7 @@ export class Session {
   }
 
   frame(now) {
+    this.frames = (this.frames ?? 0) + 1;
     this.pumpInputs(now);
     const elapsed = this.lastFrame === null ? 0 : now - this.lastFrame;
     this.lastFrame = now;
@@ -191,6 +192,7 @@ export class Session {
       const alpha = Math.min(1, (now - this.lastInputAt) / (1000 / this.tickRate));
       const own = this.predictor.displayPosition(alpha);
       const server = this.entities.get(this.avatarId);
+      this.drawnOwn = own;
       if (own && server) {
         camera = own;
         drawn.set(this.avatarId, { id: this.avatarId, kind: 'avatar', fields: { ...server.fields, x: own.x, y: own.y, heading: this.aim } });
@@ -289,6 +291,14 @@ export class Session {
       /** The own avatar's predicted position. */
       get predicted() {
         return session.predictor?.position ? { ...session.predictor.position } : null;
+      },
+      /** Where the own avatar was last drawn (prediction plus smoothing). */
+      get drawn() {
+        return session.drawnOwn ? { ...session.drawnOwn } : null;
+      },
+      /** Frames drawn since the page loaded. */
+      get frames() {
+        return session.frames;
       },
       get stats() {
         return session.connection.stats();

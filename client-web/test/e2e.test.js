@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium, resultPath, startServer } from './helpers/browser.js';
+import { latencyProxy, launchChromium, resultPath, startServer } from './helpers/browser.js';
 
 const VIEWPORT = { width: 1280, height: 720 };
 
@@ -150,6 +150,67 @@ test('two players see each other move, and a shot lowers hit points', { timeout:
     throw error;
   } finally {
     await browser?.close();
+    await server.stop();
+  }
+});
+
+test('at 100 ms round trip the own avatar moves at once and never rubber-bands', { timeout: 60000 }, async () => {
+  const server = await startServer(process.env.TICKWIRE_BIN);
+  const proxy = await latencyProxy(server.url, 50);
+  let browser;
+  const errors = [];
+  try {
+    browser = await launchChromium();
+    const page = await join(browser, proxy.url, 'remote', `lag-${process.pid}`, errors);
+    await until('a ping measurement', () => page.evaluate(() => window.tickwire.stats.pingMs !== null), 5000);
+    const start = (await view(page)).entities[(await view(page)).avatarId];
+    const key = start.x < 2000 ? 'KeyD' : 'KeyA';
+    const sign = key === 'KeyD' ? 1 : -1;
+    // Record where the avatar is drawn on every frame while a key is held
+    // for a second and a half, and for a moment after it is let go.
+    await page.evaluate(() => {
+      window.trace = [];
+      const record = (t) => {
+        const d = window.tickwire.drawn;
+        if (d) window.trace.push({ t, x: d.x, y: d.y });
+        if (window.trace.length < 1000) requestAnimationFrame(record);
+      };
+      requestAnimationFrame(record);
+    });
+    await page.keyboard.down(key);
+    const pressedAt = await page.evaluate(() => performance.now());
+    await new Promise((r) => setTimeout(r, 1500));
+    await page.keyboard.up(key);
+    await new Promise((r) => setTimeout(r, 600));
+    const trace = await page.evaluate(() => window.trace);
+    const ping = await page.evaluate(() => window.tickwire.stats.pingMs);
+    assert.ok(ping >= 90, `the proxy makes a round trip of about 100 ms (measured ${ping})`);
+
+    // The avatar starts moving well before a round trip has passed.
+    const first = trace.find((p) => (p.x - start.x) * sign > 1);
+    assert.ok(first && first.t - pressedAt < 80, `moved ${first ? Math.round(first.t - pressedAt) : 'never'} ms after the key press`);
+    // Frame to frame: never backwards, never faster than the avatar runs
+    // (200 units/s, plus slack for uneven frame times), no sideways jolts.
+    for (let i = 1; i < trace.length; i++) {
+      const dt = Math.max(trace[i].t - trace[i - 1].t, 1000 / 60);
+      const dx = (trace[i].x - trace[i - 1].x) * sign;
+      const dy = trace[i].y - trace[i - 1].y;
+      assert.ok(dx > -0.5, `frame ${i} went back ${-dx} units`);
+      assert.ok(dx <= 200 * 1.6 * (dt / 1000) + 1, `frame ${i} jumped ${dx} units in ${dt} ms`);
+      assert.ok(Math.abs(dy) < 0.5, `frame ${i} moved ${dy} units sideways`);
+    }
+    const end = (await view(page)).entities[(await view(page)).avatarId];
+    const last = trace[trace.length - 1];
+    assert.ok(Math.abs(last.x - end.x) < 1, `drawn at ${last.x}, the server says ${end.x}`);
+    assert.ok((end.x - start.x) * sign > 250, 'it ran about 300 units');
+    await page.screenshot({ path: resultPath('e2e-100ms.png') });
+    assert.deepEqual(errors, [], 'no console errors');
+  } catch (error) {
+    error.message += `\nserver output (tail):\n${server.output.slice(-20).join('')}`;
+    throw error;
+  } finally {
+    await browser?.close();
+    await proxy.close();
     await server.stop();
   }
 });

@@ -5,7 +5,7 @@
 import { createServer } from 'node:http';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer } from 'node:net';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -144,4 +144,40 @@ export async function startServer(bin, extraArgs = []) {
     throw new Error(`${error.message}\nserver output:\n${output.join('')}`);
   }
   return { url: `http://127.0.0.1:${port}`, process: child, output, stop };
+}
+
+/**
+ * A TCP proxy on a free loopback port that delays every chunk by `oneWayMs`
+ * in each direction (so the round trip grows by twice that), keeping order.
+ * Returns `{ url, close }`.
+ */
+export async function latencyProxy(targetUrl, oneWayMs) {
+  const target = new URL(targetUrl);
+  const sockets = new Set();
+  const server = createNetServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    const pipeDelayed = (from, to) => {
+      from.on('data', (chunk) => setTimeout(() => to.writable && to.write(chunk), oneWayMs));
+      from.on('end', () => setTimeout(() => to.end(), oneWayMs));
+    };
+    pipeDelayed(client, upstream);
+    pipeDelayed(upstream, client);
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((ok) => server.close(ok));
+    },
+  };
 }
