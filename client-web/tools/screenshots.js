@@ -60,7 +60,8 @@ try {
   for (const name of ['alice', 'bob', 'carol', 'dave']) players.push(await joinAs(browser, server.url, name));
   const [alice, bob, carol, dave] = players;
   // Everyone gathers around alice, at a few spots around her.
-  const spots = [[0, 0], [330, -140], [-280, 170], [240, 230]];
+  // Bob and carol face off to one side, so no shot of theirs crosses alice.
+  const spots = [[0, 0], [330, -230], [470, 160], [-320, 190]];
   for (let round = 0; round < 300; round++) {
     const centre = await own(alice);
     let done = true;
