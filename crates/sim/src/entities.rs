@@ -47,8 +47,9 @@ pub struct Entities<E> {
     /// leave a stale entry that [`Entities::compact`] removes in one pass, so
     /// a tick that despawns a thousand projectiles costs one `retain`.
     order: Vec<(NetId, EntityKey)>,
-    /// Whether `order` holds stale entries.
-    stale: bool,
+    /// Ids despawned since the last compaction: the stale entries of
+    /// `order`.
+    dead: Vec<NetId>,
     /// The next `NetId` to hand out. Starts at 1: 0 is never an entity.
     next_id: u32,
 }
@@ -58,7 +59,7 @@ impl<E> Default for Entities<E> {
         Self {
             slots: SlotMap::with_key(),
             order: Vec::new(),
-            stale: false,
+            dead: Vec::new(),
             next_id: 1,
         }
     }
@@ -80,7 +81,7 @@ impl<E> Entities<E> {
     /// Removes an entity, returning its state, or `None` if it was gone.
     pub fn despawn(&mut self, key: EntityKey) -> Option<E> {
         let slot = self.slots.remove(key)?;
-        self.stale = true;
+        self.dead.push(slot.id);
         Some(slot.state)
     }
 
@@ -137,10 +138,53 @@ impl<E> Entities<E> {
     /// Drops the stale entries that despawns left in the id-ordered list.
     /// The world calls this after every tick, join and leave.
     pub(crate) fn compact(&mut self) {
-        if self.stale {
-            let slots = &self.slots;
-            self.order.retain(|&(_, key)| slots.contains_key(key));
-            self.stale = false;
+        if self.dead.is_empty() {
+            return;
         }
+        // Both lists sorted by id: one merging pass, touching no entity.
+        self.dead.sort_unstable();
+        let mut dead = self.dead.iter().peekable();
+        self.order.retain(|&(id, _)| {
+            while dead.next_if(|&&d| d < id).is_some() {}
+            dead.next_if_eq(&&id).is_none()
+        });
+        self.dead.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn by_net_id_lists_the_living_in_id_order_after_despawns_and_slot_reuse() {
+        let mut e = Entities::default();
+        let mut keys: Vec<EntityKey> = (0..100u32).map(|i| e.spawn(i)).collect();
+        for round in 0..5u32 {
+            // Despawn every third (in storage order), then refill the slots.
+            for k in keys.iter().skip(round as usize).step_by(3) {
+                e.despawn(*k);
+            }
+            e.compact();
+            keys.retain(|k| e.contains(*k));
+            keys.extend((0..20).map(|i| e.spawn(1000 * (round + 1) + i)));
+            e.compact();
+            let ids: Vec<NetId> = e.by_net_id().map(|(_, id, _)| id).collect();
+            let mut expected: Vec<NetId> = e.iter().map(|(_, id, _)| id).collect();
+            expected.sort();
+            assert_eq!(ids, expected);
+            assert_eq!(e.order.len(), e.len());
+        }
+    }
+
+    #[test]
+    fn net_ids_start_at_one_and_only_grow() {
+        let mut e = Entities::default();
+        let a = e.spawn(());
+        e.despawn(a);
+        let b = e.spawn(());
+        assert_eq!(e.net_id(b), Some(NetId(2)));
+        assert_eq!(e.net_id(a), None);
     }
 }
