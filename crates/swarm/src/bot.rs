@@ -256,6 +256,7 @@ pub async fn run(
     let mut decoder = wire::Decoder::default();
     let mut last_snapshot: Option<Instant> = None;
     let mut welcomed = false;
+    let mut server_reason: Option<String> = None;
     let shard = index;
     loop {
         let mut obliged = |frame: Frame<'_>| {
@@ -308,9 +309,8 @@ pub async fn run(
                         last_snapshot = Some(now);
                     }
                     Ok(Incoming::Other) => {}
-                    Ok(Incoming::ServerError(reason)) => {
-                        shared.error(format!("server error: {reason}"))
-                    }
+                    // The close that follows is the error; keep its reason.
+                    Ok(Incoming::ServerError(reason)) => server_reason = Some(reason),
                     Err(e) => {
                         shared.error(format!("decode: {e}"));
                         break;
@@ -321,6 +321,9 @@ pub async fn run(
                 if shared.phase() != Phase::Done {
                     let code = close_code(&frame.payload);
                     shared.error(format!("closed {code}"));
+                    if let Some(reason) = server_reason.take() {
+                        tracing::debug!(bot = index, code, %reason, "server closed the socket");
+                    }
                 }
                 break;
             }

@@ -229,7 +229,8 @@ mod tests {
 
     #[test]
     fn each_threshold_can_be_missed() {
-        let cases: [(fn(&mut Report), &str); 5] = [
+        type Spoil = fn(&mut Report);
+        let cases: [(Spoil, &str); 5] = [
             (|r| r.snapshots_per_s_min = 28.0, "snapshots/s"),
             (|r| r.gap_ms_p99 = 51.0, "p99 gap"),
             (|r| r.errors = 1, "errors"),
