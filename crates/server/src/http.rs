@@ -98,8 +98,16 @@ fn rooms(req: &Request<Incoming>, shared: &Shared) -> Response<Body> {
     let with_players = query_pairs(req)
         .iter()
         .any(|(k, v)| k == "players" && v != "0");
-    let rooms = shared.lobby.summaries(with_players);
-    json(&serde_json::json!({ "game": shared.game_name, "rooms": rooms }))
+    /// The answer of `/api/rooms`, fields in this order.
+    #[derive(serde::Serialize)]
+    struct Rooms<'a> {
+        game: &'a str,
+        rooms: Vec<crate::RoomSummary>,
+    }
+    json(&Rooms {
+        game: &shared.game_name,
+        rooms: shared.lobby.summaries(with_players),
+    })
 }
 
 fn metrics() -> Response<Body> {

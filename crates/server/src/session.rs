@@ -202,7 +202,7 @@ pub async fn run(
         // Shutdown began while this player was joining.
         shutdown.mark_changed();
     }
-    let (read_half, write_half) = ws.split(tokio::io::split);
+    let (read_half, mut write_half) = ws.split(tokio::io::split);
     let last_heard = Arc::new(AtomicU64::new(0));
     let epoch = Instant::now();
     let mut reader = tokio::spawn(read_loop(
@@ -220,7 +220,7 @@ pub async fn run(
         },
     ));
     let end = write_loop(
-        write_half,
+        &mut write_half,
         &link,
         control_rx,
         &mut shutdown,
@@ -229,20 +229,36 @@ pub async fn run(
         epoch,
     )
     .await;
+    // After our close frame the socket stays open a moment, read and
+    // ignored, so the peer can read the close and answer it: closing a
+    // socket with unread input resets it, and a reset peer may never see
+    // the close code.
     let end = match end {
-        Some(end) => {
+        Some(end @ (End::WriteTimeout | End::PeerClosed)) => {
             reader.abort();
             end
         }
-        // The reader decided; it has finished or is about to.
+        // Our close is out; the reader returns when the peer answers it.
+        Some(end) => {
+            if tokio::time::timeout(LINGER, &mut reader).await.is_err() {
+                reader.abort();
+            }
+            end
+        }
+        // The reader decided (and handed back the read half), or the socket
+        // failed under the writer and the reader is about to see how.
         None => match tokio::time::timeout(Duration::from_millis(100), &mut reader).await {
-            Ok(Ok(end)) => end,
+            Ok(Ok((end, read_half))) => {
+                linger(read_half).await;
+                end
+            }
             _ => {
                 reader.abort();
-                End::Internal
+                End::SocketError
             }
         },
     };
+    drop(write_half);
 
     let _ = seat.commands.send(RoomCommand::Leave(joined.player)).await;
     drop(seat);
@@ -306,7 +322,29 @@ struct ReaderContext {
     epoch: Instant,
 }
 
-async fn read_loop(mut socket: WebSocketRead<ReadHalf<Stream>>, cx: ReaderContext) -> End {
+/// How long a socket stays open after the server's close frame.
+const LINGER: Duration = Duration::from_millis(500);
+
+/// Reads and ignores whatever the peer still sends, until its close, its
+/// end of stream, or [`LINGER`].
+async fn linger(mut socket: WebSocketRead<ReadHalf<Stream>>) {
+    let mut ignore = |_: Frame<'_>| std::future::ready(Ok::<(), std::convert::Infallible>(()));
+    let drain = async {
+        while let Ok(frame) = socket.read_frame(&mut ignore).await {
+            if frame.opcode == OpCode::Close {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// The reader task: returns how the connection ended, and the read half
+/// for [`linger`].
+async fn read_loop(
+    mut socket: WebSocketRead<ReadHalf<Stream>>,
+    cx: ReaderContext,
+) -> (End, WebSocketRead<ReadHalf<Stream>>) {
     let verdict = read_until_end(&mut socket, &cx).await;
     let message = match verdict.close {
         Some(CloseWith {
@@ -325,7 +363,7 @@ async fn read_loop(mut socket: WebSocketRead<ReadHalf<Stream>>, cx: ReaderContex
         None => Control::Stop,
     };
     let _ = cx.control.send(message).await;
-    verdict.end
+    (verdict.end, socket)
 }
 
 async fn read_until_end(
@@ -617,7 +655,7 @@ impl InputRate {
 }
 
 async fn write_loop(
-    mut socket: WebSocketWrite<WriteHalf<Stream>>,
+    socket: &mut WebSocketWrite<WriteHalf<Stream>>,
     link: &PlayerLink,
     mut control: mpsc::Receiver<Control>,
     shutdown: &mut watch::Receiver<bool>,
@@ -675,14 +713,11 @@ async fn write_loop(
                     continue;
                 };
                 let len = snapshot.frame.len();
-                if !write_within(
-                    &mut socket,
-                    lag,
-                    Frame::binary(Payload::Borrowed(&snapshot.frame)),
-                )
-                .await
-                {
-                    return Some(End::WriteTimeout);
+                let frame = Frame::binary(Payload::Borrowed(&snapshot.frame));
+                match write_within(socket, lag, frame).await {
+                    Written::Yes => {}
+                    Written::TimedOut => return Some(End::WriteTimeout),
+                    Written::Failed => return None,
                 }
                 link.outbox.mark_written(snapshot.tick);
                 count_out(len);
@@ -704,8 +739,11 @@ async fn write_loop(
             }
         };
         let closing = frame.opcode == OpCode::Close;
-        if !write_within(&mut socket, lag, frame).await {
-            return Some(End::WriteTimeout);
+        match write_within(socket, lag, frame).await {
+            Written::Yes => {}
+            Written::TimedOut => return Some(End::WriteTimeout),
+            // The peer is gone; the reader sees how.
+            Written::Failed => return None,
         }
         count_out(frame_bytes);
         if closing {
@@ -715,6 +753,15 @@ async fn write_loop(
     }
 }
 
+/// Outcome of one frame write.
+enum Written {
+    Yes,
+    /// Not done within the outbox lag: the socket is unwritable.
+    TimedOut,
+    /// The socket failed (the peer reset it, or it was already closed).
+    Failed,
+}
+
 /// Writes one frame, or gives up after `lag`. Giving up abandons the
 /// socket: a cancelled write leaves it mid-frame, so nothing more may be
 /// written to it.
@@ -722,14 +769,15 @@ async fn write_within(
     socket: &mut WebSocketWrite<WriteHalf<Stream>>,
     lag: Duration,
     frame: Frame<'_>,
-) -> bool {
+) -> Written {
     if socket.is_closed() {
-        return false;
+        return Written::Failed;
     }
-    matches!(
-        tokio::time::timeout(lag, socket.write_frame(frame)).await,
-        Ok(Ok(()))
-    )
+    match tokio::time::timeout(lag, socket.write_frame(frame)).await {
+        Ok(Ok(())) => Written::Yes,
+        Ok(Err(_)) => Written::Failed,
+        Err(_) => Written::TimedOut,
+    }
 }
 
 fn count_out(bytes: usize) {

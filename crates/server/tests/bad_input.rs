@@ -28,8 +28,12 @@ async fn offend_while_watched(
         watcher
     });
     let closed = offend(&mut offender).await;
-    let watcher = watch.await.expect("the watcher kept its full rate");
-    assert!(watcher.snapshots > 0);
+    let watched = watch.await;
+    assert!(
+        watched.is_ok(),
+        "the watcher lost its full rate; server view: {:?}",
+        server.rooms()
+    );
     server.shutdown().await;
     closed
 }
@@ -143,5 +147,40 @@ async fn upgrades_over_the_connection_limit_get_503() {
         }
         other => panic!("expected HTTP 503, got {other:?}"),
     }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_is_closed_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(Config {
+        idle_timeout: Duration::from_millis(600),
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    // A client that never answers pings: a raw socket that upgrades, then
+    // only reads (a WebSocket library would answer pings while reading).
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /ws?room=quiet HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut received))
+        .await
+        .expect("the server closes a silent client")
+        .unwrap();
+    assert!(received.starts_with(b"HTTP/1.1 101"));
+    // An unmasked close frame (0x88, length) whose code is 1008 (0x03f0).
+    let close = received
+        .windows(4)
+        .rev()
+        .find(|w| w[0] == 0x88 && w[2] == 0x03 && w[3] == 0xf0);
+    assert!(close.is_some(), "no close 1008 among the bytes received");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.contains("idle"), "the reason names the idle timeout");
     server.shutdown().await;
 }
