@@ -122,20 +122,36 @@ test('two players see each other move, and a shot lowers hit points', { timeout:
 
     // Alice aims at Bob and holds fire until his hit points drop.
     const hpBefore = (await view(b)).entities[idB].hp;
+    // The mouse goes toward Bob, but stays on screen (he may be further
+    // away than the screen is tall; only the direction matters).
     const aim = async () => {
       const target = await a.evaluate((id) => {
-        const e = window.tickwire.entities[id];
-        return e ? window.tickwire.worldToScreen(e.x, e.y) : null;
+        const t = window.tickwire;
+        const e = t.entities[id];
+        if (!e || !t.drawn) return null;
+        const me = t.worldToScreen(t.drawn.x, t.drawn.y);
+        const to = t.worldToScreen(e.x, e.y);
+        const d = Math.hypot(to.x - me.x, to.y - me.y) || 1;
+        const k = Math.min(d, 250) / d;
+        return { x: me.x + (to.x - me.x) * k, y: me.y + (to.y - me.y) * k };
       }, idB);
       if (target) await a.mouse.move(target.x, target.y);
     };
     await aim();
     await a.mouse.down();
+    let seen = null;
     const hit = await until('bob to be hit', async () => {
       await aim();
       const hp = (await view(b)).entities[idB].hp;
+      seen = await a.evaluate(([ida, idb]) => {
+        const t = window.tickwire;
+        const e = t.entities;
+        return { alice: e[ida], bob: e[idb], drawn: t.drawn, bobOnScreen: e[idb] && t.worldToScreen(e[idb].x, e[idb].y), shots: Object.values(e).filter((x) => x.kind === 'projectile').length };
+      }, [idA, idB]);
       return hp < hpBefore ? hp : null;
-    }, 15000);
+    }, 15000).catch((error) => {
+      throw new Error(`${error.message}; alice's view: ${JSON.stringify(seen)}`);
+    });
     await a.mouse.up();
     assert.ok(hit < hpBefore, `bob's hit points fell from ${hpBefore} to ${hit}`);
     await until('alice to see the hit', async () => (await view(a)).entities[idB]?.hp < hpBefore, 3000);

@@ -44,9 +44,16 @@ async function steer(p, to, slack) {
 }
 
 async function aimAt(shooter, target) {
+  // Toward the target, but on screen: only the direction matters.
   const pos = await shooter.page.evaluate((id) => {
-    const e = window.tickwire.entities[id];
-    return e ? window.tickwire.worldToScreen(e.x, e.y) : null;
+    const t = window.tickwire;
+    const e = t.entities[id];
+    if (!e || !t.drawn) return null;
+    const me = t.worldToScreen(t.drawn.x, t.drawn.y);
+    const to = t.worldToScreen(e.x, e.y);
+    const d = Math.hypot(to.x - me.x, to.y - me.y) || 1;
+    const k = Math.min(d, 250) / d;
+    return { x: me.x + (to.x - me.x) * k, y: me.y + (to.y - me.y) * k };
   }, target.id);
   if (pos) await shooter.page.mouse.move(pos.x, pos.y);
   return pos !== null;
