@@ -1,2 +1,144 @@
-//! Placeholder: this bench is being written.
-fn main() {}
+//! Fan-out of one tick's snapshot to many players: for each player, the
+//! per-player header is written in front of the shared encoded body and the
+//! frame is put into the player's latest-wins outbox. This is the server's
+//! per-player cost of the "send" phase before any socket write (the bare
+//! socket write on this stack costs about 7 µs per message, see
+//! `BENCHMARKS.md`).
+//!
+//! Also: what a bot or a client pays to decode and apply one snapshot of a
+//! 100-avatar room (the swarm must be cheap: well under 1 µs per entity).
+//!
+//! Run: `cargo bench -p tickwire-benches --bench fanout`
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tickwire::outbox::{Outbox, PendingSnapshot};
+use tickwire::wire::snapshot_frame;
+use tickwire_protocol::{
+    ClientState, Limits, ServerHistory, decode_snapshot_message, write_snapshot_message,
+};
+use tickwire_sim::games::bench::{BenchConfig, new_world};
+use tickwire_sim::{PlayerInput, ReplicatedEntity, Simulation};
+
+/// A bench-game room of `players` moving avatars, stepped twice, with the
+/// replicated rows of both ticks.
+fn bench_room(
+    players: usize,
+) -> (
+    tickwire_sim::Schema,
+    Vec<ReplicatedEntity>,
+    Vec<ReplicatedEntity>,
+) {
+    let Ok(mut world) = new_world(7, BenchConfig::default()) else {
+        panic!("bench world");
+    };
+    let mut ids = Vec::new();
+    for i in 0..players {
+        if let Ok(joined) = world.join(&format!("bot{i}")) {
+            ids.push(joined.player);
+        }
+    }
+    let mut rows = [Vec::new(), Vec::new()];
+    for (step, out) in rows.iter_mut().enumerate() {
+        for (i, &p) in ids.iter().enumerate() {
+            let a = i as f32 * 0.7;
+            world.input(
+                p,
+                PlayerInput {
+                    seq: step as u32 + 1,
+                    move_x: (a.cos() * 127.0) as i8,
+                    move_y: (a.sin() * 127.0) as i8,
+                    aim: 0,
+                    buttons: 0,
+                },
+            );
+        }
+        world.step();
+        world.replicated(out);
+    }
+    let [a, b] = rows;
+    (world.schema().clone(), a, b)
+}
+
+fn fanout(c: &mut Criterion) {
+    let (schema, base, cur) = bench_room(100);
+    let Ok(mut history) = ServerHistory::new(schema) else {
+        return;
+    };
+    let (Ok(()), Ok(())) = (history.record(1, base), history.record(2, cur)) else {
+        return;
+    };
+    let Some(body) = history.encode_body(Some(1)) else {
+        return;
+    };
+    let mut group = c.benchmark_group("fanout_one_body");
+    for players in [100usize, 1_000, 10_000] {
+        let outboxes: Vec<Outbox> = (0..players).map(|_| Outbox::new()).collect();
+        group.throughput(Throughput::Elements(players as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(players), &players, |b, _| {
+            let mut tick = 0u64;
+            b.iter(|| {
+                tick += 1;
+                for (i, outbox) in outboxes.iter().enumerate() {
+                    let frame = snapshot_frame(Some(i as u32), &body.bytes);
+                    outbox.put(PendingSnapshot { tick, frame });
+                }
+                // The writers would take them; keep the slots from counting
+                // skips forever.
+                for outbox in &outboxes {
+                    black_box(outbox.take());
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+fn client_apply_100(c: &mut Criterion) {
+    let (schema, base, cur) = bench_room(100);
+    let Ok(mut history) = ServerHistory::new(schema.clone()) else {
+        return;
+    };
+    let (Ok(()), Ok(())) = (history.record(1, base), history.record(2, cur)) else {
+        return;
+    };
+    let (Some(full), Some(delta)) = (history.encode_body(None), history.encode_body(Some(1)))
+    else {
+        return;
+    };
+    let mut full_msg = Vec::new();
+    write_snapshot_message(&mut full_msg, None, &full.bytes);
+    let mut delta_msg = Vec::new();
+    write_snapshot_message(&mut delta_msg, Some(3), &delta.bytes);
+    // A bot's keeper: a few states, as the swarm holds.
+    let limits = Limits::default();
+    let Ok(mut template) = ClientState::with_capacity(schema.clone(), 4, limits) else {
+        return;
+    };
+    let Ok(first) = decode_snapshot_message(&schema, &full_msg, &limits) else {
+        return;
+    };
+    if template.apply(&first.body).is_err() {
+        return;
+    }
+    let mut group = c.benchmark_group("client_decode_apply_100_entities");
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("delta", |b| {
+        b.iter_batched(
+            || template.clone(),
+            |mut state| {
+                let Ok(snapshot) = decode_snapshot_message(&schema, black_box(&delta_msg), &limits)
+                else {
+                    return 0;
+                };
+                state.apply(&snapshot.body).map(|s| s.len()).unwrap_or(0)
+            },
+            criterion::BatchSize::SmallInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, fanout, client_apply_100);
+criterion_main!(benches);
