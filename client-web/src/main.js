@@ -324,6 +324,17 @@ function boot() {
   const params = new URLSearchParams(location.search);
   nameInput.value = params.get('name') ?? localStorage.getItem('tickwire.name') ?? '';
   roomInput.value = params.get('room') ?? '';
+  // Behind the join screen: the empty arena, slowly drifting.
+  const canvas = doc.getElementById('game');
+  const backdrop = new Renderer(canvas, window);
+  let idle = true;
+  const drift = (now) => {
+    if (!idle) return;
+    const t = now / 20000;
+    backdrop.draw({ arenaSize: DEFAULT_ARENA_SIZE, camera: { x: 2000 + Math.cos(t) * 900, y: 2000 + Math.sin(t) * 900 }, avatars: [], projectiles: [] });
+    requestAnimationFrame(drift);
+  };
+  requestAnimationFrame(drift);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const name = nameInput.value.trim().slice(0, 24) || 'player';
@@ -333,10 +344,12 @@ function boot() {
     } catch {
       // Private mode: nothing to remember.
     }
+    idle = false;
+    backdrop.dispose();
     form.classList.add('hidden');
     const hudRoot = doc.getElementById('hud');
     hudRoot.classList.remove('hidden');
-    new Session({ win: window, canvas: doc.getElementById('game'), hudRoot, name, room });
+    new Session({ win: window, canvas, hudRoot, name, room });
   });
   nameInput.focus();
   if (params.has('autoplay') && nameInput.value) form.requestSubmit();

@@ -170,7 +170,7 @@ test('two players see each other move, and a shot lowers hit points', { timeout:
   }
 });
 
-test('at 100 ms round trip the own avatar moves at once and never rubber-bands', { timeout: 60000 }, async () => {
+test('at 100 ms round trip the own avatar moves at once and never rubber-bands', { timeout: 60000 }, async (t) => {
   const server = await startServer(process.env.TICKWIRE_BIN);
   const proxy = await latencyProxy(server.url, 50);
   let browser;
@@ -205,6 +205,17 @@ test('at 100 ms round trip the own avatar moves at once and never rubber-bands',
     // The avatar starts moving well before a round trip has passed.
     const first = trace.find((p) => (p.x - start.x) * sign > 1);
     assert.ok(first && first.t - pressedAt < 80, `moved ${first ? Math.round(first.t - pressedAt) : 'never'} ms after the key press`);
+    let back = 0;
+    let fastest = 0;
+    for (let i = 1; i < trace.length; i++) {
+      const dt = Math.max(trace[i].t - trace[i - 1].t, 1000 / 60);
+      back = Math.max(back, -(trace[i].x - trace[i - 1].x) * sign);
+      fastest = Math.max(fastest, ((trace[i].x - trace[i - 1].x) * sign * 1000) / dt);
+    }
+    t.diagnostic(
+      `ping ${Math.round(ping)} ms, first move ${Math.round(first.t - pressedAt)} ms after the press, ` +
+        `${trace.length} frames, largest step back ${back.toFixed(3)} units, fastest ${fastest.toFixed(0)} units/s`,
+    );
     // Frame to frame: never backwards, never faster than the avatar runs
     // (200 units/s, plus slack for uneven frame times), no sideways jolts.
     for (let i = 1; i < trace.length; i++) {

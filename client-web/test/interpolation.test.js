@@ -162,3 +162,13 @@ test('keeps a bounded number of snapshots', () => {
   for (let tick = 0; tick < 100; tick++) interp.push(tick, world(), tick * INTERVAL);
   assert.ok(interp.snapshots.length <= 8);
 });
+
+test('snapshots the server skipped leave a longer, still linear, gap', () => {
+  // A slow socket skips ticks 3 and 4: tick 5 arrives after tick 2.
+  const interp = new Interpolator({ tickRate: TICK_RATE, modes: MODES });
+  for (const tick of [0, 1, 2, 5, 6, 7]) interp.push(tick, world([1, avatar({ x: tick * 10 })]), tick * INTERVAL);
+  for (const at of [2.5, 3, 4, 4.5]) {
+    const x = interp.sample((at + 2) * INTERVAL).get(1).fields.x;
+    assert.ok(Math.abs(x - at * 10) < 1e-6, `tick ${at}: x = ${x}`);
+  }
+});
