@@ -23,12 +23,17 @@
 pub mod client;
 pub mod codec;
 pub mod history;
+pub mod interest;
 pub mod message;
 pub mod snapshot;
 
 pub use client::{CLIENT_STATES, ClientState};
 pub use codec::{CONTROL_MESSAGE_LIMIT, CodecError, ReadError};
 pub use history::{EncodedBody, HISTORY_TICKS, RecordError, ServerHistory};
+pub use interest::{
+    Budget, MIN_PRIORITY, Nearness, RowIndex, VIEW_STATES, ViewEncoder, ViewError, ViewSnapshot,
+    ViewTracker,
+};
 pub use message::{
     ClientDecodeError, ClientMessage, JoinRefused, MAX_CHAT_BYTES, MAX_NAME_BYTES,
     MAX_REASON_BYTES, MAX_ROSTER, ServerDecodeError, ServerEvent, ServerMessage, Snapshot, Welcome,
