@@ -18,6 +18,7 @@ async fn offend_while_watched(
     config: Config,
     offend: impl AsyncFnOnce(&mut Player) -> Closed,
 ) -> Closed {
+    let _turn = rate_measuring_turn().await;
     let server = start(config).await;
     let addr = server.local_addr();
     let mut watcher = join(addr, "shared", "watcher").await;

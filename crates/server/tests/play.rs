@@ -10,6 +10,7 @@ use tickwire::{Config, GameKind};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_gets_the_welcome_then_30_snapshots_per_second() {
+    let _turn = rate_measuring_turn().await;
     let server = arena().await;
     let mut player = join(server.local_addr(), "solo", "ann").await;
     assert_eq!(

@@ -140,6 +140,7 @@ async fn join_with_small_buffer(addr: std::net::SocketAddr, room: &str) -> Playe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_slows_no_one_and_costs_one_snapshot() {
+    let _turn = rate_measuring_turn().await;
     let server = start_with(test_config(), Arc::new(NoiseGame)).await;
     let addr = server.local_addr();
     let mut fast = join(addr, "busy", "fast").await;

@@ -218,6 +218,15 @@ impl Player {
 /// Snapshots per second a watcher must see: the tick rate, less one.
 pub const MIN_RATE: f64 = 29.0;
 
+/// Tests that measure a snapshot rate take turns, one at a time within a
+/// test binary: each runs its own server and clients on a 2-core machine,
+/// and several debug-build servers at once measure the scheduler, not the
+/// server. Hold the guard for the whole test.
+pub async fn rate_measuring_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    TURN.lock().await
+}
+
 /// Asserts that `player` receives at least [`MIN_RATE`] snapshots per
 /// second over `window`: snapshots received, less one, over the time from
 /// the first to the last (so a snapshot late at either edge of the window
