@@ -342,6 +342,17 @@ impl Game for Arena {
                                 max: self.respawn_ticks as i32,
                             },
                         ),
+                        // Who owns the avatar, so a client can put the
+                        // roster's names on avatars. Never changes, so it
+                        // costs nothing in deltas.
+                        field(
+                            6,
+                            "player",
+                            Quantization::Int {
+                                min: 0,
+                                max: i32::MAX,
+                            },
+                        ),
                     ],
                 },
                 KindDecl {
@@ -417,7 +428,8 @@ impl Game for Arena {
                 .with(a.heading)
                 .with(a.hp)
                 .with(a.score)
-                .with(a.respawn),
+                .with(a.respawn)
+                .with(a.player.0),
             ArenaEntity::Projectile(p) => Row::new(PROJECTILE)
                 .with(p.pos.x)
                 .with(p.pos.y)
