@@ -33,6 +33,8 @@ use crate::{Shared, session, stats};
 #[exclude = "node_modules/*"]
 #[exclude = "test/*"]
 #[exclude = "test-results/*"]
+#[exclude = "tools/*"]
+#[exclude = "README.md"]
 #[exclude = "package.json"]
 #[exclude = "package-lock.json"]
 #[exclude = ".*"]
