@@ -402,6 +402,42 @@ pub fn encode_delta(
     cur: &[ReplicatedEntity],
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
+    encode_delta_with(
+        &mut DeltaScratch::default(),
+        schema,
+        baseline_tick,
+        base,
+        tick,
+        cur,
+        out,
+    )
+}
+
+/// Working buffers of [`encode_delta_with`], kept between calls so that a
+/// server encoding thousands of small per-player deltas a tick does not
+/// allocate them each time. Holds nothing between calls but capacity.
+#[derive(Debug, Default)]
+pub struct DeltaScratch {
+    /// Ids of baseline entities gone from the current state.
+    removed: Vec<NetId>,
+    /// Indices into the current state of the created entities.
+    created: Vec<u32>,
+    /// `(survivor index, field mask)` of the changed survivors.
+    changed: Vec<(u32, u8)>,
+    /// The changed fields' offsets, already encoded.
+    deltas: Vec<u8>,
+}
+
+/// [`encode_delta`] with reusable working buffers: the same bytes.
+pub fn encode_delta_with(
+    scratch: &mut DeltaScratch,
+    schema: &Schema,
+    baseline_tick: u32,
+    base: &[ReplicatedEntity],
+    tick: u32,
+    cur: &[ReplicatedEntity],
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     if baseline_tick >= tick {
         return Err(EncodeError::BaselineNotOlder {
             tick,
@@ -412,11 +448,17 @@ pub fn encode_delta(
     // One merge walk over both sorted lists sorts every entity into removed,
     // survivor (changed or not) or created. Deltas go straight to a scratch
     // buffer; the sections are then written in wire order.
-    let mut removed: Vec<NetId> = Vec::new();
-    let mut created: Vec<&ReplicatedEntity> = Vec::new();
-    let mut changed: Vec<(u32, u8)> = Vec::with_capacity(base.len());
+    let DeltaScratch {
+        removed,
+        created,
+        changed,
+        deltas,
+    } = scratch;
+    removed.clear();
+    created.clear();
+    changed.clear();
+    deltas.clear();
     let mut survivors = 0u32;
-    let mut deltas: Vec<u8> = Vec::with_capacity(cur.len() * 2);
     let (mut i, mut j) = (0, 0);
     let mut prev_cur: Option<NetId> = None;
     loop {
@@ -434,7 +476,7 @@ pub fn encode_delta(
                 i += 1;
             }
             (None, Some(c)) => {
-                created.push(c);
+                created.push(j as u32);
                 prev_cur = Some(c.id);
                 j += 1;
             }
@@ -445,16 +487,17 @@ pub fn encode_delta(
                     continue;
                 }
                 prev_cur = Some(c.id);
+                let index = j as u32;
                 j += 1;
                 if c.id < b.id {
-                    created.push(c);
+                    created.push(index);
                     continue;
                 }
                 i += 1;
                 if b.kind != c.kind {
                     // Not the same thing any more: replace it.
                     removed.push(b.id);
-                    created.push(c);
+                    created.push(index);
                     continue;
                 }
                 let kind = schema.kind(c.kind).ok_or(EncodeError::UnknownKind {
@@ -484,7 +527,7 @@ pub fn encode_delta(
                                 value: new,
                             });
                         }
-                        put_i32(&mut deltas, field_delta(&field.quant, old, new));
+                        put_i32(deltas, field_delta(&field.quant, old, new));
                     }
                     changed.push((survivors, mask));
                 }
@@ -497,15 +540,15 @@ pub fn encode_delta(
     put_u32(out, tick - baseline_tick);
     put_u32(out, removed.len() as u32);
     let mut next = 0u32;
-    for id in &removed {
+    for id in removed.iter() {
         put_u32(out, id.0 - next);
         next = id.0.wrapping_add(1);
     }
-    put_changes(out, survivors, &changed);
-    out.extend_from_slice(&deltas);
+    put_changes(out, survivors, changed);
+    out.extend_from_slice(deltas);
     put_u32(out, created.len() as u32);
     let mut next = 0u32;
-    for c in created {
+    for c in created.iter().filter_map(|&j| cur.get(j as usize)) {
         put_created(schema, c, &mut next, out)?;
     }
     Ok(())
@@ -594,16 +637,11 @@ fn put_changes(out: &mut Vec<u8>, survivors: u32, changed: &[(u32, u8)]) {
         }
     }
     // Most survivors change the same fields (a moving avatar: x and y), so
-    // the masks are the most common one plus a list of exceptions.
-    let mut counts = [0u32; 256];
-    for &(_, m) in changed {
-        counts[usize::from(m)] += 1;
-    }
-    let default = (1..=255u8)
-        .max_by_key(|&m| (counts[usize::from(m)], std::cmp::Reverse(m)))
-        .unwrap_or(1);
+    // the masks are the most common one (ties: the smallest) plus a list of
+    // exceptions.
+    let (default, count) = most_common_mask(changed);
     out.push(default);
-    let exceptions = changed.len() as u32 - counts[usize::from(default)];
+    let exceptions = changed.len() as u32 - count;
     put_u32(out, exceptions);
     let mut next = 0u32;
     for (k, &(_, m)) in changed.iter().enumerate() {
@@ -613,6 +651,44 @@ fn put_changes(out: &mut Vec<u8>, survivors: u32, changed: &[(u32, u8)]) {
             out.push(m);
         }
     }
+}
+
+/// The most common mask among `changed` (ties go to the smallest) and how
+/// many have it. Few distinct masks occur in practice, so they are counted
+/// in a short list; many distinct ones fall back to a full table.
+fn most_common_mask(changed: &[(u32, u8)]) -> (u8, u32) {
+    const SHORT: usize = 16;
+    let mut seen = [(0u8, 0u32); SHORT];
+    let mut distinct = 0;
+    let mut short = true;
+    for &(_, m) in changed {
+        match seen[..distinct].iter_mut().find(|(mask, _)| *mask == m) {
+            Some((_, count)) => *count += 1,
+            None if distinct < SHORT => {
+                seen[distinct] = (m, 1);
+                distinct += 1;
+            }
+            None => {
+                short = false;
+                break;
+            }
+        }
+    }
+    if short {
+        return seen[..distinct]
+            .iter()
+            .copied()
+            .max_by_key(|&(m, count)| (count, std::cmp::Reverse(m)))
+            .unwrap_or((1, 0));
+    }
+    let mut counts = [0u32; 256];
+    for &(_, m) in changed {
+        counts[usize::from(m)] += 1;
+    }
+    let default = (1..=255u8)
+        .max_by_key(|&m| (counts[usize::from(m)], std::cmp::Reverse(m)))
+        .unwrap_or(1);
+    (default, counts[usize::from(default)])
 }
 
 /// Appends one snapshot message: the per-player header, then a shared body.
