@@ -53,7 +53,9 @@ use std::sync::Arc;
 use tickwire_sim::{NetId, Quantization, Rect, ReplicatedEntity, Schema, SchemaError};
 
 use crate::history::EncodedBody;
-use crate::snapshot::{EncodeError, MAX_SNAPSHOT_HEADER_BYTES, encode_delta, encode_full};
+use crate::snapshot::{
+    DeltaScratch, EncodeError, MAX_SNAPSHOT_HEADER_BYTES, encode_delta_with, encode_full,
+};
 
 /// Snapshots a [`ViewTracker`] remembers: the oldest baseline it can encode
 /// a delta against, as the room-wide history does. A fast socket needs two
@@ -99,6 +101,9 @@ pub struct ViewTracker {
     /// sorted by id, with their accumulated priority. Empty without a
     /// budget.
     waiting: Vec<(NetId, f32)>,
+    /// The buffer of a pruned state, reused for the next one: a player's
+    /// steady state allocates no rows.
+    spare: Option<Vec<ReplicatedEntity>>,
 }
 
 /// One snapshot put in a player's outbox, as the client will hold it.
@@ -109,8 +114,9 @@ struct SentState {
     /// Identity of this state within its encoder, for sharing bodies:
     /// players whose baselines have the same identity hold the same rows.
     id: u64,
-    /// The rows, sorted by id.
-    rows: Arc<[ReplicatedEntity]>,
+    /// The rows, sorted by id. Shared with the players that share this
+    /// state, and with the encoder for the rest of the tick.
+    rows: Arc<Vec<ReplicatedEntity>>,
 }
 
 impl ViewTracker {
@@ -121,17 +127,17 @@ impl ViewTracker {
 
     /// The rows the client holds after applying the snapshot of `tick`, if
     /// that snapshot is remembered.
-    pub fn state_at(&self, tick: u32) -> Option<&Arc<[ReplicatedEntity]>> {
+    pub fn state_at(&self, tick: u32) -> Option<&[ReplicatedEntity]> {
         self.sent
             .iter()
             .rev()
             .find(|s| s.tick == tick)
-            .map(|s| &s.rows)
+            .map(|s| &s.rows[..])
     }
 
     /// The newest snapshot's tick and rows.
-    pub fn latest(&self) -> Option<(u32, &Arc<[ReplicatedEntity]>)> {
-        self.sent.back().map(|s| (s.tick, &s.rows))
+    pub fn latest(&self) -> Option<(u32, &[ReplicatedEntity])> {
+        self.sent.back().map(|s| (s.tick, &s.rows[..]))
     }
 
     /// How many snapshots are remembered.
@@ -155,7 +161,9 @@ impl ViewTracker {
     pub fn forget_replaced(&mut self) {
         let n = self.sent.len();
         if n >= 2 {
-            self.sent.remove(n - 2);
+            if let Some(state) = self.sent.remove(n - 2) {
+                self.recycle(state);
+            }
         }
     }
 
@@ -170,9 +178,36 @@ impl ViewTracker {
     fn prune(&mut self, baseline: Option<u32>) {
         if let Some(b) = baseline {
             while self.sent.front().is_some_and(|s| s.tick < b) {
-                self.sent.pop_front();
+                if let Some(state) = self.sent.pop_front() {
+                    self.recycle(state);
+                }
             }
         }
+    }
+
+    /// Keeps a dropped state's buffer for the next state, unless another
+    /// player still shares it.
+    fn recycle(&mut self, state: SentState) {
+        if let Ok(rows) = Arc::try_unwrap(state.rows) {
+            self.spare = Some(rows);
+        }
+    }
+
+    /// An empty buffer for a new state.
+    fn take_spare(&mut self) -> Vec<ReplicatedEntity> {
+        let mut rows = self.spare.take().unwrap_or_default();
+        rows.clear();
+        rows
+    }
+
+    /// Records `state` as the newest snapshot put in the player's outbox.
+    fn push(&mut self, state: SentState) {
+        if self.sent.len() >= VIEW_STATES {
+            if let Some(old) = self.sent.pop_front() {
+                self.recycle(old);
+            }
+        }
+        self.sent.push_back(state);
     }
 }
 
@@ -221,8 +256,6 @@ pub struct ViewEncoder {
     index: HashMap<u64, usize, BuildHasherDefault<KeyHasher>>,
     /// This tick's shareable results, indexed by `index`.
     shared: Vec<Shared>,
-    /// Reused per player: the rows this snapshot leaves the client with.
-    rows: Vec<ReplicatedEntity>,
     /// Reused per player under a budget: the candidates for sending.
     candidates: Vec<Candidate>,
     /// Reused per player under a budget: the candidates, most urgent first.
@@ -231,6 +264,8 @@ pub struct ViewEncoder {
     waiting: Vec<(NetId, f32)>,
     /// Reused per player: the body being encoded.
     bytes: Vec<u8>,
+    /// Reused per player: the delta encoder's working buffers.
+    scratch: DeltaScratch,
 }
 
 /// A body encoded this tick, with what it was encoded from.
@@ -267,11 +302,11 @@ impl ViewEncoder {
             next_state: 0,
             index: HashMap::default(),
             shared: Vec::new(),
-            rows: Vec::new(),
             candidates: Vec::new(),
             order: Vec::new(),
             waiting: Vec::new(),
             bytes: Vec::new(),
+            scratch: DeltaScratch::default(),
         })
     }
 
@@ -333,22 +368,29 @@ impl ViewEncoder {
             .filter(|&b| b < tick)
             .and_then(|b| tracker.sent.iter().rev().find(|s| s.tick == b))
             .cloned();
-        let base_rows: &[ReplicatedEntity] = base.as_ref().map_or(&[], |s| &s.rows);
+        let base_rows: &[ReplicatedEntity] = base.as_ref().map_or(&[], |s| &s.rows[..]);
 
         // What this snapshot leaves the client with, and a fingerprint of
         // which rows are fresh and which are carried over from the baseline.
-        self.rows.clear();
+        let mut rows = tracker.take_spare();
         let (fingerprint, deferred) = match budget {
             None => {
                 tracker.waiting.clear();
-                self.rows.extend_from_slice(visible);
+                rows.extend_from_slice(visible);
                 let mut h = FINGERPRINT_SEED;
                 for e in visible {
                     h = mix(h, u64::from(e.id.0) << 1);
                 }
                 (h, 0)
             }
-            Some(budget) => self.select(tracker, base_rows, visible, budget, &mut priority),
+            Some(budget) => self.select(
+                tracker,
+                base_rows,
+                visible,
+                budget,
+                &mut priority,
+                &mut rows,
+            ),
         };
 
         let base_id = base.as_ref().map(|s| s.id);
@@ -357,10 +399,12 @@ impl ViewEncoder {
             if let Some(hit) = self
                 .shared
                 .get(i)
-                .filter(|s| s.base == base_id && s.state.rows[..] == self.rows[..])
+                .filter(|s| s.base == base_id && s.state.rows[..] == rows[..])
             {
                 let body = hit.body.clone();
-                push_state(tracker, hit.state.clone());
+                let state = hit.state.clone();
+                tracker.spare = Some(rows);
+                tracker.push(state);
                 return Ok(ViewSnapshot {
                     body,
                     deferred,
@@ -370,21 +414,26 @@ impl ViewEncoder {
         }
 
         self.bytes.clear();
-        match &base {
-            Some(b) => encode_delta(
+        let encoded = match &base {
+            Some(b) => encode_delta_with(
+                &mut self.scratch,
                 &self.schema,
                 b.tick,
                 &b.rows,
                 tick,
-                &self.rows,
+                &rows,
                 &mut self.bytes,
-            )?,
-            None => encode_full(&self.schema, tick, &self.rows, &mut self.bytes)?,
+            ),
+            None => encode_full(&self.schema, tick, &rows, &mut self.bytes),
+        };
+        if let Err(error) = encoded {
+            tracker.spare = Some(rows);
+            return Err(error.into());
         }
         let state = SentState {
             tick,
             id: self.next_state,
-            rows: Arc::from(&self.rows[..]),
+            rows: Arc::new(rows),
         };
         self.next_state += 1;
         let body = EncodedBody {
@@ -398,7 +447,7 @@ impl ViewEncoder {
             state: state.clone(),
             body: body.clone(),
         });
-        push_state(tracker, state);
+        tracker.push(state);
         Ok(ViewSnapshot {
             body,
             deferred,
@@ -407,7 +456,7 @@ impl ViewEncoder {
     }
 
     /// Under a budget: picks the changes this snapshot carries, fills
-    /// `self.rows` with what the client will hold, updates the tracker's
+    /// `rows` with what the client will hold, updates the tracker's
     /// waiting list, and returns the rows' fingerprint and how many changes
     /// wait.
     fn select(
@@ -417,6 +466,7 @@ impl ViewEncoder {
         visible: &[ReplicatedEntity],
         budget: Budget,
         priority: &mut impl FnMut(&ReplicatedEntity) -> f32,
+        rows: &mut Vec<ReplicatedEntity>,
     ) -> (u64, usize) {
         // Fixed costs first: the header, the counts, and every removal.
         let mut used = MAX_SNAPSHOT_HEADER_BYTES + 12 + base.len().div_ceil(8);
@@ -516,11 +566,11 @@ impl ViewEncoder {
             };
             match (waits, held) {
                 (false, _) => {
-                    self.rows.push(*e);
+                    rows.push(*e);
                     h = mix(h, u64::from(e.id.0) << 1);
                 }
                 (true, Some(old)) if old.kind == e.kind => {
-                    self.rows.push(*old);
+                    rows.push(*old);
                     h = mix(h, u64::from(e.id.0) << 1 | 1);
                 }
                 (true, _) => {}
@@ -564,14 +614,6 @@ impl ViewEncoder {
             .sum();
         varint_len(e.id.0.wrapping_sub(prev)) + 1 + values
     }
-}
-
-/// Records `state` as the newest snapshot put in the player's outbox.
-fn push_state(tracker: &mut ViewTracker, state: SentState) {
-    if tracker.sent.len() >= VIEW_STATES {
-        tracker.sent.pop_front();
-    }
-    tracker.sent.push_back(state);
 }
 
 /// Bytes of `v` as a varint.
@@ -682,11 +724,12 @@ impl RowIndex {
         out: &mut Vec<ReplicatedEntity>,
     ) {
         ids.sort_unstable();
-        out.extend(
-            ids.iter()
-                .filter_map(|&id| self.position(rows, id))
-                .filter_map(|i| rows.get(i)),
-        );
+        out.reserve(ids.len());
+        for &id in ids.iter() {
+            if let Some(row) = self.position(rows, id).and_then(|i| rows.get(i)) {
+                out.push(*row);
+            }
+        }
     }
 }
 

@@ -40,8 +40,9 @@ pub use message::{
     check_join, decode_snapshot_message, error_code,
 };
 pub use snapshot::{
-    ApplyError, ChangedEntity, EncodeError, MAX_SNAPSHOT_HEADER_BYTES, SNAPSHOT_TAG, SnapshotBody,
-    SnapshotDecodeError, apply_snapshot, encode_delta, encode_full, write_snapshot_message,
+    ApplyError, ChangedEntity, DeltaScratch, EncodeError, MAX_SNAPSHOT_HEADER_BYTES, SNAPSHOT_TAG,
+    SnapshotBody, SnapshotDecodeError, apply_snapshot, encode_delta, encode_delta_with,
+    encode_full, write_snapshot_message,
 };
 
 /// Version of this wire format, checked at join. Bump on any change to the
