@@ -1,0 +1,184 @@
+//! One open-world tick of a single room of 10,000 players, with no sockets:
+//! what the room task does between two sends.
+//!
+//! The `open-world-N` layout of the arena benchmark scenario at N = 10,000:
+//! the bench game in a square of side `400 * sqrt(N)` (40,000 units), each
+//! player seeing the 2000 x 2000 square centred on its avatar (about 25
+//! avatars). A measured tick is:
+//!
+//! 1. the inputs of the tick (each bot sends one every 100 ms, so a third of
+//!    the players per tick, and turns once per second), and the simulation
+//!    step;
+//! 2. the replicated rows and the id-to-row index;
+//! 3. for every player: its view, the grid query for the entities in it,
+//!    their rows, the delta against the player's baseline (the previous
+//!    tick, as over a socket that keeps up) through its view tracker, and
+//!    the snapshot message with the player's header.
+//!
+//! `open_world_tick/10000` runs without a budget, `.../budget` with each
+//! player held to 2,000 bytes per second. The goal is under 10 ms on one
+//! core. Each run also prints the mean snapshot size.
+//!
+//! Run: `cargo bench -p tickwire-benches --bench open_world`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tickwire_protocol::{
+    Budget, Nearness, RowIndex, ViewEncoder, ViewTracker, write_snapshot_message,
+};
+use tickwire_sim::games::bench::{self, BenchConfig};
+use tickwire_sim::{NetId, PlayerId, PlayerInput, ReplicatedEntity, Simulation};
+
+const PLAYERS: usize = 10_000;
+
+/// A room's worth of state for the open world, as the server's room keeps
+/// it.
+struct Room {
+    sim: Box<dyn Simulation>,
+    players: Vec<(PlayerId, PlayerInput, ViewTracker)>,
+    encoder: ViewEncoder,
+    index: RowIndex,
+    rows: Vec<ReplicatedEntity>,
+    ids: Vec<NetId>,
+    visible: Vec<ReplicatedEntity>,
+    frames: Vec<Vec<u8>>,
+    budget: Option<Budget>,
+    rng: u64,
+}
+
+impl Room {
+    fn new(budget: Option<Budget>) -> Self {
+        let mut sim: Box<dyn Simulation> =
+            match bench::new_world(7, BenchConfig::open_world(PLAYERS)) {
+                Ok(world) => Box::new(world),
+                Err(e) => panic!("the bench game builds: {e}"),
+            };
+        let players = (0..PLAYERS)
+            .filter_map(|i| sim.join(&format!("bot{i}")).ok())
+            .map(|j| (j.player, PlayerInput::default(), ViewTracker::new()))
+            .collect::<Vec<_>>();
+        assert_eq!(players.len(), PLAYERS);
+        let encoder = match ViewEncoder::new(sim.schema().clone()) {
+            Ok(e) => e,
+            Err(e) => panic!("the bench schema is valid: {e}"),
+        };
+        let mut room = Self {
+            sim,
+            players,
+            encoder,
+            index: RowIndex::new(),
+            rows: Vec::new(),
+            ids: Vec::new(),
+            visible: Vec::new(),
+            frames: Vec::new(),
+            budget,
+            rng: 0x2545_f491_4f6c_dd1d,
+        };
+        // Warm up: everyone gets a full snapshot, then deltas.
+        for _ in 0..3 {
+            room.tick();
+        }
+        room
+    }
+
+    fn random(&mut self) -> u32 {
+        self.rng = self
+            .rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.rng >> 33) as u32
+    }
+
+    /// One tick; returns the bytes of every snapshot message.
+    fn tick(&mut self) -> usize {
+        // simulate
+        let tick = self.sim.tick() + 1;
+        for i in 0..self.players.len() {
+            if (tick as usize + i) % 3 != 0 {
+                continue; // an input every 100 ms
+            }
+            let turn = (tick as usize + i) % 30 == 0;
+            let (mx, my) = (self.random() as i8, self.random() as i8);
+            let (player, input, _) = &mut self.players[i];
+            input.seq += 1;
+            if turn || input.seq == 1 {
+                input.move_x = mx;
+                input.move_y = my;
+            }
+            self.sim.input(*player, *input);
+        }
+        self.sim.step();
+
+        // interest and encoding
+        let tick = self.sim.tick() as u32;
+        self.rows.clear();
+        self.sim.replicated(&mut self.rows);
+        self.index.rebuild(&self.rows);
+        self.frames.clear();
+        let mut bytes = 0;
+        for (player, _, tracker) in &mut self.players {
+            let Some(view) = self.sim.view(*player) else {
+                continue;
+            };
+            self.ids.clear();
+            self.sim.entities_in(view, &mut self.ids);
+            self.visible.clear();
+            self.index
+                .select(&self.rows, &mut self.ids, &mut self.visible);
+            let baseline = tracker.latest().map(|(t, _)| t);
+            let nearness = self
+                .budget
+                .map(|_| Nearness::new(self.encoder.schema(), view));
+            let out =
+                self.encoder
+                    .encode(tracker, tick, baseline, &self.visible, self.budget, |e| {
+                        nearness.as_ref().map_or(1.0, |n| n.priority(e))
+                    });
+            let Ok(out) = out else {
+                panic!("the bench game's rows encode");
+            };
+            let mut frame = Vec::new();
+            write_snapshot_message(
+                &mut frame,
+                self.sim.last_applied_input(*player),
+                &out.body.bytes,
+            );
+            bytes += frame.len();
+            self.frames.push(frame);
+        }
+        bytes
+    }
+}
+
+fn open_world(c: &mut Criterion) {
+    let mut group = c.benchmark_group("open_world_tick");
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_secs(2));
+    group.measurement_time(Duration::from_secs(6));
+    for (name, budget) in [
+        ("10000", None),
+        ("10000/budget", Some(Budget::per_second(2_000, 30))),
+    ] {
+        let mut room = Room::new(budget);
+        let (mut total, mut ticks) = (0usize, 0usize);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                total += black_box(room.tick());
+                ticks += 1;
+            })
+        });
+        if ticks > 0 {
+            println!(
+                "open_world_tick/{name}: {ticks} ticks, mean snapshot {:.1} bytes per player ({:.0} B/s at 30 Hz)",
+                total as f64 / (ticks * PLAYERS) as f64,
+                30.0 * total as f64 / (ticks * PLAYERS) as f64
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, open_world);
+criterion_main!(benches);
