@@ -364,15 +364,14 @@ impl ViewEncoder {
             self.shared.clear();
         }
         tracker.prune(baseline);
+        let mut rows = tracker.take_spare();
         let base = baseline
             .filter(|&b| b < tick)
-            .and_then(|b| tracker.sent.iter().rev().find(|s| s.tick == b))
-            .cloned();
-        let base_rows: &[ReplicatedEntity] = base.as_ref().map_or(&[], |s| &s.rows[..]);
+            .and_then(|b| tracker.sent.iter().rev().find(|s| s.tick == b));
+        let base_rows: &[ReplicatedEntity] = base.map_or(&[], |s| &s.rows[..]);
 
         // What this snapshot leaves the client with, and a fingerprint of
         // which rows are fresh and which are carried over from the baseline.
-        let mut rows = tracker.take_spare();
         let (fingerprint, deferred) = match budget {
             None => {
                 tracker.waiting.clear();
@@ -384,7 +383,7 @@ impl ViewEncoder {
                 (h, 0)
             }
             Some(budget) => self.select(
-                tracker,
+                &mut tracker.waiting,
                 base_rows,
                 visible,
                 budget,
@@ -393,7 +392,8 @@ impl ViewEncoder {
             ),
         };
 
-        let base_id = base.as_ref().map(|s| s.id);
+        let base_id = base.map(|s| s.id);
+        let base_tick = base.map(|s| s.tick);
         let key = share_key(base_id, fingerprint);
         if let Some(&i) = self.index.get(&key) {
             if let Some(hit) = self
@@ -414,12 +414,12 @@ impl ViewEncoder {
         }
 
         self.bytes.clear();
-        let encoded = match &base {
+        let encoded = match base_tick {
             Some(b) => encode_delta_with(
                 &mut self.scratch,
                 &self.schema,
-                b.tick,
-                &b.rows,
+                b,
+                base_rows,
                 tick,
                 &rows,
                 &mut self.bytes,
@@ -438,7 +438,7 @@ impl ViewEncoder {
         self.next_state += 1;
         let body = EncodedBody {
             tick,
-            baseline: base.as_ref().map(|b| b.tick),
+            baseline: base_tick,
             bytes: Arc::from(&self.bytes[..]),
         };
         self.index.entry(key).or_insert(self.shared.len());
@@ -461,7 +461,7 @@ impl ViewEncoder {
     /// wait.
     fn select(
         &mut self,
-        tracker: &mut ViewTracker,
+        waiting_list: &mut Vec<(NetId, f32)>,
         base: &[ReplicatedEntity],
         visible: &[ReplicatedEntity],
         budget: Budget,
@@ -471,7 +471,7 @@ impl ViewEncoder {
         // Fixed costs first: the header, the counts, and every removal.
         let mut used = MAX_SNAPSHOT_HEADER_BYTES + 12 + base.len().div_ceil(8);
         self.candidates.clear();
-        let mut waiting = tracker.waiting.iter().peekable();
+        let mut waiting = waiting_list.iter().peekable();
         let mut b = 0;
         let mut prev_created = 0u32;
         for e in visible {
@@ -576,7 +576,7 @@ impl ViewEncoder {
                 (true, _) => {}
             }
         }
-        std::mem::swap(&mut tracker.waiting, &mut self.waiting);
+        std::mem::swap(waiting_list, &mut self.waiting);
         (h, deferred)
     }
 
