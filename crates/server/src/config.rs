@@ -69,6 +69,19 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_ARENA_SIZE")]
     pub arena_size: Option<f32>,
 
+    /// Side of the square each player sees, in world units (overrides the
+    /// config file): the bench game sees everything without it, the arena
+    /// sees its config's `view_size` (2000). Players are sent only what is
+    /// in view.
+    #[arg(long, env = "TICKWIRE_VIEW_SIZE")]
+    pub view_size: Option<f32>,
+
+    /// Most snapshot bytes per second per player that sees a view (off by
+    /// default). Over it, the changes nearest the player go first and the
+    /// rest wait, gaining priority each tick until they are sent.
+    #[arg(long, env = "TICKWIRE_BANDWIDTH_BUDGET", value_parser = clap::value_parser!(u64).range(1..))]
+    pub bandwidth_budget: Option<u64>,
+
     /// Write every match's record, for replay, into this directory.
     #[arg(long, env = "TICKWIRE_RECORD")]
     pub record: Option<PathBuf>,
@@ -130,6 +143,8 @@ impl Default for Config {
             tick_rate: None,
             config: None,
             arena_size: None,
+            view_size: None,
+            bandwidth_budget: None,
             record: None,
             max_room_players: None,
             max_connections: 10_000,
@@ -188,6 +203,28 @@ mod tests {
         assert_eq!(c.room_player_limit(), 10_000);
         c.max_room_players = Some(3);
         assert_eq!(c.room_player_limit(), 3);
+    }
+
+    #[test]
+    fn open_world_flags_parse() {
+        let parsed = Config::try_parse_from([
+            "tickwire",
+            "--game",
+            "bench",
+            "--arena-size",
+            "12649",
+            "--view-size",
+            "2000",
+            "--bandwidth-budget",
+            "3000",
+        ]);
+        assert!(parsed.is_ok(), "{parsed:?}");
+        if let Ok(c) = parsed {
+            assert_eq!(c.arena_size, Some(12649.0));
+            assert_eq!(c.view_size, Some(2000.0));
+            assert_eq!(c.bandwidth_budget, Some(3000));
+        }
+        assert!(Config::try_parse_from(["tickwire", "--bandwidth-budget", "0"]).is_err());
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub struct BundledGame {
     config_file: Option<PathBuf>,
     tick_rate: Option<u32>,
     arena_size: Option<f32>,
+    view_size: Option<f32>,
     record_dir: Option<PathBuf>,
 }
 
@@ -38,6 +39,7 @@ pub fn bundled(config: &Config) -> anyhow::Result<Arc<dyn GameFactory>> {
         config_file: config.config.clone(),
         tick_rate: config.tick_rate,
         arena_size: config.arena_size,
+        view_size: config.view_size,
         record_dir: config.record.clone(),
     };
     let setup = game.setup(0)?;
@@ -59,6 +61,9 @@ impl BundledGame {
         )?;
         if let (Some(size), Some(config)) = (self.arena_size, setup.config.as_object_mut()) {
             config.insert("arena_size".into(), serde_json::json!(size));
+        }
+        if let (Some(size), Some(config)) = (self.view_size, setup.config.as_object_mut()) {
+            config.insert("view_size".into(), serde_json::json!(size));
         }
         Ok(setup)
     }

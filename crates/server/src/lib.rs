@@ -125,12 +125,15 @@ impl Server {
         let (alive, done) = mpsc::channel(1);
         let shared = Arc::new(Shared {
             game_name: game.name().to_owned(),
-            lobby: Arc::new(lobby::Lobby::new(
-                game,
-                config.room_player_limit(),
-                config.max_catch_up,
-                alive.clone(),
-            )),
+            lobby: Arc::new(
+                lobby::Lobby::new(
+                    game,
+                    config.room_player_limit(),
+                    config.max_catch_up,
+                    alive.clone(),
+                )
+                .with_bandwidth_budget(config.bandwidth_budget),
+            ),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             shutdown: shutdown_rx,
             alive: Mutex::new(Some(alive)),

@@ -59,6 +59,8 @@ pub struct Lobby {
     game: Arc<dyn GameFactory>,
     room_limit: usize,
     max_catch_up: u32,
+    /// Each view player's snapshot bytes per second, if limited.
+    bandwidth_budget: Option<u64>,
     /// Rooms created so far: names matchmade rooms and spreads their phases.
     created: AtomicU64,
     /// Kept alive by every room task, so shutdown can wait for them.
@@ -118,9 +120,17 @@ impl Lobby {
             game,
             room_limit,
             max_catch_up,
+            bandwidth_budget: None,
             created: AtomicU64::new(0),
             alive: Mutex::new(Some(alive)),
         }
+    }
+
+    /// Limits every view player's snapshots to `bytes_per_second` (`None`:
+    /// no limit, the default).
+    pub fn with_bandwidth_budget(mut self, bytes_per_second: Option<u64>) -> Self {
+        self.bandwidth_budget = bytes_per_second;
+        self
     }
 
     /// A seat in `room`, or with `None` in the fullest room with space
@@ -193,6 +203,7 @@ impl Lobby {
         });
         let settings = RoomSettings {
             max_catch_up: self.max_catch_up,
+            bandwidth_budget: self.bandwidth_budget,
             // The golden ratio spreads successive rooms evenly over the period.
             phase: (n as f64 * 0.618_033_988_749_895).fract(),
         };

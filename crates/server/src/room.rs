@@ -8,10 +8,14 @@
 //!
 //! 1. **simulate**: drain every player's queued inputs (in player order; the
 //!    simulation orders them by player, then sequence number) and step.
-//! 2. **encode**: record the replicated state in the history ring; for every
-//!    player, encode the snapshot body against the baseline the player is
-//!    sure to have, once per distinct baseline, and prefix it with the
-//!    player's header.
+//! 2. **encode**: for every player, encode the snapshot body against the
+//!    baseline the player is sure to have, and prefix it with the player's
+//!    header. A player without a view (the game sees everything) gets the
+//!    room-wide body from the history ring, encoded once per distinct
+//!    baseline. A player with a view (interest management) gets the
+//!    entities in it, from the simulation's grid, encoded against what its
+//!    client holds (its view tracker), within the bandwidth budget if one
+//!    is set; players whose views and baselines coincide share a body.
 //! 3. **send**: hand each frame to the player's latest-wins outbox, and the
 //!    tick's events to each player's control queue.
 //!
@@ -26,7 +30,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tickwire_sim::{
-    GameEvent, JoinError, Joined, PlayerId, PlayerInput, ReplicatedEntity, Simulation,
+    GameEvent, JoinError, Joined, NetId, PlayerId, PlayerInput, ReplicatedEntity, Simulation,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -221,6 +225,8 @@ pub struct RoomSettings {
     pub max_catch_up: u32,
     /// Offset of this room's ticks within the tick period, as a fraction.
     pub phase: f64,
+    /// Snapshot bytes per second per player with a view, if limited.
+    pub bandwidth_budget: Option<u64>,
 }
 
 /// A running match and its players. Owned by the room task.
@@ -231,13 +237,26 @@ pub struct Room {
     settings: RoomSettings,
     /// Joined players, in id order: the order inputs are drained in.
     players: BTreeMap<PlayerId, Arc<PlayerLink>>,
+    /// What each player's client holds, for players with a view; same keys
+    /// as `players`, so the two are walked side by side.
+    trackers: BTreeMap<PlayerId, wire::ViewTracker>,
+    /// Room-wide state, for players without a view.
     history: wire::History,
-    /// Reused per tick: the replicated state.
+    /// Encoder of the snapshots of players with a view.
+    views: wire::Views,
+    /// Reused per tick: the replicated state, sorted by id.
     entities: Vec<ReplicatedEntity>,
+    /// Reused per tick: where each id's row is in `entities`.
+    index: wire::RowIndex,
+    /// Reused per player: the ids in its view.
+    ids: Vec<NetId>,
+    /// Reused per player: the rows in its view.
+    visible: Vec<ReplicatedEntity>,
     /// Reused per tick: the events.
     events: Vec<GameEvent>,
-    /// Reused per tick: each player's frame, in `players` order.
-    frames: Vec<Bytes>,
+    /// Reused per tick: each player's frame, in `players` order (none when
+    /// its snapshot could not be encoded).
+    frames: Vec<Option<Bytes>>,
 }
 
 impl Room {
@@ -248,13 +267,23 @@ impl Room {
         settings: RoomSettings,
     ) -> Result<Self, tickwire_sim::SchemaError> {
         let history = wire::History::new(sim.schema().clone())?;
+        let views = wire::Views::new(
+            sim.schema().clone(),
+            sim.tick_rate(),
+            settings.bandwidth_budget,
+        )?;
         Ok(Self {
             sim,
             info,
             settings,
             players: BTreeMap::new(),
+            trackers: BTreeMap::new(),
             history,
+            views,
             entities: Vec::new(),
+            index: wire::RowIndex::new(),
+            ids: Vec::new(),
+            visible: Vec::new(),
             events: Vec::new(),
             frames: Vec::new(),
         })
@@ -364,6 +393,8 @@ impl Room {
         // snapshot (the writer serves control messages before snapshots).
         let _ = link.control.try_send(Control::Message(welcome));
         self.players.insert(joined.player, Arc::clone(link));
+        self.trackers
+            .insert(joined.player, wire::ViewTracker::new());
         self.info
             .links
             .lock()
@@ -378,6 +409,7 @@ impl Room {
 
     fn leave(&mut self, player: PlayerId) {
         if self.players.remove(&player).is_some() {
+            self.trackers.remove(&player);
             self.sim.leave(player);
             self.broadcast(&wire::encode_player_left(player));
             self.info.links.lock().remove(&player);
@@ -409,31 +441,83 @@ impl Room {
         let tick = self.sim.tick();
         self.entities.clear();
         self.sim.replicated(&mut self.entities);
-        if let Err(error) = self.history.record(tick, &self.entities) {
-            // A game bug (unsorted ids, a value outside its declared
-            // range): players keep their last state rather than get garbage.
-            tracing::error!(room = %self.info.name, tick, %error, "tick state not replicable");
-            return;
-        }
+        // The room-wide history is recorded when the first player without a
+        // view needs it, and the id index when the first with one does.
+        let (mut recorded, mut indexed) = (false, false);
+        let mut deferred = 0u64;
         self.frames.clear();
-        for (id, link) in &self.players {
-            // The history encodes each distinct baseline once per tick and
-            // hands every player with it the same bytes.
-            let Some(body) = self.history.shared_body(link.outbox.written_tick()) else {
-                return; // only before the first record, which just happened
+        for ((id, link), tracker) in self.players.iter().zip(self.trackers.values_mut()) {
+            let body = match self.sim.view(*id) {
+                Some(view) => {
+                    if !indexed {
+                        self.index.rebuild(&self.entities);
+                        indexed = true;
+                    }
+                    self.ids.clear();
+                    self.sim.entities_in(view, &mut self.ids);
+                    self.visible.clear();
+                    self.index
+                        .select(&self.entities, &mut self.ids, &mut self.visible);
+                    let baseline = link.outbox.written_tick();
+                    match self
+                        .views
+                        .encode(tracker, tick, baseline, view, &self.visible)
+                    {
+                        Ok(out) => {
+                            deferred += out.deferred as u64;
+                            out.body
+                        }
+                        Err(error) => {
+                            // A game bug: this player keeps its last state.
+                            tracing::error!(room = %self.info.name, tick, player = id.0, %error, "view not replicable");
+                            self.frames.push(None);
+                            continue;
+                        }
+                    }
+                }
+                None => {
+                    if !recorded {
+                        if let Err(error) = self.history.record(tick, &self.entities) {
+                            // A game bug (unsorted ids, a value outside its
+                            // declared range): players keep their last state
+                            // rather than get garbage.
+                            tracing::error!(room = %self.info.name, tick, %error, "tick state not replicable");
+                            return;
+                        }
+                        recorded = true;
+                    }
+                    // A view player that lost its view starts over if it
+                    // gets one back.
+                    tracker.clear();
+                    // The history encodes each distinct baseline once per
+                    // tick and hands every player with it the same bytes.
+                    let Some(body) = self.history.shared_body(link.outbox.written_tick()) else {
+                        return; // only before the first record, which just happened
+                    };
+                    body
+                }
             };
-            self.frames.push(wire::snapshot_frame(
+            self.frames.push(Some(wire::snapshot_frame(
                 self.sim.last_applied_input(*id),
                 &body.bytes,
-            ));
+            )));
+        }
+        if deferred > 0 {
+            metrics::counter!(stats::CHANGES_DEFERRED).increment(deferred);
         }
         let encoded = std::time::Instant::now();
 
         // send
         let mut skipped = 0u64;
-        for (link, frame) in self.players.values().zip(self.frames.drain(..)) {
+        let sends = self.players.values().zip(self.trackers.values_mut());
+        for ((link, tracker), frame) in sends.zip(self.frames.drain(..)) {
+            let Some(frame) = frame else {
+                continue;
+            };
             if link.outbox.put(PendingSnapshot { tick, frame }) {
                 skipped += 1;
+                // The replaced snapshot will never be a baseline.
+                tracker.forget_replaced();
             }
         }
         if skipped > 0 {

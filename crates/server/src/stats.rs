@@ -40,6 +40,8 @@ pub const CLOSES: &str = "tickwire_closes_total";
 pub const CONNECTIONS_REFUSED: &str = "tickwire_connections_refused_total";
 /// Ticks a late room dropped instead of catching up (counter).
 pub const CATCHUP_TICKS_DROPPED: &str = "tickwire_catchup_ticks_dropped_total";
+/// Counter: entity changes a bandwidth budget held back for a later tick.
+pub const CHANGES_DEFERRED: &str = "tickwire_changes_deferred_total";
 
 /// The process's Prometheus recorder, installed on first use. `None` if
 /// another recorder was installed first by an embedding program.
@@ -97,6 +99,10 @@ fn describe() {
     describe_counter!(
         CATCHUP_TICKS_DROPPED,
         "Ticks a late room skipped instead of catching up"
+    );
+    describe_counter!(
+        CHANGES_DEFERRED,
+        "Entity changes a bandwidth budget held back for a later snapshot"
     );
 }
 

@@ -12,12 +12,12 @@
 //! (4.5 years at 30 Hz). The conversion lives here too.
 
 use bytes::Bytes;
-use tickwire_protocol::{ServerEvent, ServerHistory, ServerMessage};
-use tickwire_sim::{GameEvent, NetId, PlayerId, ReplicatedEntity, Schema, SchemaError};
+use tickwire_protocol::{Budget, Nearness, ServerEvent, ServerHistory, ServerMessage};
+use tickwire_sim::{GameEvent, NetId, PlayerId, Rect, ReplicatedEntity, Schema, SchemaError};
 
 pub use tickwire_protocol::{
     ClientDecodeError, ClientMessage, HISTORY_TICKS, JoinRefused, PROTOCOL_VERSION, RecordError,
-    error_code,
+    RowIndex, ViewError, ViewSnapshot, ViewTracker, error_code,
 };
 
 /// A simulation tick as the wire counts it (saturating; see module docs).
@@ -192,6 +192,57 @@ impl History {
     pub fn shared_body(&mut self, baseline: Option<u64>) -> Option<SharedBody> {
         let baseline = baseline.and_then(|t| u32::try_from(t).ok());
         self.inner.shared_body(baseline)
+    }
+}
+
+/// Encodes the snapshots of the players who see a view (interest
+/// management): each against the rows its client holds at its baseline,
+/// kept in the player's [`ViewTracker`]. One per room; players whose
+/// baselines and views coincide share a body.
+#[derive(Debug)]
+pub struct Views {
+    inner: tickwire_protocol::ViewEncoder,
+    /// The per-snapshot budget, if any.
+    budget: Option<Budget>,
+}
+
+impl Views {
+    /// An encoder for a game with `schema`; `bandwidth_budget` is bytes per
+    /// second per player at `tick_rate` snapshots per second.
+    pub fn new(
+        schema: Schema,
+        tick_rate: u32,
+        bandwidth_budget: Option<u64>,
+    ) -> Result<Self, SchemaError> {
+        Ok(Self {
+            inner: tickwire_protocol::ViewEncoder::new(schema)?,
+            budget: bandwidth_budget.map(|b| Budget::per_second(b, tick_rate)),
+        })
+    }
+
+    /// The body of `tick` for a player who sees `visible` (sorted by id)
+    /// inside `view`, against its `baseline`; recorded in its tracker.
+    /// Under a budget, the changes nearest the view's centre go first.
+    pub fn encode(
+        &mut self,
+        tracker: &mut ViewTracker,
+        tick: u64,
+        baseline: Option<u64>,
+        view: Rect,
+        visible: &[ReplicatedEntity],
+    ) -> Result<ViewSnapshot, ViewError> {
+        let baseline = baseline.and_then(|t| u32::try_from(t).ok());
+        let nearness = self
+            .budget
+            .map(|_| Nearness::new(self.inner.schema(), view));
+        self.inner.encode(
+            tracker,
+            wire_tick(tick),
+            baseline,
+            visible,
+            self.budget,
+            |e| nearness.as_ref().map_or(1.0, |n| n.priority(e)),
+        )
     }
 }
 

@@ -33,8 +33,9 @@ async fn an_input_moves_the_avatar() {
     player.next_snapshot().await;
     let avatar = player.welcome.avatar.0;
     let x0 = player.entity(avatar).unwrap().values[0];
-    // Move away from the nearer wall (x is fixed-point; the arena is 4000).
-    let dir: i8 = if x0 > 2000 * 16 { -127 } else { 127 };
+    // Move away from the nearer wall (x is fixed-point; the test arena is
+    // 1000).
+    let dir: i8 = if x0 > 500 * 16 { -127 } else { 127 };
     for seq in 1..=10 {
         player.input(seq, dir, 0).await;
         player.next_snapshot().await;

@@ -37,10 +37,12 @@ pub async fn start_with(config: Config, game: Arc<dyn GameFactory>) -> Server {
     Server::start_with_game(config, listener, game).unwrap()
 }
 
-/// Starts an arena server with default limits.
+/// Starts an arena server with default limits, in an arena small enough
+/// (1000 units) that every player's 2000-unit view holds everyone.
 pub async fn arena() -> Server {
     start(Config {
         game: GameKind::Arena,
+        arena_size: Some(1000.0),
         ..test_config()
     })
     .await
