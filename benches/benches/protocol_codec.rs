@@ -9,8 +9,8 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tickwire_protocol::{
-    Limits, SnapshotBody, apply_snapshot, decode_snapshot_message, encode_delta,
-    write_snapshot_message,
+    DeltaScratch, Limits, SnapshotBody, apply_snapshot, decode_snapshot_message, encode_delta,
+    encode_delta_with, write_snapshot_message,
 };
 
 #[path = "../../crates/protocol/tests/support/arena.rs"]
@@ -37,6 +37,24 @@ fn delta_of_1000(c: &mut Criterion) {
         b.iter(|| {
             out.clear();
             let _ = encode_delta(&schema, 1, black_box(&base), 2, black_box(&cur), &mut out);
+            black_box(out.len())
+        });
+    });
+    // The server's path: working buffers kept from tick to tick.
+    group.bench_function("encode_reusing_scratch", |b| {
+        let mut out = Vec::with_capacity(4096);
+        let mut scratch = DeltaScratch::default();
+        b.iter(|| {
+            out.clear();
+            let _ = encode_delta_with(
+                &mut scratch,
+                &schema,
+                1,
+                black_box(&base),
+                2,
+                black_box(&cur),
+                &mut out,
+            );
             black_box(out.len())
         });
     });
