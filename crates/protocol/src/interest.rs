@@ -40,7 +40,10 @@
 //! **Sharing.** Players whose baselines are the same recorded state and
 //! whose snapshots carry the same rows share one encoded body, and the
 //! state they will hold is recorded once: an encoder serves every player of
-//! a room, tick by tick. Games without views keep using the room-wide
+//! a room, tick by tick. A baseline state that only one player holds
+//! cannot start anyone else's delta, so such players skip the lookup: in
+//! an open world, where views rarely coincide, sharing costs next to
+//! nothing. Games without views keep using the room-wide
 //! [`crate::ServerHistory`], which shares one body per baseline.
 //!
 //! Everything here is pure: no clock, no I/O, and hash maps only for
@@ -372,13 +375,19 @@ impl ViewEncoder {
 
         // What this snapshot leaves the client with, and a fingerprint of
         // which rows are fresh and which are carried over from the baseline.
+        // Only a player whose baseline is shared with another (or who has
+        // none) can share this tick's body: a baseline state held by one
+        // tracker alone means nobody else's delta starts from it.
+        let shareable = base.is_none_or(|b| Arc::strong_count(&b.rows) > 1);
         let (fingerprint, deferred) = match budget {
             None => {
                 tracker.waiting.clear();
                 rows.extend_from_slice(visible);
                 let mut h = FINGERPRINT_SEED;
-                for e in visible {
-                    h = mix(h, u64::from(e.id.0) << 1);
+                if shareable {
+                    for e in visible {
+                        h = mix(h, u64::from(e.id.0) << 1);
+                    }
                 }
                 (h, 0)
             }
@@ -395,7 +404,7 @@ impl ViewEncoder {
         let base_id = base.map(|s| s.id);
         let base_tick = base.map(|s| s.tick);
         let key = share_key(base_id, fingerprint);
-        if let Some(&i) = self.index.get(&key) {
+        if let Some(&i) = self.index.get(&key).filter(|_| shareable) {
             if let Some(hit) = self
                 .shared
                 .get(i)
@@ -441,12 +450,14 @@ impl ViewEncoder {
             baseline: base_tick,
             bytes: Arc::from(&self.bytes[..]),
         };
-        self.index.entry(key).or_insert(self.shared.len());
-        self.shared.push(Shared {
-            base: base_id,
-            state: state.clone(),
-            body: body.clone(),
-        });
+        if shareable {
+            self.index.entry(key).or_insert(self.shared.len());
+            self.shared.push(Shared {
+                base: base_id,
+                state: state.clone(),
+                body: body.clone(),
+            });
+        }
         tracker.push(state);
         Ok(ViewSnapshot {
             body,
