@@ -35,7 +35,12 @@
 //! entity sent starts again from zero. An entity that waits keeps, in what
 //! the client holds, the row it had at the baseline, and creations may wait
 //! too; removals always go. With `n` entities in view, one entity waits at
-//! most `2 (n - 1) (1 + 1 / MIN_PRIORITY)` snapshots; in practice, far less.
+//! most `2 (n - 1) (1 + 1 / MIN_PRIORITY)` snapshots (each snapshot carries
+//! the most urgent change, and an entity can come first only so often
+//! before its accumulated priority falls behind one that waits); in
+//! practice far less: 40 moving avatars under 50 bytes a snapshot wait at
+//! most 20 ticks in the tests. A change carried by a snapshot the socket
+//! then skipped is due again from the baseline, and accumulates anew.
 //!
 //! **Sharing.** Players whose baselines are the same recorded state and
 //! whose snapshots carry the same rows share one encoded body, and the
