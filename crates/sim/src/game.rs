@@ -108,6 +108,13 @@ pub trait Game: Send + 'static {
     fn hash_state(&self, h: &mut StateHasher) {
         let _ = h;
     }
+
+    /// Named constants a client needs to predict and draw the game, sent to
+    /// every player in the welcome: the browser client reads `arena_size`
+    /// and `player_speed`. The default sends none.
+    fn client_constants(&self) -> Vec<(String, f32)> {
+        Vec::new()
+    }
 }
 
 /// A player as the world tracks it.

@@ -416,6 +416,9 @@ impl<S: Simulation, W: Write + Send + std::fmt::Debug> Simulation for Recording<
     fn entities_in(&self, rect: Rect, out: &mut Vec<NetId>) {
         self.sim.entities_in(rect, out);
     }
+    fn client_constants(&self) -> Vec<(String, f32)> {
+        self.sim.client_constants()
+    }
 }
 
 impl<S: Simulation + ?Sized> Simulation for Box<S> {
@@ -463,5 +466,8 @@ impl<S: Simulation + ?Sized> Simulation for Box<S> {
     }
     fn entities_in(&self, rect: Rect, out: &mut Vec<NetId>) {
         (**self).entities_in(rect, out);
+    }
+    fn client_constants(&self) -> Vec<(String, f32)> {
+        (**self).client_constants()
     }
 }

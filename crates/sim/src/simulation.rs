@@ -68,4 +68,10 @@ pub trait Simulation: Send + std::fmt::Debug {
     fn entities_in(&self, rect: Rect, out: &mut Vec<NetId>) {
         let _ = (rect, out);
     }
+    /// Named constants a client needs to predict and draw the game (the
+    /// arena's size, the avatars' speed), sent in the welcome. The default
+    /// has none.
+    fn client_constants(&self) -> Vec<(String, f32)> {
+        Vec::new()
+    }
 }

@@ -333,6 +333,10 @@ impl<G: Game> Simulation for World<G> {
         self.game.view(player, avatar)
     }
 
+    fn client_constants(&self) -> Vec<(String, f32)> {
+        self.game.client_constants()
+    }
+
     fn entities_in(&self, rect: Rect, out: &mut Vec<NetId>) {
         out.extend(
             self.grid

@@ -109,3 +109,22 @@ fn an_unknown_game_is_refused() {
 fn a_zero_tick_rate_is_refused() {
     assert!(games::new_simulation("arena", None, Some(0), 1).is_err());
 }
+
+#[test]
+fn clients_are_told_the_configured_size_and_speed() {
+    let config = ArenaConfig {
+        arena_size: 2500.0,
+        player_speed: 150.0,
+        ..ArenaConfig::default()
+    };
+    let world = tickwire_sim::games::arena::new_world(1, config).unwrap();
+    let constants = tickwire_sim::Simulation::client_constants(&world);
+    assert!(
+        constants.contains(&("arena_size".to_string(), 2500.0)),
+        "{constants:?}"
+    );
+    assert!(
+        constants.contains(&("player_speed".to_string(), 150.0)),
+        "{constants:?}"
+    );
+}

@@ -437,6 +437,13 @@ impl Game for Arena {
         })
     }
 
+    fn client_constants(&self) -> Vec<(String, f32)> {
+        vec![
+            ("arena_size".into(), self.config.arena_size),
+            ("player_speed".into(), self.config.player_speed),
+        ]
+    }
+
     fn position(&self, entity: &ArenaEntity) -> Option<Vec2> {
         Some(match entity {
             ArenaEntity::Avatar(a) => a.pos,

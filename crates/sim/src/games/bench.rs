@@ -237,6 +237,13 @@ impl Game for Bench {
         }
     }
 
+    fn client_constants(&self) -> Vec<(String, f32)> {
+        vec![
+            ("arena_size".into(), self.config.arena_size),
+            ("player_speed".into(), SPEED),
+        ]
+    }
+
     fn view(&self, _player: PlayerId, a: &BenchAvatar) -> Option<Rect> {
         self.config
             .view_size
