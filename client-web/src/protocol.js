@@ -26,6 +26,8 @@ export const MAX_CHAT_BYTES = 256;
 export const MAX_REASON_BYTES = 256;
 /** Most players in a welcome's roster. */
 export const MAX_ROSTER = 1024;
+/** Most named constants in a welcome. */
+export const MAX_CONSTANTS = 64;
 /** States a ClientState keeps (as many as the server's history ring). */
 export const CLIENT_STATES = 32;
 
@@ -71,6 +73,11 @@ class Reader {
     const s = this.bytes.subarray(this.pos, this.pos + n);
     this.pos += n;
     return s;
+  }
+
+  f32() {
+    const s = this.take(4);
+    return new DataView(s.buffer, s.byteOffset, 4).getFloat32(0, true);
   }
 
   le(n) {
@@ -402,7 +409,7 @@ function applyDelta(q, base, d) {
 /**
  * Decodes one server message. Snapshots need the welcome's schema.
  * Returns one of:
- * - `{type: 'welcome', protocolVersion, player, avatar, room, tickRate, tick, schema, schemaHash (BigInt), roster: [[player, name]]}`
+ * - `{type: 'welcome', protocolVersion, player, avatar, room, tickRate, tick, schema, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]]}`
  * - `{type: 'snapshot', lastInput, body: {tick, baseline, removed, survivors, changed: [{index, mask, deltas}], created: [{id, kind, values}]}}`
  * - `{type: 'pong', clientTime, serverTick}`
  * - `{type: 'event', event: {type: 'kill', killer, victim} | {type: 'chat', player, text} | {type: 'playerJoined', player, name} | {type: 'playerLeft', player}}`
@@ -433,9 +440,13 @@ export function decodeServerMessage(bytes, schema) {
       if (count > MAX_ROSTER) throw new ProtocolError(`roster of ${count} is over the limit`);
       const roster = [];
       for (let i = 0; i < count; i++) roster.push([r.u32(), r.string(MAX_NAME_BYTES, 'player name')]);
+      const constantCount = r.length(5, 'constants');
+      if (constantCount > MAX_CONSTANTS) throw new ProtocolError(`${constantCount} constants is over the limit`);
+      const constants = [];
+      for (let i = 0; i < constantCount; i++) constants.push([r.string(MAX_NAME_BYTES, 'constant name'), r.f32()]);
       const computed = schemaHash(decodedSchema);
       if (computed !== hash) throw new ProtocolError(`welcome schema hashes to ${computed}, but claims ${hash}`);
-      message = { type: 'welcome', protocolVersion, player, avatar, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster };
+      message = { type: 'welcome', protocolVersion, player, avatar, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster, constants };
       break;
     }
     case 2:

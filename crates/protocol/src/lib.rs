@@ -35,7 +35,7 @@ pub use interest::{
     ViewTracker,
 };
 pub use message::{
-    ClientDecodeError, ClientMessage, JoinRefused, MAX_CHAT_BYTES, MAX_NAME_BYTES,
+    ClientDecodeError, ClientMessage, JoinRefused, MAX_CHAT_BYTES, MAX_CONSTANTS, MAX_NAME_BYTES,
     MAX_REASON_BYTES, MAX_ROSTER, ServerDecodeError, ServerEvent, ServerMessage, Snapshot, Welcome,
     check_join, decode_snapshot_message, error_code,
 };

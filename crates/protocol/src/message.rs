@@ -27,6 +27,8 @@ pub const MAX_CHAT_BYTES: usize = 256;
 pub const MAX_REASON_BYTES: usize = 256;
 /// Most players a welcome's roster lists.
 pub const MAX_ROSTER: usize = 1024;
+/// Most named constants in a welcome.
+pub const MAX_CONSTANTS: usize = 64;
 
 /// Codes of [`ServerMessage::Error`]. They lie in the WebSocket private
 /// close-code range, so the server can close the socket with the same code.
@@ -197,7 +199,7 @@ pub fn check_join(
 
 /// The server's answer to a join: who the player is and how to decode
 /// everything that follows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Welcome {
     /// [`PROTOCOL_VERSION`] of the server.
     pub protocol_version: u16,
@@ -217,6 +219,10 @@ pub struct Welcome {
     pub schema_hash: u64,
     /// Everyone in the room, the new player included.
     pub roster: Vec<(PlayerId, String)>,
+    /// Named constants the game gives its clients to predict and draw with
+    /// (the arena's `arena_size` and `player_speed`), at most
+    /// [`MAX_CONSTANTS`], names at most [`MAX_NAME_BYTES`].
+    pub constants: Vec<(String, f32)>,
 }
 
 /// Something to tell players once: a kill, a chat line, a join, a leave.
@@ -255,7 +261,7 @@ pub struct Snapshot {
 }
 
 /// A message from the server to a client.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ServerMessage {
     /// Tag 0: the answer to a join.
     Welcome(Welcome),
@@ -390,6 +396,10 @@ impl ServerMessage {
                 check_len("roster", welcome.roster.len(), MAX_ROSTER)?;
                 for (_, name) in &welcome.roster {
                     check_len("player name", name.len(), MAX_NAME_BYTES)?;
+                }
+                check_len("constants", welcome.constants.len(), MAX_CONSTANTS)?;
+                for (name, _) in &welcome.constants {
+                    check_len("constant name", name.len(), MAX_NAME_BYTES)?;
                 }
                 welcome.schema.validate()?;
                 let computed = welcome.schema.hash();

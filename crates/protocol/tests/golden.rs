@@ -176,7 +176,8 @@ fn server_json(schema: &Schema, m: &ServerMessage) -> Value {
             "protocolVersion": w.protocol_version, "player": w.player.0, "avatar": w.avatar.0,
             "room": w.room, "tickRate": w.tick_rate, "tick": w.tick,
             "schema": schema_json(&w.schema), "schemaHash": w.schema_hash.to_string(),
-            "roster": w.roster.iter().map(|(p, n)| json!([p.0, n])).collect::<Vec<_>>()}),
+            "roster": w.roster.iter().map(|(p, n)| json!([p.0, n])).collect::<Vec<_>>(),
+            "constants": w.constants.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>()}),
         ServerMessage::Snapshot(Snapshot { last_input, body }) => json!({"type": "snapshot",
             "lastInput": last_input, "body": {"tick": body.tick, "baseline": body.baseline,
             "removed": body.removed.iter().map(|id| id.0).collect::<Vec<_>>(),
@@ -269,6 +270,10 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 schema: schema.clone(),
                 schema_hash: schema.hash(),
                 roster: vec![(PlayerId(1), "ann".into()), (PlayerId(2), "bob".into())],
+                constants: vec![
+                    ("arena_size".into(), 4000.0),
+                    ("player_speed".into(), 200.0),
+                ],
             }),
         ),
         (

@@ -47,6 +47,7 @@ fn seeds(schema: &Schema) -> (Vec<Vec<u8>>, ServerHistory) {
         schema: schema.clone(),
         schema_hash: schema.hash(),
         roster: vec![(PlayerId(1), "ann".into()), (PlayerId(3), "bob".into())],
+        constants: vec![("arena_size".into(), 4000.0)],
     });
     for m in [
         welcome,

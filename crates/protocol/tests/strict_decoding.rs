@@ -184,6 +184,7 @@ fn welcome_with_a_wrong_schema_hash_is_refused() {
         schema: schema.clone(),
         schema_hash: schema.hash() ^ 1,
         roster: vec![],
+        constants: vec![],
     });
     let bytes = welcome.to_bytes(&schema).unwrap();
     assert!(matches!(
