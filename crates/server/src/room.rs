@@ -387,6 +387,7 @@ impl Room {
             tick: self.sim.tick(),
             schema: self.sim.schema(),
             roster,
+            constants: self.sim.client_constants(),
         });
         self.broadcast(&wire::encode_player_joined(joined.player, &link.name));
         // The control queue is fresh, so the welcome goes first, before any

@@ -56,6 +56,8 @@ pub struct Welcome<'a> {
     pub schema: &'a Schema,
     /// Players in the room, this one included.
     pub roster: Vec<(PlayerId, String)>,
+    /// The game's constants for its clients.
+    pub constants: Vec<(String, f32)>,
 }
 
 /// Control messages never fail to encode (only snapshots can); an empty
@@ -93,6 +95,12 @@ pub fn encode_welcome(welcome: Welcome<'_>) -> Bytes {
             .roster
             .into_iter()
             .take(tickwire_protocol::MAX_ROSTER)
+            .collect(),
+        constants: welcome
+            .constants
+            .into_iter()
+            .filter(|(name, _)| name.len() <= tickwire_protocol::MAX_NAME_BYTES)
+            .take(tickwire_protocol::MAX_CONSTANTS)
             .collect(),
     });
     control(&message, welcome.schema)

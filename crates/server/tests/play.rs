@@ -146,3 +146,20 @@ async fn matchmaking_fills_the_fullest_room_first_and_opens_new_ones() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_welcome_tells_the_client_the_configured_arena() {
+    // `arena()` runs the arena with `--arena-size 1000`.
+    let server = arena().await;
+    let player = join(server.local_addr(), "sized", "ann").await;
+    let constants = &player.welcome.constants;
+    assert!(
+        constants.contains(&("arena_size".to_string(), 1000.0)),
+        "{constants:?}"
+    );
+    assert!(
+        constants.iter().any(|(name, _)| name == "player_speed"),
+        "{constants:?}"
+    );
+    server.shutdown().await;
+}
