@@ -89,13 +89,17 @@ export class Session {
     const first = this.schema === null;
     this.schema = new SchemaView(w.schema);
     this.tickRate = w.tickRate;
-    this.arenaSize = w.arenaSize ?? DEFAULT_ARENA_SIZE;
+    // The game's own constants, from the welcome: a server started with
+    // another arena size or speed predicts and draws right.
+    const constants = new Map(w.constants ?? []);
+    this.arenaSize = constants.get('arena_size') ?? DEFAULT_ARENA_SIZE;
+    const speed = constants.get('player_speed');
     this.playerId = w.player;
     this.avatarId = w.avatar;
     this.roster = new Map(w.roster.map(([id, name]) => [id, name]));
     this.entities = new Map();
     this.interpolator = new Interpolator({ tickRate: this.tickRate, modes: this.schema.modes });
-    this.predictor = new Predictor({ tickRate: this.tickRate, arenaSize: this.arenaSize });
+    this.predictor = new Predictor({ tickRate: this.tickRate, arenaSize: this.arenaSize, ...(speed ? { speed } : {}) });
     this.nextInputAt = null;
     if (first) console.info(`tickwire: joined room ${w.room} as player ${w.player} (${this.schema.game})`);
   }
