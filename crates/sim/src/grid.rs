@@ -182,6 +182,39 @@ impl Grid {
             .filter(move |it| rect.contains(it.pos))
     }
 
+    /// Appends the ids of the items inside `rect` (edges included) for
+    /// which `keep` holds, in cell order: the same items as
+    /// [`Grid::query_rect`], as one tight loop per row of cells (this is
+    /// the interest-management query, run once per player per tick).
+    pub fn ids_in_rect(
+        &self,
+        rect: Rect,
+        out: &mut Vec<NetId>,
+        mut keep: impl FnMut(EntityKey) -> bool,
+    ) {
+        if rect.min.x > rect.max.x || rect.min.y > rect.max.y {
+            return;
+        }
+        let (c0, r0) = self.cell_of(rect.min);
+        let (c1, r1) = self.cell_of(rect.max);
+        for row in r0..=r1 {
+            let first = (row * self.cols + c0) as usize;
+            let last = (row * self.cols + c1) as usize;
+            let (Some(&start), Some(&end)) = (self.starts.get(first), self.starts.get(last + 1))
+            else {
+                continue;
+            };
+            let Some(items) = self.items.get(start as usize..end as usize) else {
+                continue;
+            };
+            for it in items {
+                if rect.contains(it.pos) && keep(it.key) {
+                    out.push(it.id);
+                }
+            }
+        }
+    }
+
     /// The items within `radius` of `centre` (distance `<= radius`).
     pub fn query_radius(&self, centre: Vec2, radius: f32) -> impl Iterator<Item = &GridItem> + '_ {
         let rect = Rect {
@@ -275,6 +308,34 @@ mod tests {
         let (g, _) = grid_with(&pts);
         assert_eq!(ids(g.query_radius(Vec2::new(-50.0, -50.0), 1.0)), vec![0]);
         assert_eq!(ids(g.query_radius(Vec2::new(5000.0, 20.0), 1.0)), vec![1]);
+    }
+
+    #[test]
+    fn ids_in_rect_match_the_rect_query() {
+        let pts = scatter(2000);
+        let (g, ks) = grid_with(&pts);
+        let rect = Rect {
+            min: Vec2::new(-30.0, 340.0),
+            max: Vec2::new(610.0, 1777.0),
+        };
+        let mut out = Vec::new();
+        g.ids_in_rect(rect, &mut out, |_| true);
+        let mut got: Vec<u32> = out.iter().map(|id| id.0).collect();
+        got.sort_unstable();
+        assert_eq!(got, ids(g.query_rect(rect)));
+        // `keep` filters by key.
+        out.clear();
+        g.ids_in_rect(rect, &mut out, |k| k != ks[got[0] as usize]);
+        assert_eq!(out.len(), got.len() - 1);
+        assert!(!out.contains(&NetId(got[0])));
+        // An empty rect finds nothing.
+        out.clear();
+        let inverted = Rect {
+            min: rect.max,
+            max: rect.min,
+        };
+        g.ids_in_rect(inverted, &mut out, |_| true);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -70,6 +70,10 @@ pub struct World<G: Game> {
     next_player: u32,
     /// Positions at the end of the last tick.
     grid: Grid,
+    /// Whether an entity may have been despawned since the grid's rebuild
+    /// (a join or leave between ticks): then a grid entry may name an
+    /// entity that is gone, and queries check each one.
+    grid_stale: bool,
     /// Events of the last tick, until drained.
     events: Vec<GameEvent>,
     /// Scratch: this tick's inputs in application order.
@@ -135,6 +139,7 @@ impl<G: Game> World<G> {
             players: BTreeMap::new(),
             next_player: 0,
             grid,
+            grid_stale: false,
             events: Vec::new(),
             inputs: Vec::new(),
             tick: 0,
@@ -228,6 +233,7 @@ impl<G: Game> Simulation for World<G> {
         }
         let player = PlayerId(self.next_player);
         let name: String = name.chars().take(MAX_NAME_CHARS).collect();
+        self.grid_stale = true;
         let mut ctx = ctx!(self, self.tick);
         let result = self.game.join(&mut ctx, player, &name);
         self.entities.compact();
@@ -255,6 +261,7 @@ impl<G: Game> Simulation for World<G> {
         let Some(slot) = self.players.remove(&player) else {
             return;
         };
+        self.grid_stale = true;
         let mut ctx = ctx!(self, self.tick);
         self.game.leave(&mut ctx, player, slot.avatar);
         self.entities.despawn(slot.avatar);
@@ -309,6 +316,7 @@ impl<G: Game> Simulation for World<G> {
                 .iter()
                 .filter_map(|(key, id, e)| game.position(e).map(|pos| GridItem { key, id, pos })),
         );
+        self.grid_stale = false;
     }
 
     fn replicated(&self, out: &mut Vec<ReplicatedEntity>) {
@@ -338,12 +346,14 @@ impl<G: Game> Simulation for World<G> {
     }
 
     fn entities_in(&self, rect: Rect, out: &mut Vec<NetId>) {
-        out.extend(
+        // Right after a step the grid lists exactly the live entities; only
+        // a join or leave since can leave it naming one that is gone.
+        if self.grid_stale {
             self.grid
-                .query_rect(rect)
-                .filter(|it| self.entities.contains(it.key))
-                .map(|it| it.id),
-        );
+                .ids_in_rect(rect, out, |key| self.entities.contains(key));
+        } else {
+            self.grid.ids_in_rect(rect, out, |_| true);
+        }
     }
 
     fn state_hash(&self) -> u64 {
