@@ -109,9 +109,10 @@ pub struct ViewTracker {
     /// sorted by id, with their accumulated priority. Empty without a
     /// budget.
     waiting: Vec<(NetId, f32)>,
-    /// The buffer of a pruned state, reused for the next one: a player's
-    /// steady state allocates no rows.
-    spare: Option<Vec<ReplicatedEntity>>,
+    /// A pruned state's rows that no other player shares, reused (buffer
+    /// and reference count alike) for the next state: a player's steady
+    /// state allocates nothing.
+    spare: Option<Arc<Vec<ReplicatedEntity>>>,
 }
 
 /// One snapshot put in a player's outbox, as the client will hold it.
@@ -193,19 +194,26 @@ impl ViewTracker {
         }
     }
 
-    /// Keeps a dropped state's buffer for the next state, unless another
-    /// player still shares it.
-    fn recycle(&mut self, state: SentState) {
-        if let Ok(rows) = Arc::try_unwrap(state.rows) {
-            self.spare = Some(rows);
+    /// Keeps a dropped state's rows for the next state, unless another
+    /// player still shares them.
+    fn recycle(&mut self, mut state: SentState) {
+        if Arc::get_mut(&mut state.rows).is_some() {
+            self.spare = Some(state.rows);
         }
     }
 
-    /// An empty buffer for a new state.
-    fn take_spare(&mut self) -> Vec<ReplicatedEntity> {
-        let mut rows = self.spare.take().unwrap_or_default();
-        rows.clear();
-        rows
+    /// Empty rows for a new state, held by nobody else.
+    fn take_spare(&mut self) -> Arc<Vec<ReplicatedEntity>> {
+        match self.spare.take() {
+            Some(mut rows) => {
+                if let Some(buffer) = Arc::get_mut(&mut rows) {
+                    buffer.clear();
+                    return rows;
+                }
+                Arc::default()
+            }
+            None => Arc::default(),
+        }
     }
 
     /// Records `state` as the newest snapshot put in the player's outbox.
@@ -372,7 +380,9 @@ impl ViewEncoder {
             self.shared.clear();
         }
         tracker.prune(baseline);
-        let mut rows = tracker.take_spare();
+        let mut state_rows = tracker.take_spare();
+        // Unique by construction, so this never copies.
+        let rows = Arc::make_mut(&mut state_rows);
         let base = baseline
             .filter(|&b| b < tick)
             .and_then(|b| tracker.sent.iter().rev().find(|s| s.tick == b));
@@ -402,14 +412,14 @@ impl ViewEncoder {
                 visible,
                 budget,
                 &mut priority,
-                &mut rows,
+                rows,
             ),
         };
 
         let base_id = base.map(|s| s.id);
         let base_tick = base.map(|s| s.tick);
         let key = share_key(base_id, fingerprint);
-        if let Some(&i) = self.index.get(&key).filter(|_| shareable) {
+        if let Some(&i) = shareable.then(|| self.index.get(&key)).flatten() {
             if let Some(hit) = self
                 .shared
                 .get(i)
@@ -417,7 +427,7 @@ impl ViewEncoder {
             {
                 let body = hit.body.clone();
                 let state = hit.state.clone();
-                tracker.spare = Some(rows);
+                tracker.spare = Some(state_rows);
                 tracker.push(state);
                 return Ok(ViewSnapshot {
                     body,
@@ -435,19 +445,19 @@ impl ViewEncoder {
                 b,
                 base_rows,
                 tick,
-                &rows,
+                rows,
                 &mut self.bytes,
             ),
-            None => encode_full(&self.schema, tick, &rows, &mut self.bytes),
+            None => encode_full(&self.schema, tick, rows, &mut self.bytes),
         };
         if let Err(error) = encoded {
-            tracker.spare = Some(rows);
+            tracker.spare = Some(state_rows);
             return Err(error.into());
         }
         let state = SentState {
             tick,
             id: self.next_state,
-            rows: Arc::new(rows),
+            rows: state_rows,
         };
         self.next_state += 1;
         let body = EncodedBody {
