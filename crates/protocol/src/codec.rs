@@ -109,16 +109,7 @@ pub(crate) const fn unzigzag(n: u32) -> i32 {
 pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
     if v < u32::from(U16_MARKER) {
         out.push(v as u8);
-    } else {
-        put_wide_u32(out, v);
-    }
-}
-
-/// [`put_u32`] for values of 251 and up, out of line so the one-byte case
-/// (most deltas, counts and gaps) inlines into the snapshot encoder's loops.
-#[inline(never)]
-fn put_wide_u32(out: &mut Vec<u8>, v: u32) {
-    if let Ok(v) = u16::try_from(v) {
+    } else if let Ok(v) = u16::try_from(v) {
         out.push(U16_MARKER);
         out.extend_from_slice(&v.to_le_bytes());
     } else {
