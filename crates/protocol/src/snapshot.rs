@@ -426,44 +426,6 @@ pub struct DeltaScratch {
     changed: Vec<(u32, u8)>,
     /// The changed fields' offsets, already encoded.
     deltas: Vec<u8>,
-    /// Per kind of the schema, what the merge walk needs of it; filled
-    /// lazily, as kinds are met, on every call.
-    kinds: Vec<Option<KindMasks>>,
-}
-
-/// What the delta encoder's inner loop needs of one kind, as bit masks over
-/// its fields: a changed field is found and encoded without walking the
-/// declaration.
-#[derive(Clone, Copy, Debug)]
-struct KindMasks {
-    /// Bit `f` set: field `f` is declared.
-    declared: u8,
-    /// Bit `f` set: field `f` is `Fixed`, so any value is in range and its
-    /// offset is a plain wrapping difference.
-    plain: u8,
-}
-
-impl KindMasks {
-    fn of(kind: &tickwire_sim::KindDecl) -> Self {
-        let (mut declared, mut plain) = (0u8, 0u8);
-        for (f, field) in kind.fields.iter().enumerate().take(MAX_FIELDS) {
-            declared |= 1 << f;
-            if matches!(field.quant, Quantization::Fixed { .. }) {
-                plain |= 1 << f;
-            }
-        }
-        Self { declared, plain }
-    }
-}
-
-/// Bit `f` set: `old[f] != new[f]`, over all [`MAX_FIELDS`] values.
-#[inline]
-fn differing(old: &[i32; MAX_FIELDS], new: &[i32; MAX_FIELDS]) -> u8 {
-    let mut mask = 0u8;
-    for f in 0..MAX_FIELDS {
-        mask |= u8::from(old[f] != new[f]) << f;
-    }
-    mask
 }
 
 /// [`encode_delta`] with reusable working buffers: the same bytes.
@@ -491,14 +453,11 @@ pub fn encode_delta_with(
         created,
         changed,
         deltas,
-        kinds,
     } = scratch;
     removed.clear();
     created.clear();
     changed.clear();
     deltas.clear();
-    kinds.clear();
-    kinds.resize(schema.kinds.len(), None);
     let mut survivors = 0u32;
     let (mut i, mut j) = (0, 0);
     let mut prev_cur: Option<NetId> = None;
@@ -541,33 +500,24 @@ pub fn encode_delta_with(
                     created.push(index);
                     continue;
                 }
-                let masks = match kinds.get(usize::from(c.kind)).copied().flatten() {
-                    Some(masks) => masks,
-                    None => {
-                        let kind = schema.kind(c.kind).ok_or(EncodeError::UnknownKind {
-                            id: c.id,
-                            kind: c.kind,
-                        })?;
-                        let masks = KindMasks::of(kind);
-                        if let Some(slot) = kinds.get_mut(usize::from(c.kind)) {
-                            *slot = Some(masks);
-                        }
-                        masks
+                let kind = schema.kind(c.kind).ok_or(EncodeError::UnknownKind {
+                    id: c.id,
+                    kind: c.kind,
+                })?;
+                let fields = &kind.fields;
+                let mut mask = 0u8;
+                for (f, (old, new)) in b.values.iter().zip(&c.values).enumerate() {
+                    if f < fields.len() && old != new {
+                        mask |= 1 << f;
                     }
-                };
-                let mask = differing(&b.values, &c.values) & masks.declared;
+                }
                 if mask != 0 {
                     let mut bits = mask;
                     while bits != 0 {
                         let f = bits.trailing_zeros() as usize;
                         bits &= bits - 1;
-                        let (old, new) = (b.values[f], c.values[f]);
-                        if masks.plain & (1 << f) != 0 {
-                            // Fixed: always in range, a wrapping offset.
-                            put_i32(deltas, new.wrapping_sub(old));
-                            continue;
-                        }
-                        let Some(field) = schema.kind(c.kind).and_then(|k| k.fields.get(f)) else {
+                        let (Some(field), old, new) = (fields.get(f), b.values[f], c.values[f])
+                        else {
                             continue;
                         };
                         if !in_range(&field.quant, new) {
