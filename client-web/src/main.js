@@ -97,6 +97,12 @@ export class Session {
     this.playerId = w.player;
     this.avatarId = w.avatar;
     this.roster = new Map(w.roster.map(([id, name]) => [id, name]));
+    // Best-known score per player. With interest management most avatars
+    // are out of view, so the scoreboard cannot be read off the visible
+    // ones: a visible avatar's replicated score is authoritative, and kills
+    // in the feed count for those out of view. A player never seen since
+    // this client joined shows the kills it scored since then.
+    this.scores = new Map();
     this.entities = new Map();
     this.interpolator = new Interpolator({ tickRate: this.tickRate, modes: this.schema.modes });
     this.predictor = new Predictor({ tickRate: this.tickRate, arenaSize: this.arenaSize, ...(speed ? { speed } : {}) });
@@ -113,6 +119,11 @@ export class Session {
     }
     this.entities = state;
     this.tick = tick;
+    for (const e of state.values()) {
+      if (e.kind !== 'avatar' || e.fields.score === undefined) continue;
+      const owner = e.id === this.avatarId ? this.playerId : this.ownerOf(e.fields);
+      if (owner !== undefined) this.scores.set(owner, e.fields.score);
+    }
     this.lastInputAck = lastInput;
     this.interpolator.push(tick, state, now);
     const own = state.get(this.avatarId);
@@ -131,6 +142,7 @@ export class Session {
         const own = e.killer === this.playerId || e.victim === this.playerId;
         this.hud.addKill(killer, victim, own, performance.now());
         if (e.victim === this.playerId) this.killedBy = killer;
+        this.scores.set(e.killer, (this.scores.get(e.killer) ?? 0) + 1);
         break;
       }
       case 'playerJoined':
@@ -138,6 +150,7 @@ export class Session {
         break;
       case 'playerLeft':
         this.roster.delete(e.player);
+        this.scores.delete(e.player);
         break;
       default:
         break;
@@ -180,7 +193,7 @@ export class Session {
     this.renderer.draw(scene);
     if (now - this.lastHud >= HUD_INTERVAL_MS) {
       this.lastHud = now;
-      this.hud.update(this.hudView(scene, now), now);
+      this.hud.update(this.hudView(now), now);
     }
   }
 
@@ -239,11 +252,21 @@ export class Session {
     return `player #${id}`;
   }
 
-  hudView(scene, now) {
+  /** Every player in the room with its best-known score, for the scoreboard. */
+  scoreboardEntries() {
+    const entries = [];
+    for (const [player, name] of this.roster) {
+      const own = player === this.playerId;
+      entries.push({ id: player, name: own ? this.name : name, score: this.scores.get(player) ?? 0, own });
+    }
+    return entries;
+  }
+
+  hudView(now) {
     const own = this.entities.get(this.avatarId);
     const dead = own ? isDead(own.fields) : false;
     return {
-      avatars: scene.avatars,
+      avatars: this.scoreboardEntries(),
       net: {
         ...this.connection.stats(),
         interpDelayMs: this.interpolator ? this.interpolator.lagMs(now) : 0,
