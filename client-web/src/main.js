@@ -309,6 +309,10 @@ export class Session {
       get lastInputAck() {
         return session.lastInputAck;
       },
+      /** The scoreboard's entries: every player in the room, best-known score. */
+      get scoreboard() {
+        return session.scoreboardEntries().map(({ name, score, own }) => ({ name, score, own }));
+      },
       /** Newest server state: id -> { kind, ...de-quantized fields }. */
       get entities() {
         const out = {};

@@ -158,6 +158,11 @@ test('two players see each other move, and a shot lowers hit points', { timeout:
 
     await a.screenshot({ path: resultPath('e2e-alice.png') });
     await b.screenshot({ path: resultPath('e2e-bob.png') });
+    // Both pages list both players, whether or not their avatars are in view.
+    for (const page of [a, b]) {
+      const names = (await page.evaluate(() => window.tickwire.scoreboard)).map((e) => e.name).sort();
+      assert.deepEqual(names, ['alice', 'bob'], 'the scoreboard lists everyone in the room');
+    }
     const stats = await a.evaluate(() => window.tickwire.stats);
     assert.ok(stats.snapshotsPerSec >= 20, `snapshots per second: ${stats.snapshotsPerSec}`);
     assert.deepEqual(errors, [], 'no console errors');
