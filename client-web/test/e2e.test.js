@@ -7,7 +7,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { latencyProxy, launchChromium, resultPath, startServer } from './helpers/browser.js';
+import { aimToward, latencyProxy, launchChromium, resultPath, startServer } from './helpers/browser.js';
 
 const VIEWPORT = { width: 1280, height: 720 };
 
@@ -122,21 +122,7 @@ test('two players see each other move, and a shot lowers hit points', { timeout:
 
     // Alice aims at Bob and holds fire until his hit points drop.
     const hpBefore = (await view(b)).entities[idB].hp;
-    // The mouse goes toward Bob, but stays on screen (he may be further
-    // away than the screen is tall; only the direction matters).
-    const aim = async () => {
-      const target = await a.evaluate((id) => {
-        const t = window.tickwire;
-        const e = t.entities[id];
-        if (!e || !t.drawn) return null;
-        const me = t.worldToScreen(t.drawn.x, t.drawn.y);
-        const to = t.worldToScreen(e.x, e.y);
-        const d = Math.hypot(to.x - me.x, to.y - me.y) || 1;
-        const k = Math.min(d, 250) / d;
-        return { x: me.x + (to.x - me.x) * k, y: me.y + (to.y - me.y) * k };
-      }, idB);
-      if (target) await a.mouse.move(target.x, target.y);
-    };
+    const aim = () => aimToward(a, idB);
     await aim();
     await a.mouse.down();
     let seen = null;

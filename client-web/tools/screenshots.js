@@ -7,7 +7,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { launchChromium, startServer, CLIENT_ROOT } from '../test/helpers/browser.js';
+import { aimToward, launchChromium, startServer, CLIENT_ROOT } from '../test/helpers/browser.js';
 
 const OUT = resolve(CLIENT_ROOT, '..', 'docs', 'screenshots');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -43,20 +43,8 @@ async function steer(p, to, slack) {
   return want.size === 0;
 }
 
-async function aimAt(shooter, target) {
-  // Toward the target, but on screen: only the direction matters.
-  const pos = await shooter.page.evaluate((id) => {
-    const t = window.tickwire;
-    const e = t.entities[id];
-    if (!e || !t.drawn) return null;
-    const me = t.worldToScreen(t.drawn.x, t.drawn.y);
-    const to = t.worldToScreen(e.x, e.y);
-    const d = Math.hypot(to.x - me.x, to.y - me.y) || 1;
-    const k = Math.min(d, 250) / d;
-    return { x: me.x + (to.x - me.x) * k, y: me.y + (to.y - me.y) * k };
-  }, target.id);
-  if (pos) await shooter.page.mouse.move(pos.x, pos.y);
-  return pos !== null;
+function aimAt(shooter, target) {
+  return aimToward(shooter.page, target.id);
 }
 
 const server = await startServer(process.env.TICKWIRE_BIN);

@@ -181,3 +181,23 @@ export async function latencyProxy(targetUrl, oneWayMs) {
     },
   };
 }
+
+/**
+ * Moves `page`'s mouse from its own avatar toward entity `id`, staying on
+ * screen (a target may be further away than the screen is tall; only the
+ * direction matters for aiming). Returns whether the target was known.
+ */
+export async function aimToward(page, id) {
+  const pos = await page.evaluate((target) => {
+    const t = window.tickwire;
+    const e = t.entities[target];
+    if (!e || !t.drawn) return null;
+    const me = t.worldToScreen(t.drawn.x, t.drawn.y);
+    const to = t.worldToScreen(e.x, e.y);
+    const d = Math.hypot(to.x - me.x, to.y - me.y) || 1;
+    const k = Math.min(d, 250) / d;
+    return { x: me.x + (to.x - me.x) * k, y: me.y + (to.y - me.y) * k };
+  }, id);
+  if (pos) await page.mouse.move(pos.x, pos.y);
+  return pos !== null;
+}
