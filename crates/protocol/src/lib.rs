@@ -49,6 +49,25 @@ pub use snapshot::{
 /// bytes.
 pub const PROTOCOL_VERSION: u16 = 1;
 
+/// Bytes of the WebSocket frame header in front of an unmasked (server to
+/// client) binary frame carrying `payload_len` bytes: every protocol message
+/// travels as one such frame, so this is what a message costs on top of its
+/// own bytes (RFC 6455, section 5.2).
+///
+/// ```
+/// # use tickwire_protocol::server_frame_header_bytes;
+/// assert_eq!(server_frame_header_bytes(100), 2);
+/// assert_eq!(server_frame_header_bytes(300), 4);
+/// assert_eq!(server_frame_header_bytes(70_000), 10);
+/// ```
+pub const fn server_frame_header_bytes(payload_len: usize) -> usize {
+    match payload_len {
+        0..=125 => 2,
+        126..=65_535 => 4,
+        _ => 10,
+    }
+}
+
 /// Bounds every decoder enforces before allocating.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {

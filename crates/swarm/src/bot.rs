@@ -291,7 +291,8 @@ pub async fn run(
                         if shared.phase() == Phase::Measuring {
                             totals.snapshots += 1;
                             totals.payload_bytes += len as u64;
-                            totals.wire_bytes += (len + ws_header_len(len)) as u64;
+                            totals.wire_bytes +=
+                                (len + tickwire_protocol::server_frame_header_bytes(len)) as u64;
                             if let Some(prev) = last_snapshot {
                                 let gap = now.saturating_duration_since(prev).as_micros();
                                 samples.gaps_us.push(gap.min(u128::from(u32::MAX)) as u32);
@@ -347,15 +348,6 @@ pub async fn run(
     totals
 }
 
-/// Size of the header of an unmasked server frame carrying `len` bytes.
-pub fn ws_header_len(len: usize) -> usize {
-    match len {
-        0..=125 => 2,
-        126..=65_535 => 4,
-        _ => 10,
-    }
-}
-
 fn close_code(payload: &[u8]) -> u16 {
     match payload {
         [a, b, ..] => u16::from_be_bytes([*a, *b]),
@@ -393,12 +385,5 @@ mod tests {
         );
         assert!(Target::from_url("wss://x/ws").is_err());
         assert!(Target::from_url("nonsense").is_err());
-    }
-
-    #[test]
-    fn frame_headers_grow_with_length() {
-        assert_eq!(ws_header_len(100), 2);
-        assert_eq!(ws_header_len(300), 4);
-        assert_eq!(ws_header_len(70_000), 10);
     }
 }

@@ -156,15 +156,6 @@ impl ArenaScenario {
     }
 }
 
-/// WebSocket frame header of an unmasked server frame carrying `len` bytes.
-pub fn websocket_header_bytes(len: usize) -> usize {
-    match len {
-        0..=125 => 2,
-        126..=65_535 => 4,
-        _ => 10,
-    }
-}
-
 /// Runs the scenario for `warmup + seconds` seconds, each player's baseline
 /// being the previous tick (what a socket that keeps up holds), and returns
 /// the mean bytes per player per second over the last `seconds`, WebSocket
@@ -195,7 +186,7 @@ pub fn bytes_per_player_per_second(players: usize, warmup: u32, seconds: u32, se
         for _ in 0..players {
             message.clear();
             write_snapshot_message(&mut message, last_input, &body.bytes);
-            total += message.len() + websocket_header_bytes(message.len());
+            total += message.len() + tickwire_protocol::server_frame_header_bytes(message.len());
         }
     }
     total as f64 / players as f64 / f64::from(seconds)
