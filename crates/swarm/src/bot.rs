@@ -37,10 +37,8 @@ const PENDING_INPUTS: usize = 64;
 /// Where and how a bot connects; shared by every bot of a run.
 #[derive(Debug)]
 pub struct Target {
-    /// `host:port` to open a TCP connection to.
+    /// `host:port`: where the TCP connection goes, and the Host header.
     pub addr: String,
-    /// Value of the Host header.
-    pub host: String,
     /// Path of the game endpoint, with any query the user gave.
     pub path_and_query: String,
     /// Largest message accepted from the server.
@@ -71,7 +69,6 @@ impl Target {
         }
         Ok(Self {
             addr: format!("{host}:{port}"),
-            host: format!("{host}:{port}"),
             path_and_query,
             max_message_size: 1 << 20,
             connect_timeout: Duration::from_secs(10),
@@ -87,7 +84,7 @@ impl Target {
         };
         format!(
             "http://{}{}{sep}room={}&name={}",
-            self.host, self.path_and_query, room, name
+            self.addr, self.path_and_query, room, name
         )
     }
 }
@@ -121,7 +118,7 @@ async fn connect(
     let req = Request::builder()
         .method("GET")
         .uri(target.uri_for(room, name))
-        .header("Host", &target.host)
+        .header("Host", &target.addr)
         .header(UPGRADE, "websocket")
         .header(CONNECTION, "Upgrade")
         .header("Sec-WebSocket-Key", handshake::generate_key())

@@ -85,14 +85,6 @@ impl Decoder {
             ServerMessage::Pong { .. } | ServerMessage::Event(_) => Ok(Incoming::Other),
         }
     }
-
-    /// Entities in the newest state.
-    pub fn entity_count(&self) -> usize {
-        self.state
-            .as_ref()
-            .and_then(ClientState::latest)
-            .map_or(0, |s| s.len())
-    }
 }
 
 #[cfg(test)]
