@@ -24,6 +24,7 @@
 //! [`stats`] (metrics and tick-time histograms).
 
 pub mod config;
+pub mod frame;
 pub mod games;
 pub mod http;
 pub mod lobby;

@@ -212,11 +212,14 @@ impl Lobby {
             .map_err(|e| SeatError::Game(format!("the game's schema is invalid: {e}")))?;
         let game = Arc::clone(&self.game);
         let room_name = name.to_owned();
-        tokio::spawn(async move {
+        // Outside the cooperative budget: the room writes to many sockets
+        // per tick, and a spent budget would make every socket after the
+        // first hundred-odd look full (see the `outbox` module).
+        tokio::spawn(tokio::task::coop::unconstrained(async move {
             let sim = room.run(receiver).await;
             game.match_over(&room_name, sim);
             drop(alive);
-        });
+        }));
         metrics::gauge!(stats::ROOMS).increment(1.0);
         Ok(Entry {
             commands,

@@ -16,8 +16,10 @@
 //!    entities in it, from the simulation's grid, encoded against what its
 //!    client holds (its view tracker), within the bandwidth budget if one
 //!    is set; players whose views and baselines coincide share a body.
-//! 3. **send**: hand each frame to the player's latest-wins outbox, and the
-//!    tick's events to each player's control queue.
+//! 3. **send**: offer each frame to the player's outbox, which writes it to
+//!    the socket at once when the socket keeps up (one `send`, no task
+//!    woken) and otherwise keeps the newest for the player's writer task;
+//!    the tick's events go to each player's control queue.
 //!
 //! Rooms tick at their own phase within the tick period, so that the sends
 //! of many rooms spread out instead of bursting at the same instant.
@@ -35,7 +37,7 @@ use tickwire_sim::{
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::outbox::{Outbox, PendingSnapshot};
+use crate::outbox::{Offered, Outbox};
 use crate::stats::{self, PhasePercentiles, TickTimes};
 use crate::wire;
 
@@ -43,7 +45,7 @@ use crate::wire;
 /// dropped first (the newest input is the one that matters) and counted.
 pub const INPUT_QUEUE: usize = 16;
 
-/// Control messages (welcome, pongs, events, close) a player may have
+/// Control messages (pongs, events, close) a player may have
 /// queued for its writer. Events are dropped when it is full; pongs wait.
 pub const CONTROL_QUEUE: usize = 64;
 
@@ -109,7 +111,7 @@ pub enum RoomCommand {
         /// The session's side of the player.
         link: Arc<PlayerLink>,
         /// Told the outcome.
-        reply: oneshot::Sender<Result<Joined, JoinError>>,
+        reply: oneshot::Sender<Result<Admitted, JoinError>>,
     },
     /// Remove a player.
     Leave(PlayerId),
@@ -118,6 +120,17 @@ pub enum RoomCommand {
     Resume(PlayerId, u64),
     /// A chat line from a player, for everyone in the room.
     Chat(PlayerId, String),
+}
+
+/// A player the room let in.
+#[derive(Debug)]
+pub struct Admitted {
+    /// Its ids in the match.
+    pub joined: Joined,
+    /// The welcome message, for the session to write before anything else
+    /// (before it attaches the socket to the player's outbox, after which
+    /// the room writes snapshots to it).
+    pub welcome: Bytes,
 }
 
 /// What the outside world may read about a room while it runs.
@@ -254,9 +267,16 @@ pub struct Room {
     visible: Vec<ReplicatedEntity>,
     /// Reused per tick: the events.
     events: Vec<GameEvent>,
-    /// Reused per tick: each player's frame, in `players` order (none when
-    /// its snapshot could not be encoded).
-    frames: Vec<Option<Bytes>>,
+    /// Reused per tick: every player's whole WebSocket frame, back to back.
+    frames: Vec<u8>,
+    /// Reused per tick: where each player's frame ends in `frames`, in
+    /// `players` order (`None` when its snapshot could not be encoded).
+    frame_ends: Vec<Option<usize>>,
+    /// Reused per player: its snapshot message before framing.
+    message: Vec<u8>,
+    /// Snapshot frames and bytes the room wrote to sockets itself.
+    frames_out: metrics::Counter,
+    bytes_out: metrics::Counter,
 }
 
 impl Room {
@@ -286,6 +306,10 @@ impl Room {
             visible: Vec::new(),
             events: Vec::new(),
             frames: Vec::new(),
+            frame_ends: Vec::new(),
+            message: Vec::new(),
+            frames_out: metrics::counter!(stats::FRAMES_OUT),
+            bytes_out: metrics::counter!(stats::BYTES_OUT),
         })
     }
 
@@ -344,7 +368,7 @@ impl Room {
         match command {
             RoomCommand::Join { link, reply } => {
                 let result = self.join(&link);
-                let joined = result.as_ref().ok().copied();
+                let joined = result.as_ref().ok().map(|a| a.joined);
                 if reply.send(result).is_err() {
                     // The session went away while we were adding it.
                     if let Some(joined) = joined {
@@ -368,7 +392,7 @@ impl Room {
         }
     }
 
-    fn join(&mut self, link: &Arc<PlayerLink>) -> Result<Joined, JoinError> {
+    fn join(&mut self, link: &Arc<PlayerLink>) -> Result<Admitted, JoinError> {
         if self.players.len() >= self.info.max_players {
             return Err(JoinError::Full(self.players.len()));
         }
@@ -390,9 +414,6 @@ impl Room {
             constants: self.sim.client_constants(),
         });
         self.broadcast(&wire::encode_player_joined(joined.player, &link.name));
-        // The control queue is fresh, so the welcome goes first, before any
-        // snapshot (the writer serves control messages before snapshots).
-        let _ = link.control.try_send(Control::Message(welcome));
         self.players.insert(joined.player, Arc::clone(link));
         self.trackers
             .insert(joined.player, wire::ViewTracker::new());
@@ -405,7 +426,7 @@ impl Room {
             .store(self.players.len(), Ordering::Relaxed);
         metrics::gauge!(stats::PLAYERS).increment(1.0);
         tracing::debug!(room = %self.info.name, player = joined.player.0, name = %link.name, "player joined");
-        Ok(joined)
+        Ok(Admitted { joined, welcome })
     }
 
     fn leave(&mut self, player: PlayerId) {
@@ -447,6 +468,7 @@ impl Room {
         let (mut recorded, mut indexed) = (false, false);
         let mut deferred = 0u64;
         self.frames.clear();
+        self.frame_ends.clear();
         for ((id, link), tracker) in self.players.iter().zip(self.trackers.values_mut()) {
             let body = match self.sim.view(*id) {
                 Some(view) => {
@@ -471,7 +493,7 @@ impl Room {
                         Err(error) => {
                             // A game bug: this player keeps its last state.
                             tracing::error!(room = %self.info.name, tick, player = id.0, %error, "view not replicable");
-                            self.frames.push(None);
+                            self.frame_ends.push(None);
                             continue;
                         }
                     }
@@ -498,10 +520,13 @@ impl Room {
                     body
                 }
             };
-            self.frames.push(Some(wire::snapshot_frame(
+            wire::push_snapshot_frame(
+                &mut self.frames,
+                &mut self.message,
                 self.sim.last_applied_input(*id),
                 &body.bytes,
-            )));
+            );
+            self.frame_ends.push(Some(self.frames.len()));
         }
         if deferred > 0 {
             metrics::counter!(stats::CHANGES_DEFERRED).increment(deferred);
@@ -509,18 +534,30 @@ impl Room {
         let encoded = std::time::Instant::now();
 
         // send
-        let mut skipped = 0u64;
+        let (mut skipped, mut written, mut written_bytes) = (0u64, 0u64, 0usize);
+        let mut from = 0;
         let sends = self.players.values().zip(self.trackers.values_mut());
-        for ((link, tracker), frame) in sends.zip(self.frames.drain(..)) {
-            let Some(frame) = frame else {
+        for ((link, tracker), end) in sends.zip(&self.frame_ends) {
+            let Some(end) = *end else {
                 continue;
             };
-            if link.outbox.put(PendingSnapshot { tick, frame }) {
-                skipped += 1;
-                // The replaced snapshot will never be a baseline.
-                tracker.forget_replaced();
+            let frame = &self.frames[from..end];
+            from = end;
+            match link.outbox.offer(tick, frame) {
+                Offered::Written => {
+                    written += 1;
+                    written_bytes += frame.len();
+                }
+                Offered::Queued | Offered::Closed => {}
+                Offered::Replaced => {
+                    skipped += 1;
+                    // The replaced snapshot will never be a baseline.
+                    tracker.forget_replaced();
+                }
             }
         }
+        self.frames_out.increment(written);
+        self.bytes_out.increment(written_bytes as u64);
         if skipped > 0 {
             metrics::counter!(stats::SNAPSHOTS_SKIPPED).increment(skipped);
         }

@@ -7,12 +7,17 @@
 //! never raced in a `select!`; the reader is only ever aborted once the
 //! connection is finished with.
 //!
-//! The **writer** owns the write half and is the only code that writes to
-//! the socket. It serves, in order of priority: shutdown (close 1001), the
-//! bounded control queue (welcome, pongs, events, and the closes the reader
-//! asks for), the latest-wins snapshot outbox, and its ping timer, which
-//! also closes a connection that has been silent past the idle timeout. It
-//! stops after writing any close frame, so a close is never written twice.
+//! The write half belongs to the player's [`Outbox`](crate::outbox::Outbox):
+//! the room writes snapshots to it directly while the socket keeps up. The
+//! session writes the welcome before it attaches the socket there, so the
+//! welcome always comes first. The **writer** task writes everything else
+//! through the outbox. It serves, in order of priority: shutdown (close
+//! 1001), the bounded control queue (pongs, events, and the closes the
+//! reader asks for), whatever the room left it (a snapshot the socket could
+//! not take at once, or the rest of one it took in part), and its ping
+//! timer, which also closes a connection that has been silent past the idle
+//! timeout. It stops after writing any close frame, and the outbox writes
+//! nothing after one, so a close is never written twice and never followed.
 //! A frame write that does not complete within the outbox lag means the
 //! socket is unwritable: the connection is dropped.
 
@@ -21,19 +26,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use fastwebsockets::{
-    Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketRead, WebSocketWrite,
-};
+use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocket, WebSocketError, WebSocketRead};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tickwire_sim::JoinError;
-use tokio::io::{ReadHalf, WriteHalf};
+use tokio::io::ReadHalf;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::lobby::SeatError;
 use crate::room::{CONTROL_QUEUE, Control, PlayerLink, RoomCommand};
-use crate::{Shared, stats, wire};
+use crate::{Shared, frame, stats, wire};
 
 type Stream = TokioIo<Upgraded>;
 
@@ -165,8 +168,8 @@ pub async fn run(
         Ok(()) => reply_rx.await.ok(),
         Err(_) => None,
     };
-    let joined = match joined {
-        Some(Ok(joined)) => joined,
+    let admitted = match joined {
+        Some(Ok(admitted)) => admitted,
         Some(Err(error)) => {
             let reason = match &error {
                 JoinError::Full(n) => format!("room `{}` is full ({n} players)", seat.info.name),
@@ -196,13 +199,38 @@ pub async fn run(
             return;
         }
     };
+    let joined = admitted.joined;
     tracing::debug!(room = %seat.info.name, player = joined.player.0, "session started");
 
+    // The welcome goes first; once the socket is attached to the outbox the
+    // room may write snapshots to it.
+    let lag = shared.config.outbox_lag;
+    let welcomed = tokio::time::timeout(
+        lag,
+        ws.write_frame(Frame::binary(Payload::Borrowed(&admitted.welcome))),
+    )
+    .await;
+    if !matches!(welcomed, Ok(Ok(()))) {
+        let _ = seat.commands.send(RoomCommand::Leave(joined.player)).await;
+        metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
+        let end = if welcomed.is_err() {
+            End::WriteTimeout
+        } else {
+            End::SocketError
+        };
+        metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
+        return;
+    }
+    count_out(admitted.welcome.len());
     if *shutdown.borrow() {
         // Shutdown began while this player was joining.
         shutdown.mark_changed();
     }
-    let (read_half, mut write_half) = ws.split(tokio::io::split);
+    let (read_half, write_half) = tokio::io::split(ws.into_inner());
+    let (mut read_half, _) =
+        fastwebsockets::after_handshake_split(read_half, tokio::io::sink(), Role::Server);
+    read_half.set_max_message_size(shared.config.max_message_size.saturating_add(1));
+    link.outbox.attach(Box::new(write_half));
     let last_heard = Arc::new(AtomicU64::new(0));
     let epoch = Instant::now();
     let mut reader = tokio::spawn(read_loop(
@@ -220,7 +248,6 @@ pub async fn run(
         },
     ));
     let end = write_loop(
-        &mut write_half,
         &link,
         control_rx,
         &mut shutdown,
@@ -258,7 +285,7 @@ pub async fn run(
             }
         },
     };
-    drop(write_half);
+    link.outbox.detach();
 
     let _ = seat.commands.send(RoomCommand::Leave(joined.player)).await;
     drop(seat);
@@ -655,7 +682,6 @@ impl InputRate {
 }
 
 async fn write_loop(
-    socket: &mut WebSocketWrite<WriteHalf<Stream>>,
     link: &PlayerLink,
     mut control: mpsc::Receiver<Control>,
     shutdown: &mut watch::Receiver<bool>,
@@ -663,6 +689,7 @@ async fn write_loop(
     last_heard: &AtomicU64,
     epoch: Instant,
 ) -> Option<End> {
+    let outbox = &link.outbox;
     let lag = shared.config.outbox_lag;
     let idle = shared.config.idle_timeout;
     let mut ping = tokio::time::interval_at(Instant::now() + idle / 3, idle / 3);
@@ -682,101 +709,64 @@ async fn write_loop(
                 Some(item) => Next::Control(item),
                 None => Next::Control(Control::Stop),
             },
-            () = link.outbox.ready() => Next::Snapshot,
+            () = outbox.ready() => Next::Snapshot,
             _ = ping.tick() => Next::Ping,
         };
-        let (frame_bytes, frame, last): (usize, Frame<'_>, Option<End>) = match &next {
-            Next::Shutdown => {
-                let f = Frame::close(close::GOING_AWAY, b"server shutting down");
-                (f.payload.len(), f, Some(End::Shutdown))
-            }
-            Next::Control(Control::Message(bytes)) => {
-                (bytes.len(), Frame::binary(Payload::Borrowed(bytes)), None)
-            }
-            Next::Control(Control::WsPong(bytes)) => (
-                bytes.len(),
-                Frame::new(true, OpCode::Pong, None, Payload::Borrowed(bytes)),
-                None,
+        // The frame to write, whether it is a close, and how the session
+        // ends once a close is written (`None`: the reader knows why).
+        let (frame, closing, end): (Bytes, bool, Option<End>) = match next {
+            Next::Shutdown => (
+                frame::close(close::GOING_AWAY, b"server shutting down"),
+                true,
+                Some(End::Shutdown),
             ),
-            Next::Control(Control::CloseEcho(bytes)) => (
-                bytes.len(),
-                Frame::new(true, OpCode::Close, None, Payload::Borrowed(bytes)),
-                Some(End::PeerClosed),
-            ),
+            Next::Control(Control::Message(bytes)) => (frame::binary(&bytes), false, None),
+            Next::Control(Control::WsPong(bytes)) => (frame::pong(&bytes), false, None),
+            Next::Control(Control::CloseEcho(bytes)) => {
+                (frame::close_echo(&bytes), true, Some(End::PeerClosed))
+            }
             Next::Control(Control::Close(code, reason)) => {
-                let f = Frame::close(*code, close_reason(reason));
-                (f.payload.len(), f, None)
+                (frame::close(code, close_reason(&reason)), true, None)
             }
             Next::Control(Control::Stop) => return None,
-            Next::Snapshot => {
-                let Some(snapshot) = link.outbox.take() else {
+            Next::Snapshot => match tokio::time::timeout(lag, outbox.write_pending()).await {
+                Ok(Ok(written)) => {
+                    if written.frames > 0 {
+                        metrics::counter!(stats::FRAMES_OUT).increment(written.frames);
+                        metrics::counter!(stats::BYTES_OUT).increment(written.bytes);
+                    }
                     continue;
-                };
-                let len = snapshot.frame.len();
-                let frame = Frame::binary(Payload::Borrowed(&snapshot.frame));
-                match write_within(socket, lag, frame).await {
-                    Written::Yes => {}
-                    Written::TimedOut => return Some(End::WriteTimeout),
-                    Written::Failed => return None,
                 }
-                link.outbox.mark_written(snapshot.tick);
-                count_out(len);
-                continue;
-            }
+                Ok(Err(_)) => return None,
+                Err(_) => return Some(End::WriteTimeout),
+            },
             Next::Ping => {
                 let silent = millis_since(epoch).saturating_sub(last_heard.load(Ordering::Relaxed));
                 if Duration::from_millis(silent) >= idle {
-                    let f =
-                        Frame::close(close::POLICY_VIOLATION, b"idle timeout: nothing received");
-                    (f.payload.len(), f, Some(End::Idle))
-                } else {
                     (
-                        0,
-                        Frame::new(true, OpCode::Ping, None, Payload::Borrowed(&[])),
-                        None,
+                        frame::close(close::POLICY_VIOLATION, b"idle timeout: nothing received"),
+                        true,
+                        Some(End::Idle),
                     )
+                } else {
+                    (frame::ping(), false, None)
                 }
             }
         };
-        let closing = frame.opcode == OpCode::Close;
-        match write_within(socket, lag, frame).await {
-            Written::Yes => {}
-            Written::TimedOut => return Some(End::WriteTimeout),
+        let len = frame.len();
+        match tokio::time::timeout(lag, outbox.write(frame, closing)).await {
+            Ok(Ok(())) => {}
+            // Not done within the outbox lag: the socket is unwritable. A
+            // cancelled write leaves it mid-frame; the outbox is closed
+            // with the session.
+            Err(_) => return Some(End::WriteTimeout),
             // The peer is gone; the reader sees how.
-            Written::Failed => return None,
+            Ok(Err(_)) => return None,
         }
-        count_out(frame_bytes);
+        count_out(len);
         if closing {
-            // `None`: a close the reader asked for; it knows why.
-            return last;
+            return end;
         }
-    }
-}
-
-/// Outcome of one frame write.
-enum Written {
-    Yes,
-    /// Not done within the outbox lag: the socket is unwritable.
-    TimedOut,
-    /// The socket failed (the peer reset it, or it was already closed).
-    Failed,
-}
-
-/// Writes one frame, or gives up after `lag`. Giving up abandons the
-/// socket: a cancelled write leaves it mid-frame, so nothing more may be
-/// written to it.
-async fn write_within(
-    socket: &mut WebSocketWrite<WriteHalf<Stream>>,
-    lag: Duration,
-    frame: Frame<'_>,
-) -> Written {
-    if socket.is_closed() {
-        return Written::Failed;
-    }
-    match tokio::time::timeout(lag, socket.write_frame(frame)).await {
-        Ok(Ok(())) => Written::Yes,
-        Ok(Err(_)) => Written::Failed,
-        Err(_) => Written::TimedOut,
     }
 }
 
