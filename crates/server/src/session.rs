@@ -30,15 +30,43 @@ use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocket, WebSocketError, We
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tickwire_sim::JoinError;
-use tokio::io::ReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt as _};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::lobby::SeatError;
+use crate::outbox::SocketWrite;
 use crate::room::{CONTROL_QUEUE, Control, PlayerLink, RoomCommand};
 use crate::{Shared, frame, stats, wire};
 
 type Stream = TokioIo<Upgraded>;
+
+/// The read half of a player's socket.
+type SocketRead = Box<dyn AsyncRead + Send + Unpin>;
+
+/// Splits an upgraded connection into its read and write halves. The
+/// connection is a TCP stream under hyper's upgrade wrapper: unwrapped, it
+/// splits into owned halves that share no lock, and the room's writes go
+/// straight to the socket. Bytes hyper read past the handshake are read
+/// first. Any other stream is split behind a lock.
+fn split(stream: Stream) -> (SocketRead, SocketWrite) {
+    match stream.into_inner().downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            let (read, write) = parts.io.into_inner().into_split();
+            let read: SocketRead = if parts.read_buf.is_empty() {
+                Box::new(read)
+            } else {
+                Box::new(std::io::Cursor::new(parts.read_buf).chain(read))
+            };
+            (read, Box::new(write))
+        }
+        Err(upgraded) => {
+            let (read, write) = tokio::io::split(TokioIo::new(upgraded));
+            (Box::new(read), Box::new(write))
+        }
+    }
+}
 
 /// WebSocket close codes the server sends (RFC 6455 section 7.4.1).
 pub mod close {
@@ -226,11 +254,11 @@ pub async fn run(
         // Shutdown began while this player was joining.
         shutdown.mark_changed();
     }
-    let (read_half, write_half) = tokio::io::split(ws.into_inner());
+    let (read_half, write_half) = split(ws.into_inner());
     let (mut read_half, _) =
         fastwebsockets::after_handshake_split(read_half, tokio::io::sink(), Role::Server);
     read_half.set_max_message_size(shared.config.max_message_size.saturating_add(1));
-    link.outbox.attach(Box::new(write_half));
+    link.outbox.attach(write_half);
     let last_heard = Arc::new(AtomicU64::new(0));
     let epoch = Instant::now();
     let mut reader = tokio::spawn(read_loop(
@@ -354,7 +382,7 @@ const LINGER: Duration = Duration::from_millis(500);
 
 /// Reads and ignores whatever the peer still sends, until its close, its
 /// end of stream, or [`LINGER`].
-async fn linger(mut socket: WebSocketRead<ReadHalf<Stream>>) {
+async fn linger(mut socket: WebSocketRead<SocketRead>) {
     let mut ignore = |_: Frame<'_>| std::future::ready(Ok::<(), std::convert::Infallible>(()));
     let drain = async {
         while let Ok(frame) = socket.read_frame(&mut ignore).await {
@@ -369,9 +397,9 @@ async fn linger(mut socket: WebSocketRead<ReadHalf<Stream>>) {
 /// The reader task: returns how the connection ended, and the read half
 /// for [`linger`].
 async fn read_loop(
-    mut socket: WebSocketRead<ReadHalf<Stream>>,
+    mut socket: WebSocketRead<SocketRead>,
     cx: ReaderContext,
-) -> (End, WebSocketRead<ReadHalf<Stream>>) {
+) -> (End, WebSocketRead<SocketRead>) {
     let verdict = read_until_end(&mut socket, &cx).await;
     let message = match verdict.close {
         Some(CloseWith {
@@ -394,7 +422,7 @@ async fn read_loop(
 }
 
 async fn read_until_end(
-    socket: &mut WebSocketRead<ReadHalf<Stream>>,
+    socket: &mut WebSocketRead<SocketRead>,
     cx: &ReaderContext,
 ) -> ReaderVerdict {
     let limit = cx.shared.config.max_message_size;
