@@ -129,6 +129,11 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_MAX_CATCH_UP", default_value_t = 4)]
     pub max_catch_up: u32,
 
+    /// Worker threads of the server's runtime (0: one per core). Rooms and
+    /// sessions are tasks spread over them.
+    #[arg(long, env = "TICKWIRE_THREADS", default_value_t = 0)]
+    pub threads: usize,
+
     /// Log line format.
     #[arg(long, env = "TICKWIRE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -155,6 +160,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(30),
             outbox_lag: Duration::from_secs(10),
             max_catch_up: 4,
+            threads: 0,
             log_format: LogFormat::Text,
         }
     }
