@@ -65,7 +65,14 @@ pub struct Lobby {
     created: AtomicU64,
     /// Kept alive by every room task, so shutdown can wait for them.
     alive: Mutex<Option<mpsc::Sender<()>>>,
+    /// Where every room's tick grid starts (see [`RoomSettings::epoch`]).
+    epoch: tokio::time::Instant,
 }
+
+/// Phases a room may tick at within the tick period. Rooms in one slot tick
+/// at the same instant, one after another in one wakeup of the runtime;
+/// the slots spread their sends over the period.
+pub const PHASE_SLOTS: u32 = 8;
 
 impl std::fmt::Debug for Lobby {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -123,6 +130,7 @@ impl Lobby {
             bandwidth_budget: None,
             created: AtomicU64::new(0),
             alive: Mutex::new(Some(alive)),
+            epoch: tokio::time::Instant::now(),
         }
     }
 
@@ -204,8 +212,10 @@ impl Lobby {
         let settings = RoomSettings {
             max_catch_up: self.max_catch_up,
             bandwidth_budget: self.bandwidth_budget,
-            // The golden ratio spreads successive rooms evenly over the period.
-            phase: (n as f64 * 0.618_033_988_749_895).fract(),
+            // The golden ratio spreads successive rooms evenly over the slots.
+            phase: ((n as f64 * 0.618_033_988_749_895).fract() * f64::from(PHASE_SLOTS)).floor()
+                / f64::from(PHASE_SLOTS),
+            epoch: self.epoch,
         };
         let (commands, receiver) = mpsc::channel(ROOM_COMMAND_QUEUE);
         let room = Room::new(sim, Arc::clone(&info), settings)

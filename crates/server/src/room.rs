@@ -21,8 +21,10 @@
 //!    woken) and otherwise keeps the newest for the player's writer task;
 //!    the tick's events go to each player's control queue.
 //!
-//! Rooms tick at their own phase within the tick period, so that the sends
-//! of many rooms spread out instead of bursting at the same instant.
+//! Rooms tick at one of a few phases within the tick period (see
+//! [`crate::lobby::PHASE_SLOTS`]), so that the sends of many rooms spread
+//! out instead of bursting at the same instant, while rooms of one phase
+//! share a wakeup of the runtime.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -238,6 +240,9 @@ pub struct RoomSettings {
     pub max_catch_up: u32,
     /// Offset of this room's ticks within the tick period, as a fraction.
     pub phase: f64,
+    /// Start of the server's tick grid: a room ticks at `epoch`, plus whole
+    /// periods, plus its phase, so rooms of the same phase tick together.
+    pub epoch: Instant,
     /// Snapshot bytes per second per player with a view, if limited.
     pub bandwidth_budget: Option<u64>,
 }
@@ -330,7 +335,11 @@ impl Room {
     /// drops its sender when the last player leaves or the server stops).
     pub async fn run(mut self, mut commands: mpsc::Receiver<RoomCommand>) -> Box<dyn Simulation> {
         let period = Duration::from_secs_f64(1.0 / f64::from(self.sim.tick_rate().max(1)));
-        let mut next_tick = Instant::now() + period.mul_f64(self.settings.phase.clamp(0.0, 1.0));
+        let since = Instant::now().saturating_duration_since(self.settings.epoch);
+        let periods = since.as_nanos() / period.as_nanos().max(1) + 1;
+        let mut next_tick = self.settings.epoch
+            + period * u32::try_from(periods).unwrap_or(u32::MAX)
+            + period.mul_f64(self.settings.phase.clamp(0.0, 1.0));
         tracing::info!(room = %self.info.name, game = %self.info.game, "room opened");
         loop {
             tokio::select! {
