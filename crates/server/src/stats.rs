@@ -24,7 +24,7 @@ pub const ROOMS: &str = "tickwire_rooms";
 pub const TICK_PHASE_SECONDS: &str = "tickwire_tick_phase_seconds";
 /// Ticks run (counter).
 pub const TICKS: &str = "tickwire_ticks_total";
-/// Bytes of WebSocket payload written (counter).
+/// Bytes of WebSocket frames written, headers included (counter).
 pub const BYTES_OUT: &str = "tickwire_bytes_out_total";
 /// WebSocket frames written (counter).
 pub const FRAMES_OUT: &str = "tickwire_frames_out_total";
@@ -80,7 +80,7 @@ fn describe() {
         "Time of one tick phase (simulate, encode, send)"
     );
     describe_counter!(TICKS, "Ticks run by all rooms");
-    describe_counter!(BYTES_OUT, "WebSocket payload bytes written");
+    describe_counter!(BYTES_OUT, "WebSocket frame bytes written, headers included");
     describe_counter!(FRAMES_OUT, "WebSocket frames written");
     describe_counter!(
         SNAPSHOTS_SKIPPED,
