@@ -2,10 +2,10 @@
 //!
 //! The room writes snapshot frames to sockets itself, and the writer task
 //! writes everything else through the same outbox, so every frame is built
-//! whole, header and payload together, and goes out in one write. Server
-//! frames are never masked; the headers come from fastwebsockets.
+//! whole, header and payload together, into a buffer the caller reuses, and
+//! goes out in one write. Server frames are never masked; the headers come
+//! from fastwebsockets.
 
-use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, Payload};
 
 /// Appends one final frame of `opcode` carrying `payload` to `out`.
@@ -17,55 +17,36 @@ pub fn push(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
-fn whole(opcode: OpCode, payload: &[u8]) -> Bytes {
-    let mut out = Vec::new();
-    push(&mut out, opcode, payload);
-    Bytes::from(out)
-}
-
-/// A binary frame: one protocol message.
-pub fn binary(message: &[u8]) -> Bytes {
-    whole(OpCode::Binary, message)
-}
-
-/// A ping with no payload.
-pub fn ping() -> Bytes {
-    whole(OpCode::Ping, &[])
-}
-
-/// The pong answering a ping that carried `payload`.
-pub fn pong(payload: &[u8]) -> Bytes {
-    whole(OpCode::Pong, payload)
-}
-
-/// A close frame with a code and a reason (at most 123 bytes).
-pub fn close(code: u16, reason: &[u8]) -> Bytes {
-    let mut payload = Vec::with_capacity(2 + reason.len());
-    payload.extend_from_slice(&code.to_be_bytes());
-    payload.extend_from_slice(reason);
-    whole(OpCode::Close, &payload)
-}
-
-/// The echo of the peer's close frame, with the payload it carried.
-pub fn close_echo(payload: &[u8]) -> Bytes {
-    whole(OpCode::Close, payload)
+/// Appends a close frame with a code and a reason (at most 123 bytes).
+pub fn push_close(out: &mut Vec<u8>, code: u16, reason: &[u8]) {
+    let mut payload = [0u8; 125];
+    let reason = &reason[..reason.len().min(123)];
+    payload[..2].copy_from_slice(&code.to_be_bytes());
+    payload[2..2 + reason.len()].copy_from_slice(reason);
+    push(out, OpCode::Close, &payload[..2 + reason.len()]);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn framed(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        push(&mut out, opcode, payload);
+        out
+    }
+
     #[test]
     fn headers_follow_the_payload_length() {
-        assert_eq!(&binary(b"hi")[..], &[0x82, 2, b'h', b'i']);
-        let long = binary(&[7; 300]);
-        assert_eq!(&long[..4], &[0x82, 126, 1, 44]);
+        assert_eq!(framed(OpCode::Binary, b"hi"), [0x82, 2, b'h', b'i']);
+        let long = framed(OpCode::Binary, &[7; 300]);
+        assert_eq!(long[..4], [0x82, 126, 1, 44]);
         assert_eq!(long.len(), 304);
-        let huge = binary(&[7; 70_000]);
+        let huge = framed(OpCode::Binary, &[7; 70_000]);
         assert_eq!(huge[1], 127);
         assert_eq!(huge.len(), 70_010);
         for len in [0, 125, 126, 65_535, 65_536] {
-            let f = binary(&vec![0; len]);
+            let f = framed(OpCode::Binary, &vec![0; len]);
             assert_eq!(
                 f.len() - len,
                 tickwire_protocol::server_frame_header_bytes(len)
@@ -75,12 +56,13 @@ mod tests {
 
     #[test]
     fn control_frames() {
-        assert_eq!(&ping()[..], &[0x89, 0]);
-        assert_eq!(&pong(b"x")[..], &[0x8a, 1, b'x']);
-        assert_eq!(
-            &close(1001, b"bye")[..],
-            &[0x88, 5, 0x03, 0xe9, b'b', b'y', b'e']
-        );
-        assert_eq!(&close_echo(&[0x03, 0xe8])[..], &[0x88, 2, 0x03, 0xe8]);
+        assert_eq!(framed(OpCode::Ping, &[]), [0x89, 0]);
+        assert_eq!(framed(OpCode::Pong, b"x"), [0x8a, 1, b'x']);
+        let mut close = Vec::new();
+        push_close(&mut close, 1001, b"bye");
+        assert_eq!(close, [0x88, 5, 0x03, 0xe9, b'b', b'y', b'e']);
+        close.clear();
+        push_close(&mut close, 1008, &[b'x'; 200]);
+        assert_eq!(close.len(), 2 + 125, "the reason is cut to fit");
     }
 }

@@ -285,24 +285,40 @@ impl Outbox {
 
     /// The writer task's side: writes one whole frame of its own after the
     /// frame begun. After a `last` frame (a close) nothing more is written.
-    pub async fn write(&self, frame: Bytes, last: bool) -> io::Result<()> {
-        let mut frame = Some(frame);
+    pub async fn write(&self, frame: &[u8], last: bool) -> io::Result<()> {
+        let mut begun = false;
         poll_fn(|cx| {
             let mut state = self.state.lock();
-            loop {
-                ready!(state.poll_rest(cx))?;
-                let Some(frame) = frame.take() else {
-                    return Poll::Ready(Ok(()));
-                };
-                if state.closed || state.failed {
+            ready!(state.poll_rest(cx))?;
+            if begun {
+                return Poll::Ready(Ok(()));
+            }
+            if state.closed || state.failed {
+                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            }
+            begun = true;
+            if last {
+                state.closed = true;
+                state.slot = None;
+            }
+            // Straight from the caller's buffer; only what the socket does
+            // not take now is copied.
+            let Some(socket) = state.socket.as_mut() else {
+                return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+            };
+            let taken = match Pin::new(socket).poll_write(cx, frame) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    state.failed = true;
                     return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
                 }
-                state.rest = Some(frame);
-                if last {
-                    state.closed = true;
-                    state.slot = None;
-                }
+                Poll::Ready(Ok(n)) => n,
+                Poll::Pending => 0,
+            };
+            if taken == frame.len() {
+                return Poll::Ready(Ok(()));
             }
+            state.rest = Some(Bytes::copy_from_slice(&frame[taken..]));
+            state.poll_rest(cx)
         })
         .await
     }
@@ -473,14 +489,29 @@ mod tests {
         let outbox = attached(&pipe);
         assert_eq!(outbox.offer(1, b"snapshot"), Offered::Written);
         pipe.grow(100);
-        let result = outbox.write(Bytes::from_static(b"+welcome"), false).await;
+        let result = outbox.write(b"+welcome", false).await;
         assert!(result.is_ok());
-        let result = outbox.write(Bytes::from_static(b"+close"), true).await;
+        let result = outbox.write(b"+close", true).await;
         assert!(result.is_ok());
         assert_eq!(pipe.taken(), b"snapshot+welcome+close");
         assert_eq!(outbox.offer(2, b"late"), Offered::Closed);
-        assert!(outbox.write(Bytes::from_static(b"x"), false).await.is_err());
+        assert!(outbox.write(b"x", false).await.is_err());
         assert_eq!(pipe.taken(), b"snapshot+welcome+close");
+    }
+
+    #[tokio::test]
+    async fn a_writers_frame_the_socket_takes_in_part_is_finished_first() {
+        let pipe = Pipe::with_room(2);
+        let outbox = attached(&pipe);
+        let write = outbox.write(b"welcome", false);
+        tokio::pin!(write);
+        assert!(futures_poll(write.as_mut()).is_pending());
+        // The room may not begin a snapshot inside it.
+        assert_eq!(outbox.offer(1, b"S"), Offered::Queued);
+        pipe.grow(100);
+        assert!(matches!(futures_poll(write.as_mut()), Poll::Ready(Ok(()))));
+        assert!(outbox.write_pending().await.is_ok());
+        assert_eq!(pipe.taken(), b"welcomeS");
     }
 
     #[tokio::test]
@@ -490,7 +521,7 @@ mod tests {
         pipe.0.lock().fail = true;
         assert_eq!(outbox.offer(1, b"x"), Offered::Closed);
         assert!(outbox.is_closed());
-        assert!(outbox.write(Bytes::from_static(b"y"), false).await.is_err());
+        assert!(outbox.write(b"y", false).await.is_err());
         assert_eq!(outbox.offer(2, b"z"), Offered::Closed);
         assert!(pipe.taken().is_empty());
     }

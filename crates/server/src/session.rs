@@ -249,7 +249,10 @@ pub async fn run(
         metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
         return;
     }
-    count_out(admitted.welcome.len());
+    count_out(
+        admitted.welcome.len()
+            + tickwire_protocol::server_frame_header_bytes(admitted.welcome.len()),
+    );
     if *shutdown.borrow() {
         // Shutdown began while this player was joining.
         shutdown.mark_changed();
@@ -722,6 +725,7 @@ async fn write_loop(
     let idle = shared.config.idle_timeout;
     let mut ping = tokio::time::interval_at(Instant::now() + idle / 3, idle / 3);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut out = Vec::new();
 
     enum Next {
         Control(Control),
@@ -740,21 +744,30 @@ async fn write_loop(
             () = outbox.ready() => Next::Snapshot,
             _ = ping.tick() => Next::Ping,
         };
-        // The frame to write, whether it is a close, and how the session
-        // ends once a close is written (`None`: the reader knows why).
-        let (frame, closing, end): (Bytes, bool, Option<End>) = match next {
-            Next::Shutdown => (
-                frame::close(close::GOING_AWAY, b"server shutting down"),
-                true,
-                Some(End::Shutdown),
-            ),
-            Next::Control(Control::Message(bytes)) => (frame::binary(&bytes), false, None),
-            Next::Control(Control::WsPong(bytes)) => (frame::pong(&bytes), false, None),
+        // The frame to write (into `out`), whether it is a close, and how
+        // the session ends once a close is written (`None`: the reader
+        // knows why).
+        out.clear();
+        let (closing, end): (bool, Option<End>) = match next {
+            Next::Shutdown => {
+                frame::push_close(&mut out, close::GOING_AWAY, b"server shutting down");
+                (true, Some(End::Shutdown))
+            }
+            Next::Control(Control::Message(bytes)) => {
+                frame::push(&mut out, OpCode::Binary, &bytes);
+                (false, None)
+            }
+            Next::Control(Control::WsPong(bytes)) => {
+                frame::push(&mut out, OpCode::Pong, &bytes);
+                (false, None)
+            }
             Next::Control(Control::CloseEcho(bytes)) => {
-                (frame::close_echo(&bytes), true, Some(End::PeerClosed))
+                frame::push(&mut out, OpCode::Close, &bytes);
+                (true, Some(End::PeerClosed))
             }
             Next::Control(Control::Close(code, reason)) => {
-                (frame::close(code, close_reason(&reason)), true, None)
+                frame::push_close(&mut out, code, close_reason(&reason));
+                (true, None)
             }
             Next::Control(Control::Stop) => return None,
             Next::Snapshot => match tokio::time::timeout(lag, outbox.write_pending()).await {
@@ -771,18 +784,20 @@ async fn write_loop(
             Next::Ping => {
                 let silent = millis_since(epoch).saturating_sub(last_heard.load(Ordering::Relaxed));
                 if Duration::from_millis(silent) >= idle {
-                    (
-                        frame::close(close::POLICY_VIOLATION, b"idle timeout: nothing received"),
-                        true,
-                        Some(End::Idle),
-                    )
+                    frame::push_close(
+                        &mut out,
+                        close::POLICY_VIOLATION,
+                        b"idle timeout: nothing received",
+                    );
+                    (true, Some(End::Idle))
                 } else {
-                    (frame::ping(), false, None)
+                    frame::push(&mut out, OpCode::Ping, &[]);
+                    (false, None)
                 }
             }
         };
-        let len = frame.len();
-        match tokio::time::timeout(lag, outbox.write(frame, closing)).await {
+        let len = out.len();
+        match tokio::time::timeout(lag, outbox.write(&out, closing)).await {
             Ok(Ok(())) => {}
             // Not done within the outbox lag: the socket is unwritable. A
             // cancelled write leaves it mid-frame; the outbox is closed
