@@ -16,10 +16,12 @@
 //!    entities in it, from the simulation's grid, encoded against what its
 //!    client holds (its view tracker), within the bandwidth budget if one
 //!    is set; players whose views and baselines coincide share a body.
-//! 3. **send**: offer each frame to the player's outbox, which writes it to
-//!    the socket at once when the socket keeps up (one `send`, no task
-//!    woken) and otherwise keeps the newest for the player's writer task;
-//!    the tick's events go to each player's control queue.
+//! 3. **send**: offer each frame to the player's outbox as soon as it is
+//!    encoded (so the room holds one frame, not one per player). The outbox
+//!    writes it to the socket at once when the socket keeps up (one `send`,
+//!    no task woken) and otherwise keeps the newest for the player's writer
+//!    task. Then the tick's events go to each player's control queue. The
+//!    time spent offering counts as this phase, not as encoding.
 //!
 //! Rooms tick at one of a few phases within the tick period (see
 //! [`crate::lobby::PHASE_SLOTS`]), so that the sends of many rooms spread
@@ -272,11 +274,8 @@ pub struct Room {
     visible: Vec<ReplicatedEntity>,
     /// Reused per tick: the events.
     events: Vec<GameEvent>,
-    /// Reused per tick: every player's whole WebSocket frame, back to back.
-    frames: Vec<u8>,
-    /// Reused per tick: where each player's frame ends in `frames`, in
-    /// `players` order (`None` when its snapshot could not be encoded).
-    frame_ends: Vec<Option<usize>>,
+    /// Reused per player: its whole WebSocket frame.
+    frame: Vec<u8>,
     /// Reused per player: its snapshot message before framing.
     message: Vec<u8>,
     /// Snapshot frames and bytes the room wrote to sockets itself.
@@ -310,8 +309,7 @@ impl Room {
             ids: Vec::new(),
             visible: Vec::new(),
             events: Vec::new(),
-            frames: Vec::new(),
-            frame_ends: Vec::new(),
+            frame: Vec::new(),
             message: Vec::new(),
             frames_out: metrics::counter!(stats::FRAMES_OUT),
             bytes_out: metrics::counter!(stats::BYTES_OUT),
@@ -476,8 +474,11 @@ impl Room {
         // view needs it, and the id index when the first with one does.
         let (mut recorded, mut indexed) = (false, false);
         let mut deferred = 0u64;
-        self.frames.clear();
-        self.frame_ends.clear();
+        // Each frame is offered as soon as it is encoded, so the room holds
+        // one frame, never one per player; the time spent offering is the
+        // send phase's.
+        let mut sending = Duration::ZERO;
+        let (mut skipped, mut written, mut written_bytes) = (0u64, 0u64, 0usize);
         for ((id, link), tracker) in self.players.iter().zip(self.trackers.values_mut()) {
             let body = match self.sim.view(*id) {
                 Some(view) => {
@@ -502,7 +503,6 @@ impl Room {
                         Err(error) => {
                             // A game bug: this player keeps its last state.
                             tracing::error!(room = %self.info.name, tick, player = id.0, %error, "view not replicable");
-                            self.frame_ends.push(None);
                             continue;
                         }
                     }
@@ -529,33 +529,20 @@ impl Room {
                     body
                 }
             };
+            self.frame.clear();
             wire::push_snapshot_frame(
-                &mut self.frames,
+                &mut self.frame,
                 &mut self.message,
                 self.sim.last_applied_input(*id),
                 &body.bytes,
             );
-            self.frame_ends.push(Some(self.frames.len()));
-        }
-        if deferred > 0 {
-            metrics::counter!(stats::CHANGES_DEFERRED).increment(deferred);
-        }
-        let encoded = std::time::Instant::now();
 
-        // send
-        let (mut skipped, mut written, mut written_bytes) = (0u64, 0u64, 0usize);
-        let mut from = 0;
-        let sends = self.players.values().zip(self.trackers.values_mut());
-        for ((link, tracker), end) in sends.zip(&self.frame_ends) {
-            let Some(end) = *end else {
-                continue;
-            };
-            let frame = &self.frames[from..end];
-            from = end;
-            match link.outbox.offer(tick, frame) {
+            // send
+            let offering = std::time::Instant::now();
+            match link.outbox.offer(tick, &self.frame) {
                 Offered::Written => {
                     written += 1;
-                    written_bytes += frame.len();
+                    written_bytes += self.frame.len();
                 }
                 Offered::Queued | Offered::Closed => {}
                 Offered::Replaced => {
@@ -564,7 +551,13 @@ impl Room {
                     tracker.forget_replaced();
                 }
             }
+            sending += offering.elapsed();
         }
+        if deferred > 0 {
+            metrics::counter!(stats::CHANGES_DEFERRED).increment(deferred);
+        }
+        let encoded = std::time::Instant::now();
+
         self.frames_out.increment(written);
         self.bytes_out.increment(written_bytes as u64);
         if skipped > 0 {
@@ -576,10 +569,11 @@ impl Room {
         let sent = std::time::Instant::now();
 
         self.info.tick.store(tick, Ordering::Relaxed);
-        self.info
-            .times
-            .lock()
-            .record([simulated - start, encoded - simulated, sent - encoded]);
+        self.info.times.lock().record([
+            simulated - start,
+            (encoded - simulated).saturating_sub(sending),
+            sending + (sent - encoded),
+        ]);
         metrics::counter!(stats::TICKS).increment(1);
     }
 }
