@@ -269,6 +269,10 @@ impl Outbox {
         let mut sent = Sent::default();
         poll_fn(|cx| {
             let mut state = self.state.lock();
+            if state.failed {
+                // The room's write failed: the session ends.
+                return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+            }
             loop {
                 ready!(state.poll_rest(cx))?;
                 let Some(snapshot) = state.slot.take() else {
@@ -521,6 +525,10 @@ mod tests {
         pipe.0.lock().fail = true;
         assert_eq!(outbox.offer(1, b"x"), Offered::Closed);
         assert!(outbox.is_closed());
+        assert!(
+            outbox.write_pending().await.is_err(),
+            "the writer task learns of it"
+        );
         assert!(outbox.write(b"y", false).await.is_err());
         assert_eq!(outbox.offer(2, b"z"), Offered::Closed);
         assert!(pipe.taken().is_empty());
