@@ -25,9 +25,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tickwire_protocol::{
-    Budget, Nearness, RowIndex, ViewEncoder, ViewTracker, write_snapshot_message,
-};
+use tickwire_protocol::{Budget, Nearness, ViewEncoder, ViewTracker, write_snapshot_message};
 use tickwire_sim::games::bench::{self, BenchConfig};
 use tickwire_sim::{NetId, PlayerId, PlayerInput, ReplicatedEntity, Simulation};
 
@@ -39,10 +37,8 @@ struct Room {
     sim: Box<dyn Simulation>,
     players: Vec<(PlayerId, PlayerInput, ViewTracker)>,
     encoder: ViewEncoder,
-    index: RowIndex,
     rows: Vec<ReplicatedEntity>,
     ids: Vec<NetId>,
-    visible: Vec<ReplicatedEntity>,
     frames: Vec<Vec<u8>>,
     budget: Option<Budget>,
     rng: u64,
@@ -68,10 +64,8 @@ impl Room {
             sim,
             players,
             encoder,
-            index: RowIndex::new(),
             rows: Vec::new(),
             ids: Vec::new(),
-            visible: Vec::new(),
             frames: Vec::new(),
             budget,
             rng: 0x2545_f491_4f6c_dd1d,
@@ -115,7 +109,9 @@ impl Room {
         let tick = self.sim.tick() as u32;
         self.rows.clear();
         self.sim.replicated(&mut self.rows);
-        self.index.rebuild(&self.rows);
+        if let Err(e) = self.encoder.record(tick, &self.rows) {
+            panic!("the bench game's rows record: {e}");
+        }
         self.frames.clear();
         let mut bytes = 0;
         for (player, _, tracker) in &mut self.players {
@@ -124,18 +120,15 @@ impl Room {
             };
             self.ids.clear();
             self.sim.entities_in(view, &mut self.ids);
-            self.visible.clear();
-            self.index
-                .select(&self.rows, &mut self.ids, &mut self.visible);
-            let baseline = tracker.latest().map(|(t, _)| t);
+            let baseline = tracker.latest_tick();
             let nearness = self
                 .budget
                 .map(|_| Nearness::new(self.encoder.schema(), view));
-            let out =
-                self.encoder
-                    .encode(tracker, tick, baseline, &self.visible, self.budget, |e| {
-                        nearness.as_ref().map_or(1.0, |n| n.priority(e))
-                    });
+            let out = self
+                .encoder
+                .encode_ids(tracker, baseline, &self.ids, self.budget, |e| {
+                    nearness.as_ref().map_or(1.0, |n| n.priority(e))
+                });
             let Ok(out) = out else {
                 panic!("the bench game's rows encode");
             };

@@ -9,13 +9,26 @@
 //! put in the player's outbox, each one *what the client will hold after
 //! applying that snapshot*. After each tick the room:
 //!
-//! 1. asks the simulation for the player's view and the entities in it, and
-//!    picks their rows out of the tick's replicated state ([`RowIndex`]);
-//! 2. calls [`ViewEncoder::encode`] with the player's tracker, its baseline
-//!    (the last snapshot written to its socket) and those rows. The encoder
-//!    finds the rows the client holds at that baseline, decides what this
-//!    snapshot carries, encodes the delta, and records the result in the
-//!    tracker as the state of this tick.
+//! 1. records the tick's replicated state once ([`ViewEncoder::record`]):
+//!    the encoder keeps the last [`VIEW_STATES`] ticks' rows and works out
+//!    how each row changed since the tick before (its mask and encoded
+//!    offsets), which is every up-to-date player's delta for that entity;
+//! 2. for each player, asks the simulation for the view and the ids of the
+//!    entities in it, and calls [`ViewEncoder::encode_ids`] with the
+//!    player's tracker, its baseline (the last snapshot written to its
+//!    socket) and those ids. The encoder finds what the client holds at
+//!    that baseline, decides what this snapshot carries, encodes the delta,
+//!    and records the result in the tracker as the state of this tick.
+//!
+//! A state with nothing held back is kept as the sorted ids in view, inline
+//! in the tracker: the rows are the record's. The common delta, from such a
+//! state of the tick just before, is then a merge of two short id lists
+//! plus a copy of each survivor's change worked out in step 1; touching
+//! little per-player memory is what makes ten thousand players a tick
+//! affordable. Anything else (a slow socket's older baseline, a budget, a
+//! row that does not encode) takes the general way: the baseline's rows,
+//! the view's rows, and a delta between them, with the same bytes.
+//! [`ViewEncoder::encode`] is that general way for rows given directly.
 //!
 //! Because every delta is taken against the recorded state at the written
 //! baseline, the subtle cases are right by construction: an entity that
@@ -52,7 +65,7 @@
 //! [`crate::ServerHistory`], which shares one body per baseline.
 //!
 //! Everything here is pure: no clock, no I/O, and hash maps only for
-//! lookups, never iterated.
+//! lookups (and pruning), never iterated for output.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -60,9 +73,11 @@ use std::sync::Arc;
 
 use tickwire_sim::{NetId, Quantization, Rect, ReplicatedEntity, Schema, SchemaError};
 
+use crate::Limits;
 use crate::history::EncodedBody;
 use crate::snapshot::{
     DeltaScratch, EncodeError, MAX_SNAPSHOT_HEADER_BYTES, encode_delta_with, encode_full,
+    put_created, put_delta_body, put_entity_delta, row_in_range,
 };
 
 /// Snapshots a [`ViewTracker`] remembers: the oldest baseline it can encode
@@ -98,8 +113,10 @@ impl Budget {
 /// What one player's client holds, snapshot by snapshot: the memory that
 /// lets each delta be taken against exactly the client's baseline.
 ///
-/// Small: a fast socket keeps two states of a few dozen rows each, plus the
-/// accumulated priority of the entities a budget holds back.
+/// Small: a fast socket keeps two states. A state with nothing held back is
+/// the ids of the rows in view (a few dozen `u32`s), which point into the
+/// room's rows of that tick, kept once by the [`ViewEncoder`]; only a state
+/// in which a budget held a change back keeps its rows.
 #[derive(Debug, Default)]
 pub struct ViewTracker {
     /// The states put in the player's outbox, oldest first, at most
@@ -112,7 +129,7 @@ pub struct ViewTracker {
     /// A pruned state's rows that no other player shares, reused (buffer
     /// and reference count alike) for the next state: a player's steady
     /// state allocates nothing.
-    spare: Option<Arc<Vec<ReplicatedEntity>>>,
+    spare_rows: Option<Arc<Vec<ReplicatedEntity>>>,
 }
 
 /// One snapshot put in a player's outbox, as the client will hold it.
@@ -123,9 +140,77 @@ struct SentState {
     /// Identity of this state within its encoder, for sharing bodies:
     /// players whose baselines have the same identity hold the same rows.
     id: u64,
-    /// The rows, sorted by id. Shared with the players that share this
-    /// state, and with the encoder for the rest of the tick.
-    rows: Arc<Vec<ReplicatedEntity>>,
+    /// The rows. Shared with the players that share this state, and with
+    /// the encoder for the rest of the tick.
+    held: Held,
+}
+
+/// The rows a client holds after one snapshot, sorted by id.
+#[derive(Clone, Debug)]
+enum Held {
+    /// Exactly the room's rows of these ids at the state's tick, as
+    /// recorded by [`ViewEncoder::record`]: nothing was held back. Kept in
+    /// the state itself, so that reading a player's baseline touches one
+    /// place in memory.
+    Fresh(Ids),
+    /// Any rows: some change was held back by a budget, or the rows were
+    /// not picked from a recorded tick ([`ViewEncoder::encode`]).
+    Rows(Arc<Vec<ReplicatedEntity>>),
+}
+
+/// Ids a fresh state holds inline: a typical view and then some.
+const INLINE_IDS: usize = 40;
+
+/// The sorted ids of a fresh state: inline when few, as most views are.
+#[derive(Clone, Debug)]
+enum Ids {
+    /// The first `len` of `ids`.
+    Inline {
+        /// How many.
+        len: u8,
+        /// The ids, then unused slots.
+        ids: [NetId; INLINE_IDS],
+    },
+    /// More than [`INLINE_IDS`].
+    Heap(Vec<NetId>),
+}
+
+impl Ids {
+    /// `ids`, kept inline when they fit.
+    fn new(ids: &[NetId]) -> Self {
+        if ids.len() <= INLINE_IDS {
+            let mut inline = [NetId(0); INLINE_IDS];
+            if let Some(head) = inline.get_mut(..ids.len()) {
+                head.copy_from_slice(ids);
+            }
+            Ids::Inline {
+                len: ids.len() as u8,
+                ids: inline,
+            }
+        } else {
+            Ids::Heap(ids.to_vec())
+        }
+    }
+
+    /// The ids, sorted.
+    fn as_slice(&self) -> &[NetId] {
+        match self {
+            Ids::Inline { len, ids } => ids.get(..usize::from(*len)).unwrap_or(&[]),
+            Ids::Heap(ids) => ids,
+        }
+    }
+}
+
+impl Held {
+    /// Whether both are the one shared state: rows in the same buffer, or
+    /// ids (copied into each tracker) of the same recorded state.
+    fn same_buffer(&self, other: &Held) -> bool {
+        match (self, other) {
+            (Held::Fresh(_), Held::Fresh(_)) => true,
+            (Held::Rows(a), Held::Rows(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl ViewTracker {
@@ -134,19 +219,19 @@ impl ViewTracker {
         Self::default()
     }
 
-    /// The rows the client holds after applying the snapshot of `tick`, if
-    /// that snapshot is remembered.
-    pub fn state_at(&self, tick: u32) -> Option<&[ReplicatedEntity]> {
-        self.sent
-            .iter()
-            .rev()
-            .find(|s| s.tick == tick)
-            .map(|s| &s.rows[..])
+    /// The newest snapshot's tick.
+    pub fn latest_tick(&self) -> Option<u32> {
+        self.sent.back().map(|s| s.tick)
     }
 
-    /// The newest snapshot's tick and rows.
-    pub fn latest(&self) -> Option<(u32, &[ReplicatedEntity])> {
-        self.sent.back().map(|s| (s.tick, &s.rows[..]))
+    /// Whether this player's newest snapshot left its client with the very
+    /// state `other`'s did: one recorded state, shared, as players with the
+    /// same view and baseline get.
+    pub fn shares_latest_state(&self, other: &ViewTracker) -> bool {
+        match (self.sent.back(), other.sent.back()) {
+            (Some(a), Some(b)) => a.id == b.id && a.held.same_buffer(&b.held),
+            _ => false,
+        }
     }
 
     /// How many snapshots are remembered.
@@ -194,26 +279,30 @@ impl ViewTracker {
         }
     }
 
-    /// Keeps a dropped state's rows for the next state, unless another
-    /// player still shares them.
-    fn recycle(&mut self, mut state: SentState) {
-        if Arc::get_mut(&mut state.rows).is_some() {
-            self.spare = Some(state.rows);
+    /// Keeps a dropped state's buffer for the next state, unless another
+    /// player still shares it.
+    fn recycle(&mut self, state: SentState) {
+        if let Held::Rows(mut rows) = state.held {
+            if Arc::get_mut(&mut rows).is_some() {
+                self.spare_rows = Some(rows);
+            }
         }
     }
 
     /// Empty rows for a new state, held by nobody else.
-    fn take_spare(&mut self) -> Arc<Vec<ReplicatedEntity>> {
-        match self.spare.take() {
-            Some(mut rows) => {
-                if let Some(buffer) = Arc::get_mut(&mut rows) {
-                    buffer.clear();
-                    return rows;
-                }
-                Arc::default()
+    fn take_spare_rows(&mut self) -> Arc<Vec<ReplicatedEntity>> {
+        if let Some(mut buffer) = self.spare_rows.take() {
+            if let Some(rows) = Arc::get_mut(&mut buffer) {
+                rows.clear();
+                return buffer;
             }
-            None => Arc::default(),
         }
+        Arc::default()
+    }
+
+    /// The state of `tick`, if remembered.
+    fn state(&self, tick: u32) -> Option<&SentState> {
+        self.sent.iter().rev().find(|s| s.tick == tick)
     }
 
     /// Records `state` as the newest snapshot put in the player's outbox.
@@ -240,18 +329,22 @@ pub struct ViewSnapshot {
     pub shared: bool,
 }
 
-/// Why a view snapshot was not encoded. Both are bugs of the caller, never a
+/// Why a view snapshot was not encoded. All are bugs of the caller, never a
 /// peer's doing.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ViewError {
-    /// The tracker already holds a snapshot of this tick or a later one.
-    #[error("tick {tick} is not after the player's latest snapshot {latest}")]
+    /// The tracker (or the encoder's record) already holds this tick or a
+    /// later one.
+    #[error("tick {tick} is not after the latest one {latest}")]
     NotNewer {
         /// The tick offered.
         tick: u32,
-        /// The tracker's newest tick.
+        /// The newest tick held.
         latest: u32,
     },
+    /// [`ViewEncoder::encode_ids`] before any [`ViewEncoder::record`].
+    #[error("no tick has been recorded")]
+    NotRecorded,
     /// The rows cannot be encoded (unsorted, unknown kind, out of range).
     #[error(transparent)]
     Encode(#[from] EncodeError),
@@ -272,6 +365,32 @@ pub struct ViewEncoder {
     index: HashMap<u64, usize, BuildHasherDefault<KeyHasher>>,
     /// This tick's shareable results, indexed by `index`.
     shared: Vec<Shared>,
+    /// The room's rows of the last [`VIEW_STATES`] recorded ticks, oldest
+    /// first: what the players' fresh states point into.
+    tables: VecDeque<TickRows>,
+    /// Per row of the newest table, its change since the table before.
+    changes: Vec<RowChange>,
+    /// The encoded field offsets of `changes`.
+    change_bytes: Vec<u8>,
+    /// Fresh states more than one player holds (a body was shared), with
+    /// their ticks: only they can start a delta another player shares.
+    shared_states: HashMap<u64, u32>,
+    /// Reused per player: the ids in view, sorted.
+    view_ids: Vec<NetId>,
+    /// Reused per player: rows picked from a table (the view, or a fresh
+    /// baseline), when a delta takes the general way.
+    view_rows: Vec<ReplicatedEntity>,
+    /// Reused per player: a fresh baseline's rows, picked from its table.
+    base_rows: Vec<ReplicatedEntity>,
+    /// Reused per player: the removed ids of a delta from a fresh baseline.
+    removed: Vec<NetId>,
+    /// Reused per player: its changed survivors, `(index, mask)`.
+    changed: Vec<(u32, u8)>,
+    /// Reused per player: its changed survivors' offsets, encoded.
+    deltas: Vec<u8>,
+    /// Reused per player: its created rows, as positions in the newest
+    /// table.
+    created: Vec<u32>,
     /// Reused per player under a budget: the candidates for sending.
     candidates: Vec<Candidate>,
     /// Reused per player under a budget: the candidates, most urgent first.
@@ -283,6 +402,49 @@ pub struct ViewEncoder {
     /// Reused per player: the delta encoder's working buffers.
     scratch: DeltaScratch,
 }
+
+/// The room's replicated rows of one recorded tick.
+#[derive(Debug, Default)]
+struct TickRows {
+    /// The tick.
+    tick: u32,
+    /// Its rows, sorted by id.
+    rows: Vec<ReplicatedEntity>,
+    /// Where each id's row is.
+    index: RowIndex,
+}
+
+impl TickRows {
+    /// The row of `id`, if present.
+    fn row(&self, id: NetId) -> Option<&ReplicatedEntity> {
+        self.index
+            .position(&self.rows, id)
+            .and_then(|i| self.rows.get(i))
+    }
+}
+
+/// How one row of the newest recorded tick changed since the tick recorded
+/// before it: computed once per tick, used by every player whose baseline
+/// is a fresh state of that earlier tick.
+#[derive(Clone, Copy, Debug, Default)]
+struct RowChange {
+    /// Where its encoded field offsets start in `change_bytes`.
+    start: u32,
+    /// How many bytes they take.
+    len: u8,
+    /// The fields that changed; 0 when none did.
+    mask: u8,
+    /// [`IN_PREVIOUS`], [`SAME_KIND`], [`VALID`].
+    flags: u8,
+}
+
+/// The id was in the previous recorded tick.
+const IN_PREVIOUS: u8 = 1;
+/// ... with the same kind, so a client that holds it gets a change.
+const SAME_KIND: u8 = 2;
+/// The row's kind is declared and every field lies in its range: it
+/// encodes without error.
+const VALID: u8 = 4;
 
 /// A body encoded this tick, with what it was encoded from.
 #[derive(Debug)]
@@ -318,6 +480,17 @@ impl ViewEncoder {
             next_state: 0,
             index: HashMap::default(),
             shared: Vec::new(),
+            tables: VecDeque::new(),
+            changes: Vec::new(),
+            change_bytes: Vec::new(),
+            shared_states: HashMap::default(),
+            view_ids: Vec::new(),
+            view_rows: Vec::new(),
+            base_rows: Vec::new(),
+            removed: Vec::new(),
+            changed: Vec::new(),
+            deltas: Vec::new(),
+            created: Vec::new(),
             candidates: Vec::new(),
             order: Vec::new(),
             waiting: Vec::new(),
@@ -331,6 +504,378 @@ impl ViewEncoder {
         &self.schema
     }
 
+    /// Records the room's replicated state after `tick` (every row, sorted
+    /// by id, as `Simulation::replicated` gives it), for
+    /// [`ViewEncoder::encode_ids`]. Once per tick, before the players'
+    /// snapshots. Keeps the last [`VIEW_STATES`] ticks, and works out once
+    /// how each row changed since the tick recorded before, which is the
+    /// delta of every player whose baseline is that tick.
+    pub fn record(&mut self, tick: u32, rows: &[ReplicatedEntity]) -> Result<(), ViewError> {
+        if let Some(latest) = self.tables.back().map(|t| t.tick) {
+            if tick <= latest {
+                return Err(ViewError::NotNewer { tick, latest });
+            }
+        }
+        if let Some(w) = rows.windows(2).find(|w| w[0].id >= w[1].id) {
+            return Err(EncodeError::NotSorted(w[1].id).into());
+        }
+        let mut table = if self.tables.len() >= VIEW_STATES {
+            self.tables.pop_front().unwrap_or_default()
+        } else {
+            TickRows::default()
+        };
+        table.tick = tick;
+        table.rows.clear();
+        table.rows.extend_from_slice(rows);
+        table.index.rebuild(&table.rows);
+
+        self.changes.clear();
+        self.change_bytes.clear();
+        let previous = self.tables.back().map_or(&[][..], |t| &t.rows[..]);
+        let mut p = 0;
+        for row in &table.rows {
+            while previous.get(p).is_some_and(|x| x.id < row.id) {
+                p += 1;
+            }
+            let kind = self.schema.kind(row.kind);
+            let mut change = RowChange::default();
+            if kind.is_some_and(|k| row_in_range(k, row)) {
+                change.flags |= VALID;
+            }
+            if let Some(old) = previous.get(p).filter(|x| x.id == row.id) {
+                change.flags |= IN_PREVIOUS;
+                if let (Some(kind), true) = (kind, old.kind == row.kind) {
+                    change.flags |= SAME_KIND;
+                    let start = self.change_bytes.len();
+                    match put_entity_delta(kind, old, row, &mut self.change_bytes) {
+                        Ok(mask) => change.mask = mask,
+                        Err(_) => change.flags &= !VALID,
+                    }
+                    change.start = start as u32;
+                    change.len = (self.change_bytes.len() - start) as u8;
+                }
+            }
+            self.changes.push(change);
+        }
+        self.tables.push_back(table);
+        // A fresh state older than every record can no longer be a
+        // baseline.
+        let oldest = self.tables.front().map_or(tick, |t| t.tick);
+        self.shared_states.retain(|_, t| *t >= oldest);
+        Ok(())
+    }
+
+    /// The rows `tracker`'s client holds after applying the snapshot of
+    /// `tick`, if that snapshot is remembered.
+    pub fn state_at(&self, tracker: &ViewTracker, tick: u32) -> Option<Vec<ReplicatedEntity>> {
+        let state = tracker.state(tick)?;
+        let mut rows = Vec::new();
+        self.held_rows(state, &mut rows).then_some(rows)
+    }
+
+    /// Appends the rows `state` holds to `out`; false when they are no
+    /// longer known (a fresh state older than every recorded tick).
+    fn held_rows(&self, state: &SentState, out: &mut Vec<ReplicatedEntity>) -> bool {
+        match &state.held {
+            Held::Rows(rows) => {
+                out.extend_from_slice(rows);
+                true
+            }
+            Held::Fresh(ids) => {
+                let Some(table) = self.table(state.tick) else {
+                    return false;
+                };
+                out.extend(ids.as_slice().iter().filter_map(|&id| table.row(id)));
+                true
+            }
+        }
+    }
+
+    /// Whether the fresh state `id` is held by more than one player.
+    fn is_shared(&self, id: u64) -> bool {
+        !self.shared_states.is_empty() && self.shared_states.contains_key(&id)
+    }
+
+    /// The recorded rows of `tick`.
+    fn table(&self, tick: u32) -> Option<&TickRows> {
+        self.tables.iter().rev().find(|t| t.tick == tick)
+    }
+
+    /// Checks `tick` is newer than what `tracker` holds, starts a new tick's
+    /// sharing, and drops the states older than `baseline`.
+    fn begin(
+        &mut self,
+        tracker: &mut ViewTracker,
+        tick: u32,
+        baseline: Option<u32>,
+    ) -> Result<(), ViewError> {
+        if let Some(latest) = tracker.latest_tick() {
+            if tick <= latest {
+                return Err(ViewError::NotNewer { tick, latest });
+            }
+        }
+        if self.tick != Some(tick) {
+            self.tick = Some(tick);
+            self.index.clear();
+            self.shared.clear();
+        }
+        tracker.prune(baseline);
+        Ok(())
+    }
+
+    /// Encodes the snapshot of the newest recorded tick for one player who
+    /// sees the entities `ids` (in any order; ids not recorded are
+    /// skipped), and records it in the player's tracker: what
+    /// [`ViewEncoder::encode`] does with the rows of `ids`, with the rows
+    /// picked from the record. `baseline`, `budget` and `priority` are as
+    /// there.
+    ///
+    /// This is the room's way: what the client holds is kept as ids into
+    /// the record, and the common delta (from the tick recorded just
+    /// before, nothing held back) is put together from the changes worked
+    /// out once per tick by [`ViewEncoder::record`].
+    ///
+    /// ```
+    /// # use tickwire_protocol::{ViewEncoder, ViewTracker};
+    /// # use tickwire_sim::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
+    /// let schema = Schema { game: "demo".into(), kinds: vec![KindDecl {
+    ///     id: 0, name: "dot".into(),
+    ///     fields: vec![FieldDecl { id: 0, name: "x".into(), quant: Quantization::Fixed { scale: 16 } }],
+    /// }] };
+    /// let dot = |id, x| ReplicatedEntity { id: NetId(id), kind: 0, values: [x, 0, 0, 0, 0, 0, 0, 0] };
+    /// let mut encoder = ViewEncoder::new(schema)?;
+    /// let mut player = ViewTracker::new();
+    /// encoder.record(1, &[dot(1, 0), dot(2, 0), dot(3, 0)])?;
+    /// let first = encoder.encode_ids(&mut player, None, &[NetId(2), NetId(1)], None, |_| 1.0)?;
+    /// assert_eq!(first.body.baseline, None);
+    /// encoder.record(2, &[dot(1, 16), dot(2, 0), dot(3, 0)])?;
+    /// let second = encoder.encode_ids(&mut player, Some(1), &[NetId(1), NetId(3)], None, |_| 1.0)?;
+    /// assert_eq!(second.body.baseline, Some(1));
+    /// assert_eq!(encoder.state_at(&player, 2).unwrap(), [dot(1, 16), dot(3, 0)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encode_ids(
+        &mut self,
+        tracker: &mut ViewTracker,
+        baseline: Option<u32>,
+        ids: &[NetId],
+        budget: Option<Budget>,
+        mut priority: impl FnMut(&ReplicatedEntity) -> f32,
+    ) -> Result<ViewSnapshot, ViewError> {
+        let tick = self
+            .tables
+            .back()
+            .map(|t| t.tick)
+            .ok_or(ViewError::NotRecorded)?;
+        self.begin(tracker, tick, baseline)?;
+        let mut view_ids = std::mem::take(&mut self.view_ids);
+        view_ids.clear();
+        view_ids.extend_from_slice(ids);
+        view_ids.sort_unstable();
+        let out = match budget {
+            None => self.encode_fresh(tracker, tick, baseline, &view_ids),
+            Some(_) => Ok(None),
+        };
+        let out = match out {
+            Ok(Some(out)) => Ok(out),
+            Ok(None) => {
+                let mut visible = std::mem::take(&mut self.view_rows);
+                visible.clear();
+                if let Some(table) = self.tables.back() {
+                    visible.extend(view_ids.iter().filter_map(|&id| table.row(id)));
+                }
+                let out = self.encode_rows(
+                    tracker,
+                    tick,
+                    baseline,
+                    &visible,
+                    budget,
+                    &mut priority,
+                    true,
+                );
+                self.view_rows = visible;
+                out
+            }
+            Err(e) => Err(e),
+        };
+        self.view_ids = view_ids;
+        out
+    }
+
+    /// The common case of [`ViewEncoder::encode_ids`], without a budget:
+    /// the baseline is a fresh state of the tick recorded before the newest,
+    /// so each survivor's change is the one [`ViewEncoder::record`] worked
+    /// out. `view_ids` is sorted. `None` (having changed nothing) when that
+    /// is not the case, or a row in view does not encode, for the general
+    /// way to handle.
+    fn encode_fresh(
+        &mut self,
+        tracker: &mut ViewTracker,
+        tick: u32,
+        baseline: Option<u32>,
+        view_ids: &[NetId],
+    ) -> Result<Option<ViewSnapshot>, ViewError> {
+        let n = self.tables.len();
+        let (Some(previous), Some(table)) = (
+            n.checked_sub(2).and_then(|i| self.tables.get(i)),
+            self.tables.back(),
+        ) else {
+            return Ok(None);
+        };
+        let Some(base) = baseline
+            .filter(|&b| b < tick && b == previous.tick)
+            .and_then(|b| tracker.sent.iter().rev().find(|s| s.tick == b))
+        else {
+            return Ok(None);
+        };
+        let Held::Fresh(base_ids) = &base.held else {
+            return Ok(None);
+        };
+        let base_ids = base_ids.as_slice();
+        if view_ids.len() > Limits::default().max_entities as usize {
+            return Ok(None);
+        }
+
+        // One merge walk of the baseline's ids and the view's sorts every
+        // entity into removed, survivor or created; ids not recorded are
+        // skipped, and only created rows are read from the record.
+        self.removed.clear();
+        self.changed.clear();
+        self.deltas.clear();
+        self.created.clear();
+        let mut present = 0;
+        let mut survivors = 0u32;
+        let mut b = 0;
+        let mut prev: Option<NetId> = None;
+        for &id in view_ids {
+            let Some(p) = table.index.position(&table.rows, id) else {
+                continue;
+            };
+            let Some(change) = self.changes.get(p) else {
+                return Ok(None);
+            };
+            if change.flags & VALID == 0 || prev == Some(id) {
+                return Ok(None); // the general way reports the error
+            }
+            prev = Some(id);
+            present += 1;
+            while let Some(&gone) = base_ids.get(b).filter(|&&x| x < id) {
+                self.removed.push(gone);
+                b += 1;
+            }
+            if base_ids.get(b) != Some(&id) {
+                self.created.push(p as u32);
+                continue;
+            }
+            b += 1;
+            if change.flags & IN_PREVIOUS == 0 {
+                return Ok(None); // not from the previous tick after all
+            }
+            if change.flags & SAME_KIND == 0 {
+                // Not the same thing any more: replace it.
+                self.removed.push(id);
+                self.created.push(p as u32);
+                continue;
+            }
+            if change.mask != 0 {
+                let start = change.start as usize;
+                let Some(bytes) = self
+                    .change_bytes
+                    .get(start..start + usize::from(change.len))
+                else {
+                    return Ok(None);
+                };
+                self.deltas.extend_from_slice(bytes);
+                self.changed.push((survivors, change.mask));
+            }
+            survivors += 1;
+        }
+        self.removed
+            .extend_from_slice(base_ids.get(b..).unwrap_or(&[]));
+        // Without a budget, nothing waits.
+        tracker.waiting.clear();
+
+        // Sharing, as in the general way. `new_ids` is what the client will
+        // hold: the view's ids that were recorded.
+        let new_ids = || view_ids.iter().filter(|&&id| table.row(id).is_some());
+        let shareable = self.is_shared(base.id);
+        let mut h = FINGERPRINT_SEED;
+        if shareable {
+            for id in new_ids() {
+                h = mix(h, u64::from(id.0) << 1);
+            }
+        }
+        let base_id = base.id;
+        let key = share_key(Some(base_id), h);
+        if let Some(&i) = shareable.then(|| self.index.get(&key)).flatten() {
+            if let Some(hit) = self.shared.get(i).filter(|s| {
+                s.base == Some(base_id)
+                    && matches!(&s.state.held, Held::Fresh(ids)
+                        if ids.as_slice().len() == present
+                            && ids.as_slice().iter().eq(new_ids()))
+            }) {
+                let body = hit.body.clone();
+                let state = hit.state.clone();
+                self.shared_states.insert(state.id, tick);
+                tracker.push(state);
+                return Ok(Some(ViewSnapshot {
+                    body,
+                    deferred: 0,
+                    shared: true,
+                }));
+            }
+        }
+
+        self.bytes.clear();
+        put_delta_body(
+            &mut self.bytes,
+            tick,
+            base.tick,
+            &self.removed,
+            survivors,
+            &self.changed,
+            &self.deltas,
+            self.created.len(),
+        );
+        let mut next = 0u32;
+        for &p in &self.created {
+            if let Some(row) = table.rows.get(p as usize) {
+                put_created(&self.schema, row, &mut next, &mut self.bytes)?;
+            }
+        }
+        let base_tick = base.tick;
+        let held = if present == view_ids.len() {
+            Ids::new(view_ids)
+        } else {
+            Ids::new(&new_ids().copied().collect::<Vec<_>>())
+        };
+        let state = SentState {
+            tick,
+            id: self.next_state,
+            held: Held::Fresh(held),
+        };
+        self.next_state += 1;
+        let body = EncodedBody {
+            tick,
+            baseline: Some(base_tick),
+            bytes: Arc::from(&self.bytes[..]),
+        };
+        if shareable {
+            self.index.entry(key).or_insert(self.shared.len());
+            self.shared.push(Shared {
+                base: Some(base_id),
+                state: state.clone(),
+                body: body.clone(),
+            });
+        }
+        tracker.push(state);
+        Ok(Some(ViewSnapshot {
+            body,
+            deferred: 0,
+            shared: false,
+        }))
+    }
+
     /// Encodes the snapshot of `tick` for one player and records it in the
     /// player's tracker.
     ///
@@ -339,7 +884,8 @@ impl ViewEncoder {
     /// may see at `tick`, sorted by id. Without a budget the client will hold
     /// exactly `visible`. With one, `priority` ranks each entity with a
     /// change to send (higher first; clamped into `MIN_PRIORITY..=1`) and is
-    /// called only for those.
+    /// called only for those. A room picks the rows from its recorded state
+    /// instead, with [`ViewEncoder::encode_ids`].
     ///
     /// ```
     /// # use tickwire_protocol::{ViewEncoder, ViewTracker};
@@ -357,7 +903,7 @@ impl ViewEncoder {
     /// // Tick 2, after tick 1 was written: entity 2 left the view, 3 entered.
     /// let second = encoder.encode(&mut player, 2, Some(1), &[dot(1, 16), dot(3, 0)], None, |_| 1.0)?;
     /// assert_eq!(second.body.baseline, Some(1));
-    /// assert_eq!(player.state_at(2).unwrap()[..], [dot(1, 16), dot(3, 0)]);
+    /// assert_eq!(encoder.state_at(&player, 2).unwrap(), [dot(1, 16), dot(3, 0)]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn encode(
@@ -369,31 +915,60 @@ impl ViewEncoder {
         budget: Option<Budget>,
         mut priority: impl FnMut(&ReplicatedEntity) -> f32,
     ) -> Result<ViewSnapshot, ViewError> {
-        if let Some(latest) = tracker.sent.back().map(|s| s.tick) {
-            if tick <= latest {
-                return Err(ViewError::NotNewer { tick, latest });
-            }
-        }
-        if self.tick != Some(tick) {
-            self.tick = Some(tick);
-            self.index.clear();
-            self.shared.clear();
-        }
-        tracker.prune(baseline);
-        let mut state_rows = tracker.take_spare();
+        self.begin(tracker, tick, baseline)?;
+        self.encode_rows(
+            tracker,
+            tick,
+            baseline,
+            visible,
+            budget,
+            &mut priority,
+            false,
+        )
+    }
+
+    /// The general way: the baseline's rows, the rows the client will hold,
+    /// and a delta between them. `fresh_from_record`: `visible` is the
+    /// newest record's rows, so a state that holds exactly them is kept as
+    /// ids.
+    #[allow(clippy::too_many_arguments)]
+    fn encode_rows(
+        &mut self,
+        tracker: &mut ViewTracker,
+        tick: u32,
+        baseline: Option<u32>,
+        visible: &[ReplicatedEntity],
+        budget: Option<Budget>,
+        priority: &mut impl FnMut(&ReplicatedEntity) -> f32,
+        fresh_from_record: bool,
+    ) -> Result<ViewSnapshot, ViewError> {
+        let mut state_rows = tracker.take_spare_rows();
         // Unique by construction, so this never copies.
         let rows = Arc::make_mut(&mut state_rows);
+        let mut base_rows = std::mem::take(&mut self.base_rows);
+        base_rows.clear();
         let base = baseline
             .filter(|&b| b < tick)
-            .and_then(|b| tracker.sent.iter().rev().find(|s| s.tick == b));
-        let base_rows: &[ReplicatedEntity] = base.map_or(&[], |s| &s.rows[..]);
+            .and_then(|b| tracker.sent.iter().rev().find(|s| s.tick == b))
+            .filter(|s| match &s.held {
+                Held::Rows(_) => true,
+                Held::Fresh(_) => self.held_rows(s, &mut base_rows),
+            });
+        let base_slice: &[ReplicatedEntity] = match base.map(|s| &s.held) {
+            Some(Held::Rows(rows)) => rows,
+            Some(Held::Fresh(_)) => &base_rows,
+            None => &[],
+        };
 
         // What this snapshot leaves the client with, and a fingerprint of
         // which rows are fresh and which are carried over from the baseline.
         // Only a player whose baseline is shared with another (or who has
         // none) can share this tick's body: a baseline state held by one
         // tracker alone means nobody else's delta starts from it.
-        let shareable = base.is_none_or(|b| Arc::strong_count(&b.rows) > 1);
+        let shareable = base.is_none_or(|b| match &b.held {
+            Held::Fresh(_) => self.is_shared(b.id),
+            Held::Rows(rows) => Arc::strong_count(rows) > 1,
+        });
         let (fingerprint, deferred) = match budget {
             None => {
                 tracker.waiting.clear();
@@ -408,27 +983,38 @@ impl ViewEncoder {
             }
             Some(budget) => self.select(
                 &mut tracker.waiting,
-                base_rows,
+                base_slice,
                 visible,
                 budget,
-                &mut priority,
+                priority,
                 rows,
             ),
         };
+        // Nothing held back from the record's rows: keep ids only.
+        let fresh = fresh_from_record && deferred == 0;
 
         let base_id = base.map(|s| s.id);
         let base_tick = base.map(|s| s.tick);
         let key = share_key(base_id, fingerprint);
         if let Some(&i) = shareable.then(|| self.index.get(&key)).flatten() {
-            if let Some(hit) = self
-                .shared
-                .get(i)
-                .filter(|s| s.base == base_id && s.state.rows[..] == rows[..])
-            {
+            if let Some(hit) = self.shared.get(i).filter(|s| {
+                s.base == base_id
+                    && match &s.state.held {
+                        Held::Fresh(ids) => {
+                            let ids = ids.as_slice();
+                            fresh
+                                && ids.len() == rows.len()
+                                && ids.iter().zip(rows.iter()).all(|(id, r)| *id == r.id)
+                        }
+                        Held::Rows(held) => !fresh && held[..] == rows[..],
+                    }
+            }) {
                 let body = hit.body.clone();
                 let state = hit.state.clone();
-                tracker.spare = Some(state_rows);
+                self.shared_states.insert(state.id, tick);
+                tracker.spare_rows = Some(state_rows);
                 tracker.push(state);
+                self.base_rows = base_rows;
                 return Ok(ViewSnapshot {
                     body,
                     deferred,
@@ -443,21 +1029,30 @@ impl ViewEncoder {
                 &mut self.scratch,
                 &self.schema,
                 b,
-                base_rows,
+                base_slice,
                 tick,
                 rows,
                 &mut self.bytes,
             ),
             None => encode_full(&self.schema, tick, rows, &mut self.bytes),
         };
+        self.base_rows = base_rows;
         if let Err(error) = encoded {
-            tracker.spare = Some(state_rows);
+            tracker.spare_rows = Some(state_rows);
             return Err(error.into());
         }
+        let held = if fresh {
+            self.view_ids.clear();
+            self.view_ids.extend(rows.iter().map(|r| r.id));
+            tracker.spare_rows = Some(state_rows);
+            Held::Fresh(Ids::new(&self.view_ids))
+        } else {
+            Held::Rows(state_rows)
+        };
         let state = SentState {
             tick,
             id: self.next_state,
-            rows: state_rows,
+            held,
         };
         self.next_state += 1;
         let body = EncodedBody {

@@ -246,12 +246,8 @@ pub struct Room {
     views: wire::Views,
     /// Reused per tick: the replicated state, sorted by id.
     entities: Vec<ReplicatedEntity>,
-    /// Reused per tick: where each id's row is in `entities`.
-    index: wire::RowIndex,
     /// Reused per player: the ids in its view.
     ids: Vec<NetId>,
-    /// Reused per player: the rows in its view.
-    visible: Vec<ReplicatedEntity>,
     /// Reused per tick: the events.
     events: Vec<GameEvent>,
     /// Reused per tick: each player's frame, in `players` order (none when
@@ -281,9 +277,7 @@ impl Room {
             history,
             views,
             entities: Vec::new(),
-            index: wire::RowIndex::new(),
             ids: Vec::new(),
-            visible: Vec::new(),
             events: Vec::new(),
             frames: Vec::new(),
         })
@@ -443,7 +437,7 @@ impl Room {
         self.entities.clear();
         self.sim.replicated(&mut self.entities);
         // The room-wide history is recorded when the first player without a
-        // view needs it, and the id index when the first with one does.
+        // view needs it, and the views' record when the first with one does.
         let (mut recorded, mut indexed) = (false, false);
         let mut deferred = 0u64;
         self.frames.clear();
@@ -451,19 +445,18 @@ impl Room {
             let body = match self.sim.view(*id) {
                 Some(view) => {
                     if !indexed {
-                        self.index.rebuild(&self.entities);
+                        if let Err(error) = self.views.record(tick, &self.entities) {
+                            // A game bug (unsorted ids): players keep their
+                            // last state rather than get garbage.
+                            tracing::error!(room = %self.info.name, tick, %error, "tick state not replicable");
+                            return;
+                        }
                         indexed = true;
                     }
                     self.ids.clear();
                     self.sim.entities_in(view, &mut self.ids);
-                    self.visible.clear();
-                    self.index
-                        .select(&self.entities, &mut self.ids, &mut self.visible);
                     let baseline = link.outbox.written_tick();
-                    match self
-                        .views
-                        .encode(tracker, tick, baseline, view, &self.visible)
-                    {
+                    match self.views.encode(tracker, baseline, view, &self.ids) {
                         Ok(out) => {
                             deferred += out.deferred as u64;
                             out.body

@@ -17,7 +17,7 @@ use tickwire_sim::{GameEvent, NetId, PlayerId, Rect, ReplicatedEntity, Schema, S
 
 pub use tickwire_protocol::{
     ClientDecodeError, ClientMessage, HISTORY_TICKS, JoinRefused, PROTOCOL_VERSION, RecordError,
-    RowIndex, ViewError, ViewSnapshot, ViewTracker, error_code,
+    ViewError, ViewSnapshot, ViewTracker, error_code,
 };
 
 /// A simulation tick as the wire counts it (saturating; see module docs).
@@ -228,29 +228,31 @@ impl Views {
         })
     }
 
-    /// The body of `tick` for a player who sees `visible` (sorted by id)
-    /// inside `view`, against its `baseline`; recorded in its tracker.
-    /// Under a budget, the changes nearest the view's centre go first.
+    /// Records the state after `tick` (sorted by id, as the simulation
+    /// gives it): once per tick, before the players' snapshots.
+    pub fn record(&mut self, tick: u64, entities: &[ReplicatedEntity]) -> Result<(), ViewError> {
+        self.inner.record(wire_tick(tick), entities)
+    }
+
+    /// The body of the recorded tick for a player who sees the entities
+    /// `ids` (any order) inside `view`, against its `baseline`; recorded in
+    /// its tracker. Under a budget, the changes nearest the view's centre go
+    /// first.
     pub fn encode(
         &mut self,
         tracker: &mut ViewTracker,
-        tick: u64,
         baseline: Option<u64>,
         view: Rect,
-        visible: &[ReplicatedEntity],
+        ids: &[NetId],
     ) -> Result<ViewSnapshot, ViewError> {
         let baseline = baseline.and_then(|t| u32::try_from(t).ok());
         let nearness = self
             .budget
             .map(|_| Nearness::new(self.inner.schema(), view));
-        self.inner.encode(
-            tracker,
-            wire_tick(tick),
-            baseline,
-            visible,
-            self.budget,
-            |e| nearness.as_ref().map_or(1.0, |n| n.priority(e)),
-        )
+        self.inner
+            .encode_ids(tracker, baseline, ids, self.budget, |e| {
+                nearness.as_ref().map_or(1.0, |n| n.priority(e))
+            })
     }
 }
 
