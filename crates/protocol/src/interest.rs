@@ -121,7 +121,7 @@ impl Budget {
 pub struct ViewTracker {
     /// The states put in the player's outbox, oldest first, at most
     /// [`VIEW_STATES`]; older than the written baseline are pruned.
-    sent: VecDeque<SentState>,
+    sent: SentStates,
     /// Entities in view with a change the snapshots did not carry yet,
     /// sorted by id, with their accumulated priority. Empty without a
     /// budget.
@@ -130,6 +130,83 @@ pub struct ViewTracker {
     /// and reference count alike) for the next state: a player's steady
     /// state allocates nothing.
     spare_rows: Option<Arc<Vec<ReplicatedEntity>>>,
+}
+
+/// A tracker's states, oldest first. The newest two live in the tracker
+/// itself: a socket that keeps up needs exactly those (the written baseline
+/// and the snapshot after it), so reading a player's baseline touches the
+/// tracker and nothing else. Older ones, for a socket that falls behind,
+/// spill to the heap.
+#[derive(Debug, Default)]
+struct SentStates {
+    /// The states older than `newest`, oldest first. Empty unless the
+    /// socket falls behind.
+    older: VecDeque<SentState>,
+    /// The newest states, oldest first: `[None, None]`, `[Some, None]` or
+    /// `[Some, Some]`; `older` is empty unless both are `Some`.
+    newest: [Option<SentState>; 2],
+}
+
+impl SentStates {
+    fn len(&self) -> usize {
+        self.older.len() + self.newest.iter().flatten().count()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.newest[0].is_none()
+    }
+
+    /// Oldest first.
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &SentState> {
+        self.older.iter().chain(self.newest.iter().flatten())
+    }
+
+    fn back(&self) -> Option<&SentState> {
+        self.newest[1].as_ref().or(self.newest[0].as_ref())
+    }
+
+    fn front(&self) -> Option<&SentState> {
+        self.older.front().or(self.newest[0].as_ref())
+    }
+
+    fn pop_front(&mut self) -> Option<SentState> {
+        if let Some(state) = self.older.pop_front() {
+            return Some(state);
+        }
+        let state = self.newest[0].take();
+        self.newest[0] = self.newest[1].take();
+        state
+    }
+
+    fn push_back(&mut self, state: SentState) {
+        match &mut self.newest {
+            [first @ None, _] => *first = Some(state),
+            [_, second @ None] => *second = Some(state),
+            [first, second] => {
+                if let Some(old) = first.take() {
+                    self.older.push_back(old);
+                }
+                *first = second.take();
+                *second = Some(state);
+            }
+        }
+    }
+
+    /// Removes the state before the newest, if there are two.
+    fn remove_second_newest(&mut self) -> Option<SentState> {
+        self.newest[1].as_ref()?;
+        let state = self.newest[0].take();
+        self.newest[0] = self.older.pop_back();
+        if self.newest[0].is_none() {
+            self.newest[0] = self.newest[1].take();
+        }
+        state
+    }
+
+    fn clear(&mut self) {
+        self.older.clear();
+        self.newest = [None, None];
+    }
 }
 
 /// One snapshot put in a player's outbox, as the client will hold it.
@@ -253,11 +330,8 @@ impl ViewTracker {
     /// it can never become a baseline, so forget it. (A latest-wins outbox
     /// only ever replaces the snapshot put just before.)
     pub fn forget_replaced(&mut self) {
-        let n = self.sent.len();
-        if n >= 2 {
-            if let Some(state) = self.sent.remove(n - 2) {
-                self.recycle(state);
-            }
+        if let Some(state) = self.sent.remove_second_newest() {
+            self.recycle(state);
         }
     }
 
@@ -1414,5 +1488,68 @@ impl Nearness {
         let dy = e.values[y] as f32 / sy - self.centre.1;
         let d = (dx * dx + dy * dy).sqrt() / self.reach;
         (1.0 / (1.0 + 4.0 * d)).clamp(MIN_PRIORITY, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proptest::prelude::*;
+
+    fn state(tick: u32) -> SentState {
+        SentState {
+            tick,
+            id: u64::from(tick),
+            held: Held::Fresh(Ids::new(&[NetId(tick)])),
+        }
+    }
+
+    proptest! {
+        /// The tracker's two-inline, rest-spilled states behave as one
+        /// deque, whatever the sequence of pushes, prunes and replacements.
+        #[test]
+        fn sent_states_behave_as_a_deque(ops in proptest::collection::vec(0u8..4, 0..200)) {
+            let mut states = SentStates::default();
+            let mut model: VecDeque<u32> = VecDeque::new();
+            let mut tick = 0;
+            for op in ops {
+                match op {
+                    0 | 1 => {
+                        tick += 1;
+                        states.push_back(state(tick));
+                        model.push_back(tick);
+                    }
+                    2 => {
+                        let got = states.pop_front().map(|s| s.tick);
+                        prop_assert_eq!(got, model.pop_front());
+                    }
+                    _ => {
+                        let got = states.remove_second_newest().map(|s| s.tick);
+                        let n = model.len();
+                        let want = if n >= 2 { model.remove(n - 2) } else { None };
+                        prop_assert_eq!(got, want);
+                    }
+                }
+                let ticks: Vec<u32> = states.iter().map(|s| s.tick).collect();
+                prop_assert_eq!(&ticks, &model.iter().copied().collect::<Vec<_>>());
+                prop_assert_eq!(states.len(), model.len());
+                prop_assert_eq!(states.is_empty(), model.is_empty());
+                prop_assert_eq!(states.back().map(|s| s.tick), model.back().copied());
+                prop_assert_eq!(states.front().map(|s| s.tick), model.front().copied());
+                let rev: Vec<u32> = states.iter().rev().map(|s| s.tick).collect();
+                prop_assert_eq!(rev, model.iter().rev().copied().collect::<Vec<_>>());
+            }
+            states.clear();
+            prop_assert!(states.is_empty() && states.len() == 0);
+        }
+
+        /// Fresh-state ids read back as given, inline or not.
+        #[test]
+        fn ids_read_back_as_given(n in 0usize..100) {
+            let ids: Vec<NetId> = (0..n as u32).map(|i| NetId(i * 3 + 1)).collect();
+            let kept = Ids::new(&ids);
+            prop_assert_eq!(kept.as_slice(), &ids[..]);
+        }
     }
 }
