@@ -25,7 +25,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tickwire_protocol::{Budget, Nearness, ViewEncoder, ViewTracker, write_snapshot_message};
+use tickwire_protocol::{Budget, Nearness, ViewEncoder, ViewTracker};
 use tickwire_sim::games::bench::{self, BenchConfig};
 use tickwire_sim::{NetId, PlayerId, PlayerInput, ReplicatedEntity, Simulation};
 
@@ -124,20 +124,19 @@ impl Room {
             let nearness = self
                 .budget
                 .map(|_| Nearness::new(self.encoder.schema(), view));
-            let out = self
-                .encoder
-                .encode_ids(tracker, baseline, &self.ids, self.budget, |e| {
-                    nearness.as_ref().map_or(1.0, |n| n.priority(e))
-                });
-            let Ok(out) = out else {
-                panic!("the bench game's rows encode");
-            };
             let mut frame = Vec::new();
-            write_snapshot_message(
-                &mut frame,
+            let out = self.encoder.encode_message(
+                tracker,
+                baseline,
+                &self.ids,
+                self.budget,
+                |e| nearness.as_ref().map_or(1.0, |n| n.priority(e)),
                 self.sim.last_applied_input(*player),
-                &out.body.bytes,
+                &mut frame,
             );
+            if let Err(e) = out {
+                panic!("the bench game's rows encode: {e}");
+            }
             bytes += frame.len();
             self.frames.push(frame);
         }

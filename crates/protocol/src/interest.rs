@@ -77,7 +77,7 @@ use crate::Limits;
 use crate::history::EncodedBody;
 use crate::snapshot::{
     DeltaScratch, EncodeError, MAX_SNAPSHOT_HEADER_BYTES, encode_delta_with, encode_full,
-    put_created, put_delta_body, put_entity_delta, row_in_range,
+    put_created, put_delta_body, put_entity_delta, row_in_range, write_snapshot_message,
 };
 
 /// Snapshots a [`ViewTracker`] remembers: the oldest baseline it can encode
@@ -401,6 +401,33 @@ pub struct ViewSnapshot {
     pub deferred: usize,
     /// Whether the body was shared with a player encoded earlier this tick.
     pub shared: bool,
+}
+
+/// What [`ViewEncoder::encode_message`] wrote for one player.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewMessage {
+    /// The snapshot's tick: the newest recorded.
+    pub tick: u32,
+    /// The tick it is a delta against, `None` for a full snapshot.
+    pub baseline: Option<u32>,
+    /// Entities in view whose change (or creation) the budget held back.
+    pub deferred: usize,
+    /// Whether the body was shared with a player encoded earlier this tick.
+    pub shared: bool,
+}
+
+/// One player's body as encoded, before it is handed out.
+#[derive(Debug)]
+struct Encoded {
+    /// The tick it is a delta against, `None` for a full snapshot.
+    baseline: Option<u32>,
+    /// Entities in view whose change the budget held back.
+    deferred: usize,
+    /// Whether the body is another player's.
+    shared: bool,
+    /// The body, when it is kept for sharing; otherwise it is in
+    /// `ViewEncoder::bytes`.
+    body: Option<Arc<[u8]>>,
 }
 
 /// Why a view snapshot was not encoded. All are bugs of the caller, never a
@@ -736,6 +763,71 @@ impl ViewEncoder {
         budget: Option<Budget>,
         mut priority: impl FnMut(&ReplicatedEntity) -> f32,
     ) -> Result<ViewSnapshot, ViewError> {
+        let (tick, encoded) =
+            self.encode_recorded(tracker, baseline, ids, budget, &mut priority)?;
+        Ok(self.snapshot(tick, encoded))
+    }
+
+    /// [`ViewEncoder::encode_ids`], written straight into one snapshot
+    /// message: appends the player's header (`last_input`, as
+    /// [`crate::write_snapshot_message`]) and the body to `out`, reserving
+    /// exactly what they take. A room's frame is then one allocation, and the
+    /// body is kept apart only when another player may share it.
+    ///
+    /// ```
+    /// # use tickwire_protocol::{ViewEncoder, ViewTracker, write_snapshot_message};
+    /// # use tickwire_sim::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
+    /// # let schema = Schema { game: "demo".into(), kinds: vec![KindDecl {
+    /// #     id: 0, name: "dot".into(),
+    /// #     fields: vec![FieldDecl { id: 0, name: "x".into(), quant: Quantization::Fixed { scale: 16 } }],
+    /// # }] };
+    /// # let dot = |id, x| ReplicatedEntity { id: NetId(id), kind: 0, values: [x, 0, 0, 0, 0, 0, 0, 0] };
+    /// let (mut a, mut b) = (ViewEncoder::new(schema.clone())?, ViewEncoder::new(schema)?);
+    /// let (mut p, mut q) = (ViewTracker::new(), ViewTracker::new());
+    /// a.record(1, &[dot(1, 0), dot(2, 0)])?;
+    /// b.record(1, &[dot(1, 0), dot(2, 0)])?;
+    /// let mut frame = Vec::new();
+    /// let out = a.encode_message(&mut p, None, &[NetId(1)], None, |_| 1.0, Some(4), &mut frame)?;
+    /// assert_eq!(out.baseline, None);
+    /// let body = b.encode_ids(&mut q, None, &[NetId(1)], None, |_| 1.0)?.body;
+    /// let mut expected = Vec::new();
+    /// write_snapshot_message(&mut expected, Some(4), &body.bytes);
+    /// assert_eq!(frame, expected);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode_message(
+        &mut self,
+        tracker: &mut ViewTracker,
+        baseline: Option<u32>,
+        ids: &[NetId],
+        budget: Option<Budget>,
+        mut priority: impl FnMut(&ReplicatedEntity) -> f32,
+        last_input: Option<u32>,
+        out: &mut Vec<u8>,
+    ) -> Result<ViewMessage, ViewError> {
+        let (tick, encoded) =
+            self.encode_recorded(tracker, baseline, ids, budget, &mut priority)?;
+        let body = encoded.body.as_deref().unwrap_or(&self.bytes);
+        write_snapshot_message(out, last_input, body);
+        Ok(ViewMessage {
+            tick,
+            baseline: encoded.baseline,
+            deferred: encoded.deferred,
+            shared: encoded.shared,
+        })
+    }
+
+    /// What [`ViewEncoder::encode_ids`] and [`ViewEncoder::encode_message`]
+    /// share: the body of the newest recorded tick, and that tick.
+    fn encode_recorded(
+        &mut self,
+        tracker: &mut ViewTracker,
+        baseline: Option<u32>,
+        ids: &[NetId],
+        budget: Option<Budget>,
+        priority: &mut impl FnMut(&ReplicatedEntity) -> f32,
+    ) -> Result<(u32, Encoded), ViewError> {
         let tick = self
             .tables
             .back()
@@ -758,22 +850,15 @@ impl ViewEncoder {
                 if let Some(table) = self.tables.back() {
                     visible.extend(view_ids.iter().filter_map(|&id| table.row(id)));
                 }
-                let out = self.encode_rows(
-                    tracker,
-                    tick,
-                    baseline,
-                    &visible,
-                    budget,
-                    &mut priority,
-                    true,
-                );
+                let out =
+                    self.encode_rows(tracker, tick, baseline, &visible, budget, priority, true);
                 self.view_rows = visible;
                 out
             }
             Err(e) => Err(e),
         };
         self.view_ids = view_ids;
-        out
+        out.map(|encoded| (tick, encoded))
     }
 
     /// The common case of [`ViewEncoder::encode_ids`], without a budget:
@@ -788,7 +873,7 @@ impl ViewEncoder {
         tick: u32,
         baseline: Option<u32>,
         view_ids: &[NetId],
-    ) -> Result<Option<ViewSnapshot>, ViewError> {
+    ) -> Result<Option<Encoded>, ViewError> {
         let n = self.tables.len();
         let (Some(previous), Some(table)) = (
             n.checked_sub(2).and_then(|i| self.tables.get(i)),
@@ -880,6 +965,7 @@ impl ViewEncoder {
             }
         }
         let base_id = base.id;
+        let base_id_tick = base.tick;
         let key = share_key(Some(base_id), h);
         if let Some(&i) = shareable.then(|| self.index.get(&key)).flatten() {
             if let Some(hit) = self.shared.get(i).filter(|s| {
@@ -888,14 +974,15 @@ impl ViewEncoder {
                         if ids.as_slice().len() == present
                             && ids.as_slice().iter().eq(new_ids()))
             }) {
-                let body = hit.body.clone();
+                let body = hit.body.bytes.clone();
                 let state = hit.state.clone();
                 self.shared_states.insert(state.id, tick);
                 tracker.push(state);
-                return Ok(Some(ViewSnapshot {
-                    body,
+                return Ok(Some(Encoded {
+                    baseline: Some(base_id_tick),
                     deferred: 0,
                     shared: true,
+                    body: Some(body),
                 }));
             }
         }
@@ -929,24 +1016,27 @@ impl ViewEncoder {
             held: Held::Fresh(held),
         };
         self.next_state += 1;
-        let body = EncodedBody {
-            tick,
-            baseline: Some(base_tick),
-            bytes: Arc::from(&self.bytes[..]),
-        };
+        let mut body = None;
         if shareable {
+            let bytes: Arc<[u8]> = Arc::from(&self.bytes[..]);
             self.index.entry(key).or_insert(self.shared.len());
             self.shared.push(Shared {
                 base: Some(base_id),
                 state: state.clone(),
-                body: body.clone(),
+                body: EncodedBody {
+                    tick,
+                    baseline: Some(base_tick),
+                    bytes: bytes.clone(),
+                },
             });
+            body = Some(bytes);
         }
         tracker.push(state);
-        Ok(Some(ViewSnapshot {
-            body,
+        Ok(Some(Encoded {
+            baseline: Some(base_tick),
             deferred: 0,
             shared: false,
+            body,
         }))
     }
 
@@ -990,7 +1080,7 @@ impl ViewEncoder {
         mut priority: impl FnMut(&ReplicatedEntity) -> f32,
     ) -> Result<ViewSnapshot, ViewError> {
         self.begin(tracker, tick, baseline)?;
-        self.encode_rows(
+        let encoded = self.encode_rows(
             tracker,
             tick,
             baseline,
@@ -998,7 +1088,21 @@ impl ViewEncoder {
             budget,
             &mut priority,
             false,
-        )
+        )?;
+        Ok(self.snapshot(tick, encoded))
+    }
+
+    /// Hands out an encoded body as a [`ViewSnapshot`].
+    fn snapshot(&self, tick: u32, encoded: Encoded) -> ViewSnapshot {
+        ViewSnapshot {
+            body: EncodedBody {
+                tick,
+                baseline: encoded.baseline,
+                bytes: encoded.body.unwrap_or_else(|| Arc::from(&self.bytes[..])),
+            },
+            deferred: encoded.deferred,
+            shared: encoded.shared,
+        }
     }
 
     /// The general way: the baseline's rows, the rows the client will hold,
@@ -1015,7 +1119,7 @@ impl ViewEncoder {
         budget: Option<Budget>,
         priority: &mut impl FnMut(&ReplicatedEntity) -> f32,
         fresh_from_record: bool,
-    ) -> Result<ViewSnapshot, ViewError> {
+    ) -> Result<Encoded, ViewError> {
         let mut state_rows = tracker.take_spare_rows();
         // Unique by construction, so this never copies.
         let rows = Arc::make_mut(&mut state_rows);
@@ -1083,16 +1187,17 @@ impl ViewEncoder {
                         Held::Rows(held) => !fresh && held[..] == rows[..],
                     }
             }) {
-                let body = hit.body.clone();
+                let body = hit.body.bytes.clone();
                 let state = hit.state.clone();
                 self.shared_states.insert(state.id, tick);
                 tracker.spare_rows = Some(state_rows);
                 tracker.push(state);
                 self.base_rows = base_rows;
-                return Ok(ViewSnapshot {
-                    body,
+                return Ok(Encoded {
+                    baseline: base_tick,
                     deferred,
                     shared: true,
+                    body: Some(body),
                 });
             }
         }
@@ -1129,24 +1234,27 @@ impl ViewEncoder {
             held,
         };
         self.next_state += 1;
-        let body = EncodedBody {
-            tick,
-            baseline: base_tick,
-            bytes: Arc::from(&self.bytes[..]),
-        };
+        let mut body = None;
         if shareable {
+            let bytes: Arc<[u8]> = Arc::from(&self.bytes[..]);
             self.index.entry(key).or_insert(self.shared.len());
             self.shared.push(Shared {
                 base: base_id,
                 state: state.clone(),
-                body: body.clone(),
+                body: EncodedBody {
+                    tick,
+                    baseline: base_tick,
+                    bytes: bytes.clone(),
+                },
             });
+            body = Some(bytes);
         }
         tracker.push(state);
-        Ok(ViewSnapshot {
-            body,
+        Ok(Encoded {
+            baseline: base_tick,
             deferred,
             shared: false,
+            body,
         })
     }
 

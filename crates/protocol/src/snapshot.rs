@@ -693,6 +693,9 @@ fn put_changes(out: &mut Vec<u8>, survivors: u32, changed: &[(u32, u8)]) {
     out.push(default);
     let exceptions = changed.len() as u32 - count;
     put_u32(out, exceptions);
+    if exceptions == 0 {
+        return;
+    }
     let mut next = 0u32;
     for (k, &(_, m)) in changed.iter().enumerate() {
         if m != default {
@@ -707,6 +710,12 @@ fn put_changes(out: &mut Vec<u8>, survivors: u32, changed: &[(u32, u8)]) {
 /// many have it. Few distinct masks occur in practice, so they are counted
 /// in a short list; many distinct ones fall back to a full table.
 fn most_common_mask(changed: &[(u32, u8)]) -> (u8, u32) {
+    // Commonly every changed survivor changed the same fields.
+    if let Some(&(_, first)) = changed.first() {
+        if changed.iter().all(|&(_, m)| m == first) {
+            return (first, changed.len() as u32);
+        }
+    }
     const SHORT: usize = 16;
     let mut seen = [(0u8, 0u32); SHORT];
     let mut distinct = 0;
@@ -750,7 +759,9 @@ fn most_common_mask(changed: &[(u32, u8)]) -> (u8, u32) {
 /// player with the same baseline and view. Nothing in the body is
 /// re-encoded: the message is `header ++ body`.
 pub fn write_snapshot_message(out: &mut Vec<u8>, last_input: Option<u32>, body: &[u8]) {
-    out.reserve(MAX_SNAPSHOT_HEADER_BYTES + body.len());
+    // Exactly: a frame handed on as it is (`bytes::Bytes::from`) then needs
+    // no second allocation.
+    out.reserve_exact(snapshot_message_len(last_input, body.len()));
     out.push(SNAPSHOT_TAG);
     match last_input {
         None => out.push(0),
@@ -760,6 +771,12 @@ pub fn write_snapshot_message(out: &mut Vec<u8>, last_input: Option<u32>, body: 
         }
     }
     out.extend_from_slice(body);
+}
+
+/// Bytes of the snapshot message [`write_snapshot_message`] writes for a
+/// body of `body_len` bytes.
+pub fn snapshot_message_len(last_input: Option<u32>, body_len: usize) -> usize {
+    2 + last_input.map_or(0, varint_len) + body_len
 }
 
 impl SnapshotBody {

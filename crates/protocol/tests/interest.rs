@@ -222,6 +222,9 @@ fn run(seed: u64, ticks: u32, budget: Option<Budget>) {
     // view given as ids. It must send exactly the same bytes.
     let mut room = ViewEncoder::new(schema()).unwrap();
     let mut room_tracker = ViewTracker::new();
+    // And as a room writes frames: header and body in one go.
+    let mut framer = ViewEncoder::new(schema()).unwrap();
+    let mut framer_tracker = ViewTracker::new();
     let mut client = ClientState::new(schema()).unwrap();
     let mut link = Link::default();
     let mut views: BTreeMap<u32, Vec<ReplicatedEntity>> = BTreeMap::new();
@@ -246,6 +249,27 @@ fn run(seed: u64, ticks: u32, budget: Option<Budget>) {
             })
             .unwrap();
         assert_eq!(room_out, out, "tick {tick} (seed {seed})");
+        framer.record(tick, &plane.entities).unwrap();
+        let mut framed = Vec::new();
+        let message = framer
+            .encode_message(
+                &mut framer_tracker,
+                link.written,
+                &ids,
+                budget,
+                |e| nearness.priority(e),
+                Some(tick * 7),
+                &mut framed,
+            )
+            .unwrap();
+        let mut expected = Vec::new();
+        write_snapshot_message(&mut expected, Some(tick * 7), &out.body.bytes);
+        assert_eq!(framed, expected, "tick {tick} (seed {seed})");
+        assert_eq!(framed.capacity(), framed.len());
+        assert_eq!(
+            (message.tick, message.baseline, message.deferred),
+            (tick, out.body.baseline, out.deferred)
+        );
         assert_eq!(
             room.state_at(&room_tracker, tick),
             encoder.state_at(&tracker, tick)
@@ -262,6 +286,7 @@ fn run(seed: u64, ticks: u32, budget: Option<Budget>) {
         if link.slot.replace(pending).is_some() {
             tracker.forget_replaced();
             room_tracker.forget_replaced();
+            framer_tracker.forget_replaced();
         }
         // The writer: finishes the write in flight, or takes the slot.
         let mut writes = match speed {

@@ -442,7 +442,7 @@ impl Room {
         let mut deferred = 0u64;
         self.frames.clear();
         for ((id, link), tracker) in self.players.iter().zip(self.trackers.values_mut()) {
-            let body = match self.sim.view(*id) {
+            let frame = match self.sim.view(*id) {
                 Some(view) => {
                     if !indexed {
                         if let Err(error) = self.views.record(tick, &self.entities) {
@@ -456,10 +456,14 @@ impl Room {
                     self.ids.clear();
                     self.sim.entities_in(view, &mut self.ids);
                     let baseline = link.outbox.written_tick();
-                    match self.views.encode(tracker, baseline, view, &self.ids) {
-                        Ok(out) => {
-                            deferred += out.deferred as u64;
-                            out.body
+                    let last_input = self.sim.last_applied_input(*id);
+                    match self
+                        .views
+                        .encode(tracker, baseline, view, &self.ids, last_input)
+                    {
+                        Ok((frame, held_back)) => {
+                            deferred += held_back as u64;
+                            frame
                         }
                         Err(error) => {
                             // A game bug: this player keeps its last state.
@@ -488,13 +492,10 @@ impl Room {
                     let Some(body) = self.history.shared_body(link.outbox.written_tick()) else {
                         return; // only before the first record, which just happened
                     };
-                    body
+                    wire::snapshot_frame(self.sim.last_applied_input(*id), &body.bytes)
                 }
             };
-            self.frames.push(Some(wire::snapshot_frame(
-                self.sim.last_applied_input(*id),
-                &body.bytes,
-            )));
+            self.frames.push(Some(frame));
         }
         if deferred > 0 {
             metrics::counter!(stats::CHANGES_DEFERRED).increment(deferred);

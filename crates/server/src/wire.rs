@@ -234,25 +234,35 @@ impl Views {
         self.inner.record(wire_tick(tick), entities)
     }
 
-    /// The body of the recorded tick for a player who sees the entities
-    /// `ids` (any order) inside `view`, against its `baseline`; recorded in
-    /// its tracker. Under a budget, the changes nearest the view's centre go
-    /// first.
+    /// The snapshot frame of the recorded tick for a player who sees the
+    /// entities `ids` (any order) inside `view`, against its `baseline`,
+    /// with its header (`last_input`); recorded in its tracker. Under a
+    /// budget, the changes nearest the view's centre go first. Returns the
+    /// frame and how many changes the budget held back.
     pub fn encode(
         &mut self,
         tracker: &mut ViewTracker,
         baseline: Option<u64>,
         view: Rect,
         ids: &[NetId],
-    ) -> Result<ViewSnapshot, ViewError> {
+        last_input: Option<u32>,
+    ) -> Result<(Bytes, usize), ViewError> {
         let baseline = baseline.and_then(|t| u32::try_from(t).ok());
         let nearness = self
             .budget
             .map(|_| Nearness::new(self.inner.schema(), view));
-        self.inner
-            .encode_ids(tracker, baseline, ids, self.budget, |e| {
-                nearness.as_ref().map_or(1.0, |n| n.priority(e))
-            })
+        let mut frame = Vec::new();
+        let out = self.inner.encode_message(
+            tracker,
+            baseline,
+            ids,
+            self.budget,
+            |e| nearness.as_ref().map_or(1.0, |n| n.priority(e)),
+            last_input,
+            &mut frame,
+        )?;
+        // Exactly sized, so this takes the buffer without copying it.
+        Ok((Bytes::from(frame), out.deferred))
     }
 }
 
