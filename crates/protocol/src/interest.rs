@@ -136,81 +136,127 @@ pub struct ViewTracker {
 /// itself: a socket that keeps up needs exactly those (the written baseline
 /// and the snapshot after it), so reading a player's baseline touches the
 /// tracker and nothing else. Older ones, for a socket that falls behind,
-/// spill to the heap.
+/// spill to the heap. The two slots are a ring: dropping the older one
+/// moves nothing, and a fresh state's ids are written into its slot in
+/// place.
 #[derive(Debug, Default)]
 struct SentStates {
-    /// The states older than `newest`, oldest first. Empty unless the
-    /// socket falls behind.
+    /// The states older than the slots', oldest first. Empty unless both
+    /// slots are in use.
     older: VecDeque<SentState>,
-    /// The newest states, oldest first: `[None, None]`, `[Some, None]` or
-    /// `[Some, Some]`; `older` is empty unless both are `Some`.
-    newest: [Option<SentState>; 2],
+    /// The newest states: `slots[first]`, then `slots[first ^ 1]`, the
+    /// first `count` of those. A slot not in use holds a stale fresh state
+    /// (never rows, which are taken out for reuse).
+    slots: [SentState; 2],
+    /// Which slot holds the older of the newest two.
+    first: usize,
+    /// How many slots are in use, 0 to 2.
+    count: usize,
 }
 
 impl SentStates {
     fn len(&self) -> usize {
-        self.older.len() + self.newest.iter().flatten().count()
+        self.older.len() + self.count
     }
 
     fn is_empty(&self) -> bool {
-        self.newest[0].is_none()
+        self.count == 0
+    }
+
+    /// The `k`th newest-two state (0: the older).
+    fn slot(&self, k: usize) -> &SentState {
+        &self.slots[(self.first + k) & 1]
     }
 
     /// Oldest first.
     fn iter(&self) -> impl DoubleEndedIterator<Item = &SentState> {
-        self.older.iter().chain(self.newest.iter().flatten())
+        self.older
+            .iter()
+            .chain((0..self.count).map(move |k| self.slot(k)))
     }
 
     fn back(&self) -> Option<&SentState> {
-        self.newest[1].as_ref().or(self.newest[0].as_ref())
+        self.count.checked_sub(1).map(|k| self.slot(k))
     }
 
     fn front(&self) -> Option<&SentState> {
-        self.older.front().or(self.newest[0].as_ref())
+        self.older
+            .front()
+            .or_else(|| (self.count > 0).then(|| self.slot(0)))
     }
 
-    fn pop_front(&mut self) -> Option<SentState> {
+    /// Drops the oldest state; returns its rows, if it kept rows.
+    fn pop_front(&mut self) -> Option<Arc<Vec<ReplicatedEntity>>> {
         if let Some(state) = self.older.pop_front() {
-            return Some(state);
+            return state.held.into_rows();
         }
-        let state = self.newest[0].take();
-        self.newest[0] = self.newest[1].take();
-        state
+        if self.count == 0 {
+            return None;
+        }
+        let rows = self.slots[self.first].take_rows();
+        self.first ^= 1;
+        self.count -= 1;
+        rows
+    }
+
+    /// The slot for a new newest state, spilling the oldest slot's state
+    /// when both are in use.
+    fn next_slot(&mut self) -> &mut SentState {
+        if self.count == 2 {
+            let oldest = std::mem::take(&mut self.slots[self.first]);
+            self.older.push_back(oldest);
+            self.first ^= 1;
+        } else {
+            self.count += 1;
+        }
+        &mut self.slots[(self.first + self.count - 1) & 1]
     }
 
     fn push_back(&mut self, state: SentState) {
-        match &mut self.newest {
-            [first @ None, _] => *first = Some(state),
-            [_, second @ None] => *second = Some(state),
-            [first, second] => {
-                if let Some(old) = first.take() {
-                    self.older.push_back(old);
+        *self.next_slot() = state;
+    }
+
+    /// Pushes a fresh state of `ids` (sorted), written in place.
+    fn push_fresh(&mut self, tick: u32, id: u64, ids: impl ExactSizeIterator<Item = NetId>) {
+        let slot = self.next_slot();
+        slot.tick = tick;
+        slot.id = id;
+        let n = ids.len();
+        match &mut slot.held {
+            Held::Fresh(Ids::Inline { len, ids: inline }) if n <= INLINE_IDS => {
+                for (to, from) in inline.iter_mut().zip(ids) {
+                    *to = from;
                 }
-                *first = second.take();
-                *second = Some(state);
+                *len = n as u8;
             }
+            held => *held = Held::Fresh(Ids::new(&ids.collect::<Vec<_>>())),
         }
     }
 
-    /// Removes the state before the newest, if there are two.
-    fn remove_second_newest(&mut self) -> Option<SentState> {
-        self.newest[1].as_ref()?;
-        let state = self.newest[0].take();
-        self.newest[0] = self.older.pop_back();
-        if self.newest[0].is_none() {
-            self.newest[0] = self.newest[1].take();
+    /// Drops the state before the newest, if there are two; returns its
+    /// rows, if it kept rows.
+    fn remove_second_newest(&mut self) -> Option<Arc<Vec<ReplicatedEntity>>> {
+        if self.count < 2 {
+            return None;
         }
-        state
+        let rows = self.slots[self.first].take_rows();
+        match self.older.pop_back() {
+            Some(state) => self.slots[self.first] = state,
+            None => {
+                self.first ^= 1;
+                self.count = 1;
+            }
+        }
+        rows
     }
 
     fn clear(&mut self) {
-        self.older.clear();
-        self.newest = [None, None];
+        *self = Self::default();
     }
 }
 
 /// One snapshot put in a player's outbox, as the client will hold it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct SentState {
     /// The snapshot's tick.
     tick: u32,
@@ -278,7 +324,34 @@ impl Ids {
     }
 }
 
+impl Default for Held {
+    fn default() -> Self {
+        Held::Fresh(Ids::Inline {
+            len: 0,
+            ids: [NetId(0); INLINE_IDS],
+        })
+    }
+}
+
+impl SentState {
+    /// Takes this state's rows out, if it kept rows, leaving no rows.
+    fn take_rows(&mut self) -> Option<Arc<Vec<ReplicatedEntity>>> {
+        match self.held {
+            Held::Rows(_) => std::mem::take(&mut self.held).into_rows(),
+            Held::Fresh(_) => None,
+        }
+    }
+}
+
 impl Held {
+    /// The rows, if these are rows.
+    fn into_rows(self) -> Option<Arc<Vec<ReplicatedEntity>>> {
+        match self {
+            Held::Rows(rows) => Some(rows),
+            Held::Fresh(_) => None,
+        }
+    }
+
     /// Whether both are the one shared state: rows in the same buffer, or
     /// ids (copied into each tracker) of the same recorded state.
     fn same_buffer(&self, other: &Held) -> bool {
@@ -330,8 +403,8 @@ impl ViewTracker {
     /// it can never become a baseline, so forget it. (A latest-wins outbox
     /// only ever replaces the snapshot put just before.)
     pub fn forget_replaced(&mut self) {
-        if let Some(state) = self.sent.remove_second_newest() {
-            self.recycle(state);
+        if let Some(rows) = self.sent.remove_second_newest() {
+            self.recycle(rows);
         }
     }
 
@@ -346,8 +419,8 @@ impl ViewTracker {
     fn prune(&mut self, baseline: Option<u32>) {
         if let Some(b) = baseline {
             while self.sent.front().is_some_and(|s| s.tick < b) {
-                if let Some(state) = self.sent.pop_front() {
-                    self.recycle(state);
+                if let Some(rows) = self.sent.pop_front() {
+                    self.recycle(rows);
                 }
             }
         }
@@ -355,11 +428,9 @@ impl ViewTracker {
 
     /// Keeps a dropped state's buffer for the next state, unless another
     /// player still shares it.
-    fn recycle(&mut self, state: SentState) {
-        if let Held::Rows(mut rows) = state.held {
-            if Arc::get_mut(&mut rows).is_some() {
-                self.spare_rows = Some(rows);
-            }
+    fn recycle(&mut self, mut rows: Arc<Vec<ReplicatedEntity>>) {
+        if Arc::get_mut(&mut rows).is_some() {
+            self.spare_rows = Some(rows);
         }
     }
 
@@ -381,12 +452,24 @@ impl ViewTracker {
 
     /// Records `state` as the newest snapshot put in the player's outbox.
     fn push(&mut self, state: SentState) {
+        self.make_room();
+        self.sent.push_back(state);
+    }
+
+    /// Records a fresh state of `ids` (sorted) as the newest snapshot put
+    /// in the player's outbox.
+    fn push_fresh(&mut self, tick: u32, id: u64, ids: impl ExactSizeIterator<Item = NetId>) {
+        self.make_room();
+        self.sent.push_fresh(tick, id, ids);
+    }
+
+    /// Drops the oldest state when [`VIEW_STATES`] are kept.
+    fn make_room(&mut self) {
         if self.sent.len() >= VIEW_STATES {
-            if let Some(old) = self.sent.pop_front() {
-                self.recycle(old);
+            if let Some(rows) = self.sent.pop_front() {
+                self.recycle(rows);
             }
         }
-        self.sent.push_back(state);
     }
 }
 
@@ -1005,19 +1088,16 @@ impl ViewEncoder {
             }
         }
         let base_tick = base.tick;
-        let held = if present == view_ids.len() {
-            Ids::new(view_ids)
-        } else {
-            Ids::new(&new_ids().copied().collect::<Vec<_>>())
-        };
-        let state = SentState {
-            tick,
-            id: self.next_state,
-            held: Held::Fresh(held),
-        };
+        let state_id = self.next_state;
         self.next_state += 1;
+        if present == view_ids.len() {
+            tracker.push_fresh(tick, state_id, view_ids.iter().copied());
+        } else {
+            let kept: Vec<NetId> = new_ids().copied().collect();
+            tracker.push_fresh(tick, state_id, kept.into_iter());
+        }
         let mut body = None;
-        if shareable {
+        if let (true, Some(state)) = (shareable, tracker.sent.back()) {
             let bytes: Arc<[u8]> = Arc::from(&self.bytes[..]);
             self.index.entry(key).or_insert(self.shared.len());
             self.shared.push(Shared {
@@ -1031,7 +1111,6 @@ impl ViewEncoder {
             });
             body = Some(bytes);
         }
-        tracker.push(state);
         Ok(Some(Encoded {
             baseline: Some(base_tick),
             deferred: 0,
@@ -1605,38 +1684,76 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Odd ticks keep rows, even ticks are fresh.
     fn state(tick: u32) -> SentState {
+        let held = if tick % 2 == 1 {
+            Held::Rows(Arc::new(vec![ReplicatedEntity {
+                id: NetId(tick),
+                kind: 0,
+                values: [0; 8],
+            }]))
+        } else {
+            Held::Fresh(Ids::new(&[NetId(tick)]))
+        };
         SentState {
             tick,
             id: u64::from(tick),
-            held: Held::Fresh(Ids::new(&[NetId(tick)])),
+            held,
+        }
+    }
+
+    /// The ids a state holds, whichever way.
+    fn held_ids(s: &SentState) -> Vec<u32> {
+        match &s.held {
+            Held::Fresh(ids) => ids.as_slice().iter().map(|id| id.0).collect(),
+            Held::Rows(rows) => rows.iter().map(|r| r.id.0).collect(),
         }
     }
 
     proptest! {
-        /// The tracker's two-inline, rest-spilled states behave as one
-        /// deque, whatever the sequence of pushes, prunes and replacements.
+        /// The tracker's two-slot ring with older states spilled behaves as
+        /// one deque, whatever the sequence of pushes, prunes and
+        /// replacements; rows come back out of the states that kept them.
         #[test]
-        fn sent_states_behave_as_a_deque(ops in proptest::collection::vec(0u8..4, 0..200)) {
+        fn sent_states_behave_as_a_deque(ops in proptest::collection::vec(0u8..5, 0..200)) {
             let mut states = SentStates::default();
             let mut model: VecDeque<u32> = VecDeque::new();
             let mut tick = 0;
             for op in ops {
                 match op {
-                    0 | 1 => {
+                    0 => {
                         tick += 1;
                         states.push_back(state(tick));
                         model.push_back(tick);
                     }
+                    1 => {
+                        // Fresh in place, several ids, sometimes too many
+                        // to keep inline.
+                        tick += 1;
+                        let n = if tick % 7 == 0 { INLINE_IDS + 3 } else { 3 };
+                        let ids: Vec<NetId> = (0..n as u32).map(|i| NetId(tick * 100 + i)).collect();
+                        states.push_fresh(tick, u64::from(tick), ids.into_iter());
+                        prop_assert_eq!(held_ids(states.back().unwrap()).len(), n);
+                        prop_assert_eq!(held_ids(states.back().unwrap())[0], tick * 100);
+                        model.push_back(tick);
+                    }
                     2 => {
-                        let got = states.pop_front().map(|s| s.tick);
-                        prop_assert_eq!(got, model.pop_front());
+                        let front = states.front().map(|s| (s.tick, matches!(s.held, Held::Rows(_))));
+                        let rows = states.pop_front();
+                        prop_assert_eq!(front.map(|f| f.0), model.pop_front());
+                        prop_assert_eq!(rows.is_some(), front.is_some_and(|f| f.1));
                     }
                     _ => {
-                        let got = states.remove_second_newest().map(|s| s.tick);
                         let n = model.len();
-                        let want = if n >= 2 { model.remove(n - 2) } else { None };
-                        prop_assert_eq!(got, want);
+                        let second = (n >= 2).then(|| {
+                            let s = states.iter().rev().nth(1).unwrap();
+                            matches!(s.held, Held::Rows(_))
+                        });
+                        let rows = states.remove_second_newest();
+                        if n >= 2 {
+                            model.remove(n - 2);
+                        }
+                        prop_assert_eq!(rows.is_some(), second == Some(true));
                     }
                 }
                 let ticks: Vec<u32> = states.iter().map(|s| s.tick).collect();
@@ -1647,6 +1764,10 @@ mod tests {
                 prop_assert_eq!(states.front().map(|s| s.tick), model.front().copied());
                 let rev: Vec<u32> = states.iter().rev().map(|s| s.tick).collect();
                 prop_assert_eq!(rev, model.iter().rev().copied().collect::<Vec<_>>());
+                // A pushed-with-rows state still holds its own row.
+                for s in states.iter().filter(|s| matches!(s.held, Held::Rows(_))) {
+                    prop_assert_eq!(held_ids(s), vec![s.tick]);
+                }
             }
             states.clear();
             prop_assert!(states.is_empty() && states.len() == 0);
