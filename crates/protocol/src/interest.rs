@@ -552,8 +552,12 @@ pub struct ViewEncoder {
     /// The room's rows of the last [`VIEW_STATES`] recorded ticks, oldest
     /// first: what the players' fresh states point into.
     tables: VecDeque<TickRows>,
-    /// Per row of the newest table, its change since the table before.
+    /// Per row of the newest table, its change since the table before: by
+    /// id less the first id when the table's ids are dense (its index is a
+    /// table), else by position.
     changes: Vec<RowChange>,
+    /// Whether `changes` is by id.
+    changes_by_id: bool,
     /// The encoded field offsets of `changes`.
     change_bytes: Vec<u8>,
     /// Fresh states more than one player holds (a body was shared), with
@@ -610,17 +614,32 @@ impl TickRows {
 /// How one row of the newest recorded tick changed since the tick recorded
 /// before it: computed once per tick, used by every player whose baseline
 /// is a fresh state of that earlier tick.
+///
+/// Looked up by id (see [`ViewEncoder::change_of`]) with one load: the
+/// row's position and, when short (a moving avatar's two or three bytes),
+/// its encoded offsets are right here.
 #[derive(Clone, Copy, Debug, Default)]
 struct RowChange {
-    /// Where its encoded field offsets start in `change_bytes`.
+    /// The row's position in the newest table.
+    pos: u32,
+    /// Where its encoded field offsets start in `change_bytes`, when they
+    /// are longer than [`INLINE_DELTA`].
     start: u32,
-    /// How many bytes they take.
+    /// Its encoded field offsets, when at most [`INLINE_DELTA`] bytes.
+    inline: [u8; INLINE_DELTA],
+    /// How many bytes the offsets take.
     len: u8,
     /// The fields that changed; 0 when none did.
     mask: u8,
-    /// [`IN_PREVIOUS`], [`SAME_KIND`], [`VALID`].
+    /// [`PRESENT`], [`IN_PREVIOUS`], [`SAME_KIND`], [`VALID`].
     flags: u8,
 }
+
+/// Encoded offsets kept in a [`RowChange`] itself.
+const INLINE_DELTA: usize = 4;
+
+/// The id is in the newest table (a table by id has gaps).
+const PRESENT: u8 = 8;
 
 /// The id was in the previous recorded tick.
 const IN_PREVIOUS: u8 = 1;
@@ -666,6 +685,7 @@ impl ViewEncoder {
             shared: Vec::new(),
             tables: VecDeque::new(),
             changes: Vec::new(),
+            changes_by_id: false,
             change_bytes: Vec::new(),
             shared_states: HashMap::default(),
             view_ids: Vec::new(),
@@ -715,14 +735,24 @@ impl ViewEncoder {
 
         self.changes.clear();
         self.change_bytes.clear();
+        self.changes_by_id = !table.index.table.is_empty();
+        if self.changes_by_id {
+            self.changes
+                .resize(table.index.table.len(), RowChange::default());
+        }
+        let first = table.index.first;
         let previous = self.tables.back().map_or(&[][..], |t| &t.rows[..]);
         let mut p = 0;
-        for row in &table.rows {
+        for (pos, row) in table.rows.iter().enumerate() {
             while previous.get(p).is_some_and(|x| x.id < row.id) {
                 p += 1;
             }
             let kind = self.schema.kind(row.kind);
-            let mut change = RowChange::default();
+            let mut change = RowChange {
+                pos: pos as u32,
+                flags: PRESENT,
+                ..RowChange::default()
+            };
             if kind.is_some_and(|k| row_in_range(k, row)) {
                 change.flags |= VALID;
             }
@@ -735,11 +765,27 @@ impl ViewEncoder {
                         Ok(mask) => change.mask = mask,
                         Err(_) => change.flags &= !VALID,
                     }
-                    change.start = start as u32;
-                    change.len = (self.change_bytes.len() - start) as u8;
+                    let len = self.change_bytes.len() - start;
+                    change.len = len as u8;
+                    if let Some(bytes) = self
+                        .change_bytes
+                        .get(start..)
+                        .filter(|_| len <= INLINE_DELTA)
+                    {
+                        change.inline[..len].copy_from_slice(bytes);
+                        self.change_bytes.truncate(start);
+                    } else {
+                        change.start = start as u32;
+                    }
                 }
             }
-            self.changes.push(change);
+            if self.changes_by_id {
+                if let Some(slot) = self.changes.get_mut(row.id.0.wrapping_sub(first) as usize) {
+                    *slot = change;
+                }
+            } else {
+                self.changes.push(change);
+            }
         }
         self.tables.push_back(table);
         // A fresh state older than every record can no longer be a
@@ -778,6 +824,19 @@ impl ViewEncoder {
     /// Whether the fresh state `id` is held by more than one player.
     fn is_shared(&self, id: u64) -> bool {
         !self.shared_states.is_empty() && self.shared_states.contains_key(&id)
+    }
+
+    /// How the row of `id` in the newest table changed, if it is there.
+    #[inline]
+    fn change_of(&self, table: &TickRows, id: NetId) -> Option<&RowChange> {
+        if self.changes_by_id {
+            self.changes
+                .get(id.0.wrapping_sub(table.index.first) as usize)
+                .filter(|c| c.flags & PRESENT != 0)
+        } else {
+            let p = table.index.position(&table.rows, id)?;
+            self.changes.get(p)
+        }
     }
 
     /// The recorded rows of `tick`.
@@ -990,12 +1049,10 @@ impl ViewEncoder {
         let mut b = 0;
         let mut prev: Option<NetId> = None;
         for &id in view_ids {
-            let Some(p) = table.index.position(&table.rows, id) else {
+            let Some(&change) = self.change_of(table, id) else {
                 continue;
             };
-            let Some(change) = self.changes.get(p) else {
-                return Ok(None);
-            };
+            let p = change.pos;
             if change.flags & VALID == 0 || prev == Some(id) {
                 return Ok(None); // the general way reports the error
             }
@@ -1006,7 +1063,7 @@ impl ViewEncoder {
                 b += 1;
             }
             if base_ids.get(b) != Some(&id) {
-                self.created.push(p as u32);
+                self.created.push(p);
                 continue;
             }
             b += 1;
@@ -1016,18 +1073,24 @@ impl ViewEncoder {
             if change.flags & SAME_KIND == 0 {
                 // Not the same thing any more: replace it.
                 self.removed.push(id);
-                self.created.push(p as u32);
+                self.created.push(p);
                 continue;
             }
             if change.mask != 0 {
-                let start = change.start as usize;
-                let Some(bytes) = self
-                    .change_bytes
-                    .get(start..start + usize::from(change.len))
-                else {
-                    return Ok(None);
-                };
-                self.deltas.extend_from_slice(bytes);
+                let len = usize::from(change.len);
+                if len <= INLINE_DELTA {
+                    // A fixed-size copy, then cut back: no call for a few
+                    // bytes.
+                    let end = self.deltas.len() + len;
+                    self.deltas.extend_from_slice(&change.inline);
+                    self.deltas.truncate(end);
+                } else {
+                    let start = change.start as usize;
+                    let Some(bytes) = self.change_bytes.get(start..start + len) else {
+                        return Ok(None);
+                    };
+                    self.deltas.extend_from_slice(bytes);
+                }
                 self.changed.push((survivors, change.mask));
             }
             survivors += 1;

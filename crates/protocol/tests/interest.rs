@@ -890,3 +890,23 @@ fn recording_refuses_an_old_tick_and_unsorted_rows() {
         [avatar(1, 0.0, 0.0)]
     );
 }
+
+#[test]
+fn sparse_ids_and_long_changes_encode_the_same_both_ways() {
+    // Ids too far apart for an id table, and moves too long to keep inline.
+    let ticks: Vec<Vec<ReplicatedEntity>> = (0..6)
+        .map(|t| {
+            let step = t as f32;
+            vec![
+                avatar(1, 10.0 + step, 10.0),
+                avatar(50_000, 20.0 + 900.0 * step, 3000.0 - 700.0 * step),
+                avatar(90_000 + t, 30.0, 30.0 + step),
+                avatar(400_000, 40.0, 40.0),
+            ]
+        })
+        .collect();
+    for (tick, (by_rows, by_ids)) in both_ways(&ticks).into_iter().enumerate() {
+        let by_rows = by_rows.unwrap();
+        assert_eq!(by_rows, by_ids.unwrap(), "tick {}", tick + 1);
+    }
+}
