@@ -582,7 +582,7 @@ pub struct ViewEncoder {
     /// Reused per player under a budget: the candidates for sending.
     candidates: Vec<Candidate>,
     /// Reused per player under a budget: the candidates, most urgent first.
-    order: Vec<u32>,
+    order: Vec<u64>,
     /// Reused per player under a budget: the next waiting list.
     waiting: Vec<(NetId, f32)>,
     /// Reused per player: the body being encoded.
@@ -1465,19 +1465,20 @@ impl ViewEncoder {
         used += 2 * base.len().saturating_sub(b);
 
         // Highest accumulated priority first; ties by id, so the choice is
-        // deterministic.
+        // deterministic. Candidates are in id order, so each is keyed by its
+        // priority (descending) then its position, packed in one integer.
         let candidates = &mut self.candidates;
         self.order.clear();
-        self.order.extend(0..candidates.len() as u32);
-        self.order.sort_unstable_by(|&x, &y| {
-            match (candidates.get(x as usize), candidates.get(y as usize)) {
-                (Some(x), Some(y)) => y.priority.total_cmp(&x.priority).then(x.id.cmp(&y.id)),
-                _ => std::cmp::Ordering::Equal,
-            }
-        });
+        self.order.extend(
+            candidates
+                .iter()
+                .enumerate()
+                .map(|(i, c)| urgency_key(c.priority, i as u32)),
+        );
+        self.order.sort_unstable();
         let mut any = false;
-        for &i in &self.order {
-            if let Some(c) = candidates.get_mut(i as usize) {
+        for &key in &self.order {
+            if let Some(c) = candidates.get_mut(key as u32 as usize) {
                 if !any || used + c.cost <= budget.bytes_per_snapshot {
                     used += c.cost;
                     c.send = true;
@@ -1559,6 +1560,17 @@ impl ViewEncoder {
             .sum();
         varint_len(e.id.0.wrapping_sub(prev)) + 1 + values
     }
+}
+
+/// A sort key that orders by `priority` descending, in the order of
+/// `f32::total_cmp`, then by `position` ascending.
+fn urgency_key(priority: f32, position: u32) -> u64 {
+    // `total_cmp`'s own map of a float's bits to an ordered integer.
+    let bits = priority.to_bits() as i32;
+    let ordered = bits ^ (((bits >> 31) as u32) >> 1) as i32;
+    // As unsigned, then descending.
+    let descending = !((ordered as u32) ^ 0x8000_0000);
+    (u64::from(descending) << 32) | u64::from(position)
 }
 
 /// Bytes of `v` as a varint.
@@ -1834,6 +1846,28 @@ mod tests {
             }
             states.clear();
             prop_assert!(states.is_empty() && states.len() == 0);
+        }
+
+        /// The packed urgency key sorts exactly as the comparison it
+        /// replaces: priority descending by `total_cmp`, then position.
+        #[test]
+        fn urgency_keys_sort_as_priority_then_position(
+            items in proptest::collection::vec((any::<u32>(), 0u32..64), 0..40),
+        ) {
+            let items: Vec<(f32, u32)> = items
+                .iter()
+                .map(|&(bits, pos)| (f32::from_bits(bits), pos))
+                .chain([(1.0, 3), (1.0, 1), (0.125, 2), (f32::NAN, 0), (-0.0, 5), (0.0, 4)])
+                .collect();
+            let mut by_key: Vec<u64> = items.iter().map(|&(p, i)| urgency_key(p, i)).collect();
+            by_key.sort_unstable();
+            let mut by_cmp = items.clone();
+            by_cmp.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+            let expected: Vec<u64> = by_cmp.iter().map(|&(p, i)| urgency_key(p, i)).collect();
+            prop_assert_eq!(by_key, expected);
+            for w in by_cmp.windows(2) {
+                prop_assert!(urgency_key(w[0].0, w[0].1) <= urgency_key(w[1].0, w[1].1));
+            }
         }
 
         /// Fresh-state ids read back as given, inline or not.
