@@ -216,10 +216,18 @@ impl Grid {
             let Some(spots) = self.spots.get(span.clone()) else {
                 continue;
             };
+            // Without a branch on what was loaded: each id is pushed, then
+            // kept or not. A mispredicted branch per item would wait for
+            // its row's load; this way the rows' loads overlap.
             for (i, &(id, pos)) in span.zip(spots) {
-                if rect.contains(pos) && self.items.get(i).is_some_and(|it| keep(it.key)) {
-                    out.push(id);
-                }
+                let inside = (pos.x >= rect.min.x)
+                    & (pos.y >= rect.min.y)
+                    & (pos.x <= rect.max.x)
+                    & (pos.y <= rect.max.y)
+                    & self.items.get(i).is_some_and(|it| keep(it.key));
+                let len = out.len();
+                out.push(id);
+                out.truncate(len + usize::from(inside));
             }
         }
     }
