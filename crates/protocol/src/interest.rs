@@ -563,8 +563,19 @@ pub struct ViewEncoder {
     /// Fresh states more than one player holds (a body was shared), with
     /// their ticks: only they can start a delta another player shares.
     shared_states: HashMap<u64, u32>,
-    /// Reused per player: the ids in view, sorted.
+    /// Reused per player: the ids in view.
     view_ids: Vec<NetId>,
+    /// Reused per player: what the client will hold after a common delta,
+    /// sorted ids.
+    next_ids: Vec<NetId>,
+    /// Reused per player: the survivors of a common delta, sorted ids.
+    kept_ids: Vec<NetId>,
+    /// Per slot of `changes`, which player last had that entity in view
+    /// (`epoch`) or in view and in its baseline (`epoch + 1`): a view
+    /// marked this way needs no sort.
+    stamps: Vec<u32>,
+    /// This player's mark in `stamps`; even, advanced by two per player.
+    epoch: u32,
     /// Reused per player: rows picked from a table (the view, or a fresh
     /// baseline), when a delta takes the general way.
     view_rows: Vec<ReplicatedEntity>,
@@ -615,7 +626,7 @@ impl TickRows {
 /// before it: computed once per tick, used by every player whose baseline
 /// is a fresh state of that earlier tick.
 ///
-/// Looked up by id (see [`ViewEncoder::change_of`]) with one load: the
+/// Looked up by id (see [`change_slot`]) with one load: the
 /// row's position and, when short (a moving avatar's two or three bytes),
 /// its encoded offsets are right here.
 #[derive(Clone, Copy, Debug, Default)]
@@ -689,6 +700,10 @@ impl ViewEncoder {
             change_bytes: Vec::new(),
             shared_states: HashMap::default(),
             view_ids: Vec::new(),
+            next_ids: Vec::new(),
+            kept_ids: Vec::new(),
+            stamps: Vec::new(),
+            epoch: 0,
             view_rows: Vec::new(),
             base_rows: Vec::new(),
             removed: Vec::new(),
@@ -787,6 +802,9 @@ impl ViewEncoder {
                 self.changes.push(change);
             }
         }
+        self.stamps.clear();
+        self.stamps.resize(self.changes.len(), 0);
+        self.epoch = 0;
         self.tables.push_back(table);
         // A fresh state older than every record can no longer be a
         // baseline.
@@ -824,19 +842,6 @@ impl ViewEncoder {
     /// Whether the fresh state `id` is held by more than one player.
     fn is_shared(&self, id: u64) -> bool {
         !self.shared_states.is_empty() && self.shared_states.contains_key(&id)
-    }
-
-    /// How the row of `id` in the newest table changed, if it is there.
-    #[inline]
-    fn change_of(&self, table: &TickRows, id: NetId) -> Option<&RowChange> {
-        if self.changes_by_id {
-            self.changes
-                .get(id.0.wrapping_sub(table.index.first) as usize)
-                .filter(|c| c.flags & PRESENT != 0)
-        } else {
-            let p = table.index.position(&table.rows, id)?;
-            self.changes.get(p)
-        }
     }
 
     /// The recorded rows of `tick`.
@@ -979,14 +984,14 @@ impl ViewEncoder {
         let mut view_ids = std::mem::take(&mut self.view_ids);
         view_ids.clear();
         view_ids.extend_from_slice(ids);
-        view_ids.sort_unstable();
         let out = match budget {
-            None => self.encode_fresh(tracker, tick, baseline, &view_ids),
+            None => self.encode_fresh(tracker, tick, baseline, &mut view_ids),
             Some(_) => Ok(None),
         };
         let out = match out {
             Ok(Some(out)) => Ok(out),
             Ok(None) => {
+                view_ids.sort_unstable();
                 let mut visible = std::mem::take(&mut self.view_rows);
                 visible.clear();
                 if let Some(table) = self.tables.back() {
@@ -1014,7 +1019,7 @@ impl ViewEncoder {
         tracker: &mut ViewTracker,
         tick: u32,
         baseline: Option<u32>,
-        view_ids: &[NetId],
+        view_ids: &mut [NetId],
     ) -> Result<Option<Encoded>, ViewError> {
         let n = self.tables.len();
         let (Some(previous), Some(table)) = (
@@ -1037,76 +1042,150 @@ impl ViewEncoder {
             return Ok(None);
         }
 
-        // One merge walk of the baseline's ids and the view's sorts every
-        // entity into removed, survivor or created; ids not recorded are
-        // skipped, and only created rows are read from the record.
+        // Every entity into removed, survivor or created; ids not recorded
+        // are skipped, and only created rows are read from the record.
+        // `next_ids` gets what the client will hold: the view's recorded
+        // ids, sorted.
         self.removed.clear();
         self.changed.clear();
         self.deltas.clear();
         self.created.clear();
-        let mut present = 0;
+        self.next_ids.clear();
+        self.kept_ids.clear();
         let mut survivors = 0u32;
-        let mut b = 0;
-        let mut prev: Option<NetId> = None;
-        for &id in view_ids {
-            let Some(&change) = self.change_of(table, id) else {
-                continue;
-            };
-            let p = change.pos;
-            if change.flags & VALID == 0 || prev == Some(id) {
-                return Ok(None); // the general way reports the error
+        if self.changes_by_id {
+            // No sort of the view: mark it, walk the (sorted) baseline for
+            // survivors and removals, and what is marked but not walked was
+            // created: usually none or a few, sorted on their own.
+            self.epoch = self.epoch.wrapping_add(2);
+            if self.epoch == 0 {
+                self.stamps.fill(0);
+                self.epoch = 2;
             }
-            prev = Some(id);
-            present += 1;
-            while let Some(&gone) = base_ids.get(b).filter(|&&x| x < id) {
-                self.removed.push(gone);
-                b += 1;
-            }
-            if base_ids.get(b) != Some(&id) {
-                self.created.push(p);
-                continue;
-            }
-            b += 1;
-            if change.flags & IN_PREVIOUS == 0 {
-                return Ok(None); // not from the previous tick after all
-            }
-            if change.flags & SAME_KIND == 0 {
-                // Not the same thing any more: replace it.
-                self.removed.push(id);
-                self.created.push(p);
-                continue;
-            }
-            if change.mask != 0 {
-                let len = usize::from(change.len);
-                if len <= INLINE_DELTA {
-                    // A fixed-size copy, then cut back: no call for a few
-                    // bytes.
-                    let end = self.deltas.len() + len;
-                    self.deltas.extend_from_slice(&change.inline);
-                    self.deltas.truncate(end);
-                } else {
-                    let start = change.start as usize;
-                    let Some(bytes) = self.change_bytes.get(start..start + len) else {
-                        return Ok(None);
-                    };
-                    self.deltas.extend_from_slice(bytes);
+            let (in_view, in_both) = (self.epoch, self.epoch + 1);
+            for &id in view_ids.iter() {
+                let Some(slot) = change_slot(table, &self.changes, id) else {
+                    continue;
+                };
+                let (Some(change), Some(stamp)) =
+                    (self.changes.get(slot), self.stamps.get_mut(slot))
+                else {
+                    return Ok(None);
+                };
+                if change.flags & VALID == 0 || *stamp == in_view {
+                    return Ok(None); // the general way reports the error
                 }
-                self.changed.push((survivors, change.mask));
+                *stamp = in_view;
             }
-            survivors += 1;
+            for &id in base_ids {
+                let slot = change_slot(table, &self.changes, id)
+                    .filter(|&slot| self.stamps.get(slot) == Some(&in_view));
+                let Some(slot) = slot else {
+                    self.removed.push(id);
+                    continue;
+                };
+                let (Some(&change), Some(stamp)) =
+                    (self.changes.get(slot), self.stamps.get_mut(slot))
+                else {
+                    return Ok(None);
+                };
+                *stamp = in_both;
+                if change.flags & IN_PREVIOUS == 0 {
+                    return Ok(None); // not from the previous tick after all
+                }
+                if change.flags & SAME_KIND == 0 {
+                    // Not the same thing any more: replace it.
+                    self.removed.push(id);
+                    self.created.push(change.pos);
+                    continue;
+                }
+                if change.mask != 0 {
+                    if !push_change(&change, &self.change_bytes, &mut self.deltas) {
+                        return Ok(None);
+                    }
+                    self.changed.push((survivors, change.mask));
+                }
+                survivors += 1;
+                self.kept_ids.push(id);
+            }
+            for &id in view_ids.iter() {
+                let Some(slot) = change_slot(table, &self.changes, id) else {
+                    continue;
+                };
+                if self.stamps.get(slot) == Some(&in_view) {
+                    if let Some(change) = self.changes.get(slot) {
+                        self.created.push(change.pos);
+                    }
+                }
+            }
+            // Positions are in id order.
+            self.created.sort_unstable();
+            // The survivors and the created, both sorted, merged.
+            let mut kept = self.kept_ids.iter().copied().peekable();
+            for &p in &self.created {
+                let Some(row) = table.rows.get(p as usize) else {
+                    return Ok(None);
+                };
+                while let Some(id) = kept.next_if(|&id| id < row.id) {
+                    self.next_ids.push(id);
+                }
+                self.next_ids.push(row.id);
+            }
+            self.next_ids.extend(kept);
+        } else {
+            // One merge walk of the sorted view and the baseline.
+            view_ids.sort_unstable();
+            let mut b = 0;
+            let mut prev: Option<NetId> = None;
+            for &id in view_ids.iter() {
+                let Some(&change) =
+                    change_slot(table, &self.changes, id).and_then(|slot| self.changes.get(slot))
+                else {
+                    continue;
+                };
+                let p = change.pos;
+                if change.flags & VALID == 0 || prev == Some(id) {
+                    return Ok(None); // the general way reports the error
+                }
+                prev = Some(id);
+                self.next_ids.push(id);
+                while let Some(&gone) = base_ids.get(b).filter(|&&x| x < id) {
+                    self.removed.push(gone);
+                    b += 1;
+                }
+                if base_ids.get(b) != Some(&id) {
+                    self.created.push(p);
+                    continue;
+                }
+                b += 1;
+                if change.flags & IN_PREVIOUS == 0 {
+                    return Ok(None); // not from the previous tick after all
+                }
+                if change.flags & SAME_KIND == 0 {
+                    // Not the same thing any more: replace it.
+                    self.removed.push(id);
+                    self.created.push(p);
+                    continue;
+                }
+                if change.mask != 0 {
+                    if !push_change(&change, &self.change_bytes, &mut self.deltas) {
+                        return Ok(None);
+                    }
+                    self.changed.push((survivors, change.mask));
+                }
+                survivors += 1;
+            }
+            self.removed
+                .extend_from_slice(base_ids.get(b..).unwrap_or(&[]));
         }
-        self.removed
-            .extend_from_slice(base_ids.get(b..).unwrap_or(&[]));
         // Without a budget, nothing waits.
         tracker.waiting.clear();
 
-        // Sharing, as in the general way. `new_ids` is what the client will
-        // hold: the view's ids that were recorded.
-        let new_ids = || view_ids.iter().filter(|&&id| table.row(id).is_some());
+        // Sharing, as in the general way.
         let shareable = self.is_shared(base.id);
         let mut h = FINGERPRINT_SEED;
         if shareable {
-            for id in new_ids() {
+            for id in &self.next_ids {
                 h = mix(h, u64::from(id.0) << 1);
             }
         }
@@ -1117,8 +1196,7 @@ impl ViewEncoder {
             if let Some(hit) = self.shared.get(i).filter(|s| {
                 s.base == Some(base_id)
                     && matches!(&s.state.held, Held::Fresh(ids)
-                        if ids.as_slice().len() == present
-                            && ids.as_slice().iter().eq(new_ids()))
+                        if ids.as_slice() == &self.next_ids[..])
             }) {
                 let body = hit.body.bytes.clone();
                 let state = hit.state.clone();
@@ -1153,12 +1231,7 @@ impl ViewEncoder {
         let base_tick = base.tick;
         let state_id = self.next_state;
         self.next_state += 1;
-        if present == view_ids.len() {
-            tracker.push_fresh(tick, state_id, view_ids.iter().copied());
-        } else {
-            let kept: Vec<NetId> = new_ids().copied().collect();
-            tracker.push_fresh(tick, state_id, kept.into_iter());
-        }
+        tracker.push_fresh(tick, state_id, self.next_ids.iter().copied());
         let mut body = None;
         if let (true, Some(state)) = (shareable, tracker.sent.back()) {
             let bytes: Arc<[u8]> = Arc::from(&self.bytes[..]);
@@ -1559,6 +1632,44 @@ impl ViewEncoder {
             .map(|&v| varint_len(zigzag(v)))
             .sum();
         varint_len(e.id.0.wrapping_sub(prev)) + 1 + values
+    }
+}
+
+/// Where the change of `id` is in `changes` (see `ViewEncoder::changes`):
+/// by id when the table's ids are dense, else by position.
+#[inline]
+fn change_slot(table: &TickRows, changes: &[RowChange], id: NetId) -> Option<usize> {
+    if table.index.table.is_empty() {
+        table.index.position(&table.rows, id)
+    } else {
+        let slot = id.0.wrapping_sub(table.index.first) as usize;
+        changes
+            .get(slot)
+            .is_some_and(|c| c.flags & PRESENT != 0)
+            .then_some(slot)
+    }
+}
+
+/// Appends a recorded change's encoded offsets to `deltas`; false when
+/// they are not where the change says.
+#[inline]
+fn push_change(change: &RowChange, change_bytes: &[u8], deltas: &mut Vec<u8>) -> bool {
+    let len = usize::from(change.len);
+    if len <= INLINE_DELTA {
+        // A fixed-size copy, then cut back: no call for a few bytes.
+        let end = deltas.len() + len;
+        deltas.extend_from_slice(&change.inline);
+        deltas.truncate(end);
+        true
+    } else {
+        let start = change.start as usize;
+        match change_bytes.get(start..start + len) {
+            Some(bytes) => {
+                deltas.extend_from_slice(bytes);
+                true
+            }
+            None => false,
+        }
     }
 }
 

@@ -910,3 +910,33 @@ fn sparse_ids_and_long_changes_encode_the_same_both_ways() {
         assert_eq!(by_rows, by_ids.unwrap(), "tick {}", tick + 1);
     }
 }
+
+#[test]
+fn a_repeated_id_in_view_fails_as_unsorted_rows_do() {
+    let rows = [avatar(1, 10.0, 10.0), avatar(2, 20.0, 20.0)];
+    let moved = [avatar(1, 11.0, 10.0), avatar(2, 21.0, 20.0)];
+    let mut encoder = ViewEncoder::new(schema()).unwrap();
+    let mut tracker = ViewTracker::new();
+    encoder.record(1, &rows).unwrap();
+    encoder
+        .encode_ids(&mut tracker, None, &[NetId(2), NetId(1)], None, |_| 1.0)
+        .unwrap();
+    encoder.record(2, &moved).unwrap();
+    let twice = encoder.encode_ids(
+        &mut tracker,
+        Some(1),
+        &[NetId(2), NetId(1), NetId(2)],
+        None,
+        |_| 1.0,
+    );
+    let by_rows = ViewEncoder::new(schema()).unwrap().encode(
+        &mut ViewTracker::new(),
+        2,
+        None,
+        &[moved[0], moved[1], moved[1]],
+        None,
+        |_| 1.0,
+    );
+    assert!(twice.is_err());
+    assert_eq!(twice, by_rows);
+}
