@@ -570,11 +570,8 @@ pub struct ViewEncoder {
     next_ids: Vec<NetId>,
     /// Reused per player: the survivors of a common delta, sorted ids.
     kept_ids: Vec<NetId>,
-    /// Per slot of `changes`, which player last had that entity in view
-    /// (`epoch`) or in view and in its baseline (`epoch + 1`): a view
-    /// marked this way needs no sort.
-    stamps: Vec<u32>,
-    /// This player's mark in `stamps`; even, advanced by two per player.
+    /// This player's mark in `changes` (see `RowChange::stamp`); even,
+    /// advanced by two per player.
     epoch: u32,
     /// Reused per player: rows picked from a table (the view, or a fresh
     /// baseline), when a delta takes the general way.
@@ -626,17 +623,19 @@ impl TickRows {
 /// before it: computed once per tick, used by every player whose baseline
 /// is a fresh state of that earlier tick.
 ///
-/// Looked up by id (see [`change_slot`]) with one load: the
-/// row's position and, when short (a moving avatar's two or three bytes),
-/// its encoded offsets are right here.
+/// Looked up by id (see [`change_slot`]) with one load: the row's
+/// position, the mark of the player being encoded and, when short (a
+/// moving avatar's two or three bytes), its encoded offsets are right here.
 #[derive(Clone, Copy, Debug, Default)]
 struct RowChange {
+    /// Which player last had this entity in view (`ViewEncoder::epoch`) or
+    /// in view and in its baseline (`epoch + 1`): a view marked this way
+    /// needs no sort.
+    stamp: u32,
     /// The row's position in the newest table.
     pos: u32,
-    /// Where its encoded field offsets start in `change_bytes`, when they
-    /// are longer than [`INLINE_DELTA`].
-    start: u32,
-    /// Its encoded field offsets, when at most [`INLINE_DELTA`] bytes.
+    /// Its encoded field offsets when at most [`INLINE_DELTA`] bytes;
+    /// otherwise where they start in `change_bytes`, little-endian.
     inline: [u8; INLINE_DELTA],
     /// How many bytes the offsets take.
     len: u8,
@@ -702,7 +701,6 @@ impl ViewEncoder {
             view_ids: Vec::new(),
             next_ids: Vec::new(),
             kept_ids: Vec::new(),
-            stamps: Vec::new(),
             epoch: 0,
             view_rows: Vec::new(),
             base_rows: Vec::new(),
@@ -790,7 +788,7 @@ impl ViewEncoder {
                         change.inline[..len].copy_from_slice(bytes);
                         self.change_bytes.truncate(start);
                     } else {
-                        change.start = start as u32;
+                        change.inline = (start as u32).to_le_bytes();
                     }
                 }
             }
@@ -802,8 +800,6 @@ impl ViewEncoder {
                 self.changes.push(change);
             }
         }
-        self.stamps.clear();
-        self.stamps.resize(self.changes.len(), 0);
         self.epoch = 0;
         self.tables.push_back(table);
         // A fresh state older than every record can no longer be a
@@ -1059,37 +1055,33 @@ impl ViewEncoder {
             // created: usually none or a few, sorted on their own.
             self.epoch = self.epoch.wrapping_add(2);
             if self.epoch == 0 {
-                self.stamps.fill(0);
+                for change in &mut self.changes {
+                    change.stamp = 0;
+                }
                 self.epoch = 2;
             }
             let (in_view, in_both) = (self.epoch, self.epoch + 1);
             for &id in view_ids.iter() {
-                let Some(slot) = change_slot(table, &self.changes, id) else {
+                let Some(change) = change_slot(table, &self.changes, id)
+                    .and_then(|slot| self.changes.get_mut(slot))
+                else {
                     continue;
                 };
-                let (Some(change), Some(stamp)) =
-                    (self.changes.get(slot), self.stamps.get_mut(slot))
-                else {
-                    return Ok(None);
-                };
-                if change.flags & VALID == 0 || *stamp == in_view {
+                if change.flags & VALID == 0 || change.stamp == in_view {
                     return Ok(None); // the general way reports the error
                 }
-                *stamp = in_view;
+                change.stamp = in_view;
             }
             for &id in base_ids {
-                let slot = change_slot(table, &self.changes, id)
-                    .filter(|&slot| self.stamps.get(slot) == Some(&in_view));
-                let Some(slot) = slot else {
+                let Some(marked) = change_slot(table, &self.changes, id)
+                    .and_then(|slot| self.changes.get_mut(slot))
+                    .filter(|c| c.stamp == in_view)
+                else {
                     self.removed.push(id);
                     continue;
                 };
-                let (Some(&change), Some(stamp)) =
-                    (self.changes.get(slot), self.stamps.get_mut(slot))
-                else {
-                    return Ok(None);
-                };
-                *stamp = in_both;
+                marked.stamp = in_both;
+                let change = *marked;
                 if change.flags & IN_PREVIOUS == 0 {
                     return Ok(None); // not from the previous tick after all
                 }
@@ -1112,10 +1104,8 @@ impl ViewEncoder {
                 let Some(slot) = change_slot(table, &self.changes, id) else {
                     continue;
                 };
-                if self.stamps.get(slot) == Some(&in_view) {
-                    if let Some(change) = self.changes.get(slot) {
-                        self.created.push(change.pos);
-                    }
+                if let Some(change) = self.changes.get(slot).filter(|c| c.stamp == in_view) {
+                    self.created.push(change.pos);
                 }
             }
             // Positions are in id order.
@@ -1662,7 +1652,7 @@ fn push_change(change: &RowChange, change_bytes: &[u8], deltas: &mut Vec<u8>) ->
         deltas.truncate(end);
         true
     } else {
-        let start = change.start as usize;
+        let start = u32::from_le_bytes(change.inline) as usize;
         match change_bytes.get(start..start + len) {
             Some(bytes) => {
                 deltas.extend_from_slice(bytes);
