@@ -9,11 +9,14 @@
 //! 1. the inputs of the tick (each bot sends one every 100 ms, so a third of
 //!    the players per tick, and turns once per second), and the simulation
 //!    step;
-//! 2. the replicated rows and the id-to-row index;
-//! 3. for every player: its view, the grid query for the entities in it,
-//!    their rows, the delta against the player's baseline (the previous
-//!    tick, as over a socket that keeps up) through its view tracker, and
-//!    the snapshot message with the player's header.
+//! 2. the replicated rows, recorded once for the views
+//!    (`ViewEncoder::record`: the rows by id and each row's change since
+//!    the previous tick);
+//! 3. for every player, as the server's room does it: its view, the grid
+//!    query for the ids of the entities in it, the delta against the
+//!    player's baseline (the previous tick, as over a socket that keeps up)
+//!    through its view tracker, and the snapshot message with the player's
+//!    header, one allocation per player (`ViewEncoder::encode_message`).
 //!
 //! `open_world_tick/10000` runs without a budget, `.../budget` with each
 //! player held to 2,000 bytes per second. The goal is under 10 ms on one

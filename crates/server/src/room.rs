@@ -13,9 +13,11 @@
 //!    header. A player without a view (the game sees everything) gets the
 //!    room-wide body from the history ring, encoded once per distinct
 //!    baseline. A player with a view (interest management) gets the
-//!    entities in it, from the simulation's grid, encoded against what its
-//!    client holds (its view tracker), within the bandwidth budget if one
-//!    is set; players whose views and baselines coincide share a body.
+//!    entities in it, by id from the simulation's grid, encoded against
+//!    what its client holds (its view tracker) from the tick's state
+//!    recorded once for all views, within the bandwidth budget if one is
+//!    set, written straight into its frame; players whose views and
+//!    baselines coincide share a body.
 //! 3. **send**: hand each frame to the player's latest-wins outbox, and the
 //!    tick's events to each player's control queue.
 //!
