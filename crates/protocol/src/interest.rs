@@ -562,7 +562,7 @@ pub struct ViewEncoder {
     change_bytes: Vec<u8>,
     /// Fresh states more than one player holds (a body was shared), with
     /// their ticks: only they can start a delta another player shares.
-    shared_states: HashMap<u64, u32>,
+    shared_states: HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
     /// Reused per player: the ids in view.
     view_ids: Vec<NetId>,
     /// Reused per player: what the client will hold after a common delta,
@@ -837,7 +837,7 @@ impl ViewEncoder {
 
     /// Whether the fresh state `id` is held by more than one player.
     fn is_shared(&self, id: u64) -> bool {
-        !self.shared_states.is_empty() && self.shared_states.contains_key(&id)
+        !self.shared_states.is_empty() && self.shared_states.contains_key(&state_key(id))
     }
 
     /// The recorded rows of `tick`.
@@ -1190,7 +1190,7 @@ impl ViewEncoder {
             }) {
                 let body = hit.body.bytes.clone();
                 let state = hit.state.clone();
-                self.shared_states.insert(state.id, tick);
+                self.shared_states.insert(state_key(state.id), tick);
                 tracker.push(state);
                 return Ok(Some(Encoded {
                     baseline: Some(base_id_tick),
@@ -1394,7 +1394,7 @@ impl ViewEncoder {
             }) {
                 let body = hit.body.bytes.clone();
                 let state = hit.state.clone();
-                self.shared_states.insert(state.id, tick);
+                self.shared_states.insert(state_key(state.id), tick);
                 tracker.spare_rows = Some(state_rows);
                 tracker.push(state);
                 self.base_rows = base_rows;
@@ -1701,6 +1701,12 @@ fn mix(h: u64, x: u64) -> u64 {
 /// fingerprint.
 fn share_key(base: Option<u64>, fingerprint: u64) -> u64 {
     mix(mix(fingerprint, base.map_or(u64::MAX, |b| b)), 0x9e37_79b9)
+}
+
+/// The key of a state identity in `ViewEncoder::shared_states`: mixed (one
+/// to one, so identities never collide) for the pass-through hasher.
+fn state_key(id: u64) -> u64 {
+    mix(id, 0x9e37_79b9_7f4a_7c15)
 }
 
 /// A hasher for keys that are already well mixed: it passes them through.
