@@ -9,11 +9,14 @@
 //! 1. the inputs of the tick (each bot sends one every 100 ms, so a third of
 //!    the players per tick, and turns once per second), and the simulation
 //!    step;
-//! 2. the replicated rows and the id-to-row index;
-//! 3. for every player: its view, the grid query for the entities in it,
-//!    their rows, the delta against the player's baseline (the previous
-//!    tick, as over a socket that keeps up) through its view tracker, and
-//!    the snapshot message with the player's header.
+//! 2. the replicated rows, recorded once for the views
+//!    (`ViewEncoder::record`: the rows by id and each row's change since
+//!    the previous tick);
+//! 3. for every player, as the server's room does it: its view, the grid
+//!    query for the ids of the entities in it, the delta against the
+//!    player's baseline (the previous tick, as over a socket that keeps up)
+//!    through its view tracker, and the snapshot message with the player's
+//!    header, one allocation per player (`ViewEncoder::encode_message`).
 //!
 //! `open_world_tick/10000` runs without a budget, `.../budget` with each
 //! player held to 2,000 bytes per second. The goal is under 10 ms on one
@@ -25,9 +28,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tickwire_protocol::{
-    Budget, Nearness, RowIndex, ViewEncoder, ViewTracker, write_snapshot_message,
-};
+use tickwire_protocol::{Budget, Nearness, ViewEncoder, ViewTracker};
 use tickwire_sim::games::bench::{self, BenchConfig};
 use tickwire_sim::{NetId, PlayerId, PlayerInput, ReplicatedEntity, Simulation};
 
@@ -39,10 +40,8 @@ struct Room {
     sim: Box<dyn Simulation>,
     players: Vec<(PlayerId, PlayerInput, ViewTracker)>,
     encoder: ViewEncoder,
-    index: RowIndex,
     rows: Vec<ReplicatedEntity>,
     ids: Vec<NetId>,
-    visible: Vec<ReplicatedEntity>,
     frames: Vec<Vec<u8>>,
     budget: Option<Budget>,
     rng: u64,
@@ -68,10 +67,8 @@ impl Room {
             sim,
             players,
             encoder,
-            index: RowIndex::new(),
             rows: Vec::new(),
             ids: Vec::new(),
-            visible: Vec::new(),
             frames: Vec::new(),
             budget,
             rng: 0x2545_f491_4f6c_dd1d,
@@ -115,7 +112,9 @@ impl Room {
         let tick = self.sim.tick() as u32;
         self.rows.clear();
         self.sim.replicated(&mut self.rows);
-        self.index.rebuild(&self.rows);
+        if let Err(e) = self.encoder.record(tick, &self.rows) {
+            panic!("the bench game's rows record: {e}");
+        }
         self.frames.clear();
         let mut bytes = 0;
         for (player, _, tracker) in &mut self.players {
@@ -124,27 +123,23 @@ impl Room {
             };
             self.ids.clear();
             self.sim.entities_in(view, &mut self.ids);
-            self.visible.clear();
-            self.index
-                .select(&self.rows, &mut self.ids, &mut self.visible);
-            let baseline = tracker.latest().map(|(t, _)| t);
+            let baseline = tracker.latest_tick();
             let nearness = self
                 .budget
                 .map(|_| Nearness::new(self.encoder.schema(), view));
-            let out =
-                self.encoder
-                    .encode(tracker, tick, baseline, &self.visible, self.budget, |e| {
-                        nearness.as_ref().map_or(1.0, |n| n.priority(e))
-                    });
-            let Ok(out) = out else {
-                panic!("the bench game's rows encode");
-            };
             let mut frame = Vec::new();
-            write_snapshot_message(
-                &mut frame,
+            let out = self.encoder.encode_message(
+                tracker,
+                baseline,
+                &self.ids,
+                self.budget,
+                |e| nearness.as_ref().map_or(1.0, |n| n.priority(e)),
                 self.sim.last_applied_input(*player),
-                &out.body.bytes,
+                &mut frame,
             );
+            if let Err(e) = out {
+                panic!("the bench game's rows encode: {e}");
+            }
             bytes += frame.len();
             self.frames.push(frame);
         }

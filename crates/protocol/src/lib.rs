@@ -31,8 +31,8 @@ pub use client::{CLIENT_STATES, ClientState};
 pub use codec::{CONTROL_MESSAGE_LIMIT, CodecError, ReadError};
 pub use history::{EncodedBody, HISTORY_TICKS, RecordError, ServerHistory};
 pub use interest::{
-    Budget, MIN_PRIORITY, Nearness, RowIndex, VIEW_STATES, ViewEncoder, ViewError, ViewSnapshot,
-    ViewTracker,
+    Budget, MIN_PRIORITY, Nearness, RowIndex, VIEW_STATES, ViewEncoder, ViewError, ViewMessage,
+    ViewSnapshot, ViewTracker,
 };
 pub use message::{
     ClientDecodeError, ClientMessage, JoinRefused, MAX_CHAT_BYTES, MAX_CONSTANTS, MAX_NAME_BYTES,
@@ -42,7 +42,7 @@ pub use message::{
 pub use snapshot::{
     ApplyError, ChangedEntity, DeltaScratch, EncodeError, MAX_SNAPSHOT_HEADER_BYTES, SNAPSHOT_TAG,
     SnapshotBody, SnapshotDecodeError, apply_snapshot, encode_delta, encode_delta_with,
-    encode_full, write_snapshot_message,
+    encode_full, snapshot_message_len, write_snapshot_message,
 };
 
 /// Version of this wire format, checked at join. Bump on any change to the

@@ -360,7 +360,7 @@ fn check_count(count: usize) -> Result<(), EncodeError> {
 }
 
 /// Writes one entity with its full state: id gap, kind, every declared field.
-fn put_created(
+pub(crate) fn put_created(
     schema: &Schema,
     e: &ReplicatedEntity,
     next: &mut u32,
@@ -504,31 +504,8 @@ pub fn encode_delta_with(
                     id: c.id,
                     kind: c.kind,
                 })?;
-                let fields = &kind.fields;
-                let mut mask = 0u8;
-                for (f, (old, new)) in b.values.iter().zip(&c.values).enumerate() {
-                    if f < fields.len() && old != new {
-                        mask |= 1 << f;
-                    }
-                }
+                let mask = put_entity_delta(kind, b, c, deltas)?;
                 if mask != 0 {
-                    let mut bits = mask;
-                    while bits != 0 {
-                        let f = bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        let (Some(field), old, new) = (fields.get(f), b.values[f], c.values[f])
-                        else {
-                            continue;
-                        };
-                        if !in_range(&field.quant, new) {
-                            return Err(EncodeError::ValueOutOfRange {
-                                id: c.id,
-                                field: f as u8,
-                                value: new,
-                            });
-                        }
-                        put_i32(deltas, field_delta(&field.quant, old, new));
-                    }
                     changed.push((survivors, mask));
                 }
                 survivors += 1;
@@ -536,22 +513,95 @@ pub fn encode_delta_with(
         }
     }
 
-    put_u32(out, tick);
-    put_u32(out, tick - baseline_tick);
-    put_u32(out, removed.len() as u32);
-    let mut next = 0u32;
-    for id in removed.iter() {
-        put_u32(out, id.0 - next);
-        next = id.0.wrapping_add(1);
-    }
-    put_changes(out, survivors, changed);
-    out.extend_from_slice(deltas);
-    put_u32(out, created.len() as u32);
+    put_delta_body(
+        out,
+        tick,
+        baseline_tick,
+        removed,
+        survivors,
+        changed,
+        deltas,
+        created.len(),
+    );
     let mut next = 0u32;
     for c in created.iter().filter_map(|&j| cur.get(j as usize)) {
         put_created(schema, c, &mut next, out)?;
     }
     Ok(())
+}
+
+/// Writes a delta body up to its created entities, in wire order, from its
+/// parts: `removed` ids ascending, the survivor count, the changed
+/// survivors as `(survivor index, mask)` ascending, their field offsets
+/// already encoded, and how many entities follow as created (the caller
+/// writes them with [`put_created`]). `baseline_tick` must be older than
+/// `tick`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn put_delta_body(
+    out: &mut Vec<u8>,
+    tick: u32,
+    baseline_tick: u32,
+    removed: &[NetId],
+    survivors: u32,
+    changed: &[(u32, u8)],
+    deltas: &[u8],
+    created: usize,
+) {
+    put_u32(out, tick);
+    put_u32(out, tick.wrapping_sub(baseline_tick));
+    put_u32(out, removed.len() as u32);
+    let mut next = 0u32;
+    for id in removed {
+        put_u32(out, id.0.wrapping_sub(next));
+        next = id.0.wrapping_add(1);
+    }
+    put_changes(out, survivors, changed);
+    out.extend_from_slice(deltas);
+    put_u32(out, created as u32);
+}
+
+/// Appends the encoded field offsets that take `base` to `cur` (same kind)
+/// and returns their mask: 0 when nothing declared changed. The same bytes
+/// [`encode_delta`] writes for a changed survivor.
+pub(crate) fn put_entity_delta(
+    kind: &tickwire_sim::KindDecl,
+    base: &ReplicatedEntity,
+    cur: &ReplicatedEntity,
+    out: &mut Vec<u8>,
+) -> Result<u8, EncodeError> {
+    let fields = &kind.fields;
+    let mut mask = 0u8;
+    for (f, (old, new)) in base.values.iter().zip(&cur.values).enumerate() {
+        if f < fields.len() && old != new {
+            mask |= 1 << f;
+        }
+    }
+    let mut bits = mask;
+    while bits != 0 {
+        let f = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let (Some(field), old, new) = (fields.get(f), base.values[f], cur.values[f]) else {
+            continue;
+        };
+        if !in_range(&field.quant, new) {
+            return Err(EncodeError::ValueOutOfRange {
+                id: cur.id,
+                field: f as u8,
+                value: new,
+            });
+        }
+        put_i32(out, field_delta(&field.quant, old, new));
+    }
+    Ok(mask)
+}
+
+/// Whether every declared field of `e` lies in its declared range, for a
+/// row of `kind`.
+pub(crate) fn row_in_range(kind: &tickwire_sim::KindDecl, e: &ReplicatedEntity) -> bool {
+    kind.fields
+        .iter()
+        .zip(&e.values)
+        .all(|(field, &v)| in_range(&field.quant, v))
 }
 
 /// How the changed survivors are picked out, when some but not all changed.
@@ -643,6 +693,9 @@ fn put_changes(out: &mut Vec<u8>, survivors: u32, changed: &[(u32, u8)]) {
     out.push(default);
     let exceptions = changed.len() as u32 - count;
     put_u32(out, exceptions);
+    if exceptions == 0 {
+        return;
+    }
     let mut next = 0u32;
     for (k, &(_, m)) in changed.iter().enumerate() {
         if m != default {
@@ -657,6 +710,12 @@ fn put_changes(out: &mut Vec<u8>, survivors: u32, changed: &[(u32, u8)]) {
 /// many have it. Few distinct masks occur in practice, so they are counted
 /// in a short list; many distinct ones fall back to a full table.
 fn most_common_mask(changed: &[(u32, u8)]) -> (u8, u32) {
+    // Commonly every changed survivor changed the same fields.
+    if let Some(&(_, first)) = changed.first() {
+        if changed.iter().all(|&(_, m)| m == first) {
+            return (first, changed.len() as u32);
+        }
+    }
     const SHORT: usize = 16;
     let mut seen = [(0u8, 0u32); SHORT];
     let mut distinct = 0;
@@ -700,7 +759,9 @@ fn most_common_mask(changed: &[(u32, u8)]) -> (u8, u32) {
 /// player with the same baseline and view. Nothing in the body is
 /// re-encoded: the message is `header ++ body`.
 pub fn write_snapshot_message(out: &mut Vec<u8>, last_input: Option<u32>, body: &[u8]) {
-    out.reserve(MAX_SNAPSHOT_HEADER_BYTES + body.len());
+    // Exactly: a frame handed on as it is (`bytes::Bytes::from`) then needs
+    // no second allocation.
+    out.reserve_exact(snapshot_message_len(last_input, body.len()));
     out.push(SNAPSHOT_TAG);
     match last_input {
         None => out.push(0),
@@ -710,6 +771,12 @@ pub fn write_snapshot_message(out: &mut Vec<u8>, last_input: Option<u32>, body: 
         }
     }
     out.extend_from_slice(body);
+}
+
+/// Bytes of the snapshot message [`write_snapshot_message`] writes for a
+/// body of `body_len` bytes.
+pub fn snapshot_message_len(last_input: Option<u32>, body_len: usize) -> usize {
+    2 + last_input.map_or(0, varint_len) + body_len
 }
 
 impl SnapshotBody {

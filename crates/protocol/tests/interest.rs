@@ -218,6 +218,13 @@ fn run(seed: u64, ticks: u32, budget: Option<Budget>) {
     let mut rng = SplitMix::new(seed ^ 0x5eed);
     let mut encoder = ViewEncoder::new(schema()).unwrap();
     let mut tracker = ViewTracker::new();
+    // The same player as a room runs it: the plane recorded each tick, the
+    // view given as ids. It must send exactly the same bytes.
+    let mut room = ViewEncoder::new(schema()).unwrap();
+    let mut room_tracker = ViewTracker::new();
+    // And as a room writes frames: header and body in one go.
+    let mut framer = ViewEncoder::new(schema()).unwrap();
+    let mut framer_tracker = ViewTracker::new();
     let mut client = ClientState::new(schema()).unwrap();
     let mut link = Link::default();
     let mut views: BTreeMap<u32, Vec<ReplicatedEntity>> = BTreeMap::new();
@@ -233,9 +240,43 @@ fn run(seed: u64, ticks: u32, budget: Option<Budget>) {
                 nearness.priority(e)
             })
             .unwrap();
+        room.record(tick, &plane.entities).unwrap();
+        let mut ids: Vec<NetId> = seen.iter().rev().map(|e| e.id).collect();
+        ids.push(NetId(u32::MAX)); // not recorded: skipped
+        let room_out = room
+            .encode_ids(&mut room_tracker, link.written, &ids, budget, |e| {
+                nearness.priority(e)
+            })
+            .unwrap();
+        assert_eq!(room_out, out, "tick {tick} (seed {seed})");
+        framer.record(tick, &plane.entities).unwrap();
+        let mut framed = Vec::new();
+        let message = framer
+            .encode_message(
+                &mut framer_tracker,
+                link.written,
+                &ids,
+                budget,
+                |e| nearness.priority(e),
+                Some(tick * 7),
+                &mut framed,
+            )
+            .unwrap();
+        let mut expected = Vec::new();
+        write_snapshot_message(&mut expected, Some(tick * 7), &out.body.bytes);
+        assert_eq!(framed, expected, "tick {tick} (seed {seed})");
+        assert_eq!(framed.capacity(), framed.len());
+        assert_eq!(
+            (message.tick, message.baseline, message.deferred),
+            (tick, out.body.baseline, out.deferred)
+        );
+        assert_eq!(
+            room.state_at(&room_tracker, tick),
+            encoder.state_at(&tracker, tick)
+        );
         if budget.is_none() {
             assert_eq!(out.deferred, 0);
-            assert_eq!(tracker.state_at(tick).unwrap(), &seen[..]);
+            assert_eq!(encoder.state_at(&tracker, tick).unwrap(), &seen[..]);
         }
         views.insert(tick, seen);
         let pending = Pending {
@@ -244,6 +285,8 @@ fn run(seed: u64, ticks: u32, budget: Option<Budget>) {
         };
         if link.slot.replace(pending).is_some() {
             tracker.forget_replaced();
+            room_tracker.forget_replaced();
+            framer_tracker.forget_replaced();
         }
         // The writer: finishes the write in flight, or takes the slot.
         let mut writes = match speed {
@@ -259,8 +302,8 @@ fn run(seed: u64, ticks: u32, budget: Option<Budget>) {
                 let held = client.latest().unwrap();
                 assert_eq!(
                     &held[..],
-                    tracker
-                        .state_at(done.tick)
+                    encoder
+                        .state_at(&tracker, done.tick)
                         .expect("a written snapshot is remembered"),
                     "tick {} (seed {seed})",
                     done.tick
@@ -426,7 +469,7 @@ fn reentering_between_written_snapshots_is_a_plain_change() {
         .encode(&mut tracker, 3, Some(1), &t3, None, |_| 1.0)
         .unwrap();
     tracker.forget_replaced();
-    assert!(tracker.state_at(2).is_none() && tracker.state_at(1).is_some());
+    assert!(encoder.state_at(&tracker, 2).is_none() && encoder.state_at(&tracker, 1).is_some());
     let body = apply(&mut client, &frame(&out.body));
     assert_eq!(body.baseline, Some(1));
     assert!(body.removed.is_empty() && body.created.is_empty());
@@ -445,7 +488,7 @@ fn baseline_no_longer_held_gets_a_full_snapshot() {
             .unwrap();
     }
     // Tick 3 fell out of the 32 remembered; tick 39 is held.
-    assert!(tracker.state_at(3).is_none());
+    assert!(encoder.state_at(&tracker, 3).is_none());
     let full = encoder
         .encode(&mut tracker, 41, Some(3), &[me], None, |_| 1.0)
         .unwrap();
@@ -501,7 +544,7 @@ fn players_with_the_same_view_and_baseline_share_one_body() {
             .unwrap();
         assert!(!ra.shared && rb.shared, "tick {tick}");
         assert!(std::sync::Arc::ptr_eq(&ra.body.bytes, &rb.body.bytes));
-        assert!(std::ptr::eq(a.latest().unwrap().1, b.latest().unwrap().1));
+        assert!(a.shares_latest_state(&b));
         assert_eq!(rc.shared, elsewhere == seen);
         written = Some(tick);
     }
@@ -577,7 +620,7 @@ fn tight_budget_updates_every_entity_in_view_within_a_bounded_number_of_ticks() 
         sizes.push(out.body.bytes.len() + 2);
         apply(&mut client, &frame(&out.body));
         let held = client.latest().unwrap();
-        assert_eq!(&held[..], tracker.state_at(tick).unwrap());
+        assert_eq!(&held[..], encoder.state_at(&tracker, tick).unwrap());
         for e in &seen {
             if held.iter().any(|h| h == e) {
                 fresh_at.insert(e.id, tick);
@@ -702,4 +745,198 @@ fn delta_with_reused_scratch_gives_the_same_bytes_as_a_fresh_one() {
         assert_eq!(applied, world.entities);
         base = world.entities.clone();
     }
+}
+
+/// Encodes `ticks` (each the whole room's rows) for one player who sees
+/// everything and writes each snapshot at once, both ways: rows given, and
+/// rows recorded then picked by id. Returns both ways' results per tick.
+#[allow(clippy::type_complexity)]
+fn both_ways(
+    ticks: &[Vec<ReplicatedEntity>],
+) -> Vec<(
+    Result<EncodedBody, tickwire_protocol::ViewError>,
+    Result<EncodedBody, tickwire_protocol::ViewError>,
+)> {
+    let (mut rows_way, mut ids_way) = (
+        ViewEncoder::new(schema()).unwrap(),
+        ViewEncoder::new(schema()).unwrap(),
+    );
+    let (mut a, mut b) = (ViewTracker::new(), ViewTracker::new());
+    let mut out = Vec::new();
+    for (i, rows) in ticks.iter().enumerate() {
+        let tick = i as u32 + 1;
+        let written = a.latest_tick();
+        let by_rows = rows_way
+            .encode(&mut a, tick, written, rows, None, |_| 1.0)
+            .map(|s| s.body);
+        ids_way.record(tick, rows).unwrap();
+        let ids: Vec<NetId> = rows.iter().map(|e| e.id).collect();
+        let written = b.latest_tick();
+        let by_ids = ids_way
+            .encode_ids(&mut b, written, &ids, None, |_| 1.0)
+            .map(|s| s.body);
+        out.push((by_rows, by_ids));
+    }
+    out
+}
+
+#[test]
+fn an_entity_that_changes_kind_is_replaced_the_same_both_ways() {
+    let marker = |id, shown| ReplicatedEntity {
+        id: NetId(id),
+        kind: 1,
+        values: [shown, 0, 0, 0, 0, 0, 0, 0],
+    };
+    let ticks = vec![
+        vec![avatar(1, 10.0, 10.0), avatar(2, 20.0, 20.0)],
+        vec![avatar(1, 11.0, 10.0), marker(2, 1)],
+        vec![avatar(1, 12.0, 10.0), marker(2, 0)],
+    ];
+    for (tick, (by_rows, by_ids)) in both_ways(&ticks).into_iter().enumerate() {
+        let by_rows = by_rows.unwrap();
+        assert_eq!(by_rows, by_ids.unwrap(), "tick {}", tick + 1);
+    }
+    // The kind change is a removal and a creation.
+    let mut client = ClientState::new(schema()).unwrap();
+    for (by_rows, _) in both_ways(&ticks) {
+        apply(&mut client, &frame(&by_rows.unwrap()));
+    }
+    assert_eq!(&client.latest().unwrap()[..], &ticks[2][..]);
+}
+
+#[test]
+fn a_value_out_of_range_fails_the_same_both_ways() {
+    let mut hurt = avatar(2, 20.0, 20.0);
+    hurt.values[3] = 101; // hp above its maximum
+    let ticks = vec![
+        vec![avatar(1, 10.0, 10.0), avatar(2, 20.0, 20.0)],
+        vec![avatar(1, 11.0, 10.0), hurt],
+        vec![avatar(1, 12.0, 10.0), avatar(2, 21.0, 20.0)],
+    ];
+    let results = both_ways(&ticks);
+    assert!(results[1].0.is_err());
+    for (tick, (by_rows, by_ids)) in results.into_iter().enumerate() {
+        assert_eq!(by_rows, by_ids, "tick {}", tick + 1);
+    }
+}
+
+#[test]
+fn players_with_the_same_view_and_baseline_share_one_body_from_the_record() {
+    let mut plane = Plane::new(9, 60);
+    let mut encoder = ViewEncoder::new(schema()).unwrap();
+    let (mut a, mut b, mut c) = (ViewTracker::new(), ViewTracker::new(), ViewTracker::new());
+    let mut written = None;
+    for tick in 1..=20 {
+        plane.step();
+        encoder.record(tick, &plane.entities).unwrap();
+        let view = view_around(plane.player());
+        let seen: Vec<NetId> = visible(&plane.entities, view)
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        let elsewhere: Vec<NetId> = visible(
+            &plane.entities,
+            Rect {
+                min: view.min - Vec2::splat(300.0),
+                max: view.max - Vec2::splat(300.0),
+            },
+        )
+        .iter()
+        .map(|e| e.id)
+        .collect();
+        let ra = encoder
+            .encode_ids(&mut a, written, &seen, None, |_| 1.0)
+            .unwrap();
+        let rb = encoder
+            .encode_ids(&mut b, written, &seen, None, |_| 1.0)
+            .unwrap();
+        let rc = encoder
+            .encode_ids(&mut c, written, &elsewhere, None, |_| 1.0)
+            .unwrap();
+        assert!(!ra.shared && rb.shared, "tick {tick}");
+        assert!(std::sync::Arc::ptr_eq(&ra.body.bytes, &rb.body.bytes));
+        assert!(a.shares_latest_state(&b));
+        assert_eq!(rc.shared, elsewhere == seen);
+        assert_eq!(
+            encoder.state_at(&a, tick).unwrap(),
+            visible(&plane.entities, view)
+        );
+        written = Some(tick);
+    }
+}
+
+#[test]
+fn recording_refuses_an_old_tick_and_unsorted_rows() {
+    let mut encoder = ViewEncoder::new(schema()).unwrap();
+    let mut tracker = ViewTracker::new();
+    assert_eq!(
+        encoder.encode_ids(&mut tracker, None, &[NetId(1)], None, |_| 1.0),
+        Err(tickwire_protocol::ViewError::NotRecorded)
+    );
+    encoder.record(5, &[avatar(1, 0.0, 0.0)]).unwrap();
+    assert!(encoder.record(5, &[avatar(1, 0.0, 0.0)]).is_err());
+    assert!(
+        encoder
+            .record(6, &[avatar(2, 0.0, 0.0), avatar(1, 0.0, 0.0)])
+            .is_err()
+    );
+    // The record of tick 5 stands.
+    let out = encoder
+        .encode_ids(&mut tracker, None, &[NetId(1), NetId(9)], None, |_| 1.0)
+        .unwrap();
+    assert_eq!(out.body.tick, 5);
+    assert_eq!(
+        encoder.state_at(&tracker, 5).unwrap(),
+        [avatar(1, 0.0, 0.0)]
+    );
+}
+
+#[test]
+fn sparse_ids_and_long_changes_encode_the_same_both_ways() {
+    // Ids too far apart for an id table, and moves too long to keep inline.
+    let ticks: Vec<Vec<ReplicatedEntity>> = (0..6)
+        .map(|t| {
+            let step = t as f32;
+            vec![
+                avatar(1, 10.0 + step, 10.0),
+                avatar(50_000, 20.0 + 900.0 * step, 3000.0 - 700.0 * step),
+                avatar(90_000 + t, 30.0, 30.0 + step),
+                avatar(400_000, 40.0, 40.0),
+            ]
+        })
+        .collect();
+    for (tick, (by_rows, by_ids)) in both_ways(&ticks).into_iter().enumerate() {
+        let by_rows = by_rows.unwrap();
+        assert_eq!(by_rows, by_ids.unwrap(), "tick {}", tick + 1);
+    }
+}
+
+#[test]
+fn a_repeated_id_in_view_fails_as_unsorted_rows_do() {
+    let rows = [avatar(1, 10.0, 10.0), avatar(2, 20.0, 20.0)];
+    let moved = [avatar(1, 11.0, 10.0), avatar(2, 21.0, 20.0)];
+    let mut encoder = ViewEncoder::new(schema()).unwrap();
+    let mut tracker = ViewTracker::new();
+    encoder.record(1, &rows).unwrap();
+    encoder
+        .encode_ids(&mut tracker, None, &[NetId(2), NetId(1)], None, |_| 1.0)
+        .unwrap();
+    encoder.record(2, &moved).unwrap();
+    let twice = encoder.encode_ids(
+        &mut tracker,
+        Some(1),
+        &[NetId(2), NetId(1), NetId(2)],
+        None,
+        |_| 1.0,
+    );
+    let by_rows = ViewEncoder::new(schema()).unwrap().encode(
+        &mut ViewTracker::new(),
+        2,
+        None,
+        &[moved[0], moved[1], moved[1]],
+        None,
+        |_| 1.0,
+    );
+    assert!(twice.is_err());
+    assert_eq!(twice, by_rows);
 }

@@ -13,9 +13,10 @@
 //!    header. A player without a view (the game sees everything) gets the
 //!    room-wide body from the history ring, encoded once per distinct
 //!    baseline. A player with a view (interest management) gets the
-//!    entities in it, from the simulation's grid, encoded against what its
-//!    client holds (its view tracker), within the bandwidth budget if one
-//!    is set; players whose views and baselines coincide share a body.
+//!    entities in it, by id from the simulation's grid, encoded against
+//!    what its client holds (its view tracker) from the tick's state
+//!    recorded once for all views, within the bandwidth budget if one is
+//!    set; players whose views and baselines coincide share a body.
 //! 3. **send**: offer each frame to the player's outbox as soon as it is
 //!    encoded (so the room holds one frame, not one per player). The outbox
 //!    writes it to the socket at once when the socket keeps up (one `send`,
@@ -34,6 +35,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use fastwebsockets::OpCode;
 use parking_lot::Mutex;
 use tickwire_sim::{
     GameEvent, JoinError, Joined, NetId, PlayerId, PlayerInput, ReplicatedEntity, Simulation,
@@ -43,7 +45,7 @@ use tokio::time::Instant;
 
 use crate::outbox::{Offered, Outbox};
 use crate::stats::{self, PhasePercentiles, TickTimes};
-use crate::wire;
+use crate::{frame, wire};
 
 /// Inputs a player may have queued between two ticks; older ones are
 /// dropped first (the newest input is the one that matters) and counted.
@@ -266,12 +268,8 @@ pub struct Room {
     views: wire::Views,
     /// Reused per tick: the replicated state, sorted by id.
     entities: Vec<ReplicatedEntity>,
-    /// Reused per tick: where each id's row is in `entities`.
-    index: wire::RowIndex,
     /// Reused per player: the ids in its view.
     ids: Vec<NetId>,
-    /// Reused per player: the rows in its view.
-    visible: Vec<ReplicatedEntity>,
     /// Reused per tick: the events.
     events: Vec<GameEvent>,
     /// Reused per player: its whole WebSocket frame.
@@ -305,9 +303,7 @@ impl Room {
             history,
             views,
             entities: Vec::new(),
-            index: wire::RowIndex::new(),
             ids: Vec::new(),
-            visible: Vec::new(),
             events: Vec::new(),
             frame: Vec::new(),
             message: Vec::new(),
@@ -471,7 +467,7 @@ impl Room {
         self.entities.clear();
         self.sim.replicated(&mut self.entities);
         // The room-wide history is recorded when the first player without a
-        // view needs it, and the id index when the first with one does.
+        // view needs it, and the views' record when the first with one does.
         let (mut recorded, mut indexed) = (false, false);
         let mut deferred = 0u64;
         // Each frame is offered as soon as it is encoded, so the room holds
@@ -480,26 +476,30 @@ impl Room {
         let mut sending = Duration::ZERO;
         let (mut skipped, mut written, mut written_bytes) = (0u64, 0u64, 0usize);
         for ((id, link), tracker) in self.players.iter().zip(self.trackers.values_mut()) {
-            let body = match self.sim.view(*id) {
+            match self.sim.view(*id) {
                 Some(view) => {
                     if !indexed {
-                        self.index.rebuild(&self.entities);
+                        if let Err(error) = self.views.record(tick, &self.entities) {
+                            // A game bug (unsorted ids): players keep their
+                            // last state rather than get garbage.
+                            tracing::error!(room = %self.info.name, tick, %error, "tick state not replicable");
+                            return;
+                        }
                         indexed = true;
                     }
                     self.ids.clear();
                     self.sim.entities_in(view, &mut self.ids);
-                    self.visible.clear();
-                    self.index
-                        .select(&self.entities, &mut self.ids, &mut self.visible);
                     let baseline = link.outbox.written_tick();
-                    match self
-                        .views
-                        .encode(tracker, tick, baseline, view, &self.visible)
-                    {
-                        Ok(out) => {
-                            deferred += out.deferred as u64;
-                            out.body
-                        }
+                    let last_input = self.sim.last_applied_input(*id);
+                    match self.views.encode(
+                        tracker,
+                        baseline,
+                        view,
+                        &self.ids,
+                        last_input,
+                        &mut self.message,
+                    ) {
+                        Ok(held_back) => deferred += held_back as u64,
                         Err(error) => {
                             // A game bug: this player keeps its last state.
                             tracing::error!(room = %self.info.name, tick, player = id.0, %error, "view not replicable");
@@ -526,16 +526,17 @@ impl Room {
                     let Some(body) = self.history.shared_body(link.outbox.written_tick()) else {
                         return; // only before the first record, which just happened
                     };
-                    body
+                    self.message.clear();
+                    wire::write_snapshot_message(
+                        &mut self.message,
+                        self.sim.last_applied_input(*id),
+                        &body.bytes,
+                    );
                 }
-            };
+            }
+            // The message is in `self.message`; frame it.
             self.frame.clear();
-            wire::push_snapshot_frame(
-                &mut self.frame,
-                &mut self.message,
-                self.sim.last_applied_input(*id),
-                &body.bytes,
-            );
+            frame::push(&mut self.frame, OpCode::Binary, &self.message);
 
             // send
             let offering = std::time::Instant::now();

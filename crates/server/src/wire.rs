@@ -17,7 +17,7 @@ use tickwire_sim::{GameEvent, NetId, PlayerId, Rect, ReplicatedEntity, Schema, S
 
 pub use tickwire_protocol::{
     ClientDecodeError, ClientMessage, HISTORY_TICKS, JoinRefused, PROTOCOL_VERSION, RecordError,
-    RowIndex, ViewError, ViewSnapshot, ViewTracker, error_code,
+    ViewError, ViewSnapshot, ViewTracker, error_code,
 };
 
 /// A simulation tick as the wire counts it (saturating; see module docs).
@@ -228,31 +228,46 @@ impl Views {
         })
     }
 
-    /// The body of `tick` for a player who sees `visible` (sorted by id)
-    /// inside `view`, against its `baseline`; recorded in its tracker.
-    /// Under a budget, the changes nearest the view's centre go first.
+    /// Records the state after `tick` (sorted by id, as the simulation
+    /// gives it): once per tick, before the players' snapshots.
+    pub fn record(&mut self, tick: u64, entities: &[ReplicatedEntity]) -> Result<(), ViewError> {
+        self.inner.record(wire_tick(tick), entities)
+    }
+
+    /// The snapshot message of the recorded tick for a player who sees the
+    /// entities `ids` (any order) inside `view`, against its `baseline`,
+    /// with its header (`last_input`), written into `message` (cleared
+    /// first); recorded in its tracker. Under a budget, the changes nearest
+    /// the view's centre go first. Returns how many changes the budget held
+    /// back.
     pub fn encode(
         &mut self,
         tracker: &mut ViewTracker,
-        tick: u64,
         baseline: Option<u64>,
         view: Rect,
-        visible: &[ReplicatedEntity],
-    ) -> Result<ViewSnapshot, ViewError> {
+        ids: &[NetId],
+        last_input: Option<u32>,
+        message: &mut Vec<u8>,
+    ) -> Result<usize, ViewError> {
         let baseline = baseline.and_then(|t| u32::try_from(t).ok());
         let nearness = self
             .budget
             .map(|_| Nearness::new(self.inner.schema(), view));
-        self.inner.encode(
+        message.clear();
+        let out = self.inner.encode_message(
             tracker,
-            wire_tick(tick),
             baseline,
-            visible,
+            ids,
             self.budget,
             |e| nearness.as_ref().map_or(1.0, |n| n.priority(e)),
-        )
+            last_input,
+            message,
+        )?;
+        Ok(out.deferred)
     }
 }
+
+pub use tickwire_protocol::write_snapshot_message;
 
 /// Appends one player's snapshot as a whole WebSocket frame to `out`: the
 /// frame header, the message header (the tag and the last input applied

@@ -70,6 +70,10 @@ pub struct Grid {
     starts: Vec<u32>,
     /// Items sorted by cell, then by insertion order.
     items: Vec<GridItem>,
+    /// The ids and positions of `items`, in the same order: all the
+    /// interest query reads, packed (12 bytes, not 20) since it runs once
+    /// per player per tick over scattered rows of cells.
+    spots: Vec<(NetId, Vec2)>,
     /// Scratch: items in insertion order and their cells, reused per rebuild.
     staging: Vec<(u32, GridItem)>,
 }
@@ -100,6 +104,7 @@ impl Grid {
             rows,
             starts: vec![0; (cols * rows) as usize + 1],
             items: Vec::new(),
+            spots: Vec::new(),
             staging: Vec::new(),
         }
     }
@@ -144,6 +149,9 @@ impl Grid {
             self.items[*cursor as usize] = item;
             *cursor += 1;
         }
+        self.spots.clear();
+        self.spots
+            .extend(self.items.iter().map(|item| (item.id, item.pos)));
         // Each cursor now points at the start of the next cell: shift back.
         let n = self.starts.len();
         self.starts.copy_within(0..n - 1, 1);
@@ -204,13 +212,22 @@ impl Grid {
             else {
                 continue;
             };
-            let Some(items) = self.items.get(start as usize..end as usize) else {
+            let span = start as usize..end as usize;
+            let Some(spots) = self.spots.get(span.clone()) else {
                 continue;
             };
-            for it in items {
-                if rect.contains(it.pos) && keep(it.key) {
-                    out.push(it.id);
-                }
+            // Without a branch on what was loaded: each id is pushed, then
+            // kept or not. A mispredicted branch per item would wait for
+            // its row's load; this way the rows' loads overlap.
+            for (i, &(id, pos)) in span.zip(spots) {
+                let inside = (pos.x >= rect.min.x)
+                    & (pos.y >= rect.min.y)
+                    & (pos.x <= rect.max.x)
+                    & (pos.y <= rect.max.y)
+                    & self.items.get(i).is_some_and(|it| keep(it.key));
+                let len = out.len();
+                out.push(id);
+                out.truncate(len + usize::from(inside));
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The world: one running match of a [`Game`], driven tick by tick.
 //!
 //! The world owns everything that makes a match reproducible: the entities,
-//! the players (in a `BTreeMap`, so every walk is in player order), the one
+//! the players (kept in id order, so every walk is in player order), the one
 //! seeded RNG, the tick counter and the fixed `dt`. It buffers inputs
 //! between ticks and applies them at [`Simulation::step`] ordered by player,
 //! then sequence number; joins and leaves happen when they are called. It
@@ -14,12 +14,10 @@
 //! 3. run [`Game::tick`] as tick `n + 1`;
 //! 4. rebuild the spatial grid from the new positions.
 
-use std::collections::BTreeMap;
-
 use rand::{RngCore, SeedableRng};
 
 use crate::entities::{Entities, EntityKey};
-use crate::game::{Ctx, Game, PlayerSlot, Row, SimRng};
+use crate::game::{Ctx, Game, PlayerSlot, Players, Row, SimRng};
 use crate::grid::{Grid, GridItem};
 use crate::hash::StateHasher;
 use crate::replicate::{
@@ -65,7 +63,7 @@ pub struct World<G: Game> {
     /// The entities.
     entities: Entities<G::Entity>,
     /// The players, in id order.
-    players: BTreeMap<PlayerId, PlayerSlot>,
+    players: Players,
     /// The next player id to hand out.
     next_player: u32,
     /// Positions at the end of the last tick.
@@ -136,7 +134,7 @@ impl<G: Game> World<G> {
             seed,
             rng: SimRng::seed_from_u64(seed),
             entities: Entities::default(),
-            players: BTreeMap::new(),
+            players: Players::default(),
             next_player: 0,
             grid,
             grid_stale: false,
@@ -288,7 +286,7 @@ impl<G: Game> Simulation for World<G> {
         // once.
         let mut inputs = std::mem::take(&mut self.inputs);
         inputs.clear();
-        for (&player, slot) in &mut self.players {
+        for (&player, slot) in self.players.iter_mut() {
             slot.pending.sort_by_key(|i| i.seq);
             for input in slot.pending.drain(..) {
                 if slot.last_applied.is_some_and(|last| input.seq <= last) {
@@ -362,7 +360,7 @@ impl<G: Game> Simulation for World<G> {
         // A clone's next draw is a pure function of the RNG's state.
         h.u64(self.rng.clone().next_u64());
         h.u32(self.next_player);
-        for (&id, slot) in &self.players {
+        for (&id, slot) in self.players.iter() {
             h.u32(id.0);
             h.bytes(slot.name.as_bytes());
             h.feed(&self.entities.net_id(slot.avatar));
