@@ -51,8 +51,9 @@ use crate::{frame, wire};
 /// dropped first (the newest input is the one that matters) and counted.
 pub const INPUT_QUEUE: usize = 16;
 
-/// Control messages (pongs, events, close) a player may have
-/// queued for its writer. Events are dropped when it is full; pongs wait.
+/// Control messages (pongs, events) a player may have queued for its
+/// writer. Past it, events and pongs are dropped (and counted); the final
+/// messages of a connection (its error, close or stop) always go in.
 pub const CONTROL_QUEUE: usize = 64;
 
 /// Something for a player's writer task other than a snapshot.
@@ -70,6 +71,66 @@ pub enum Control {
     Stop,
 }
 
+/// A player's queue of [`Control`] messages for its writer task: bounded
+/// by [`CONTROL_QUEUE`] and empty most of the time, so it holds no memory
+/// until used (a channel would keep a block of slots per player) and gives
+/// back what a burst took.
+#[derive(Debug, Default)]
+pub struct ControlQueue {
+    items: Mutex<VecDeque<Control>>,
+    ready: tokio::sync::Notify,
+}
+
+impl ControlQueue {
+    /// Queues `item` unless [`CONTROL_QUEUE`] items wait; returns whether
+    /// it was queued.
+    pub fn try_push(&self, item: Control) -> bool {
+        let mut items = self.items.lock();
+        if items.len() >= CONTROL_QUEUE {
+            return false;
+        }
+        items.push_back(item);
+        drop(items);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Queues one of a connection's last messages (its error, close or
+    /// stop), over the bound if need be: each connection has only a few.
+    pub fn push_final(&self, item: Control) {
+        self.items.lock().push_back(item);
+        self.ready.notify_one();
+    }
+
+    /// The next item, waiting for one. Cancel-safe: an item stays queued
+    /// until it is returned.
+    pub async fn pop(&self) -> Control {
+        loop {
+            {
+                let mut items = self.items.lock();
+                if let Some(item) = items.pop_front() {
+                    if items.is_empty() && items.capacity() > 8 {
+                        // A burst is over: give its memory back.
+                        items.shrink_to(8);
+                    }
+                    return item;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Items waiting now.
+    pub fn len(&self) -> usize {
+        self.items.lock().len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What the room and a player's session share.
 #[derive(Debug)]
 pub struct PlayerLink {
@@ -80,17 +141,17 @@ pub struct PlayerLink {
     /// Inputs received since the last tick, at most [`INPUT_QUEUE`].
     inputs: Mutex<VecDeque<PlayerInput>>,
     /// To the player's writer task.
-    pub control: mpsc::Sender<Control>,
+    pub control: ControlQueue,
 }
 
 impl PlayerLink {
     /// A link for a new session.
-    pub fn new(name: String, control: mpsc::Sender<Control>) -> Self {
+    pub fn new(name: String) -> Self {
         Self {
             name,
             outbox: Outbox::new(),
             inputs: Mutex::new(VecDeque::with_capacity(INPUT_QUEUE)),
-            control,
+            control: ControlQueue::default(),
         }
     }
 
@@ -315,11 +376,7 @@ impl Room {
     /// Sends a control message to every player; a full queue drops it.
     fn broadcast(&self, message: &Bytes) {
         for link in self.players.values() {
-            if link
-                .control
-                .try_send(Control::Message(message.clone()))
-                .is_err()
-            {
+            if !link.control.try_push(Control::Message(message.clone())) {
                 metrics::counter!(stats::EVENTS_DROPPED).increment(1);
             }
         }
@@ -576,5 +633,54 @@ impl Room {
             sending + (sent - encoded),
         ]);
         metrics::counter!(stats::TICKS).increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(n: u8) -> Control {
+        Control::Message(Bytes::from(vec![n]))
+    }
+
+    #[tokio::test]
+    async fn the_control_queue_is_bounded_but_final_messages_always_go_in() {
+        let q = ControlQueue::default();
+        for i in 0..CONTROL_QUEUE {
+            assert!(q.try_push(message(i as u8)));
+        }
+        assert!(
+            !q.try_push(message(0)),
+            "an event over the bound is dropped"
+        );
+        q.push_final(Control::Stop);
+        assert_eq!(q.len(), CONTROL_QUEUE + 1);
+        for i in 0..CONTROL_QUEUE {
+            match q.pop().await {
+                Control::Message(b) => assert_eq!(b[..], [i as u8]),
+                other => panic!("expected message {i}, got {other:?}"),
+            }
+        }
+        assert!(matches!(q.pop().await, Control::Stop));
+        assert!(q.is_empty());
+        assert!(
+            q.items.lock().capacity() <= 8,
+            "the burst's memory is given back"
+        );
+    }
+
+    #[tokio::test]
+    async fn popping_waits_for_a_push() {
+        let q = Arc::new(ControlQueue::default());
+        let waiter = tokio::spawn({
+            let q = Arc::clone(&q);
+            async move { q.pop().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        q.push_final(Control::Stop);
+        let popped = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+        assert!(matches!(popped, Ok(Ok(Control::Stop))));
     }
 }

@@ -37,7 +37,7 @@ use tokio::time::Instant;
 
 use crate::lobby::SeatError;
 use crate::outbox::SocketWrite;
-use crate::room::{CONTROL_QUEUE, Control, PlayerLink, RoomCommand};
+use crate::room::{Control, PlayerLink, RoomCommand};
 use crate::{Shared, frame, stats, wire};
 
 type Stream = TokioIo<Upgraded>;
@@ -182,8 +182,7 @@ pub async fn run(
         }
     };
 
-    let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
-    let link = Arc::new(PlayerLink::new(name, control_tx.clone()));
+    let link = Arc::new(PlayerLink::new(name));
     let (reply_tx, reply_rx) = oneshot::channel();
     let joined = match seat
         .commands
@@ -268,7 +267,6 @@ pub async fn run(
         read_half,
         ReaderContext {
             link: Arc::clone(&link),
-            control: control_tx,
             commands: seat.commands.clone(),
             shared: Arc::clone(&shared),
             player: joined.player,
@@ -278,15 +276,7 @@ pub async fn run(
             epoch,
         },
     ));
-    let end = write_loop(
-        &link,
-        control_rx,
-        &mut shutdown,
-        &shared,
-        &last_heard,
-        epoch,
-    )
-    .await;
+    let end = write_loop(&link, &mut shutdown, &shared, &last_heard, epoch).await;
     // After our close frame the socket stays open a moment, read and
     // ignored, so the peer can read the close and answer it: closing a
     // socket with unread input resets it, and a reset peer may never see
@@ -369,7 +359,6 @@ fn millis_since(epoch: Instant) -> u64 {
 /// Everything the reader task needs.
 struct ReaderContext {
     link: Arc<PlayerLink>,
-    control: mpsc::Sender<Control>,
     commands: mpsc::Sender<RoomCommand>,
     shared: Arc<Shared>,
     player: tickwire_sim::PlayerId,
@@ -412,15 +401,14 @@ async fn read_loop(
         }) => {
             // The protocol's error message first: a browser shows close
             // codes poorly, and the message carries the whole reason.
-            let _ = cx
+            cx.link
                 .control
-                .send(Control::Message(wire::encode_error(error_code, &reason)))
-                .await;
+                .push_final(Control::Message(wire::encode_error(error_code, &reason)));
             Control::Close(code, reason)
         }
         None => Control::Stop,
     };
-    let _ = cx.control.send(message).await;
+    cx.link.control.push_final(message);
     (verdict.end, socket)
 }
 
@@ -429,15 +417,19 @@ async fn read_until_end(
     cx: &ReaderContext,
 ) -> ReaderVerdict {
     let limit = cx.shared.config.max_message_size;
-    let control = cx.control.clone();
-    // Replies the protocol requires (pong, close echo) go to the writer.
-    let mut obligated = move |frame: Frame<'_>| {
-        let control = control.clone();
-        let item = match frame.opcode {
-            OpCode::Close => Control::CloseEcho(Bytes::copy_from_slice(&frame.payload)),
-            _ => Control::WsPong(Bytes::copy_from_slice(&frame.payload)),
-        };
-        async move { control.send(item).await.map_err(|_| WriterGone) }
+    // Replies the protocol requires (pong, close echo) go to the writer. A
+    // pong is dropped when the writer is a full queue behind (a later ping
+    // gets one); the close echo, the reader's last, always goes.
+    let control = &cx.link.control;
+    let mut obligated = |frame: Frame<'_>| {
+        let payload = Bytes::copy_from_slice(&frame.payload);
+        match frame.opcode {
+            OpCode::Close => control.push_final(Control::CloseEcho(payload)),
+            _ => {
+                control.try_push(Control::WsPong(payload));
+            }
+        }
+        std::future::ready(Ok::<(), std::convert::Infallible>(()))
     };
     let mut rate = InputRate::new(
         cx.shared.config.max_inputs_per_second,
@@ -577,9 +569,9 @@ async fn handle_message(
         wire::ClientMessage::Ping { client_time } => {
             let tick = cx.tick.tick.load(Ordering::Relaxed);
             // A full control queue means the writer is stuck; the pong can go.
-            let _ = cx
+            cx.link
                 .control
-                .try_send(Control::Message(wire::encode_pong(client_time, tick)));
+                .try_push(Control::Message(wire::encode_pong(client_time, tick)));
         }
     }
     None
@@ -638,11 +630,6 @@ fn verdict_for(error: WebSocketError) -> ReaderVerdict {
         ),
     }
 }
-
-/// The writer task is gone; the reader stops.
-#[derive(Debug, thiserror::Error)]
-#[error("writer gone")]
-struct WriterGone;
 
 /// Outcome of a rate check.
 #[derive(Debug, PartialEq, Eq)]
@@ -714,7 +701,6 @@ impl InputRate {
 
 async fn write_loop(
     link: &PlayerLink,
-    mut control: mpsc::Receiver<Control>,
     shutdown: &mut watch::Receiver<bool>,
     shared: &Shared,
     last_heard: &AtomicU64,
@@ -737,10 +723,7 @@ async fn write_loop(
         let next = tokio::select! {
             biased;
             _ = shutdown.changed() => Next::Shutdown,
-            item = control.recv() => match item {
-                Some(item) => Next::Control(item),
-                None => Next::Control(Control::Stop),
-            },
+            item = link.control.pop() => Next::Control(item),
             () = outbox.ready() => Next::Snapshot,
             _ = ping.tick() => Next::Ping,
         };
