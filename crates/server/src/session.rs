@@ -226,7 +226,7 @@ pub async fn run(
             return;
         }
     };
-    let joined = admitted.joined;
+    let crate::room::Admitted { joined, welcome } = admitted;
     tracing::debug!(room = %seat.info.name, player = joined.player.0, "session started");
 
     // The welcome goes first; once the socket is attached to the outbox the
@@ -234,7 +234,7 @@ pub async fn run(
     let lag = shared.config.outbox_lag;
     let welcomed = tokio::time::timeout(
         lag,
-        ws.write_frame(Frame::binary(Payload::Borrowed(&admitted.welcome))),
+        ws.write_frame(Frame::binary(Payload::Borrowed(&welcome))),
     )
     .await;
     if !matches!(welcomed, Ok(Ok(()))) {
@@ -248,10 +248,10 @@ pub async fn run(
         metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
         return;
     }
-    count_out(
-        admitted.welcome.len()
-            + tickwire_protocol::server_frame_header_bytes(admitted.welcome.len()),
-    );
+    count_out(welcome.len() + tickwire_protocol::server_frame_header_bytes(welcome.len()));
+    // The welcome carries the roster, so it grows with the room: a session
+    // that kept it would hold kilobytes per player for nothing.
+    drop(welcome);
     if *shutdown.borrow() {
         // Shutdown began while this player was joining.
         shutdown.mark_changed();
