@@ -5,6 +5,10 @@
 // until a snapshot acknowledges its sequence number. When a snapshot arrives
 // the prediction restarts from the server's position for that tick and
 // replays the inputs the server has not applied yet: that is reconciliation.
+// It lands where the server will because the server, too, gives each input
+// one tick of its own (two that arrive between the same ticks are applied on
+// consecutive ticks); a tick the server runs with no new input repeats the
+// last one, which shows here as a small correction forward, never back.
 // A small disagreement (a lost race, quantization) is not shown as a jump: it
 // goes into a display offset that decays over a tenth of a second, so at
 // 100 ms round trip nothing visibly rubber-bands. A large one (a respawn) is

@@ -6,8 +6,9 @@
 //!
 //! - [`Game::join`] and [`Game::leave`] when a player comes and goes, at the
 //!   moment the server calls them, in call order;
-//! - [`Game::input`] at the start of each tick, once per buffered input,
-//!   ordered by player, then by sequence number;
+//! - [`Game::input`] at the start of each tick, for each player's oldest
+//!   buffered input (more only to catch up a backlog), ordered by player,
+//!   then by sequence number;
 //! - [`Game::tick`] once per tick, with a [`Ctx`] that holds everything a
 //!   rule may touch;
 //! - [`Game::replicate`] after a tick, once per entity, to turn its state
@@ -61,10 +62,12 @@ pub trait Game: Send + 'static {
     }
 
     /// One input of `player`, whose avatar is `avatar`. Called at the start
-    /// of a tick for every input buffered since the last one, ordered by
-    /// player, then by sequence number; inputs older than one already applied
-    /// never arrive. Typically stores the input on the avatar for
-    /// [`Game::tick`] to act on, so the newest input wins.
+    /// of a tick with the player's oldest buffered input: one per player per
+    /// tick, so each input is acted on for one tick, as the client predicted
+    /// it. Only a backlog over [`crate::world::MAX_INPUT_BACKLOG`] brings
+    /// several in one tick, ordered by sequence number; inputs older than
+    /// one already applied never arrive. Typically stores the input on the
+    /// avatar for [`Game::tick`] to act on, so the newest input wins.
     fn input(
         &mut self,
         ctx: &mut Ctx<'_, Self::Entity>,
@@ -122,7 +125,7 @@ pub(crate) struct PlayerSlot {
     pub(crate) name: String,
     /// The avatar spawned at join.
     pub(crate) avatar: EntityKey,
-    /// Inputs received since the last tick, at most
+    /// Inputs received and not yet applied, at most
     /// [`crate::world::MAX_PENDING_INPUTS`].
     pub(crate) pending: Vec<PlayerInput>,
     /// Sequence number of the newest input applied.

@@ -47,7 +47,9 @@ pub trait Simulation: Send + std::fmt::Debug {
     fn join(&mut self, name: &str) -> Result<Joined, JoinError>;
     /// Removes a player and its avatar. Unknown players are ignored.
     fn leave(&mut self, player: PlayerId);
-    /// Buffers an input for the next tick. Unknown players are ignored.
+    /// Buffers an input. A step applies one input per player (the oldest
+    /// buffered), so every input gets a tick of its own; see
+    /// [`crate::world`]. Unknown players are ignored.
     fn input(&mut self, player: PlayerId, input: PlayerInput);
     /// Runs one tick.
     fn step(&mut self);

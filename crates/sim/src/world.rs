@@ -2,15 +2,27 @@
 //!
 //! The world owns everything that makes a match reproducible: the entities,
 //! the players (kept in id order, so every walk is in player order), the one
-//! seeded RNG, the tick counter and the fixed `dt`. It buffers inputs
-//! between ticks and applies them at [`Simulation::step`] ordered by player,
-//! then sequence number; joins and leaves happen when they are called. It
-//! implements [`Simulation`], so the server holds any game as a
-//! `Box<dyn Simulation>`.
+//! seeded RNG, the tick counter and the fixed `dt`. It buffers each
+//! player's inputs and applies them at [`Simulation::step`], one per player
+//! per tick in sequence order, players in id order; joins and leaves happen
+//! when they are called. It implements [`Simulation`], so the server holds
+//! any game as a `Box<dyn Simulation>`.
+//!
+//! One input per tick is what makes client-side prediction exact: a client
+//! sends one input per tick and moves its avatar one tick per input, so the
+//! server must give every input a tick of its own. Two inputs that arrive
+//! between the same two ticks (network or timer jitter) are applied on
+//! consecutive ticks, not together; applied together, the first one's tick
+//! of movement would be lost and the client, which predicted it, would see
+//! its avatar pulled back. A backlog longer than [`MAX_INPUT_BACKLOG`] (a
+//! burst after a stall) is caught up at once, so waiting never adds more
+//! than that many ticks of delay.
 //!
 //! One step:
 //! 1. clear last tick's events;
-//! 2. apply buffered inputs (player order, then sequence order);
+//! 2. apply each player's oldest buffered input, and more while more than
+//!    [`MAX_INPUT_BACKLOG`] would still wait (player order, then sequence
+//!    order);
 //! 3. run [`Game::tick`] as tick `n + 1`;
 //! 4. rebuild the spatial grid from the new positions.
 
@@ -32,9 +44,15 @@ pub const DEFAULT_TICK_RATE: u32 = 30;
 /// Highest tick rate a world accepts.
 pub const MAX_TICK_RATE: u32 = 1000;
 
-/// Inputs buffered per player between two ticks. When a player sends more,
-/// the oldest buffered one is dropped: the newest input is what counts.
+/// Inputs buffered per player. When a player sends more, the oldest
+/// buffered one is dropped: the newest input is what counts.
 pub const MAX_PENDING_INPUTS: usize = 16;
+
+/// Inputs of a player that may wait for a later tick after a step. A step
+/// applies a player's oldest input; when more than this many would still
+/// wait, it applies the oldest of those too, so a burst of inputs (after a
+/// network stall) delays a player by at most this many ticks.
+pub const MAX_INPUT_BACKLOG: usize = 2;
 
 /// Longest player name kept, in characters; longer names are cut.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -282,16 +300,19 @@ impl<G: Game> Simulation for World<G> {
     fn step(&mut self) {
         self.events.clear();
 
-        // Inputs, by player then sequence; a repeated sequence number counts
-        // once.
+        // Inputs, by player then sequence: each player's oldest, and more
+        // while the backlog is over its bound; a repeated sequence number
+        // counts once.
         let mut inputs = std::mem::take(&mut self.inputs);
         inputs.clear();
         for (&player, slot) in self.players.iter_mut() {
+            if slot.pending.is_empty() {
+                continue;
+            }
             slot.pending.sort_by_key(|i| i.seq);
-            for input in slot.pending.drain(..) {
-                if slot.last_applied.is_some_and(|last| input.seq <= last) {
-                    continue;
-                }
+            slot.pending.dedup_by_key(|i| i.seq);
+            let take = slot.pending.len().saturating_sub(MAX_INPUT_BACKLOG).max(1);
+            for input in slot.pending.drain(..take) {
                 slot.last_applied = Some(input.seq);
                 inputs.push((player, slot.avatar, input));
             }

@@ -21,32 +21,37 @@ fn avatars_spawn_inside_with_full_hp() {
 }
 
 #[test]
-fn the_latest_input_before_a_tick_moves_the_avatar_by_the_scenario_formula() {
+fn each_input_moves_the_avatar_for_one_tick_by_the_scenario_formula() {
     let mut w = bench::new_world(5, BenchConfig::default()).unwrap();
     let p = w.join("b").unwrap().player;
     let before = state(&w, p).pos;
-    let old = PlayerInput {
+    let first = PlayerInput {
         seq: 1,
         move_x: -127,
         ..PlayerInput::default()
     };
-    let latest = PlayerInput {
+    let second = PlayerInput {
         seq: 2,
         move_x: 90,
         move_y: 90,
         ..PlayerInput::default()
     };
-    w.input(p, latest);
-    w.input(p, old);
-    w.step();
-    let dir = latest.direction();
-    let velocity = dir * 200.0;
-    let mut expected = before + velocity * (1.0f32 / 30.0);
-    expected = expected.clamp(Vec2::ZERO, Vec2::splat(4000.0));
-    let a = state(&w, p);
-    assert_eq!(a.pos, expected);
-    assert_eq!(a.heading, libm::atan2f(dir.y, dir.x));
-    assert_eq!(a.hp, 100);
+    // Out of order and between the same two ticks: sequence order, one per
+    // tick.
+    w.input(p, second);
+    w.input(p, first);
+    let mut expected = before;
+    for input in [first, second] {
+        w.step();
+        let dir = input.direction();
+        let velocity = dir * 200.0;
+        expected += velocity * (1.0f32 / 30.0);
+        expected = expected.clamp(Vec2::ZERO, Vec2::splat(4000.0));
+        let a = state(&w, p);
+        assert_eq!(a.pos, expected);
+        assert_eq!(a.heading, libm::atan2f(dir.y, dir.x));
+        assert_eq!(a.hp, 100);
+    }
 }
 
 #[test]

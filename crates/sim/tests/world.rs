@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use tickwire_sim::prelude::*;
-use tickwire_sim::world::MAX_PENDING_INPUTS;
+use tickwire_sim::world::{MAX_INPUT_BACKLOG, MAX_PENDING_INPUTS};
 use tickwire_sim::{EntityKey, JoinError, ReplicatedEntity};
 
 /// A game that logs every input and moves a dot right by its input's x.
@@ -104,16 +104,58 @@ fn input(seq: u32) -> PlayerInput {
 }
 
 #[test]
-fn inputs_apply_by_player_then_sequence() {
+fn each_tick_applies_one_input_per_player_in_player_then_sequence_order() {
     let mut w = world();
     let a = w.join("a").unwrap().player;
     let b = w.join("b").unwrap().player;
-    for (p, s) in [(b, 2), (a, 3), (b, 1), (a, 1), (a, 2)] {
+    for (p, s) in [(b, 2), (a, 2), (b, 1), (a, 1)] {
         w.input(p, input(s));
     }
     w.step();
-    assert_eq!(w.game().log, vec![(a, 1), (a, 2), (a, 3), (b, 1), (b, 2)]);
-    assert_eq!(w.last_applied_input(a), Some(3));
+    assert_eq!(w.game().log, vec![(a, 1), (b, 1)]);
+    assert_eq!(w.last_applied_input(a), Some(1));
+    w.step();
+    assert_eq!(w.game().log, vec![(a, 1), (b, 1), (a, 2), (b, 2)]);
+    assert_eq!(w.last_applied_input(a), Some(2));
+    // Nothing buffered: nothing applied, the acknowledgement stays.
+    w.step();
+    assert_eq!(w.game().log.len(), 4);
+    assert_eq!(w.last_applied_input(b), Some(2));
+}
+
+#[test]
+fn two_inputs_between_two_ticks_each_move_for_a_tick() {
+    // The client predicts one tick of movement per input; an input that
+    // arrives early must not cut short the one before it.
+    let mut w = world();
+    let a = w.join("a").unwrap().player;
+    let x = |w: &World<Probe>| w.entities().iter().next().unwrap().2.pos.x;
+    let start = x(&w);
+    w.input(a, input(1));
+    w.input(a, input(2));
+    w.step();
+    assert_eq!(x(&w) - start, 1.0);
+    w.step();
+    assert_eq!(x(&w) - start, 2.0);
+    assert_eq!(w.last_applied_input(a), Some(2));
+}
+
+#[test]
+fn a_backlog_is_caught_up_down_to_its_bound() {
+    let mut w = world();
+    let a = w.join("a").unwrap().player;
+    for s in 1..=6 {
+        w.input(a, input(s));
+    }
+    w.step();
+    // Six waiting: four go now, MAX_INPUT_BACKLOG wait one tick each.
+    assert_eq!(w.last_applied_input(a), Some(6 - MAX_INPUT_BACKLOG as u32));
+    for _ in 0..MAX_INPUT_BACKLOG {
+        w.step();
+    }
+    assert_eq!(w.last_applied_input(a), Some(6));
+    let applied: Vec<u32> = w.game().log.iter().map(|&(_, s)| s).collect();
+    assert_eq!(applied, (1..=6).collect::<Vec<_>>());
 }
 
 #[test]
@@ -127,6 +169,7 @@ fn stale_and_repeated_inputs_are_dropped() {
     w.input(a, input(5));
     w.input(a, input(6));
     w.step();
+    w.step();
     assert_eq!(w.game().log, vec![(a, 5), (a, 6)]);
 }
 
@@ -139,8 +182,13 @@ fn a_flood_of_inputs_keeps_only_the_newest() {
     }
     w.step();
     let applied: Vec<u32> = w.game().log.iter().map(|&(_, s)| s).collect();
-    let expected: Vec<u32> = (101 - MAX_PENDING_INPUTS as u32..=100).collect();
+    let kept = 101 - MAX_PENDING_INPUTS as u32;
+    let expected: Vec<u32> = (kept..=100 - MAX_INPUT_BACKLOG as u32).collect();
     assert_eq!(applied, expected);
+    assert_eq!(
+        w.last_applied_input(a),
+        Some(100 - MAX_INPUT_BACKLOG as u32)
+    );
 }
 
 #[test]
