@@ -175,8 +175,22 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    #[inline]
+    /// A varint: one byte below 251 (the common case, kept inline), else a
+    /// marker and 2 or 4 bytes.
+    #[inline(always)]
     pub(crate) fn u32(&mut self) -> Result<u32, ReadError> {
+        if let Some(&b) = self.bytes.get(self.pos) {
+            if b < U16_MARKER {
+                self.pos += 1;
+                return Ok(u32::from(b));
+            }
+        }
+        self.u32_wide()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn u32_wide(&mut self) -> Result<u32, ReadError> {
         match self.u8()? {
             b if b < U16_MARKER => Ok(u32::from(b)),
             U16_MARKER => {
@@ -191,7 +205,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn i32(&mut self) -> Result<i32, ReadError> {
         self.u32().map(unzigzag)
     }

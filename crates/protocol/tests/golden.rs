@@ -361,7 +361,7 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
             _ => SnapshotBody::default(),
         };
         let state = keeper.apply(&body).unwrap();
-        assert_eq!(&state[..], &states[cur].1[..]);
+        assert_eq!(state, &states[cur].1[..]);
         steps.push(json!({"message": name, "tick": body.tick,
             "state": state.iter().map(|e| entity_json(&schema, e)).collect::<Vec<_>>()}));
     }

@@ -301,7 +301,7 @@ fn run(seed: u64, ticks: u32, budget: Option<Budget>) {
                 link.written = Some(done.tick);
                 let held = client.latest().unwrap();
                 assert_eq!(
-                    &held[..],
+                    held,
                     encoder
                         .state_at(&tracker, done.tick)
                         .expect("a written snapshot is remembered"),
@@ -309,7 +309,7 @@ fn run(seed: u64, ticks: u32, budget: Option<Budget>) {
                     done.tick
                 );
                 if budget.is_none() {
-                    assert_eq!(&held[..], &views[&done.tick][..]);
+                    assert_eq!(held, &views[&done.tick][..]);
                 }
                 if let Some(b) = body.baseline {
                     assert!(link.written.is_some_and(|w| w > b));
@@ -380,7 +380,7 @@ fn player_receives_exactly_the_entities_in_its_view() {
     let mut client = ClientState::new(schema()).unwrap();
     let body = send_now(&mut encoder, &mut tracker, &mut client, 1, &seen, None);
     assert_eq!(body.baseline, None);
-    assert_eq!(&client.latest().unwrap()[..], &seen[..]);
+    assert_eq!(client.latest().unwrap(), &seen[..]);
 }
 
 #[test]
@@ -428,7 +428,7 @@ fn entering_arrives_created_and_leaving_arrives_removed() {
     );
     assert!(body.removed.is_empty());
     assert_eq!(body.created, [other(2450.0)]);
-    assert_eq!(&client.latest().unwrap()[..], &t3[..]);
+    assert_eq!(client.latest().unwrap(), &t3[..]);
 }
 
 #[test]
@@ -474,7 +474,7 @@ fn reentering_between_written_snapshots_is_a_plain_change() {
     assert_eq!(body.baseline, Some(1));
     assert!(body.removed.is_empty() && body.created.is_empty());
     assert_eq!(body.changed.len(), 1);
-    assert_eq!(&client.latest().unwrap()[..], &t3[..]);
+    assert_eq!(client.latest().unwrap(), &t3[..]);
 }
 
 #[test]
@@ -620,7 +620,7 @@ fn tight_budget_updates_every_entity_in_view_within_a_bounded_number_of_ticks() 
         sizes.push(out.body.bytes.len() + 2);
         apply(&mut client, &frame(&out.body));
         let held = client.latest().unwrap();
-        assert_eq!(&held[..], encoder.state_at(&tracker, tick).unwrap());
+        assert_eq!(held, encoder.state_at(&tracker, tick).unwrap());
         for e in &seen {
             if held.iter().any(|h| h == e) {
                 fresh_at.insert(e.id, tick);
@@ -801,7 +801,7 @@ fn an_entity_that_changes_kind_is_replaced_the_same_both_ways() {
     for (by_rows, _) in both_ways(&ticks) {
         apply(&mut client, &frame(&by_rows.unwrap()));
     }
-    assert_eq!(&client.latest().unwrap()[..], &ticks[2][..]);
+    assert_eq!(client.latest().unwrap(), &ticks[2][..]);
 }
 
 #[test]

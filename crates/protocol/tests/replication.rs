@@ -61,14 +61,98 @@ fn run_match(seed: u64, ticks: u32) {
         );
 
         let state = client.apply(&snapshot.body).unwrap();
-        assert_eq!(&state[..], &world.entities[..], "tick {tick}");
+        assert_eq!(state, &world.entities[..], "tick {tick}");
         applied += 1;
     }
     assert!(ticks < 20 || applied > 0);
 }
 
+/// Runs one random match as a WebSocket client sees it: every snapshot a
+/// delta against the last one it applied (or full after it lost its state),
+/// applied by a keeper of one state, which changes that state in place when
+/// nothing is created or removed. Checks it against the server's state and
+/// against a keeper of many states fed the same bodies.
+fn run_single_state_match(seed: u64, ticks: u32) {
+    let mut world = RandomWorld::new(seed);
+    let schema = world.schema.clone();
+    let limits = Limits::default();
+    let mut server = ServerHistory::new(schema.clone()).unwrap();
+    let mut one = ClientState::with_capacity(schema.clone(), 1, limits).unwrap();
+    let mut many = ClientState::new(schema.clone()).unwrap();
+    for tick in 1..=ticks {
+        world.step();
+        server.record(tick, world.entities.clone()).unwrap();
+        let roll = world.rng.next_u64() % 16;
+        if roll == 0 {
+            continue; // the server skipped this tick for the client
+        }
+        if roll == 1 {
+            one.clear();
+            many.clear();
+        }
+        let body = server.shared_body(one.latest_tick()).unwrap();
+        let snapshot = SnapshotBody::decode(&schema, &body.bytes, &limits).unwrap();
+        let expected = many.apply(&snapshot).unwrap().to_vec();
+        assert_eq!(one.apply(&snapshot).unwrap(), &expected[..], "tick {tick}");
+        assert_eq!(&expected[..], &world.entities[..], "tick {tick}");
+        assert_eq!(one.latest_tick(), Some(tick));
+        assert_eq!(one.state_at(tick - 1), None, "one state is kept");
+    }
+}
+
+#[test]
+fn a_refused_delta_leaves_a_single_state_untouched() {
+    let mut world = RandomWorld::new(5);
+    let schema = world.schema.clone();
+    let limits = Limits::default();
+    let mut server = ServerHistory::new(schema.clone()).unwrap();
+    let mut client = ClientState::with_capacity(schema.clone(), 1, limits).unwrap();
+    world.step();
+    server.record(1, world.entities.clone()).unwrap();
+    let full = server.shared_body(None).unwrap();
+    client
+        .apply(&SnapshotBody::decode(&schema, &full.bytes, &limits).unwrap())
+        .unwrap();
+    let before = client.latest().unwrap().to_vec();
+
+    // A delta whose every change is fine but one late in it, which takes a
+    // 0..=100 field out of range: refused, and nothing of it is applied.
+    let mut entities = before.clone();
+    for e in entities.iter_mut() {
+        e.values[0] = e.values[0].wrapping_add(1);
+    }
+    server.record(2, entities).unwrap();
+    let body = server.shared_body(Some(1)).unwrap();
+    let mut snapshot = SnapshotBody::decode(&schema, &body.bytes, &limits).unwrap();
+    assert!(snapshot.removed.is_empty() && snapshot.created.is_empty());
+    // The last change of an entity of the first kind, whose field 3 is hp.
+    assert_eq!(schema.kinds[0].fields[3].name, "hp");
+    let last = snapshot
+        .changed
+        .iter()
+        .rposition(|c| before[c.index as usize].kind == 0)
+        .unwrap();
+    assert!(last > 0, "good changes come before the bad one");
+    snapshot.changed[last].mask |= 1 << 3;
+    snapshot.changed[last].deltas[3] = 1_000;
+    assert!(matches!(
+        client.apply(&snapshot),
+        Err(tickwire_protocol::ApplyError::ValueOutOfRange { field: 3, .. })
+    ));
+    assert_eq!(client.latest_tick(), Some(1));
+    assert_eq!(client.latest().unwrap(), &before[..]);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn a_single_state_keeper_applies_in_place_and_stays_exact(
+        seed in any::<u64>(),
+        ticks in 1u32..120,
+    ) {
+        run_single_state_match(seed, ticks);
+    }
 
     #[test]
     fn client_state_equals_server_state_after_every_snapshot(
@@ -89,7 +173,7 @@ fn full_snapshot_restores_a_client_that_lost_its_state() {
     let body = server.shared_body(None).unwrap();
     let snapshot = SnapshotBody::decode(&world.schema, &body.bytes, &Limits::default()).unwrap();
     assert_eq!(snapshot.baseline, None);
-    assert_eq!(&client.apply(&snapshot).unwrap()[..], &world.entities[..]);
+    assert_eq!(client.apply(&snapshot).unwrap(), &world.entities[..]);
 }
 
 #[test]

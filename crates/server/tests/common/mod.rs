@@ -174,7 +174,7 @@ impl Player {
     }
 
     /// Reads messages until the next snapshot is applied; returns its state.
-    pub async fn next_snapshot(&mut self) -> Arc<[ReplicatedEntity]> {
+    pub async fn next_snapshot(&mut self) -> Vec<ReplicatedEntity> {
         loop {
             let msg = timeout(Duration::from_secs(2), self.ws.next())
                 .await
@@ -191,7 +191,7 @@ impl Player {
                 let state = self.state.apply(&snapshot.body).expect("snapshot applies");
                 self.snapshots += 1;
                 self.last_input = snapshot.last_input;
-                return Arc::clone(state);
+                return state.to_vec();
             }
         }
     }
