@@ -95,6 +95,9 @@ def run_layout(name, args):
     try:
         if not wait_healthy(port, time.time() + 10):
             return {"layout": name, "error": "server did not start"}
+        # What the server holds before anyone joins (its code, runtime and
+        # embedded client): the rest is what the players cost.
+        _, rss_idle = proc_cpu_rss(server.pid)
         swarm = subprocess.Popen(swarm_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         # Sample the server over the swarm's measured window: it starts after
         # the ramp-up (500 bots/s) and the warm-up.
@@ -117,6 +120,7 @@ def run_layout(name, args):
             "layout": name, "bots": n, "server_cpu": server_cpu,
             "server_cpu_per_bot_ms": 1000.0 * server_cpu / n,
             "rss_mib": rss / 2**20, "rss_per_bot_kib": rss / 1024.0 / n,
+            "rss_idle_mib": rss_idle / 2**20, "rss_over_idle_per_bot_kib": (rss - rss_idle) / 1024.0 / n,
             "report": report,
         }
     finally:
@@ -131,19 +135,19 @@ def run_layout(name, args):
 def table(rows):
     lines = [
         "| layout | server CPU (cores) | server CPU per bot (ms/s) | RSS (MiB) | RSS per bot (KiB) "
-        "| snapshots/s mean / min | gap p99 (ms) | rtt p50 / p99 (ms) | bytes/s per bot | errors "
+        "| RSS idle (MiB) | RSS over idle per bot (KiB) | snapshots/s mean / min | gap p99 (ms) | rtt p50 / p99 (ms) | bytes/s per bot | errors "
         "| swarm CPU (cores) | holds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append("| %s | %s | | | | | | | | | | no |" % (r["layout"], r["error"]))
+            lines.append("| %s | %s | | | | | | | | | | | | no |" % (r["layout"], r["error"]))
             continue
         s = r["report"]
         lines.append(
-            "| %s | %.2f | %.3f | %.0f | %.1f | %.1f / %.1f | %.1f | %.1f / %.1f | %.0f | %d | %.2f | %s |" % (
+            "| %s | %.2f | %.3f | %.0f | %.1f | %.1f | %.1f | %.1f / %.1f | %.1f | %.1f / %.1f | %.0f | %d | %.2f | %s |" % (
                 r["layout"], r["server_cpu"], r["server_cpu_per_bot_ms"], r["rss_mib"],
-                r["rss_per_bot_kib"], s.get("snapshots_per_s_mean", 0), s.get("snapshots_per_s_min", 0),
+                r["rss_per_bot_kib"], r["rss_idle_mib"], r["rss_over_idle_per_bot_kib"], s.get("snapshots_per_s_mean", 0), s.get("snapshots_per_s_min", 0),
                 s.get("gap_ms_p99", 0), s.get("rtt_ms_p50", 0), s.get("rtt_ms_p99", 0),
                 s.get("bytes_per_bot_per_s", 0), s.get("errors", 0), s.get("swarm_cpu", 0),
                 "yes" if s.get("holds") else "no"))
