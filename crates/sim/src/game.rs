@@ -132,9 +132,12 @@ pub(crate) struct PlayerSlot {
     pub(crate) last_applied: Option<u32>,
 }
 
-/// The players of a match, in id order: the ids in a sorted array searched
-/// by bisection (a few dozen kilobytes for ten thousand players), the
-/// slots beside them. Ids only grow, so a join appends; a leave shifts.
+/// The players of a match, in id order: the ids in a sorted array (a few
+/// dozen kilobytes for ten thousand players), the slots beside them. Ids
+/// only grow, so a join appends; a leave shifts. Ids are distinct integers
+/// in ascending order, so the player `id` sits at most `id - ids[0]` places
+/// in: while nobody has left, that place is exactly it (one probe), and
+/// otherwise it bounds a bisection.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Players {
     /// The ids, ascending.
@@ -149,15 +152,26 @@ impl Players {
         self.ids.len()
     }
 
+    /// Where the player `id` is, if present.
+    #[inline]
+    fn index(&self, id: &PlayerId) -> Option<usize> {
+        let first = self.ids.first()?.0;
+        let most = usize::try_from(id.0.checked_sub(first)?).ok()?;
+        let end = most.min(self.ids.len() - 1);
+        if self.ids.get(end) == Some(id) {
+            return Some(end);
+        }
+        self.ids.get(..end)?.binary_search(id).ok()
+    }
+
     /// The player `id`.
     pub(crate) fn get(&self, id: &PlayerId) -> Option<&PlayerSlot> {
-        let i = self.ids.binary_search(id).ok()?;
-        self.slots.get(i)
+        self.slots.get(self.index(id)?)
     }
 
     /// The player `id`, to change.
     pub(crate) fn get_mut(&mut self, id: &PlayerId) -> Option<&mut PlayerSlot> {
-        let i = self.ids.binary_search(id).ok()?;
+        let i = self.index(id)?;
         self.slots.get_mut(i)
     }
 
@@ -178,7 +192,7 @@ impl Players {
 
     /// Removes the player `id`.
     pub(crate) fn remove(&mut self, id: &PlayerId) -> Option<PlayerSlot> {
-        let i = self.ids.binary_search(id).ok()?;
+        let i = self.index(id)?;
         self.ids.remove(i);
         Some(self.slots.remove(i))
     }
@@ -282,5 +296,49 @@ impl Row {
     /// The values given so far.
     pub fn values(&self) -> &[f64] {
         &self.values[..usize::from(self.len)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn slot(name: u32) -> PlayerSlot {
+        PlayerSlot {
+            name: name.to_string(),
+            avatar: EntityKey::default(),
+            pending: Vec::new(),
+            last_applied: None,
+        }
+    }
+
+    proptest! {
+        /// Joins append growing ids, leaves remove any: every lookup agrees
+        /// with a plain search of what is present.
+        #[test]
+        fn lookups_find_exactly_the_players_present(
+            ops in proptest::collection::vec((any::<bool>(), 0u32..64, 1u32..4), 1..200),
+        ) {
+            let mut players = Players::default();
+            let mut present: Vec<u32> = Vec::new();
+            let mut next = 0u32;
+            for (join, pick, step) in ops {
+                if join || present.is_empty() {
+                    next += step;
+                    players.insert(PlayerId(next), slot(next));
+                    present.push(next);
+                } else {
+                    let id = present.remove(pick as usize % present.len());
+                    prop_assert!(players.remove(&PlayerId(id)).is_some());
+                }
+                for probe in 0..=next + 1 {
+                    let found = players.get(&PlayerId(probe)).map(|s| s.name.clone());
+                    let expected = present.contains(&probe).then(|| probe.to_string());
+                    prop_assert_eq!(found, expected, "id {}", probe);
+                }
+                prop_assert_eq!(players.len(), present.len());
+            }
+        }
     }
 }
