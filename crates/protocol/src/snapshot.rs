@@ -308,6 +308,33 @@ fn apply_delta(quant: &Quantization, base: i32, delta: i32) -> i32 {
     }
 }
 
+/// `base` moved back by `delta`: the exact inverse of [`apply_delta`] for a
+/// `base` in range (adding in 32 bits, and modulo an angle's steps, can both
+/// be taken back).
+#[inline]
+fn undo_delta(quant: &Quantization, moved: i32, delta: i32) -> i32 {
+    match *quant {
+        Quantization::Angle { steps } => {
+            (i64::from(moved) - i64::from(delta)).rem_euclid(i64::from(steps)) as i32
+        }
+        Quantization::Fixed { .. } | Quantization::Int { .. } => moved.wrapping_sub(delta),
+    }
+}
+
+/// The fields whose bits are set in `mask`, lowest first.
+#[inline]
+fn mask_fields(mask: u8) -> impl Iterator<Item = usize> {
+    let mut bits = mask;
+    std::iter::from_fn(move || {
+        if bits == 0 {
+            return None;
+        }
+        let f = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        Some(f)
+    })
+}
+
 /// Appends a body that describes `entities` at `tick` from scratch.
 ///
 /// `entities` must be sorted by id with every value in its declared range.
@@ -576,10 +603,7 @@ pub(crate) fn put_entity_delta(
             mask |= 1 << f;
         }
     }
-    let mut bits = mask;
-    while bits != 0 {
-        let f = bits.trailing_zeros() as usize;
-        bits &= bits - 1;
+    for f in mask_fields(mask) {
         let (Some(field), old, new) = (fields.get(f), base.values[f], cur.values[f]) else {
             continue;
         };
@@ -938,10 +962,7 @@ pub(crate) fn decode_body(
             next = k + 1;
         }
         for c in changed.iter_mut() {
-            let mut mask = c.mask;
-            while mask != 0 {
-                let f = mask.trailing_zeros() as usize;
-                mask &= mask - 1;
+            for f in mask_fields(c.mask) {
                 c.deltas[f] = r.i32()?;
             }
         }
@@ -1215,10 +1236,7 @@ fn apply_change(
     }
     // Written field by field, and put back whole if one is out of range.
     let old = e.values;
-    let mut mask = change.mask;
-    while mask != 0 {
-        let f = mask.trailing_zeros() as usize;
-        mask &= mask - 1;
+    for f in mask_fields(change.mask) {
         let quant = &kind.fields[f].quant;
         let value = apply_delta(quant, e.values[f], change.deltas[f]);
         if !in_range(quant, value) {
@@ -1239,17 +1257,9 @@ fn undo_change(schema: &Schema, e: &mut ReplicatedEntity, change: &ChangedEntity
     let Some(kind) = schema.kind(e.kind) else {
         return;
     };
-    for (f, field) in kind.fields.iter().enumerate() {
-        if change.mask & (1 << f) != 0 {
-            let d = change.deltas[f];
-            e.values[f] = match field.quant {
-                Quantization::Angle { steps } => {
-                    (i64::from(e.values[f]) - i64::from(d)).rem_euclid(i64::from(steps)) as i32
-                }
-                Quantization::Fixed { .. } | Quantization::Int { .. } => {
-                    e.values[f].wrapping_sub(d)
-                }
-            };
+    for f in mask_fields(change.mask) {
+        if let Some(field) = kind.fields.get(f) {
+            e.values[f] = undo_delta(&field.quant, e.values[f], change.deltas[f]);
         }
     }
 }
