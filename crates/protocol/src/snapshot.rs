@@ -1263,3 +1263,32 @@ fn undo_change(schema: &Schema, e: &mut ReplicatedEntity, change: &ChangedEntity
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition: the mask most survivors share, ties to the smallest.
+    fn most_common_by_count(changed: &[(u32, u8)]) -> (u8, u32) {
+        let mut counts = [0u32; 256];
+        for &(_, m) in changed {
+            counts[usize::from(m)] += 1;
+        }
+        (1..=255u8)
+            .map(|m| (m, counts[usize::from(m)]))
+            .max_by_key(|&(m, count)| (count, std::cmp::Reverse(m)))
+            .unwrap_or((1, 0))
+    }
+
+    proptest! {
+        #[test]
+        fn most_common_mask_is_the_most_common_and_ties_go_to_the_smallest(
+            masks in prop::collection::vec(prop_oneof![4 => Just(3u8), 1 => 1u8..=255, 1 => 1u8..=4], 1..80)
+        ) {
+            let changed: Vec<(u32, u8)> =
+                masks.iter().enumerate().map(|(i, &m)| (i as u32, m)).collect();
+            prop_assert_eq!(most_common_mask(&changed), most_common_by_count(&changed));
+        }
+    }
+}
