@@ -10,6 +10,14 @@ replaces the capacity section of BENCHMARKS.md.
     python3 benches/capacity.py                       # the default layouts
     python3 benches/capacity.py --only one-room-100   # one row
     python3 benches/capacity.py --write               # update BENCHMARKS.md
+    python3 benches/capacity.py --floor               # and the floor of each row
+
+With --floor, each row is followed by a run of the bare fan-out
+(target/release/bare-fanout: the same number of sockets, frames of the size
+the row's snapshots had, sent as the row's rooms send them, and the same
+inputs, with no game at all), and the table gives its CPU and the server's
+as a multiple of it: a ratio measured on the machine itself, minutes apart,
+which carries from one machine to another where the cores' figures do not.
 
 Every run is bounded: the swarm measures for --duration after --warmup, and
 is killed if it has not finished well after that.
@@ -32,6 +40,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 SERVER = os.path.join(TARGET, "release", "tickwire")
 SWARM = os.path.join(TARGET, "release", "tickwire-swarm")
+FLOOR = os.path.join(TARGET, "release", "bare-fanout")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -132,6 +141,26 @@ def run_layout(name, args):
             server.wait()
 
 
+def run_floor(row, args):
+    """The bare fan-out at the row's size: its server's CPU, and whether it held."""
+    kind, n = parse_layout(row["layout"])
+    s = row["report"]
+    per_snapshot = s.get("bytes_per_bot_per_s", 0) / max(1.0, s.get("snapshots_per_s_mean", 0))
+    payload = max(1, round(per_snapshot) - (2 if per_snapshot <= 127 else 4))
+    # Rooms of ten tick in 8 phase slots; a single room sends in one burst.
+    phases = 8 if kind == "rooms-of-10" else 1
+    cmd = [FLOOR, "--sockets", str(n), "--frame-bytes", str(payload), "--phases", str(phases),
+           "--warmup", str(args.warmup), "--duration", str(args.duration), "--json"]
+    try:
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             timeout=args.duration + args.warmup + 120).stdout
+        floor = json.loads(out.decode() or "{}")
+    except (subprocess.TimeoutExpired, ValueError):
+        return None
+    return {"cpu": floor.get("server_cpu"), "holds": floor.get("holds"), "frame_bytes": payload,
+            "phases": phases}
+
+
 def table(rows):
     lines = [
         "| layout | server CPU (cores) | server CPU per bot (ms/s) | RSS (MiB) | RSS per bot (KiB) "
@@ -139,6 +168,10 @@ def table(rows):
         "| swarm CPU (cores) | holds |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    floors = any(r.get("floor") for r in rows)
+    if floors:
+        lines[0] += " floor CPU (cores), holds | server / floor |"
+        lines[1] += "---|---|"
     for r in rows:
         if "error" in r:
             lines.append("| %s | %s | | | | | | | | | | | | no |" % (r["layout"], r["error"]))
@@ -151,6 +184,12 @@ def table(rows):
                 s.get("gap_ms_p99", 0), s.get("rtt_ms_p50", 0), s.get("rtt_ms_p99", 0),
                 s.get("bytes_per_bot_per_s", 0), s.get("errors", 0), s.get("swarm_cpu", 0),
                 "yes" if s.get("holds") else "no"))
+        floor = r.get("floor")
+        if floors and floor and floor.get("cpu"):
+            lines[-1] += " %.2f, %s | %.2fx |" % (
+                floor["cpu"], "yes" if floor.get("holds") else "no", r["server_cpu"] / floor["cpu"])
+        elif floors:
+            lines[-1] += " | |"
     return "\n".join(lines)
 
 
@@ -161,24 +200,31 @@ def main():
     p.add_argument("--warmup", type=int, default=5, help="warm-up seconds per run")
     p.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
     p.add_argument("--no-build", action="store_true", help="use the existing release binaries")
+    p.add_argument("--floor", action="store_true",
+                   help="after each row, run the bare fan-out at its size (doubles the time)")
     args = p.parse_args()
     layouts = args.only or DEFAULT_LAYOUTS
     for name in layouts:
         parse_layout(name)
     if not args.no_build:
-        subprocess.run(["cargo", "build", "--release", "-p", "tickwire", "-p", "tickwire-swarm"],
-                       cwd=ROOT, check=True)
+        packages = ["-p", "tickwire", "-p", "tickwire-swarm"]
+        if args.floor:
+            packages += ["-p", "tickwire-benches", "--bin", "bare-fanout"]
+        subprocess.run(["cargo", "build", "--release"] + packages, cwd=ROOT, check=True)
     rows = []
     for name in layouts:
         print("running %s ..." % name, file=sys.stderr, flush=True)
         row = run_layout(name, args)
+        if args.floor and "error" not in row:
+            row["floor"] = run_floor(row, args)
         rows.append(row)
         print(table([row]).splitlines()[-1], file=sys.stderr, flush=True)
     text = table(rows)
     print(text)
     if args.write:
-        section = "%s\nMeasured %s on %d cores, server and swarm on the same machine, %d s after a %d s warm-up, with `python3 benches/capacity.py --write`.\n\n%s\n%s" % (
-            BEGIN, datetime.date.today().isoformat(), os.cpu_count(), args.duration, args.warmup, text, END)
+        command = "python3 benches/capacity.py --write" + (" --floor" if args.floor else "")
+        section = "%s\nMeasured %s on %d cores, server and swarm on the same machine, %d s after a %d s warm-up, with `%s`.\n\n%s\n%s" % (
+            BEGIN, datetime.date.today().isoformat(), os.cpu_count(), args.duration, args.warmup, command, text, END)
         path = os.path.join(ROOT, "BENCHMARKS.md")
         body = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
         if BEGIN in body and END in body:
