@@ -32,15 +32,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
-use fastwebsockets::{Frame, OpCode, Payload, handshake};
+use fastwebsockets::{Frame, OpCode, Payload};
 use http_body_util::Empty;
 use hyper::body::Incoming;
-use hyper::header::{CONNECTION, UPGRADE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
+use tickwire_swarm::bot::{Target, connect};
 use tickwire_swarm::cpu::process_cpu_seconds;
 use tickwire_swarm::wire;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -146,11 +146,7 @@ async fn serve(args: Args) -> Result<(), String> {
 
     // One pre-built frame, header and payload, for every socket.
     let mut frame = Vec::new();
-    let mut head = [0u8; 10];
-    let payload = vec![0x5a; args.frame_bytes];
-    let n = Frame::binary(Payload::Borrowed(&payload)).fmt_head(&mut head);
-    frame.extend_from_slice(&head[..n]);
-    frame.extend_from_slice(&payload);
+    tickwire::frame::push(&mut frame, OpCode::Binary, &vec![0x5a; args.frame_bytes]);
     let ticker_served = Arc::clone(&served);
     tokio::spawn(tokio::task::coop::unconstrained(async move {
         let slot = Duration::from_secs_f64(1.0 / FRAMES_PER_SECOND / phases as f64);
@@ -352,18 +348,6 @@ fn report(args: &Args, clients: serde_json::Value, cpu: Option<f64>, frames: u64
 
 // ---------------------------------------------------------------- clients
 
-struct SpawnExecutor;
-
-impl<Fut> hyper::rt::Executor<Fut> for SpawnExecutor
-where
-    Fut: Future + Send + 'static,
-    Fut::Output: Send + 'static,
-{
-    fn execute(&self, fut: Fut) {
-        tokio::spawn(fut);
-    }
-}
-
 /// What one client saw in the measured window.
 #[derive(Default)]
 struct Seen {
@@ -376,6 +360,7 @@ async fn clients(addr: SocketAddr, args: Args) -> Result<(), String> {
     let done = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let connected = Arc::new(AtomicU64::new(0));
+    let target = Arc::new(Target::from_url(&format!("ws://{addr}/ws"))?);
     let mut tasks = Vec::with_capacity(args.sockets);
     for i in 0..args.sockets {
         let (measuring, done, errors, connected) = (
@@ -385,14 +370,14 @@ async fn clients(addr: SocketAddr, args: Args) -> Result<(), String> {
             Arc::clone(&connected),
         );
         let inputs = !args.no_inputs;
-        let room = i.checked_div(args.room_size).unwrap_or(0);
-        let uri = format!("/ws?room=r{room}&name=c{i}");
+        let target = Arc::clone(&target);
+        let room = format!("r{}", i.checked_div(args.room_size).unwrap_or(0));
+        let name = format!("c{i}");
         tasks.push(tokio::spawn(async move {
-            let seen = client(addr, uri, inputs, &measuring, &done, &connected).await;
-            if seen.is_err() && !done.load(Ordering::Relaxed) {
+            let ended = client(&target, &room, &name, inputs, &measuring, &done, &connected).await;
+            if ended.is_err() && !done.load(Ordering::Relaxed) {
                 errors.fetch_add(1, Ordering::Relaxed);
             }
-            seen.unwrap_or_default()
         }));
         // Ramp up at about 2,000 connections a second.
         if i % 20 == 19 {
@@ -458,28 +443,16 @@ async fn clients(addr: SocketAddr, args: Args) -> Result<(), String> {
 static SEEN: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
 
 async fn client(
-    addr: SocketAddr,
-    uri: String,
+    target: &Target,
+    room: &str,
+    name: &str,
     inputs: bool,
     measuring: &AtomicBool,
     done: &AtomicBool,
     connected: &AtomicU64,
 ) -> Result<(), String> {
-    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let req = Request::builder()
-        .method("GET")
-        .uri(uri)
-        .header("Host", addr.to_string())
-        .header(UPGRADE, "websocket")
-        .header(CONNECTION, "Upgrade")
-        .header("Sec-WebSocket-Key", handshake::generate_key())
-        .header("Sec-WebSocket-Version", "13")
-        .body(Empty::<Bytes>::new())
-        .map_err(|e| e.to_string())?;
-    let (ws, _) = handshake::client(&SpawnExecutor, req, stream)
-        .await
-        .map_err(|e| e.to_string())?;
+    // The swarm's own way in: TCP without delay, the WebSocket handshake.
+    let ws = connect(target, room, name).await?;
     connected.fetch_add(1, Ordering::Relaxed);
     let (mut reader, mut writer) = ws.split(tokio::io::split);
     // The scenario's messages, so that a Tickwire server can be driven too:

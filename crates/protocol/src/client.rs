@@ -105,18 +105,14 @@ impl ClientState {
         }
         if !done {
             let mut state = std::mem::take(&mut self.spare);
-            let base: &[ReplicatedEntity] = match body.baseline {
-                None => &[],
-                Some(b) => match find(&self.states, b) {
-                    Some(base) => base,
-                    None => {
-                        self.spare = state;
-                        return Err(ApplyError::BaselineNotHeld(b));
-                    }
-                },
+            let base = match body.baseline {
+                None => Ok(&[][..]),
+                Some(b) => find(&self.states, b).ok_or(ApplyError::BaselineNotHeld(b)),
             };
-            if let Err(e) = apply_snapshot_into(&self.schema, base, body, &self.limits, &mut state)
-            {
+            let applied = base.and_then(|base| {
+                apply_snapshot_into(&self.schema, base, body, &self.limits, &mut state)
+            });
+            if let Err(e) = applied {
                 self.spare = state;
                 return Err(e);
             }

@@ -104,7 +104,9 @@ where
 
 type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
 
-async fn connect(
+/// Opens a bot's connection: TCP (no delay) and the WebSocket handshake to
+/// `target`, joining `room` as `name`.
+pub async fn connect(
     target: &Target,
     room: &str,
     name: &str,
