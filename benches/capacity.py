@@ -145,8 +145,9 @@ def run_floor(row, args):
     """The bare fan-out at the row's size: its server's CPU, and whether it held."""
     kind, n = parse_layout(row["layout"])
     s = row["report"]
+    # The swarm's bytes are payload (its wire figure adds the frame headers).
     per_snapshot = s.get("bytes_per_bot_per_s", 0) / max(1.0, s.get("snapshots_per_s_mean", 0))
-    payload = max(1, round(per_snapshot) - (2 if per_snapshot <= 127 else 4))
+    payload = max(1, round(per_snapshot))
     # Rooms of ten tick in 8 phase slots; a single room sends in one burst.
     phases = 8 if kind == "rooms-of-10" else 1
     cmd = [FLOOR, "--sockets", str(n), "--frame-bytes", str(payload), "--phases", str(phases),
