@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use tickwire_sim::{ReplicatedEntity, Schema, SchemaError};
 
-use crate::snapshot::{EncodeError, encode_delta, encode_full};
+use crate::snapshot::{DeltaScratch, EncodeError, check_state, encode_delta_with, encode_full};
 
 /// Ticks of state the server keeps, and so the oldest baseline it can
 /// encode a delta against (the Quake 3 model).
@@ -62,6 +62,10 @@ pub struct ServerHistory {
     /// Bodies encoded for the newest tick, one per baseline asked for (at
     /// most `capacity + 1`); cleared when a tick is recorded.
     bodies: Vec<EncodedBody>,
+    /// Working buffers of the delta encoder, kept between ticks.
+    scratch: DeltaScratch,
+    /// The body being encoded, before it is shared.
+    buf: Vec<u8>,
 }
 
 impl ServerHistory {
@@ -79,6 +83,8 @@ impl ServerHistory {
             ring: VecDeque::with_capacity(capacity),
             capacity,
             bodies: Vec::new(),
+            scratch: DeltaScratch::default(),
+            buf: Vec::new(),
         })
     }
 
@@ -101,20 +107,12 @@ impl ServerHistory {
             }
         }
         let entities = entities.into();
-        // A full encode is the complete validity check; its bytes are kept
-        // since the first player to join or fall behind needs them anyway.
-        let mut bytes = Vec::new();
-        encode_full(&self.schema, tick, &entities, &mut bytes)?;
+        check_state(&self.schema, &entities)?;
         if self.ring.len() == self.capacity {
             self.ring.pop_front();
         }
         self.ring.push_back((tick, entities));
         self.bodies.clear();
-        self.bodies.push(EncodedBody {
-            tick,
-            baseline: None,
-            bytes: bytes.into(),
-        });
         Ok(())
     }
 
@@ -146,24 +144,36 @@ impl ServerHistory {
     /// than the newest tick), from scratch otherwise. `None` before the
     /// first [`record`](Self::record).
     pub fn encode_body(&self, baseline: Option<u32>) -> Option<EncodedBody> {
-        let (tick, cur) = self.ring.back()?;
         let mut bytes = Vec::new();
-        let used = match baseline.filter(|&b| self.holds_baseline(b)) {
-            Some(b) => {
-                let base = self.get(b)?;
-                encode_delta(&self.schema, b, base, *tick, cur, &mut bytes).ok()?;
-                Some(b)
-            }
-            None => {
-                encode_full(&self.schema, *tick, cur, &mut bytes).ok()?;
-                None
-            }
-        };
+        let (tick, used) = self.encode_into(&mut DeltaScratch::default(), baseline, &mut bytes)?;
         Some(EncodedBody {
-            tick: *tick,
+            tick,
             baseline: used,
             bytes: bytes.into(),
         })
+    }
+
+    /// Appends the newest tick's body against `baseline` (if held) to
+    /// `out`; returns the tick and the baseline used.
+    fn encode_into(
+        &self,
+        scratch: &mut DeltaScratch,
+        baseline: Option<u32>,
+        out: &mut Vec<u8>,
+    ) -> Option<(u32, Option<u32>)> {
+        let (tick, cur) = self.ring.back()?;
+        // Recorded states passed `check_state`, so encoding them cannot fail.
+        match baseline.filter(|&b| self.holds_baseline(b)) {
+            Some(b) => {
+                let base = self.get(b)?;
+                encode_delta_with(scratch, &self.schema, b, base, *tick, cur, out).ok()?;
+                Some((*tick, Some(b)))
+            }
+            None => {
+                encode_full(&self.schema, *tick, cur, out).ok()?;
+                Some((*tick, None))
+            }
+        }
     }
 
     /// Like [`encode_body`](Self::encode_body), but encodes each baseline
@@ -174,7 +184,18 @@ impl ServerHistory {
         if let Some(body) = self.bodies.iter().find(|b| b.baseline == baseline) {
             return Some(body.clone());
         }
-        let body = self.encode_body(baseline)?;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let encoded = self.encode_into(&mut scratch, baseline, &mut buf);
+        let body = encoded.map(|(tick, used)| EncodedBody {
+            tick,
+            baseline: used,
+            bytes: Arc::from(&buf[..]),
+        });
+        self.scratch = scratch;
+        self.buf = buf;
+        let body = body?;
         self.bodies.push(body.clone());
         Some(body)
     }

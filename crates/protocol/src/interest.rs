@@ -410,7 +410,11 @@ impl ViewTracker {
 
     /// Forgets everything: the next snapshot is full.
     pub fn clear(&mut self) {
-        self.sent.clear();
+        // The room clears the tracker of every player without a view each
+        // tick: an empty one is left untouched.
+        if !self.sent.is_empty() {
+            self.sent.clear();
+        }
         self.waiting.clear();
     }
 

@@ -41,8 +41,8 @@ pub use message::{
 };
 pub use snapshot::{
     ApplyError, ChangedEntity, DeltaScratch, EncodeError, MAX_SNAPSHOT_HEADER_BYTES, SNAPSHOT_TAG,
-    SnapshotBody, SnapshotDecodeError, apply_snapshot, encode_delta, encode_delta_with,
-    encode_full, snapshot_message_len, write_snapshot_message,
+    SnapshotBody, SnapshotDecodeError, apply_snapshot, check_state, encode_delta,
+    encode_delta_with, encode_full, snapshot_message_len, write_snapshot_message,
 };
 
 /// Version of this wire format, checked at join. Bump on any change to the

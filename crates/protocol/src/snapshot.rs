@@ -378,6 +378,37 @@ pub fn encode_full(
     Ok(())
 }
 
+/// Checks what [`encode_full`] checks of a state, without encoding it:
+/// at most the decoders' entity limit, ids strictly ascending, every kind
+/// declared and every value in its field's range. `Ok` exactly when
+/// `encode_full` succeeds, with the same error otherwise; a state that
+/// passes encodes, fully or as a delta, without error.
+pub fn check_state(schema: &Schema, entities: &[ReplicatedEntity]) -> Result<(), EncodeError> {
+    check_count(entities.len())?;
+    let mut prev: Option<NetId> = None;
+    for e in entities {
+        if prev.is_some_and(|p| p >= e.id) {
+            return Err(EncodeError::NotSorted(e.id));
+        }
+        prev = Some(e.id);
+        let kind = schema.kind(e.kind).ok_or(EncodeError::UnknownKind {
+            id: e.id,
+            kind: e.kind,
+        })?;
+        for (f, field) in kind.fields.iter().enumerate() {
+            let value = e.values[f];
+            if !in_range(&field.quant, value) {
+                return Err(EncodeError::ValueOutOfRange {
+                    id: e.id,
+                    field: f as u8,
+                    value,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn check_count(count: usize) -> Result<(), EncodeError> {
     let limit = Limits::default().max_entities;
     if count > limit as usize {
@@ -1281,7 +1312,62 @@ mod tests {
             .unwrap_or((1, 0))
     }
 
+    /// A kind with every quantization, and a kind with one field.
+    fn schema() -> Schema {
+        use tickwire_sim::{FieldDecl, KindDecl};
+        let field = |id: u8, quant| FieldDecl {
+            id,
+            name: format!("f{id}"),
+            quant,
+        };
+        Schema {
+            game: "check".into(),
+            kinds: vec![
+                KindDecl {
+                    id: 0,
+                    name: "dot".into(),
+                    fields: vec![
+                        field(0, Quantization::Fixed { scale: 16 }),
+                        field(1, Quantization::Angle { steps: 256 }),
+                        field(2, Quantization::Int { min: 0, max: 100 }),
+                    ],
+                },
+                KindDecl {
+                    id: 1,
+                    name: "flag".into(),
+                    fields: vec![field(0, Quantization::Int { min: -1, max: 1 })],
+                },
+            ],
+        }
+    }
+
     proptest! {
+        #[test]
+        fn checking_a_state_agrees_with_encoding_it(
+            rows in prop::collection::vec(
+                (0u32..40, prop_oneof![8 => 0u8..2, 1 => 2u8..4], prop::array::uniform4(prop_oneof![4 => -2i32..300, 1 => any::<i32>()])),
+                0..24,
+            ),
+            sort in any::<bool>(),
+        ) {
+            let mut entities: Vec<ReplicatedEntity> = rows
+                .into_iter()
+                .map(|(id, kind, v)| {
+                    let mut values = [0; tickwire_sim::MAX_FIELDS];
+                    values[..4].copy_from_slice(&v);
+                    ReplicatedEntity { id: NetId(id), kind, values }
+                })
+                .collect();
+            if sort {
+                entities.sort_by_key(|e| e.id);
+                entities.dedup_by_key(|e| e.id);
+            }
+            let schema = schema();
+            let mut bytes = Vec::new();
+            let encoded = encode_full(&schema, 1, &entities, &mut bytes);
+            prop_assert_eq!(check_state(&schema, &entities), encoded);
+        }
+
         #[test]
         fn most_common_mask_is_the_most_common_and_ties_go_to_the_smallest(
             masks in prop::collection::vec(prop_oneof![4 => Just(3u8), 1 => 1u8..=255, 1 => 1u8..=4], 1..80)

@@ -455,7 +455,9 @@ impl Room {
         }
     }
 
-    fn join(&mut self, link: &Arc<PlayerLink>) -> Result<Admitted, JoinError> {
+    /// Adds a player, as a [`RoomCommand::Join`] does: the room task's way,
+    /// and a bench's or test's way to fill a room it ticks itself.
+    pub fn join(&mut self, link: &Arc<PlayerLink>) -> Result<Admitted, JoinError> {
         if self.players.len() >= self.info.max_players {
             return Err(JoinError::Full(self.players.len()));
         }
