@@ -391,22 +391,32 @@ pub fn check_state(schema: &Schema, entities: &[ReplicatedEntity]) -> Result<(),
             return Err(EncodeError::NotSorted(e.id));
         }
         prev = Some(e.id);
-        let kind = schema.kind(e.kind).ok_or(EncodeError::UnknownKind {
-            id: e.id,
-            kind: e.kind,
-        })?;
-        for (f, field) in kind.fields.iter().enumerate() {
-            let value = e.values[f];
-            if !in_range(&field.quant, value) {
-                return Err(EncodeError::ValueOutOfRange {
-                    id: e.id,
-                    field: f as u8,
-                    value,
-                });
-            }
-        }
+        check_entity(schema, e)?;
     }
     Ok(())
+}
+
+/// `e`'s kind, once its kind is declared and every value lies in its
+/// field's range (the first one outside is the error).
+fn check_entity<'s>(
+    schema: &'s Schema,
+    e: &ReplicatedEntity,
+) -> Result<&'s tickwire_sim::KindDecl, EncodeError> {
+    let kind = schema.kind(e.kind).ok_or(EncodeError::UnknownKind {
+        id: e.id,
+        kind: e.kind,
+    })?;
+    for (f, field) in kind.fields.iter().enumerate() {
+        let value = e.values[f];
+        if !in_range(&field.quant, value) {
+            return Err(EncodeError::ValueOutOfRange {
+                id: e.id,
+                field: f as u8,
+                value,
+            });
+        }
+    }
+    Ok(kind)
 }
 
 fn check_count(count: usize) -> Result<(), EncodeError> {
@@ -424,22 +434,11 @@ pub(crate) fn put_created(
     next: &mut u32,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let kind = schema.kind(e.kind).ok_or(EncodeError::UnknownKind {
-        id: e.id,
-        kind: e.kind,
-    })?;
+    let kind = check_entity(schema, e)?;
     put_u32(out, e.id.0.wrapping_sub(*next)); // ids ascend: the gap is small
     *next = e.id.0.wrapping_add(1);
     out.push(e.kind);
-    for (f, field) in kind.fields.iter().enumerate() {
-        let value = e.values[f];
-        if !in_range(&field.quant, value) {
-            return Err(EncodeError::ValueOutOfRange {
-                id: e.id,
-                field: f as u8,
-                value,
-            });
-        }
+    for &value in &e.values[..kind.fields.len()] {
         put_i32(out, value);
     }
     Ok(())
