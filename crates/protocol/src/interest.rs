@@ -1065,9 +1065,14 @@ impl ViewEncoder {
                 self.epoch = 2;
             }
             let (in_view, in_both) = (self.epoch, self.epoch + 1);
+            // `changes` is by id (see `change_slot`): one subtraction finds
+            // an id's change, with no check of the table's kind per id.
+            let first = table.index.first;
+            let changes = &mut self.changes[..];
+            let slot = |id: NetId| id.0.wrapping_sub(first) as usize;
+            let mut marked = 0usize;
             for &id in view_ids.iter() {
-                let Some(change) = change_slot(table, &self.changes, id)
-                    .and_then(|slot| self.changes.get_mut(slot))
+                let Some(change) = changes.get_mut(slot(id)).filter(|c| c.flags & PRESENT != 0)
                 else {
                     continue;
                 };
@@ -1075,17 +1080,20 @@ impl ViewEncoder {
                     return Ok(None); // the general way reports the error
                 }
                 change.stamp = in_view;
+                marked += 1;
             }
+            let mut walked = 0usize;
             for &id in base_ids {
-                let Some(marked) = change_slot(table, &self.changes, id)
-                    .and_then(|slot| self.changes.get_mut(slot))
-                    .filter(|c| c.stamp == in_view)
+                let Some(change) = changes
+                    .get_mut(slot(id))
+                    .filter(|c| c.flags & PRESENT != 0 && c.stamp == in_view)
                 else {
                     self.removed.push(id);
                     continue;
                 };
-                marked.stamp = in_both;
-                let change = *marked;
+                change.stamp = in_both;
+                walked += 1;
+                let change = *change;
                 if change.flags & IN_PREVIOUS == 0 {
                     return Ok(None); // not from the previous tick after all
                 }
@@ -1102,30 +1110,45 @@ impl ViewEncoder {
                     self.changed.push((survivors, change.mask));
                 }
                 survivors += 1;
-                self.kept_ids.push(id);
             }
-            for &id in view_ids.iter() {
-                let Some(slot) = change_slot(table, &self.changes, id) else {
-                    continue;
-                };
-                if let Some(change) = self.changes.get(slot).filter(|c| c.stamp == in_view) {
-                    self.created.push(change.pos);
+            if walked < marked {
+                // Some marked ids were not in the baseline: created.
+                for &id in view_ids.iter() {
+                    if let Some(change) = changes
+                        .get(slot(id))
+                        .filter(|c| c.flags & PRESENT != 0 && c.stamp == in_view)
+                    {
+                        self.created.push(change.pos);
+                    }
                 }
             }
-            // Positions are in id order.
-            self.created.sort_unstable();
-            // The survivors and the created, both sorted, merged.
-            let mut kept = self.kept_ids.iter().copied().peekable();
-            for &p in &self.created {
-                let Some(row) = table.rows.get(p as usize) else {
-                    return Ok(None);
-                };
-                while let Some(id) = kept.next_if(|&id| id < row.id) {
-                    self.next_ids.push(id);
+            if self.created.is_empty() && self.removed.is_empty() {
+                // The common case: the client will hold what it held.
+                self.next_ids.extend_from_slice(base_ids);
+            } else {
+                // The survivors: the baseline less the removed, which are
+                // some of its ids in the same order.
+                let mut gone = self.removed.iter().peekable();
+                for &id in base_ids {
+                    if gone.next_if_eq(&&id).is_none() {
+                        self.kept_ids.push(id);
+                    }
                 }
-                self.next_ids.push(row.id);
+                // Positions are in id order.
+                self.created.sort_unstable();
+                // The survivors and the created, both sorted, merged.
+                let mut kept = self.kept_ids.iter().copied().peekable();
+                for &p in &self.created {
+                    let Some(row) = table.rows.get(p as usize) else {
+                        return Ok(None);
+                    };
+                    while let Some(id) = kept.next_if(|&id| id < row.id) {
+                        self.next_ids.push(id);
+                    }
+                    self.next_ids.push(row.id);
+                }
+                self.next_ids.extend(kept);
             }
-            self.next_ids.extend(kept);
         } else {
             // One merge walk of the sorted view and the baseline.
             view_ids.sort_unstable();
