@@ -219,12 +219,13 @@ impl Grid {
             // Without a branch on what was loaded: each id is pushed, then
             // kept or not. A mispredicted branch per item would wait for
             // its row's load; this way the rows' loads overlap.
-            for (i, &(id, pos)) in span.zip(spots) {
+            let items = self.items.get(span).unwrap_or(&[]);
+            for (&(id, pos), item) in spots.iter().zip(items) {
                 let inside = (pos.x >= rect.min.x)
                     & (pos.y >= rect.min.y)
                     & (pos.x <= rect.max.x)
                     & (pos.y <= rect.max.y)
-                    & self.items.get(i).is_some_and(|it| keep(it.key));
+                    & keep(item.key);
                 let len = out.len();
                 out.push(id);
                 out.truncate(len + usize::from(inside));
