@@ -627,7 +627,7 @@ impl TickRows {
 /// before it: computed once per tick, used by every player whose baseline
 /// is a fresh state of that earlier tick.
 ///
-/// Looked up by id (see [`change_slot`]) with one load: the row's
+/// Looked up by id (see `ViewEncoder::changes`) with one load: the row's
 /// position, the mark of the player being encoded and, when short (a
 /// moving avatar's two or three bytes), its encoded offsets are right here.
 #[derive(Clone, Copy, Debug, Default)]
@@ -1065,8 +1065,7 @@ impl ViewEncoder {
                 self.epoch = 2;
             }
             let (in_view, in_both) = (self.epoch, self.epoch + 1);
-            // `changes` is by id (see `change_slot`): one subtraction finds
-            // an id's change, with no check of the table's kind per id.
+            // `changes` is by id: one subtraction finds an id's change.
             let first = table.index.first;
             let changes = &mut self.changes[..];
             let slot = |id: NetId| id.0.wrapping_sub(first) as usize;
@@ -1150,13 +1149,16 @@ impl ViewEncoder {
                 self.next_ids.extend(kept);
             }
         } else {
-            // One merge walk of the sorted view and the baseline.
+            // One merge walk of the sorted view and the baseline; `changes`
+            // is by position.
             view_ids.sort_unstable();
             let mut b = 0;
             let mut prev: Option<NetId> = None;
             for &id in view_ids.iter() {
-                let Some(&change) =
-                    change_slot(table, &self.changes, id).and_then(|slot| self.changes.get(slot))
+                let Some(&change) = table
+                    .index
+                    .position(&table.rows, id)
+                    .and_then(|slot| self.changes.get(slot))
                 else {
                     continue;
                 };
@@ -1649,21 +1651,6 @@ impl ViewEncoder {
             .map(|&v| varint_len(zigzag(v)))
             .sum();
         varint_len(e.id.0.wrapping_sub(prev)) + 1 + values
-    }
-}
-
-/// Where the change of `id` is in `changes` (see `ViewEncoder::changes`):
-/// by id when the table's ids are dense, else by position.
-#[inline]
-fn change_slot(table: &TickRows, changes: &[RowChange], id: NetId) -> Option<usize> {
-    if table.index.table.is_empty() {
-        table.index.position(&table.rows, id)
-    } else {
-        let slot = id.0.wrapping_sub(table.index.first) as usize;
-        changes
-            .get(slot)
-            .is_some_and(|c| c.flags & PRESENT != 0)
-            .then_some(slot)
     }
 }
 
