@@ -105,11 +105,20 @@ pub(crate) const fn unzigzag(n: u32) -> i32 {
 }
 
 /// Appends a `u32` as a bincode standard-config varint.
-#[inline]
+#[inline(always)]
 pub(crate) fn put_u32(out: &mut Vec<u8>, v: u32) {
+    // Most values on the wire are small: one byte, inline.
     if v < u32::from(U16_MARKER) {
         out.push(v as u8);
-    } else if let Ok(v) = u16::try_from(v) {
+    } else {
+        put_u32_long(out, v);
+    }
+}
+
+/// [`put_u32`] of a value that needs a marker byte.
+#[inline(never)]
+fn put_u32_long(out: &mut Vec<u8>, v: u32) {
+    if let Ok(v) = u16::try_from(v) {
         out.push(U16_MARKER);
         out.extend_from_slice(&v.to_le_bytes());
     } else {

@@ -1071,35 +1071,35 @@ impl ViewEncoder {
             let slot = |id: NetId| id.0.wrapping_sub(first) as usize;
             let mut marked = 0usize;
             for &id in view_ids.iter() {
-                let Some(change) = changes.get_mut(slot(id)).filter(|c| c.flags & PRESENT != 0)
-                else {
+                let Some(change) = changes.get_mut(slot(id)) else {
                     continue;
                 };
-                if change.flags & VALID == 0 || change.stamp == in_view {
+                if change.flags & (PRESENT | VALID) != PRESENT | VALID || change.stamp == in_view {
+                    if change.flags & PRESENT == 0 {
+                        continue; // not recorded
+                    }
                     return Ok(None); // the general way reports the error
                 }
                 change.stamp = in_view;
                 marked += 1;
             }
-            let mut walked = 0usize;
+            // Marks are this player's only, so a mark means present.
+            let mut replaced = 0usize;
             for &id in base_ids {
-                let Some(change) = changes
-                    .get_mut(slot(id))
-                    .filter(|c| c.flags & PRESENT != 0 && c.stamp == in_view)
-                else {
+                let Some(change) = changes.get_mut(slot(id)).filter(|c| c.stamp == in_view) else {
                     self.removed.push(id);
                     continue;
                 };
                 change.stamp = in_both;
-                walked += 1;
                 let change = *change;
-                if change.flags & IN_PREVIOUS == 0 {
-                    return Ok(None); // not from the previous tick after all
-                }
-                if change.flags & SAME_KIND == 0 {
+                if change.flags & (IN_PREVIOUS | SAME_KIND) != IN_PREVIOUS | SAME_KIND {
+                    if change.flags & IN_PREVIOUS == 0 {
+                        return Ok(None); // not from the previous tick after all
+                    }
                     // Not the same thing any more: replace it.
                     self.removed.push(id);
                     self.created.push(change.pos);
+                    replaced += 1;
                     continue;
                 }
                 if change.mask != 0 {
@@ -1110,6 +1110,8 @@ impl ViewEncoder {
                 }
                 survivors += 1;
             }
+            // Those not removed were marked, the replaced ones included.
+            let walked = base_ids.len() - self.removed.len() + replaced;
             if walked < marked {
                 // Some marked ids were not in the baseline: created.
                 for &id in view_ids.iter() {

@@ -764,10 +764,12 @@ fn put_changes(out: &mut Vec<u8>, survivors: u32, changed: &[(u32, u8)]) {
 /// many have it. Few distinct masks occur in practice, so they are counted
 /// in a short list; many distinct ones fall back to a full table.
 fn most_common_mask(changed: &[(u32, u8)]) -> (u8, u32) {
-    // Commonly every changed survivor changed the same fields.
+    // Commonly most changed survivors changed the same fields as the
+    // first: a mask more than half of them have is the most common one.
     if let Some(&(_, first)) = changed.first() {
-        if changed.iter().all(|&(_, m)| m == first) {
-            return (first, changed.len() as u32);
+        let count = changed.iter().filter(|&&(_, m)| m == first).count();
+        if count * 2 > changed.len() {
+            return (first, count as u32);
         }
     }
     const SHORT: usize = 16;
