@@ -200,7 +200,8 @@ impl Grid {
         out: &mut Vec<NetId>,
         mut keep: impl FnMut(EntityKey) -> bool,
     ) {
-        if rect.min.x > rect.max.x || rect.min.y > rect.max.y {
+        // Also false for a NaN corner, which no position is inside.
+        if !(rect.min.x <= rect.max.x && rect.min.y <= rect.max.y) {
             return;
         }
         let (c0, r0) = self.cell_of(rect.min);
@@ -216,19 +217,14 @@ impl Grid {
             let Some(spots) = self.spots.get(span.clone()) else {
                 continue;
             };
-            // Without a branch on what was loaded: each id is pushed, then
-            // kept or not. A mispredicted branch per item would wait for
-            // its row's load; this way the rows' loads overlap.
             let items = self.items.get(span).unwrap_or(&[]);
-            for (&(id, pos), item) in spots.iter().zip(items) {
-                let inside = (pos.x >= rect.min.x)
-                    & (pos.y >= rect.min.y)
-                    & (pos.x <= rect.max.x)
-                    & (pos.y <= rect.max.y)
-                    & keep(item.key);
-                let len = out.len();
-                out.push(id);
-                out.truncate(len + usize::from(inside));
+            // A row strictly between the rect's first and last lies inside
+            // it in y: the map from a position to its row never decreases,
+            // and the clamped edge rows are never strictly between.
+            if r0 < row && row < r1 {
+                push_inside::<false>(spots, items, rect, out, &mut keep);
+            } else {
+                push_inside::<true>(spots, items, rect, out, &mut keep);
             }
         }
     }
@@ -242,6 +238,27 @@ impl Grid {
         let r2 = radius * radius;
         self.candidates(rect)
             .filter(move |it| it.pos.distance_squared(centre) <= r2)
+    }
+}
+
+/// Appends the ids of `spots` (with their `items`) inside `rect` and kept;
+/// in y only when `TEST_Y`, for a row that may be partly outside.
+fn push_inside<const TEST_Y: bool>(
+    spots: &[(NetId, Vec2)],
+    items: &[GridItem],
+    rect: Rect,
+    out: &mut Vec<NetId>,
+    keep: &mut impl FnMut(EntityKey) -> bool,
+) {
+    // Without a branch on what was loaded: each id is pushed, then kept or
+    // not. A mispredicted branch per item would wait for its row's load;
+    // this way the rows' loads overlap.
+    for (&(id, pos), item) in spots.iter().zip(items) {
+        let inside_y = !TEST_Y || ((pos.y >= rect.min.y) & (pos.y <= rect.max.y));
+        let inside = (pos.x >= rect.min.x) & (pos.x <= rect.max.x) & inside_y & keep(item.key);
+        let len = out.len();
+        out.push(id);
+        out.truncate(len + usize::from(inside));
     }
 }
 
@@ -354,6 +371,35 @@ mod tests {
         };
         g.ids_in_rect(inverted, &mut out, |_| true);
         assert!(out.is_empty());
+    }
+
+    proptest::proptest! {
+        /// Whatever the rect (crossing the bounds, thinner than a cell,
+        /// on cell edges, beyond everything) and wherever the items
+        /// (outside the bounds too), the query finds exactly the items
+        /// inside: the rows it does not test in y hold nothing outside.
+        #[test]
+        fn ids_in_rect_find_exactly_the_items_inside(
+            points in proptest::collection::vec((-300i32..1300, -300i32..1300), 0..300),
+            corner in (-400i32..1400, -400i32..1400),
+            size in (0i32..1200, 0i32..1200),
+            quarter in proptest::bool::ANY,
+        ) {
+            // Whole and quarter units: edges land on cell boundaries too.
+            let unit = if quarter { 0.25 } else { 1.0 };
+            let pts: Vec<Vec2> = points
+                .iter()
+                .map(|&(x, y)| Vec2::new(x as f32, y as f32) * unit)
+                .collect();
+            let (g, _) = grid_with(&pts);
+            let min = Vec2::new(corner.0 as f32, corner.1 as f32) * unit;
+            let rect = Rect { min, max: min + Vec2::new(size.0 as f32, size.1 as f32) * unit };
+            let mut out = Vec::new();
+            g.ids_in_rect(rect, &mut out, |_| true);
+            let mut got: Vec<u32> = out.iter().map(|id| id.0).collect();
+            got.sort_unstable();
+            proptest::prop_assert_eq!(got, brute(&pts, |p| rect.contains(p)));
+        }
     }
 
     #[test]

@@ -277,12 +277,14 @@ pub struct ReplicatedEntity {
 }
 
 /// Quantizes a coordinate for a [`Quantization::Fixed`] field.
+#[inline]
 pub fn quantize_fixed(x: f32, scale: u32) -> i32 {
     // Saturating `as` keeps a runaway value from wrapping.
     libm::roundf(x * scale as f32) as i32
 }
 
 /// Quantizes an angle in radians for a [`Quantization::Angle`] field.
+#[inline]
 pub fn quantize_angle(radians: f32, steps: u32) -> i32 {
     let turns = radians / core::f32::consts::TAU;
     let q = libm::roundf(turns * steps as f32) as i64;
