@@ -190,15 +190,31 @@ impl Grid {
             .filter(move |it| rect.contains(it.pos))
     }
 
-    /// Appends the ids of the items inside `rect` (edges included) for
-    /// which `keep` holds, in cell order: the same items as
-    /// [`Grid::query_rect`], as one tight loop per row of cells (this is
-    /// the interest-management query, run once per player per tick).
-    pub fn ids_in_rect(
+    /// Appends the ids of the items inside `rect` (edges included), in cell
+    /// order: the same items as [`Grid::query_rect`], as one tight loop per
+    /// row of cells (this is the interest-management query, run once per
+    /// player per tick).
+    pub fn ids_in_rect(&self, rect: Rect, out: &mut Vec<NetId>) {
+        self.scan(rect, out, None);
+    }
+
+    /// [`Grid::ids_in_rect`] of the items for which `keep` holds: for a
+    /// grid that may name entities gone since its rebuild.
+    pub fn ids_in_rect_where(
         &self,
         rect: Rect,
         out: &mut Vec<NetId>,
         mut keep: impl FnMut(EntityKey) -> bool,
+    ) {
+        self.scan(rect, out, Some(&mut keep));
+    }
+
+    /// The rows of cells `rect` covers, each one contiguous span of items.
+    fn scan(
+        &self,
+        rect: Rect,
+        out: &mut Vec<NetId>,
+        mut keep: Option<&mut dyn FnMut(EntityKey) -> bool>,
     ) {
         // Also false for a NaN corner, which no position is inside.
         if !(rect.min.x <= rect.max.x && rect.min.y <= rect.max.y) {
@@ -217,14 +233,18 @@ impl Grid {
             let Some(spots) = self.spots.get(span.clone()) else {
                 continue;
             };
-            let items = self.items.get(span).unwrap_or(&[]);
             // A row strictly between the rect's first and last lies inside
             // it in y: the map from a position to its row never decreases,
             // and the clamped edge rows are never strictly between.
-            if r0 < row && row < r1 {
-                push_inside::<false>(spots, items, rect, out, &mut keep);
-            } else {
-                push_inside::<true>(spots, items, rect, out, &mut keep);
+            let test_y = !(r0 < row && row < r1);
+            match keep.as_deref_mut() {
+                None if test_y => push_inside::<true>(spots, rect, out, |_| true),
+                None => push_inside::<false>(spots, rect, out, |_| true),
+                Some(keep) => {
+                    let items = self.items.get(span).unwrap_or(&[]);
+                    let kept = |i: usize| items.get(i).is_some_and(|item| keep(item.key));
+                    push_inside::<true>(spots, rect, out, kept);
+                }
             }
         }
     }
@@ -241,21 +261,20 @@ impl Grid {
     }
 }
 
-/// Appends the ids of `spots` (with their `items`) inside `rect` and kept;
-/// in y only when `TEST_Y`, for a row that may be partly outside.
+/// Appends the ids of `spots` inside `rect` whose index `keep` keeps; in y
+/// only when `TEST_Y`, for a row that may be partly outside.
 fn push_inside<const TEST_Y: bool>(
     spots: &[(NetId, Vec2)],
-    items: &[GridItem],
     rect: Rect,
     out: &mut Vec<NetId>,
-    keep: &mut impl FnMut(EntityKey) -> bool,
+    mut keep: impl FnMut(usize) -> bool,
 ) {
     // Without a branch on what was loaded: each id is pushed, then kept or
     // not. A mispredicted branch per item would wait for its row's load;
     // this way the rows' loads overlap.
-    for (&(id, pos), item) in spots.iter().zip(items) {
+    for (i, &(id, pos)) in spots.iter().enumerate() {
         let inside_y = !TEST_Y || ((pos.y >= rect.min.y) & (pos.y <= rect.max.y));
-        let inside = (pos.x >= rect.min.x) & (pos.x <= rect.max.x) & inside_y & keep(item.key);
+        let inside = (pos.x >= rect.min.x) & (pos.x <= rect.max.x) & inside_y & keep(i);
         let len = out.len();
         out.push(id);
         out.truncate(len + usize::from(inside));
@@ -354,13 +373,13 @@ mod tests {
             max: Vec2::new(610.0, 1777.0),
         };
         let mut out = Vec::new();
-        g.ids_in_rect(rect, &mut out, |_| true);
+        g.ids_in_rect(rect, &mut out);
         let mut got: Vec<u32> = out.iter().map(|id| id.0).collect();
         got.sort_unstable();
         assert_eq!(got, ids(g.query_rect(rect)));
         // `keep` filters by key.
         out.clear();
-        g.ids_in_rect(rect, &mut out, |k| k != ks[got[0] as usize]);
+        g.ids_in_rect_where(rect, &mut out, |k| k != ks[got[0] as usize]);
         assert_eq!(out.len(), got.len() - 1);
         assert!(!out.contains(&NetId(got[0])));
         // An empty rect finds nothing.
@@ -369,7 +388,7 @@ mod tests {
             min: rect.max,
             max: rect.min,
         };
-        g.ids_in_rect(inverted, &mut out, |_| true);
+        g.ids_in_rect(inverted, &mut out);
         assert!(out.is_empty());
     }
 
@@ -395,7 +414,7 @@ mod tests {
             let min = Vec2::new(corner.0 as f32, corner.1 as f32) * unit;
             let rect = Rect { min, max: min + Vec2::new(size.0 as f32, size.1 as f32) * unit };
             let mut out = Vec::new();
-            g.ids_in_rect(rect, &mut out, |_| true);
+            g.ids_in_rect(rect, &mut out);
             let mut got: Vec<u32> = out.iter().map(|id| id.0).collect();
             got.sort_unstable();
             proptest::prop_assert_eq!(got, brute(&pts, |p| rect.contains(p)));

@@ -369,9 +369,9 @@ impl<G: Game> Simulation for World<G> {
         // a join or leave since can leave it naming one that is gone.
         if self.grid_stale {
             self.grid
-                .ids_in_rect(rect, out, |key| self.entities.contains(key));
+                .ids_in_rect_where(rect, out, |key| self.entities.contains(key));
         } else {
-            self.grid.ids_in_rect(rect, out, |_| true);
+            self.grid.ids_in_rect(rect, out);
         }
     }
 
