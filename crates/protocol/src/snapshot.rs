@@ -743,6 +743,20 @@ fn put_changes(out: &mut Vec<u8>, survivors: u32, changed: &[(u32, u8)]) {
     // Most survivors change the same fields (a moving avatar: x and y), so
     // the masks are the most common one (ties: the smallest) plus a list of
     // exceptions.
+    let mut next = 0u32;
+    if let Some(few) = first_mask_exceptions(changed) {
+        // Commonly the first mask is most survivors': one pass found it
+        // and its exceptions.
+        let (default, exceptions) = few;
+        out.push(default);
+        put_u32(out, exceptions.len as u32);
+        for &k in exceptions.as_slice() {
+            put_u32(out, k - next);
+            next = k + 1;
+            out.push(changed.get(k as usize).map_or(default, |&(_, m)| m));
+        }
+        return;
+    }
     let (default, count) = most_common_mask(changed);
     out.push(default);
     let exceptions = changed.len() as u32 - count;
@@ -750,13 +764,43 @@ fn put_changes(out: &mut Vec<u8>, survivors: u32, changed: &[(u32, u8)]) {
     if exceptions == 0 {
         return;
     }
-    let mut next = 0u32;
     for (k, &(_, m)) in changed.iter().enumerate() {
         if m != default {
             put_u32(out, k as u32 - next);
             next = k as u32 + 1;
             out.push(m);
         }
+    }
+}
+
+/// The first changed survivor's mask and the indices of those with
+/// another, when they are fewer than half (so that mask is the most common
+/// one) and at most [`FEW_EXCEPTIONS`]; `None` otherwise.
+fn first_mask_exceptions(changed: &[(u32, u8)]) -> Option<(u8, FewExceptions)> {
+    let &(_, first) = changed.first()?;
+    let mut few = FewExceptions::default();
+    for (k, &(_, m)) in changed.iter().enumerate() {
+        if m != first {
+            *few.slots.get_mut(few.len)? = k as u32;
+            few.len += 1;
+        }
+    }
+    (few.len * 2 < changed.len()).then_some((first, few))
+}
+
+/// Most exceptions [`first_mask_exceptions`] keeps (on the stack).
+const FEW_EXCEPTIONS: usize = 16;
+
+/// Up to [`FEW_EXCEPTIONS`] indices.
+#[derive(Default)]
+struct FewExceptions {
+    slots: [u32; FEW_EXCEPTIONS],
+    len: usize,
+}
+
+impl FewExceptions {
+    fn as_slice(&self) -> &[u32] {
+        self.slots.get(..self.len).unwrap_or(&[])
     }
 }
 
@@ -1376,6 +1420,29 @@ mod tests {
             let changed: Vec<(u32, u8)> =
                 masks.iter().enumerate().map(|(i, &m)| (i as u32, m)).collect();
             prop_assert_eq!(most_common_mask(&changed), most_common_by_count(&changed));
+        }
+
+        #[test]
+        fn the_changes_name_the_most_common_mask_and_list_the_rest(
+            masks in prop::collection::vec(prop_oneof![4 => Just(3u8), 1 => 1u8..=255, 1 => 1u8..=4], 1..80)
+        ) {
+            // Every survivor changed: no selection, then the default mask
+            // and the exceptions as (gap, mask).
+            let changed: Vec<(u32, u8)> =
+                masks.iter().enumerate().map(|(i, &m)| (i as u32, m)).collect();
+            let n = changed.len() as u32;
+            let mut out = Vec::new();
+            put_changes(&mut out, n, &changed);
+            let (default, count) = most_common_by_count(&changed);
+            let mut expected = vec![n as u8, n as u8, default, (n - count) as u8];
+            let mut next = 0;
+            for (k, &(_, m)) in changed.iter().enumerate() {
+                if m != default {
+                    expected.extend([(k as u32 - next) as u8, m]);
+                    next = k as u32 + 1;
+                }
+            }
+            prop_assert_eq!(out, expected);
         }
     }
 }
