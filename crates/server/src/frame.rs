@@ -12,8 +12,11 @@ use fastwebsockets::{Frame, OpCode, Payload};
 pub fn push(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
     let mut head = [0u8; 10];
     let n = Frame::new(true, opcode, None, Payload::Borrowed(payload)).fmt_head(&mut head);
-    out.reserve(n + payload.len());
-    out.extend_from_slice(&head[..n]);
+    out.reserve(head.len() + payload.len());
+    // The whole head array, then cut back: a fixed-size copy, no call.
+    let end = out.len() + n;
+    out.extend_from_slice(&head);
+    out.truncate(end);
     out.extend_from_slice(payload);
 }
 
