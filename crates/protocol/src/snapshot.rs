@@ -743,33 +743,39 @@ fn put_changes(out: &mut Vec<u8>, survivors: u32, changed: &[(u32, u8)]) {
     // Most survivors change the same fields (a moving avatar: x and y), so
     // the masks are the most common one (ties: the smallest) plus a list of
     // exceptions.
-    let mut next = 0u32;
-    if let Some(few) = first_mask_exceptions(changed) {
+    if let Some((default, few)) = first_mask_exceptions(changed) {
         // Commonly the first mask is most survivors': one pass found it
         // and its exceptions.
-        let (default, exceptions) = few;
-        out.push(default);
-        put_u32(out, exceptions.len as u32);
-        for &k in exceptions.as_slice() {
-            put_u32(out, k - next);
-            next = k + 1;
-            out.push(changed.get(k as usize).map_or(default, |&(_, m)| m));
-        }
+        let exceptions = few.as_slice().iter().map(|&k| {
+            let m = changed.get(k as usize).map_or(default, |&(_, m)| m);
+            (k, m)
+        });
+        put_masks(out, default, few.len as u32, exceptions);
         return;
     }
     let (default, count) = most_common_mask(changed);
+    let exceptions = (0u32..)
+        .zip(changed)
+        .filter_map(|(k, &(_, m))| (m != default).then_some((k, m)));
+    put_masks(out, default, changed.len() as u32 - count, exceptions);
+}
+
+/// Writes the default mask, then `count` exceptions: each its position
+/// among the changed survivors, as a gap from the one before, and its mask.
+fn put_masks(
+    out: &mut Vec<u8>,
+    default: u8,
+    count: u32,
+    exceptions: impl Iterator<Item = (u32, u8)>,
+) {
     out.push(default);
-    let exceptions = changed.len() as u32 - count;
-    put_u32(out, exceptions);
-    if exceptions == 0 {
-        return;
-    }
-    for (k, &(_, m)) in changed.iter().enumerate() {
-        if m != default {
-            put_u32(out, k as u32 - next);
-            next = k as u32 + 1;
-            out.push(m);
-        }
+    put_u32(out, count);
+    let mut next = 0u32;
+    // No scan past the last exception (none at all when there are none).
+    for (k, m) in exceptions.take(count as usize) {
+        put_u32(out, k - next);
+        next = k + 1;
+        out.push(m);
     }
 }
 
