@@ -1115,10 +1115,7 @@ impl ViewEncoder {
             if walked < marked {
                 // Some marked ids were not in the baseline: created.
                 for &id in view_ids.iter() {
-                    if let Some(change) = changes
-                        .get(slot(id))
-                        .filter(|c| c.flags & PRESENT != 0 && c.stamp == in_view)
-                    {
+                    if let Some(change) = changes.get(slot(id)).filter(|c| c.stamp == in_view) {
                         self.created.push(change.pos);
                     }
                 }
