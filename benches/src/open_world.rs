@@ -18,9 +18,9 @@
 //!    query for the ids of the entities in it, the delta against the
 //!    player's baseline (the previous tick, as over a socket that keeps up)
 //!    through its view tracker, and the snapshot message with the player's
-//!    header (`ViewEncoder::encode_message`), written into one reused buffer
-//!    and framed into another, as the room does before it offers the frame
-//!    to the player's socket.
+//!    header (`ViewEncoder::encode_message`), written into one reused frame
+//!    buffer after the room for the frame's head, and the head written, as
+//!    the room does before it offers the frame to the player's socket.
 
 use std::hint::black_box;
 
@@ -42,8 +42,8 @@ pub struct Room {
     encoder: ViewEncoder,
     rows: Vec<ReplicatedEntity>,
     ids: Vec<NetId>,
-    /// The room's scratch: one message and one frame, reused per player.
-    message: Vec<u8>,
+    /// The room's scratch: one frame, reused per player, the snapshot
+    /// message written into it after the room for the frame's head.
     frame: Vec<u8>,
     budget: Option<Budget>,
     rng: u64,
@@ -74,7 +74,6 @@ impl Room {
             encoder,
             rows: Vec::new(),
             ids: Vec::new(),
-            message: Vec::new(),
             frame: Vec::new(),
             budget,
             rng: 0x2545_f491_4f6c_dd1d,
@@ -132,7 +131,7 @@ impl Room {
             let nearness = self
                 .budget
                 .map(|_| Nearness::new(self.encoder.schema(), view));
-            self.message.clear();
+            frame::begin(&mut self.frame);
             let out = self.encoder.encode_message(
                 tracker,
                 baseline,
@@ -140,14 +139,12 @@ impl Room {
                 self.budget,
                 |e| nearness.as_ref().map_or(1.0, |n| n.priority(e)),
                 self.sim.last_applied_input(*player),
-                &mut self.message,
+                &mut self.frame,
             );
             if let Err(e) = out {
                 panic!("the bench game's rows encode: {e}");
             }
-            self.frame.clear();
-            frame::push(&mut self.frame, OpCode::Binary, &self.message);
-            bytes += black_box(&self.frame).len();
+            bytes += black_box(frame::finish(&mut self.frame, OpCode::Binary)).len();
         }
         bytes
     }

@@ -335,8 +335,6 @@ pub struct Room {
     events: Vec<GameEvent>,
     /// Reused per player: its whole WebSocket frame.
     frame: Vec<u8>,
-    /// Reused per player: its snapshot message before framing.
-    message: Vec<u8>,
     /// Snapshot frames and bytes the room wrote to sockets itself.
     frames_out: metrics::Counter,
     bytes_out: metrics::Counter,
@@ -369,7 +367,6 @@ impl Room {
             ids: Vec::new(),
             events: Vec::new(),
             frame: Vec::new(),
-            message: Vec::new(),
             frames_out: metrics::counter!(stats::FRAMES_OUT),
             bytes_out: metrics::counter!(stats::BYTES_OUT),
             ticks: metrics::counter!(stats::TICKS),
@@ -553,13 +550,14 @@ impl Room {
                     self.sim.entities_in(view, &mut self.ids);
                     let baseline = link.outbox.written_tick();
                     let last_input = self.sim.last_applied_input(*id);
+                    frame::begin(&mut self.frame);
                     match self.views.encode(
                         tracker,
                         baseline,
                         view,
                         &self.ids,
                         last_input,
-                        &mut self.message,
+                        &mut self.frame,
                     ) {
                         Ok(held_back) => deferred += held_back as u64,
                         Err(error) => {
@@ -588,24 +586,23 @@ impl Room {
                     let Some(body) = self.history.shared_body(link.outbox.written_tick()) else {
                         return; // only before the first record, which just happened
                     };
-                    self.message.clear();
+                    frame::begin(&mut self.frame);
                     wire::write_snapshot_message(
-                        &mut self.message,
+                        &mut self.frame,
                         self.sim.last_applied_input(*id),
                         &body.bytes,
                     );
                 }
             }
-            // The message is in `self.message`; frame it.
-            self.frame.clear();
-            frame::push(&mut self.frame, OpCode::Binary, &self.message);
+            // The message follows the room left for its frame's head.
+            let frame = frame::finish(&mut self.frame, OpCode::Binary);
 
             // send
             let offering = std::time::Instant::now();
-            match link.outbox.offer(tick, &self.frame) {
+            match link.outbox.offer(tick, frame) {
                 Offered::Written => {
                     written += 1;
-                    written_bytes += self.frame.len();
+                    written_bytes += frame.len();
                 }
                 Offered::Queued | Offered::Closed => {}
                 Offered::Replaced => {

@@ -236,8 +236,8 @@ impl Views {
 
     /// The snapshot message of the recorded tick for a player who sees the
     /// entities `ids` (any order) inside `view`, against its `baseline`,
-    /// with its header (`last_input`), written into `message` (cleared
-    /// first); recorded in its tracker. Under a budget, the changes nearest
+    /// with its header (`last_input`), appended to `message`; recorded in
+    /// its tracker. Under a budget, the changes nearest
     /// the view's centre go first. Returns how many changes the budget held
     /// back.
     pub fn encode(
@@ -253,7 +253,6 @@ impl Views {
         let nearness = self
             .budget
             .map(|_| Nearness::new(self.inner.schema(), view));
-        message.clear();
         let out = self.inner.encode_message(
             tracker,
             baseline,
