@@ -195,7 +195,7 @@ impl Grid {
     /// row of cells (this is the interest-management query, run once per
     /// player per tick).
     pub fn ids_in_rect(&self, rect: Rect, out: &mut Vec<NetId>) {
-        self.scan(rect, out, None);
+        self.scan(rect, out, |_| true);
     }
 
     /// [`Grid::ids_in_rect`] of the items for which `keep` holds: for a
@@ -206,46 +206,47 @@ impl Grid {
         out: &mut Vec<NetId>,
         mut keep: impl FnMut(EntityKey) -> bool,
     ) {
-        self.scan(rect, out, Some(&mut keep));
+        self.scan(rect, out, |i| {
+            self.items.get(i).is_some_and(|item| keep(item.key))
+        });
     }
 
-    /// The rows of cells `rect` covers, each one contiguous span of items.
-    fn scan(
-        &self,
-        rect: Rect,
-        out: &mut Vec<NetId>,
-        mut keep: Option<&mut dyn FnMut(EntityKey) -> bool>,
-    ) {
+    /// The rows of cells `rect` covers, each one contiguous span of items,
+    /// for the ids of those inside it whose index in `items` `keep` keeps.
+    /// Generic, so that [`Grid::ids_in_rect`] calls no filter at all.
+    #[inline]
+    fn scan(&self, rect: Rect, out: &mut Vec<NetId>, mut keep: impl FnMut(usize) -> bool) {
         // Also false for a NaN corner, which no position is inside.
         if !(rect.min.x <= rect.max.x && rect.min.y <= rect.max.y) {
             return;
         }
         let (c0, r0) = self.cell_of(rect.min);
         let (c1, r1) = self.cell_of(rect.max);
-        for row in r0..=r1 {
-            let first = (row * self.cols + c0) as usize;
-            let last = (row * self.cols + c1) as usize;
-            let (Some(&start), Some(&end)) = (self.starts.get(first), self.starts.get(last + 1))
-            else {
-                continue;
-            };
-            let span = start as usize..end as usize;
-            let Some(spots) = self.spots.get(span.clone()) else {
-                continue;
-            };
-            // A row strictly between the rect's first and last lies inside
-            // it in y: the map from a position to its row never decreases,
-            // and the clamped edge rows are never strictly between.
-            let test_y = !(r0 < row && row < r1);
-            match keep.as_deref_mut() {
-                None if test_y => push_inside::<true>(spots, rect, out, |_| true),
-                None => push_inside::<false>(spots, rect, out, |_| true),
-                Some(keep) => {
-                    let items = self.items.get(span).unwrap_or(&[]);
-                    let kept = |i: usize| items.get(i).is_some_and(|item| keep(item.key));
-                    push_inside::<true>(spots, rect, out, kept);
-                }
+        let (cols, width) = (self.cols as usize, (c1 - c0) as usize + 1);
+        // A row's spots, and the index in `items` of its first.
+        let row = |row: u32| {
+            let first = row as usize * cols + c0 as usize;
+            match (self.starts.get(first), self.starts.get(first + width)) {
+                (Some(&start), Some(&end)) => (
+                    self.spots.get(start as usize..end as usize).unwrap_or(&[]),
+                    start as usize,
+                ),
+                _ => (&[][..], 0),
             }
+        };
+        // The first and last rows may be partly outside the rect in y. A
+        // row strictly between lies inside it in y: the map from a position
+        // to its row never decreases, and the clamped edge rows are never
+        // strictly between. Those test x only.
+        let (spots, start) = row(r0);
+        push_inside::<true>(spots, rect, out, |i| keep(start + i));
+        if r1 > r0 {
+            for r in r0 + 1..r1 {
+                let (spots, start) = row(r);
+                push_inside::<false>(spots, rect, out, |i| keep(start + i));
+            }
+            let (spots, start) = row(r1);
+            push_inside::<true>(spots, rect, out, |i| keep(start + i));
         }
     }
 
