@@ -1,7 +1,7 @@
 //! Fan-out of one tick's snapshot to many players: for each player, the
 //! WebSocket frame (frame header, per-player message header, shared encoded
-//! body) is built into the tick's frame buffer and offered to the player's
-//! outbox, which writes it to the socket at once. The sockets here are
+//! body) is written into one reused buffer and offered to the player's
+//! outbox, which writes it to the socket at once, as the room does. The sockets here are
 //! `tokio::io::sink()`, which takes everything: this is the server's
 //! per-player cost of the "send" phase without the socket's own cost (the
 //! bare socket write on this stack costs about 7 µs per message, see
@@ -15,8 +15,9 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use fastwebsockets::OpCode;
+use tickwire::frame;
 use tickwire::outbox::{Offered, Outbox};
-use tickwire::wire::push_snapshot_frame;
 use tickwire_protocol::{
     ClientState, Limits, ServerHistory, decode_snapshot_message, write_snapshot_message,
 };
@@ -83,24 +84,20 @@ fn fanout(c: &mut Criterion) {
                 outbox
             })
             .collect();
-        let (mut frames, mut ends, mut message) = (Vec::new(), Vec::new(), Vec::new());
+        let mut buffer = Vec::new();
         group.throughput(Throughput::Elements(players as u64));
         group.bench_with_input(BenchmarkId::from_parameter(players), &players, |b, _| {
             let mut tick = 0u64;
             b.iter(|| {
                 tick += 1;
-                frames.clear();
-                ends.clear();
-                for i in 0..players {
-                    push_snapshot_frame(&mut frames, &mut message, Some(i as u32), &body.bytes);
-                    ends.push(frames.len());
-                }
-                let mut from = 0;
-                for (outbox, &end) in outboxes.iter().zip(&ends) {
-                    let offered = outbox.offer(tick, &frames[from..end]);
+                // As the room does: each frame written into one reused
+                // buffer, then offered at once.
+                for (i, outbox) in outboxes.iter().enumerate() {
+                    frame::begin(&mut buffer);
+                    write_snapshot_message(&mut buffer, Some(i as u32), &body.bytes);
+                    let offered = outbox.offer(tick, frame::finish(&mut buffer, OpCode::Binary));
                     debug_assert_eq!(offered, Offered::Written);
                     black_box(offered);
-                    from = end;
                 }
             });
         });

@@ -5,8 +5,9 @@
 //! baseline, an input) and never in encodings. Per tick the room calls
 //! [`History::record`] once, [`History::shared_body`] once per player (the
 //! protocol encodes each distinct baseline once and hands out the same
-//! bytes), and [`push_snapshot_frame`] once per player to put that
-//! player's few header bytes in front of the shared body.
+//! bytes), and [`write_snapshot_message`] once per player to put that
+//! player's few header bytes in front of the shared body, in the frame the
+//! room has begun (`crate::frame::begin`).
 //!
 //! The simulation counts ticks in `u64`; the wire counts them in `u32`
 //! (4.5 years at 30 Hz). The conversion lives here too.
@@ -267,17 +268,3 @@ impl Views {
 }
 
 pub use tickwire_protocol::write_snapshot_message;
-
-/// Appends one player's snapshot as a whole WebSocket frame to `out`: the
-/// frame header, the message header (the tag and the last input applied
-/// for it), and the shared `body`. `scratch` is reused between calls.
-pub fn push_snapshot_frame(
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-    last_input: Option<u32>,
-    body: &[u8],
-) {
-    scratch.clear();
-    tickwire_protocol::write_snapshot_message(scratch, last_input, body);
-    crate::frame::push(out, fastwebsockets::OpCode::Binary, scratch);
-}
