@@ -176,12 +176,22 @@ impl Grid {
         let (c1, r1) = self.cell_of(rect.max);
         let empty = rect.min.x > rect.max.x || rect.min.y > rect.max.y;
         let rows = r0..if empty { r0 } else { r1 + 1 };
+        let width = (c1 - c0) as usize + 1;
         rows.flat_map(move |row| {
-            let first = (row * self.cols + c0) as usize;
-            let last = (row * self.cols + c1) as usize;
-            let span = self.starts[first] as usize..self.starts[last + 1] as usize;
-            self.items[span].iter()
+            let span = self.row_span(row, c0, width);
+            self.items.get(span).unwrap_or(&[]).iter()
         })
+    }
+
+    /// Where in `items` (and `spots`) the `width` cells of `row` from
+    /// column `c0` are: one contiguous span, empty if out of the grid.
+    #[inline]
+    fn row_span(&self, row: u32, c0: u32, width: usize) -> std::ops::Range<usize> {
+        let first = row as usize * self.cols as usize + c0 as usize;
+        match (self.starts.get(first), self.starts.get(first + width)) {
+            (Some(&start), Some(&end)) => start as usize..end as usize,
+            _ => 0..0,
+        }
     }
 
     /// The items inside `rect` (edges included).
@@ -222,17 +232,12 @@ impl Grid {
         }
         let (c0, r0) = self.cell_of(rect.min);
         let (c1, r1) = self.cell_of(rect.max);
-        let (cols, width) = (self.cols as usize, (c1 - c0) as usize + 1);
+        let width = (c1 - c0) as usize + 1;
         // A row's spots, and the index in `items` of its first.
         let row = |row: u32| {
-            let first = row as usize * cols + c0 as usize;
-            match (self.starts.get(first), self.starts.get(first + width)) {
-                (Some(&start), Some(&end)) => (
-                    self.spots.get(start as usize..end as usize).unwrap_or(&[]),
-                    start as usize,
-                ),
-                _ => (&[][..], 0),
-            }
+            let span = self.row_span(row, c0, width);
+            let start = span.start;
+            (self.spots.get(span).unwrap_or(&[]), start)
         };
         // The first and last rows may be partly outside the rect in y. A
         // row strictly between lies inside it in y: the map from a position
