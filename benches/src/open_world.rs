@@ -23,6 +23,7 @@
 //!    the room does before it offers the frame to the player's socket.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use fastwebsockets::OpCode;
 use tickwire::frame;
@@ -47,6 +48,19 @@ pub struct Room {
     frame: Vec<u8>,
     budget: Option<Budget>,
     rng: u64,
+    phases: Phases,
+}
+
+/// How long the parts of the last tick took: the wall clock around each,
+/// for `open-world-ticks --time`, which shows where a slow tick went.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Phases {
+    /// Inputs and the simulation step.
+    pub step: Duration,
+    /// The replicated rows, and their record.
+    pub record: Duration,
+    /// Every player's view, interest query and framed snapshot.
+    pub players: Duration,
 }
 
 impl Room {
@@ -77,6 +91,7 @@ impl Room {
             frame: Vec::new(),
             budget,
             rng: 0x2545_f491_4f6c_dd1d,
+            phases: Phases::default(),
         };
         // Warm up: everyone gets a full snapshot, then deltas.
         for _ in 0..3 {
@@ -96,6 +111,7 @@ impl Room {
     /// One tick; returns the bytes of every snapshot frame.
     pub fn tick(&mut self) -> usize {
         // simulate
+        let start = Instant::now();
         let tick = self.sim.tick() + 1;
         for i in 0..self.players.len() {
             if (tick as usize + i) % 3 != 0 {
@@ -114,12 +130,14 @@ impl Room {
         self.sim.step();
 
         // interest and encoding
+        let stepped = Instant::now();
         let tick = self.sim.tick() as u32;
         self.rows.clear();
         self.sim.replicated(&mut self.rows);
         if let Err(e) = self.encoder.record(tick, &self.rows) {
             panic!("the bench game's rows record: {e}");
         }
+        let recorded = Instant::now();
         let mut bytes = 0;
         for (player, _, tracker) in &mut self.players {
             let Some(view) = self.sim.view(*player) else {
@@ -146,6 +164,16 @@ impl Room {
             }
             bytes += black_box(frame::finish(&mut self.frame, OpCode::Binary)).len();
         }
+        self.phases = Phases {
+            step: stepped - start,
+            record: recorded - stepped,
+            players: recorded.elapsed(),
+        };
         bytes
+    }
+
+    /// How long the parts of the last tick took.
+    pub fn phases(&self) -> Phases {
+        self.phases
     }
 }

@@ -1,7 +1,9 @@
-//! Runs a fixed number of open-world ticks of 10,000 players (the
-//! `open_world` bench's tick, see [`tickwire_benches::open_world`]) for an
-//! instruction count, which unlike a time does not move with the machine's
-//! load:
+//! Runs open-world ticks of 10,000 players (the `open_world` bench's tick,
+//! see [`tickwire_benches::open_world`]) either for an instruction count or
+//! for the distribution of their times.
+//!
+//! Without arguments it runs a fixed number of ticks for an instruction
+//! count, which unlike a time does not move with the machine's load:
 //!
 //! ```text
 //! cargo build --release -p tickwire-benches --bin open-world-ticks
@@ -11,13 +13,30 @@
 //!
 //! Callgrind then counts only the measured ticks, after five to warm up;
 //! divide its total by the ticks printed.
+//!
+//! With `--time N` it times N ticks one by one, each part of each tick
+//! too, and after every tick two loops of fixed work as controls of what
+//! the machine gave in that moment: `compute` (eight independent integer
+//! chains, no memory) and `memory` (a chase of dependent loads through 8
+//! MiB, more than a core's L2 and less than the shared L3). It prints the
+//! percentiles of each, and the controls' means beside the fastest and the
+//! slowest fifth of the ticks: on a shared machine, whether slow ticks came
+//! with a slow core or with slow memory.
+//!
+//! ```text
+//! target/release/open-world-ticks --time 300
+//! ```
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
-use tickwire_benches::open_world::Room;
+use tickwire_benches::open_world::{PLAYERS, Room};
 
 /// Ticks counted.
 const TICKS: usize = 5;
+
+/// Most ticks `--time` runs.
+const MAX_TIMED: usize = 100_000;
 
 /// The counted ticks; a function of its own so that callgrind can count
 /// only them. Returns the bytes of every snapshot frame.
@@ -26,11 +45,151 @@ fn measured_ticks(room: &mut Room) -> usize {
     (0..TICKS).map(|_| room.tick()).sum()
 }
 
-fn main() {
+/// Fixed work on the core alone: eight independent chains of integer
+/// operations, enough to keep the core's units busy, touching no memory.
+fn compute(state: &mut [u64; 8]) {
+    for _ in 0..1_000_000 {
+        for (k, x) in state.iter_mut().enumerate() {
+            *x = x.wrapping_add(k as u64 + 1) ^ (*x << 1);
+        }
+        *state = black_box(*state);
+    }
+}
+
+/// Fixed work on memory: a walk of dependent loads through `next`, a
+/// single random cycle, so that each load waits for the one before.
+fn memory(next: &[u32], at: &mut u32) {
+    let mut i = *at;
+    for _ in 0..50_000 {
+        i = next.get(i as usize).copied().unwrap_or(0);
+    }
+    *at = black_box(i);
+}
+
+/// A random cycle through `n` slots (Sattolo's shuffle), from a fixed seed.
+fn cycle(n: usize) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    for i in (1..n).rev() {
+        rng = rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let j = ((rng >> 33) as usize) % i;
+        order.swap(i, j);
+    }
+    let mut next = vec![0u32; n];
+    for w in 0..n {
+        next[order[w] as usize] = order[(w + 1) % n];
+    }
+    next
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// One timed tick: the tick, its parts, and the two controls after it.
+#[derive(Clone, Copy)]
+struct Sample {
+    tick: f64,
+    step: f64,
+    record: f64,
+    players: f64,
+    compute: f64,
+    memory: f64,
+}
+
+fn row(name: &str, mut values: Vec<f64>) {
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{name:<10} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>8.2}",
+        at(0.0),
+        at(0.1),
+        at(0.5),
+        at(0.9),
+        at(0.9) / at(0.0)
+    );
+}
+
+fn time(n: usize) {
     let mut room = Room::new(None);
     for _ in 0..5 {
         black_box(room.tick());
     }
-    let bytes = measured_ticks(&mut room);
-    println!("{TICKS} ticks, {bytes} bytes of snapshot frames");
+    let next = cycle(8 << 20 >> 2);
+    let (mut state, mut at) = ([1, 2, 3, 4, 5, 6, 7, 8], 0u32);
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        black_box(room.tick());
+        let tick = start.elapsed();
+        let phases = room.phases();
+        let start = Instant::now();
+        compute(&mut state);
+        let computed = Instant::now();
+        memory(&next, &mut at);
+        samples.push(Sample {
+            tick: ms(tick),
+            step: ms(phases.step),
+            record: ms(phases.record),
+            players: ms(phases.players),
+            compute: ms(computed - start),
+            memory: ms(computed.elapsed()),
+        });
+    }
+    println!(
+        "{n} ticks of {PLAYERS} players, each followed by the two controls (ms)"
+    );
+    println!(
+        "{:<10} {:>7} {:>7} {:>7} {:>7} {:>8}",
+        "", "min", "p10", "p50", "p90", "p90/min"
+    );
+    let column = |f: fn(&Sample) -> f64| samples.iter().map(f).collect::<Vec<_>>();
+    row("tick", column(|s| s.tick));
+    row(" step", column(|s| s.step));
+    row(" record", column(|s| s.record));
+    row(" players", column(|s| s.players));
+    row("compute", column(|s| s.compute));
+    row("memory", column(|s| s.memory));
+    let mut by_tick = samples.clone();
+    by_tick.sort_by(|a, b| a.tick.total_cmp(&b.tick));
+    let fifth = (n / 5).max(1);
+    for (name, part) in [
+        ("fastest", &by_tick[..fifth]),
+        ("slowest", &by_tick[n - fifth..]),
+    ] {
+        let mean = |f: fn(&Sample) -> f64| part.iter().map(f).sum::<f64>() / part.len() as f64;
+        println!(
+            "the {name} fifth of ticks: tick {:.2}, compute {:.2}, memory {:.2} (means)",
+            mean(|s| s.tick),
+            mean(|s| s.compute),
+            mean(|s| s.memory)
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => {
+            let mut room = Room::new(None);
+            for _ in 0..5 {
+                black_box(room.tick());
+            }
+            let bytes = measured_ticks(&mut room);
+            println!("{TICKS} ticks, {bytes} bytes of snapshot frames");
+        }
+        [flag, n] if flag == "--time" => match n.parse::<usize>() {
+            Ok(n) if (5..=MAX_TIMED).contains(&n) => time(n),
+            _ => {
+                eprintln!("--time takes a number of ticks from 5 to {MAX_TIMED}, got {n}");
+                std::process::exit(2);
+            }
+        },
+        _ => {
+            eprintln!("usage: open-world-ticks [--time N]");
+            std::process::exit(2);
+        }
+    }
 }
