@@ -15,13 +15,14 @@
 //! divide its total by the ticks printed.
 //!
 //! With `--time N` it times N ticks one by one, each part of each tick
-//! too, and after every tick two loops of fixed work as controls of what
-//! the machine gave in that moment: `compute` (eight independent integer
-//! chains, no memory) and `memory` (a chase of dependent loads through 8
-//! MiB, more than a core's L2 and less than the shared L3). It prints the
-//! percentiles of each, and the controls' means beside the fastest and the
-//! slowest fifth of the ticks: on a shared machine, whether slow ticks came
-//! with a slow core or with slow memory.
+//! too, and after every tick loops of fixed work as controls of what the
+//! machine gave in that moment: `compute` (eight independent integer
+//! chains, no memory) and three chases of dependent loads, through 16 KiB
+//! (`l1`, inside a core's first-level cache), 256 KiB (`l2`, inside its
+//! second) and 8 MiB (`l3`, more than a core's L2 and less than the shared
+//! L3). It prints the percentiles of each, and the controls' means beside
+//! the fastest and the slowest fifth of the ticks: on a shared machine,
+//! whether slow ticks came with a slow core or with slow memory, and which.
 //!
 //! ```text
 //! target/release/open-world-ticks --time 300
@@ -56,14 +57,14 @@ fn compute(state: &mut [u64; 8]) {
     }
 }
 
-/// Fixed work on memory: a walk of dependent loads through `next`, a
-/// single random cycle, so that each load waits for the one before.
-fn memory(next: &[u32], at: &mut u32) {
-    let mut i = *at;
-    for _ in 0..50_000 {
+/// Fixed work on memory: `steps` dependent loads through `next`, a single
+/// random cycle, so that each load waits for the one before.
+fn chase(next: &[u32], steps: usize) {
+    let mut i = 0;
+    for _ in 0..steps {
         i = next.get(i as usize).copied().unwrap_or(0);
     }
-    *at = black_box(i);
+    black_box(i);
 }
 
 /// A random cycle through `n` slots (Sattolo's shuffle), from a fixed seed.
@@ -88,7 +89,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// One timed tick: the tick, its parts, and the two controls after it.
+/// One timed tick: the tick, its parts, and the controls after it.
 #[derive(Clone, Copy)]
 struct Sample {
     tick: f64,
@@ -96,7 +97,16 @@ struct Sample {
     record: f64,
     players: f64,
     compute: f64,
-    memory: f64,
+    l1: f64,
+    l2: f64,
+    l3: f64,
+}
+
+/// The time `work` takes, in milliseconds.
+fn timed(work: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    work();
+    ms(start.elapsed())
 }
 
 fn row(name: &str, mut values: Vec<f64>) {
@@ -117,30 +127,27 @@ fn time(n: usize) {
     for _ in 0..5 {
         black_box(room.tick());
     }
-    let next = cycle(8 << 20 >> 2);
-    let (mut state, mut at) = ([1, 2, 3, 4, 5, 6, 7, 8], 0u32);
+    // Slots of 4 bytes: 16 KiB, 256 KiB and 8 MiB.
+    let (l1, l2, l3) = (cycle(4 << 10), cycle(64 << 10), cycle(2 << 20));
+    let mut state = [1, 2, 3, 4, 5, 6, 7, 8];
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
-        let start = Instant::now();
-        black_box(room.tick());
-        let tick = start.elapsed();
+        let tick = timed(|| {
+            black_box(room.tick());
+        });
         let phases = room.phases();
-        let start = Instant::now();
-        compute(&mut state);
-        let computed = Instant::now();
-        memory(&next, &mut at);
         samples.push(Sample {
-            tick: ms(tick),
+            tick,
             step: ms(phases.step),
             record: ms(phases.record),
             players: ms(phases.players),
-            compute: ms(computed - start),
-            memory: ms(computed.elapsed()),
+            compute: timed(|| compute(&mut state)),
+            l1: timed(|| chase(&l1, 1_000_000)),
+            l2: timed(|| chase(&l2, 500_000)),
+            l3: timed(|| chase(&l3, 50_000)),
         });
     }
-    println!(
-        "{n} ticks of {PLAYERS} players, each followed by the two controls (ms)"
-    );
+    println!("{n} ticks of {PLAYERS} players, each followed by the controls (ms)");
     println!(
         "{:<10} {:>7} {:>7} {:>7} {:>7} {:>8}",
         "", "min", "p10", "p50", "p90", "p90/min"
@@ -151,7 +158,9 @@ fn time(n: usize) {
     row(" record", column(|s| s.record));
     row(" players", column(|s| s.players));
     row("compute", column(|s| s.compute));
-    row("memory", column(|s| s.memory));
+    row("l1 chase", column(|s| s.l1));
+    row("l2 chase", column(|s| s.l2));
+    row("l3 chase", column(|s| s.l3));
     let mut by_tick = samples.clone();
     by_tick.sort_by(|a, b| a.tick.total_cmp(&b.tick));
     let fifth = (n / 5).max(1);
@@ -161,10 +170,12 @@ fn time(n: usize) {
     ] {
         let mean = |f: fn(&Sample) -> f64| part.iter().map(f).sum::<f64>() / part.len() as f64;
         println!(
-            "the {name} fifth of ticks: tick {:.2}, compute {:.2}, memory {:.2} (means)",
+            "the {name} fifth of ticks: tick {:.2}; compute {:.2}, l1 {:.2}, l2 {:.2}, l3 {:.2} (means)",
             mean(|s| s.tick),
             mean(|s| s.compute),
-            mean(|s| s.memory)
+            mean(|s| s.l1),
+            mean(|s| s.l2),
+            mean(|s| s.l3)
         );
     }
 }
