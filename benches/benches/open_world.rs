@@ -11,6 +11,10 @@
 //! core. Each run also prints the mean snapshot size.
 //!
 //! Run: `cargo bench -p tickwire-benches --bench open_world`.
+//!
+//! A run's figure is the mean over whatever the machine gave during it; on
+//! a shared machine, `open-world-ticks --time N` shows the same tick tick
+//! by tick, part by part, beside controls of the machine's core and caches.
 
 use std::hint::black_box;
 use std::time::Duration;
