@@ -1,11 +1,11 @@
 //! Fan-out of one tick's snapshot to many players: for each player, the
 //! WebSocket frame (frame header, per-player message header, shared encoded
 //! body) is written into one reused buffer and offered to the player's
-//! outbox, which writes it to the socket at once, as the room does. The sockets here are
-//! `tokio::io::sink()`, which takes everything: this is the server's
-//! per-player cost of the "send" phase without the socket's own cost (the
-//! bare socket write on this stack costs about 7 µs per message, see
-//! `BENCHMARKS.md`).
+//! outbox, which writes it to the socket at once, as the room does. The
+//! sockets here are `tokio::io::sink()`, which takes everything: this is
+//! the server's per-player cost of the "send" phase without the socket's
+//! own cost (the bare socket write on this stack costs about 7 µs per
+//! message, see `BENCHMARKS.md`).
 //!
 //! Also: what a bot or a client pays to decode and apply one snapshot of a
 //! 100-avatar room (the swarm must be cheap: well under 1 µs per entity).

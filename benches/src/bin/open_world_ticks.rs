@@ -31,13 +31,34 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
+use rand::{Rng, SeedableRng};
 use tickwire_benches::open_world::{PLAYERS, Room};
+use tickwire_sim::SimRng;
 
 /// Ticks counted.
 const TICKS: usize = 5;
 
-/// Most ticks `--time` runs.
-const MAX_TIMED: usize = 100_000;
+#[derive(Parser, Debug)]
+#[command(
+    name = "open-world-ticks",
+    about = "Open-world ticks of 10,000 players: a fixed few for an instruction count, or timed one by one"
+)]
+struct Args {
+    /// Time this many ticks one by one, with controls after each, and
+    /// print their distribution (without it: five ticks for callgrind).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(5..=100_000))]
+    time: Option<u32>,
+}
+
+/// A room of the bench, after five ticks to warm up.
+fn warmed_room() -> Room {
+    let mut room = Room::new(None);
+    for _ in 0..5 {
+        black_box(room.tick());
+    }
+    room
+}
 
 /// The counted ticks; a function of its own so that callgrind can count
 /// only them. Returns the bytes of every snapshot frame.
@@ -70,13 +91,9 @@ fn chase(next: &[u32], steps: usize) {
 /// A random cycle through `n` slots (Sattolo's shuffle), from a fixed seed.
 fn cycle(n: usize) -> Vec<u32> {
     let mut order: Vec<u32> = (0..n as u32).collect();
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = SimRng::seed_from_u64(7);
     for i in (1..n).rev() {
-        rng = rng
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let j = ((rng >> 33) as usize) % i;
-        order.swap(i, j);
+        order.swap(i, rng.random_range(0..i));
     }
     let mut next = vec![0u32; n];
     for w in 0..n {
@@ -123,10 +140,7 @@ fn row(name: &str, mut values: Vec<f64>) {
 }
 
 fn time(n: usize) {
-    let mut room = Room::new(None);
-    for _ in 0..5 {
-        black_box(room.tick());
-    }
+    let mut room = warmed_room();
     // Slots of 4 bytes: 16 KiB, 256 KiB and 8 MiB.
     let (l1, l2, l3) = (cycle(4 << 10), cycle(64 << 10), cycle(2 << 20));
     let mut state = [1, 2, 3, 4, 5, 6, 7, 8];
@@ -181,26 +195,11 @@ fn time(n: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => {
-            let mut room = Room::new(None);
-            for _ in 0..5 {
-                black_box(room.tick());
-            }
-            let bytes = measured_ticks(&mut room);
+    match Args::parse().time {
+        Some(n) => time(n as usize),
+        None => {
+            let bytes = measured_ticks(&mut warmed_room());
             println!("{TICKS} ticks, {bytes} bytes of snapshot frames");
-        }
-        [flag, n] if flag == "--time" => match n.parse::<usize>() {
-            Ok(n) if (5..=MAX_TIMED).contains(&n) => time(n),
-            _ => {
-                eprintln!("--time takes a number of ticks from 5 to {MAX_TIMED}, got {n}");
-                std::process::exit(2);
-            }
-        },
-        _ => {
-            eprintln!("usage: open-world-ticks [--time N]");
-            std::process::exit(2);
         }
     }
 }
