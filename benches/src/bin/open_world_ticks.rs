@@ -14,6 +14,9 @@
 //! Callgrind then counts only the measured ticks, after five to warm up;
 //! divide its total by the ticks printed.
 //!
+//! `--budget BYTES_PER_S` holds every player to a bandwidth budget, as
+//! the criterion bench's `open_world_tick/10000/budget` (2000) does.
+//!
 //! With `--time N` it times N ticks one by one, each part of each tick
 //! too, and after every tick loops of fixed work as controls of what the
 //! machine gave in that moment: `compute` (eight independent integer
@@ -34,6 +37,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use rand::{Rng, SeedableRng};
 use tickwire_benches::open_world::{PLAYERS, Room};
+use tickwire_protocol::Budget;
 use tickwire_sim::SimRng;
 
 /// Ticks counted.
@@ -49,11 +53,16 @@ struct Args {
     /// print their distribution (without it: five ticks for callgrind).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(5..=100_000))]
     time: Option<u32>,
+    /// Hold every player to this many bytes a second, as the server's
+    /// `--bandwidth-budget` does (the criterion bench's `.../budget` case
+    /// is 2000).
+    #[arg(long, value_name = "BYTES_PER_S", value_parser = clap::value_parser!(u64).range(1..))]
+    budget: Option<u64>,
 }
 
 /// A room of the bench, after five ticks to warm up.
-fn warmed_room() -> Room {
-    let mut room = Room::new(None);
+fn warmed_room(budget: Option<Budget>) -> Room {
+    let mut room = Room::new(budget);
     for _ in 0..5 {
         black_box(room.tick());
     }
@@ -139,8 +148,8 @@ fn row(name: &str, mut values: Vec<f64>) {
     );
 }
 
-fn time(n: usize) {
-    let mut room = warmed_room();
+fn time(n: usize, budget: Option<Budget>) {
+    let mut room = warmed_room(budget);
     // Slots of 4 bytes: 16 KiB, 256 KiB and 8 MiB.
     let (l1, l2, l3) = (cycle(4 << 10), cycle(64 << 10), cycle(2 << 20));
     let mut state = [1, 2, 3, 4, 5, 6, 7, 8];
@@ -195,10 +204,12 @@ fn time(n: usize) {
 }
 
 fn main() {
-    match Args::parse().time {
-        Some(n) => time(n as usize),
+    let args = Args::parse();
+    let budget = args.budget.map(|b| Budget::per_second(b, 30));
+    match args.time {
+        Some(n) => time(n as usize, budget),
         None => {
-            let bytes = measured_ticks(&mut warmed_room());
+            let bytes = measured_ticks(&mut warmed_room(budget));
             println!("{TICKS} ticks, {bytes} bytes of snapshot frames");
         }
     }
