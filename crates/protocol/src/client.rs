@@ -18,7 +18,7 @@
 
 use std::collections::VecDeque;
 
-use tickwire_sim::{ReplicatedEntity, Schema, SchemaError};
+use tickwire_types::{ReplicatedEntity, Schema, SchemaError};
 
 use crate::Limits;
 use crate::snapshot::{ApplyError, SnapshotBody, apply_changes_in_place, apply_snapshot_into};

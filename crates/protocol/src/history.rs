@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tickwire_sim::{ReplicatedEntity, Schema, SchemaError};
+use tickwire_types::{ReplicatedEntity, Schema, SchemaError};
 
 use crate::snapshot::{DeltaScratch, EncodeError, check_state, encode_delta_with, encode_full};
 

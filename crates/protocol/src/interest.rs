@@ -71,7 +71,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use tickwire_sim::{NetId, Quantization, Rect, ReplicatedEntity, Schema, SchemaError};
+use tickwire_types::{NetId, Quantization, Rect, ReplicatedEntity, Schema, SchemaError};
 
 use crate::Limits;
 use crate::history::EncodedBody;
@@ -885,7 +885,7 @@ impl ViewEncoder {
     ///
     /// ```
     /// # use tickwire_protocol::{ViewEncoder, ViewTracker};
-    /// # use tickwire_sim::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
+    /// # use tickwire_types::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
     /// let schema = Schema { game: "demo".into(), kinds: vec![KindDecl {
     ///     id: 0, name: "dot".into(),
     ///     fields: vec![FieldDecl { id: 0, name: "x".into(), quant: Quantization::Fixed { scale: 16 } }],
@@ -923,7 +923,7 @@ impl ViewEncoder {
     ///
     /// ```
     /// # use tickwire_protocol::{ViewEncoder, ViewTracker, write_snapshot_message};
-    /// # use tickwire_sim::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
+    /// # use tickwire_types::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
     /// # let schema = Schema { game: "demo".into(), kinds: vec![KindDecl {
     /// #     id: 0, name: "dot".into(),
     /// #     fields: vec![FieldDecl { id: 0, name: "x".into(), quant: Quantization::Fixed { scale: 16 } }],
@@ -1286,7 +1286,7 @@ impl ViewEncoder {
     ///
     /// ```
     /// # use tickwire_protocol::{ViewEncoder, ViewTracker};
-    /// # use tickwire_sim::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
+    /// # use tickwire_types::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
     /// let schema = Schema { game: "demo".into(), kinds: vec![KindDecl {
     ///     id: 0, name: "dot".into(),
     ///     fields: vec![FieldDecl { id: 0, name: "x".into(), quant: Quantization::Fixed { scale: 16 } }],

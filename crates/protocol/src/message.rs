@@ -10,7 +10,7 @@
 //! [`crate::snapshot`]).
 
 use serde::{Deserialize, Serialize};
-use tickwire_sim::{GameEvent, NetId, PlayerId, PlayerInput, Schema, SchemaError};
+use tickwire_types::{GameEvent, NetId, PlayerId, PlayerInput, Schema, SchemaError};
 
 use crate::codec::{self, CodecError, Reader};
 use crate::snapshot::{

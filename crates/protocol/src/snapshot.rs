@@ -24,7 +24,7 @@
 //! ([`apply_snapshot`], or [`crate::ClientState`]) checks it against the
 //! baseline. The byte layout is in `docs/protocol.md`.
 
-use tickwire_sim::{MAX_FIELDS, NetId, Quantization, ReplicatedEntity, Schema};
+use tickwire_types::{MAX_FIELDS, NetId, Quantization, ReplicatedEntity, Schema};
 
 use crate::Limits;
 use crate::codec::{ReadError, Reader, put_i32, put_u32};
@@ -340,7 +340,7 @@ fn mask_fields(mask: u8) -> impl Iterator<Item = usize> {
 /// `entities` must be sorted by id with every value in its declared range.
 /// ```
 /// # use tickwire_protocol::{encode_full, SnapshotBody, Limits};
-/// # use tickwire_sim::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
+/// # use tickwire_types::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
 /// let schema = Schema { game: "demo".into(), kinds: vec![KindDecl {
 ///     id: 0, name: "dot".into(),
 ///     fields: vec![FieldDecl { id: 0, name: "x".into(), quant: Quantization::Fixed { scale: 16 } }],
@@ -401,7 +401,7 @@ pub fn check_state(schema: &Schema, entities: &[ReplicatedEntity]) -> Result<(),
 fn check_entity<'s>(
     schema: &'s Schema,
     e: &ReplicatedEntity,
-) -> Result<&'s tickwire_sim::KindDecl, EncodeError> {
+) -> Result<&'s tickwire_types::KindDecl, EncodeError> {
     let kind = schema.kind(e.kind).ok_or(EncodeError::UnknownKind {
         id: e.id,
         kind: e.kind,
@@ -621,7 +621,7 @@ pub(crate) fn put_delta_body(
 /// and returns their mask: 0 when nothing declared changed. The same bytes
 /// [`encode_delta`] writes for a changed survivor.
 pub(crate) fn put_entity_delta(
-    kind: &tickwire_sim::KindDecl,
+    kind: &tickwire_types::KindDecl,
     base: &ReplicatedEntity,
     cur: &ReplicatedEntity,
     out: &mut Vec<u8>,
@@ -651,7 +651,7 @@ pub(crate) fn put_entity_delta(
 
 /// Whether every declared field of `e` lies in its declared range, for a
 /// row of `kind`.
-pub(crate) fn row_in_range(kind: &tickwire_sim::KindDecl, e: &ReplicatedEntity) -> bool {
+pub(crate) fn row_in_range(kind: &tickwire_types::KindDecl, e: &ReplicatedEntity) -> bool {
     kind.fields
         .iter()
         .zip(&e.values)
@@ -1365,7 +1365,7 @@ mod tests {
 
     /// A kind with every quantization, and a kind with one field.
     fn schema() -> Schema {
-        use tickwire_sim::{FieldDecl, KindDecl};
+        use tickwire_types::{FieldDecl, KindDecl};
         let field = |id: u8, quant| FieldDecl {
             id,
             name: format!("f{id}"),
@@ -1404,7 +1404,7 @@ mod tests {
             let mut entities: Vec<ReplicatedEntity> = rows
                 .into_iter()
                 .map(|(id, kind, v)| {
-                    let mut values = [0; tickwire_sim::MAX_FIELDS];
+                    let mut values = [0; tickwire_types::MAX_FIELDS];
                     values[..4].copy_from_slice(&v);
                     ReplicatedEntity { id: NetId(id), kind, values }
                 })

@@ -19,7 +19,9 @@ pub mod games;
 pub mod grid;
 pub mod hash;
 pub mod record;
-pub mod replicate;
+/// The wire's shared types live in their own leaf crate, `tickwire-types`,
+/// so that the protocol and the swarm need not pull in the simulation.
+pub use tickwire_types as replicate;
 pub mod simulation;
 pub mod world;
 

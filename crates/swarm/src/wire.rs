@@ -4,7 +4,7 @@
 use tickwire_protocol::{
     ClientMessage, ClientState, Limits, ServerMessage, decode_snapshot_message,
 };
-use tickwire_sim::PlayerInput;
+use tickwire_types::PlayerInput;
 
 /// States a bot keeps as baselines. Over WebSocket the server's baseline is
 /// the last snapshot it wrote, which the bot has always received last: one

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tickwire_protocol::{Limits, apply_snapshot, decode_snapshot_message};
-use tickwire_sim::{FieldDecl, KindDecl, NetId, Quantization, ReplicatedEntity, Schema};
+use tickwire_types::{FieldDecl, KindDecl, NetId, Quantization, ReplicatedEntity, Schema};
 
 fn schema() -> Schema {
     let field = |id: u8, name: &str, quant| FieldDecl {
