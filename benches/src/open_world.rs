@@ -11,44 +11,57 @@
 //! 1. the inputs of the tick (each bot sends one every 100 ms, so a third of
 //!    the players per tick, and turns once per second), and the simulation
 //!    step;
-//! 2. the replicated rows, recorded once for the views
-//!    (`ViewEncoder::record`: the rows by id and each row's change since
-//!    the previous tick);
-//! 3. for every player, as the server's room does it: its view, the grid
-//!    query for the ids of the entities in it, the delta against the
-//!    player's baseline (the previous tick, as over a socket that keeps up)
-//!    through its view tracker, and the snapshot message with the player's
-//!    header (`ViewEncoder::encode_message`), written into one reused frame
-//!    buffer after the room for the frame's head, and the head written, as
-//!    the room does before it offers the frame to the player's socket.
+//! 2. the replicated rows taken from the world;
+//! 3. for every player, by the server's own replication core
+//!    (`tickwire_protocol::Replicator::replicate`, the call the room makes):
+//!    its view, the grid query for the ids of the entities in it, the delta
+//!    against the player's baseline through its view tracker, and the
+//!    snapshot message with the player's header, written into one reused
+//!    frame buffer after the room for the frame's head; the bench's sink
+//!    writes the head, as the room's does, and counts the frame's bytes
+//!    where the room would offer it to a socket that keeps up.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use fastwebsockets::OpCode;
 use tickwire::frame;
-use tickwire_protocol::{Budget, Nearness, ViewEncoder, ViewTracker};
+use tickwire_protocol::{Budget, Delivery, Replicator, Sink};
 use tickwire_sim::games::bench::{self, BenchConfig};
-use tickwire_sim::{NetId, PlayerId, PlayerInput, ReplicatedEntity, Simulation};
+use tickwire_sim::{PlayerId, PlayerInput, ReplicatedEntity, Simulation};
 
 /// Players in the room: the figure the open-world goal is set at.
 pub const PLAYERS: usize = 10_000;
 
-/// A room's worth of state for the open world, as the server's room keeps
-/// it.
+/// A room's worth of state for the open world: the simulation, the bots'
+/// inputs, and the server's replication core.
 #[derive(Debug)]
 pub struct Room {
     sim: Box<dyn Simulation>,
-    players: Vec<(PlayerId, PlayerInput, ViewTracker)>,
-    encoder: ViewEncoder,
+    /// Each bot's id and its last input.
+    bots: Vec<(PlayerId, PlayerInput)>,
+    players: Replicator<()>,
     rows: Vec<ReplicatedEntity>,
-    ids: Vec<NetId>,
-    /// The room's scratch: one frame, reused per player, the snapshot
-    /// message written into it after the room for the frame's head.
-    frame: Vec<u8>,
-    budget: Option<Budget>,
     rng: u64,
     phases: Phases,
+}
+
+/// Frames every message as the room does and counts its bytes, as over
+/// sockets that keep up.
+#[derive(Debug, Default)]
+struct Frames {
+    bytes: usize,
+}
+
+impl Sink<()> for Frames {
+    fn begin(&mut self, message: &mut Vec<u8>) {
+        frame::begin(message);
+    }
+
+    fn deliver(&mut self, _: PlayerId, _: &(), _: u32, message: &mut Vec<u8>) -> Delivery {
+        self.bytes += black_box(frame::finish(message, OpCode::Binary)).len();
+        Delivery::Written
+    }
 }
 
 /// How long the parts of the last tick took: the wall clock around each,
@@ -57,9 +70,11 @@ pub struct Room {
 pub struct Phases {
     /// Inputs and the simulation step.
     pub step: Duration,
-    /// The replicated rows, and their record.
+    /// The replicated rows taken from the world.
     pub record: Duration,
-    /// Every player's view, interest query and framed snapshot.
+    /// The replication core: the rows recorded once for the views (by id,
+    /// with each row's change since the previous tick), then every
+    /// player's view, interest query and framed snapshot.
     pub players: Duration,
 }
 
@@ -73,23 +88,23 @@ impl Room {
                 Ok(world) => Box::new(world),
                 Err(e) => panic!("the bench game builds: {e}"),
             };
-        let players = (0..PLAYERS)
-            .filter_map(|i| sim.join(&format!("bot{i}")).ok())
-            .map(|j| (j.player, PlayerInput::default(), ViewTracker::new()))
-            .collect::<Vec<_>>();
-        assert_eq!(players.len(), PLAYERS);
-        let encoder = match ViewEncoder::new(sim.schema().clone()) {
-            Ok(e) => e,
+        let mut players = match Replicator::new(sim.schema().clone(), budget) {
+            Ok(core) => core,
             Err(e) => panic!("the bench schema is valid: {e}"),
         };
+        let bots = (0..PLAYERS)
+            .filter_map(|i| sim.join(&format!("bot{i}")).ok())
+            .map(|j| (j.player, PlayerInput::default()))
+            .collect::<Vec<_>>();
+        assert_eq!(bots.len(), PLAYERS);
+        for (player, _) in &bots {
+            players.add(*player, ());
+        }
         let mut room = Self {
             sim,
+            bots,
             players,
-            encoder,
             rows: Vec::new(),
-            ids: Vec::new(),
-            frame: Vec::new(),
-            budget,
             rng: 0x2545_f491_4f6c_dd1d,
             phases: Phases::default(),
         };
@@ -113,13 +128,13 @@ impl Room {
         // simulate
         let start = Instant::now();
         let tick = self.sim.tick() + 1;
-        for i in 0..self.players.len() {
+        for i in 0..self.bots.len() {
             if (tick as usize + i) % 3 != 0 {
                 continue; // an input every 100 ms
             }
             let turn = (tick as usize + i) % 30 == 0;
             let (mx, my) = (self.random() as i8, self.random() as i8);
-            let (player, input, _) = &mut self.players[i];
+            let (player, input) = &mut self.bots[i];
             input.seq += 1;
             if turn || input.seq == 1 {
                 input.move_x = mx;
@@ -129,47 +144,25 @@ impl Room {
         }
         self.sim.step();
 
-        // interest and encoding
+        // replicate, as the room does
         let stepped = Instant::now();
         let tick = self.sim.tick() as u32;
         self.rows.clear();
         self.sim.replicated(&mut self.rows);
-        if let Err(e) = self.encoder.record(tick, &self.rows) {
-            panic!("the bench game's rows record: {e}");
-        }
         let recorded = Instant::now();
-        let mut bytes = 0;
-        for (player, _, tracker) in &mut self.players {
-            let Some(view) = self.sim.view(*player) else {
-                continue;
-            };
-            self.ids.clear();
-            self.sim.entities_in(view, &mut self.ids);
-            let baseline = tracker.latest_tick();
-            let nearness = self
-                .budget
-                .map(|_| Nearness::new(self.encoder.schema(), view));
-            frame::begin(&mut self.frame);
-            let out = self.encoder.encode_message(
-                tracker,
-                baseline,
-                &self.ids,
-                self.budget,
-                |e| nearness.as_ref().map_or(1.0, |n| n.priority(e)),
-                self.sim.last_applied_input(*player),
-                &mut self.frame,
-            );
-            if let Err(e) = out {
-                panic!("the bench game's rows encode: {e}");
-            }
-            bytes += black_box(frame::finish(&mut self.frame, OpCode::Binary)).len();
+        let mut frames = Frames::default();
+        if let Err(e) = self
+            .players
+            .replicate(tick, &self.rows, &*self.sim, &mut frames)
+        {
+            panic!("the bench game's rows replicate: {e}");
         }
         self.phases = Phases {
             step: stepped - start,
             record: recorded - stepped,
             players: recorded.elapsed(),
         };
-        bytes
+        frames.bytes
     }
 
     /// How long the parts of the last tick took.

@@ -24,7 +24,9 @@
 //! Skipping is safe because the baseline of every delta is the last snapshot
 //! *begun on the socket* ([`Outbox::written_tick`]): a frame begun is always
 //! finished before the next one starts, and TCP delivers it in order or not
-//! at all. A snapshot that might still be skipped is never a baseline.
+//! at all. A snapshot that might still be skipped is never a baseline. The
+//! room reports each offer's outcome, with the tick written so far, to the
+//! replication core, which keeps the baseline (`crate::room`).
 //!
 //! The room polls the socket with a no-op waker: a socket that would block
 //! is the writer task's to wait for, and the room is told nothing. The room
@@ -345,14 +347,6 @@ impl Outbox {
         }
     }
 
-    /// Sets the baseline before anything was written: a resuming client
-    /// holds `tick` from its previous connection.
-    pub fn resume_from(&self, tick: u64) {
-        let _ = self
-            .written_tick
-            .compare_exchange(NONE, tick, Ordering::AcqRel, Ordering::Acquire);
-    }
-
     /// Snapshots skipped because the socket was slower than the tick.
     pub fn skipped(&self) -> u64 {
         self.skipped.load(Ordering::Relaxed)
@@ -539,19 +533,6 @@ mod tests {
         let outbox = Outbox::new();
         assert_eq!(outbox.offer(5, b"5"), Offered::Queued);
         assert_eq!(outbox.written_tick(), None);
-        outbox.resume_from(4);
-        assert_eq!(outbox.written_tick(), Some(4));
-    }
-
-    #[test]
-    fn resume_only_applies_before_the_first_write() {
-        let pipe = Pipe::with_room(100);
-        let outbox = attached(&pipe);
-        outbox.resume_from(7);
-        assert_eq!(outbox.written_tick(), Some(7));
-        outbox.offer(9, b"9");
-        outbox.resume_from(3);
-        assert_eq!(outbox.written_tick(), Some(9));
     }
 
     #[test]

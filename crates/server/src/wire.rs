@@ -1,24 +1,20 @@
-//! The server's only door to the protocol crate.
+//! The server's door to the protocol crate's messages.
 //!
-//! Every byte the server sends or parses goes through this module, so the
-//! rest of the server speaks in game terms (a welcome, a snapshot body for a
-//! baseline, an input) and never in encodings. Per tick the room calls
-//! [`History::record`] once, [`History::shared_body`] once per player (the
-//! protocol encodes each distinct baseline once and hands out the same
-//! bytes), and [`write_snapshot_message`] once per player to put that
-//! player's few header bytes in front of the shared body, in the frame the
-//! room has begun (`crate::frame::begin`).
+//! Every control message the server sends or parses goes through this
+//! module, so the rest of the server speaks in game terms (a welcome, a
+//! chat line, an error) and never in encodings. Snapshots are the
+//! replication core's (`tickwire_protocol::Replicator`), which the room
+//! drives once per tick; see `docs/architecture.md`.
 //!
 //! The simulation counts ticks in `u64`; the wire counts them in `u32`
 //! (4.5 years at 30 Hz). The conversion lives here too.
 
 use bytes::Bytes;
-use tickwire_protocol::{Budget, Nearness, ServerEvent, ServerHistory, ServerMessage};
-use tickwire_sim::{GameEvent, NetId, PlayerId, Rect, ReplicatedEntity, Schema, SchemaError};
+use tickwire_protocol::{Budget, ServerEvent, ServerMessage};
+use tickwire_sim::{GameEvent, NetId, PlayerId, Schema};
 
 pub use tickwire_protocol::{
-    ClientDecodeError, ClientMessage, HISTORY_TICKS, JoinRefused, PROTOCOL_VERSION, RecordError,
-    ViewError, ViewSnapshot, ViewTracker, error_code,
+    ClientDecodeError, ClientMessage, JoinRefused, PROTOCOL_VERSION, error_code,
 };
 
 /// A simulation tick as the wire counts it (saturating; see module docs).
@@ -168,103 +164,9 @@ pub fn encode_error(code: u16, reason: &str) -> Bytes {
     )
 }
 
-/// The last [`HISTORY_TICKS`] ticks of one room's replicated state.
-#[derive(Debug)]
-pub struct History {
-    inner: ServerHistory,
+/// The per-snapshot budget of a player with a view, from the server's
+/// `--bandwidth-budget` (bytes per second per player) at `tick_rate`
+/// snapshots per second.
+pub fn budget(bandwidth_budget: Option<u64>, tick_rate: u32) -> Option<Budget> {
+    bandwidth_budget.map(|b| Budget::per_second(b, tick_rate))
 }
-
-/// One encoded snapshot body, shared by the players with its baseline.
-pub type SharedBody = tickwire_protocol::EncodedBody;
-
-impl History {
-    /// An empty history for a game with `schema`.
-    pub fn new(schema: Schema) -> Result<Self, SchemaError> {
-        Ok(Self {
-            inner: ServerHistory::new(schema)?,
-        })
-    }
-
-    /// Records the state after `tick` (sorted by id, as the simulation
-    /// gives it).
-    pub fn record(&mut self, tick: u64, entities: &[ReplicatedEntity]) -> Result<(), RecordError> {
-        self.inner.record(wire_tick(tick), entities)
-    }
-
-    /// Whether a delta against `tick` can be encoded for the newest tick.
-    pub fn holds(&self, tick: u64) -> bool {
-        u32::try_from(tick).is_ok_and(|t| self.inner.holds_baseline(t))
-    }
-
-    /// The newest tick's body against `baseline` (full when `None` or no
-    /// longer held), encoded at most once per baseline per tick.
-    pub fn shared_body(&mut self, baseline: Option<u64>) -> Option<SharedBody> {
-        let baseline = baseline.and_then(|t| u32::try_from(t).ok());
-        self.inner.shared_body(baseline)
-    }
-}
-
-/// Encodes the snapshots of the players who see a view (interest
-/// management): each against the rows its client holds at its baseline,
-/// kept in the player's [`ViewTracker`]. One per room; players whose
-/// baselines and views coincide share a body.
-#[derive(Debug)]
-pub struct Views {
-    inner: tickwire_protocol::ViewEncoder,
-    /// The per-snapshot budget, if any.
-    budget: Option<Budget>,
-}
-
-impl Views {
-    /// An encoder for a game with `schema`; `bandwidth_budget` is bytes per
-    /// second per player at `tick_rate` snapshots per second.
-    pub fn new(
-        schema: Schema,
-        tick_rate: u32,
-        bandwidth_budget: Option<u64>,
-    ) -> Result<Self, SchemaError> {
-        Ok(Self {
-            inner: tickwire_protocol::ViewEncoder::new(schema)?,
-            budget: bandwidth_budget.map(|b| Budget::per_second(b, tick_rate)),
-        })
-    }
-
-    /// Records the state after `tick` (sorted by id, as the simulation
-    /// gives it): once per tick, before the players' snapshots.
-    pub fn record(&mut self, tick: u64, entities: &[ReplicatedEntity]) -> Result<(), ViewError> {
-        self.inner.record(wire_tick(tick), entities)
-    }
-
-    /// The snapshot message of the recorded tick for a player who sees the
-    /// entities `ids` (any order) inside `view`, against its `baseline`,
-    /// with its header (`last_input`), appended to `message`; recorded in
-    /// its tracker. Under a budget, the changes nearest
-    /// the view's centre go first. Returns how many changes the budget held
-    /// back.
-    pub fn encode(
-        &mut self,
-        tracker: &mut ViewTracker,
-        baseline: Option<u64>,
-        view: Rect,
-        ids: &[NetId],
-        last_input: Option<u32>,
-        message: &mut Vec<u8>,
-    ) -> Result<usize, ViewError> {
-        let baseline = baseline.and_then(|t| u32::try_from(t).ok());
-        let nearness = self
-            .budget
-            .map(|_| Nearness::new(self.inner.schema(), view));
-        let out = self.inner.encode_message(
-            tracker,
-            baseline,
-            ids,
-            self.budget,
-            |e| nearness.as_ref().map_or(1.0, |n| n.priority(e)),
-            last_input,
-            message,
-        )?;
-        Ok(out.deferred)
-    }
-}
-
-pub use tickwire_protocol::write_snapshot_message;

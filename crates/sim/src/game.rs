@@ -23,7 +23,9 @@ use glam::Vec2;
 use crate::entities::{Entities, EntityKey};
 use crate::grid::{Grid, GridSpec};
 use crate::hash::{StateHash, StateHasher};
-use crate::replicate::{GameEvent, MAX_FIELDS, PlayerId, PlayerInput, Rect, Schema};
+use crate::replicate::{
+    GameEvent, MAX_FIELDS, PlayerId, PlayerInput, Rect, ReplicatedEntity, Schema,
+};
 use crate::simulation::JoinError;
 
 /// The simulation's random number generator: PCG, seeded from the match
@@ -101,6 +103,17 @@ pub trait Game: Send + 'static {
     fn view(&self, player: PlayerId, avatar: &Self::Entity) -> Option<Rect> {
         let _ = (player, avatar);
         None
+    }
+
+    /// Under a bandwidth budget (`--bandwidth-budget`), how urgent a
+    /// change to the replicated `row` is for a player seeing `view`:
+    /// changes with a higher weight go first, and every weight is clamped
+    /// to `1/8..=1` so that nothing waits for ever. Only players with a
+    /// view are budgeted. The default ranks every row alike; a game with
+    /// positions usually returns [`crate::nearness`] of the row's position.
+    fn priority(&self, view: Rect, row: &ReplicatedEntity) -> f32 {
+        let _ = (view, row);
+        1.0
     }
 
     /// Feeds any state the game keeps outside its entities into the state

@@ -18,6 +18,7 @@ pub mod game;
 pub mod games;
 pub mod grid;
 pub mod hash;
+pub mod priority;
 pub mod record;
 /// The wire's shared types live in their own leaf crate, `tickwire-types`,
 /// so that the protocol and the swarm need not pull in the simulation.
@@ -29,6 +30,7 @@ pub use entities::{Entities, EntityKey};
 pub use game::{Ctx, Game, Row, SimRng};
 pub use grid::{Grid, GridItem, GridSpec};
 pub use hash::{StateHash, StateHasher};
+pub use priority::{LEAST_NEARNESS, nearness};
 pub use record::{Call, MatchRecord, MatchSetup, Recorder, Recording, Replay, TickCalls};
 pub use replicate::{
     FieldDecl, GameEvent, KindDecl, MAX_FIELDS, NetId, PlayerId, PlayerInput, Quantization, Rect,

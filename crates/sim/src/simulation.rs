@@ -5,7 +5,9 @@
 //! as a `Box<dyn Simulation>` and never learn its types. One call to
 //! [`Simulation::step`] is one tick.
 
-use crate::replicate::{GameEvent, NetId, PlayerId, PlayerInput, Rect, ReplicatedEntity, Schema};
+use crate::replicate::{
+    GameEvent, Interest, NetId, PlayerId, PlayerInput, Rect, ReplicatedEntity, Schema,
+};
 
 /// What a successful join gives the server to tell the player.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,10 +72,37 @@ pub trait Simulation: Send + std::fmt::Debug {
     fn entities_in(&self, rect: Rect, out: &mut Vec<NetId>) {
         let _ = (rect, out);
     }
+    /// Under a bandwidth budget, how urgent a change to `row` is for a
+    /// player seeing `view` (higher first); [`crate::Game::priority`]
+    /// declares it. The default ranks every row alike.
+    fn priority(&self, view: Rect, row: &ReplicatedEntity) -> f32 {
+        let _ = (view, row);
+        1.0
+    }
     /// Named constants a client needs to predict and draw the game (the
     /// arena's size, the avatars' speed), sent in the welcome. The default
     /// has none.
     fn client_constants(&self) -> Vec<(String, f32)> {
         Vec::new()
+    }
+}
+
+/// The replication core (in the protocol crate) asks a running match about
+/// its players through [`Interest`]; every simulation answers it.
+impl Interest for dyn Simulation + '_ {
+    fn view(&self, player: PlayerId) -> Option<Rect> {
+        Simulation::view(self, player)
+    }
+
+    fn entities_in(&self, view: Rect, out: &mut Vec<NetId>) {
+        Simulation::entities_in(self, view, out);
+    }
+
+    fn last_applied_input(&self, player: PlayerId) -> Option<u32> {
+        Simulation::last_applied_input(self, player)
+    }
+
+    fn priority(&self, view: Rect, row: &ReplicatedEntity) -> f32 {
+        Simulation::priority(self, view, row)
     }
 }

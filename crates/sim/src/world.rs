@@ -364,6 +364,10 @@ impl<G: Game> Simulation for World<G> {
         self.game.client_constants()
     }
 
+    fn priority(&self, view: Rect, row: &ReplicatedEntity) -> f32 {
+        self.game.priority(view, row)
+    }
+
     fn entities_in(&self, rect: Rect, out: &mut Vec<NetId>) {
         // Right after a step the grid lists exactly the live entities; only
         // a join or leave since can leave it naming one that is gone.

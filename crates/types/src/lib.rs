@@ -369,3 +369,29 @@ impl Rect {
         p.x >= self.min.x && p.y >= self.min.y && p.x <= self.max.x && p.y <= self.max.y
     }
 }
+
+/// What the replication core asks of the game after each tick, player by
+/// player: the contract between the simulation, which knows where players
+/// are and what they can see, and the protocol, which turns that into
+/// snapshots. The simulation crate implements it for `dyn Simulation`.
+pub trait Interest {
+    /// The area `player` sees, or `None` when it sees the whole world.
+    fn view(&self, player: PlayerId) -> Option<Rect>;
+
+    /// Appends the ids of the replicated entities inside `view`, in any
+    /// order.
+    fn entities_in(&self, view: Rect, out: &mut Vec<NetId>);
+
+    /// The sequence number of the newest input of `player` the simulation
+    /// has applied: echoed in its snapshot header for its prediction.
+    fn last_applied_input(&self, player: PlayerId) -> Option<u32>;
+
+    /// Under a bandwidth budget, how urgent a change to `entity` is for a
+    /// player seeing `view`: higher goes first. The game declares it
+    /// (`Game::priority` in the simulation crate); the default ranks every
+    /// entity alike.
+    fn priority(&self, view: Rect, entity: &ReplicatedEntity) -> f32 {
+        let _ = (view, entity);
+        1.0
+    }
+}

@@ -244,6 +244,13 @@ impl Game for Bench {
         ]
     }
 
+    /// Nearness to the view's centre: every kind's first two fields are
+    /// its `x` and `y`, in sixteenths of a unit.
+    fn priority(&self, view: Rect, row: &crate::ReplicatedEntity) -> f32 {
+        let at = Vec2::new(row.values[0] as f32, row.values[1] as f32) / 16.0;
+        crate::nearness(view, at)
+    }
+
     fn view(&self, _player: PlayerId, a: &BenchAvatar) -> Option<Rect> {
         self.config
             .view_size

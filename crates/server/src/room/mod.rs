@@ -1,0 +1,384 @@
+//! One room: one match of the game, driven by one tokio task at a fixed
+//! tick rate. The room keeps the timing, the commands from sessions and the
+//! players' sockets; everything about what each player is sent lives in
+//! the protocol's replication core ([`Replicator`]), which the room drives
+//! once per tick through a sink over the players' outboxes. The tick is
+//! told step by step in `docs/architecture.md`.
+//!
+//! The room task owns the `Box<dyn Simulation>` outright, so the simulation
+//! needs no lock. Sessions talk to it through a bounded command channel
+//! (join, leave, resume, chat) and, for inputs, through each player's own
+//! bounded input queue ([`PlayerLink`]), which the tick drains.
+//!
+//! Rooms tick at one of a few phases within the tick period (see
+//! [`crate::lobby::PHASE_SLOTS`]), so that the sends of many rooms spread
+//! out instead of bursting at the same instant, while rooms of one phase
+//! share a wakeup of the runtime.
+
+mod info;
+mod link;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use fastwebsockets::OpCode;
+use tickwire_protocol::{Delivery, Replicator, Sink};
+use tickwire_sim::{GameEvent, JoinError, Joined, PlayerId, ReplicatedEntity, Simulation};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::outbox::Offered;
+use crate::stats;
+use crate::{frame, wire};
+
+pub use info::{PlayerSummary, RoomInfo, RoomSummary};
+pub use link::{CONTROL_QUEUE, Control, ControlQueue, INPUT_QUEUE, PlayerLink};
+
+/// A request from a session to its room.
+#[derive(Debug)]
+pub enum RoomCommand {
+    /// Add a player; the reply says whether the game accepted it.
+    Join {
+        /// The session's side of the player.
+        link: Arc<PlayerLink>,
+        /// Told the outcome.
+        reply: oneshot::Sender<Result<Admitted, JoinError>>,
+    },
+    /// Remove a player.
+    Leave(PlayerId),
+    /// The player's client still holds `tick`: use it as the baseline if
+    /// nothing was written yet and the history holds it.
+    Resume(PlayerId, u64),
+    /// A chat line from a player, for everyone in the room.
+    Chat(PlayerId, String),
+}
+
+/// A player the room let in.
+#[derive(Debug)]
+pub struct Admitted {
+    /// Its ids in the match.
+    pub joined: Joined,
+    /// The welcome message, for the session to write before anything else
+    /// (before it attaches the socket to the player's outbox, after which
+    /// the room writes snapshots to it).
+    pub welcome: Bytes,
+}
+
+/// Settings a room takes from the server's configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct RoomSettings {
+    /// Most catch-up ticks run back to back before time is dropped.
+    pub max_catch_up: u32,
+    /// Offset of this room's ticks within the tick period, as a fraction.
+    pub phase: f64,
+    /// Start of the server's tick grid: a room ticks at `epoch`, plus whole
+    /// periods, plus its phase, so rooms of the same phase tick together.
+    pub epoch: Instant,
+    /// Snapshot bytes per second per player with a view, if limited.
+    pub bandwidth_budget: Option<u64>,
+}
+
+/// A running match and its players. Owned by the room task.
+#[derive(Debug)]
+pub struct Room {
+    sim: Box<dyn Simulation>,
+    info: Arc<RoomInfo>,
+    settings: RoomSettings,
+    /// The players, keyed once, with what each client holds: the order
+    /// inputs are drained in and snapshots encoded in.
+    players: Replicator<Arc<PlayerLink>>,
+    /// Reused per tick: the replicated state, sorted by id.
+    rows: Vec<ReplicatedEntity>,
+    /// Reused per tick: the events.
+    events: Vec<GameEvent>,
+    /// The outboxes, as the replication core sees them.
+    sink: Outboxes,
+    /// Ticks run.
+    ticks: metrics::Counter,
+}
+
+impl Room {
+    /// Wraps a fresh simulation; fails if the game's schema is invalid.
+    pub fn new(
+        sim: Box<dyn Simulation>,
+        info: Arc<RoomInfo>,
+        settings: RoomSettings,
+    ) -> Result<Self, tickwire_sim::SchemaError> {
+        let budget = wire::budget(settings.bandwidth_budget, sim.tick_rate());
+        let players = Replicator::new(sim.schema().clone(), budget)?;
+        Ok(Self {
+            sim,
+            info,
+            settings,
+            players,
+            rows: Vec::new(),
+            events: Vec::new(),
+            sink: Outboxes::new(),
+            ticks: metrics::counter!(stats::TICKS),
+        })
+    }
+
+    /// Sends a control message to every player; a full queue drops it.
+    fn broadcast(&self, message: &Bytes) {
+        for (_, link) in self.players.players() {
+            if !link.control.try_push(Control::Message(message.clone())) {
+                metrics::counter!(stats::EVENTS_DROPPED).increment(1);
+            }
+        }
+    }
+
+    /// Runs the room until every sender of `commands` is gone (the lobby
+    /// drops its sender when the last player leaves or the server stops).
+    pub async fn run(mut self, mut commands: mpsc::Receiver<RoomCommand>) -> Box<dyn Simulation> {
+        let period = Duration::from_secs_f64(1.0 / f64::from(self.sim.tick_rate().max(1)));
+        let since = Instant::now().saturating_duration_since(self.settings.epoch);
+        let periods = since.as_nanos() / period.as_nanos().max(1) + 1;
+        let mut next_tick = self.settings.epoch
+            + period * u32::try_from(periods).unwrap_or(u32::MAX)
+            + period.mul_f64(self.settings.phase.clamp(0.0, 1.0));
+        tracing::info!(room = %self.info.name, game = %self.info.game, "room opened");
+        loop {
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(next_tick) => {
+                    next_tick = self.catch_up(next_tick, period);
+                }
+            }
+        }
+        for (player, _) in self.players.drain() {
+            self.sim.leave(player);
+        }
+        tracing::info!(room = %self.info.name, ticks = self.sim.tick(), "room closed");
+        self.sim
+    }
+
+    /// Runs the ticks due by now, at most `max_catch_up` more than one;
+    /// drops (and counts) the rest. Returns when the next tick is due.
+    fn catch_up(&mut self, mut next_tick: Instant, period: Duration) -> Instant {
+        let mut ran = 0;
+        while next_tick <= Instant::now() && ran <= self.settings.max_catch_up {
+            self.tick();
+            next_tick += period;
+            ran += 1;
+        }
+        let now = Instant::now();
+        if next_tick <= now {
+            let behind = (now - next_tick).as_nanos() / period.as_nanos().max(1) + 1;
+            let behind = u32::try_from(behind).unwrap_or(u32::MAX);
+            next_tick += period * behind;
+            metrics::counter!(stats::CATCHUP_TICKS_DROPPED).increment(u64::from(behind));
+            tracing::debug!(room = %self.info.name, behind, "room fell behind; ticks dropped");
+        }
+        next_tick
+    }
+
+    fn handle(&mut self, command: RoomCommand) {
+        match command {
+            RoomCommand::Join { link, reply } => {
+                let result = self.join(&link);
+                let joined = result.as_ref().ok().map(|a| a.joined);
+                if reply.send(result).is_err() {
+                    // The session went away while we were adding it.
+                    if let Some(joined) = joined {
+                        self.leave(joined.player);
+                    }
+                }
+            }
+            RoomCommand::Leave(player) => self.leave(player),
+            RoomCommand::Resume(player, tick) => {
+                self.players.resume(player, wire::wire_tick(tick));
+            }
+            RoomCommand::Chat(player, text) => {
+                if self.players.get(player).is_some() {
+                    self.broadcast(&wire::encode_chat(player, &text));
+                }
+            }
+        }
+    }
+
+    /// Adds a player, as a [`RoomCommand::Join`] does: the room task's way,
+    /// and a bench's or test's way to fill a room it ticks itself.
+    pub fn join(&mut self, link: &Arc<PlayerLink>) -> Result<Admitted, JoinError> {
+        if self.players.len() >= self.info.max_players {
+            return Err(JoinError::Full(self.players.len()));
+        }
+        let joined = self.sim.join(&link.name)?;
+        let mut roster: Vec<_> = self
+            .players
+            .players()
+            .map(|(id, l)| (id, l.name.clone()))
+            .collect();
+        roster.push((joined.player, link.name.clone()));
+        let welcome = wire::encode_welcome(wire::Welcome {
+            player: joined.player,
+            avatar: joined.avatar,
+            room: &self.info.name,
+            tick_rate: self.sim.tick_rate(),
+            tick: self.sim.tick(),
+            schema: self.sim.schema(),
+            roster,
+            constants: self.sim.client_constants(),
+        });
+        self.broadcast(&wire::encode_player_joined(joined.player, &link.name));
+        self.players.add(joined.player, Arc::clone(link));
+        self.info
+            .links
+            .lock()
+            .insert(joined.player, Arc::clone(link));
+        self.info
+            .players
+            .store(self.players.len(), Ordering::Relaxed);
+        metrics::gauge!(stats::PLAYERS).increment(1.0);
+        tracing::debug!(room = %self.info.name, player = joined.player.0, name = %link.name, "player joined");
+        Ok(Admitted { joined, welcome })
+    }
+
+    fn leave(&mut self, player: PlayerId) {
+        if self.players.remove(player).is_some() {
+            self.sim.leave(player);
+            self.broadcast(&wire::encode_player_left(player));
+            self.info.links.lock().remove(&player);
+            self.info
+                .players
+                .store(self.players.len(), Ordering::Relaxed);
+            metrics::gauge!(stats::PLAYERS).decrement(1.0);
+            tracing::debug!(room = %self.info.name, player = player.0, "player left");
+        }
+    }
+
+    /// Runs one tick: simulate, replicate (every player's snapshot offered
+    /// to its outbox as soon as it is encoded), then the tick's events.
+    pub fn tick(&mut self) {
+        let start = std::time::Instant::now();
+
+        // simulate
+        for (id, link) in self.players.players() {
+            link.drain_inputs(|input| self.sim.input(id, input));
+        }
+        self.sim.step();
+        self.events.clear();
+        self.sim.drain_events(&mut self.events);
+        let simulated = std::time::Instant::now();
+
+        // replicate, and send as each message is ready
+        let tick = self.sim.tick();
+        self.rows.clear();
+        self.sim.replicated(&mut self.rows);
+        self.sink.tick = tick;
+        self.sink.offering = Duration::ZERO;
+        let replicated = self.players.replicate(
+            wire::wire_tick(tick),
+            &self.rows,
+            &*self.sim,
+            &mut self.sink,
+        );
+        match replicated {
+            Ok(report) => {
+                if let Some((player, error)) = &report.failure {
+                    // A game bug: these players keep their last state.
+                    tracing::error!(room = %self.info.name, tick, player = player.0, failed = report.failed, %error, "view not replicable");
+                }
+                self.sink.count(&report);
+            }
+            // A game bug (unsorted ids, a value outside its declared
+            // range): players keep their last state rather than get
+            // garbage. The tick still counts, and its events still go out.
+            Err(error) => {
+                tracing::error!(room = %self.info.name, tick, %error, "tick state not replicable");
+            }
+        }
+        let encoded = std::time::Instant::now();
+
+        // the tick's events
+        for event in &self.events {
+            self.broadcast(&wire::encode_game_event(event));
+        }
+        let sent = std::time::Instant::now();
+
+        self.info.tick.store(tick, Ordering::Relaxed);
+        let offering = self.sink.offering;
+        self.info.times.lock().record([
+            simulated - start,
+            (encoded - simulated).saturating_sub(offering),
+            offering + (sent - encoded),
+        ]);
+        self.ticks.increment(1);
+    }
+}
+
+/// The players' outboxes as the replication core sees them: each message
+/// is framed in place (the core writes it after the room `frame::begin`
+/// left for the head) and offered at once, so the room holds one frame,
+/// never one per player. The time spent offering is the send phase's.
+#[derive(Debug)]
+struct Outboxes {
+    /// The simulation's tick being sent (the wire counts it in `u32`).
+    tick: u64,
+    /// Time spent in `offer` this tick.
+    offering: Duration,
+    /// Bytes of the frames the room wrote to sockets itself this tick.
+    written_bytes: u64,
+    /// Snapshot frames and bytes the room wrote to sockets itself.
+    frames_out: metrics::Counter,
+    bytes_out: metrics::Counter,
+}
+
+impl Outboxes {
+    fn new() -> Self {
+        Self {
+            tick: 0,
+            offering: Duration::ZERO,
+            written_bytes: 0,
+            frames_out: metrics::counter!(stats::FRAMES_OUT),
+            bytes_out: metrics::counter!(stats::BYTES_OUT),
+        }
+    }
+
+    /// Moves a tick's report into the metrics.
+    fn count(&mut self, report: &tickwire_protocol::Report) {
+        self.frames_out.increment(report.written);
+        self.bytes_out
+            .increment(std::mem::take(&mut self.written_bytes));
+        if report.replaced > 0 {
+            metrics::counter!(stats::SNAPSHOTS_SKIPPED).increment(report.replaced);
+        }
+        if report.deferred > 0 {
+            metrics::counter!(stats::CHANGES_DEFERRED).increment(report.deferred);
+        }
+    }
+}
+
+impl Sink<Arc<PlayerLink>> for Outboxes {
+    fn begin(&mut self, message: &mut Vec<u8>) {
+        frame::begin(message);
+    }
+
+    fn deliver(
+        &mut self,
+        _player: PlayerId,
+        link: &Arc<PlayerLink>,
+        _tick: u32,
+        message: &mut Vec<u8>,
+    ) -> Delivery {
+        let frame = frame::finish(message, OpCode::Binary);
+        let offering = std::time::Instant::now();
+        let offered = link.outbox.offer(self.tick, frame);
+        self.offering += offering.elapsed();
+        let written = || link.outbox.written_tick().map(wire::wire_tick);
+        match offered {
+            Offered::Written => {
+                self.written_bytes += frame.len() as u64;
+                Delivery::Written
+            }
+            Offered::Queued => Delivery::Waiting { written: written() },
+            Offered::Replaced => Delivery::Replaced { written: written() },
+            Offered::Closed => Delivery::Closed,
+        }
+    }
+}
