@@ -63,7 +63,9 @@ if [ ${#MISSING[@]} -gt 0 ]; then
         check_needs
         if [ ${#MISSING[@]} -gt 0 ]; then
             echo "error: still missing after installing ${PACKAGES[*]}: $(missing_list)" >&2
-            echo "(Debian before 13 packages Node.js 18: install Node.js 20+ from nodejs.org or NodeSource)" >&2
+            if ! node_20_or_newer; then
+                echo "(Debian before 13 packages Node.js 18: install Node.js 20+ from nodejs.org or NodeSource)" >&2
+            fi
             exit 1
         fi
     else
