@@ -4,11 +4,83 @@
 # (node's test runner, and end-to-end tests in headless Chromium against the
 # real server binary).
 #
-# Needs: a Rust toolchain, Node.js 20+, and Debian's `chromium` at
-# /usr/bin/chromium (apt-get install chromium). `npm ci` in client-web is run
-# for you when its node_modules are missing.
+# Needs a Rust toolchain, and checks the rest first, before building
+# anything: Node.js 20+ and npm, and Debian's Chromium at /usr/bin/chromium
+# (TICKWIRE_CHROMIUM overrides the path checked). Run as root on a Debian
+# machine, it installs what is missing with apt-get; otherwise it stops at
+# once with the command to run. It runs `npm ci` in client-web when
+# node_modules is missing or older than package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+CHROMIUM="${TICKWIRE_CHROMIUM:-/usr/bin/chromium}"
+
+node_20_or_newer() {
+    local major
+    major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null) || return 1
+    [ "$major" -ge 20 ]
+}
+
+# The needs, one a line: what it is | the Debian packages that provide it |
+# the check (a shell command that succeeds when the need is met).
+NEEDS=(
+    "Node.js 20+|nodejs|node_20_or_newer"
+    "npm|npm|command -v npm"
+    "Debian's Chromium at $CHROMIUM|chromium fonts-dejavu-core|test -x '$CHROMIUM'"
+    # The cluster tests will need a Redis server:
+    # "redis-server|redis-server|command -v redis-server"
+)
+
+# Sets MISSING (what) and PACKAGES (to install) from NEEDS.
+check_needs() {
+    MISSING=()
+    PACKAGES=()
+    local need what packages check
+    for need in "${NEEDS[@]}"; do
+        IFS='|' read -r what packages check <<<"$need"
+        if ! eval "$check" >/dev/null 2>&1; then
+            MISSING+=("$what")
+            # shellcheck disable=SC2206 # a list of package names
+            PACKAGES+=($packages)
+        fi
+    done
+}
+
+missing_list() {
+    local IFS=,
+    echo "${MISSING[*]}" | sed 's/,/, /g'
+}
+
+echo "== checking what the tests need"
+check_needs
+if [ ${#MISSING[@]} -gt 0 ]; then
+    install="apt-get update -qq && apt-get install -y -qq --no-install-recommends ${PACKAGES[*]}"
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing $(missing_list): ${PACKAGES[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+        check_needs
+        if [ ${#MISSING[@]} -gt 0 ]; then
+            echo "error: still missing after installing ${PACKAGES[*]}: $(missing_list)" >&2
+            if ! node_20_or_newer; then
+                echo "(Debian before 13 packages Node.js 18: install Node.js 20+ from nodejs.org or NodeSource)" >&2
+            fi
+            exit 1
+        fi
+    else
+        echo "error: the tests need $(missing_list). Run, as root:" >&2
+        echo "    $install" >&2
+        echo "(or run ./test.sh as root, which does it)" >&2
+        exit 1
+    fi
+fi
+
+if [ ! -f client-web/node_modules/.package-lock.json ] ||
+    [ client-web/package-lock.json -nt client-web/node_modules/.package-lock.json ]; then
+    echo "== installing the web client's test tools (npm ci)"
+    (cd client-web && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 echo "== cargo test (workspace)"
 cargo test --workspace --all-targets
@@ -18,11 +90,5 @@ echo "== building the release server for the browser tests"
 cargo build --release -p tickwire
 
 echo "== web client tests"
-if [ ! -d client-web/node_modules ]; then
-    (cd client-web && npm ci --no-audit --no-fund --loglevel=error)
-fi
-if [ ! -x /usr/bin/chromium ]; then
-    echo "error: the end-to-end tests need Debian's Chromium at /usr/bin/chromium: run 'apt-get install chromium'" >&2
-    exit 1
-fi
-(cd client-web && TICKWIRE_BIN="$(pwd)/../target/release/tickwire" node --test --test-concurrency=1 test/)
+(cd client-web && TICKWIRE_BIN="$(pwd)/../target/release/tickwire" TICKWIRE_CHROMIUM="$CHROMIUM" \
+    node --test --test-concurrency=1 test/)

@@ -38,7 +38,10 @@ fn bare_fanout_reports_a_short_run() {
     // Every socket was sent frames and received them in the window.
     assert!(num("frames_sent") >= 12.0, "{report}");
     assert!(num("frames_per_s_min") > 0.0, "{report}");
-    assert!(num("frames_per_s_mean") <= 31.0, "{report}");
+    // Never more than one frame per 30 Hz slot: late slots are served in a
+    // burst after a stall on a busy machine, which may add a few to the
+    // window; a frame sent twice would read 60.
+    assert!(num("frames_per_s_mean") <= 45.0, "{report}");
     // Clock ticks of 10 ms: a short, light run may read as none.
     assert!(num("server_cpu") >= 0.0, "{report}");
     let holds = num("frames_per_s_min") >= 29.0 && num("gap_ms_p99") < 50.0;

@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 export const CLIENT_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** Where screenshots and logs of the browser tests go (gitignored). */
 export const RESULTS_DIR = join(CLIENT_ROOT, 'test-results');
-/** Debian's Chromium. */
-export const CHROMIUM = '/usr/bin/chromium';
+/** Debian's Chromium (`TICKWIRE_CHROMIUM` overrides the path, as in test.sh). */
+export const CHROMIUM = process.env.TICKWIRE_CHROMIUM || '/usr/bin/chromium';
 
 const CHROMIUM_ARGS = [
   '--headless',

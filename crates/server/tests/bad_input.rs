@@ -170,7 +170,7 @@ async fn a_silent_client_is_closed_after_the_idle_timeout() {
     );
     tcp.write_all(request.as_bytes()).await.unwrap();
     let mut received = Vec::new();
-    tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut received))
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut received))
         .await
         .expect("the server closes a silent client")
         .unwrap();

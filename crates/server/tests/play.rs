@@ -135,8 +135,8 @@ async fn matchmaking_fills_the_fullest_room_first_and_opens_new_ones() {
     let rooms = server.rooms();
     assert_eq!(rooms.len(), 2);
     drop(p3);
-    // An emptied room closes.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    // An emptied room closes (the bound only ends a test where it never does).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while server.rooms().len() != 1 {
         assert!(
             tokio::time::Instant::now() < deadline,

@@ -21,8 +21,10 @@ async fn shutdown_sends_1001_to_every_player_and_returns_promptly() {
     }
     let started = Instant::now();
     server.shutdown().await;
+    // It waits for sessions at most the grace: no hang. The slack is for a
+    // busy machine, not a second grace.
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < tickwire::SHUTDOWN_GRACE + Duration::from_secs(3),
         "{:?}",
         started.elapsed()
     );

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use tickwire::{Config, GameFactory};
+use tickwire::{Config, GameFactory, Server};
 use tickwire_sim::{
     FieldDecl, GameEvent, JoinError, Joined, KindDecl, NetId, PlayerId, PlayerInput, Quantization,
     Rect, ReplicatedEntity, Schema, Simulation,
@@ -170,26 +170,51 @@ async fn a_client_that_stops_reading_slows_no_one_and_costs_one_snapshot() {
     server.shutdown().await;
 }
 
+/// The server's send buffer per socket, in bytes, for the lag test. On
+/// Linux an accepted socket inherits the listening socket's buffer size, and
+/// a size set by hand is not autotuned: without it the kernel grows a
+/// loopback socket's send buffer to megabytes, and a socket nobody reads
+/// stays writable for seconds.
+const SERVER_SEND_BUFFER: u32 = 4096;
+
+/// Starts a server whose sockets have a [`SERVER_SEND_BUFFER`] send buffer.
+async fn start_with_small_send_buffers(config: Config) -> Server {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_send_buffer_size(SERVER_SEND_BUFFER).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(128).unwrap();
+    Server::start_with_game(config, listener, Arc::new(NoiseGame)).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_unwritable_past_the_outbox_lag_is_dropped() {
     let config = Config {
-        outbox_lag: Duration::from_millis(500),
+        outbox_lag: Duration::from_secs(1),
         ..test_config()
     };
-    let server = start_with(config, Arc::new(NoiseGame)).await;
+    let server = start_with_small_send_buffers(config).await;
     let addr = server.local_addr();
     let mut fast = join(addr, "lag", "fast").await;
     let _slow = join_with_small_buffer(addr, "lag").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    // With a few kilobytes of buffer at either end, the first snapshot of
+    // tens of kilobytes never finishes: `slow` is dropped one lag after it
+    // joined. The bound is the condition's, not the machine's speed: it only
+    // ends a test whose socket is never dropped.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
+        // `fast` keeps reading, so that its own socket stays writable.
         fast.next_snapshot().await;
-        if server.rooms()[0].players == 1 {
+        let room = &server.rooms()[0];
+        let details = room.player_details.as_ref().unwrap();
+        if room.players == 1 && details.iter().all(|p| p.name == "fast") {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the unwritable socket was not dropped"
+            "the unwritable socket was not dropped: {room:?}"
         );
     }
+    // `fast` was not dropped with it.
+    fast.next_snapshot().await;
     server.shutdown().await;
 }

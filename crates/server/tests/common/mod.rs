@@ -64,6 +64,8 @@ pub struct Player {
     pub snapshots: u64,
     /// Last input sequence the server says it applied.
     pub last_input: Option<u32>,
+    /// Tick of the last snapshot applied.
+    pub last_tick: Option<u32>,
 }
 
 /// How a connection ended, as the client saw it.
@@ -100,6 +102,7 @@ pub async fn welcome(mut ws: Ws) -> Player {
                         state,
                         snapshots: 0,
                         last_input: None,
+                        last_tick: None,
                     };
                 }
                 other => panic!("expected the welcome first, got {other:?}"),
@@ -191,6 +194,7 @@ impl Player {
                 let state = self.state.apply(&snapshot.body).expect("snapshot applies");
                 self.snapshots += 1;
                 self.last_input = snapshot.last_input;
+                self.last_tick = Some(snapshot.body.tick);
                 return state.to_vec();
             }
         }
@@ -217,8 +221,11 @@ impl Player {
     }
 }
 
-/// Snapshots per second a watcher must see: the tick rate, less one.
-pub const MIN_RATE: f64 = 29.0;
+/// Snapshots per second a watcher must see at least: half the tick rate.
+/// This only tells a room that stalls (blocked on a slow socket, say) from
+/// one that ticks: how close to 30 a debug build gets depends on how busy
+/// the machine is, so what a player lost is judged by tick numbers instead.
+pub const MIN_RATE: f64 = 15.0;
 
 /// Tests that measure a snapshot rate take turns, one at a time within a
 /// test binary: each runs its own server and clients on a 2-core machine,
@@ -229,30 +236,44 @@ pub async fn rate_measuring_turn() -> tokio::sync::MutexGuard<'static, ()> {
     TURN.lock().await
 }
 
-/// Asserts that `player` receives at least [`MIN_RATE`] snapshots per
-/// second over `window`: snapshots received, less one, over the time from
-/// the first to the last (so a snapshot late at either edge of the window
-/// is not miscounted as a lost one).
+/// Asserts that `player` gets every snapshot over `window`: the snapshot of
+/// every tick the room ran, none skipped for it (consecutive tick numbers;
+/// a late room runs its catch-up ticks back to back, and still sends each),
+/// and that the room keeps ticking, at [`MIN_RATE`] at least: snapshots
+/// received, less one, over the time from the first to the last (so a
+/// snapshot late at either edge of the window is not miscounted as a lost
+/// one).
 pub async fn assert_full_rate(player: &mut Player, window: Duration) {
     player.next_snapshot().await;
     let first = Instant::now();
     let mut last = first;
     let mut n = 0u64;
+    let mut skipped = Vec::new();
     let end = first + window;
     while Instant::now() < end {
+        let before = player.last_tick;
         if timeout(end - Instant::now(), player.next_snapshot())
             .await
             .is_err()
         {
             break;
         }
+        if let (Some(before), Some(now)) = (before, player.last_tick) {
+            if now != before.wrapping_add(1) {
+                skipped.push((before, now));
+            }
+        }
         n += 1;
         last = Instant::now();
     }
+    assert!(
+        skipped.is_empty(),
+        "snapshots skipped (tick before, tick after): {skipped:?}"
+    );
     let span = (last - first).as_secs_f64();
     let rate = n as f64 / span.max(1e-3);
     assert!(
-        rate >= MIN_RATE && span >= window.as_secs_f64() * 0.9,
+        rate >= MIN_RATE && span >= window.as_secs_f64() * 0.5,
         "{n} snapshots in {span:.3} s: {rate:.1}/s"
     );
 }

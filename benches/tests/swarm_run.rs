@@ -1,5 +1,10 @@
 //! The swarm against an in-process server: the report counts what happened,
 //! and the verdict follows the thresholds.
+//!
+//! These tests run a debug build on a machine that may be busy: none of them
+//! is about speed. Each passes lax values for the thresholds it is not about
+//! ([`LAX`]), so a slow tick on a loaded machine misses nothing, and asserts
+//! only the figures and verdict it is about.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clap::Parser;
@@ -17,11 +22,32 @@ async fn bench_server(max_room_players: Option<usize>) -> Server {
     Server::start(config, listener).unwrap()
 }
 
+/// Thresholds no run misses for being slow: any snapshot rate, any gap.
+/// Errors are left at the default (none allowed): no test here is slow
+/// enough to time out a connection.
+const LAX: [&str; 4] = ["--min-snapshot-rate", "0", "--max-gap-p99-ms", "1000000"];
+
+/// The swarm's arguments against `server`: `extra`, and the [`LAX`]
+/// thresholds `extra` does not set (a test sets the thresholds it is about).
 fn args(server: &Server, extra: &[&str]) -> Args {
     let url = format!("ws://{}/ws", server.local_addr());
     let mut argv = vec!["tickwire-swarm", "--url", &url, "--quiet"];
+    for pair in LAX.chunks(2) {
+        if !extra.contains(&pair[0]) {
+            argv.extend_from_slice(pair);
+        }
+    }
     argv.extend_from_slice(extra);
     Args::parse_from(argv)
+}
+
+/// Asserts that `missed` names exactly the thresholds with these words, in
+/// the report's order.
+fn assert_missed(missed: &[String], expected: &[&str]) {
+    assert_eq!(missed.len(), expected.len(), "{missed:?}");
+    for (m, words) in missed.iter().zip(expected) {
+        assert!(m.contains(words), "{words:?} not in {missed:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,12 +64,6 @@ async fn a_small_run_holds_and_counts_what_it_received() {
             "2s",
             "--warmup",
             "500ms",
-            // This test proves counting and judging, not speed (a debug
-            // build on a busy machine): thresholds with room to spare.
-            "--min-snapshot-rate",
-            "20",
-            "--max-gap-p99-ms",
-            "500",
         ],
     );
     let report = run(&args).await.unwrap();
@@ -52,24 +72,27 @@ async fn a_small_run_holds_and_counts_what_it_received() {
     assert_eq!(report.bots, 6);
     assert_eq!(report.rooms, 2);
     assert_eq!(report.errors, 0, "{:?}", report.errors_by_kind);
+    // The window is measured, never shorter than asked; a busy machine may
+    // make it longer.
+    assert!(report.duration_s >= 1.99, "{}", report.duration_s);
+    // Every bot received snapshots in the window, never more than one per
+    // tick of 30 Hz (catch-up ticks after a stall may add a few: a snapshot
+    // sent twice would read 60).
+    assert!(report.snapshots_per_s_min > 0.0, "{report:?}");
+    assert!(report.snapshots_per_s_mean <= 45.0, "{report:?}");
+    // Gaps are measured in milliseconds: a 33 ms tick, give or take a busy
+    // machine, is neither microseconds nor seconds.
+    assert!((1.0..1000.0).contains(&report.gap_ms_p50), "{report:?}");
+    // Inputs are acknowledged, and round trips are counted in milliseconds.
     assert!(
-        (1.9..2.5).contains(&report.duration_s),
-        "{}",
-        report.duration_s
-    );
-    // 30 Hz ticks, measured over two seconds.
-    assert!(report.snapshots_per_s_min >= 20.0, "{report:?}");
-    assert!(report.snapshots_per_s_mean <= 31.0, "{report:?}");
-    assert!((20.0..50.0).contains(&report.gap_ms_p50), "{report:?}");
-    // Inputs are acknowledged: a round trip is at least part of a tick.
-    assert!(
-        report.rtt_ms_p50 > 0.0 && report.rtt_ms_p50 < 200.0,
+        report.rtt_ms_p50 > 0.0 && report.rtt_ms_p50 < 2000.0,
         "{report:?}"
     );
     // Three avatars per room move every tick: bytes flow, and a frame
     // header is counted on top of every payload.
     assert!(report.bytes_per_bot_per_s > 100.0, "{report:?}");
     assert!(report.wire_bytes_per_bot_per_s > report.bytes_per_bot_per_s);
+    // With lax thresholds the run holds.
     assert!(report.holds, "{}", report.verdict());
 }
 
@@ -96,7 +119,8 @@ async fn an_impossible_threshold_is_missed() {
 
     assert_eq!(report.errors, 0, "{:?}", report.errors_by_kind);
     assert!(!report.holds);
-    assert_eq!(report.missed.len(), 2, "{:?}", report.missed);
+    // The two impossible thresholds, and nothing else.
+    assert_missed(&report.missed, &["snapshots/s", "bytes/s"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,6 +142,9 @@ async fn refused_bots_are_counted_as_errors() {
         report.errors_by_kind
     );
     assert!(!report.holds);
+    // The refused bot received nothing, but the rate is not what this is
+    // about (LAX allows 0): the errors alone miss.
+    assert_missed(&report.missed, &["errors"]);
 }
 
 #[tokio::test]
