@@ -121,14 +121,16 @@ impl Refusal {
         }
     }
 
-    /// The lobby gave no seat.
+    /// The lobby gave no seat: each error with its own codes.
     pub(super) fn seat(error: &SeatError) -> Self {
-        let (code, end) = match error {
-            SeatError::Full { .. } => (TRY_AGAIN_LATER, End::RoomFull),
-            SeatError::ShuttingDown => (GOING_AWAY, End::Shutdown),
-            SeatError::Game(_) => (INTERNAL_ERROR, End::Internal),
+        let (code, error_code, end) = match error {
+            SeatError::Full { .. } => (TRY_AGAIN_LATER, wire::error_code::FULL, End::RoomFull),
+            SeatError::ShuttingDown => (GOING_AWAY, wire::error_code::SHUTDOWN, End::Shutdown),
+            // The protocol has no server-error code; 4003 is what the
+            // server sends whenever it cannot start or reach a room.
+            SeatError::Game(_) => (INTERNAL_ERROR, wire::error_code::UNEXPECTED, End::Internal),
         };
-        Self::new(code, wire::error_code::FULL, error.to_string(), end)
+        Self::new(code, error_code, error.to_string(), end)
     }
 
     /// The room (the game) refused the join.
@@ -249,5 +251,40 @@ mod tests {
         let cut = close_reason(&long);
         assert!(cut.len() <= 123);
         assert!(std::str::from_utf8(cut).is_ok());
+    }
+
+    #[test]
+    fn each_seat_error_has_its_own_codes() {
+        use wire::error_code;
+        let cases = [
+            (
+                SeatError::Full {
+                    room: "r".into(),
+                    limit: 2,
+                },
+                TRY_AGAIN_LATER,
+                error_code::FULL,
+                End::RoomFull,
+            ),
+            (
+                SeatError::ShuttingDown,
+                GOING_AWAY,
+                error_code::SHUTDOWN,
+                End::Shutdown,
+            ),
+            (
+                SeatError::Game("no arena".into()),
+                INTERNAL_ERROR,
+                error_code::UNEXPECTED,
+                End::Internal,
+            ),
+        ];
+        for (error, code, protocol_code, end) in cases {
+            let refusal = Refusal::seat(&error);
+            assert_eq!(refusal.close.code, code, "{error:?}");
+            assert_eq!(refusal.close.error_code, protocol_code, "{error:?}");
+            assert_eq!(refusal.end, end, "{error:?}");
+            assert_eq!(refusal.close.reason, error.to_string());
+        }
     }
 }
