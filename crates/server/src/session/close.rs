@@ -3,10 +3,35 @@
 //! handshake.
 //!
 //! A connection refused before it joined a room gets its close here
-//! ([`Refusal`]); one that has joined is closed by its writer task, with
+//! (`Refusal`); one that has joined is closed by its writer task, with
 //! the close the reader decided on or one of its own (shutdown, idle).
 //! After the server's close frame the socket stays open a moment so the
-//! peer can read it and answer ([`finish`], [`linger`]).
+//! peer can read it and answer (`finish`, `linger`).
+//!
+//! # Every close the server sends
+//!
+//! Before a close with a reason the server sends a protocol `Error`
+//! message (its code from `tickwire_protocol::error_code`, with the whole
+//! reason); the close frame carries the WebSocket code and the reason cut
+//! to 123 bytes. `docs/protocol.md` and `docs/operations.md` point here.
+//!
+//! | when | close code | protocol error first | `End` (metric label) |
+//! | --- | --- | --- | --- |
+//! | server shutting down, before the lobby was asked | 1001 going away | none | — (not counted) |
+//! | server shutting down, refused a seat ([`SeatError::ShuttingDown`]) | 1001 going away | 4006 shutdown | `shutdown` |
+//! | server shutting down, player in a room (the writer) | 1001 going away | none | `shutdown` |
+//! | room full ([`SeatError::Full`], [`JoinError::Full`]) | 1013 try again later | 4004 full | `room_full` |
+//! | the game refused the join ([`JoinError::Refused`]) | 1013 try again later | 4004 full | `room_full` |
+//! | the match could not start ([`SeatError::Game`]) | 1011 internal error | 4003 (no server-error code exists) | `internal_error` |
+//! | the room task is gone or never answered the join | 1011 internal error | 4003 | `internal_error` |
+//! | a message that does not decode; a bad frame or fragmentation | 1002 protocol error | 4002 malformed | `bad_message` |
+//! | a text frame | 1003 unsupported data | 4002 malformed | `text_frame` |
+//! | a message over the size limit | 1009 message too big | 4002 malformed | `message_too_big` |
+//! | a join naming another protocol version / another schema | 1008 policy violation | 4000 / 4001 | `protocol_mismatch` |
+//! | input flooding | 1008 policy violation | 4005 rate limited | `input_flooding` |
+//! | nothing received for the idle timeout (the writer) | 1008 policy violation | none | `idle_timeout` |
+//! | the peer closed | the peer's close, echoed | none | `peer_closed` |
+//! | the peer vanished, the socket failed, a write timed out | nothing sent | none | `peer_vanished`, `socket_error`, `write_timeout` |
 
 use std::time::Duration;
 
@@ -251,6 +276,43 @@ mod tests {
         let cut = close_reason(&long);
         assert!(cut.len() <= 123);
         assert!(std::str::from_utf8(cut).is_ok());
+    }
+
+    #[test]
+    fn the_close_table_names_every_way_a_connection_ends() {
+        use End::*;
+        let all = [
+            PeerClosed,
+            PeerVanished,
+            Shutdown,
+            TextFrame,
+            BadMessage,
+            ProtocolVersion,
+            TooBig,
+            Flooding,
+            Idle,
+            WriteTimeout,
+            RoomFull,
+            SocketError,
+            Internal,
+        ];
+        // Does not compile when a variant is added: add it above, and to
+        // the table in the module doc.
+        for end in all {
+            match end {
+                PeerClosed | PeerVanished | Shutdown | TextFrame | BadMessage | ProtocolVersion
+                | TooBig | Flooding | Idle | WriteTimeout | RoomFull | SocketError | Internal => {}
+            }
+        }
+        let table: String = include_str!("close.rs")
+            .lines()
+            .take_while(|line| line.starts_with("//!"))
+            .filter(|line| line.starts_with("//! |"))
+            .collect();
+        for end in all {
+            let label = format!("`{}`", end.label());
+            assert!(table.contains(&label), "{label} is not in the close table");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The writer task: everything the session writes after the welcome.
 //!
-//! The write half belongs to the player's [`Outbox`](crate::outbox::Outbox):
+//! The write half belongs to the player's [`Outbox`]:
 //! the room writes snapshots to it directly while the socket keeps up. The
 //! writer writes everything else through the outbox. It serves, in order
 //! of priority: shutdown (close 1001), the bounded control queue (pongs,
