@@ -3,10 +3,12 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use tickwire::{Config, GameKind};
+use tickwire::{Config, GameFactory, GameKind};
+use tickwire_sim::Simulation;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_gets_the_welcome_then_30_snapshots_per_second() {
@@ -112,9 +114,38 @@ async fn a_full_room_refuses_with_1013() {
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(addr, "small", "c"))
         .await
         .unwrap();
-    let closed = expect_close(&mut ws).await;
+    let ((code, _), closed) = expect_refusal(&mut ws).await;
+    assert_eq!(code, tickwire_protocol::error_code::FULL);
     assert_eq!(closed.code, 1013, "{closed:?}");
     assert!(closed.reason.contains("full"), "{closed:?}");
+    server.shutdown().await;
+}
+
+/// A game whose every match fails to start.
+struct Broken;
+
+impl GameFactory for Broken {
+    fn name(&self) -> &str {
+        "broken"
+    }
+    fn new_match(&self, _room: &str, _serial: u64) -> anyhow::Result<Box<dyn Simulation>> {
+        anyhow::bail!("no arena today")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_that_cannot_start_refuses_with_1011_not_full() {
+    let server = start_with(test_config(), Arc::new(Broken)).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(server.local_addr(), "r", "a"))
+        .await
+        .unwrap();
+    let ((code, reason), closed) = expect_refusal(&mut ws).await;
+    // No code means "server error": 4003 is what the server sends when it
+    // cannot start or reach a room (see `session::close`).
+    assert_eq!(code, tickwire_protocol::error_code::UNEXPECTED, "{reason}");
+    assert!(reason.contains("no arena today"), "{reason}");
+    assert_eq!(closed.code, 1011, "{closed:?}");
+    assert!(closed.reason.contains("could not start"), "{closed:?}");
     server.shutdown().await;
 }
 

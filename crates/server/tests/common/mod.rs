@@ -136,6 +136,24 @@ pub async fn expect_close(ws: &mut Ws) -> Closed {
     }
 }
 
+/// Reads a refusal: the protocol `Error` message the server sends first,
+/// as `(code, reason)`, then the close.
+pub async fn expect_refusal(ws: &mut Ws) -> ((u16, String), Closed) {
+    let msg = timeout(Duration::from_secs(3), ws.next())
+        .await
+        .expect("a message within 3 s")
+        .expect("stream open")
+        .expect("no socket error");
+    let Message::Binary(bytes) = msg else {
+        panic!("expected the error message first, got {msg:?}");
+    };
+    let error = match ServerMessage::decode(&bytes, None, &Limits::default()).expect("decodes") {
+        ServerMessage::Error { code, reason } => (code, reason),
+        other => panic!("expected the error message first, got {other:?}"),
+    };
+    (error, expect_close(ws).await)
+}
+
 impl Player {
     /// Sends one protocol message.
     pub async fn send(&mut self, message: &ClientMessage) {

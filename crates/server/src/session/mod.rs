@@ -1,0 +1,229 @@
+//! One player's WebSocket connection, from just after the upgrade to its
+//! close.
+//!
+//! [`run`] takes the connection through its life: a seat in a room from
+//! the lobby, the join, the welcome (written before anything else), then
+//! two tasks until the end, and the leave. Refusals before the join are a
+//! protocol error message and a close ([`close`]).
+//!
+//! The **reader** (`reader.rs`) owns the read half. It decodes each client
+//! message with the protocol and acts on it: inputs go (rate-limited,
+//! `rate.rs`) into the player's bounded input queue, pings are answered, a
+//! bad frame ends the connection with a close code and a reason.
+//!
+//! The write half belongs to the player's [`Outbox`](crate::outbox::Outbox):
+//! the room writes snapshots to it directly while the socket keeps up. The
+//! session writes the welcome before it attaches the socket there, so the
+//! welcome always comes first. The **writer** (`writer.rs`) writes
+//! everything else through the outbox, including every close once the
+//! player has joined; [`close`] then lingers for the peer's answer.
+
+pub mod close;
+mod rate;
+mod reader;
+mod writer;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use bytes::Bytes;
+use fastwebsockets::{Frame, Payload, Role, WebSocket, WebSocketRead};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tickwire_sim::PlayerId;
+use tokio::io::{AsyncRead, AsyncReadExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use self::close::{End, Refusal};
+use self::reader::ReaderContext;
+use crate::lobby::Seat;
+use crate::outbox::SocketWrite;
+use crate::room::{Admitted, PlayerLink, RoomCommand};
+use crate::{Shared, stats};
+
+type Stream = TokioIo<Upgraded>;
+
+/// The read half of a player's socket.
+type SocketRead = Box<dyn AsyncRead + Send + Unpin>;
+
+/// Runs one connection from just after the upgrade to its end.
+pub async fn run(
+    mut ws: WebSocket<Stream>,
+    shared: Arc<Shared>,
+    room: Option<String>,
+    name: String,
+) {
+    // Over the limit a frame errors before its payload is buffered. The
+    // library refuses a payload of exactly the limit, hence the +1.
+    ws.set_max_message_size(shared.config.max_message_size.saturating_add(1));
+    let mut shutdown = shared.shutdown.clone();
+    let Some(alive) = shared.alive.lock().clone() else {
+        let _ = ws
+            .write_frame(Frame::close(close::GOING_AWAY, b"server shutting down"))
+            .await;
+        return;
+    };
+    metrics::gauge!(stats::CONNECTIONS).increment(1.0);
+    let Some((seat, link, Admitted { joined, welcome })) =
+        enter(&mut ws, &shared, room.as_deref(), name).await
+    else {
+        metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
+        return;
+    };
+    let player = joined.player;
+    tracing::debug!(room = %seat.info.name, player = player.0, "session started");
+
+    if let Err(end) = write_welcome(&mut ws, welcome, &shared).await {
+        let _ = seat.commands.send(RoomCommand::Leave(player)).await;
+        metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
+        metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
+        return;
+    }
+    if *shutdown.borrow() {
+        // Shutdown began while this player was joining.
+        shutdown.mark_changed();
+    }
+    let read_half = attach(ws, &link, &shared);
+    let last_heard = Arc::new(AtomicU64::new(0));
+    let epoch = Instant::now();
+    let reader = tokio::spawn(reader::read_loop(
+        read_half,
+        ReaderContext {
+            link: Arc::clone(&link),
+            commands: seat.commands.clone(),
+            shared: Arc::clone(&shared),
+            player,
+            schema_hash: seat.info.schema_hash,
+            tick: Arc::clone(&seat.info),
+            last_heard: Arc::clone(&last_heard),
+            epoch,
+        },
+    ));
+    let written = writer::write_loop(&link, &mut shutdown, &shared, &last_heard, epoch).await;
+    let end = close::finish(written, reader).await;
+    link.outbox.detach();
+
+    let _ = seat.commands.send(RoomCommand::Leave(player)).await;
+    drop(seat);
+    drop(alive);
+    metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
+    metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
+    log_end(player, end);
+}
+
+/// Takes a seat in the room and joins it. A refusal is sent (error message
+/// and close) and gives `None`.
+async fn enter(
+    ws: &mut WebSocket<Stream>,
+    shared: &Shared,
+    room: Option<&str>,
+    name: String,
+) -> Option<(Seat, Arc<PlayerLink>, Admitted)> {
+    let seat = match shared.lobby.seat(room) {
+        Ok(seat) => seat,
+        Err(error) => {
+            Refusal::seat(&error).send(ws).await;
+            return None;
+        }
+    };
+    let link = Arc::new(PlayerLink::new(name));
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let joined = match seat
+        .commands
+        .send(RoomCommand::Join {
+            link: Arc::clone(&link),
+            reply: reply_tx,
+        })
+        .await
+    {
+        Ok(()) => reply_rx.await.ok(),
+        Err(_) => None,
+    };
+    match joined {
+        Some(Ok(admitted)) => Some((seat, link, admitted)),
+        Some(Err(error)) => {
+            Refusal::join(&error, &seat.info.name).send(ws).await;
+            None
+        }
+        None => {
+            Refusal::room_unavailable().send(ws).await;
+            None
+        }
+    }
+}
+
+/// Writes the welcome, before the socket is attached to the outbox (after
+/// which the room may write snapshots to it). `Err`: how the connection
+/// ended instead.
+async fn write_welcome(
+    ws: &mut WebSocket<Stream>,
+    welcome: Bytes,
+    shared: &Shared,
+) -> Result<(), End> {
+    let lag = shared.config.outbox_lag;
+    let welcomed = tokio::time::timeout(
+        lag,
+        ws.write_frame(Frame::binary(Payload::Borrowed(&welcome))),
+    )
+    .await;
+    match welcomed {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Err(End::SocketError),
+        Err(_) => return Err(End::WriteTimeout),
+    }
+    writer::count_out(welcome.len() + tickwire_protocol::server_frame_header_bytes(welcome.len()));
+    // The welcome carries the roster, so it grows with the room: a session
+    // that kept it would hold kilobytes per player for nothing.
+    drop(welcome);
+    Ok(())
+}
+
+/// Hands the write half to the player's outbox and returns the read half,
+/// ready for the reader.
+fn attach(ws: WebSocket<Stream>, link: &PlayerLink, shared: &Shared) -> WebSocketRead<SocketRead> {
+    let (read_half, write_half) = split(ws.into_inner());
+    let (mut read_half, _) =
+        fastwebsockets::after_handshake_split(read_half, tokio::io::sink(), Role::Server);
+    read_half.set_max_message_size(shared.config.max_message_size.saturating_add(1));
+    link.outbox.attach(write_half);
+    read_half
+}
+
+/// Splits an upgraded connection into its read and write halves. The
+/// connection is a TCP stream under hyper's upgrade wrapper: unwrapped, it
+/// splits into owned halves that share no lock, and the room's writes go
+/// straight to the socket. Bytes hyper read past the handshake are read
+/// first. Any other stream is split behind a lock.
+fn split(stream: Stream) -> (SocketRead, SocketWrite) {
+    match stream.into_inner().downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            let (read, write) = parts.io.into_inner().into_split();
+            let read: SocketRead = if parts.read_buf.is_empty() {
+                Box::new(read)
+            } else {
+                Box::new(std::io::Cursor::new(parts.read_buf).chain(read))
+            };
+            (read, Box::new(write))
+        }
+        Err(upgraded) => {
+            let (read, write) = tokio::io::split(TokioIo::new(upgraded));
+            (Box::new(read), Box::new(write))
+        }
+    }
+}
+
+/// Logs how a session ended: a normal end at debug level, others at info.
+fn log_end(player: PlayerId, end: End) {
+    match end {
+        End::PeerClosed | End::PeerVanished | End::Shutdown => {
+            tracing::debug!(player = player.0, reason = end.label(), "session ended");
+        }
+        _ => tracing::info!(player = player.0, reason = end.label(), "session closed"),
+    }
+}
+
+fn millis_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}

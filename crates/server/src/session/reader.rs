@@ -1,0 +1,291 @@
+//! The reader task: frames in, messages decoded, each acted on.
+//!
+//! It owns the socket's read half from just after the welcome until the
+//! connection ends. Inputs go (rate-limited, see [`super::rate`]) into the
+//! player's bounded input queue, chat and resumes to the room, pings are
+//! answered through the writer. A bad frame or message ends the connection:
+//! the reader queues the error message and the close for the writer, and
+//! hands the read half back to [`super::close::finish`] to linger on.
+//! `read_frame` is not cancel-safe, so it is never raced in a `select!`;
+//! the reader is only ever aborted once the connection is finished with.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use fastwebsockets::{Frame, OpCode, WebSocketError, WebSocketRead};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::close::{self, CloseWith, End};
+use super::rate::{Admit, InputRate};
+use super::{SocketRead, millis_since};
+use crate::room::{Control, PlayerLink, RoomCommand, RoomInfo};
+use crate::{Shared, stats, wire};
+
+/// Everything the reader task needs.
+pub(super) struct ReaderContext {
+    pub(super) link: Arc<PlayerLink>,
+    pub(super) commands: mpsc::Sender<RoomCommand>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) player: tickwire_sim::PlayerId,
+    pub(super) schema_hash: u64,
+    pub(super) tick: Arc<RoomInfo>,
+    /// Milliseconds after `epoch` when the last frame arrived.
+    pub(super) last_heard: Arc<AtomicU64>,
+    pub(super) epoch: Instant,
+}
+
+/// What the reader tells the writer when it stops.
+struct ReaderVerdict {
+    end: End,
+    /// A close to send, or `None` if the peer is gone or already closed.
+    close: Option<CloseWith>,
+}
+
+impl ReaderVerdict {
+    /// Ends without a close of ours: the peer is gone or closed first.
+    fn quiet(end: End) -> Self {
+        Self { end, close: None }
+    }
+}
+
+/// The reader task: returns how the connection ended, and the read half
+/// to linger on.
+pub(super) async fn read_loop(
+    mut socket: WebSocketRead<SocketRead>,
+    cx: ReaderContext,
+) -> (End, WebSocketRead<SocketRead>) {
+    let verdict = read_until_end(&mut socket, &cx).await;
+    let message = match verdict.close {
+        Some(CloseWith {
+            code,
+            error_code,
+            reason,
+        }) => {
+            // The protocol's error message first: a browser shows close
+            // codes poorly, and the message carries the whole reason.
+            cx.link
+                .control
+                .push_final(Control::Message(wire::encode_error(error_code, &reason)));
+            Control::Close(code, reason)
+        }
+        None => Control::Stop,
+    };
+    cx.link.control.push_final(message);
+    (verdict.end, socket)
+}
+
+async fn read_until_end(
+    socket: &mut WebSocketRead<SocketRead>,
+    cx: &ReaderContext,
+) -> ReaderVerdict {
+    // Replies the protocol requires (pong, close echo) go to the writer. A
+    // pong is dropped when the writer is a full queue behind (a later ping
+    // gets one); the close echo, the reader's last, always goes.
+    let control = &cx.link.control;
+    let mut obligated = |frame: Frame<'_>| {
+        let payload = Bytes::copy_from_slice(&frame.payload);
+        match frame.opcode {
+            OpCode::Close => control.push_final(Control::CloseEcho(payload)),
+            _ => {
+                control.try_push(Control::WsPong(payload));
+            }
+        }
+        std::future::ready(Ok::<(), std::convert::Infallible>(()))
+    };
+    let mut rate = InputRate::new(
+        cx.shared.config.max_inputs_per_second,
+        cx.shared.config.flood_seconds,
+    );
+    let mut assembly = Assembly {
+        partial: None,
+        limit: cx.shared.config.max_message_size,
+    };
+    loop {
+        let frame = match socket.read_frame(&mut obligated).await {
+            Ok(frame) => frame,
+            Err(error) => return verdict_for(error),
+        };
+        cx.last_heard
+            .store(millis_since(cx.epoch), Ordering::Relaxed);
+        let message = match assembly.push(frame) {
+            Ok(Some(message)) => message,
+            Ok(None) => continue,
+            Err(verdict) => return verdict,
+        };
+        if let Some(verdict) = handle_message(&message, cx, &mut rate).await {
+            return verdict;
+        }
+    }
+}
+
+/// Binary messages from frames: a fragmented one is assembled, capped at
+/// `limit` bytes.
+struct Assembly {
+    /// A fragmented binary message being assembled.
+    partial: Option<Vec<u8>>,
+    limit: usize,
+}
+
+impl Assembly {
+    /// The whole message `frame` completes, `None` if it completes none
+    /// (a fragment, a ping, a pong), or how the connection ends.
+    fn push(&mut self, frame: Frame<'_>) -> Result<Option<Vec<u8>>, ReaderVerdict> {
+        match frame.opcode {
+            OpCode::Text => Err(close_with(
+                End::TextFrame,
+                close::UNSUPPORTED_DATA,
+                "text frames are not accepted: send binary protocol messages",
+            )),
+            OpCode::Close => Err(ReaderVerdict::quiet(End::PeerClosed)),
+            OpCode::Ping | OpCode::Pong => Ok(None),
+            OpCode::Binary => {
+                if self.partial.is_some() {
+                    return Err(close_with(
+                        End::BadMessage,
+                        close::PROTOCOL_ERROR,
+                        "new message inside a fragmented one",
+                    ));
+                }
+                if frame.fin {
+                    return Ok(Some(frame.payload.to_vec()));
+                }
+                self.partial = Some(frame.payload.to_vec());
+                Ok(None)
+            }
+            OpCode::Continuation => {
+                let limit = self.limit;
+                let Some(buf) = self.partial.as_mut() else {
+                    return Err(close_with(
+                        End::BadMessage,
+                        close::PROTOCOL_ERROR,
+                        "continuation without a message",
+                    ));
+                };
+                if buf.len() + frame.payload.len() > limit {
+                    return Err(close_with(
+                        End::TooBig,
+                        close::MESSAGE_TOO_BIG,
+                        &format!("message over the limit of {limit} bytes"),
+                    ));
+                }
+                buf.extend_from_slice(&frame.payload);
+                if !frame.fin {
+                    return Ok(None);
+                }
+                Ok(Some(self.partial.take().unwrap_or_default()))
+            }
+        }
+    }
+}
+
+/// Acts on one decoded client message; `Some` ends the connection.
+async fn handle_message(
+    bytes: &[u8],
+    cx: &ReaderContext,
+    rate: &mut InputRate,
+) -> Option<ReaderVerdict> {
+    let message = match wire::decode_client(bytes) {
+        Ok(message) => message,
+        Err(error) => {
+            return Some(close_with(
+                End::BadMessage,
+                close::PROTOCOL_ERROR,
+                &error.to_string(),
+            ));
+        }
+    };
+    match message {
+        wire::ClientMessage::Join {
+            protocol_version,
+            schema_hash,
+            resume_tick,
+        } => {
+            if let Err(refused) = wire::check_join(protocol_version, schema_hash, cx.schema_hash) {
+                return Some(ReaderVerdict {
+                    end: End::ProtocolVersion,
+                    close: Some(CloseWith {
+                        code: close::POLICY_VIOLATION,
+                        error_code: refused.code(),
+                        reason: refused.to_string(),
+                    }),
+                });
+            }
+            if let Some(tick) = resume_tick {
+                let _ = cx
+                    .commands
+                    .send(RoomCommand::Resume(cx.player, u64::from(tick)))
+                    .await;
+            }
+        }
+        wire::ClientMessage::Chat { text } => match rate.admit(Instant::now()) {
+            Admit::Yes => {
+                let _ = cx.commands.try_send(RoomCommand::Chat(cx.player, text));
+            }
+            Admit::Dropped => {}
+            Admit::Flooding => return Some(flooding(cx)),
+        },
+        wire::ClientMessage::Input(input) => match rate.admit(Instant::now()) {
+            Admit::Yes => {
+                if !cx.link.push_input(input) {
+                    metrics::counter!(stats::INPUTS_DROPPED, "reason" => "queue").increment(1);
+                }
+            }
+            Admit::Dropped => {
+                metrics::counter!(stats::INPUTS_DROPPED, "reason" => "rate").increment(1);
+            }
+            Admit::Flooding => return Some(flooding(cx)),
+        },
+        wire::ClientMessage::Ack { .. } => {}
+        wire::ClientMessage::Ping { client_time } => {
+            let tick = cx.tick.tick.load(Ordering::Relaxed);
+            // A full control queue means the writer is stuck; the pong can go.
+            cx.link
+                .control
+                .try_push(Control::Message(wire::encode_pong(client_time, tick)));
+        }
+    }
+    None
+}
+
+fn flooding(cx: &ReaderContext) -> ReaderVerdict {
+    close_with(
+        End::Flooding,
+        close::POLICY_VIOLATION,
+        &format!(
+            "input flooding: over {} inputs per second for {} seconds",
+            cx.shared.config.max_inputs_per_second, cx.shared.config.flood_seconds
+        ),
+    )
+}
+
+fn close_with(end: End, code: u16, reason: &str) -> ReaderVerdict {
+    ReaderVerdict {
+        end,
+        close: Some(CloseWith::new(end, code, reason)),
+    }
+}
+
+/// Maps a read error to how the connection ends.
+fn verdict_for(error: WebSocketError) -> ReaderVerdict {
+    match error {
+        WebSocketError::FrameTooLarge => close_with(
+            End::TooBig,
+            close::MESSAGE_TOO_BIG,
+            "message over the size limit",
+        ),
+        // The peer went away without a close frame: a normal disconnect.
+        WebSocketError::UnexpectedEOF | WebSocketError::ConnectionClosed => {
+            ReaderVerdict::quiet(End::PeerVanished)
+        }
+        WebSocketError::IoError(_) | WebSocketError::SendError(_) => {
+            ReaderVerdict::quiet(End::SocketError)
+        }
+        other => close_with(
+            End::BadMessage,
+            close::PROTOCOL_ERROR,
+            &format!("bad frame: {other}"),
+        ),
+    }
+}
