@@ -25,6 +25,7 @@ pub mod codec;
 pub mod history;
 pub mod interest;
 pub mod message;
+mod rules;
 pub mod snapshot;
 
 pub use client::{CLIENT_STATES, ClientState};
@@ -39,6 +40,7 @@ pub use message::{
     MAX_REASON_BYTES, MAX_ROSTER, ServerDecodeError, ServerEvent, ServerMessage, Snapshot, Welcome,
     check_join, decode_snapshot_message, error_code,
 };
+pub use rules::truncate_utf8;
 pub use snapshot::{
     ApplyError, ChangedEntity, DeltaScratch, EncodeError, MAX_SNAPSHOT_HEADER_BYTES, SNAPSHOT_TAG,
     SnapshotBody, SnapshotDecodeError, apply_snapshot, check_state, encode_delta,

@@ -7,10 +7,11 @@ use tickwire_types::{NetId, ReplicatedEntity, Schema};
 
 use super::error::EncodeError;
 use super::field::{field_delta, in_range, mask_fields};
-use super::selection::{put_changes, varint_len};
+use super::selection::put_changes;
 use super::{SNAPSHOT_TAG, SnapshotBody};
 use crate::Limits;
-use crate::codec::{put_i32, put_u32};
+use crate::codec::{put_i32, put_u32, varint_len};
+use crate::rules::not_newer;
 
 /// Appends a body that describes `entities` at `tick` from scratch.
 ///
@@ -172,7 +173,7 @@ pub fn encode_delta_with(
     cur: &[ReplicatedEntity],
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    if baseline_tick >= tick {
+    if not_newer(tick, baseline_tick) {
         return Err(EncodeError::BaselineNotOlder {
             tick,
             baseline: baseline_tick,

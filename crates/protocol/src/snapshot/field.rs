@@ -4,6 +4,8 @@
 
 use tickwire_types::Quantization;
 
+use crate::rules::angle_delta;
+
 /// Whether `value` is legal for field `quant`.
 #[inline]
 pub(super) fn in_range(quant: &Quantization, value: i32) -> bool {
@@ -18,12 +20,8 @@ pub(super) fn in_range(quant: &Quantization, value: i32) -> bool {
 #[inline]
 pub(super) fn field_delta(quant: &Quantization, base: i32, cur: i32) -> i32 {
     match *quant {
-        Quantization::Angle { steps } => {
-            let steps = i64::from(steps);
-            let d = (i64::from(cur) - i64::from(base)).rem_euclid(steps);
-            // The shorter way round: in (-steps/2, steps/2], which fits i32.
-            (if d > steps / 2 { d - steps } else { d }) as i32
-        }
+        // The shorter way round.
+        Quantization::Angle { steps } => angle_delta(base, cur, steps),
         Quantization::Fixed { .. } | Quantization::Int { .. } => cur.wrapping_sub(base),
     }
 }

@@ -5,7 +5,7 @@
 
 use super::ChangedEntity;
 use super::error::SnapshotDecodeError;
-use crate::codec::{ReadError, Reader, put_u32};
+use crate::codec::{ReadError, Reader, put_u32, varint_len};
 
 /// How the changed survivors are picked out, when some but not all changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,15 +17,6 @@ enum Selection {
     Changed = 1,
     /// The unchanged survivors' indices as gaps.
     Unchanged = 2,
-}
-
-/// Bytes of `v` as a varint.
-pub(super) fn varint_len(v: u32) -> usize {
-    match v {
-        0..=250 => 1,
-        251..=65_535 => 3,
-        _ => 5,
-    }
 }
 
 /// Writes index gaps: the first index, then each index minus the previous
