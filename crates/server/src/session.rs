@@ -345,11 +345,7 @@ async fn refuse(ws: &mut WebSocket<Stream>, code: u16, error_code: u16, reason: 
 /// A close reason fits in a control frame: at most 123 bytes, cut on a
 /// character boundary.
 fn close_reason(reason: &str) -> &[u8] {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason.as_bytes()[..end]
+    wire::truncate_utf8(reason, 123).as_bytes()
 }
 
 fn millis_since(epoch: Instant) -> u64 {

@@ -18,7 +18,7 @@ use tickwire_sim::{GameEvent, NetId, PlayerId, Rect, ReplicatedEntity, Schema, S
 
 pub use tickwire_protocol::{
     ClientDecodeError, ClientMessage, HISTORY_TICKS, JoinRefused, PROTOCOL_VERSION, RecordError,
-    ViewError, ViewSnapshot, ViewTracker, error_code,
+    ViewError, ViewSnapshot, ViewTracker, error_code, truncate_utf8,
 };
 
 /// A simulation tick as the wire counts it (saturating; see module docs).
@@ -155,14 +155,10 @@ pub fn encode_chat(player: PlayerId, text: &str) -> Bytes {
 /// Encodes the error message sent just before a close. The reason is cut to
 /// what the protocol accepts.
 pub fn encode_error(code: u16, reason: &str) -> Bytes {
-    let mut end = reason.len().min(tickwire_protocol::MAX_REASON_BYTES);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
     control(
         &ServerMessage::Error {
             code,
-            reason: reason[..end].to_owned(),
+            reason: truncate_utf8(reason, tickwire_protocol::MAX_REASON_BYTES).to_owned(),
         },
         &no_schema(),
     )
