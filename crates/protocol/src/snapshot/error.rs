@@ -55,7 +55,7 @@ pub enum SnapshotDecodeError {
     /// The input ended early, or a varint was malformed.
     #[error("malformed snapshot: {0}")]
     Read(#[from] ReadError),
-    /// The message is larger than [`Limits::max_snapshot_bytes`].
+    /// The message is larger than [`crate::Limits::max_snapshot_bytes`].
     #[error("snapshot of {size} bytes is over the limit of {limit}")]
     TooLarge {
         /// Its size.
@@ -63,7 +63,7 @@ pub enum SnapshotDecodeError {
         /// The limit.
         limit: usize,
     },
-    /// A count above [`Limits::max_entities`] or above what the remaining
+    /// A count above [`crate::Limits::max_entities`] or above what the remaining
     /// bytes could possibly hold.
     #[error("{what} count {count} is over the limit of {limit}")]
     TooMany {
