@@ -21,6 +21,7 @@ use std::collections::VecDeque;
 use tickwire_types::{ReplicatedEntity, Schema, SchemaError};
 
 use crate::Limits;
+use crate::rules::not_newer;
 use crate::snapshot::{ApplyError, SnapshotBody, apply_changes_in_place, apply_snapshot_into};
 
 /// Ticks of state a client keeps by default: as many as the server's
@@ -81,7 +82,7 @@ impl ClientState {
     pub fn apply(&mut self, body: &SnapshotBody) -> Result<&[ReplicatedEntity], ApplyError> {
         let latest = self.latest_tick();
         if let Some(latest) = latest {
-            if body.tick <= latest {
+            if not_newer(body.tick, latest) {
                 return Err(ApplyError::NotNewer {
                     tick: body.tick,
                     latest,

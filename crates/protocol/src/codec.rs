@@ -92,7 +92,9 @@ const U16_MARKER: u8 = 251;
 /// Marker byte: a `u32` follows.
 const U32_MARKER: u8 = 252;
 
-/// Zigzag-maps a signed value so small magnitudes become small varints.
+/// Zigzag-maps a signed value so small magnitudes become small varints:
+/// `0, -1, 1, -2, 2, ...` become `0, 1, 2, 3, 4, ...`, and `i32::MIN` and
+/// `i32::MAX` the two largest, `u32::MAX` and `u32::MAX - 1`.
 #[inline]
 pub(crate) const fn zigzag(v: i32) -> u32 {
     ((v << 1) ^ (v >> 31)) as u32
@@ -102,6 +104,20 @@ pub(crate) const fn zigzag(v: i32) -> u32 {
 #[inline]
 pub(crate) const fn unzigzag(n: u32) -> i32 {
     ((n >> 1) as i32) ^ -((n & 1) as i32)
+}
+
+/// Bytes [`put_u32`] writes for `v`: 1 below 251, 3 up to `u16::MAX`
+/// (marker and 2 bytes), 5 above (marker and 4 bytes). Sizes an encoding
+/// without writing it.
+#[inline]
+pub(crate) const fn varint_len(v: u32) -> usize {
+    if v < U16_MARKER as u32 {
+        1
+    } else if v <= u16::MAX as u32 {
+        3
+    } else {
+        5
+    }
 }
 
 /// Appends a `u32` as a bincode standard-config varint.
@@ -257,6 +273,65 @@ mod tests {
             let theirs = bincode::encode_to_vec(u, bincode::config::standard()).unwrap();
             assert_eq!(ours, theirs, "u32 {u}");
             assert_eq!(Reader::new(&ours).u32().unwrap(), u);
+        }
+    }
+
+    #[test]
+    fn varint_len_is_what_put_u32_writes() {
+        let samples = [
+            0u32,
+            1,
+            127,
+            128,
+            250,
+            251,
+            252,
+            255,
+            256,
+            65_535,
+            65_536,
+            u32::MAX - 1,
+            u32::MAX,
+        ];
+        for v in samples {
+            let mut out = Vec::new();
+            put_u32(&mut out, v);
+            assert_eq!(varint_len(v), out.len(), "u32 {v}");
+        }
+        assert_eq!(varint_len(127), 1, "not LEB128: one byte up to 250");
+        assert_eq!(varint_len(128), 1);
+        assert_eq!(varint_len(250), 1);
+        assert_eq!(varint_len(251), 3);
+        assert_eq!(varint_len(65_535), 3);
+        assert_eq!(varint_len(65_536), 5);
+        assert_eq!(varint_len(u32::MAX), 5);
+    }
+
+    #[test]
+    fn zigzag_interleaves_signs_and_inverts() {
+        assert_eq!(zigzag(0), 0);
+        assert_eq!(zigzag(-1), 1);
+        assert_eq!(zigzag(1), 2);
+        assert_eq!(zigzag(-2), 3);
+        assert_eq!(zigzag(2), 4);
+        assert_eq!(zigzag(i32::MAX), u32::MAX - 1);
+        assert_eq!(zigzag(i32::MIN), u32::MAX);
+        for v in [
+            0,
+            1,
+            -1,
+            63,
+            -64,
+            125,
+            -126,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN + 1,
+        ] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+        for n in [0, 1, 2, u32::MAX - 1, u32::MAX] {
+            assert_eq!(zigzag(unzigzag(n)), n);
         }
     }
 

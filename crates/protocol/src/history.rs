@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use tickwire_types::{ReplicatedEntity, Schema, SchemaError};
 
+use crate::rules::not_newer;
 use crate::snapshot::{DeltaScratch, EncodeError, check_state, encode_delta_with, encode_full};
 
 /// Ticks of state the server keeps, and so the oldest baseline it can
@@ -102,7 +103,7 @@ impl ServerHistory {
         entities: impl Into<Arc<[ReplicatedEntity]>>,
     ) -> Result<(), RecordError> {
         if let Some(latest) = self.latest_tick() {
-            if tick <= latest {
+            if not_newer(tick, latest) {
                 return Err(RecordError::NotNewer { tick, latest });
             }
         }
@@ -137,7 +138,9 @@ impl ServerHistory {
 
     /// Whether a delta against `tick` can be encoded for the newest tick.
     pub fn holds_baseline(&self, tick: u32) -> bool {
-        self.latest_tick().is_some_and(|latest| tick < latest) && self.get(tick).is_some()
+        self.latest_tick()
+            .is_some_and(|latest| !not_newer(latest, tick))
+            && self.get(tick).is_some()
     }
 
     /// Encodes the newest tick against `baseline` when it is held (and older

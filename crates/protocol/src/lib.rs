@@ -26,6 +26,7 @@ pub mod history;
 pub mod interest;
 pub mod message;
 pub mod replicator;
+mod rules;
 pub mod snapshot;
 
 pub use client::{CLIENT_STATES, ClientState};
@@ -41,6 +42,7 @@ pub use message::{
     check_join, decode_snapshot_message, error_code,
 };
 pub use replicator::{Delivery, ReplicateError, Replicator, Report, Sink};
+pub use rules::truncate_utf8;
 pub use snapshot::{
     ApplyError, ChangedEntity, DeltaScratch, EncodeError, MAX_SNAPSHOT_HEADER_BYTES, SNAPSHOT_TAG,
     SnapshotBody, SnapshotDecodeError, apply_snapshot, check_state, encode_delta,

@@ -30,8 +30,17 @@ pub const MAX_ROSTER: usize = 1024;
 /// Most named constants in a welcome.
 pub const MAX_CONSTANTS: usize = 64;
 
-/// Codes of [`ServerMessage::Error`]. They lie in the WebSocket private
-/// close-code range, so the server can close the socket with the same code.
+/// Codes of [`ServerMessage::Error`], in 4000 to 4999 (the range RFC 6455
+/// leaves to applications for close codes), so a client can tell them from
+/// the standard close codes.
+///
+/// They are not the codes the socket is closed with: the server sends the
+/// error message with one of these codes and the full reason, then closes
+/// with a standard close code (1001 going away, 1002 protocol error, 1003
+/// unsupported data, 1008 policy violation, 1009 message too big, 1011
+/// internal error, 1013 try again later) and the reason cut to fit a close
+/// frame. Several error codes share a close code (4000, 4001 and 4005 all
+/// close with 1008); `docs/operations.md` lists which goes with which.
 pub mod error_code {
     /// The client speaks another protocol version.
     pub const PROTOCOL_VERSION: u16 = 4000;

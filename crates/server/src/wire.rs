@@ -14,7 +14,7 @@ use tickwire_protocol::{Budget, ServerEvent, ServerMessage};
 use tickwire_sim::{GameEvent, NetId, PlayerId, Schema};
 
 pub use tickwire_protocol::{
-    ClientDecodeError, ClientMessage, JoinRefused, PROTOCOL_VERSION, error_code,
+    ClientDecodeError, ClientMessage, JoinRefused, PROTOCOL_VERSION, error_code, truncate_utf8,
 };
 
 /// A simulation tick as the wire counts it (saturating; see module docs).
@@ -151,14 +151,10 @@ pub fn encode_chat(player: PlayerId, text: &str) -> Bytes {
 /// Encodes the error message sent just before a close. The reason is cut to
 /// what the protocol accepts.
 pub fn encode_error(code: u16, reason: &str) -> Bytes {
-    let mut end = reason.len().min(tickwire_protocol::MAX_REASON_BYTES);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
     control(
         &ServerMessage::Error {
             code,
-            reason: reason[..end].to_owned(),
+            reason: truncate_utf8(reason, tickwire_protocol::MAX_REASON_BYTES).to_owned(),
         },
         &no_schema(),
     )

@@ -204,11 +204,7 @@ impl Refusal {
 /// A close reason fits in a control frame: at most 123 bytes, cut on a
 /// character boundary.
 pub(super) fn close_reason(reason: &str) -> &[u8] {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason.as_bytes()[..end]
+    crate::wire::truncate_utf8(reason, 123).as_bytes()
 }
 
 /// How long a socket stays open after the server's close frame.
