@@ -8,18 +8,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clap::Parser;
-use tickwire::{Config, GameKind, Server};
+use tickwire::{BundledOptions, Config, Server, bundled};
 use tickwire_swarm::{Args, run};
 
 async fn bench_server(max_room_players: Option<usize>) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
-        game: GameKind::Bench,
         max_room_players,
         ..Config::default()
     };
-    Server::start(config, listener).unwrap()
+    let game = bundled("bench", BundledOptions::default()).unwrap();
+    Server::start(config, listener, game).unwrap()
 }
 
 /// Thresholds no run misses for being slow: any snapshot rate, any gap.

@@ -7,29 +7,9 @@
 //! once. `docs/operations.md` lists every one of them.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
-
-/// Which bundled game the rooms run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum GameKind {
-    /// The demo arena: movement, aiming, projectiles, kills, respawns.
-    Arena,
-    /// The movement-only game of the arena benchmark scenario.
-    Bench,
-}
-
-impl GameKind {
-    /// The name used on the command line and in `/api/rooms`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Arena => "arena",
-            Self::Bench => "bench",
-        }
-    }
-}
+use clap::{Args, ValueEnum};
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -40,41 +20,15 @@ pub enum LogFormat {
     Json,
 }
 
-/// Everything the server needs to start. Each field is a flag (`--bind`)
-/// and an environment variable (`TICKWIRE_BIND`); flags win.
-#[derive(Clone, Debug, Parser)]
-#[command(
-    name = "tickwire",
-    version,
-    about = "Tickwire: an authoritative multiplayer game-state server"
-)]
+/// Everything the server needs to start, whatever game it serves. Each
+/// field is a flag (`--bind`) and an environment variable (`TICKWIRE_BIND`);
+/// flags win. A game's own flags are its binary's (the bundled games':
+/// `crates/server/src/main.rs`).
+#[derive(Clone, Debug, Args)]
 pub struct Config {
     /// Address and port to listen on.
     #[arg(long, env = "TICKWIRE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
-
-    /// The game every room runs.
-    #[arg(long, env = "TICKWIRE_GAME", value_enum, default_value = "arena")]
-    pub game: GameKind,
-
-    /// Ticks per second; default: the game's own rate (30).
-    #[arg(long, env = "TICKWIRE_TICK_RATE", value_parser = clap::value_parser!(u32).range(1..=240))]
-    pub tick_rate: Option<u32>,
-
-    /// The game's constants, as a TOML file (the arena: `assets/arena.toml`).
-    #[arg(long, env = "TICKWIRE_CONFIG")]
-    pub config: Option<PathBuf>,
-
-    /// Side of the square arena in world units (overrides the config file).
-    #[arg(long, env = "TICKWIRE_ARENA_SIZE")]
-    pub arena_size: Option<f32>,
-
-    /// Side of the square each player sees, in world units (overrides the
-    /// config file): the bench game sees everything without it, the arena
-    /// sees its config's `view_size` (2000). Players are sent only what is
-    /// in view.
-    #[arg(long, env = "TICKWIRE_VIEW_SIZE")]
-    pub view_size: Option<f32>,
 
     /// Most snapshot bytes per second per player that sees a view (off by
     /// default). Over it, the changes nearest the player go first and the
@@ -82,11 +36,8 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_BANDWIDTH_BUDGET", value_parser = clap::value_parser!(u64).range(1..))]
     pub bandwidth_budget: Option<u64>,
 
-    /// Write every match's record, for replay, into this directory.
-    #[arg(long, env = "TICKWIRE_RECORD")]
-    pub record: Option<PathBuf>,
-
-    /// Most players in one room; default 64 for the arena, 10,000 for bench.
+    /// Most players in one room; default: the game's
+    /// (`GameFactory::room_player_limit`; 64 for the arena, 10,000 for bench).
     /// A join over it is refused with close code 1013.
     #[arg(long, env = "TICKWIRE_MAX_ROOM_PLAYERS")]
     pub max_room_players: Option<usize>,
@@ -144,13 +95,7 @@ impl Default for Config {
         // Must equal the command line with no arguments; a test checks it.
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            game: GameKind::Arena,
-            tick_rate: None,
-            config: None,
-            arena_size: None,
-            view_size: None,
             bandwidth_budget: None,
-            record: None,
             max_room_players: None,
             max_connections: 10_000,
             max_message_size: 64 * 1024,
@@ -163,16 +108,6 @@ impl Default for Config {
             threads: 0,
             log_format: LogFormat::Text,
         }
-    }
-}
-
-impl Config {
-    /// The room player limit in force: the flag, or the game's default.
-    pub fn room_player_limit(&self) -> usize {
-        self.max_room_players.unwrap_or(match self.game {
-            GameKind::Arena => 64,
-            GameKind::Bench => 10_000,
-        })
     }
 }
 
@@ -189,11 +124,25 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    /// The server's flags alone, as a binary flattens them.
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        let argv = std::iter::once("tickwire").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|cli| cli.config)
+    }
 
     #[test]
     fn default_struct_matches_empty_command_line() {
-        let parsed = Config::try_parse_from(["tickwire"]);
+        let parsed = parse(&[]);
         assert!(parsed.is_ok(), "{parsed:?}");
         if let Ok(parsed) = parsed {
             let d = Config::default();
@@ -202,35 +151,16 @@ mod tests {
     }
 
     #[test]
-    fn room_limit_defaults_depend_on_the_game() {
-        let mut c = Config::default();
-        assert_eq!(c.room_player_limit(), 64);
-        c.game = GameKind::Bench;
-        assert_eq!(c.room_player_limit(), 10_000);
-        c.max_room_players = Some(3);
-        assert_eq!(c.room_player_limit(), 3);
-    }
-
-    #[test]
-    fn open_world_flags_parse() {
-        let parsed = Config::try_parse_from([
-            "tickwire",
-            "--game",
-            "bench",
-            "--arena-size",
-            "12649",
-            "--view-size",
-            "2000",
-            "--bandwidth-budget",
-            "3000",
-        ]);
-        assert!(parsed.is_ok(), "{parsed:?}");
-        if let Ok(c) = parsed {
-            assert_eq!(c.arena_size, Some(12649.0));
-            assert_eq!(c.view_size, Some(2000.0));
-            assert_eq!(c.bandwidth_budget, Some(3000));
-        }
-        assert!(Config::try_parse_from(["tickwire", "--bandwidth-budget", "0"]).is_err());
+    fn the_bandwidth_budget_parses_and_refuses_zero() {
+        let parsed = parse(&["--bandwidth-budget", "3000"]);
+        assert!(matches!(
+            parsed,
+            Ok(Config {
+                bandwidth_budget: Some(3000),
+                ..
+            })
+        ));
+        assert!(parse(&["--bandwidth-budget", "0"]).is_err());
     }
 
     #[test]

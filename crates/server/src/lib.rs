@@ -10,8 +10,9 @@
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
 //! let config = tickwire::Config::default();
+//! let game = tickwire::bundled("arena", tickwire::BundledOptions::default())?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! let server = tickwire::Server::start(config, listener)?;
+//! let server = tickwire::Server::start(config, listener, game)?;
 //! println!("listening on {}", server.local_addr());
 //! server.shutdown().await; // close 1001 to every player, then return
 //! # Ok(()) }
@@ -23,9 +24,9 @@
 //! latest-wins snapshot slot), [`wire`] (the only door to the protocol),
 //! [`stats`] (metrics and tick-time histograms).
 
+pub mod bundled;
 pub mod config;
 pub mod frame;
-pub mod games;
 pub mod http;
 pub mod lobby;
 pub mod outbox;
@@ -47,7 +48,8 @@ use tickwire_sim::Simulation;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-pub use config::{Config, GameKind, LogFormat};
+pub use bundled::{BundledOptions, bundled};
+pub use config::{Config, LogFormat};
 pub use room::{PlayerSummary, RoomSummary};
 
 /// How long shutdown waits for players to get their close frame and for
@@ -62,6 +64,11 @@ pub trait GameFactory: Send + Sync + 'static {
     /// A fresh match for room `room`; `serial` counts rooms from 1 and may
     /// seed the match.
     fn new_match(&self, room: &str, serial: u64) -> anyhow::Result<Box<dyn Simulation>>;
+    /// Most players in one room unless `--max-room-players` says
+    /// otherwise. Default: 64.
+    fn room_player_limit(&self) -> usize {
+        64
+    }
     /// Called with the finished match when a room closes (to write its
     /// record, for instance). The default drops it.
     fn match_over(&self, room: &str, sim: Box<dyn Simulation>) {
@@ -107,33 +114,25 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts serving the bundled game chosen by `config` on `listener`.
-    pub fn start(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
-        let game = games::bundled(&config)?;
-        Self::start_with_game(config, listener, game)
-    }
-
     /// Starts serving `game` on `listener`. Must be called inside a tokio
     /// runtime.
-    pub fn start_with_game(
+    pub fn start(
         config: Config,
         listener: TcpListener,
         game: Arc<dyn GameFactory>,
     ) -> anyhow::Result<Self> {
         let local_addr = listener.local_addr()?;
         let _ = stats::prometheus();
+        let room_limit = config
+            .max_room_players
+            .unwrap_or_else(|| game.room_player_limit());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (alive, done) = mpsc::channel(1);
         let shared = Arc::new(Shared {
             game_name: game.name().to_owned(),
             lobby: Arc::new(
-                lobby::Lobby::new(
-                    game,
-                    config.room_player_limit(),
-                    config.max_catch_up,
-                    alive.clone(),
-                )
-                .with_bandwidth_budget(config.bandwidth_budget),
+                lobby::Lobby::new(game, room_limit, config.max_catch_up, alive.clone())
+                    .with_bandwidth_budget(config.bandwidth_budget),
             ),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             shutdown: shutdown_rx,
@@ -178,13 +177,15 @@ impl Server {
     }
 }
 
-/// Runs a server until `shutdown` resolves, then shuts it down gracefully.
+/// Runs a server of `game` until `shutdown` resolves, then shuts it down
+/// gracefully.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
+    game: Arc<dyn GameFactory>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let server = Server::start(config, listener)?;
+    let server = Server::start(config, listener, game)?;
     shutdown.await;
     server.shutdown().await;
     Ok(())

@@ -9,19 +9,24 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use tickwire::{Config, GameKind};
+use tickwire::{BundledOptions, Config, Server};
 
 /// Side of every player's view in these tests.
 const VIEW: f32 = 2000.0;
 
-fn open_world(arena: f32, budget: Option<u64>) -> Config {
-    Config {
-        game: GameKind::Bench,
+/// A server of the bench game in a square of side `arena`, every player
+/// seeing `VIEW`, held to `budget` if given.
+async fn open_world(arena: f32, budget: Option<u64>) -> Server {
+    let options = BundledOptions {
         arena_size: Some(arena),
         view_size: Some(VIEW),
+        ..BundledOptions::default()
+    };
+    let config = Config {
         bandwidth_budget: budget,
         ..test_config()
-    }
+    };
+    start_game("bench", options, config).await
 }
 
 /// A player's own avatar position in world units (bench rows: x, y at
@@ -54,7 +59,7 @@ fn in_view(at: (f32, f32), all: &[(u32, (f32, f32))]) -> BTreeSet<u32> {
 async fn players_far_apart_see_only_themselves() {
     // 100,000 units square: two random spawns are within one view of each
     // other about once in 2,500 runs, and then must see each other.
-    let server = start(open_world(100_000.0, None)).await;
+    let server = open_world(100_000.0, None).await;
     let mut a = join(server.local_addr(), "far", "a").await;
     let mut b = join(server.local_addr(), "far", "b").await;
     for _ in 0..5 {
@@ -76,7 +81,7 @@ async fn players_far_apart_see_only_themselves() {
 async fn each_player_receives_exactly_the_avatars_in_its_view() {
     // Eight players in 5000 x 5000 with 2000-unit views: some see each
     // other, some do not. Nobody moves, so positions are fixed.
-    let server = start(open_world(5000.0, None)).await;
+    let server = open_world(5000.0, None).await;
     let mut players = Vec::new();
     for i in 0..8 {
         players.push(join(server.local_addr(), "crowd", &format!("p{i}")).await);
@@ -106,7 +111,7 @@ async fn each_player_receives_exactly_the_avatars_in_its_view() {
 async fn a_tight_budget_still_brings_every_avatar_in_view_to_every_client() {
     // A 1000-unit square: everyone sees everyone. 600 bytes a second is
     // 20 a snapshot: room for one or two changes, so most wait.
-    let server = start(open_world(1000.0, Some(600))).await;
+    let server = open_world(1000.0, Some(600)).await;
     let mut players = Vec::new();
     for i in 0..6 {
         players.push(join(server.local_addr(), "tight", &format!("p{i}")).await);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use tickwire::{Config, GameFactory, GameKind};
+use tickwire::{Config, GameFactory};
 use tickwire_sim::Simulation;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +103,6 @@ async fn a_player_who_leaves_is_removed_from_the_others_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_room_refuses_with_1013() {
     let server = start(Config {
-        game: GameKind::Arena,
         max_room_players: Some(2),
         ..test_config()
     })
@@ -152,7 +151,6 @@ async fn a_match_that_cannot_start_refuses_with_1011_not_full() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matchmaking_fills_the_fullest_room_first_and_opens_new_ones() {
     let server = start(Config {
-        game: GameKind::Arena,
         max_room_players: Some(2),
         ..test_config()
     })

@@ -183,7 +183,7 @@ async fn start_with_small_send_buffers(config: Config) -> Server {
     socket.set_send_buffer_size(SERVER_SEND_BUFFER).unwrap();
     socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let listener = socket.listen(128).unwrap();
-    Server::start_with_game(config, listener, Arc::new(NoiseGame)).unwrap()
+    Server::start(config, listener, Arc::new(NoiseGame)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

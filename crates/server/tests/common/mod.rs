@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tickwire::{Config, GameFactory, GameKind, Server};
+use tickwire::{BundledOptions, Config, GameFactory, Server, bundled};
 use tickwire_protocol::{ClientMessage, ClientState, Limits, ServerMessage, Welcome};
 use tickwire_sim::{PlayerInput, ReplicatedEntity};
 use tokio::net::TcpStream;
@@ -25,27 +25,30 @@ pub fn test_config() -> Config {
     }
 }
 
-/// Starts a server running the bundled game of `config`.
+/// Starts a server running the bundled arena with its default options.
 pub async fn start(config: Config) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Server::start(config, listener).unwrap()
+    start_game("arena", BundledOptions::default(), config).await
+}
+
+/// Starts a server running the bundled game `name` with `options`.
+pub async fn start_game(name: &str, options: BundledOptions, config: Config) -> Server {
+    start_with(config, bundled(name, options).unwrap()).await
 }
 
 /// Starts a server running `game`.
 pub async fn start_with(config: Config, game: Arc<dyn GameFactory>) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Server::start_with_game(config, listener, game).unwrap()
+    Server::start(config, listener, game).unwrap()
 }
 
 /// Starts an arena server with default limits, in an arena small enough
 /// (1000 units) that every player's 2000-unit view holds everyone.
 pub async fn arena() -> Server {
-    start(Config {
-        game: GameKind::Arena,
+    let options = BundledOptions {
         arena_size: Some(1000.0),
-        ..test_config()
-    })
-    .await
+        ..BundledOptions::default()
+    };
+    start_game("arena", options, test_config()).await
 }
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;

@@ -1,10 +1,13 @@
-//! The bundled games (arena, bench) as a [`GameFactory`], and match
-//! recording.
+//! The games bundled with Tickwire (the arena and the bench game) as a
+//! [`GameFactory`], with match recording.
 //!
 //! Each room gets a fresh match built by the simulation crate from the
-//! game's name, the `--config` file and the `--tick-rate`. With `--record
-//! DIR` the match is wrapped in the simulation crate's recorder, which
-//! writes every call into `DIR/<room>-<serial>-<seed>.jsonl` for replay.
+//! game's name and its [`BundledOptions`]. With a record directory the
+//! match is wrapped in the simulation crate's recorder, which writes every
+//! call into `DIR/<room>-<serial>-<seed>.jsonl` for replay. The server
+//! itself knows nothing of these games: the `tickwire` binary's flags
+//! (`--game`, `--arena-size`, ...) fill the options, and tests and
+//! embedders call [`bundled`] as the binary does.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -17,34 +20,42 @@ use tickwire_sim::Simulation;
 use tickwire_sim::games::{self, GameError};
 use tickwire_sim::record::{MatchSetup, Recording};
 
-use crate::{Config, GameFactory, GameKind};
+use crate::GameFactory;
 
-/// One of the bundled games, configured from the command line.
-#[derive(Debug)]
-pub struct BundledGame {
-    kind: GameKind,
-    config_file: Option<PathBuf>,
-    tick_rate: Option<u32>,
-    arena_size: Option<f32>,
-    view_size: Option<f32>,
-    record_dir: Option<PathBuf>,
+/// How a bundled game is set up; every field defaults to the game's own.
+#[derive(Clone, Debug, Default)]
+pub struct BundledOptions {
+    /// The game's constants, as a TOML file (the arena: `assets/arena.toml`).
+    pub config_file: Option<PathBuf>,
+    /// Ticks per second; default: the game's own rate (30).
+    pub tick_rate: Option<u32>,
+    /// Side of the square arena in world units (overrides the config file).
+    pub arena_size: Option<f32>,
+    /// Side of the square each player sees, in world units (overrides the
+    /// config file).
+    pub view_size: Option<f32>,
+    /// Write every match's record, for replay, into this directory.
+    pub record_dir: Option<PathBuf>,
 }
 
-/// The bundled game `config` asks for. Checks the game's config file and
-/// the record directory now, so a mistake stops the server at start rather
-/// than at the first join.
-pub fn bundled(config: &Config) -> anyhow::Result<Arc<dyn GameFactory>> {
+/// One of the bundled games, with its options.
+#[derive(Debug)]
+pub struct BundledGame {
+    name: String,
+    options: BundledOptions,
+}
+
+/// The bundled game called `name` (`arena` or `bench`). Checks the name, the
+/// game's config file and the record directory now, so a mistake stops the
+/// server at start rather than at the first join.
+pub fn bundled(name: &str, options: BundledOptions) -> anyhow::Result<Arc<dyn GameFactory>> {
     let game = BundledGame {
-        kind: config.game,
-        config_file: config.config.clone(),
-        tick_rate: config.tick_rate,
-        arena_size: config.arena_size,
-        view_size: config.view_size,
-        record_dir: config.record.clone(),
+        name: name.to_owned(),
+        options,
     };
     let setup = game.setup(0)?;
     games::build(&setup).context("the game could not be built")?;
-    if let Some(dir) = &game.record_dir {
+    if let Some(dir) = &game.options.record_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the record directory {}", dir.display()))?;
     }
@@ -53,16 +64,17 @@ pub fn bundled(config: &Config) -> anyhow::Result<Arc<dyn GameFactory>> {
 
 impl BundledGame {
     fn setup(&self, seed: u64) -> Result<MatchSetup, GameError> {
+        let options = &self.options;
         let mut setup = games::setup(
-            self.kind.name(),
-            self.config_file.as_deref(),
-            self.tick_rate,
+            &self.name,
+            options.config_file.as_deref(),
+            options.tick_rate,
             seed,
         )?;
-        if let (Some(size), Some(config)) = (self.arena_size, setup.config.as_object_mut()) {
+        if let (Some(size), Some(config)) = (options.arena_size, setup.config.as_object_mut()) {
             config.insert("arena_size".into(), serde_json::json!(size));
         }
-        if let (Some(size), Some(config)) = (self.view_size, setup.config.as_object_mut()) {
+        if let (Some(size), Some(config)) = (options.view_size, setup.config.as_object_mut()) {
             config.insert("view_size".into(), serde_json::json!(size));
         }
         Ok(setup)
@@ -81,14 +93,19 @@ fn seed_for(serial: u64) -> u64 {
 
 impl GameFactory for BundledGame {
     fn name(&self) -> &str {
-        self.kind.name()
+        &self.name
+    }
+
+    fn room_player_limit(&self) -> usize {
+        // One room of the bench game is the open-world scenario.
+        if self.name == "bench" { 10_000 } else { 64 }
     }
 
     fn new_match(&self, room: &str, serial: u64) -> anyhow::Result<Box<dyn Simulation>> {
         let seed = seed_for(serial);
         let setup = self.setup(seed)?;
         let sim = games::build(&setup)?;
-        let Some(dir) = &self.record_dir else {
+        let Some(dir) = &self.options.record_dir else {
             return Ok(sim);
         };
         let path = dir.join(format!("{room}-{serial}-{seed:016x}.jsonl"));
