@@ -16,8 +16,8 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fastwebsockets::OpCode;
-use tickwire::frame;
-use tickwire::outbox::{Offered, Outbox};
+use tickwire::bench::frame;
+use tickwire::bench::{Offered, Outbox};
 use tickwire_protocol::{
     ClientState, Limits, ServerHistory, decode_snapshot_message, write_snapshot_message,
 };

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use parking_lot::Mutex;
-use tickwire::room::{PlayerLink, Room, RoomInfo, RoomSettings};
-use tickwire::stats::TickTimes;
+use tickwire::bench::TickTimes;
+use tickwire::bench::{PlayerLink, Room, RoomInfo, RoomSettings};
 use tickwire_sim::PlayerInput;
 use tickwire_sim::Simulation;
 use tickwire_sim::games::bench::{BenchConfig, new_world};
@@ -65,7 +65,7 @@ fn room(serial: u64) -> Option<Bench> {
 
 fn rooms_of_ten(c: &mut Criterion) {
     // The server's recorder, so the tick's metrics cost what they cost.
-    let _ = tickwire::stats::prometheus();
+    let _ = tickwire::bench::prometheus();
     let Some(mut rooms) = (1..=ROOMS as u64).map(room).collect::<Option<Vec<_>>>() else {
         panic!("bench rooms");
     };

@@ -25,7 +25,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use fastwebsockets::OpCode;
-use tickwire::frame;
+use tickwire::bench::frame;
 use tickwire_protocol::{Budget, Delivery, Replicator, Sink};
 use tickwire_sim::games::bench::{self, BenchConfig};
 use tickwire_sim::{PlayerId, PlayerInput, ReplicatedEntity, Simulation};

@@ -146,7 +146,7 @@ async fn serve(args: Args) -> Result<(), String> {
 
     // One pre-built frame, header and payload, for every socket.
     let mut frame = Vec::new();
-    tickwire::frame::push(&mut frame, OpCode::Binary, &vec![0x5a; args.frame_bytes]);
+    tickwire::bench::frame::push(&mut frame, OpCode::Binary, &vec![0x5a; args.frame_bytes]);
     let ticker_served = Arc::clone(&served);
     tokio::spawn(tokio::task::coop::unconstrained(async move {
         let slot = Duration::from_secs_f64(1.0 / FRAMES_PER_SECOND / phases as f64);

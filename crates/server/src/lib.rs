@@ -26,14 +26,28 @@
 
 pub mod bundled;
 pub mod config;
-pub mod frame;
-pub mod http;
-pub mod lobby;
-pub mod outbox;
-pub mod room;
-pub mod session;
-pub mod stats;
-pub mod wire;
+mod frame;
+mod http;
+mod lobby;
+mod outbox;
+mod room;
+mod session;
+mod stats;
+mod wire;
+
+/// The server's insides that the benches in `benches/` drive directly (the
+/// room's tick, the outbox, the framing), behind the `bench` feature: they
+/// are not part of the library's API.
+#[cfg(feature = "bench")]
+pub mod bench {
+    /// The WebSocket framing of snapshot messages.
+    pub mod frame {
+        pub use crate::frame::{begin, finish, push};
+    }
+    pub use crate::outbox::{Offered, Outbox};
+    pub use crate::room::{PlayerLink, Room, RoomInfo, RoomSettings};
+    pub use crate::stats::{TickTimes, prometheus};
+}
 
 use std::future::Future;
 use std::net::SocketAddr;

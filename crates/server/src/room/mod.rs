@@ -34,7 +34,7 @@ use crate::stats;
 use crate::{frame, wire};
 
 pub use info::{PlayerSummary, RoomInfo, RoomSummary};
-pub use link::{CONTROL_QUEUE, Control, ControlQueue, INPUT_QUEUE, PlayerLink};
+pub use link::{Control, PlayerLink};
 
 /// A request from a session to its room.
 #[derive(Debug)]
