@@ -33,8 +33,8 @@ pub use client::{CLIENT_STATES, ClientState};
 pub use codec::{CONTROL_MESSAGE_LIMIT, CodecError, ReadError};
 pub use history::{EncodedBody, HISTORY_TICKS, RecordError, ServerHistory};
 pub use interest::{
-    Budget, MIN_PRIORITY, Nearness, RowIndex, VIEW_STATES, ViewEncoder, ViewError, ViewMessage,
-    ViewSnapshot, ViewTracker,
+    Budget, MIN_PRIORITY, RowIndex, VIEW_STATES, ViewEncoder, ViewError, ViewMessage, ViewSnapshot,
+    ViewTracker,
 };
 pub use message::{
     ClientDecodeError, ClientMessage, JoinRefused, MAX_CHAT_BYTES, MAX_CONSTANTS, MAX_NAME_BYTES,

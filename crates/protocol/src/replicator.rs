@@ -7,7 +7,8 @@
 //! tick's replicated rows, the game's [`Interest`] (views, last inputs,
 //! priorities) and a [`Sink`]; it encodes each player's snapshot message
 //! into one reused buffer and gives it to the sink, which reports back what
-//! became of it ([`Delivery`]). From those reports alone the core moves
+//! became of it ([`Delivery`]), and, before the next, what its transport
+//! wrote since ([`Sink::written`]). From those reports alone the core moves
 //! each player's baseline: a snapshot begun on the wire becomes the
 //! baseline; one replaced while it waited never will be.
 //!
@@ -55,6 +56,17 @@ pub trait Sink<H: ?Sized> {
     /// may leave room in front (the server leaves room for a frame head).
     fn begin(&mut self, message: &mut Vec<u8>) {
         message.clear();
+    }
+
+    /// The newest tick begun on `player`'s wire, if the transport may have
+    /// begun a waiting message since its last delivery (a writer task that
+    /// drains between ticks). Asked just before the player is encoded, so
+    /// its delta is against the newest state its client holds: a client
+    /// that keeps only its newest state can apply every message. The
+    /// default, for a transport that writes at once or never, is `None`.
+    fn written(&mut self, player: PlayerId, handle: &H) -> Option<u32> {
+        let _ = (player, handle);
+        None
     }
 
     /// Takes `player`'s snapshot message of `tick`: everything in `message`
@@ -111,6 +123,13 @@ struct Client<H> {
     /// The newest tick the client is sure to hold: the next delta's
     /// baseline. `None` until a snapshot is begun on the wire.
     baseline: Option<u32>,
+    /// Whether the player's last message was of a view (its tracker's
+    /// rows) or of the whole room (the history's).
+    had_view: bool,
+    /// The first tick encoded the way the player is encoded now: a state
+    /// the client holds from before a switch between a view and the whole
+    /// room is not a baseline for the other way.
+    since: u32,
 }
 
 /// The replication state of one room: the history, every player's
@@ -183,6 +202,8 @@ impl<H> Replicator<H> {
             handle,
             tracker: ViewTracker::new(),
             baseline: None,
+            had_view: false,
+            since: 0,
         };
         self.clients.insert(player, client).map(|c| c.handle)
     }
@@ -282,8 +303,22 @@ impl<H> Replicator<H> {
         let (mut recorded, mut indexed) = (false, false);
         let mut report = Report::default();
         for (&player, client) in clients.iter_mut() {
+            let view = interest.view(player);
+            if client.had_view != view.is_some() {
+                // A switch between a view and the whole room starts over
+                // with a full snapshot.
+                client.had_view = view.is_some();
+                client.tracker.clear();
+                client.baseline = None;
+                client.since = tick;
+            }
+            if let Some(written) = sink.written(player, &client.handle) {
+                if written >= client.since {
+                    client.baseline = client.baseline.max(Some(written));
+                }
+            }
             let last_input = interest.last_applied_input(player);
-            match interest.view(player) {
+            match view {
                 Some(view) => {
                     if !indexed {
                         views.record(tick, rows)?;
@@ -315,9 +350,6 @@ impl<H> Replicator<H> {
                         history.record(tick, rows)?;
                         recorded = true;
                     }
-                    // A player that lost its view starts over if it gets
-                    // one back.
-                    client.tracker.clear();
                     let Some(body) = history.shared_body(client.baseline) else {
                         continue; // only before the first record, just made
                     };

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use support::arena::SplitMix;
 use tickwire_protocol::{
-    Budget, ClientState, EncodedBody, Limits, MIN_PRIORITY, Nearness, RowIndex, SnapshotBody,
-    ViewEncoder, ViewTracker, decode_snapshot_message, write_snapshot_message,
+    Budget, ClientState, EncodedBody, Limits, MIN_PRIORITY, RowIndex, SnapshotBody, ViewEncoder,
+    ViewTracker, decode_snapshot_message, write_snapshot_message,
 };
 use tickwire_sim::prelude::Vec2;
 use tickwire_sim::{FieldDecl, KindDecl, NetId, Quantization, Rect, ReplicatedEntity, Schema};
@@ -24,6 +24,25 @@ const SIDE: f32 = 4000.0;
 const VIEW: f32 = 1000.0;
 /// Position scale (1/16 unit).
 const SCALE: f32 = 16.0;
+
+/// The priority the bundled games declare (`Game::priority`): an avatar's
+/// nearness to the view's centre, 1 for the other kind, which has no
+/// position.
+struct Nearness(Rect);
+
+impl Nearness {
+    fn new(_schema: &Schema, view: Rect) -> Self {
+        Self(view)
+    }
+
+    fn priority(&self, e: &ReplicatedEntity) -> f32 {
+        if e.kind != 0 {
+            return 1.0;
+        }
+        let at = Vec2::new(e.values[0] as f32, e.values[1] as f32) / 16.0;
+        tickwire_sim::nearness(self.0, at)
+    }
+}
 
 /// Avatars with a position, and markers with no position whose visibility
 /// is a field of their own (a game's "always relevant" entities).

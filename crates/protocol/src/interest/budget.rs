@@ -5,7 +5,7 @@
 //! only the changes that matter most. Every entity in view with a change
 //! the client lacks accumulates its priority (a weight in
 //! `MIN_PRIORITY..=1`, the game's ranking, such as
-//! [`Nearness`](super::Nearness)) each tick; the snapshot takes them by
+//! the game's `Game::priority`, such as nearness to the view's centre) each tick; the snapshot takes them by
 //! accumulated priority while they fit (the first always goes, so even a
 //! budget below one entity makes progress), and an entity sent starts again
 //! from zero. An entity that waits keeps, in what the client holds, the row
@@ -22,7 +22,9 @@ use tickwire_types::{NetId, Quantization, ReplicatedEntity, Schema};
 
 use super::encoder::ViewEncoder;
 use super::share::FINGERPRINT_SEED;
-use super::{MIN_PRIORITY, mix, varint_len, zigzag};
+use super::{MIN_PRIORITY, mix};
+use crate::codec::{varint_len, zigzag};
+use crate::rules::angle_delta;
 use crate::snapshot::MAX_SNAPSHOT_HEADER_BYTES;
 
 /// A player's bandwidth budget for one snapshot.
@@ -251,11 +253,7 @@ fn change_cost(schema: &Schema, old: &ReplicatedEntity, new: &ReplicatedEntity) 
         let (o, n) = (old.values[f], new.values[f]);
         if o != n {
             let delta = match field.quant {
-                Quantization::Angle { steps } => {
-                    let steps = i64::from(steps);
-                    let d = (i64::from(n) - i64::from(o)).rem_euclid(steps);
-                    (if d > steps / 2 { d - steps } else { d }) as i32
-                }
+                Quantization::Angle { steps } => angle_delta(o, n, steps),
                 _ => n.wrapping_sub(o),
             };
             cost += varint_len(zigzag(delta));

@@ -3,6 +3,7 @@
 //! record of each tick, the fresh way, the general way, the budget and
 //! sharing.
 
+use crate::rules::not_newer;
 use std::sync::Arc;
 
 use tickwire_types::{NetId, ReplicatedEntity, Schema, SchemaError};
@@ -153,7 +154,7 @@ impl ViewEncoder {
         baseline: Option<u32>,
     ) -> Result<(), ViewError> {
         if let Some(latest) = tracker.latest_tick() {
-            if tick <= latest {
+            if not_newer(tick, latest) {
                 return Err(ViewError::NotNewer { tick, latest });
             }
         }

@@ -41,7 +41,6 @@
 //! - `general`: every other delta, from rows;
 //! - `budget`: what a snapshot carries under a [`Budget`];
 //! - `share`: one body for the players who would get the same one;
-//! - `nearness`: the "nearest first" priority ([`Nearness`]).
 //!
 //! Everything here is pure: no clock, no I/O, and hash maps only for
 //! lookups (and pruning), never iterated for output.
@@ -50,7 +49,6 @@ mod budget;
 mod encoder;
 mod fresh;
 mod general;
-mod nearness;
 mod record;
 mod row_index;
 mod share;
@@ -58,7 +56,6 @@ mod tracker;
 
 pub use budget::Budget;
 pub use encoder::{ViewEncoder, ViewError, ViewMessage, ViewSnapshot};
-pub use nearness::Nearness;
 pub use row_index::RowIndex;
 pub use tracker::ViewTracker;
 
@@ -71,20 +68,6 @@ pub const VIEW_STATES: usize = crate::HISTORY_TICKS;
 /// Smallest priority weight an entity gets, whatever the game says: it sets
 /// the bound on how long an entity waits under a budget.
 pub const MIN_PRIORITY: f32 = 1.0 / 8.0;
-
-/// Bytes of `v` as a varint.
-pub(crate) fn varint_len(v: u32) -> usize {
-    match v {
-        0..=250 => 1,
-        251..=65_535 => 3,
-        _ => 5,
-    }
-}
-
-/// The zigzag map of signed to unsigned integers.
-pub(crate) fn zigzag(v: i32) -> u32 {
-    ((v << 1) ^ (v >> 31)) as u32
-}
 
 /// One step of a fast, non-cryptographic fingerprint. A collision costs
 /// only a missed share: a hit is confirmed by comparing rows.

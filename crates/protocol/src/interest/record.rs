@@ -3,6 +3,7 @@
 //! newest tick changed since the tick before, worked out once per tick
 //! ([`ViewEncoder::record`]) for every player whose baseline is that tick.
 
+use crate::rules::not_newer;
 use std::collections::VecDeque;
 
 use tickwire_types::{NetId, ReplicatedEntity, Schema};
@@ -121,7 +122,7 @@ impl TickRecord {
         rows: &[ReplicatedEntity],
     ) -> Result<(), ViewError> {
         if let Some(latest) = self.tables.back().map(|t| t.tick) {
-            if tick <= latest {
+            if not_newer(tick, latest) {
                 return Err(ViewError::NotNewer { tick, latest });
             }
         }

@@ -359,6 +359,11 @@ impl Sink<Arc<PlayerLink>> for Outboxes {
         frame::begin(message);
     }
 
+    fn written(&mut self, _player: PlayerId, link: &Arc<PlayerLink>) -> Option<u32> {
+        // The writer task may have begun the waiting snapshot since.
+        link.outbox.written_tick().map(wire::wire_tick)
+    }
+
     fn deliver(
         &mut self,
         _player: PlayerId,
