@@ -1,14 +1,15 @@
 //! The server's memory of what it replicated: a ring of the last
-//! [`HISTORY_TICKS`] ticks of state, from which it encodes each player's
-//! snapshot as a delta against the baseline that player holds.
+//! [`HISTORY_TICKS`] recorded ticks of state, from which it encodes each
+//! player's snapshot as a delta against the baseline that player holds.
 //!
-//! Each tick the room records the world's replicated rows with
-//! [`ServerHistory::record`]. Then, for each player, it asks for the body
-//! against that player's baseline (the last snapshot written to its socket):
-//! [`ServerHistory::shared_body`] encodes it once per distinct baseline per
-//! tick and hands out the same bytes to every player that shares it. A
-//! baseline that has fallen out of the ring (or was never recorded) gets a
-//! full snapshot instead, which is always safe.
+//! This is the room-wide state, for players without a view: the
+//! replication core ([`crate::Replicator`]) records a tick's rows with
+//! [`ServerHistory::record`] when such a player needs them, then asks for
+//! each such player's body with [`ServerHistory::shared_body`], which
+//! encodes it once per distinct baseline per tick and hands out the same
+//! bytes to every player that shares it. A baseline that has fallen out of
+//! the ring (or was never recorded) gets a full snapshot instead, which is
+//! always safe. Where this fits a tick is told in `docs/architecture.md`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -1,21 +1,16 @@
 //! Tickwire's wire protocol: the messages between a client and the server,
-//! their byte encoding, and delta snapshots of replicated state.
+//! their byte encoding, delta snapshots of replicated state, and the
+//! replication core that decides what each player is sent.
 //!
 //! The crate is pure: bytes and state in, bytes and state out, no sockets,
 //! no clock. The server and the bot swarm are built on it, and the browser
 //! client's `client-web/src/protocol.js` implements the same format, which
 //! `docs/protocol.md` writes down byte by byte.
 //!
-//! How it fits a tick:
-//! 1. Each client message ([`ClientMessage`]) is one WebSocket binary
-//!    message, decoded with [`ClientMessage::decode`].
-//! 2. After the room's tick, the server records the replicated rows in a
-//!    [`ServerHistory`], asks it for the body against each player's baseline
-//!    ([`ServerHistory::shared_body`], encoded once per baseline), and writes
-//!    `per-player header ++ shared body` with [`write_snapshot_message`].
-//! 3. A client decodes with [`ServerMessage::decode`] (or
-//!    [`decode_snapshot_message`]) and applies the body with a
-//!    [`ClientState`], which keeps the last few states as baselines.
+//! A server drives it through one [`Replicator`] per room, which encodes
+//! every player's snapshot of a tick; a client decodes with
+//! [`ServerMessage::decode`] and keeps its states with a [`ClientState`].
+//! How one tick uses it is told once, in `docs/architecture.md`.
 //!
 //! Every decoder is strict and bounded (see [`Limits`]): errors are values,
 //! never panics.

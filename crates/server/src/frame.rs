@@ -7,6 +7,11 @@
 //! written here (a few lines of the RFC, checked against fastwebsockets'
 //! own in the tests): building a `fastwebsockets::Frame` to format it cost
 //! as much as the rest of a small frame's writing.
+//!
+//! A snapshot frame is built around its message: the room's sink
+//! [`begin`]s the replication core's buffer, the core writes the message
+//! after the room left, and the sink [`finish`]es it before the offer (see
+//! `docs/architecture.md`).
 
 use fastwebsockets::OpCode;
 

@@ -1,9 +1,9 @@
 //! Tickwire's server: HTTP and WebSocket sessions, rooms, the tick loop and
-//! the per-player broadcast.
+//! the sockets the snapshots go out on.
 //!
 //! The server is the glue between the simulation crate (which runs a match
-//! and knows nothing of the network) and the protocol crate (which turns
-//! replicated state into bytes and knows nothing of sockets). It is a
+//! and knows nothing of the network) and the protocol crate (which decides
+//! what each player is sent, as bytes, and knows nothing of sockets). It is a
 //! library so that tests, benches and embedding programs can start it
 //! in-process; the `tickwire` binary is a thin `main` around [`Server`].
 //!
@@ -18,11 +18,17 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules, in the order a frame meets them: [`http`] (routes and the
-//! upgrade), [`session`] (a player's reader and writer tasks), [`lobby`]
-//! (rooms and matchmaking), [`room`] (the tick loop), [`outbox`] (the
-//! latest-wins snapshot slot), [`wire`] (the only door to the protocol),
-//! [`stats`] (metrics and tick-time histograms).
+//! Modules, in the order a connection meets them: [`http`] (routes and the
+//! upgrade), [`session`] (one player's connection: its reader and writer
+//! tasks, the rate limit, every close), [`lobby`] (rooms, matchmaking,
+//! seats, each room's phase on the tick grid), [`room`] (one match: its
+//! timing, its commands, and the sink through which the protocol's
+//! replication core reaches the players' outboxes), [`frame`] (server
+//! frames as bytes), [`outbox`] (a socket's write half and its latest-wins
+//! snapshot slot), [`wire`] (control messages to and from the protocol),
+//! [`stats`] (metrics and tick-time histograms); and around them
+//! [`config`] (every flag) and [`games`] (the bundled games). One tick is
+//! told step by step in `docs/architecture.md`.
 
 pub mod bundled;
 pub mod config;

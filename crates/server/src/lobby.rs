@@ -6,6 +6,11 @@
 //! their last seat is given up. Seats are counted here, under one lock, so
 //! two sessions can never both take the last place in a room, and a room
 //! can never close while a session is on its way in.
+//!
+//! Each room it opens is a task of its own, run outside tokio's
+//! cooperative budget (see [`crate::outbox`]), ticking at one of
+//! [`PHASE_SLOTS`] phases of the server's tick grid. What a tick does is
+//! told in `docs/architecture.md`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,12 +1,12 @@
 //! A player's way out: the write half of its socket, shared by the room and
 //! the player's writer task, with a latest-wins snapshot slot in front.
 //!
-//! After each tick the room offers every player its snapshot frame
-//! ([`Outbox::offer`]). When nothing is waiting for the socket, the room
-//! writes the frame itself, without blocking: a socket that keeps up takes
-//! the whole frame at once, so the common case costs one `send` and wakes no
-//! task. What the socket does not take is left to the player's writer task,
-//! which waits for the socket to drain:
+//! As the room's tick encodes each player's snapshot, it offers the frame
+//! here ([`Outbox::offer`]). When nothing is waiting for the socket, the
+//! room writes the frame itself, without blocking: a socket that keeps up
+//! takes the whole frame at once, so the common case costs one `send` and
+//! wakes no task. What the socket does not take is left to the player's
+//! writer task, which waits for the socket to drain:
 //!
 //! - the rest of a frame the socket took only part of, which must be
 //!   finished before anything else is written;
@@ -16,17 +16,17 @@
 //!   memory, never a queue, and the client simply sees a lower snapshot
 //!   rate.
 //!
-//! The writer task writes everything else (welcome, events, pongs, pings,
-//! closes) through the same outbox ([`Outbox::write`]), after whatever frame
-//! is begun, so frames never interleave. A close frame ends the outbox: the
-//! room writes nothing after it.
+//! The writer task writes everything else after the welcome (events,
+//! pongs, pings, closes) through the same outbox ([`Outbox::write`]), after
+//! whatever frame is begun, so frames never interleave; the session writes
+//! the welcome before it [attaches](Outbox::attach) the socket. A close
+//! frame ends the outbox: the room writes nothing after it.
 //!
-//! Skipping is safe because the baseline of every delta is the last snapshot
-//! *begun on the socket* ([`Outbox::written_tick`]): a frame begun is always
-//! finished before the next one starts, and TCP delivers it in order or not
-//! at all. A snapshot that might still be skipped is never a baseline. The
-//! room reports each offer's outcome, with the tick written so far, to the
-//! replication core, which keeps the baseline (`crate::room`).
+//! Each offer says what became of the snapshot ([`Offered`]), and
+//! [`Outbox::written_tick`] is the last snapshot *begun on the socket*: the
+//! room reports both to the replication core, which moves the player's
+//! baseline. Why skipping is then safe is told with the tick, in
+//! `docs/architecture.md`.
 //!
 //! The room polls the socket with a no-op waker: a socket that would block
 //! is the writer task's to wait for, and the room is told nothing. The room
