@@ -51,8 +51,8 @@ pub enum RecordError {
     Invalid(#[from] EncodeError),
 }
 
-/// The last [`HISTORY_TICKS`] ticks of replicated state of one view (the
-/// whole room, or one player's filtered view), oldest first.
+/// The last [`HISTORY_TICKS`] ticks of the whole room's replicated state,
+/// oldest first: the baselines of the players without a view.
 #[derive(Debug)]
 pub struct ServerHistory {
     /// The schema every recorded row follows.

@@ -18,17 +18,18 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules, in the order a connection meets them: [`http`] (routes and the
-//! upgrade), [`session`] (one player's connection: its reader and writer
-//! tasks, the rate limit, every close), [`lobby`] (rooms, matchmaking,
-//! seats, each room's phase on the tick grid), [`room`] (one match: its
-//! timing, its commands, and the sink through which the protocol's
-//! replication core reaches the players' outboxes), [`frame`] (server
-//! frames as bytes), [`outbox`] (a socket's write half and its latest-wins
-//! snapshot slot), [`wire`] (control messages to and from the protocol),
-//! [`stats`] (metrics and tick-time histograms); and around them
-//! [`config`] (every flag) and [`games`] (the bundled games). One tick is
-//! told step by step in `docs/architecture.md`.
+//! Modules (private but for [`config`] and [`bundled`](mod@bundled)), in the order a
+//! connection meets them: `http` (routes and the upgrade), `session` (one
+//! player's connection: its reader and writer tasks, the rate limit, every
+//! close), `lobby` (rooms, matchmaking, seats, each room's phase on the
+//! tick grid), `room` (one match: its timing, its commands, and the sink
+//! through which the protocol's replication core reaches the players'
+//! outboxes), `frame` (server frames as bytes), `outbox` (a socket's write
+//! half and its latest-wins snapshot slot), `wire` (control messages to
+//! and from the protocol), `stats` (metrics and tick-time histograms); and
+//! around them [`config`] (every flag of the server) and [`bundled`](mod@bundled) (the
+//! bundled games). One tick is told step by step in
+//! `docs/architecture.md`.
 
 pub mod bundled;
 pub mod config;
@@ -77,7 +78,7 @@ pub use room::{PlayerSummary, RoomSummary};
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
 /// Makes the matches a server's rooms run. The bundled games implement it
-/// in [`games`]; a game developer can hand the server their own.
+/// in [`bundled`](mod@bundled); a game developer can hand the server their own.
 pub trait GameFactory: Send + Sync + 'static {
     /// The game's name, shown in `/api/rooms`.
     fn name(&self) -> &str;

@@ -8,15 +8,16 @@
 //! player holds its own filtered picture of the world. So for such a player
 //! the server keeps a [`ViewTracker`]: the rows of the last few snapshots it
 //! put in the player's outbox, each one *what the client will hold after
-//! applying that snapshot*. After each tick the room:
+//! applying that snapshot*. After each tick the replication core
+//! (`crate::Replicator`):
 //!
 //! 1. records the tick's replicated state once ([`ViewEncoder::record`]):
 //!    the encoder keeps the last [`VIEW_STATES`] ticks' rows and works out
 //!    how each row changed since the tick before (its mask and encoded
 //!    offsets), which is every up-to-date player's delta for that entity;
-//! 2. for each player, asks the simulation for the view and the ids of the
-//!    entities in it, and calls [`ViewEncoder::encode_ids`] with the
-//!    player's tracker, its baseline (the last snapshot written to its
+//! 2. for each player, asks the game for the view and the ids of the
+//!    entities in it, and calls [`ViewEncoder::encode_message`] with the
+//!    player's tracker, its baseline (the last snapshot begun on its
 //!    socket) and those ids. The encoder finds what the client holds at
 //!    that baseline, decides what this snapshot carries, encodes the delta,
 //!    and records the result in the tracker as the state of this tick.

@@ -23,7 +23,8 @@ pub const CONTROL_QUEUE: usize = 64;
 /// Something for a player's writer task other than a snapshot.
 #[derive(Debug)]
 pub enum Control {
-    /// A binary protocol message (welcome, pong, event, error).
+    /// A binary protocol message (pong, event, error); the welcome is
+    /// written by the session itself, before anything else.
     Message(Bytes),
     /// A pong answering a WebSocket ping, with its payload.
     WsPong(Bytes),
