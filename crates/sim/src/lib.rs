@@ -43,8 +43,8 @@ pub use world::{DEFAULT_TICK_RATE, World, WorldError};
 pub mod prelude {
     pub use crate::{
         Ctx, EntityKey, FieldDecl, Game, GameEvent, GridSpec, JoinError, KindDecl, NetId, PlayerId,
-        PlayerInput, Quantization, Rect, Row, Schema, SimRng, Simulation, StateHash, StateHasher,
-        World,
+        PlayerInput, Quantization, Rect, ReplicatedEntity, Row, Schema, SimRng, Simulation,
+        StateHash, StateHasher, World, nearness,
     };
     pub use glam::Vec2;
     pub use rand::Rng;
