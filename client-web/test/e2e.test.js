@@ -193,9 +193,13 @@ test('at 100 ms round trip the own avatar moves at once and never rubber-bands',
     const ping = await page.evaluate(() => window.tickwire.stats.pingMs);
     assert.ok(ping >= 90, `the proxy makes a round trip of about 100 ms (measured ${ping})`);
 
-    // The avatar starts moving well before a round trip has passed.
+    // The avatar starts moving before a round trip has passed: it does not
+    // wait for the server.
     const first = trace.find((p) => (p.x - start.x) * sign > 1);
-    assert.ok(first && first.t - pressedAt < 80, `moved ${first ? Math.round(first.t - pressedAt) : 'never'} ms after the key press`);
+    assert.ok(
+      first && first.t - pressedAt < ping,
+      `moved ${first ? Math.round(first.t - pressedAt) : 'never'} ms after the key press, round trip ${Math.round(ping)} ms`,
+    );
     let back = 0;
     let fastest = 0;
     for (let i = 1; i < trace.length; i++) {
@@ -207,16 +211,25 @@ test('at 100 ms round trip the own avatar moves at once and never rubber-bands',
       `ping ${Math.round(ping)} ms, first move ${Math.round(first.t - pressedAt)} ms after the press, ` +
         `${trace.length} frames, largest step back ${back.toFixed(3)} units, fastest ${fastest.toFixed(0)} units/s`,
     );
-    // Frame to frame: never backwards, never faster than the avatar runs
-    // (200 units/s, plus slack for uneven frame times), no sideways jolts.
+    // Frame to frame: never backwards, no sideways jolts, and no jump: at
+    // most what the avatar runs (200 units/s, with slack for uneven frame
+    // times) in the frame's time plus one tick, since the prediction steps
+    // a tick at a time and a page starved by a busy machine may draw a
+    // tick's step in one frame. Over the whole run it is never faster than
+    // it runs. (A rubber band would go back, or jump by far more.)
+    const tick = 1000 / 30;
     for (let i = 1; i < trace.length; i++) {
       const dt = Math.max(trace[i].t - trace[i - 1].t, 1000 / 60);
       const dx = (trace[i].x - trace[i - 1].x) * sign;
       const dy = trace[i].y - trace[i - 1].y;
       assert.ok(dx > -0.5, `frame ${i} went back ${-dx} units`);
-      assert.ok(dx <= 200 * 1.6 * (dt / 1000) + 1, `frame ${i} jumped ${dx} units in ${dt} ms`);
+      assert.ok(dx <= 200 * 1.6 * ((dt + tick) / 1000) + 1, `frame ${i} jumped ${dx} units in ${dt} ms`);
       assert.ok(Math.abs(dy) < 0.5, `frame ${i} moved ${dy} units sideways`);
     }
+    const moving = trace.filter((p) => p.t >= first.t);
+    const ran = (moving[moving.length - 1].x - first.x) * sign;
+    const took = moving[moving.length - 1].t - first.t;
+    assert.ok(ran <= 200 * 1.1 * (took / 1000) + 10, `ran ${ran} units in ${took} ms`);
     const end = (await view(page)).entities[(await view(page)).avatarId];
     const last = trace[trace.length - 1];
     assert.ok(Math.abs(last.x - end.x) < 1, `drawn at ${last.x}, the server says ${end.x}`);
