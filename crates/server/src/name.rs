@@ -168,7 +168,8 @@ impl Names {
     }
 
     /// Names in use.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.taken.len()
     }
 }
