@@ -18,8 +18,9 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use tickwire_protocol::{
-    ClientMessage, ClientState, Limits, PROTOCOL_VERSION, ServerEvent, ServerMessage, Snapshot,
-    SnapshotBody, Welcome, encode_delta, encode_full, write_snapshot_message,
+    ClientMessage, ClientState, Limits, MAX_NAME_BYTES, PROTOCOL_VERSION, ServerEvent,
+    ServerMessage, Snapshot, SnapshotBody, Welcome, encode_delta, encode_full,
+    write_snapshot_message,
 };
 use tickwire_sim::{
     FieldDecl, GameEvent, KindDecl, NetId, PlayerId, PlayerInput, Quantization, ReplicatedEntity,
@@ -212,6 +213,16 @@ fn server_json(schema: &Schema, m: &ServerMessage) -> Value {
     }
 }
 
+/// A name of exactly the protocol's byte limit, all in 4-byte characters
+/// (an emoji, a CJK extension B ideograph, a musical symbol, a mahjong
+/// tile): 16 characters, 64 bytes.
+fn max_name() -> String {
+    let name = "😀𠀋𝄞🀄".repeat(4);
+    assert_eq!(name.len(), MAX_NAME_BYTES);
+    assert!(name.chars().all(|c| c.len_utf8() == 4));
+    name
+}
+
 /// Every vector: name, bytes, decoded form.
 fn vectors() -> Vec<(String, Vec<u8>, Value)> {
     let schema = schema();
@@ -302,6 +313,28 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
             ServerMessage::Event(ServerEvent::PlayerJoined {
                 player: PlayerId(3),
                 name: "cy".into(),
+            }),
+        ),
+        (
+            "server_event_joined_max_name",
+            ServerMessage::Event(ServerEvent::PlayerJoined {
+                player: PlayerId(4),
+                name: max_name(),
+            }),
+        ),
+        (
+            "server_welcome_max_names",
+            ServerMessage::Welcome(Welcome {
+                protocol_version: PROTOCOL_VERSION,
+                player: PlayerId(5),
+                avatar: NetId(9),
+                room: "lobby".into(),
+                tick_rate: 30,
+                tick: 100,
+                schema: schema.clone(),
+                schema_hash: schema.hash(),
+                roster: vec![(PlayerId(4), max_name()), (PlayerId(5), "漢".repeat(21))],
+                constants: vec![],
             }),
         ),
         (
@@ -409,4 +442,28 @@ fn golden_vectors_are_current() {
         "golden vectors are stale or missing: {stale:?}\n\
          regenerate with: UPDATE_GOLDEN=1 cargo test -p tickwire-protocol --test golden"
     );
+}
+
+#[test]
+fn a_name_of_the_byte_limit_in_four_byte_characters_round_trips_and_one_byte_more_is_refused() {
+    let schema = schema();
+    let limits = Limits::default();
+    let joined = ServerMessage::Event(ServerEvent::PlayerJoined {
+        player: PlayerId(4),
+        name: max_name(),
+    });
+    let bytes = joined.to_bytes(&schema).unwrap();
+    assert_eq!(
+        ServerMessage::decode(&bytes, Some(&schema), &limits).unwrap(),
+        joined
+    );
+    // The same message with one more byte in the name: the length byte
+    // (64 is one varint byte) just before the name's bytes, and one ASCII
+    // byte after them.
+    let mut longer = bytes.clone();
+    let at = longer.len() - MAX_NAME_BYTES - 1;
+    assert_eq!(usize::from(longer[at]), MAX_NAME_BYTES);
+    longer[at] += 1;
+    longer.push(b'a');
+    assert!(ServerMessage::decode(&longer, Some(&schema), &limits).is_err());
 }

@@ -43,9 +43,6 @@ struct ClientFiles;
 /// The response body type of every route.
 pub type Body = Full<Bytes>;
 
-/// Longest player name kept, in characters.
-const MAX_PLAYER_NAME: usize = 24;
-
 /// Routes one request.
 pub async fn route(
     req: Request<Incoming>,
@@ -161,22 +158,6 @@ fn valid_room_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// A player name with control characters removed, cut to
-/// [`MAX_PLAYER_NAME`] characters; `player` if nothing is left.
-fn clean_player_name(name: &str) -> String {
-    let name: String = name
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_PLAYER_NAME)
-        .collect();
-    let name = name.trim();
-    if name.is_empty() {
-        "player".to_owned()
-    } else {
-        name.to_owned()
-    }
-}
-
 fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
     if !fastwebsockets::upgrade::is_upgrade_request(&req) {
         let mut response = text(
@@ -205,7 +186,7 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
             );
         }
     }
-    let name = clean_player_name(name.as_deref().unwrap_or(""));
+    let name = crate::name::clean(name.as_deref().unwrap_or(""));
     let Ok(permit) = Arc::clone(&shared.connections).try_acquire_owned() else {
         metrics::counter!(stats::CONNECTIONS_REFUSED).increment(1);
         return text(
@@ -247,12 +228,5 @@ mod tests {
         assert!(!valid_room_name(""));
         assert!(!valid_room_name("a b"));
         assert!(!valid_room_name(&"x".repeat(33)));
-    }
-
-    #[test]
-    fn player_names_are_cleaned() {
-        assert_eq!(clean_player_name(""), "player");
-        assert_eq!(clean_player_name("a\u{7}b"), "ab");
-        assert_eq!(clean_player_name(&"n".repeat(40)).len(), MAX_PLAYER_NAME);
     }
 }

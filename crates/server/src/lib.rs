@@ -36,6 +36,7 @@ pub mod config;
 mod frame;
 mod http;
 mod lobby;
+mod name;
 mod outbox;
 mod room;
 mod session;

@@ -32,8 +32,11 @@ pub const FRAMES_OUT: &str = "tickwire_frames_out_total";
 pub const SNAPSHOTS_SKIPPED: &str = "tickwire_snapshots_skipped_total";
 /// Inputs dropped (counter; label `reason` = `rate` or `queue`).
 pub const INPUTS_DROPPED: &str = "tickwire_inputs_dropped_total";
-/// Game events not delivered because a player's control queue was full.
+/// Chat lines not delivered because a player's control queue was full
+/// (lifecycle events are never dropped; see `tickwire_event_queue_closes_total`).
 pub const EVENTS_DROPPED: &str = "tickwire_events_dropped_total";
+/// Players disconnected for falling too far behind on lifecycle events.
+pub const EVENT_QUEUE_CLOSES: &str = "tickwire_event_queue_closes_total";
 /// Connections closed (counter; label `reason`).
 pub const CLOSES: &str = "tickwire_closes_total";
 /// Upgrade requests refused with HTTP 503 at the connection limit.
@@ -126,7 +129,11 @@ fn describe() {
     describe_counter!(INPUTS_DROPPED, "Inputs dropped (rate limit or full queue)");
     describe_counter!(
         EVENTS_DROPPED,
-        "Game events dropped for a full control queue"
+        "Chat lines dropped for a full control queue"
+    );
+    describe_counter!(
+        EVENT_QUEUE_CLOSES,
+        "Players closed for falling too far behind on joins, leaves and game events"
     );
     describe_counter!(CLOSES, "Connections closed, by reason");
     describe_counter!(

@@ -6,11 +6,19 @@
 //! replication core's (`tickwire_protocol::Replicator`), which the room
 //! drives once per tick; see `docs/architecture.md`.
 //!
+//! Every string the server puts on the wire is cut here to its protocol
+//! limit, in bytes, on a character boundary ([`truncate_utf8`]): both
+//! decoders refuse a whole message over a limit, so one string too long
+//! would cost the client its connection. Names are already within theirs
+//! (`crate::name`); the cut is the last line of defence.
+//!
 //! The simulation counts ticks in `u64`; the wire counts them in `u32`
 //! (4.5 years at 30 Hz). The conversion lives here too.
 
 use bytes::Bytes;
-use tickwire_protocol::{Budget, ServerEvent, ServerMessage};
+use tickwire_protocol::{
+    Budget, MAX_CHAT_BYTES, MAX_NAME_BYTES, MAX_REASON_BYTES, ServerEvent, ServerMessage,
+};
 use tickwire_sim::{GameEvent, NetId, PlayerId, Schema};
 
 pub use tickwire_protocol::{
@@ -57,6 +65,13 @@ pub struct Welcome<'a> {
     pub constants: Vec<(String, f32)>,
 }
 
+/// `s` cut to `max` bytes on a character boundary, reusing its buffer.
+fn cut(mut s: String, max: usize) -> String {
+    let len = truncate_utf8(&s, max).len();
+    s.truncate(len);
+    s
+}
+
 /// Control messages never fail to encode (only snapshots can); an empty
 /// frame would be a bug, and clients refuse it loudly.
 fn control(message: &ServerMessage, schema: &Schema) -> Bytes {
@@ -83,7 +98,7 @@ pub fn encode_welcome(welcome: Welcome<'_>) -> Bytes {
         protocol_version: PROTOCOL_VERSION,
         player: welcome.player,
         avatar: welcome.avatar,
-        room: welcome.room.to_owned(),
+        room: truncate_utf8(welcome.room, MAX_NAME_BYTES).to_owned(),
         tick_rate: u16::try_from(welcome.tick_rate).unwrap_or(u16::MAX),
         tick: wire_tick(welcome.tick),
         schema: welcome.schema.clone(),
@@ -92,11 +107,12 @@ pub fn encode_welcome(welcome: Welcome<'_>) -> Bytes {
             .roster
             .into_iter()
             .take(tickwire_protocol::MAX_ROSTER)
+            .map(|(player, name)| (player, cut(name, MAX_NAME_BYTES)))
             .collect(),
         constants: welcome
             .constants
             .into_iter()
-            .filter(|(name, _)| name.len() <= tickwire_protocol::MAX_NAME_BYTES)
+            .filter(|(name, _)| name.len() <= MAX_NAME_BYTES)
             .take(tickwire_protocol::MAX_CONSTANTS)
             .collect(),
     });
@@ -126,7 +142,7 @@ pub fn encode_game_event(event: &GameEvent) -> Bytes {
 pub fn encode_player_joined(player: PlayerId, name: &str) -> Bytes {
     let event = ServerEvent::PlayerJoined {
         player,
-        name: name.to_owned(),
+        name: truncate_utf8(name, MAX_NAME_BYTES).to_owned(),
     };
     control(&ServerMessage::Event(event), &no_schema())
 }
@@ -143,7 +159,7 @@ pub fn encode_player_left(player: PlayerId) -> Bytes {
 pub fn encode_chat(player: PlayerId, text: &str) -> Bytes {
     let event = ServerEvent::Chat {
         player,
-        text: text.to_owned(),
+        text: truncate_utf8(text, MAX_CHAT_BYTES).to_owned(),
     };
     control(&ServerMessage::Event(event), &no_schema())
 }
@@ -154,7 +170,7 @@ pub fn encode_error(code: u16, reason: &str) -> Bytes {
     control(
         &ServerMessage::Error {
             code,
-            reason: truncate_utf8(reason, tickwire_protocol::MAX_REASON_BYTES).to_owned(),
+            reason: truncate_utf8(reason, MAX_REASON_BYTES).to_owned(),
         },
         &no_schema(),
     )
@@ -165,4 +181,69 @@ pub fn encode_error(code: u16, reason: &str) -> Bytes {
 /// snapshots per second.
 pub fn budget(bandwidth_budget: Option<u64>, tick_rate: u32) -> Option<Budget> {
     bandwidth_budget.map(|b| Budget::per_second(b, tick_rate))
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+    use tickwire_protocol::Limits;
+    use tickwire_sim::{FieldDecl, KindDecl, Quantization};
+
+    fn schema() -> Schema {
+        Schema {
+            game: "t".into(),
+            kinds: vec![KindDecl {
+                id: 0,
+                name: "dot".into(),
+                fields: vec![FieldDecl {
+                    id: 0,
+                    name: "x".into(),
+                    quant: Quantization::Fixed { scale: 16 },
+                }],
+            }],
+        }
+    }
+
+    fn decode(bytes: &[u8], schema: &Schema) -> ServerMessage {
+        ServerMessage::decode(bytes, Some(schema), &Limits::default())
+            .expect("what the server sends decodes")
+    }
+
+    #[test]
+    fn strings_over_their_limit_are_cut_so_the_message_still_decodes() {
+        let schema = schema();
+        let long_name = "😀".repeat(24); // 96 bytes
+        let welcome = encode_welcome(Welcome {
+            player: PlayerId(1),
+            avatar: NetId(1),
+            room: &"r".repeat(100),
+            tick_rate: 30,
+            tick: 5,
+            schema: &schema,
+            roster: vec![
+                (PlayerId(1), long_name.clone()),
+                (PlayerId(2), "漢".repeat(22)),
+            ],
+            constants: vec![],
+        });
+        let ServerMessage::Welcome(w) = decode(&welcome, &schema) else {
+            panic!("not a welcome");
+        };
+        assert_eq!(w.roster[0].1, "😀".repeat(16));
+        assert_eq!(w.roster[1].1, "漢".repeat(21));
+        assert_eq!(w.room.len(), MAX_NAME_BYTES);
+
+        let joined = encode_player_joined(PlayerId(3), &long_name);
+        assert!(matches!(decode(&joined, &schema),
+            ServerMessage::Event(ServerEvent::PlayerJoined { name, .. }) if name == "😀".repeat(16)));
+
+        let chat = encode_chat(PlayerId(3), &"語".repeat(100)); // 300 bytes
+        assert!(matches!(decode(&chat, &schema),
+            ServerMessage::Event(ServerEvent::Chat { text, .. }) if text == "語".repeat(85)));
+
+        let error = encode_error(4002, &"é".repeat(200));
+        assert!(matches!(decode(&error, &schema),
+            ServerMessage::Error { reason, .. } if reason.len() == MAX_REASON_BYTES));
+    }
 }

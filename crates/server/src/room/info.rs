@@ -89,7 +89,7 @@ impl RoomInfo {
                 .iter()
                 .map(|(id, link)| PlayerSummary {
                     player: id.0,
-                    name: link.name.clone(),
+                    name: link.name().to_owned(),
                     snapshots_skipped: link.outbox.skipped(),
                     outbox_pending: link.outbox.pending(),
                     outbox_high_water: link.outbox.high_water(),

@@ -4,6 +4,7 @@
 //! task. Every queue here has a bound, and says what happens when full.
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -11,14 +12,39 @@ use tickwire_sim::PlayerInput;
 
 use crate::outbox::Outbox;
 
+/// The close code of a player disconnected for falling behind on events
+/// (RFC 6455's policy violation; the session's close table lists it).
+const POLICY_VIOLATION: u16 = 1008;
+
 /// Inputs a player may have queued between two ticks; older ones are
 /// dropped first (the newest input is the one that matters) and counted.
 pub const INPUT_QUEUE: usize = 16;
 
-/// Control messages (pongs, events) a player may have queued for its
-/// writer. Past it, events and pongs are dropped (and counted); the final
-/// messages of a connection (its error, close or stop) always go in.
+/// Control messages that may be dropped (pongs, chat lines) a player may
+/// have queued for its writer. Past it they are dropped (chat lines are
+/// counted in `tickwire_events_dropped_total`).
 pub const CONTROL_QUEUE: usize = 64;
+
+/// Lifecycle events (joins, leaves, game events) a player may have queued
+/// for its writer, on top of [`CONTROL_QUEUE`].
+///
+/// A client must not miss one: a join missed leaves a player nameless, a
+/// leave missed leaves a ghost in the roster, a kill missed a wrong score.
+/// So they are never dropped while the connection lives. They are not
+/// unbounded either: a player whose writer falls this many events behind
+/// is disconnected instead (its queue emptied, an error and a close 1008
+/// queued; `tickwire_event_queue_closes_total`), and its reconnect's
+/// welcome carries the whole roster again: the resync. A roster resync
+/// message instead would need a new message in both decoders, and a client
+/// this far behind is also behind on its snapshots.
+///
+/// The writer drains the queue as fast as the socket takes it, and a socket
+/// that takes nothing for `--outbox-lag` is dropped anyway, so this is
+/// only reached by a client that reads, but slower than its room makes
+/// events: 1,024 is more than a room of a thousand players all joining at
+/// once makes, and at most about 40 KiB per player (the messages are
+/// shared by the whole room; each slot holds a reference).
+pub const EVENT_QUEUE: usize = 1024;
 
 /// Something for a player's writer task other than a snapshot.
 #[derive(Debug)]
@@ -36,34 +62,112 @@ pub enum Control {
     Stop,
 }
 
-/// A player's queue of [`Control`] messages for its writer task: bounded
-/// by [`CONTROL_QUEUE`] and empty most of the time, so it holds no memory
-/// until used (a channel would keep a block of slots per player) and gives
-/// back what a burst took.
+/// Which bound an item of the [`ControlQueue`] counts against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    /// [`CONTROL_QUEUE`]: dropped when full.
+    Droppable,
+    /// [`EVENT_QUEUE`]: over it, the connection is closed.
+    Event,
+    /// A connection's last messages: always queued.
+    Final,
+}
+
+/// What became of a lifecycle event ([`ControlQueue::push_event`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued for the writer.
+    Queued,
+    /// The connection is closing (its last messages are queued): nothing
+    /// more is written, so the event is not kept.
+    Closing,
+    /// The player was [`EVENT_QUEUE`] events behind: its queue was emptied
+    /// and replaced by an error and a close.
+    Overflowed,
+}
+
+#[derive(Debug, Default)]
+struct Items {
+    queue: VecDeque<(Class, Control)>,
+    /// Items of [`Class::Droppable`] in `queue`.
+    droppable: usize,
+    /// Items of [`Class::Event`] in `queue`.
+    events: usize,
+    /// A final message is queued: the writer stops at it.
+    closing: bool,
+}
+
+impl Items {
+    fn push(&mut self, class: Class, item: Control) {
+        match class {
+            Class::Droppable => self.droppable += 1,
+            Class::Event => self.events += 1,
+            Class::Final => self.closing = true,
+        }
+        self.queue.push_back((class, item));
+    }
+}
+
+/// A player's queue of [`Control`] messages for its writer task, in the
+/// order they were queued (a chat line never overtakes its speaker's
+/// join). Droppable messages are bounded by [`CONTROL_QUEUE`], lifecycle
+/// events by [`EVENT_QUEUE`] (over which the connection is closed rather
+/// than an event dropped), a connection's last messages by their few.
+/// Empty most of the time, so it holds no memory until used (a channel
+/// would keep a block of slots per player), and gives back what a burst
+/// took.
 #[derive(Debug, Default)]
 pub struct ControlQueue {
-    items: Mutex<VecDeque<Control>>,
+    items: Mutex<Items>,
     ready: tokio::sync::Notify,
 }
 
 impl ControlQueue {
-    /// Queues `item` unless [`CONTROL_QUEUE`] items wait; returns whether
-    /// it was queued.
+    /// Queues a droppable `item` (a pong, a chat line) unless
+    /// [`CONTROL_QUEUE`] of them wait or the connection is closing;
+    /// returns whether it was queued.
     pub fn try_push(&self, item: Control) -> bool {
         let mut items = self.items.lock();
-        if items.len() >= CONTROL_QUEUE {
+        if items.droppable >= CONTROL_QUEUE || items.closing {
             return false;
         }
-        items.push_back(item);
+        items.push(Class::Droppable, item);
         drop(items);
         self.ready.notify_one();
         true
     }
 
+    /// Queues a lifecycle event (a join, a leave, a game event): never
+    /// dropped while the connection lives. A player already
+    /// [`EVENT_QUEUE`] events behind is disconnected instead: everything
+    /// queued is dropped, and `error` (a protocol error message) and a
+    /// close 1008 with `reason` are queued in its place.
+    pub fn push_event(&self, item: Control, error: impl FnOnce() -> Bytes, reason: &str) -> Pushed {
+        let mut items = self.items.lock();
+        if items.closing {
+            return Pushed::Closing;
+        }
+        let pushed = if items.events >= EVENT_QUEUE {
+            *items = Items::default();
+            items.push(Class::Final, Control::Message(error()));
+            items.push(
+                Class::Final,
+                Control::Close(POLICY_VIOLATION, reason.to_owned()),
+            );
+            Pushed::Overflowed
+        } else {
+            items.push(Class::Event, item);
+            Pushed::Queued
+        };
+        drop(items);
+        self.ready.notify_one();
+        pushed
+    }
+
     /// Queues one of a connection's last messages (its error, close or
-    /// stop), over the bound if need be: each connection has only a few.
+    /// stop), over the bounds if need be: each connection has only a few.
     pub fn push_final(&self, item: Control) {
-        self.items.lock().push_back(item);
+        self.items.lock().push(Class::Final, item);
         self.ready.notify_one();
     }
 
@@ -73,10 +177,15 @@ impl ControlQueue {
         loop {
             {
                 let mut items = self.items.lock();
-                if let Some(item) = items.pop_front() {
-                    if items.is_empty() && items.capacity() > 8 {
+                if let Some((class, item)) = items.queue.pop_front() {
+                    match class {
+                        Class::Droppable => items.droppable -= 1,
+                        Class::Event => items.events -= 1,
+                        Class::Final => {}
+                    }
+                    if items.queue.is_empty() && items.queue.capacity() > 8 {
                         // A burst is over: give its memory back.
-                        items.shrink_to(8);
+                        items.queue.shrink_to(8);
                     }
                     return item;
                 }
@@ -87,7 +196,7 @@ impl ControlQueue {
 
     /// Items waiting now.
     pub fn len(&self) -> usize {
-        self.items.lock().len()
+        self.items.lock().queue.len()
     }
 
     /// Whether nothing waits.
@@ -99,8 +208,11 @@ impl ControlQueue {
 /// What the room and a player's session share.
 #[derive(Debug)]
 pub struct PlayerLink {
-    /// Name the player gave (sanitised).
-    pub name: String,
+    /// The name the player asked for, cleaned (`crate::name::clean`).
+    requested: String,
+    /// The name the room gave it at the join: the requested one, or it
+    /// with a suffix if another player in the room has it.
+    name: OnceLock<String>,
     /// The newest unsent snapshot and the player's baseline.
     pub outbox: Outbox,
     /// Inputs received since the last tick, at most [`INPUT_QUEUE`].
@@ -113,10 +225,29 @@ impl PlayerLink {
     /// A link for a new session.
     pub fn new(name: String) -> Self {
         Self {
-            name,
+            requested: name,
+            name: OnceLock::new(),
             outbox: Outbox::new(),
             inputs: Mutex::new(VecDeque::with_capacity(INPUT_QUEUE)),
             control: ControlQueue::default(),
+        }
+    }
+
+    /// The name the player asked for (cleaned).
+    pub fn requested_name(&self) -> &str {
+        &self.requested
+    }
+
+    /// The player's name in its room: the one the room gave it at the
+    /// join, or the requested one before.
+    pub fn name(&self) -> &str {
+        self.name.get().unwrap_or(&self.requested)
+    }
+
+    /// Sets the name the room gave the player; once.
+    pub(super) fn set_name(&self, name: String) {
+        if self.name.set(name).is_err() {
+            tracing::warn!("a player's name was set twice; the first stays");
         }
     }
 
@@ -173,9 +304,54 @@ mod tests {
         assert!(matches!(q.pop().await, Control::Stop));
         assert!(q.is_empty());
         assert!(
-            q.items.lock().capacity() <= 8,
+            q.items.lock().queue.capacity() <= 8,
             "the burst's memory is given back"
         );
+    }
+
+    fn error() -> Bytes {
+        Bytes::from_static(b"error")
+    }
+
+    #[tokio::test]
+    async fn events_are_queued_past_a_full_chat_bound_in_order() {
+        let q = ControlQueue::default();
+        for i in 0..CONTROL_QUEUE {
+            assert!(q.try_push(message(i as u8)));
+        }
+        assert!(!q.try_push(message(0)), "chat over its bound is dropped");
+        for i in 0..100u8 {
+            assert_eq!(
+                q.push_event(message(200), error, "slow"),
+                Pushed::Queued,
+                "event {i}"
+            );
+        }
+        assert_eq!(q.len(), CONTROL_QUEUE + 100);
+        for i in 0..CONTROL_QUEUE {
+            assert!(matches!(q.pop().await, Control::Message(b) if b[..] == [i as u8]));
+        }
+        assert!(q.try_push(message(7)), "chat has room again once popped");
+        for _ in 0..100 {
+            assert!(matches!(q.pop().await, Control::Message(b) if b[..] == [200]));
+        }
+        assert!(matches!(q.pop().await, Control::Message(b) if b[..] == [7]));
+    }
+
+    #[tokio::test]
+    async fn a_player_too_far_behind_on_events_is_closed_not_skipped() {
+        let q = ControlQueue::default();
+        for _ in 0..EVENT_QUEUE {
+            assert_eq!(q.push_event(message(1), error, "slow"), Pushed::Queued);
+        }
+        assert!(q.try_push(message(2)));
+        assert_eq!(q.push_event(message(1), error, "slow"), Pushed::Overflowed);
+        assert_eq!(q.len(), 2, "the backlog is dropped, memory given back");
+        assert!(matches!(q.pop().await, Control::Message(b) if b[..] == b"error"[..]));
+        assert!(matches!(q.pop().await, Control::Close(1008, reason) if reason == "slow"));
+        assert_eq!(q.push_event(message(1), error, "slow"), Pushed::Closing);
+        assert!(!q.try_push(message(2)), "nothing more once closing");
+        assert!(q.is_empty());
     }
 
     #[tokio::test]

@@ -29,12 +29,17 @@ use tickwire_sim::{GameEvent, JoinError, Joined, PlayerId, ReplicatedEntity, Sim
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::name::Names;
 use crate::outbox::Offered;
 use crate::stats;
 use crate::{frame, wire};
 
 pub use info::{PlayerSummary, RoomInfo, RoomSummary};
+use link::Pushed;
 pub use link::{Control, PlayerLink};
+
+/// Why a player too far behind on the room's events is closed.
+const EVENT_QUEUE_REASON: &str = "too far behind on the room's events; reconnect";
 
 /// A request from a session to its room.
 #[derive(Debug)]
@@ -95,6 +100,8 @@ pub struct Room {
     events: Vec<GameEvent>,
     /// The outboxes, as the replication core sees them.
     sink: Outboxes,
+    /// The players' names, so that no two share one.
+    names: Names,
     /// Ticks run.
     ticks: metrics::Counter,
 }
@@ -116,15 +123,35 @@ impl Room {
             rows: Vec::new(),
             events: Vec::new(),
             sink: Outboxes::new(),
+            names: Names::default(),
             ticks: metrics::counter!(stats::TICKS),
         })
     }
 
-    /// Sends a control message to every player; a full queue drops it.
-    fn broadcast(&self, message: &Bytes) {
+    /// Sends a chat line to every player; a full queue drops it (and counts
+    /// it): chat is the one thing a slow client may miss.
+    fn broadcast_chat(&self, message: &Bytes) {
         for (_, link) in self.players.players() {
             if !link.control.try_push(Control::Message(message.clone())) {
                 metrics::counter!(stats::EVENTS_DROPPED).increment(1);
+            }
+        }
+    }
+
+    /// Sends a lifecycle event (a join, a leave, a game event) to every
+    /// player. It is never dropped: a player too far behind to take it is
+    /// disconnected instead, and resynced by its reconnect's welcome (see
+    /// [`link::EVENT_QUEUE`]).
+    fn broadcast_event(&self, message: &Bytes) {
+        for (player, link) in self.players.players() {
+            let pushed = link.control.push_event(
+                Control::Message(message.clone()),
+                || wire::encode_error(wire::error_code::UNEXPECTED, EVENT_QUEUE_REASON),
+                EVENT_QUEUE_REASON,
+            );
+            if pushed == Pushed::Overflowed {
+                metrics::counter!(stats::EVENT_QUEUE_CLOSES).increment(1);
+                tracing::info!(room = %self.info.name, player = player.0, "player too far behind on room events; closing");
             }
         }
     }
@@ -196,7 +223,7 @@ impl Room {
             }
             RoomCommand::Chat(player, text) => {
                 if self.players.get(player).is_some() {
-                    self.broadcast(&wire::encode_chat(player, &text));
+                    self.broadcast_chat(&wire::encode_chat(player, &text));
                 }
             }
         }
@@ -208,13 +235,21 @@ impl Room {
         if self.players.len() >= self.info.max_players {
             return Err(JoinError::Full(self.players.len()));
         }
-        let joined = self.sim.join(&link.name)?;
+        let name = self.names.claim(link.requested_name());
+        let joined = match self.sim.join(&name) {
+            Ok(joined) => joined,
+            Err(error) => {
+                self.names.release(&name);
+                return Err(error);
+            }
+        };
+        link.set_name(name);
         let mut roster: Vec<_> = self
             .players
             .players()
-            .map(|(id, l)| (id, l.name.clone()))
+            .map(|(id, l)| (id, l.name().to_owned()))
             .collect();
-        roster.push((joined.player, link.name.clone()));
+        roster.push((joined.player, link.name().to_owned()));
         let welcome = wire::encode_welcome(wire::Welcome {
             player: joined.player,
             avatar: joined.avatar,
@@ -225,7 +260,7 @@ impl Room {
             roster,
             constants: self.sim.client_constants(),
         });
-        self.broadcast(&wire::encode_player_joined(joined.player, &link.name));
+        self.broadcast_event(&wire::encode_player_joined(joined.player, link.name()));
         self.players.add(joined.player, Arc::clone(link));
         self.info
             .links
@@ -235,14 +270,15 @@ impl Room {
             .players
             .store(self.players.len(), Ordering::Relaxed);
         metrics::gauge!(stats::PLAYERS).increment(1.0);
-        tracing::debug!(room = %self.info.name, player = joined.player.0, name = %link.name, "player joined");
+        tracing::debug!(room = %self.info.name, player = joined.player.0, name = %link.name(), "player joined");
         Ok(Admitted { joined, welcome })
     }
 
     fn leave(&mut self, player: PlayerId) {
-        if self.players.remove(player).is_some() {
+        if let Some(link) = self.players.remove(player) {
+            self.names.release(link.name());
             self.sim.leave(player);
-            self.broadcast(&wire::encode_player_left(player));
+            self.broadcast_event(&wire::encode_player_left(player));
             self.info.links.lock().remove(&player);
             self.info
                 .players
@@ -297,7 +333,7 @@ impl Room {
 
         // the tick's events
         for event in &self.events {
-            self.broadcast(&wire::encode_game_event(event));
+            self.broadcast_event(&wire::encode_game_event(event));
         }
         let sent = std::time::Instant::now();
 

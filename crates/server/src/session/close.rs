@@ -29,6 +29,7 @@
 //! | a message over the size limit | 1009 message too big | 4002 malformed | `message_too_big` |
 //! | a join naming another protocol version / another schema | 1008 policy violation | 4000 / 4001 | `protocol_mismatch` |
 //! | input flooding | 1008 policy violation | 4005 rate limited | `input_flooding` |
+//! | too far behind on the room's joins, leaves and game events (the room; `room::link::EVENT_QUEUE`) | 1008 policy violation | 4003 | as the peer answers the close (`peer_closed`, ...); counted in `tickwire_event_queue_closes_total` |
 //! | nothing received for the idle timeout (the writer) | 1008 policy violation | none | `idle_timeout` |
 //! | the peer closed | the peer's close, echoed | none | `peer_closed` |
 //! | the peer vanished, the socket failed, a write timed out | nothing sent | none | `peer_vanished`, `socket_error`, `write_timeout` |
