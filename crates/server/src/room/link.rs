@@ -101,6 +101,8 @@ impl ControlQueue {
 pub struct PlayerLink {
     /// Name the player gave (sanitised).
     pub name: String,
+    /// Who admission vouched the player is (a ticket's subject), if anyone.
+    pub identity: Option<String>,
     /// The newest unsent snapshot and the player's baseline.
     pub outbox: Outbox,
     /// Inputs received since the last tick, at most [`INPUT_QUEUE`].
@@ -114,10 +116,18 @@ impl PlayerLink {
     pub fn new(name: String) -> Self {
         Self {
             name,
+            identity: None,
             outbox: Outbox::new(),
             inputs: Mutex::new(VecDeque::with_capacity(INPUT_QUEUE)),
             control: ControlQueue::default(),
         }
+    }
+
+    /// The same link, for the player admission vouched is `identity`.
+    #[must_use]
+    pub fn with_identity(mut self, identity: Option<String>) -> Self {
+        self.identity = identity;
+        self
     }
 
     /// Queues an input for the next tick. Returns `false` if the queue was
