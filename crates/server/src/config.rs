@@ -7,6 +7,7 @@
 //! once. `docs/operations.md` lists every one of them.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -88,6 +89,92 @@ pub struct Config {
     /// Log line format.
     #[arg(long, env = "TICKWIRE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+
+    /// A web origin (`https://game.example`) whose pages may open `/ws`,
+    /// besides the server's own; repeatable (the environment variable:
+    /// comma-separated). A browser's upgrade from any other origin is
+    /// answered 403. Requests without an `Origin` header (not from a
+    /// browser) are not checked.
+    #[arg(long = "allowed-origin", env = "TICKWIRE_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub allowed_origins: Vec<String>,
+
+    /// Shared secret of signed join tickets (at least 16 bytes): when set,
+    /// every `/ws` must carry `?ticket=...` that a game backend signed with
+    /// it (`tickwire::ticket::issue`, or `tickwire ticket`); its subject
+    /// becomes the player's identity.
+    #[arg(
+        long,
+        env = "TICKWIRE_TICKET_SECRET",
+        hide_env_values = true,
+        conflicts_with = "ticket_secret_file"
+    )]
+    pub ticket_secret: Option<Secret>,
+
+    /// The ticket secret, read from this file (one trailing newline ignored).
+    #[arg(long, env = "TICKWIRE_TICKET_SECRET_FILE")]
+    pub ticket_secret_file: Option<PathBuf>,
+
+    /// Bearer token that `/api/rooms?players=1` asks for (`Authorization:
+    /// Bearer TOKEN`); without it, player lists are never served on the
+    /// public address.
+    #[arg(long, env = "TICKWIRE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+
+    /// A second address for operators: when set, `/metrics` and
+    /// `/api/rooms?players=1` are served there only (the token, if set, is
+    /// still asked for), and the public address answers 404 to `/metrics`.
+    #[arg(long, env = "TICKWIRE_ADMIN_BIND")]
+    pub admin_bind: Option<SocketAddr>,
+}
+
+/// A secret from the command line or the environment: printed as
+/// `Secret(..)`, so a logged config does not leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err("a secret cannot be empty".to_owned());
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// Parses a web origin: `http` or `https`, a host, maybe a port, nothing
+/// after; kept lowercase without a trailing `/`, as browsers send it.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let origin = s.trim().trim_end_matches('/').to_ascii_lowercase();
+    let host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{s}` is not an origin: it starts with http:// or https://"))?;
+    if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!(
+            "`{s}` is not an origin: a scheme and a host (and a port), nothing else"
+        ));
+    }
+    Ok(origin)
 }
 
 impl Default for Config {
@@ -107,6 +194,11 @@ impl Default for Config {
             max_catch_up: 4,
             threads: 0,
             log_format: LogFormat::Text,
+            allowed_origins: Vec::new(),
+            ticket_secret: None,
+            ticket_secret_file: None,
+            admin_token: None,
+            admin_bind: None,
         }
     }
 }
@@ -161,6 +253,45 @@ mod tests {
             })
         ));
         assert!(parse(&["--bandwidth-budget", "0"]).is_err());
+    }
+
+    #[test]
+    fn allowed_origins_repeat_and_are_normalised() {
+        let parsed = parse(&[
+            "--allowed-origin",
+            "https://Game.Example/",
+            "--allowed-origin",
+            "http://localhost:3000",
+        ]);
+        assert!(
+            matches!(&parsed, Ok(c) if c.allowed_origins == ["https://game.example", "http://localhost:3000"]),
+            "{parsed:?}"
+        );
+        assert!(parse(&["--allowed-origin", "game.example"]).is_err());
+        assert!(parse(&["--allowed-origin", "https://game.example/play"]).is_err());
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let parsed = parse(&[
+            "--ticket-secret",
+            "hunter2hunter2hunter2",
+            "--admin-token",
+            "tok3n",
+        ]);
+        assert!(parsed.is_ok(), "{parsed:?}");
+        if let Ok(config) = parsed {
+            let printed = format!("{config:?}");
+            assert!(
+                !printed.contains("hunter2") && !printed.contains("tok3n"),
+                "{printed}"
+            );
+            assert_eq!(
+                config.admin_token.as_ref().map(Secret::expose),
+                Some("tok3n")
+            );
+        }
+        assert!(parse(&["--ticket-secret", "a", "--ticket-secret-file", "/x"]).is_err());
     }
 
     #[test]

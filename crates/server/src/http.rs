@@ -3,26 +3,47 @@
 //! | route | answer |
 //! | --- | --- |
 //! | `GET /`, `GET /<file>` | the browser client, embedded in release builds |
-//! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket |
-//! | `GET /api/rooms` | rooms as JSON (`?players=1` adds every player's outbox) |
-//! | `GET /metrics` | Prometheus text |
+//! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket (`&ticket=...` with `--ticket-secret`) |
+//! | `GET /api/rooms` | rooms as JSON, cached for [`ROOMS_CACHE`] (`?players=1` adds every player's outbox, for operators only) |
+//! | `GET /metrics` | Prometheus text (on the admin address only, with `--admin-bind`) |
 //! | `GET /healthz` | `ok` |
+//!
+//! With `--admin-bind`, a second listener answers [`admin_route`]:
+//! `/metrics`, `/api/rooms` and `/healthz`, nothing else.
 //!
 //! Everything that can be refused before the upgrade is refused here with
 //! an HTTP status and a one-line reason: a request to `/ws` that is not a
-//! WebSocket upgrade (426), a bad room name (400), the connection limit
-//! (503). Refusals after the upgrade are close codes (see `session`).
+//! WebSocket upgrade (426), a bad room name (400), a browser page from an
+//! origin not allowed (403), a refusal by admission (401 or 403: a missing
+//! or bad ticket, the game's hook; see [`crate::admission`]), the
+//! connection limit (503). Refusals after the upgrade are close codes (see
+//! `session`).
+//!
+//! Who may see players: `/api/rooms?players=1` needs `Authorization: Bearer
+//! TOKEN` with `--admin-token TOKEN` (wrong or missing: 401); without a
+//! token configured, the public address never lists players (403), and the
+//! admin address lists them to anyone who reaches it. With `--admin-bind`,
+//! the public address lists no players at all (403).
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, UPGRADE};
+use hyper::header::{
+    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, ORIGIN, UPGRADE,
+    WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
+use parking_lot::Mutex;
 use rust_embed::RustEmbed;
+use sha2::Digest as _;
 
+use crate::admission::{self, Admission, AdmissionRequest};
+use crate::config::Config;
 use crate::lobby::MAX_ROOM_NAME;
 use crate::{Shared, session, stats};
 
@@ -43,17 +64,78 @@ struct ClientFiles;
 /// The response body type of every route.
 pub type Body = Full<Bytes>;
 
-/// Routes one request.
+/// How long `/api/rooms` answers from its last rendering: a few ticks, so
+/// that polling it in a loop costs one rendering per period, not one per
+/// request.
+pub const ROOMS_CACHE: Duration = Duration::from_millis(100);
+
+/// What the HTTP side keeps between requests: who may connect, and the
+/// last renderings of `/api/rooms`.
+pub struct Front {
+    /// Origins allowed besides the server's own, as `--allowed-origin`
+    /// normalised them.
+    origins: Vec<String>,
+    /// Asked in turn at every upgrade: the ticket check, then the game's.
+    checks: Vec<Arc<dyn Admission>>,
+    /// `/api/rooms` without and with players: when rendered, and the body.
+    rooms: Mutex<[Option<(Instant, Bytes)>; 2]>,
+}
+
+impl std::fmt::Debug for Front {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Front")
+            .field("origins", &self.origins)
+            .field("checks", &self.checks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Front {
+    /// The checks `config` asks for (the ticket secret, read from its file
+    /// if given), then `hook`.
+    pub fn new(config: &Config, hook: Option<Arc<dyn Admission>>) -> anyhow::Result<Self> {
+        let mut checks: Vec<Arc<dyn Admission>> = Vec::new();
+        if let Some(tickets) = admission::TicketAdmission::from_config(config)? {
+            checks.push(Arc::new(tickets));
+        }
+        checks.extend(hook);
+        Ok(Self {
+            origins: config.allowed_origins.clone(),
+            checks,
+            rooms: Mutex::new([None, None]),
+        })
+    }
+}
+
+/// Routes one request on the public address, from `peer`.
 pub async fn route(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
+    let admin_elsewhere = shared.config.admin_bind.is_some();
+    let response = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/ws") => upgrade(req, shared, peer),
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/api/rooms") => rooms(&req, &shared, false),
+        (&Method::GET, "/metrics") if !admin_elsewhere => metrics(),
+        (&Method::GET, "/metrics") => text(StatusCode::NOT_FOUND, "not found\n"),
+        (&Method::GET | &Method::HEAD, path) => static_file(path),
+        _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+    };
+    Ok(response)
+}
+
+/// Routes one request on the admin address (`--admin-bind`).
+pub async fn admin_route(
     req: Request<Incoming>,
     shared: Arc<Shared>,
 ) -> Result<Response<Body>, Infallible> {
     let response = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/ws") => upgrade(req, shared),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/api/rooms") => rooms(&req, &shared),
+        (&Method::GET, "/api/rooms") => rooms(&req, &shared, true),
         (&Method::GET, "/metrics") => metrics(),
-        (&Method::GET | &Method::HEAD, path) => static_file(path),
+        (&Method::GET, _) => text(StatusCode::NOT_FOUND, "not found\n"),
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     };
     Ok(response)
@@ -69,20 +151,7 @@ fn text(status: StatusCode, body: &str) -> Response<Body> {
     response
 }
 
-fn json(value: &impl serde::Serialize) -> Response<Body> {
-    match serde_json::to_vec_pretty(value) {
-        Ok(body) => {
-            let mut response = Response::new(Full::new(Bytes::from(body)));
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
-        }
-        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "could not encode JSON\n"),
-    }
-}
-
-fn query_pairs(req: &Request<Incoming>) -> Vec<(String, String)> {
+fn query_pairs<B>(req: &Request<B>) -> Vec<(String, String)> {
     req.uri()
         .query()
         .map(|q| {
@@ -93,20 +162,127 @@ fn query_pairs(req: &Request<Incoming>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn rooms(req: &Request<Incoming>, shared: &Shared) -> Response<Body> {
+/// `/api/rooms`, on the admin address if `admin`.
+fn rooms(req: &Request<Incoming>, shared: &Shared, admin: bool) -> Response<Body> {
     let with_players = query_pairs(req)
         .iter()
         .any(|(k, v)| k == "players" && v != "0");
-    /// The answer of `/api/rooms`, fields in this order.
-    #[derive(serde::Serialize)]
-    struct Rooms<'a> {
-        game: &'a str,
-        rooms: Vec<crate::RoomSummary>,
+    if with_players {
+        if let Some(refused) = player_list_refusal(req.headers(), &shared.config, admin) {
+            metrics::counter!(stats::ADMIN_REFUSED).increment(1);
+            return refused;
+        }
     }
-    json(&Rooms {
-        game: &shared.game_name,
-        rooms: shared.lobby.summaries(with_players),
-    })
+    let body = {
+        // Rendered under the lock: concurrent requests wait for one
+        // rendering instead of each making their own.
+        let mut cache = shared.front.rooms.lock();
+        let slot = &mut cache[usize::from(with_players)];
+        match slot {
+            Some((at, body)) if at.elapsed() < ROOMS_CACHE => body.clone(),
+            _ => {
+                /// The answer of `/api/rooms`, fields in this order.
+                #[derive(serde::Serialize)]
+                struct Rooms<'a> {
+                    game: &'a str,
+                    rooms: Vec<crate::RoomSummary>,
+                }
+                let rendered = serde_json::to_vec_pretty(&Rooms {
+                    game: &shared.game_name,
+                    rooms: shared.lobby.summaries(with_players),
+                });
+                let Ok(rendered) = rendered else {
+                    return text(StatusCode::INTERNAL_SERVER_ERROR, "could not encode JSON\n");
+                };
+                let body = Bytes::from(rendered);
+                *slot = Some((Instant::now(), body.clone()));
+                body
+            }
+        }
+    };
+    let mut response = Response::new(Full::new(body));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Why a request may not see the players' names (see the module's doc),
+/// as the answer that says so; `None`: it may.
+fn player_list_refusal(
+    headers: &HeaderMap,
+    config: &Config,
+    admin: bool,
+) -> Option<Response<Body>> {
+    if !admin && config.admin_bind.is_some() {
+        return Some(text(
+            StatusCode::FORBIDDEN,
+            "player lists are served on the admin address only\n",
+        ));
+    }
+    let Some(token) = &config.admin_token else {
+        return (!admin).then(|| {
+            text(
+                StatusCode::FORBIDDEN,
+                "player lists are off: the server has no --admin-token\n",
+            )
+        });
+    };
+    let offered = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if offered.is_some_and(|offered| same_secret(offered, token.expose())) {
+        return None;
+    }
+    let mut response = text(
+        StatusCode::UNAUTHORIZED,
+        "player lists need Authorization: Bearer <the admin token>\n",
+    );
+    response
+        .headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    Some(response)
+}
+
+/// Compares two secrets in time that depends on neither: their SHA-256
+/// digests, every byte.
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (sha2::Sha256::digest(a), sha2::Sha256::digest(b));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |diff, (x, y)| diff | (x ^ y))
+        == 0
+}
+
+/// Whether a browser's upgrade request may come from its page's origin:
+/// no `Origin` (not a browser), the server's own (`http` or `https` and the
+/// request's `Host`), or one of `allowed`. `Err`: the reason why not.
+fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+    let Some(origin) = headers.get(ORIGIN) else {
+        return Ok(());
+    };
+    let origin = String::from_utf8_lossy(origin.as_bytes())
+        .trim_end_matches('/')
+        .to_ascii_lowercase();
+    let own = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .is_some_and(|host| {
+            origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                == Some(host.as_str())
+        });
+    if own || allowed.contains(&origin) {
+        return Ok(());
+    }
+    let shown: String = origin.chars().take(100).collect();
+    Err(format!(
+        "pages from {shown} may not connect to this server (see --allowed-origin)\n"
+    ))
 }
 
 fn metrics() -> Response<Body> {
@@ -158,7 +334,7 @@ fn valid_room_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
+fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) -> Response<Body> {
     if !fastwebsockets::upgrade::is_upgrade_request(&req) {
         let mut response = text(
             StatusCode::UPGRADE_REQUIRED,
@@ -187,6 +363,42 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
         }
     }
     let name = crate::name::clean(name.as_deref().unwrap_or(""));
+    if let Err(reason) = check_origin(req.headers(), &shared.front.origins) {
+        metrics::counter!(stats::UPGRADES_REFUSED, "reason" => "origin").increment(1);
+        return text(StatusCode::FORBIDDEN, &reason);
+    }
+    let admitted = admission::decide(
+        &shared.front.checks,
+        AdmissionRequest {
+            path: req.uri().path(),
+            raw_query: req.uri().query().unwrap_or(""),
+            headers: req.headers(),
+            peer,
+            room: room.as_deref(),
+            name: &name,
+            identity: None,
+        },
+    );
+    let identity = match admitted {
+        Ok(identity) => identity,
+        Err(refusal) => {
+            metrics::counter!(stats::UPGRADES_REFUSED, "reason" => refusal.label).increment(1);
+            let status = if refusal.unauthorized {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            let reason: String = refusal
+                .reason
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect();
+            return text(status, &format!("{reason}\n"));
+        }
+    };
     let Ok(permit) = Arc::clone(&shared.connections).try_acquire_owned() else {
         metrics::counter!(stats::CONNECTIONS_REFUSED).increment(1);
         return text(
@@ -209,7 +421,7 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>) -> Response<Body> {
     let timeout = shared.config.handshake_timeout;
     tokio::spawn(async move {
         match tokio::time::timeout(timeout, upgrade).await {
-            Ok(Ok(ws)) => session::run(ws, shared, room, name).await,
+            Ok(Ok(ws)) => session::run(ws, shared, room, name, identity).await,
             Ok(Err(error)) => tracing::debug!(%error, "upgrade failed"),
             Err(_) => tracing::debug!("upgrade timed out"),
         }

@@ -18,8 +18,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules (private but for [`config`] and [`bundled`](mod@bundled)), in the order a
-//! connection meets them: `http` (routes and the upgrade), `session` (one
+//! Modules (private but for [`config`], [`bundled`](mod@bundled),
+//! [`admission`] and [`ticket`]), in the order a connection meets them:
+//! `http` (routes, the upgrade's checks, the admin address), [`admission`]
+//! (who may connect: the hook and the ticket check), [`ticket`] (signed
+//! join tickets, and how a backend issues them), `session` (one
 //! player's connection: its reader and writer tasks, the rate limit, every
 //! close), `lobby` (rooms, matchmaking, seats, each room's phase on the
 //! tick grid), `room` (one match: its timing, its commands, and the sink
@@ -31,6 +34,7 @@
 //! bundled games). One tick is told step by step in
 //! `docs/architecture.md`.
 
+pub mod admission;
 pub mod bundled;
 pub mod config;
 mod frame;
@@ -41,6 +45,7 @@ mod outbox;
 mod room;
 mod session;
 mod stats;
+pub mod ticket;
 mod wire;
 
 /// The server's insides that the benches in `benches/` drive directly (the
@@ -70,6 +75,7 @@ use tickwire_sim::Simulation;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
+pub use admission::Admission;
 pub use bundled::{BundledOptions, bundled};
 pub use config::{Config, LogFormat};
 pub use room::{PlayerSummary, RoomSummary};
@@ -113,6 +119,8 @@ pub struct Shared {
     /// Cloned by every session; shutdown waits until all clones are gone.
     /// `None` once shutdown began.
     pub alive: Mutex<Option<mpsc::Sender<()>>>,
+    /// Who may connect, and the cached room list.
+    pub front: http::Front,
 }
 
 impl std::fmt::Debug for Shared {
@@ -129,21 +137,79 @@ impl std::fmt::Debug for Shared {
 #[derive(Debug)]
 pub struct Server {
     local_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    admin: Option<tokio::task::JoinHandle<()>>,
     shared: Arc<Shared>,
     shutdown: watch::Sender<bool>,
     done: mpsc::Receiver<()>,
     acceptor: tokio::task::JoinHandle<()>,
 }
 
+/// A server not started yet, to give it what the config cannot hold (an
+/// [`Admission`] hook): `Server::builder(config, game).admission(hook).start(listener)`.
+pub struct ServerBuilder {
+    config: Config,
+    game: Arc<dyn GameFactory>,
+    admission: Option<Arc<dyn Admission>>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("game", &self.game.name())
+            .field("admission", &self.admission)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// Asks `hook` about every upgrade, after the ticket check if there is
+    /// one (see [`admission`]).
+    #[must_use]
+    pub fn admission(mut self, hook: Arc<dyn Admission>) -> Self {
+        self.admission = Some(hook);
+        self
+    }
+
+    /// Starts serving on `listener` (and on `--admin-bind`, if set). Must be
+    /// called inside a tokio runtime.
+    pub fn start(self, listener: TcpListener) -> anyhow::Result<Server> {
+        Server::launch(self.config, listener, self.game, self.admission)
+    }
+}
+
 impl Server {
-    /// Starts serving `game` on `listener`. Must be called inside a tokio
-    /// runtime.
+    /// Starts serving `game` on `listener` (and on `--admin-bind`, if set).
+    /// Must be called inside a tokio runtime.
     pub fn start(
         config: Config,
         listener: TcpListener,
         game: Arc<dyn GameFactory>,
     ) -> anyhow::Result<Self> {
+        Self::builder(config, game).start(listener)
+    }
+
+    /// A server of `game` to start once given more than its config.
+    pub fn builder(config: Config, game: Arc<dyn GameFactory>) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            game,
+            admission: None,
+        }
+    }
+
+    fn launch(
+        config: Config,
+        listener: TcpListener,
+        game: Arc<dyn GameFactory>,
+        admission: Option<Arc<dyn Admission>>,
+    ) -> anyhow::Result<Self> {
         let local_addr = listener.local_addr()?;
+        let front = http::Front::new(&config, admission)?;
+        let admin_listener = match config.admin_bind {
+            Some(addr) => Some(bind_now(addr)?),
+            None => None,
+        };
         let _ = stats::prometheus();
         let room_limit = config
             .max_room_players
@@ -159,11 +225,19 @@ impl Server {
             connections: Arc::new(Semaphore::new(config.max_connections)),
             shutdown: shutdown_rx,
             alive: Mutex::new(Some(alive)),
+            front,
             config,
         });
         let acceptor = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+        let admin_addr = admin_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
+        let admin = admin_listener.map(|l| tokio::spawn(admin_loop(l, Arc::clone(&shared))));
         Ok(Self {
             local_addr,
+            admin_addr,
+            admin,
             shared,
             shutdown: shutdown_tx,
             done,
@@ -174,6 +248,11 @@ impl Server {
     /// The address the server listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The admin address (`--admin-bind`), if the server has one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// Every room, as `/api/rooms?players=1` shows it: the inspection hook
@@ -187,6 +266,9 @@ impl Server {
     pub async fn shutdown(mut self) {
         tracing::info!("shutting down");
         self.acceptor.abort();
+        if let Some(admin) = &self.admin {
+            admin.abort();
+        }
         let _ = self.shutdown.send(true);
         self.shared.alive.lock().take();
         self.shared.lobby.close();
@@ -228,7 +310,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let shared = Arc::clone(&shared);
         let handshake_timeout = shared.config.handshake_timeout;
         tokio::spawn(async move {
-            let service = service_fn(move |req| http::route(req, Arc::clone(&shared)));
+            let service = service_fn(move |req| http::route(req, Arc::clone(&shared), peer));
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Some(handshake_timeout))
@@ -236,6 +318,44 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 .with_upgrades();
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, %error, "http connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Binds `addr` from synchronous code (inside the runtime): the admin
+/// address is bound before `start` returns, so a bad one fails the start.
+fn bind_now(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    use anyhow::Context as _;
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen on the admin address {addr}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(listener)?)
+}
+
+/// Serves the admin address (`--admin-bind`): operators' routes only
+/// (`http::admin_route`), one task per connection, headers within the
+/// handshake timeout.
+async fn admin_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "admin accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        let header_timeout = shared.config.handshake_timeout;
+        tokio::spawn(async move {
+            let service = service_fn(move |req| http::admin_route(req, Arc::clone(&shared)));
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Some(header_timeout))
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "admin connection ended with an error");
             }
         });
     }

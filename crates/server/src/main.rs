@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tickwire::{BundledOptions, Config, LogFormat, Server};
 use tracing_subscriber::EnvFilter;
 
@@ -22,6 +22,45 @@ struct Cli {
     server: Config,
     #[command(flatten)]
     game: GameFlags,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What else the binary does than serve.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Prints a signed join ticket, as a game backend issues them
+    /// (`tickwire::ticket::issue`): for trying `--ticket-secret` out, and
+    /// for scripts.
+    Ticket(TicketFlags),
+}
+
+/// The `ticket` subcommand's flags.
+#[derive(Debug, Args)]
+struct TicketFlags {
+    /// The shared secret the server was given.
+    #[arg(long, env = "TICKWIRE_TICKET_SECRET", hide_env_values = true)]
+    secret: tickwire::config::Secret,
+    /// Who the player is: becomes its identity.
+    #[arg(long)]
+    subject: String,
+    /// Seconds until the ticket expires.
+    #[arg(long, default_value_t = 60)]
+    ttl: u64,
+    /// The only room the ticket is good for (default: any).
+    #[arg(long)]
+    room: Option<String>,
+}
+
+impl TicketFlags {
+    fn issue(&self) -> String {
+        let mut claims = tickwire::ticket::Claims::new(
+            self.subject.clone(),
+            tickwire::ticket::now_unix().saturating_add(self.ttl),
+        );
+        claims.room.clone_from(&self.room);
+        tickwire::ticket::issue(self.secret.expose().as_bytes(), &claims)
+    }
 }
 
 /// Which bundled game the rooms run.
@@ -91,7 +130,12 @@ fn main() -> anyhow::Result<()> {
     let Cli {
         server: config,
         game,
+        command,
     } = Cli::parse();
+    if let Some(Command::Ticket(ticket)) = command {
+        println!("{}", ticket.issue());
+        return Ok(());
+    }
     init_logging(config.log_format);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.threads > 0 {
@@ -195,6 +239,35 @@ mod tests {
             assert_eq!(options.arena_size, Some(12649.0));
             assert_eq!(options.view_size, Some(2000.0));
             assert_eq!(cli.server.bandwidth_budget, Some(3000));
+        }
+    }
+
+    #[test]
+    fn the_ticket_subcommand_issues_a_ticket_the_server_accepts() {
+        let secret = "a secret of sixteen bytes";
+        let cli = parse(&[
+            "ticket",
+            "--secret",
+            secret,
+            "--subject",
+            "ann",
+            "--room",
+            "r1",
+        ]);
+        assert!(cli.is_ok(), "{cli:?}");
+        if let Ok(Cli {
+            command: Some(Command::Ticket(flags)),
+            ..
+        }) = cli
+        {
+            let now = tickwire::ticket::now_unix();
+            let claims = tickwire::ticket::verify(secret.as_bytes(), &flags.issue(), now);
+            assert!(
+                matches!(&claims, Ok(c) if c.sub == "ann" && c.room.as_deref() == Some("r1") && c.exp > now),
+                "{claims:?}"
+            );
+        } else {
+            panic!("not the ticket subcommand");
         }
     }
 

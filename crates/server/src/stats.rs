@@ -41,6 +41,14 @@ pub const EVENT_QUEUE_CLOSES: &str = "tickwire_event_queue_closes_total";
 pub const CLOSES: &str = "tickwire_closes_total";
 /// Upgrade requests refused with HTTP 503 at the connection limit.
 pub const CONNECTIONS_REFUSED: &str = "tickwire_connections_refused_total";
+/// Upgrades refused before a connection slot was taken (counter; label
+/// `reason` = `origin`, `ticket_missing`, `ticket_malformed`,
+/// `ticket_forged`, `ticket_expired`, `ticket_room`, or an admission hook's
+/// own, `admission` by default).
+pub const UPGRADES_REFUSED: &str = "tickwire_upgrades_refused_total";
+/// Requests for operators' answers (`/api/rooms?players=1`) refused for a
+/// missing or wrong admin token, or none configured (counter).
+pub const ADMIN_REFUSED: &str = "tickwire_admin_requests_refused_total";
 /// Ticks a late room dropped instead of catching up (counter).
 pub const CATCHUP_TICKS_DROPPED: &str = "tickwire_catchup_ticks_dropped_total";
 /// Counter: entity changes a bandwidth budget held back for a later tick.
@@ -139,6 +147,14 @@ fn describe() {
     describe_counter!(
         CONNECTIONS_REFUSED,
         "Upgrades refused at the connection limit"
+    );
+    describe_counter!(
+        UPGRADES_REFUSED,
+        "Upgrades refused for their origin or by admission (tickets, the hook), by reason"
+    );
+    describe_counter!(
+        ADMIN_REFUSED,
+        "Requests for player lists refused without the admin token"
     );
     describe_counter!(
         CATCHUP_TICKS_DROPPED,

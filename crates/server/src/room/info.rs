@@ -42,6 +42,9 @@ pub struct PlayerSummary {
     pub player: u32,
     /// Its name.
     pub name: String,
+    /// Who admission vouched it is (a ticket's subject), if anyone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
     /// Snapshots skipped because its socket was slow.
     pub snapshots_skipped: u64,
     /// Snapshots waiting in its outbox now (0 or 1).
@@ -90,6 +93,7 @@ impl RoomInfo {
                 .map(|(id, link)| PlayerSummary {
                     player: id.0,
                     name: link.name().to_owned(),
+                    identity: link.identity.clone(),
                     snapshots_skipped: link.outbox.skipped(),
                     outbox_pending: link.outbox.pending(),
                     outbox_high_water: link.outbox.high_water(),

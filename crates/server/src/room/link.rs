@@ -213,6 +213,8 @@ pub struct PlayerLink {
     /// The name the room gave it at the join: the requested one, or it
     /// with a suffix if another player in the room has it.
     name: OnceLock<String>,
+    /// Who admission vouched the player is (a ticket's subject), if anyone.
+    pub identity: Option<String>,
     /// The newest unsent snapshot and the player's baseline.
     pub outbox: Outbox,
     /// Inputs received since the last tick, at most [`INPUT_QUEUE`].
@@ -227,6 +229,7 @@ impl PlayerLink {
         Self {
             requested: name,
             name: OnceLock::new(),
+            identity: None,
             outbox: Outbox::new(),
             inputs: Mutex::new(VecDeque::with_capacity(INPUT_QUEUE)),
             control: ControlQueue::default(),
@@ -249,6 +252,13 @@ impl PlayerLink {
         if self.name.set(name).is_err() {
             tracing::warn!("a player's name was set twice; the first stays");
         }
+    }
+
+    /// The same link, for the player admission vouched is `identity`.
+    #[must_use]
+    pub fn with_identity(mut self, identity: Option<String>) -> Self {
+        self.identity = identity;
+        self
     }
 
     /// Queues an input for the next tick. Returns `false` if the queue was

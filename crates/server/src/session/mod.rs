@@ -54,6 +54,7 @@ pub async fn run(
     shared: Arc<Shared>,
     room: Option<String>,
     name: String,
+    identity: Option<String>,
 ) {
     // Over the limit a frame errors before its payload is buffered. The
     // library refuses a payload of exactly the limit, hence the +1.
@@ -67,13 +68,13 @@ pub async fn run(
     };
     metrics::gauge!(stats::CONNECTIONS).increment(1.0);
     let Some((seat, link, Admitted { joined, welcome })) =
-        enter(&mut ws, &shared, room.as_deref(), name).await
+        enter(&mut ws, &shared, room.as_deref(), name, identity).await
     else {
         metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
         return;
     };
     let player = joined.player;
-    tracing::debug!(room = %seat.info.name, player = player.0, "session started");
+    tracing::debug!(room = %seat.info.name, player = player.0, identity = link.identity.as_deref(), "session started");
 
     if let Err(end) = write_welcome(&mut ws, welcome, &shared).await {
         let _ = seat.commands.send(RoomCommand::Leave(player)).await;
@@ -120,6 +121,7 @@ async fn enter(
     shared: &Shared,
     room: Option<&str>,
     name: String,
+    identity: Option<String>,
 ) -> Option<(Seat, Arc<PlayerLink>, Admitted)> {
     let seat = match shared.lobby.seat(room) {
         Ok(seat) => seat,
@@ -128,7 +130,7 @@ async fn enter(
             return None;
         }
     };
-    let link = Arc::new(PlayerLink::new(name));
+    let link = Arc::new(PlayerLink::new(name).with_identity(identity));
     let (reply_tx, reply_rx) = oneshot::channel();
     let joined = match seat
         .commands
