@@ -66,7 +66,8 @@ export class Session {
     this.lastHud = 0;
     this.lastFrame = null;
     this.connection = new Connection({
-      url: gameUrl(win.location, { room, name }),
+      // A page opened as `/?ticket=...` (by a game's backend) joins with it.
+      url: gameUrl(win.location, { room, name, ticket: new URLSearchParams(win.location.search).get('ticket') }),
       onWelcome: (w) => this.welcomed(w),
       onSnapshot: (s) => this.snapshot(s),
       onEvent: (e) => this.event(e),

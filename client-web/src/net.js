@@ -85,12 +85,17 @@ export class RateMeter {
   }
 }
 
-/** The WebSocket URL of the game for a page location, a room and a name. */
-export function gameUrl(location, { room, name }) {
+/**
+ * The WebSocket URL of the game for a page location, a room, a name, and
+ * the signed join ticket a game backend issued (a server started with
+ * `--ticket-secret` refuses a join without one).
+ */
+export function gameUrl(location, { room, name, ticket }) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const params = new URLSearchParams();
   if (room) params.set('room', room);
   if (name) params.set('name', name);
+  if (ticket) params.set('ticket', ticket);
   const query = params.toString();
   return `${scheme}//${location.host}/ws${query ? `?${query}` : ''}`;
 }

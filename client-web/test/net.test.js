@@ -151,4 +151,5 @@ test('the rate meter counts the last second only', () => {
 test('the game URL follows the page scheme and carries room and name', () => {
   assert.equal(gameUrl({ protocol: 'http:', host: 'h:8080' }, { room: 'r 1', name: 'ann' }), 'ws://h:8080/ws?room=r+1&name=ann');
   assert.equal(gameUrl({ protocol: 'https:', host: 'h' }, { name: 'ann' }), 'wss://h/ws?name=ann');
+  assert.equal(gameUrl({ protocol: 'http:', host: 'h' }, { name: 'ann', ticket: 'a.b' }), 'ws://h/ws?name=ann&ticket=a.b');
 });
