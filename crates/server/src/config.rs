@@ -47,6 +47,41 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
+    /// Most accepted connections that have not (yet) upgraded to a
+    /// WebSocket: HTTP requests in progress, idle keep-alive connections,
+    /// clients still sending their headers. Over it a new connection is
+    /// answered 503 and closed at once. An upgraded connection counts under
+    /// `--max-connections` instead.
+    #[arg(long, env = "TICKWIRE_MAX_PENDING_CONNECTIONS", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_pending_connections: usize,
+
+    /// Most connections from one address, pending and upgraded together
+    /// (IPv6 addresses count by their /64); over it a new connection is
+    /// answered 503 and closed at once. 0: no cap. Loopback peers are exempt
+    /// unless `--limit-loopback` is given.
+    #[arg(
+        long,
+        env = "TICKWIRE_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 64
+    )]
+    pub max_connections_per_address: usize,
+
+    /// Apply `--max-connections-per-address` to loopback peers too. Off by
+    /// default: local tests, the swarm's thousands of bots and a reverse
+    /// proxy on the same host all connect from loopback.
+    #[arg(long, env = "TICKWIRE_LIMIT_LOOPBACK")]
+    pub limit_loopback: bool,
+
+    /// Most bytes of one request's head (request line and headers); over it
+    /// the request is answered 431 and the connection closed. At least 8192.
+    #[arg(long, env = "TICKWIRE_MAX_HEADER_BYTES", default_value_t = 16 * 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8192..))]
+    pub max_header_bytes: usize,
+
+    /// Most open rooms; a join that would open one more is refused with
+    /// close code 1013 (protocol error 4004).
+    #[arg(long, env = "TICKWIRE_MAX_ROOMS", default_value_t = 10_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_rooms: usize,
+
     /// Largest client message in bytes; over it the socket is closed with 1009.
     #[arg(long, env = "TICKWIRE_MAX_MESSAGE_SIZE", default_value_t = 64 * 1024)]
     pub max_message_size: usize,
@@ -61,8 +96,9 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_FLOOD_SECONDS", default_value_t = 3)]
     pub flood_seconds: u32,
 
-    /// Seconds a client has to send its HTTP request headers and complete
-    /// the WebSocket upgrade.
+    /// Seconds a client has to send its HTTP request headers (each request's,
+    /// on a kept-alive connection too) and complete the WebSocket upgrade;
+    /// a connection that sends nothing is closed after it.
     #[arg(long, env = "TICKWIRE_HANDSHAKE_TIMEOUT", value_parser = parse_secs, default_value = "10")]
     pub handshake_timeout: Duration,
 
@@ -185,6 +221,11 @@ impl Default for Config {
             bandwidth_budget: None,
             max_room_players: None,
             max_connections: 10_000,
+            max_pending_connections: 1024,
+            max_connections_per_address: 64,
+            limit_loopback: false,
+            max_header_bytes: 16 * 1024,
+            max_rooms: 10_000,
             max_message_size: 64 * 1024,
             max_inputs_per_second: 120,
             flood_seconds: 3,
@@ -292,6 +333,41 @@ mod tests {
             );
         }
         assert!(parse(&["--ticket-secret", "a", "--ticket-secret-file", "/x"]).is_err());
+    }
+
+    #[test]
+    fn the_accept_limits_parse_and_refuse_nonsense() {
+        let parsed = parse(&[
+            "--max-pending-connections",
+            "100",
+            "--max-connections-per-address",
+            "0",
+            "--limit-loopback",
+            "--max-header-bytes",
+            "8192",
+            "--max-rooms",
+            "2",
+        ]);
+        assert!(
+            matches!(
+                parsed,
+                Ok(Config {
+                    max_pending_connections: 100,
+                    max_connections_per_address: 0,
+                    limit_loopback: true,
+                    max_header_bytes: 8192,
+                    max_rooms: 2,
+                    ..
+                })
+            ),
+            "{parsed:?}"
+        );
+        assert!(parse(&["--max-pending-connections", "0"]).is_err());
+        assert!(parse(&["--max-rooms", "0"]).is_err());
+        assert!(
+            parse(&["--max-header-bytes", "8191"]).is_err(),
+            "hyper's smallest buffer is 8192 bytes"
+        );
     }
 
     #[test]

@@ -419,13 +419,17 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
         }
     };
     let timeout = shared.config.handshake_timeout;
+    // The connection's place in its address's count lasts as long as it.
+    let address = req
+        .extensions_mut()
+        .remove::<Arc<crate::accept::AddressHold>>();
     tokio::spawn(async move {
         match tokio::time::timeout(timeout, upgrade).await {
             Ok(Ok(ws)) => session::run(ws, shared, room, name, identity).await,
             Ok(Err(error)) => tracing::debug!(%error, "upgrade failed"),
             Err(_) => tracing::debug!("upgrade timed out"),
         }
-        drop(permit);
+        drop((permit, address));
     });
     response.map(|_| Full::new(Bytes::new()))
 }

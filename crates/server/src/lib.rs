@@ -20,7 +20,7 @@
 //!
 //! Modules (private but for [`config`], [`bundled`](mod@bundled),
 //! [`admission`] and [`ticket`]), in the order a connection meets them:
-//! `http` (routes, the upgrade's checks, the admin address), [`admission`]
+//! `accept` (the limits before the upgrade), `http` (routes, the upgrade's checks, the admin address), [`admission`]
 //! (who may connect: the hook and the ticket check), [`ticket`] (signed
 //! join tickets, and how a backend issues them), `session` (one
 //! player's connection: its reader and writer tasks, the rate limit, every
@@ -34,6 +34,7 @@
 //! bundled games). One tick is told step by step in
 //! `docs/architecture.md`.
 
+mod accept;
 pub mod admission;
 pub mod bundled;
 pub mod config;
@@ -220,7 +221,8 @@ impl Server {
             game_name: game.name().to_owned(),
             lobby: Arc::new(
                 lobby::Lobby::new(game, room_limit, config.max_catch_up, alive.clone())
-                    .with_bandwidth_budget(config.bandwidth_budget),
+                    .with_bandwidth_budget(config.bandwidth_budget)
+                    .with_max_rooms(config.max_rooms),
             ),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             shutdown: shutdown_rx,
@@ -296,29 +298,65 @@ pub async fn serve(
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let limits = accept::Limits::new(&shared.config);
+    let mut backoff = accept::Backoff::default();
     loop {
         let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                backoff.succeeded();
+                accepted
+            }
             Err(error) => {
                 // Out of file descriptors, mostly: back off instead of spinning.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(backoff.failed(&error)).await;
+                continue;
+            }
+        };
+        let accept::Admitted { pending, address } = match limits.admit(peer.ip()) {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                refused.answer(stream);
                 continue;
             }
         };
         let _ = stream.set_nodelay(true);
         let shared = Arc::clone(&shared);
         let handshake_timeout = shared.config.handshake_timeout;
+        let max_header_bytes = shared.config.max_header_bytes;
         tokio::spawn(async move {
-            let service = service_fn(move |req| http::route(req, Arc::clone(&shared), peer));
+            // A connection that sends nothing costs no HTTP state: hyper's
+            // buffers wait for the first byte, within the same timeout.
+            let accepted = tokio::time::Instant::now();
+            if tokio::time::timeout(handshake_timeout, stream.readable())
+                .await
+                .is_err()
+            {
+                metrics::counter!(stats::HTTP_HEAD_REFUSED, "reason" => "header_timeout")
+                    .increment(1);
+                return;
+            }
+            let handshake_timeout = handshake_timeout
+                .saturating_sub(accepted.elapsed())
+                .max(Duration::from_millis(1));
+            // The address hold rides into the session with the upgrade
+            // request (see `http`); the pending permit ends with this task.
+            let service = service_fn(move |mut req| {
+                if let Some(address) = &address {
+                    req.extensions_mut().insert(Arc::clone(address));
+                }
+                http::route(req, Arc::clone(&shared), peer)
+            });
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Some(handshake_timeout))
+                .max_buf_size(max_header_bytes)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             if let Err(error) = connection.await {
+                accept::count_http_error(&error);
                 tracing::debug!(%peer, %error, "http connection ended with an error");
             }
+            drop(pending);
         });
     }
 }

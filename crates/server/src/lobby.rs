@@ -43,6 +43,12 @@ pub enum SeatError {
     /// The game could not start a match.
     #[error("could not start a match: {0}")]
     Game(String),
+    /// Opening the room would pass the server's room limit (`--max-rooms`).
+    #[error("server is at its room limit ({limit} rooms); try again later or join an open room")]
+    TooManyRooms {
+        /// The limit.
+        limit: usize,
+    },
     /// The server is shutting down.
     #[error("server is shutting down")]
     ShuttingDown,
@@ -66,6 +72,8 @@ pub struct Lobby {
     max_catch_up: u32,
     /// Each view player's snapshot bytes per second, if limited.
     bandwidth_budget: Option<u64>,
+    /// Most open rooms (`--max-rooms`).
+    max_rooms: usize,
     /// Rooms created so far: names matchmade rooms and spreads their phases.
     created: AtomicU64,
     /// Kept alive by every room task, so shutdown can wait for them.
@@ -133,6 +141,7 @@ impl Lobby {
             room_limit,
             max_catch_up,
             bandwidth_budget: None,
+            max_rooms: usize::MAX,
             created: AtomicU64::new(0),
             alive: Mutex::new(Some(alive)),
             epoch: tokio::time::Instant::now(),
@@ -143,6 +152,13 @@ impl Lobby {
     /// no limit, the default).
     pub fn with_bandwidth_budget(mut self, bytes_per_second: Option<u64>) -> Self {
         self.bandwidth_budget = bytes_per_second;
+        self
+    }
+
+    /// Opens at most `max_rooms` rooms at a time (default: no limit); a seat
+    /// that would open one more is refused with [`SeatError::TooManyRooms`].
+    pub fn with_max_rooms(mut self, max_rooms: usize) -> Self {
+        self.max_rooms = max_rooms;
         self
     }
 
@@ -170,6 +186,12 @@ impl Lobby {
                 }),
         };
         if !rooms.contains_key(&name) {
+            if rooms.len() >= self.max_rooms {
+                metrics::counter!(stats::ROOMS_REFUSED).increment(1);
+                return Err(SeatError::TooManyRooms {
+                    limit: self.max_rooms,
+                });
+            }
             let entry = self.open_room(&name)?;
             rooms.insert(name.clone(), entry);
         }

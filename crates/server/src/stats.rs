@@ -49,6 +49,20 @@ pub const UPGRADES_REFUSED: &str = "tickwire_upgrades_refused_total";
 /// Requests for operators' answers (`/api/rooms?players=1`) refused for a
 /// missing or wrong admin token, or none configured (counter).
 pub const ADMIN_REFUSED: &str = "tickwire_admin_requests_refused_total";
+/// Accepted connections not (yet) upgraded to a WebSocket (gauge).
+pub const PENDING_CONNECTIONS: &str = "tickwire_pending_connections";
+/// Connections closed at accept, before any request was read (counter;
+/// label `limit` = `pending` for `--max-pending-connections`, `address`
+/// for `--max-connections-per-address`).
+pub const ACCEPTS_REFUSED: &str = "tickwire_accepts_refused_total";
+/// Failed `accept` calls, such as running out of file descriptors (counter).
+pub const ACCEPT_ERRORS: &str = "tickwire_accept_errors_total";
+/// HTTP connections ended by a request-head limit (counter; label `reason`
+/// = `headers_too_large` (answered 431) or `header_timeout`).
+pub const HTTP_HEAD_REFUSED: &str = "tickwire_http_head_refused_total";
+/// Joins refused because opening their room would pass `--max-rooms`
+/// (counter).
+pub const ROOMS_REFUSED: &str = "tickwire_rooms_refused_total";
 /// Ticks a late room dropped instead of catching up (counter).
 pub const CATCHUP_TICKS_DROPPED: &str = "tickwire_catchup_ticks_dropped_total";
 /// Counter: entity changes a bandwidth budget held back for a later tick.
@@ -147,6 +161,26 @@ fn describe() {
     describe_counter!(
         CONNECTIONS_REFUSED,
         "Upgrades refused at the connection limit"
+    );
+    describe_gauge!(
+        PENDING_CONNECTIONS,
+        "Accepted connections not upgraded to a WebSocket"
+    );
+    describe_counter!(
+        ACCEPTS_REFUSED,
+        "Connections closed at accept, by limit (pending, address)"
+    );
+    describe_counter!(
+        ACCEPT_ERRORS,
+        "Failed accept calls (out of file descriptors, mostly)"
+    );
+    describe_counter!(
+        HTTP_HEAD_REFUSED,
+        "HTTP connections ended by a request-head limit (headers_too_large, header_timeout)"
+    );
+    describe_counter!(
+        ROOMS_REFUSED,
+        "Joins refused because their room would pass the room limit"
     );
     describe_counter!(
         UPGRADES_REFUSED,

@@ -21,6 +21,7 @@
 //! | server shutting down, refused a seat ([`SeatError::ShuttingDown`]) | 1001 going away | 4006 shutdown | `shutdown` |
 //! | server shutting down, player in a room (the writer) | 1001 going away | none | `shutdown` |
 //! | room full ([`SeatError::Full`], [`JoinError::Full`]) | 1013 try again later | 4004 full | `room_full` |
+//! | the server's room limit ([`SeatError::TooManyRooms`], `--max-rooms`) | 1013 try again later | 4004 full | `room_full` |
 //! | the game refused the join ([`JoinError::Refused`]) | 1013 try again later | 4004 full | `room_full` |
 //! | the match could not start ([`SeatError::Game`]) | 1011 internal error | 4003 (no server-error code exists) | `internal_error` |
 //! | the room task is gone or never answered the join | 1011 internal error | 4003 | `internal_error` |
@@ -150,7 +151,9 @@ impl Refusal {
     /// The lobby gave no seat: each error with its own codes.
     pub(super) fn seat(error: &SeatError) -> Self {
         let (code, error_code, end) = match error {
-            SeatError::Full { .. } => (TRY_AGAIN_LATER, wire::error_code::FULL, End::RoomFull),
+            SeatError::Full { .. } | SeatError::TooManyRooms { .. } => {
+                (TRY_AGAIN_LATER, wire::error_code::FULL, End::RoomFull)
+            }
             SeatError::ShuttingDown => (GOING_AWAY, wire::error_code::SHUTDOWN, End::Shutdown),
             // The protocol has no server-error code; 4003 is what the
             // server sends whenever it cannot start or reach a room.
@@ -321,6 +324,12 @@ mod tests {
                     room: "r".into(),
                     limit: 2,
                 },
+                TRY_AGAIN_LATER,
+                error_code::FULL,
+                End::RoomFull,
+            ),
+            (
+                SeatError::TooManyRooms { limit: 2 },
                 TRY_AGAIN_LATER,
                 error_code::FULL,
                 End::RoomFull,
