@@ -153,7 +153,8 @@ impl Server {
             game_name: game.name().to_owned(),
             lobby: Arc::new(
                 lobby::Lobby::new(game, room_limit, config.max_catch_up, alive.clone())
-                    .with_bandwidth_budget(config.bandwidth_budget),
+                    .with_bandwidth_budget(config.bandwidth_budget)
+                    .with_room_runtime(lobby::RoomRuntime::new(usize::from(config.room_threads))?),
             ),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             shutdown: shutdown_rx,
