@@ -86,13 +86,31 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_MAX_MESSAGE_SIZE", default_value_t = 64 * 1024)]
     pub max_message_size: usize,
 
+    /// Frames a player may send per second, of every kind: inputs, chat,
+    /// acks, pings, joins, WebSocket pings, pongs and closes, fragments
+    /// (a burst of one second's worth is allowed). The excess is dropped
+    /// unread and counted; a real client sends about 70 a second.
+    #[arg(long, env = "TICKWIRE_MAX_FRAMES_PER_SECOND", default_value_t = 240)]
+    pub max_frames_per_second: u32,
+
     /// Inputs a player may send per second (a burst of one second's worth is
-    /// allowed); the excess is dropped and counted.
+    /// allowed), within the frame budget; the excess is dropped and counted.
     #[arg(long, env = "TICKWIRE_MAX_INPUTS_PER_SECOND", default_value_t = 120)]
     pub max_inputs_per_second: u32,
 
-    /// Seconds of continuous input flooding (inputs dropped in every second)
-    /// after which the socket is closed with 1008.
+    /// Chat lines a player may send per second, within the frame budget;
+    /// the excess is dropped and counted.
+    #[arg(long, env = "TICKWIRE_MAX_CHAT_PER_SECOND", default_value_t = 2)]
+    pub max_chat_per_second: u32,
+
+    /// Chat lines a player may send at once, before `--max-chat-per-second`
+    /// applies: each line goes to every player in the room.
+    #[arg(long, env = "TICKWIRE_CHAT_BURST", default_value_t = 5)]
+    pub chat_burst: u32,
+
+    /// Seconds of sustained flooding (frames or inputs over their budget,
+    /// dropped with no pause of a second) after which the socket is closed
+    /// with 1008.
     #[arg(long, env = "TICKWIRE_FLOOD_SECONDS", default_value_t = 3)]
     pub flood_seconds: u32,
 
@@ -117,10 +135,15 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_MAX_CATCH_UP", default_value_t = 4)]
     pub max_catch_up: u32,
 
-    /// Worker threads of the server's runtime (0: one per core). Rooms and
-    /// sessions are tasks spread over them.
+    /// Worker threads of the server's runtime (0: one per core): HTTP and
+    /// the players' sessions are tasks spread over them.
     #[arg(long, env = "TICKWIRE_THREADS", default_value_t = 0)]
     pub threads: usize,
+
+    /// Threads of the rooms' own runtime, where every room ticks: work on
+    /// the sessions' runtime (a flood of frames, say) cannot delay a tick.
+    #[arg(long, env = "TICKWIRE_ROOM_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub room_threads: u16,
 
     /// Log line format.
     #[arg(long, env = "TICKWIRE_LOG_FORMAT", value_enum, default_value = "text")]
@@ -227,13 +250,17 @@ impl Default for Config {
             max_header_bytes: 16 * 1024,
             max_rooms: 10_000,
             max_message_size: 64 * 1024,
+            max_frames_per_second: 240,
             max_inputs_per_second: 120,
+            max_chat_per_second: 2,
+            chat_burst: 5,
             flood_seconds: 3,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             outbox_lag: Duration::from_secs(10),
             max_catch_up: 4,
             threads: 0,
+            room_threads: 1,
             log_format: LogFormat::Text,
             allowed_origins: Vec::new(),
             ticket_secret: None,

@@ -222,7 +222,8 @@ impl Server {
             lobby: Arc::new(
                 lobby::Lobby::new(game, room_limit, config.max_catch_up, alive.clone())
                     .with_bandwidth_budget(config.bandwidth_budget)
-                    .with_max_rooms(config.max_rooms),
+                    .with_max_rooms(config.max_rooms)
+                    .with_room_runtime(lobby::RoomRuntime::new(usize::from(config.room_threads))?),
             ),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             shutdown: shutdown_rx,

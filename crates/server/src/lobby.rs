@@ -9,8 +9,12 @@
 //!
 //! Each room it opens is a task of its own, run outside tokio's
 //! cooperative budget (see [`crate::outbox`]), ticking at one of
-//! [`PHASE_SLOTS`] phases of the server's tick grid. What a tick does is
-//! told in `docs/architecture.md`.
+//! [`PHASE_SLOTS`] phases of the server's tick grid. The rooms run on a
+//! runtime of their own ([`RoomRuntime`], `--room-threads`), apart from the
+//! sessions' readers and writers, so that no amount of reading (a flood of
+//! frames on many sockets) can delay a tick; what a room sends still wakes
+//! the writer tasks on the sessions' runtime. What a tick does is told in
+//! `docs/architecture.md`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -80,6 +84,41 @@ pub struct Lobby {
     alive: Mutex<Option<mpsc::Sender<()>>>,
     /// Where every room's tick grid starts (see [`RoomSettings::epoch`]).
     epoch: tokio::time::Instant,
+    /// Where rooms run; `None`: on the runtime that asks for the seat.
+    runtime: Option<RoomRuntime>,
+}
+
+/// The runtime the rooms tick on, on threads of its own. Dropped with the
+/// lobby, it stops without waiting (a room still running then is dropped).
+#[derive(Debug)]
+pub struct RoomRuntime(Option<tokio::runtime::Runtime>);
+
+impl RoomRuntime {
+    /// A runtime of `threads` worker threads, named `tickwire-room`.
+    pub fn new(threads: usize) -> std::io::Result<Self> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("tickwire-room")
+            .enable_all()
+            .build()
+            .map(|runtime| Self(Some(runtime)))
+    }
+
+    fn spawn(&self, room: impl std::future::Future<Output = ()> + Send + 'static) {
+        match &self.0 {
+            Some(runtime) => drop(runtime.spawn(room)),
+            None => drop(tokio::spawn(room)),
+        }
+    }
+}
+
+impl Drop for RoomRuntime {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which an async context forbids.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Phases a room may tick at within the tick period. Rooms in one slot tick
@@ -145,7 +184,15 @@ impl Lobby {
             created: AtomicU64::new(0),
             alive: Mutex::new(Some(alive)),
             epoch: tokio::time::Instant::now(),
+            runtime: None,
         }
+    }
+
+    /// Runs every room on `runtime` (by default a room runs on the runtime
+    /// of the session that opened it).
+    pub fn with_room_runtime(mut self, runtime: RoomRuntime) -> Self {
+        self.runtime = Some(runtime);
+        self
     }
 
     /// Limits every view player's snapshots to `bytes_per_second` (`None`:
@@ -252,11 +299,15 @@ impl Lobby {
         // Outside the cooperative budget: the room writes to many sockets
         // per tick, and a spent budget would make every socket after the
         // first hundred-odd look full (see the `outbox` module).
-        tokio::spawn(tokio::task::coop::unconstrained(async move {
+        let room_task = tokio::task::coop::unconstrained(async move {
             let sim = room.run(receiver).await;
             game.match_over(&room_name, sim);
             drop(alive);
-        }));
+        });
+        match &self.runtime {
+            Some(runtime) => runtime.spawn(room_task),
+            None => drop(tokio::spawn(room_task)),
+        }
         metrics::gauge!(stats::ROOMS).increment(1.0);
         Ok(Entry {
             commands,

@@ -32,6 +32,10 @@ pub const FRAMES_OUT: &str = "tickwire_frames_out_total";
 pub const SNAPSHOTS_SKIPPED: &str = "tickwire_snapshots_skipped_total";
 /// Inputs dropped (counter; label `reason` = `rate` or `queue`).
 pub const INPUTS_DROPPED: &str = "tickwire_inputs_dropped_total";
+/// Frames dropped unread, over a player's `--max-frames-per-second` (counter).
+pub const FRAMES_DROPPED: &str = "tickwire_frames_dropped_total";
+/// Chat lines dropped, over a player's chat budget (counter).
+pub const CHAT_DROPPED: &str = "tickwire_chat_dropped_total";
 /// Chat lines not delivered because a player's control queue was full
 /// (lifecycle events are never dropped; see `tickwire_event_queue_closes_total`).
 pub const EVENTS_DROPPED: &str = "tickwire_events_dropped_total";
@@ -156,6 +160,14 @@ fn describe() {
     describe_counter!(
         EVENT_QUEUE_CLOSES,
         "Players closed for falling too far behind on joins, leaves and game events"
+    );
+    describe_counter!(
+        FRAMES_DROPPED,
+        "Frames dropped unread over a player's frame budget"
+    );
+    describe_counter!(
+        CHAT_DROPPED,
+        "Chat lines dropped over a player's chat budget"
     );
     describe_counter!(CLOSES, "Connections closed, by reason");
     describe_counter!(

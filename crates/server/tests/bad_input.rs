@@ -7,10 +7,14 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use futures_util::SinkExt;
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tickwire::Config;
 use tickwire_protocol::ClientMessage;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 
 /// Runs `offend` on a fresh player while a watcher in the same room counts
 /// snapshots; returns the offender's close.
@@ -64,6 +68,39 @@ async fn an_undecodable_message_is_closed_with_1002() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_frame_that_is_not_utf8_is_closed_with_1007() {
+    let closed = offend_while_watched(test_config(), async |p: &mut Player| {
+        let text = OpCode::Data(Data::Text);
+        let frame = Frame::message(vec![0xff, 0xfe, 0x80], text, true);
+        p.ws.send(Message::Frame(frame)).await.unwrap();
+        expect_close(&mut p.ws).await
+    })
+    .await;
+    assert_eq!(closed.code, 1007, "{closed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_close_is_echoed_cut_to_fit_a_control_frame() {
+    let closed = offend_while_watched(test_config(), async |p: &mut Player| {
+        // A close frame of 5,002 bytes; the client refuses (as a socket
+        // error) any control frame over 125 bytes it receives.
+        let frame = Frame::close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "a".repeat(5000).into(),
+        }));
+        p.ws.send(Message::Frame(frame)).await.unwrap();
+        expect_close(&mut p.ws).await
+    })
+    .await;
+    assert_eq!(closed.code, 1000, "{closed:?}");
+    assert!(
+        closed.reason.len() <= 123 && closed.reason.starts_with("aaa"),
+        "{} bytes",
+        closed.reason.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_protocol_version_is_closed_with_1008_naming_both_versions() {
     let closed = offend_while_watched(test_config(), async |p: &mut Player| {
         p.send(&ClientMessage::Join {
@@ -107,14 +144,24 @@ async fn input_flooding_is_dropped_then_closed_with_1008() {
         ..test_config()
     };
     let closed = offend_while_watched(config, async |p: &mut Player| {
-        // Over the limit in two consecutive seconds: dropped, then closed.
-        // Sends may fail once the server has closed.
-        for seq in 0..400 {
-            let _ = p.try_input(seq, 1, 0).await;
-        }
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        for seq in 400..450 {
-            let _ = p.try_input(seq, 1, 0).await;
+        // 100 inputs a second, five times the limit, until the close (at
+        // most 6 s, 600 inputs): dropped, then closed once the drops have
+        // lasted the flood time. What arrives is read as it comes, so the
+        // close is seen before the server lets go of the socket.
+        let start = Instant::now();
+        for seq in 0..600 {
+            if start.elapsed() > Duration::from_secs(6) || p.try_input(seq, 1, 0).await.is_err() {
+                break;
+            }
+            while let Some(Some(Ok(message))) = p.ws.next().now_or_never() {
+                if let Message::Close(Some(frame)) = message {
+                    return Closed {
+                        code: u16::from(frame.code),
+                        reason: frame.reason.to_string(),
+                    };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         expect_close(&mut p.ws).await
     })
@@ -183,5 +230,39 @@ async fn a_silent_client_is_closed_after_the_idle_timeout() {
     assert!(close.is_some(), "no close 1008 among the bytes received");
     let text = String::from_utf8_lossy(&received);
     assert!(text.contains("idle"), "the reason names the idle timeout");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmasked_client_frame_is_closed_with_1002() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    // A raw socket: a WebSocket library masks every frame it sends.
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /ws?room=unmasked HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    // An unmasked binary frame holding a valid message (an ack).
+    let ack = ClientMessage::Ack { tick: 1 }.to_bytes();
+    let mut frame = vec![0x82, u8::try_from(ack.len()).unwrap()];
+    frame.extend_from_slice(&ack);
+    tcp.write_all(&frame).await.unwrap();
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut received))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    assert!(received.starts_with(b"HTTP/1.1 101"));
+    // A close frame (0x88, length) whose code is 1002 (0x03ea).
+    let close = received
+        .windows(4)
+        .rev()
+        .find(|w| w[0] == 0x88 && w[2] == 0x03 && w[3] == 0xea);
+    assert!(close.is_some(), "no close 1002 among the bytes received");
+    assert!(String::from_utf8_lossy(&received).contains("unmasked"));
     server.shutdown().await;
 }

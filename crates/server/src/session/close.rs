@@ -19,20 +19,22 @@
 //! | --- | --- | --- | --- |
 //! | server shutting down, before the lobby was asked | 1001 going away | none | — (not counted) |
 //! | server shutting down, refused a seat ([`SeatError::ShuttingDown`]) | 1001 going away | 4006 shutdown | `shutdown` |
-//! | server shutting down, player in a room (the writer) | 1001 going away | none | `shutdown` |
+//! | server shutting down, player in a room (the writer) | 1001 going away | 4006 shutdown | `shutdown` |
 //! | room full ([`SeatError::Full`], [`JoinError::Full`]) | 1013 try again later | 4004 full | `room_full` |
 //! | the server's room limit ([`SeatError::TooManyRooms`], `--max-rooms`) | 1013 try again later | 4004 full | `room_full` |
 //! | the game refused the join ([`JoinError::Refused`]) | 1013 try again later | 4004 full | `room_full` |
 //! | the match could not start ([`SeatError::Game`]) | 1011 internal error | 4003 (no server-error code exists) | `internal_error` |
 //! | the room task is gone or never answered the join | 1011 internal error | 4003 | `internal_error` |
-//! | a message that does not decode; a bad frame or fragmentation | 1002 protocol error | 4002 malformed | `bad_message` |
+//! | a message that does not decode; a bad or unmasked frame, or fragmentation | 1002 protocol error | 4002 malformed | `bad_message` |
 //! | a text frame | 1003 unsupported data | 4002 malformed | `text_frame` |
+//! | a text frame (or a close reason) that is not UTF-8 | 1007 invalid payload data | 4002 malformed | `text_frame` |
 //! | a message over the size limit | 1009 message too big | 4002 malformed | `message_too_big` |
 //! | a join naming another protocol version / another schema | 1008 policy violation | 4000 / 4001 | `protocol_mismatch` |
-//! | input flooding | 1008 policy violation | 4005 rate limited | `input_flooding` |
+//! | input flooding: inputs over `--max-inputs-per-second` for `--flood-seconds` | 1008 policy violation | 4005 rate limited | `input_flooding` |
+//! | frame flooding: frames of any kind over `--max-frames-per-second` for `--flood-seconds` | 1008 policy violation | 4005 rate limited | `frame_flooding` |
 //! | too far behind on the room's joins, leaves and game events (the room; `room::link::EVENT_QUEUE`) | 1008 policy violation | 4003 | as the peer answers the close (`peer_closed`, ...); counted in `tickwire_event_queue_closes_total` |
 //! | nothing received for the idle timeout (the writer) | 1008 policy violation | none | `idle_timeout` |
-//! | the peer closed | the peer's close, echoed | none | `peer_closed` |
+//! | the peer closed | the peer's close, echoed (cut to 125 bytes) | none | `peer_closed` |
 //! | the peer vanished, the socket failed, a write timed out | nothing sent | none | `peer_vanished`, `socket_error`, `write_timeout` |
 
 use std::time::Duration;
@@ -51,6 +53,8 @@ pub const GOING_AWAY: u16 = 1001;
 pub const PROTOCOL_ERROR: u16 = 1002;
 /// The client sent a text frame; only binary messages are accepted.
 pub const UNSUPPORTED_DATA: u16 = 1003;
+/// The client sent a text frame (or a close reason) that is not UTF-8.
+pub const INVALID_PAYLOAD: u16 = 1007;
 /// Policy: wrong protocol version or schema, input flooding, idle.
 pub const POLICY_VIOLATION: u16 = 1008;
 /// A message over the size limit.
@@ -71,6 +75,7 @@ pub(super) enum End {
     ProtocolVersion,
     TooBig,
     Flooding,
+    FrameFlooding,
     Idle,
     WriteTimeout,
     RoomFull,
@@ -89,6 +94,7 @@ impl End {
             Self::ProtocolVersion => "protocol_mismatch",
             Self::TooBig => "message_too_big",
             Self::Flooding => "input_flooding",
+            Self::FrameFlooding => "frame_flooding",
             Self::Idle => "idle_timeout",
             Self::WriteTimeout => "write_timeout",
             Self::RoomFull => "room_full",
@@ -115,7 +121,7 @@ impl CloseWith {
     /// code that goes with it.
     pub(super) fn new(end: End, code: u16, reason: &str) -> Self {
         let error_code = match end {
-            End::Flooding => wire::error_code::RATE_LIMITED,
+            End::Flooding | End::FrameFlooding => wire::error_code::RATE_LIMITED,
             End::ProtocolVersion => wire::error_code::PROTOCOL_VERSION,
             End::RoomFull => wire::error_code::FULL,
             End::Shutdown => wire::error_code::SHUTDOWN,
@@ -211,6 +217,19 @@ pub(super) fn close_reason(reason: &str) -> &[u8] {
     crate::wire::truncate_utf8(reason, 123).as_bytes()
 }
 
+/// The echo of a peer's close frame: its code and as much of its reason
+/// as fits a control frame (125 bytes), cut on a character boundary. A
+/// reason that is not UTF-8 never gets here (the frame is refused).
+pub(super) fn close_echo(payload: &[u8]) -> bytes::Bytes {
+    if payload.len() <= 125 {
+        return bytes::Bytes::copy_from_slice(payload);
+    }
+    let reason = std::str::from_utf8(&payload[2..]).unwrap_or_default();
+    let mut echo = payload[..2].to_vec();
+    echo.extend_from_slice(close_reason(reason));
+    echo.into()
+}
+
 /// How long a socket stays open after the server's close frame.
 const LINGER: Duration = Duration::from_millis(500);
 
@@ -279,6 +298,18 @@ mod tests {
     }
 
     #[test]
+    fn a_close_echo_fits_a_control_frame() {
+        let mut long = 1000u16.to_be_bytes().to_vec();
+        long.extend_from_slice("é".repeat(2500).as_bytes());
+        let echo = close_echo(&long);
+        assert!(echo.len() <= 125, "{}", echo.len());
+        assert_eq!(echo[..2], long[..2], "the code is kept");
+        assert!(std::str::from_utf8(&echo[2..]).is_ok());
+        let short = [0x03, 0xe8, b'o', b'k'];
+        assert_eq!(close_echo(&short)[..], short);
+    }
+
+    #[test]
     fn the_close_table_names_every_way_a_connection_ends() {
         use End::*;
         let all = [
@@ -290,6 +321,7 @@ mod tests {
             ProtocolVersion,
             TooBig,
             Flooding,
+            FrameFlooding,
             Idle,
             WriteTimeout,
             RoomFull,
@@ -301,7 +333,8 @@ mod tests {
         for end in all {
             match end {
                 PeerClosed | PeerVanished | Shutdown | TextFrame | BadMessage | ProtocolVersion
-                | TooBig | Flooding | Idle | WriteTimeout | RoomFull | SocketError | Internal => {}
+                | TooBig | Flooding | FrameFlooding | Idle | WriteTimeout | RoomFull
+                | SocketError | Internal => {}
             }
         }
         let table: String = include_str!("close.rs")

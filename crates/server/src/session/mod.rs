@@ -7,9 +7,10 @@
 //! protocol error message and a close ([`close`]).
 //!
 //! The **reader** (`reader.rs`) owns the read half. It decodes each client
-//! message with the protocol and acts on it: inputs go (rate-limited,
-//! `rate.rs`) into the player's bounded input queue, pings are answered, a
-//! bad frame ends the connection with a close code and a reason.
+//! message with the protocol and acts on it: every frame within the
+//! connection's budgets (`rate.rs`), inputs into the player's bounded input
+//! queue, pings answered; a bad frame ends the connection with a close code
+//! and a reason, an unmasked one too (`masked.rs`).
 //!
 //! The write half belongs to the player's [`Outbox`](crate::outbox::Outbox):
 //! the room writes snapshots to it directly while the socket keeps up. The
@@ -19,6 +20,7 @@
 //! player has joined; [`close`] then lingers for the peer's answer.
 
 pub mod close;
+mod masked;
 mod rate;
 mod reader;
 mod writer;
@@ -186,6 +188,7 @@ async fn write_welcome(
 /// ready for the reader.
 fn attach(ws: WebSocket<Stream>, link: &PlayerLink, shared: &Shared) -> WebSocketRead<SocketRead> {
     let (read_half, write_half) = split(ws.into_inner());
+    let read_half: SocketRead = Box::new(masked::MaskCheck::new(read_half));
     let (mut read_half, _) =
         fastwebsockets::after_handshake_split(read_half, tokio::io::sink(), Role::Server);
     read_half.set_max_message_size(shared.config.max_message_size.saturating_add(1));

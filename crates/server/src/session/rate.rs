@@ -1,10 +1,21 @@
-//! The rate limit on what a player sends: inputs and chat lines share one
-//! token bucket per connection.
+//! The rate limits on what a player sends: token buckets per connection.
 //!
-//! The reader asks [`InputRate::admit`] for every input and chat message:
-//! within the rate it goes on to the room, over it it is dropped (and
-//! counted), and drops in too many consecutive seconds are flooding, which
-//! ends the connection with close 1008 (see [`super::close`]).
+//! The reader keeps three [`Budget`]s. Every frame read from the socket
+//! (data, continuation, ping, pong, close; every message type, joins
+//! included) spends one of the **frame** budget before anything else is
+//! done with it; within it an **input** goes on to the input budget and a
+//! **chat** line to the chat budget, which is small (a few lines of burst):
+//! each line is broadcast to the whole room. Within its budgets a message
+//! is acted on; over one it is dropped (and counted).
+//!
+//! Drops sustained for the flood time are flooding: drops with no pause of
+//! a second or more between them, for `--flood-seconds` since the first.
+//! Flooding frames or inputs ends the connection with close 1008 (see
+//! [`super::close`]); chat over its budget is only dropped. The times are
+//! the reader's, when it reads a frame: a reader kept from its socket for
+//! seconds would see a well-behaved player's backlog as a burst, which is
+//! why the reader yields (see [`super::reader`]) and the rooms tick on a
+//! runtime of their own.
 
 use std::time::Duration;
 
@@ -18,62 +29,57 @@ pub(super) enum Admit {
     Flooding,
 }
 
-/// A token bucket of inputs per second (a burst of one second's worth),
-/// plus the count of consecutive one-second windows in which inputs were
-/// dropped: that many in a row is flooding.
+/// Drops this close together are one run of flooding.
+const FLOOD_GAP: Duration = Duration::from_secs(1);
+
+/// A token bucket (`rate` per second, at most `burst` at once), and the
+/// run of drops the flood check measures.
 #[derive(Debug)]
-pub(super) struct InputRate {
+pub(super) struct Budget {
     rate: f64,
+    burst: f64,
     tokens: f64,
     last: Option<Instant>,
-    window_start: Option<Instant>,
-    dropped_in_window: u32,
-    flooded_windows: u32,
-    flood_windows_limit: u32,
+    /// When the current run of drops began, and its latest drop.
+    run: Option<(Instant, Instant)>,
+    /// How long a run of drops lasts before it is flooding; `None`: never.
+    flood_after: Option<Duration>,
 }
 
-impl InputRate {
-    pub(super) fn new(per_second: u32, flood_seconds: u32) -> Self {
-        let rate = f64::from(per_second.max(1));
+impl Budget {
+    /// `per_second` with a burst of `burst`; a run of drops lasting
+    /// `flood_seconds` is flooding (`None`: over-budget is only dropped).
+    pub(super) fn new(per_second: u32, burst: u32, flood_seconds: Option<u32>) -> Self {
+        let burst = f64::from(burst.max(1));
         Self {
-            rate,
-            tokens: rate,
+            rate: f64::from(per_second.max(1)),
+            burst,
+            tokens: burst,
             last: None,
-            window_start: None,
-            dropped_in_window: 0,
-            flooded_windows: 0,
-            flood_windows_limit: flood_seconds.max(1),
+            run: None,
+            flood_after: flood_seconds.map(|s| Duration::from_secs(u64::from(s.max(1)))),
         }
     }
 
+    /// Spends one token at `now`, or says why not.
     pub(super) fn admit(&mut self, now: Instant) -> Admit {
         if let Some(last) = self.last {
-            self.tokens = (self.tokens + (now - last).as_secs_f64() * self.rate).min(self.rate);
+            let earned = now.saturating_duration_since(last).as_secs_f64() * self.rate;
+            self.tokens = (self.tokens + earned).min(self.burst);
         }
         self.last = Some(now);
-        let window_start = *self.window_start.get_or_insert(now);
-        let in_window = now - window_start;
-        if in_window >= Duration::from_secs(1) {
-            let contiguous = in_window < Duration::from_secs(2);
-            self.flooded_windows = if self.dropped_in_window > 0 && contiguous {
-                self.flooded_windows + 1
-            } else {
-                0
-            };
-            self.window_start = Some(now);
-            self.dropped_in_window = 0;
-        }
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             return Admit::Yes;
         }
-        self.dropped_in_window += 1;
-        // This window has drops too: with the full windows before it, that
-        // makes `flooded_windows + 1` seconds of flooding.
-        if self.flooded_windows + 1 >= self.flood_windows_limit {
-            Admit::Flooding
-        } else {
-            Admit::Dropped
+        let began = match self.run {
+            Some((began, latest)) if now.saturating_duration_since(latest) < FLOOD_GAP => began,
+            _ => now,
+        };
+        self.run = Some((began, now));
+        match self.flood_after {
+            Some(after) if now.saturating_duration_since(began) >= after => Admit::Flooding,
+            _ => Admit::Dropped,
         }
     }
 }
@@ -83,34 +89,78 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rate_limit_allows_a_burst_then_drops() {
-        let mut rate = InputRate::new(10, 3);
+    fn a_burst_is_admitted_then_the_rest_dropped() {
+        let mut rate = Budget::new(10, 10, Some(3));
         let t = Instant::now();
         let admitted = (0..15).filter(|_| rate.admit(t) == Admit::Yes).count();
         assert_eq!(admitted, 10);
+
+        let mut chat = Budget::new(2, 5, None);
+        let admitted = (0..120).filter(|_| chat.admit(t) == Admit::Yes).count();
+        assert_eq!(admitted, 5, "the burst, not a second's worth");
     }
 
     #[test]
-    fn sustained_flooding_is_detected_but_a_burst_is_not() {
-        let mut rate = InputRate::new(10, 3);
+    fn flooding_comes_after_the_flood_time_not_before() {
+        let mut rate = Budget::new(10, 10, Some(3));
         let t0 = Instant::now();
-        let mut outcome = Admit::Yes;
-        // 100 inputs per second, for five seconds.
+        let mut first_drop = None;
+        let mut flooding_at = None;
+        // 100 per second, for five seconds.
         for i in 0..500u64 {
-            outcome = rate.admit(t0 + Duration::from_millis(i * 10));
-            if outcome == Admit::Flooding {
-                break;
+            let now = t0 + Duration::from_millis(i * 10);
+            match rate.admit(now) {
+                Admit::Yes => {}
+                Admit::Dropped => {
+                    first_drop.get_or_insert(now);
+                }
+                Admit::Flooding => {
+                    flooding_at = Some(now);
+                    break;
+                }
             }
         }
-        assert_eq!(outcome, Admit::Flooding);
+        let (Some(first_drop), Some(flooding_at)) = (first_drop, flooding_at) else {
+            panic!("no flooding: first drop {first_drop:?}, flooding {flooding_at:?}");
+        };
+        let after = flooding_at - first_drop;
+        assert!(
+            after >= Duration::from_secs(3) && after < Duration::from_millis(3100),
+            "flooding {after:?} after the first drop"
+        );
+    }
 
-        let mut calm = InputRate::new(10, 3);
+    #[test]
+    fn a_burst_or_a_paused_flood_is_not_flooding() {
+        let t0 = Instant::now();
+        let mut calm = Budget::new(10, 10, Some(3));
         for i in 0..30 {
             assert_ne!(calm.admit(t0), Admit::Flooding, "burst {i}");
         }
         for i in 1..100u64 {
             assert_ne!(
                 calm.admit(t0 + Duration::from_millis(i * 100)),
+                Admit::Flooding
+            );
+        }
+
+        // Bursts of 30 every 1.5 s: each run of drops ends with a pause.
+        let mut bursty = Budget::new(10, 10, Some(3));
+        for burst in 0..10u64 {
+            let at = t0 + Duration::from_millis(burst * 1500);
+            for _ in 0..30 {
+                assert_ne!(bursty.admit(at), Admit::Flooding, "burst {burst}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_budget_without_a_flood_time_only_drops() {
+        let mut chat = Budget::new(2, 5, None);
+        let t0 = Instant::now();
+        for i in 0..1000u64 {
+            assert_ne!(
+                chat.admit(t0 + Duration::from_millis(i * 10)),
                 Admit::Flooding
             );
         }

@@ -1,9 +1,13 @@
 //! The reader task: frames in, messages decoded, each acted on.
 //!
 //! It owns the socket's read half from just after the welcome until the
-//! connection ends. Inputs go (rate-limited, see [`super::rate`]) into the
-//! player's bounded input queue, chat and resumes to the room, pings are
-//! answered through the writer. A bad frame or message ends the connection:
+//! connection ends. Every frame spends the connection's frame budget first
+//! (see [`super::rate`]); over it the frame is dropped unread. Inputs go
+//! (within their own budget) into the player's bounded input queue, chat
+//! (within its own small budget) and the first resume to the room, pings
+//! (protocol and WebSocket) are answered through the writer. The loop
+//! spends tokio's cooperative budget for every frame, so a backlog of
+//! buffered frames yields its worker like any busy task. A bad frame or message ends the connection:
 //! the reader queues the error message and the close for the writer, and
 //! hands the read half back to [`super::close::finish`] to linger on.
 //! `read_frame` is not cancel-safe, so it is never raced in a `select!`;
@@ -18,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::close::{self, CloseWith, End};
-use super::rate::{Admit, InputRate};
+use super::rate::{Admit, Budget};
 use super::{SocketRead, millis_since};
 use crate::room::{Control, PlayerLink, RoomCommand, RoomInfo};
 use crate::{Shared, stats, wire};
@@ -80,27 +84,37 @@ async fn read_until_end(
     socket: &mut WebSocketRead<SocketRead>,
     cx: &ReaderContext,
 ) -> ReaderVerdict {
-    // Replies the protocol requires (pong, close echo) go to the writer. A
-    // pong is dropped when the writer is a full queue behind (a later ping
-    // gets one); the close echo, the reader's last, always goes.
+    // Pings come to the loop (to be metered, and answered within the
+    // budget); the close echo is the one reply the library obliges us to,
+    // cut to fit a control frame. It goes to the writer, the reader's
+    // last, and always goes.
+    socket.set_auto_pong(false);
     let control = &cx.link.control;
     let mut obligated = |frame: Frame<'_>| {
-        let payload = Bytes::copy_from_slice(&frame.payload);
-        match frame.opcode {
-            OpCode::Close => control.push_final(Control::CloseEcho(payload)),
-            _ => {
-                control.try_push(Control::WsPong(payload));
-            }
+        if frame.opcode == OpCode::Close {
+            control.push_final(Control::CloseEcho(close::close_echo(&frame.payload)));
         }
         std::future::ready(Ok::<(), std::convert::Infallible>(()))
     };
-    let mut rate = InputRate::new(
-        cx.shared.config.max_inputs_per_second,
-        cx.shared.config.flood_seconds,
-    );
+    let config = &cx.shared.config;
+    let mut budgets = Budgets {
+        frames: Budget::new(
+            config.max_frames_per_second,
+            config.max_frames_per_second,
+            Some(config.flood_seconds),
+        ),
+        inputs: Budget::new(
+            config.max_inputs_per_second,
+            config.max_inputs_per_second,
+            Some(config.flood_seconds),
+        ),
+        chat: Budget::new(config.max_chat_per_second, config.chat_burst, None),
+        resumed: false,
+    };
     let mut assembly = Assembly {
         partial: None,
-        limit: cx.shared.config.max_message_size,
+        skipping: false,
+        limit: config.max_message_size,
     };
     loop {
         let frame = match socket.read_frame(&mut obligated).await {
@@ -109,15 +123,52 @@ async fn read_until_end(
         };
         cx.last_heard
             .store(millis_since(cx.epoch), Ordering::Relaxed);
+        if frame.opcode == OpCode::Close {
+            // Echoed already; nothing more is read.
+            return ReaderVerdict::quiet(End::PeerClosed);
+        }
+        // Frames the library had buffered are handed over without a read
+        // of the socket: each one spends tokio's cooperative budget, so a
+        // backlog yields the worker like any other busy task.
+        tokio::task::coop::consume_budget().await;
+        match budgets.frames.admit(Instant::now()) {
+            Admit::Yes => {}
+            Admit::Dropped => {
+                metrics::counter!(stats::FRAMES_DROPPED).increment(1);
+                assembly.skip(&frame);
+                continue;
+            }
+            Admit::Flooding => return frame_flooding(cx),
+        }
+        if frame.opcode == OpCode::Ping {
+            // A full control queue means the writer is stuck; a later
+            // ping gets its pong.
+            control.try_push(Control::WsPong(Bytes::copy_from_slice(&frame.payload)));
+            continue;
+        }
         let message = match assembly.push(frame) {
             Ok(Some(message)) => message,
             Ok(None) => continue,
             Err(verdict) => return verdict,
         };
-        if let Some(verdict) = handle_message(&message, cx, &mut rate).await {
+        if let Some(verdict) = handle_message(&message, cx, &mut budgets) {
             return verdict;
         }
     }
+}
+
+/// A connection's budgets (see [`super::rate`]), and whether it asked to
+/// resume already.
+struct Budgets {
+    /// Every frame.
+    frames: Budget,
+    /// Inputs, within the frame budget.
+    inputs: Budget,
+    /// Chat lines, within the frame budget.
+    chat: Budget,
+    /// A resume was passed to the room: it can use one, before anything
+    /// was written, so later ones are ignored.
+    resumed: bool,
 }
 
 /// Binary messages from frames: a fragmented one is assembled, capped at
@@ -125,10 +176,25 @@ async fn read_until_end(
 struct Assembly {
     /// A fragmented binary message being assembled.
     partial: Option<Vec<u8>>,
+    /// A fragment of the message being read was dropped (over the frame
+    /// budget): its other fragments are dropped too.
+    skipping: bool,
     limit: usize,
 }
 
 impl Assembly {
+    /// Forgets `frame`, dropped over the budget, and so the whole message
+    /// it is part of.
+    fn skip(&mut self, frame: &Frame<'_>) {
+        match frame.opcode {
+            OpCode::Binary | OpCode::Continuation => {
+                self.partial = None;
+                self.skipping = !frame.fin;
+            }
+            _ => {}
+        }
+    }
+
     /// The whole message `frame` completes, `None` if it completes none
     /// (a fragment, a ping, a pong), or how the connection ends.
     fn push(&mut self, frame: Frame<'_>) -> Result<Option<Vec<u8>>, ReaderVerdict> {
@@ -141,7 +207,7 @@ impl Assembly {
             OpCode::Close => Err(ReaderVerdict::quiet(End::PeerClosed)),
             OpCode::Ping | OpCode::Pong => Ok(None),
             OpCode::Binary => {
-                if self.partial.is_some() {
+                if self.partial.is_some() || self.skipping {
                     return Err(close_with(
                         End::BadMessage,
                         close::PROTOCOL_ERROR,
@@ -152,6 +218,10 @@ impl Assembly {
                     return Ok(Some(frame.payload.to_vec()));
                 }
                 self.partial = Some(frame.payload.to_vec());
+                Ok(None)
+            }
+            OpCode::Continuation if self.skipping => {
+                self.skipping = !frame.fin;
                 Ok(None)
             }
             OpCode::Continuation => {
@@ -181,10 +251,10 @@ impl Assembly {
 }
 
 /// Acts on one decoded client message; `Some` ends the connection.
-async fn handle_message(
+fn handle_message(
     bytes: &[u8],
     cx: &ReaderContext,
-    rate: &mut InputRate,
+    budgets: &mut Budgets,
 ) -> Option<ReaderVerdict> {
     let message = match wire::decode_client(bytes) {
         Ok(message) => message,
@@ -212,21 +282,24 @@ async fn handle_message(
                     }),
                 });
             }
-            if let Some(tick) = resume_tick {
+            if let Some(tick) = resume_tick.filter(|_| !budgets.resumed) {
+                budgets.resumed = true;
+                // A room whose queue is full is busy: it starts the player
+                // over with a full snapshot instead.
                 let _ = cx
                     .commands
-                    .send(RoomCommand::Resume(cx.player, u64::from(tick)))
-                    .await;
+                    .try_send(RoomCommand::Resume(cx.player, u64::from(tick)));
             }
         }
-        wire::ClientMessage::Chat { text } => match rate.admit(Instant::now()) {
+        wire::ClientMessage::Chat { text } => match budgets.chat.admit(Instant::now()) {
             Admit::Yes => {
                 let _ = cx.commands.try_send(RoomCommand::Chat(cx.player, text));
             }
-            Admit::Dropped => {}
-            Admit::Flooding => return Some(flooding(cx)),
+            Admit::Dropped | Admit::Flooding => {
+                metrics::counter!(stats::CHAT_DROPPED).increment(1);
+            }
         },
-        wire::ClientMessage::Input(input) => match rate.admit(Instant::now()) {
+        wire::ClientMessage::Input(input) => match budgets.inputs.admit(Instant::now()) {
             Admit::Yes => {
                 if !cx.link.push_input(input) {
                     metrics::counter!(stats::INPUTS_DROPPED, "reason" => "queue").increment(1);
@@ -235,7 +308,7 @@ async fn handle_message(
             Admit::Dropped => {
                 metrics::counter!(stats::INPUTS_DROPPED, "reason" => "rate").increment(1);
             }
-            Admit::Flooding => return Some(flooding(cx)),
+            Admit::Flooding => return Some(input_flooding(cx)),
         },
         wire::ClientMessage::Ack { .. } => {}
         wire::ClientMessage::Ping { client_time } => {
@@ -249,13 +322,24 @@ async fn handle_message(
     None
 }
 
-fn flooding(cx: &ReaderContext) -> ReaderVerdict {
+fn input_flooding(cx: &ReaderContext) -> ReaderVerdict {
     close_with(
         End::Flooding,
         close::POLICY_VIOLATION,
         &format!(
             "input flooding: over {} inputs per second for {} seconds",
             cx.shared.config.max_inputs_per_second, cx.shared.config.flood_seconds
+        ),
+    )
+}
+
+fn frame_flooding(cx: &ReaderContext) -> ReaderVerdict {
+    close_with(
+        End::FrameFlooding,
+        close::POLICY_VIOLATION,
+        &format!(
+            "flooding: over {} frames per second for {} seconds",
+            cx.shared.config.max_frames_per_second, cx.shared.config.flood_seconds
         ),
     )
 }
@@ -275,10 +359,20 @@ fn verdict_for(error: WebSocketError) -> ReaderVerdict {
             close::MESSAGE_TOO_BIG,
             "message over the size limit",
         ),
+        WebSocketError::InvalidUTF8 => close_with(
+            End::TextFrame,
+            close::INVALID_PAYLOAD,
+            "a text frame or close reason that is not UTF-8",
+        ),
         // The peer went away without a close frame: a normal disconnect.
         WebSocketError::UnexpectedEOF | WebSocketError::ConnectionClosed => {
             ReaderVerdict::quiet(End::PeerVanished)
         }
+        WebSocketError::IoError(error) if super::masked::is_unmasked(&error) => close_with(
+            End::BadMessage,
+            close::PROTOCOL_ERROR,
+            "an unmasked frame: a client's frames must be masked",
+        ),
         WebSocketError::IoError(_) | WebSocketError::SendError(_) => {
             ReaderVerdict::quiet(End::SocketError)
         }

@@ -3,7 +3,7 @@
 //! The write half belongs to the player's [`Outbox`]:
 //! the room writes snapshots to it directly while the socket keeps up. The
 //! writer writes everything else through the outbox. It serves, in order
-//! of priority: shutdown (close 1001), the bounded control queue (pongs,
+//! of priority: shutdown (the protocol error 4006, then close 1001), the bounded control queue (pongs,
 //! events, and the closes the reader asks for), whatever the room left it
 //! (a snapshot the socket could not take at once, or the rest of one it
 //! took in part), and its ping timer, which also closes a connection that
@@ -24,7 +24,7 @@ use super::close::{self, End, close_reason};
 use super::millis_since;
 use crate::outbox::Outbox;
 use crate::room::{Control, PlayerLink};
-use crate::{Shared, frame, stats};
+use crate::{Shared, frame, stats, wire};
 
 /// What the writer serves next.
 enum Next {
@@ -66,7 +66,12 @@ pub(super) async fn write_loop(
         out.clear();
         let (closing, end): Composed = match next {
             Next::Shutdown => {
-                frame::push_close(&mut out, close::GOING_AWAY, b"server shutting down");
+                // The protocol's error first, as before every close with a
+                // reason; both frames in one write.
+                let reason = "server shutting down";
+                let error = wire::encode_error(wire::error_code::SHUTDOWN, reason);
+                frame::push(&mut out, OpCode::Binary, &error);
+                frame::push_close(&mut out, close::GOING_AWAY, reason.as_bytes());
                 (true, Some(End::Shutdown))
             }
             // `None`: stop without writing.
