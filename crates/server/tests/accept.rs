@@ -111,15 +111,7 @@ async fn join_soon(addr: SocketAddr, room: &str, name: &str) -> Player {
         };
         let decoded = first.map(|bytes| ServerMessage::decode(&bytes, None, &Limits::default()));
         if let Some(Ok(ServerMessage::Welcome(welcome))) = decoded {
-            let state = tickwire_protocol::ClientState::new(welcome.schema.clone()).unwrap();
-            return Player {
-                ws,
-                welcome,
-                state,
-                snapshots: 0,
-                last_input: None,
-                last_tick: None,
-            };
+            return Player::welcomed(ws, welcome);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -97,17 +97,7 @@ pub async fn welcome(mut ws: Ws) -> Player {
             .expect("no socket error");
         if let Message::Binary(bytes) = msg {
             match ServerMessage::decode(&bytes, None, &Limits::default()).expect("decodes") {
-                ServerMessage::Welcome(welcome) => {
-                    let state = ClientState::new(welcome.schema.clone()).unwrap();
-                    return Player {
-                        ws,
-                        welcome,
-                        state,
-                        snapshots: 0,
-                        last_input: None,
-                        last_tick: None,
-                    };
-                }
+                ServerMessage::Welcome(welcome) => return Player::welcomed(ws, welcome),
                 other => panic!("expected the welcome first, got {other:?}"),
             }
         }
@@ -158,6 +148,19 @@ pub async fn expect_refusal(ws: &mut Ws) -> ((u16, String), Closed) {
 }
 
 impl Player {
+    /// A player just welcomed on `ws`, holding nothing yet.
+    pub fn welcomed(ws: Ws, welcome: Welcome) -> Self {
+        let state = ClientState::new(welcome.schema.clone()).unwrap();
+        Player {
+            ws,
+            welcome,
+            state,
+            snapshots: 0,
+            last_input: None,
+            last_tick: None,
+        }
+    }
+
     /// Sends one protocol message.
     pub async fn send(&mut self, message: &ClientMessage) {
         self.ws
