@@ -26,10 +26,10 @@ const ATTACKERS: usize = 4;
 /// Seconds of sustained flooding before the close: what the server is
 /// configured with, the time the operations guide documents.
 const FLOOD_SECONDS: u32 = 2;
-/// Lax margin on top of it for the close to arrive, for a loaded machine:
-/// a pause of a second in an attacker's drops (its socket or the server's
-/// reader kept from the CPU that long) starts its flood time over, and one
-/// close in a dozen came 3 s late on a loaded 2-core machine.
+/// Lax margin on top of it for the close to arrive on a loaded machine. A
+/// server reader kept from its socket no longer starts the flood time over
+/// (only the peer's own silence does); an attacker whose thread stalls for
+/// a second does, and the test allows for it (`Attack::restarted`).
 const CLOSE_MARGIN: Duration = Duration::from_secs(5);
 /// How long the well-behaved player is watched, from the flood's start.
 const WINDOW: Duration = Duration::from_secs(5);
@@ -111,6 +111,10 @@ fn server_frame(bytes: &[u8]) -> Option<(u8, &[u8], usize)> {
 struct Attack {
     closed: Option<Closed>,
     after: Duration,
+    /// When, after the attack began, the attacker itself last stopped
+    /// sending for a second or more (a starved thread on a busy machine):
+    /// the server may rightly count the flood from there.
+    restarted: Duration,
     /// Shown in failure messages.
     #[allow(dead_code)]
     sent: u64,
@@ -169,11 +173,17 @@ async fn attack(addr: SocketAddr, kind: Flood, n: usize) -> Attack {
     let _ = timeout(Duration::from_secs(3), welcome).await;
     let began = Instant::now();
     let mut sent = 0u64;
+    let mut restarted = Duration::ZERO;
+    let mut wrote = began;
     while sent < MAX_FRAMES && began.elapsed() < MAX_ATTACK && !reader.is_finished() {
         let batch: Vec<u8> = (sent..sent + 256).flat_map(|i| kind.frame(i)).collect();
+        if wrote.elapsed() >= Duration::from_secs(1) {
+            restarted = began.elapsed();
+        }
         if write.write_all(&batch).await.is_err() {
             break;
         }
+        wrote = Instant::now();
         sent += 256;
     }
     let (closed, after) = match reader.await.ok().flatten() {
@@ -183,6 +193,7 @@ async fn attack(addr: SocketAddr, kind: Flood, n: usize) -> Attack {
     Attack {
         closed,
         after,
+        restarted,
         sent,
     }
 }
@@ -256,6 +267,12 @@ async fn flood_with(kind: Flood) {
     let _turn = rate_measuring_turn().await;
     let server = start(Config {
         flood_seconds: FLOOD_SECONDS,
+        // A room late by up to a second (30 ticks) catches up instead of
+        // dropping ticks: the machine itself, loaded by other work, may
+        // keep the room's thread off the CPU for a few hundred ms, which is
+        // not what this test is about. Readers starving the room, which it
+        // is about, dropped hundreds of ticks.
+        max_catch_up: 30,
         ..test_config()
     })
     .await;
@@ -302,8 +319,8 @@ async fn flood_with(kind: Flood) {
             "{attack:?}"
         );
         assert!(
-            attack.after <= within,
-            "closed after {within:?}: {attack:?}"
+            attack.after <= attack.restarted + within,
+            "closed later than {within:?} after the flood (re)started: {attack:?}"
         );
         // The reason says how long the flood lasted: not less.
         assert!(

@@ -11,9 +11,13 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, ReadBuf};
+use tokio::time::Instant;
 
 /// The error a read fails with at an unmasked frame.
 #[derive(Debug, thiserror::Error)]
@@ -36,19 +40,44 @@ enum At {
     Unmasked,
 }
 
-/// A reader of client frames that fails at the first unmasked one.
+/// A reader of client frames that fails at the first unmasked one, and
+/// measures how long it waited on the peer ([`PeerSilence`]).
 #[derive(Debug)]
 pub(super) struct MaskCheck<R> {
     inner: R,
     at: At,
+    /// Since when the socket had nothing to read, while it has had nothing.
+    waiting: Option<Instant>,
+    silence: Arc<PeerSilence>,
 }
 
 impl<R> MaskCheck<R> {
-    pub(super) fn new(inner: R) -> Self {
+    pub(super) fn new(inner: R, silence: Arc<PeerSilence>) -> Self {
         Self {
             inner,
             at: At::Header([0; 14], 0),
+            waiting: None,
+            silence,
         }
+    }
+}
+
+/// How long, in all, the reader found the peer's socket empty and waited
+/// for it: the peer's own pauses. A reader kept from a socket that had data
+/// waiting (a busy machine) adds nothing, so the flood check tells a
+/// flooder that paused from a reader that stalled (`super::rate`).
+#[derive(Debug, Default)]
+pub(super) struct PeerSilence(AtomicU64);
+
+impl PeerSilence {
+    /// The peer's pauses so far.
+    pub(super) fn total(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    fn add(&self, pause: Duration) {
+        let nanos = u64::try_from(pause.as_nanos()).unwrap_or(u64::MAX);
+        self.0.fetch_add(nanos, Ordering::Relaxed);
     }
 }
 
@@ -117,7 +146,18 @@ impl<R: AsyncRead + Unpin> AsyncRead for MaskCheck<R> {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, Unmasked)));
         }
         let before = buf.filled().len();
-        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Pending => {
+                self.waiting.get_or_insert_with(Instant::now);
+                return Poll::Pending;
+            }
+            Poll::Ready(result) => {
+                if let Some(since) = self.waiting.take() {
+                    self.silence.add(since.elapsed());
+                }
+                result?;
+            }
+        }
         let read = &buf.filled()[before..];
         match follow(self.at, read) {
             Ok(at) => self.at = at,
@@ -196,7 +236,7 @@ mod tests {
         let mut bytes = frame(2, b"ok", true);
         let good = bytes.len();
         bytes.extend(frame(2, b"bad", false));
-        let mut reader = MaskCheck::new(std::io::Cursor::new(bytes));
+        let mut reader = MaskCheck::new(std::io::Cursor::new(bytes), Arc::default());
         let mut out = vec![0; 64];
         let n = reader.read(&mut out).await.unwrap_or(0);
         assert_eq!(n, good, "the masked frame is handed over");

@@ -88,7 +88,8 @@ pub async fn run(
         // Shutdown began while this player was joining.
         shutdown.mark_changed();
     }
-    let read_half = attach(ws, &link, &shared);
+    let silence = Arc::new(masked::PeerSilence::default());
+    let read_half = attach(ws, &link, &shared, Arc::clone(&silence));
     let last_heard = Arc::new(AtomicU64::new(0));
     let epoch = Instant::now();
     let reader = tokio::spawn(reader::read_loop(
@@ -102,6 +103,7 @@ pub async fn run(
             tick: Arc::clone(&seat.info),
             last_heard: Arc::clone(&last_heard),
             epoch,
+            silence,
         },
     ));
     let written = writer::write_loop(&link, &mut shutdown, &shared, &last_heard, epoch).await;
@@ -186,9 +188,14 @@ async fn write_welcome(
 
 /// Hands the write half to the player's outbox and returns the read half,
 /// ready for the reader.
-fn attach(ws: WebSocket<Stream>, link: &PlayerLink, shared: &Shared) -> WebSocketRead<SocketRead> {
+fn attach(
+    ws: WebSocket<Stream>,
+    link: &PlayerLink,
+    shared: &Shared,
+    silence: Arc<masked::PeerSilence>,
+) -> WebSocketRead<SocketRead> {
     let (read_half, write_half) = split(ws.into_inner());
-    let read_half: SocketRead = Box::new(masked::MaskCheck::new(read_half));
+    let read_half: SocketRead = Box::new(masked::MaskCheck::new(read_half, silence));
     let (mut read_half, _) =
         fastwebsockets::after_handshake_split(read_half, tokio::io::sink(), Role::Server);
     read_half.set_max_message_size(shared.config.max_message_size.saturating_add(1));

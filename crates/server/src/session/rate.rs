@@ -9,7 +9,12 @@
 //! is acted on; over one it is dropped (and counted).
 //!
 //! Drops sustained for the flood time are flooding: drops with no pause of
-//! a second or more between them, for `--flood-seconds` since the first.
+//! the peer's of a second or more between them, for `--flood-seconds` since
+//! the first. A pause is the peer's silence (the reader found its socket
+//! empty and waited: `super::masked::PeerSilence`), not time on the clock:
+//! a reader kept from its socket by a busy machine finds a backlog, not a
+//! pause, so a flooder is closed at the flood time however loaded the
+//! server is.
 //! Flooding frames or inputs ends the connection with close 1008 (see
 //! [`super::close`]); chat over its budget is only dropped. The times are
 //! the reader's, when it reads a frame: a reader kept from its socket for
@@ -29,7 +34,8 @@ pub(super) enum Admit {
     Flooding,
 }
 
-/// Drops this close together are one run of flooding.
+/// Drops with less of the peer's silence than this between them are one
+/// run of flooding.
 const FLOOD_GAP: Duration = Duration::from_secs(1);
 
 /// A token bucket (`rate` per second, at most `burst` at once), and the
@@ -40,8 +46,9 @@ pub(super) struct Budget {
     burst: f64,
     tokens: f64,
     last: Option<Instant>,
-    /// When the current run of drops began, and its latest drop.
-    run: Option<(Instant, Instant)>,
+    /// When the current run of drops began, and the peer's silence in all
+    /// at its latest drop.
+    run: Option<(Instant, Duration)>,
     /// How long a run of drops lasts before it is flooding; `None`: never.
     flood_after: Option<Duration>,
 }
@@ -61,8 +68,9 @@ impl Budget {
         }
     }
 
-    /// Spends one token at `now`, or says why not.
-    pub(super) fn admit(&mut self, now: Instant) -> Admit {
+    /// Spends one token at `now`, or says why not; `silence` is the peer's
+    /// pauses so far, in all.
+    pub(super) fn admit(&mut self, now: Instant, silence: Duration) -> Admit {
         if let Some(last) = self.last {
             let earned = now.saturating_duration_since(last).as_secs_f64() * self.rate;
             self.tokens = (self.tokens + earned).min(self.burst);
@@ -73,10 +81,10 @@ impl Budget {
             return Admit::Yes;
         }
         let began = match self.run {
-            Some((began, latest)) if now.saturating_duration_since(latest) < FLOOD_GAP => began,
+            Some((began, quiet)) if silence.saturating_sub(quiet) < FLOOD_GAP => began,
             _ => now,
         };
-        self.run = Some((began, now));
+        self.run = Some((began, silence));
         match self.flood_after {
             Some(after) if now.saturating_duration_since(began) >= after => Admit::Flooding,
             _ => Admit::Dropped,
@@ -92,11 +100,15 @@ mod tests {
     fn a_burst_is_admitted_then_the_rest_dropped() {
         let mut rate = Budget::new(10, 10, Some(3));
         let t = Instant::now();
-        let admitted = (0..15).filter(|_| rate.admit(t) == Admit::Yes).count();
+        let admitted = (0..15)
+            .filter(|_| rate.admit(t, Duration::ZERO) == Admit::Yes)
+            .count();
         assert_eq!(admitted, 10);
 
         let mut chat = Budget::new(2, 5, None);
-        let admitted = (0..120).filter(|_| chat.admit(t) == Admit::Yes).count();
+        let admitted = (0..120)
+            .filter(|_| chat.admit(t, Duration::ZERO) == Admit::Yes)
+            .count();
         assert_eq!(admitted, 5, "the burst, not a second's worth");
     }
 
@@ -109,7 +121,7 @@ mod tests {
         // 100 per second, for five seconds.
         for i in 0..500u64 {
             let now = t0 + Duration::from_millis(i * 10);
-            match rate.admit(now) {
+            match rate.admit(now, Duration::ZERO) {
                 Admit::Yes => {}
                 Admit::Dropped => {
                     first_drop.get_or_insert(now);
@@ -135,23 +147,51 @@ mod tests {
         let t0 = Instant::now();
         let mut calm = Budget::new(10, 10, Some(3));
         for i in 0..30 {
-            assert_ne!(calm.admit(t0), Admit::Flooding, "burst {i}");
+            assert_ne!(calm.admit(t0, Duration::ZERO), Admit::Flooding, "burst {i}");
         }
         for i in 1..100u64 {
             assert_ne!(
-                calm.admit(t0 + Duration::from_millis(i * 100)),
+                calm.admit(
+                    t0 + Duration::from_millis(i * 100),
+                    Duration::from_millis(i * 100)
+                ),
                 Admit::Flooding
             );
         }
 
-        // Bursts of 30 every 1.5 s: each run of drops ends with a pause.
+        // Bursts of 30 every 1.5 s, the peer silent between them: each run
+        // of drops ends with a pause.
         let mut bursty = Budget::new(10, 10, Some(3));
         for burst in 0..10u64 {
             let at = t0 + Duration::from_millis(burst * 1500);
+            let silence = Duration::from_millis(burst * 1500);
             for _ in 0..30 {
-                assert_ne!(bursty.admit(at), Admit::Flooding, "burst {burst}");
+                assert_ne!(bursty.admit(at, silence), Admit::Flooding, "burst {burst}");
             }
         }
+    }
+
+    #[test]
+    fn a_stalled_reader_is_no_pause_of_the_peer() {
+        // 100 a second for a second, then the reader is kept from the
+        // socket for 3 s (the peer never stopped: no silence), then it reads
+        // the backlog: still one run of flooding, flooding at once.
+        let t0 = Instant::now();
+        let flood = |rate: &mut Budget, from: Duration, silence: Duration| {
+            (0..100u64)
+                .map(|i| rate.admit(t0 + from + Duration::from_millis(i * 10), silence))
+                .collect::<Vec<_>>()
+        };
+        let mut stalled = Budget::new(10, 10, Some(3));
+        assert!(!flood(&mut stalled, Duration::ZERO, Duration::ZERO).contains(&Admit::Flooding));
+        let after = flood(&mut stalled, Duration::from_secs(4), Duration::ZERO);
+        assert!(after.contains(&Admit::Flooding), "{after:?}");
+
+        // The same times with the peer silent for those 3 s: a new run.
+        let mut paused = Budget::new(10, 10, Some(3));
+        assert!(!flood(&mut paused, Duration::ZERO, Duration::ZERO).contains(&Admit::Flooding));
+        let after = flood(&mut paused, Duration::from_secs(4), Duration::from_secs(3));
+        assert!(!after.contains(&Admit::Flooding), "{after:?}");
     }
 
     #[test]
@@ -160,7 +200,7 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..1000u64 {
             assert_ne!(
-                chat.admit(t0 + Duration::from_millis(i * 10)),
+                chat.admit(t0 + Duration::from_millis(i * 10), Duration::ZERO),
                 Admit::Flooding
             );
         }

@@ -38,6 +38,8 @@ pub(super) struct ReaderContext {
     /// Milliseconds after `epoch` when the last frame arrived.
     pub(super) last_heard: Arc<AtomicU64>,
     pub(super) epoch: Instant,
+    /// How long the peer has left its socket empty, in all: its pauses.
+    pub(super) silence: Arc<super::masked::PeerSilence>,
 }
 
 /// What the reader tells the writer when it stops.
@@ -131,7 +133,7 @@ async fn read_until_end(
         // of the socket: each one spends tokio's cooperative budget, so a
         // backlog yields the worker like any other busy task.
         tokio::task::coop::consume_budget().await;
-        match budgets.frames.admit(Instant::now()) {
+        match budgets.frames.admit(Instant::now(), cx.silence.total()) {
             Admit::Yes => {}
             Admit::Dropped => {
                 metrics::counter!(stats::FRAMES_DROPPED).increment(1);
@@ -291,25 +293,29 @@ fn handle_message(
                     .try_send(RoomCommand::Resume(cx.player, u64::from(tick)));
             }
         }
-        wire::ClientMessage::Chat { text } => match budgets.chat.admit(Instant::now()) {
-            Admit::Yes => {
-                let _ = cx.commands.try_send(RoomCommand::Chat(cx.player, text));
-            }
-            Admit::Dropped | Admit::Flooding => {
-                metrics::counter!(stats::CHAT_DROPPED).increment(1);
-            }
-        },
-        wire::ClientMessage::Input(input) => match budgets.inputs.admit(Instant::now()) {
-            Admit::Yes => {
-                if !cx.link.push_input(input) {
-                    metrics::counter!(stats::INPUTS_DROPPED, "reason" => "queue").increment(1);
+        wire::ClientMessage::Chat { text } => {
+            match budgets.chat.admit(Instant::now(), cx.silence.total()) {
+                Admit::Yes => {
+                    let _ = cx.commands.try_send(RoomCommand::Chat(cx.player, text));
+                }
+                Admit::Dropped | Admit::Flooding => {
+                    metrics::counter!(stats::CHAT_DROPPED).increment(1);
                 }
             }
-            Admit::Dropped => {
-                metrics::counter!(stats::INPUTS_DROPPED, "reason" => "rate").increment(1);
+        }
+        wire::ClientMessage::Input(input) => {
+            match budgets.inputs.admit(Instant::now(), cx.silence.total()) {
+                Admit::Yes => {
+                    if !cx.link.push_input(input) {
+                        metrics::counter!(stats::INPUTS_DROPPED, "reason" => "queue").increment(1);
+                    }
+                }
+                Admit::Dropped => {
+                    metrics::counter!(stats::INPUTS_DROPPED, "reason" => "rate").increment(1);
+                }
+                Admit::Flooding => return Some(input_flooding(cx)),
             }
-            Admit::Flooding => return Some(input_flooding(cx)),
-        },
+        }
         wire::ClientMessage::Ack { .. } => {}
         wire::ClientMessage::Ping { client_time } => {
             let tick = cx.tick.tick.load(Ordering::Relaxed);
