@@ -1,7 +1,9 @@
-//! Fan-out of one tick's snapshot to many players: for each player, the
-//! WebSocket frame (frame header, per-player message header, shared encoded
-//! body) is written into one reused buffer and offered to the player's
-//! outbox, which writes it to the socket at once, as the room does. The
+//! Fan-out of one tick's snapshot to many players, by the room's own
+//! replication core and its sink over the outboxes (the calls `Room::tick`
+//! makes): one body encoded for the tick, then for each player the
+//! WebSocket frame (frame header, per-player message header, shared body)
+//! written into one reused buffer and offered to the player's outbox,
+//! which writes it to the socket at once. The
 //! sockets here are `tokio::io::sink()`, which takes everything: this is
 //! the server's per-player cost of the "send" phase without the socket's
 //! own cost (the bare socket write on this stack costs about 7 µs per
@@ -15,21 +17,21 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use fastwebsockets::OpCode;
-use tickwire::bench::frame;
-use tickwire::bench::{Offered, Outbox};
+use std::sync::Arc;
+
+use tickwire::bench::{Outboxes, PlayerLink};
 use tickwire_protocol::{
-    ClientState, Limits, ServerHistory, decode_snapshot_message, write_snapshot_message,
+    ClientState, Limits, Replicator, ServerHistory, decode_snapshot_message, write_snapshot_message,
 };
 use tickwire_sim::games::bench::{BenchConfig, new_world};
-use tickwire_sim::{PlayerInput, ReplicatedEntity, Simulation};
+use tickwire_sim::{PlayerId, PlayerInput, ReplicatedEntity, Simulation};
 
 /// A bench-game room of `players` moving avatars, stepped twice, with the
 /// replicated rows of both ticks.
 fn bench_room(
     players: usize,
 ) -> (
-    tickwire_sim::Schema,
+    Box<dyn Simulation>,
     Vec<ReplicatedEntity>,
     Vec<ReplicatedEntity>,
 ) {
@@ -61,44 +63,49 @@ fn bench_room(
         world.replicated(out);
     }
     let [a, b] = rows;
-    (world.schema().clone(), a, b)
+    (Box::new(world), a, b)
 }
 
 fn fanout(c: &mut Criterion) {
-    let (schema, base, cur) = bench_room(100);
-    let Ok(mut history) = ServerHistory::new(schema) else {
-        return;
-    };
-    let (Ok(()), Ok(())) = (history.record(1, base), history.record(2, cur)) else {
-        return;
-    };
-    let Some(body) = history.encode_body(Some(1)) else {
-        return;
-    };
+    let (world, base, cur) = bench_room(100);
     let mut group = c.benchmark_group("fanout_one_body");
     for players in [100usize, 1_000, 10_000] {
-        let outboxes: Vec<Outbox> = (0..players)
-            .map(|_| {
-                let outbox = Outbox::new();
-                outbox.attach(Box::new(tokio::io::sink()));
-                outbox
-            })
-            .collect();
-        let mut buffer = Vec::new();
+        // The room's own replication core and its sink over the players'
+        // outboxes, as `Room::tick` drives them: every player without a
+        // view, so one body is encoded per tick and framed and offered to
+        // each, written at once.
+        let Ok(mut core) = Replicator::new(world.schema().clone(), None) else {
+            return;
+        };
+        for i in 0..players {
+            let link = Arc::new(PlayerLink::new(format!("p{i}")));
+            link.outbox.attach(Box::new(tokio::io::sink()));
+            core.add(PlayerId(1_000_000 + i as u32), link);
+        }
+        let mut sink = Outboxes::new();
+        // Two ticks first, so that every player holds a baseline.
+        for tick in [1, 2] {
+            let rows = if tick % 2 == 0 { &base } else { &cur };
+            match core.replicate(tick, rows, &*world, &mut sink) {
+                Ok(report) => assert_eq!(report.written, players as u64),
+                Err(e) => panic!("the bench rows replicate: {e}"),
+            }
+        }
         group.throughput(Throughput::Elements(players as u64));
+        // Ticks go on across criterion's calls (warm-up, then samples): a
+        // tick is recorded once.
+        let mut tick = 2u32;
         group.bench_with_input(BenchmarkId::from_parameter(players), &players, |b, _| {
-            let mut tick = 0u64;
             b.iter(|| {
                 tick += 1;
-                // As the room does: each frame written into one reused
-                // buffer, then offered at once.
-                for (i, outbox) in outboxes.iter().enumerate() {
-                    frame::begin(&mut buffer);
-                    write_snapshot_message(&mut buffer, Some(i as u32), &body.bytes);
-                    let offered = outbox.offer(tick, frame::finish(&mut buffer, OpCode::Binary));
-                    debug_assert_eq!(offered, Offered::Written);
-                    black_box(offered);
-                }
+                // The two recorded states in turn: each tick a delta of 100
+                // moving avatars against the one before.
+                let rows = if tick % 2 == 0 { &base } else { &cur };
+                sink.begin_tick(u64::from(tick));
+                match core.replicate(tick, rows, &*world, &mut sink) {
+                    Ok(report) => black_box(report.written),
+                    Err(e) => panic!("the bench rows replicate: {e}"),
+                };
             });
         });
     }
@@ -106,7 +113,8 @@ fn fanout(c: &mut Criterion) {
 }
 
 fn client_apply_100(c: &mut Criterion) {
-    let (schema, base, cur) = bench_room(100);
+    let (world, base, cur) = bench_room(100);
+    let schema = world.schema().clone();
     let Ok(mut history) = ServerHistory::new(schema.clone()) else {
         return;
     };

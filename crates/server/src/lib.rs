@@ -59,7 +59,7 @@ pub mod bench {
         pub use crate::frame::{begin, finish, push};
     }
     pub use crate::outbox::{Offered, Outbox};
-    pub use crate::room::{PlayerLink, Room, RoomInfo, RoomSettings};
+    pub use crate::room::{Outboxes, PlayerLink, Room, RoomInfo, RoomSettings};
     pub use crate::stats::{TickTimes, prometheus};
 }
 

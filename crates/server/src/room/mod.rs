@@ -306,8 +306,7 @@ impl Room {
         let tick = self.sim.tick();
         self.rows.clear();
         self.sim.replicated(&mut self.rows);
-        self.sink.tick = tick;
-        self.sink.offering = Duration::ZERO;
+        self.sink.begin_tick(tick);
         let replicated = self.players.replicate(
             wire::wire_tick(tick),
             &self.rows,
@@ -338,7 +337,7 @@ impl Room {
         let sent = std::time::Instant::now();
 
         self.info.tick.store(tick, Ordering::Relaxed);
-        let offering = self.sink.offering;
+        let offering = self.sink.offering();
         self.info.times.lock().record([
             simulated - start,
             (encoded - simulated).saturating_sub(offering),
@@ -353,7 +352,7 @@ impl Room {
 /// left for the head) and offered at once, so the room holds one frame,
 /// never one per player. The time spent offering is the send phase's.
 #[derive(Debug)]
-struct Outboxes {
+pub struct Outboxes {
     /// The simulation's tick being sent (the wire counts it in `u32`).
     tick: u64,
     /// Time spent in `offer` this tick.
@@ -366,7 +365,8 @@ struct Outboxes {
 }
 
 impl Outboxes {
-    fn new() -> Self {
+    /// A sink over the players' outboxes, counting into the metrics.
+    pub fn new() -> Self {
         Self {
             tick: 0,
             offering: Duration::ZERO,
@@ -376,8 +376,19 @@ impl Outboxes {
         }
     }
 
+    /// Starts the send of `tick`: its offers are timed from zero.
+    pub fn begin_tick(&mut self, tick: u64) {
+        self.tick = tick;
+        self.offering = Duration::ZERO;
+    }
+
+    /// Time spent offering frames since [`Outboxes::begin_tick`].
+    pub fn offering(&self) -> Duration {
+        self.offering
+    }
+
     /// Moves a tick's report into the metrics.
-    fn count(&mut self, report: &tickwire_protocol::Report) {
+    pub fn count(&mut self, report: &tickwire_protocol::Report) {
         self.frames_out.increment(report.written);
         self.bytes_out
             .increment(std::mem::take(&mut self.written_bytes));
@@ -387,6 +398,12 @@ impl Outboxes {
         if report.deferred > 0 {
             metrics::counter!(stats::CHANGES_DEFERRED).increment(report.deferred);
         }
+    }
+}
+
+impl Default for Outboxes {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
