@@ -185,6 +185,10 @@ async fn attack(addr: SocketAddr, kind: Flood, n: usize) -> Attack {
         }
         wrote = Instant::now();
         sent += 256;
+        // Let this attacker's reader (and the others) run: on the
+        // attackers' own runtime a socket that always takes the batch never
+        // yields, and the close would be seen late, not sent late.
+        tokio::task::yield_now().await;
     }
     let (closed, after) = match reader.await.ok().flatten() {
         Some((closed, at)) => (Some(closed), at.saturating_duration_since(began)),
