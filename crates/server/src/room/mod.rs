@@ -304,6 +304,9 @@ impl Room {
 
         // replicate, and send as each message is ready
         let tick = self.sim.tick();
+        // Before any player is sent this tick: whoever holds its snapshot
+        // sees it (or a later one) in `/api/rooms`.
+        self.info.tick.store(tick, Ordering::Relaxed);
         self.rows.clear();
         self.sim.replicated(&mut self.rows);
         self.sink.begin_tick(tick);
@@ -336,7 +339,6 @@ impl Room {
         }
         let sent = std::time::Instant::now();
 
-        self.info.tick.store(tick, Ordering::Relaxed);
         let offering = self.sink.offering();
         self.info.times.lock().record([
             simulated - start,
