@@ -43,18 +43,22 @@ pub struct BundledOptions {
 pub struct BundledGame {
     name: String,
     options: BundledOptions,
+    /// Most players one match takes, as the game's config declares it.
+    max_players: usize,
 }
 
 /// The bundled game called `name` (`arena` or `bench`). Checks the name, the
 /// game's config file and the record directory now, so a mistake stops the
 /// server at start rather than at the first join.
 pub fn bundled(name: &str, options: BundledOptions) -> anyhow::Result<Arc<dyn GameFactory>> {
-    let game = BundledGame {
+    let mut game = BundledGame {
         name: name.to_owned(),
         options,
+        max_players: 0,
     };
     let setup = game.setup(0)?;
-    games::build(&setup).context("the game could not be built")?;
+    let sample = games::build(&setup).context("the game could not be built")?;
+    game.max_players = sample.max_players();
     if let Some(dir) = &game.options.record_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the record directory {}", dir.display()))?;
@@ -97,8 +101,9 @@ impl GameFactory for BundledGame {
     }
 
     fn room_player_limit(&self) -> usize {
-        // One room of the bench game is the open-world scenario.
-        if self.name == "bench" { 10_000 } else { 64 }
+        // What the game's config declares (the arena 64, the bench game
+        // 10,000: one room of it is the open-world scenario).
+        self.max_players
     }
 
     fn new_match(&self, room: &str, serial: u64) -> anyhow::Result<Box<dyn Simulation>> {
