@@ -137,8 +137,8 @@ impl Room {
             let (player, input) = &mut self.bots[i];
             input.seq += 1;
             if turn || input.seq == 1 {
-                input.move_x = mx;
-                input.move_y = my;
+                input.values[0] = i32::from(mx);
+                input.values[1] = i32::from(my);
             }
             self.sim.input(*player, *input);
         }

@@ -86,10 +86,7 @@ fn control(message: &ServerMessage, schema: &Schema) -> Bytes {
 
 /// An empty schema, for control messages that carry none.
 fn no_schema() -> Schema {
-    Schema {
-        game: String::new(),
-        kinds: Vec::new(),
-    }
+    Schema::new("", Vec::new(), Vec::new(), Vec::new())
 }
 
 /// Encodes the welcome.
@@ -133,7 +130,7 @@ pub fn encode_pong(client_time: u32, tick: u64) -> Bytes {
 /// Encodes a game event (the kill feed).
 pub fn encode_game_event(event: &GameEvent) -> Bytes {
     control(
-        &ServerMessage::Event(ServerEvent::Game(event.clone())),
+        &ServerMessage::Event(ServerEvent::Game(*event)),
         &no_schema(),
     )
 }

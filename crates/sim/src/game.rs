@@ -23,10 +23,9 @@ use glam::Vec2;
 use crate::entities::{Entities, EntityKey};
 use crate::grid::{Grid, GridSpec};
 use crate::hash::{StateHash, StateHasher};
-use crate::replicate::{
-    GameEvent, MAX_FIELDS, PlayerId, PlayerInput, Rect, ReplicatedEntity, Schema,
-};
+use crate::replicate::{GameEvent, PlayerId, Rect, ReplicatedEntity, Schema};
 use crate::simulation::JoinError;
+use crate::typed::{Event, Input, Replicate};
 
 /// The simulation's random number generator: PCG, seeded from the match
 /// seed, owned by the world. Use it through [`rand::Rng`].
@@ -39,9 +38,33 @@ pub trait Game: Send + 'static {
     /// hash through its [`StateHash`] impl.
     type Entity: StateHash + Send;
 
-    /// The replicated kinds and fields, with their quantization. Called once
-    /// when the world is built; [`Game::replicate`] rows follow it.
-    fn schema(&self) -> Schema;
+    /// What goes on the wire for an entity: usually an enum with one
+    /// variant per kind, `#[derive(Replicate)]`. Its declaration is the
+    /// schema's kinds.
+    type Row: Replicate;
+
+    /// What a player sends each tick, `#[derive(Input)]`: its declaration
+    /// is the schema's input, and clients and bots encode from it.
+    type Input: Input;
+
+    /// What players hear once (a kill feed), `#[derive(Event)]`, or
+    /// [`crate::NoEvents`]. Emitted with [`Ctx::emit`].
+    type Event: Event;
+
+    /// The game's name, as the schema and records carry it.
+    const NAME: &'static str;
+
+    /// Everything the game puts on the wire, from its [`Game::Row`],
+    /// [`Game::Input`] and [`Game::Event`] types. Called once when the world
+    /// is built.
+    fn schema(&self) -> Schema {
+        Schema::new(
+            Self::NAME,
+            Self::Row::kinds(),
+            Self::Input::fields(),
+            Self::Event::events(),
+        )
+    }
 
     /// Most players a match of this game accepts. The world refuses further
     /// joins with [`JoinError::Full`].
@@ -75,16 +98,15 @@ pub trait Game: Send + 'static {
         ctx: &mut Ctx<'_, Self::Entity>,
         player: PlayerId,
         avatar: EntityKey,
-        input: &PlayerInput,
+        input: &Self::Input,
     );
 
     /// Advances the game by one tick of [`Ctx::dt`] seconds.
     fn tick(&mut self, ctx: &mut Ctx<'_, Self::Entity>);
 
-    /// The replicated row of an entity, with real values in the order of its
-    /// kind's fields; the world quantizes each as the schema declares. `None`
-    /// keeps the entity off the wire.
-    fn replicate(&self, entity: &Self::Entity) -> Option<Row>;
+    /// The replicated row of an entity; `None` keeps the entity off the
+    /// wire.
+    fn replicate(&self, entity: &Self::Entity) -> Option<Self::Row>;
 
     /// Where the entity is, for the [`Grid`]; `None` leaves it out of the
     /// grid (and so out of every area query, interest included).
@@ -140,7 +162,7 @@ pub(crate) struct PlayerSlot {
     pub(crate) avatar: EntityKey,
     /// Inputs received and not yet applied, at most
     /// [`crate::world::MAX_PENDING_INPUTS`].
-    pub(crate) pending: Vec<PlayerInput>,
+    pub(crate) pending: Vec<crate::replicate::PlayerInput>,
     /// Sequence number of the newest input applied.
     pub(crate) last_applied: Option<u32>,
 }
@@ -234,7 +256,8 @@ pub struct Ctx<'w, E> {
     pub rng: &'w mut SimRng,
     /// Where every positioned entity stood when this tick began.
     pub grid: &'w Grid,
-    /// Events of this tick, delivered to players once (a kill feed).
+    /// Events of this tick, as they go on the wire; add with
+    /// [`Ctx::emit`].
     pub events: &'w mut Vec<GameEvent>,
     /// Seconds per tick: `1 / tick_rate`.
     pub dt: f32,
@@ -245,6 +268,8 @@ pub struct Ctx<'w, E> {
     pub tick: u64,
     /// The players in the match.
     pub(crate) players: &'w Players,
+    /// The game's event type, to check what [`Ctx::emit`] is given.
+    pub(crate) event_type: core::any::TypeId,
 }
 
 impl<E> Ctx<'_, E> {
@@ -258,57 +283,14 @@ impl<E> Ctx<'_, E> {
         self.players.iter().map(|(&id, p)| (id, p.avatar))
     }
 
-    /// Records an event of this tick.
-    pub fn emit(&mut self, event: GameEvent) {
-        self.events.push(event);
-    }
-}
-
-/// The replicated values of one entity, before quantization: the kind's id
-/// and one real value per declared field, in field order.
-///
-/// ```
-/// use tickwire_sim::Row;
-/// let row = Row::new(0).with(12.5f32).with(-3.0f32).with(100u8);
-/// assert_eq!(row.kind(), 0);
-/// assert_eq!(row.values(), &[12.5, -3.0, 100.0]);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Row {
-    kind: u8,
-    len: u8,
-    values: [f64; MAX_FIELDS],
-}
-
-impl Row {
-    /// An empty row of kind `kind`.
-    pub const fn new(kind: u8) -> Self {
-        Self {
-            kind,
-            len: 0,
-            values: [0.0; MAX_FIELDS],
-        }
-    }
-
-    /// Appends the next field's value. Values past [`MAX_FIELDS`] are
-    /// dropped; fields the row leaves out replicate as zero.
-    #[must_use]
-    pub fn with(mut self, value: impl Into<f64>) -> Self {
-        if let Some(slot) = self.values.get_mut(usize::from(self.len)) {
-            *slot = value.into();
-            self.len += 1;
-        }
-        self
-    }
-
-    /// The kind id.
-    pub const fn kind(&self) -> u8 {
-        self.kind
-    }
-
-    /// The values given so far.
-    pub fn values(&self) -> &[f64] {
-        &self.values[..usize::from(self.len)]
+    /// Records an event of this tick: one of the game's [`Game::Event`].
+    pub fn emit<V: Event>(&mut self, event: V) {
+        debug_assert_eq!(
+            core::any::TypeId::of::<V>(),
+            self.event_type,
+            "emitted an event that is not the game's `Game::Event`"
+        );
+        self.events.push(event.to_wire());
     }
 }
 

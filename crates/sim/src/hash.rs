@@ -5,7 +5,11 @@
 //! order) into one FNV-1a hash. Two runs with the same seed and the same
 //! ordered calls give the same hash after every tick; the first tick where
 //! they differ is where determinism broke. Floats are hashed by their bits,
-//! so `0.1 + 0.2` and `0.3` are different states, as they should be.
+//! so `0.1 + 0.2` and `0.3` are different states, as they should be, with
+//! two exceptions: -0.0 and +0.0 hash alike, and so do all NaNs. Both pairs
+//! compare equal (or alike) in every rule a game can write, and which of
+//! them `f32::max(-0.0, 0.0)` returns depends on the build profile and the
+//! target, so hashing their bits would report a desync where there is none.
 //!
 //! [`NetId`]: crate::NetId
 
@@ -47,9 +51,10 @@ impl StateHasher {
     pub fn u64(&mut self, v: u64) {
         self.0.u64(v);
     }
-    /// Feeds an f32 by its bits: every distinct float is a distinct state.
+    /// Feeds an f32 by its bits: every distinct float is a distinct state,
+    /// except that -0.0 and +0.0 are one state, and all NaNs are one.
     pub fn f32(&mut self, v: f32) {
-        self.0.u32(v.to_bits());
+        self.0.u32(canonical_bits(v));
     }
     /// Feeds both components of a vector by their bits.
     pub fn vec2(&mut self, v: glam::Vec2) {
@@ -69,6 +74,19 @@ impl StateHasher {
     /// The hash so far.
     pub const fn finish(&self) -> u64 {
         self.0.finish()
+    }
+}
+
+/// The bits of `v`, with -0.0 taken as +0.0 and every NaN as the one quiet
+/// NaN.
+#[inline]
+fn canonical_bits(v: f32) -> u32 {
+    if v == 0.0 {
+        0
+    } else if v.is_nan() {
+        0x7fc0_0000
+    } else {
+        v.to_bits()
     }
 }
 

@@ -24,27 +24,29 @@ pub mod record;
 /// so that the protocol and the swarm need not pull in the simulation.
 pub use tickwire_types as replicate;
 pub mod simulation;
+pub mod typed;
 pub mod world;
 
 pub use entities::{Entities, EntityKey};
-pub use game::{Ctx, Game, Row, SimRng};
+pub use game::{Ctx, Game, SimRng};
 pub use grid::{Grid, GridItem, GridSpec};
 pub use hash::{StateHash, StateHasher};
 pub use priority::{LEAST_NEARNESS, nearness};
 pub use record::{Call, MatchRecord, MatchSetup, Recorder, Recording, Replay, TickCalls};
 pub use replicate::{
-    FieldDecl, GameEvent, KindDecl, MAX_FIELDS, NetId, PlayerId, PlayerInput, Quantization, Rect,
-    ReplicatedEntity, Schema, SchemaError,
+    EventDecl, FieldDecl, GameEvent, InputDecl, InputKind, KindDecl, MAX_FIELDS, MAX_INPUT_FIELDS,
+    NetId, PlayerId, PlayerInput, Quantization, Rect, ReplicatedEntity, Schema, SchemaError,
 };
+pub use typed::{Event, Input, IntField, NoEvents, RealField, Replicate};
 pub use simulation::{JoinError, Joined, Simulation};
 pub use world::{DEFAULT_TICK_RATE, World, WorldError};
 
 /// What a game's source needs, in one import.
 pub mod prelude {
     pub use crate::{
-        Ctx, EntityKey, FieldDecl, Game, GameEvent, GridSpec, JoinError, KindDecl, NetId, PlayerId,
-        PlayerInput, Quantization, Rect, ReplicatedEntity, Row, Schema, SimRng, Simulation,
-        StateHash, StateHasher, World, nearness,
+        Ctx, EntityKey, Event, Game, GridSpec, Input, JoinError, NetId, NoEvents, PlayerId, Rect,
+        Replicate, ReplicatedEntity, Schema, SimRng, Simulation, StateHash, StateHasher, World,
+        nearness,
     };
     pub use glam::Vec2;
     pub use rand::Rng;

@@ -70,7 +70,9 @@ enum CallRepr {
     #[serde(rename = "l")]
     Leave(u32),
     #[serde(rename = "i")]
-    Input(u32, u32, i8, i8, u16, u8),
+    /// Player, sequence number, and the input's values up to the last
+    /// non-zero one.
+    Input(u32, u32, Vec<i32>),
 }
 
 impl From<Call> for CallRepr {
@@ -79,7 +81,8 @@ impl From<Call> for CallRepr {
             Call::Join { name } => Self::Join(name),
             Call::Leave { player } => Self::Leave(player.0),
             Call::Input { player, input: i } => {
-                Self::Input(player.0, i.seq, i.move_x, i.move_y, i.aim, i.buttons)
+                let len = i.values.iter().rposition(|&v| v != 0).map_or(0, |n| n + 1);
+                Self::Input(player.0, i.seq, i.values[..len].to_vec())
             }
         }
     }
@@ -92,15 +95,12 @@ impl From<CallRepr> for Call {
             CallRepr::Leave(p) => Self::Leave {
                 player: PlayerId(p),
             },
-            CallRepr::Input(p, seq, move_x, move_y, aim, buttons) => Self::Input {
+            CallRepr::Input(p, seq, values) => Self::Input {
                 player: PlayerId(p),
-                input: PlayerInput {
-                    seq,
-                    move_x,
-                    move_y,
-                    aim,
-                    buttons,
-                },
+                // Values past the input's largest size are not an input any
+                // game declares; they are dropped, as the server would
+                // have refused them.
+                input: PlayerInput::new(seq, &values),
             },
         }
     }

@@ -29,13 +29,13 @@
 use rand::{RngCore, SeedableRng};
 
 use crate::entities::{Entities, EntityKey};
-use crate::game::{Ctx, Game, PlayerSlot, Players, Row, SimRng};
+use crate::game::{Ctx, Game, PlayerSlot, Players, SimRng};
 use crate::grid::{Grid, GridItem};
 use crate::hash::StateHasher;
 use crate::replicate::{
-    GameEvent, MAX_FIELDS, NetId, PlayerId, PlayerInput, Quantization, Rect, ReplicatedEntity,
-    Schema, SchemaError, quantize_angle, quantize_fixed,
+    GameEvent, NetId, PlayerId, PlayerInput, Rect, ReplicatedEntity, Schema, SchemaError,
 };
+use crate::typed::{Input, Replicate};
 use crate::simulation::{JoinError, Joined, Simulation};
 
 /// Ticks per second unless a game or the server says otherwise.
@@ -127,6 +127,7 @@ macro_rules! ctx {
             tick_rate: $w.tick_rate,
             tick: $tick,
             players: &$w.players,
+            event_type: core::any::TypeId::of::<G::Event>(),
         }
     };
 }
@@ -197,27 +198,6 @@ impl<G: Game> World<G> {
     /// The players in the match, in id order, with their names.
     pub fn players(&self) -> impl Iterator<Item = (PlayerId, &str)> + '_ {
         self.players.iter().map(|(&id, p)| (id, p.name.as_str()))
-    }
-
-    /// Turns a game's [`Row`] into the wire row its kind declares.
-    fn quantize(&self, id: NetId, row: &Row) -> Option<ReplicatedEntity> {
-        let kind = self.schema.kind(row.kind())?;
-        let mut values = [0i32; MAX_FIELDS];
-        for ((out, field), &v) in values.iter_mut().zip(&kind.fields).zip(row.values()) {
-            *out = match field.quant {
-                Quantization::Fixed { scale } => quantize_fixed(v as f32, scale),
-                Quantization::Angle { steps } => quantize_angle(v as f32, steps),
-                Quantization::Int { min, max } => {
-                    // `as` saturates and maps NaN to 0; the clamp does the rest.
-                    (libm::round(v) as i64).clamp(i64::from(min), i64::from(max)) as i32
-                }
-            };
-        }
-        Some(ReplicatedEntity {
-            id,
-            kind: row.kind(),
-            values,
-        })
     }
 }
 
@@ -319,8 +299,9 @@ impl<G: Game> Simulation for World<G> {
         }
         let next = self.tick + 1;
         for (player, avatar, input) in &inputs {
+            let input = G::Input::from_values(&input.values);
             let mut ctx = ctx!(self, next);
-            self.game.input(&mut ctx, *player, *avatar, input);
+            self.game.input(&mut ctx, *player, *avatar, &input);
         }
         self.inputs = inputs;
 
@@ -341,7 +322,8 @@ impl<G: Game> Simulation for World<G> {
     fn replicated(&self, out: &mut Vec<ReplicatedEntity>) {
         for (_, id, e) in self.entities.by_net_id() {
             if let Some(row) = self.game.replicate(e) {
-                out.extend(self.quantize(id, &row));
+                let (kind, values) = row.quantize();
+                out.push(ReplicatedEntity { id, kind, values });
             }
         }
     }
@@ -393,10 +375,9 @@ impl<G: Game> Simulation for World<G> {
             h.u32(slot.pending.len() as u32);
             for i in &slot.pending {
                 h.u32(i.seq);
-                h.u8(i.move_x as u8);
-                h.u8(i.move_y as u8);
-                h.u16(i.aim);
-                h.u8(i.buttons);
+                for &v in &i.values {
+                    h.i32(v);
+                }
             }
         }
         h.u32(self.entities.len() as u32);

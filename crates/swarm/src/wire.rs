@@ -23,13 +23,15 @@ pub fn input(seq: u32, direction: f32) -> Vec<u8> {
     let (sin, cos) = direction.sin_cos();
     let aim = (direction.rem_euclid(std::f32::consts::TAU) / std::f32::consts::TAU * 65536.0) as u32
         as u16;
-    ClientMessage::Input(PlayerInput {
+    ClientMessage::Input(PlayerInput::new(
         seq,
-        move_x: (cos * 127.0).round() as i8,
-        move_y: (sin * 127.0).round() as i8,
-        aim,
-        buttons: 0,
-    })
+        &[
+            (cos * 127.0).round() as i32,
+            (sin * 127.0).round() as i32,
+            i32::from(aim),
+            0,
+        ],
+    ))
     .to_bytes()
 }
 

@@ -54,6 +54,21 @@ pub enum Quantization {
         /// Largest value the field takes.
         max: i32,
     },
+    /// A player of the room: a [`PlayerId`] in `0..=i32::MAX`, or -1 for
+    /// none. A client shows it by the roster's name.
+    Player,
+}
+
+impl Quantization {
+    /// Whether `value` is one this field can take.
+    pub const fn admits(&self, value: i32) -> bool {
+        match *self {
+            Self::Fixed { .. } => true,
+            Self::Angle { steps } => value >= 0 && (value as i64) < steps as i64,
+            Self::Int { min, max } => value >= min && value <= max,
+            Self::Player => value >= -1,
+        }
+    }
 }
 
 /// One replicated field of an entity kind.
@@ -79,13 +94,86 @@ pub struct KindDecl {
     pub fields: Vec<FieldDecl>,
 }
 
-/// Everything a game replicates: its kinds and their fields.
+/// Most fields a game's input may declare.
+pub const MAX_INPUT_FIELDS: usize = 8;
+
+/// Most buttons one [`InputKind::Buttons`] field may name.
+pub const MAX_BUTTONS: usize = 16;
+
+/// What one field of a game's input holds, and so which integers it takes
+/// on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InputKind {
+    /// A stick axis: `-steps..=steps`, read as `-1.0..=1.0`.
+    Axis {
+        /// Steps from the centre to either end (127: a signed byte).
+        steps: u16,
+    },
+    /// An angle: `0..steps` per full turn, 0 along +x, growing toward +y.
+    Angle {
+        /// Steps per full turn (65536: 1/65536 turn).
+        steps: u32,
+    },
+    /// Buttons held, one bit each in name order: bit 0 is `names[0]`. At
+    /// most [`MAX_BUTTONS`].
+    Buttons {
+        /// The buttons' names (`"fire"`, `"thrust"`).
+        names: Vec<String>,
+    },
+    /// A small integer in `min..=max` (a card in hand, an ability slot).
+    Int {
+        /// Smallest value.
+        min: i32,
+        /// Largest value.
+        max: i32,
+    },
+}
+
+impl InputKind {
+    /// The values this field takes, `min..=max`.
+    pub fn range(&self) -> (i32, i32) {
+        match self {
+            Self::Axis { steps } => (-i32::from(*steps), i32::from(*steps)),
+            Self::Angle { steps } => (0, (i64::from(*steps) - 1).clamp(0, i64::from(i32::MAX)) as i32),
+            Self::Buttons { names } => (0, ((1i64 << names.len().min(MAX_BUTTONS)) - 1) as i32),
+            Self::Int { min, max } => (*min, *max),
+        }
+    }
+}
+
+/// One field of a game's input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputDecl {
+    /// The field's name (`"move_x"`, `"turn"`, `"buttons"`).
+    pub name: String,
+    /// What it holds.
+    pub kind: InputKind,
+}
+
+/// One kind of game event (a kill, a death, a goal): heard once by players,
+/// never part of the state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventDecl {
+    /// The event's name (`"kill"`).
+    pub name: String,
+    /// Its fields, in order; at most [`MAX_FIELDS`]. Field ids are their
+    /// positions, as in a [`KindDecl`].
+    pub fields: Vec<FieldDecl>,
+}
+
+/// Everything a game puts on the wire: the kinds of entity it replicates,
+/// the input its players send and the events they hear.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Schema {
     /// Name of the game (`"arena"`).
     pub game: String,
     /// The entity kinds, in id order.
     pub kinds: Vec<KindDecl>,
+    /// The fields of one input, in wire order; at most
+    /// [`MAX_INPUT_FIELDS`].
+    pub input: Vec<InputDecl>,
+    /// The kinds of event, in id order: an event's kind is its index here.
+    pub events: Vec<EventDecl>,
 }
 
 /// Why a schema is not usable.
@@ -124,6 +212,28 @@ pub enum SchemaError {
     /// More than 256 kinds.
     #[error("{0} kinds declared, at most 256 are allowed")]
     TooManyKinds(usize),
+    /// The input declares more than [`MAX_INPUT_FIELDS`] fields.
+    #[error("the input declares {0} fields, at most {MAX_INPUT_FIELDS} are allowed")]
+    TooManyInputFields(usize),
+    /// An input field that cannot work (steps 0, min > max, no buttons...).
+    #[error("input field `{name}`: {problem}")]
+    BadInput {
+        /// The field's name.
+        name: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// More than 256 kinds of event.
+    #[error("{0} kinds of event declared, at most 256 are allowed")]
+    TooManyEvents(usize),
+    /// An event kind with more than [`MAX_FIELDS`] fields.
+    #[error("event `{event}` declares {count} fields, at most {MAX_FIELDS} are allowed")]
+    TooManyEventFields {
+        /// The event's name.
+        event: String,
+        /// How many it declared.
+        count: usize,
+    },
     /// A quantization that cannot work (scale 0, steps 0, min > max).
     #[error("field `{kind}.{name}`: {problem}")]
     BadQuantization {
@@ -136,8 +246,92 @@ pub enum SchemaError {
     },
 }
 
+fn check_quantization(owner: &str, field: &FieldDecl) -> Result<(), SchemaError> {
+    let problem = match field.quant {
+        Quantization::Fixed { scale: 0 } => Some("scale must be at least 1"),
+        Quantization::Angle { steps: 0 } => Some("steps must be at least 1"),
+        Quantization::Int { min, max } if min > max => Some("min is above max"),
+        _ => None,
+    };
+    match problem {
+        Some(problem) => Err(SchemaError::BadQuantization {
+            kind: owner.to_owned(),
+            name: field.name.clone(),
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Why an input does not fit the game's declared input.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum InputError {
+    /// A value outside its field's range.
+    #[error("input field `{name}` is {value}, outside {min}..={max}")]
+    OutOfRange {
+        /// The field's name.
+        name: String,
+        /// The value sent.
+        value: i32,
+        /// Smallest allowed.
+        min: i32,
+        /// Largest allowed.
+        max: i32,
+    },
+    /// A value past the declared fields.
+    #[error("input value {index} is set, but the game declares {declared} input fields")]
+    Undeclared {
+        /// Its index.
+        index: usize,
+        /// How many fields the game declares.
+        declared: usize,
+    },
+}
+
+/// Why an event does not fit the game's declared events.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum EventError {
+    /// A kind of event the schema does not declare.
+    #[error("event kind {0} is not declared")]
+    UnknownKind(u8),
+    /// A value its field does not admit.
+    #[error("event `{event}` field `{field}` cannot be {value}")]
+    OutOfRange {
+        /// The event's name.
+        event: String,
+        /// The field's name.
+        field: String,
+        /// The value.
+        value: i32,
+    },
+    /// A value past the declared fields.
+    #[error("event `{event}` has a value at {index}, past its declared fields")]
+    Undeclared {
+        /// The event's name.
+        event: String,
+        /// Its index.
+        index: usize,
+    },
+}
+
 impl Schema {
-    /// Checks ids are dense and in order, field counts and quantizations.
+    /// A schema of `game` with these kinds, input and events.
+    pub fn new(
+        game: impl Into<String>,
+        kinds: Vec<KindDecl>,
+        input: Vec<InputDecl>,
+        events: Vec<EventDecl>,
+    ) -> Self {
+        Self {
+            game: game.into(),
+            kinds,
+            input,
+            events,
+        }
+    }
+
+    /// Checks ids are dense and in order, field counts and quantizations,
+    /// of the kinds, the input and the events.
     pub fn validate(&self) -> Result<(), SchemaError> {
         if self.kinds.len() > 256 {
             return Err(SchemaError::TooManyKinds(self.kinds.len()));
@@ -165,19 +359,114 @@ impl Schema {
                         expected: f as u8,
                     });
                 }
-                let problem = match field.quant {
-                    Quantization::Fixed { scale: 0 } => Some("scale must be at least 1"),
-                    Quantization::Angle { steps: 0 } => Some("steps must be at least 1"),
-                    Quantization::Int { min, max } if min > max => Some("min is above max"),
-                    _ => None,
-                };
-                if let Some(problem) = problem {
-                    return Err(SchemaError::BadQuantization {
-                        kind: kind.name.clone(),
+                check_quantization(&kind.name, field)?;
+            }
+        }
+        if self.input.len() > MAX_INPUT_FIELDS {
+            return Err(SchemaError::TooManyInputFields(self.input.len()));
+        }
+        for field in &self.input {
+            let problem = match &field.kind {
+                InputKind::Axis { steps: 0 } | InputKind::Angle { steps: 0 } => {
+                    Some("steps must be at least 1")
+                }
+                InputKind::Angle { steps } if i64::from(*steps) > i64::from(i32::MAX) + 1 => {
+                    Some("steps must be at most 2^31")
+                }
+                InputKind::Buttons { names } if names.is_empty() => {
+                    Some("a buttons field names at least one button")
+                }
+                InputKind::Buttons { names } if names.len() > MAX_BUTTONS => {
+                    Some("a buttons field names at most 16 buttons")
+                }
+                InputKind::Int { min, max } if min > max => Some("min is above max"),
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                return Err(SchemaError::BadInput {
+                    name: field.name.clone(),
+                    problem,
+                });
+            }
+        }
+        if self.events.len() > 256 {
+            return Err(SchemaError::TooManyEvents(self.events.len()));
+        }
+        for event in &self.events {
+            if event.fields.len() > MAX_FIELDS {
+                return Err(SchemaError::TooManyEventFields {
+                    event: event.name.clone(),
+                    count: event.fields.len(),
+                });
+            }
+            for (f, field) in event.fields.iter().enumerate() {
+                if usize::from(field.id) != f {
+                    return Err(SchemaError::FieldId {
+                        kind: event.name.clone(),
                         name: field.name.clone(),
-                        problem,
+                        id: field.id,
+                        expected: f as u8,
                     });
                 }
+                check_quantization(&event.name, field)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one input against the declared input: no value outside its
+    /// field's range, and nothing past the declared fields.
+    pub fn check_input(&self, input: &PlayerInput) -> Result<(), InputError> {
+        for (i, &value) in input.values.iter().enumerate() {
+            match self.input.get(i) {
+                Some(field) => {
+                    let (min, max) = field.kind.range();
+                    if value < min || value > max {
+                        return Err(InputError::OutOfRange {
+                            name: field.name.clone(),
+                            value,
+                            min,
+                            max,
+                        });
+                    }
+                }
+                None if value != 0 => {
+                    return Err(InputError::Undeclared {
+                        index: i,
+                        declared: self.input.len(),
+                    });
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The kind of event with this id, if declared.
+    pub fn event(&self, id: u8) -> Option<&EventDecl> {
+        self.events.get(usize::from(id))
+    }
+
+    /// Checks one event against its declaration: a declared kind, every
+    /// value admitted by its field, nothing past the declared fields.
+    pub fn check_event(&self, event: &GameEvent) -> Result<(), EventError> {
+        let decl = self.event(event.kind).ok_or(EventError::UnknownKind(event.kind))?;
+        for (i, &value) in event.values.iter().enumerate() {
+            match decl.fields.get(i) {
+                Some(field) if !field.quant.admits(value) => {
+                    return Err(EventError::OutOfRange {
+                        event: decl.name.clone(),
+                        field: field.name.clone(),
+                        value,
+                    });
+                }
+                None if value != 0 => {
+                    return Err(EventError::Undeclared {
+                        event: decl.name.clone(),
+                        index: i,
+                    });
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -195,24 +484,42 @@ impl Schema {
             h.bytes(kind.name.as_bytes());
             h.bytes(&[0xfe]);
             for field in &kind.fields {
-                h.bytes(&[field.id]);
-                h.bytes(field.name.as_bytes());
-                h.bytes(&[0xfd]);
-                match field.quant {
-                    Quantization::Fixed { scale } => {
-                        h.bytes(&[0]);
-                        h.bytes(&scale.to_le_bytes());
-                    }
-                    Quantization::Angle { steps } => {
-                        h.bytes(&[1]);
-                        h.bytes(&steps.to_le_bytes());
-                    }
-                    Quantization::Int { min, max } => {
-                        h.bytes(&[2]);
-                        h.bytes(&min.to_le_bytes());
-                        h.bytes(&max.to_le_bytes());
+                hash_field(&mut h, field);
+            }
+        }
+        h.bytes(&[0xfc]);
+        for field in &self.input {
+            h.bytes(field.name.as_bytes());
+            h.bytes(&[0xfd]);
+            match &field.kind {
+                InputKind::Axis { steps } => {
+                    h.bytes(&[0]);
+                    h.bytes(&steps.to_le_bytes());
+                }
+                InputKind::Angle { steps } => {
+                    h.bytes(&[1]);
+                    h.bytes(&steps.to_le_bytes());
+                }
+                InputKind::Buttons { names } => {
+                    h.bytes(&[2]);
+                    for name in names {
+                        h.bytes(name.as_bytes());
+                        h.bytes(&[0xfb]);
                     }
                 }
+                InputKind::Int { min, max } => {
+                    h.bytes(&[3]);
+                    h.bytes(&min.to_le_bytes());
+                    h.bytes(&max.to_le_bytes());
+                }
+            }
+        }
+        h.bytes(&[0xfc]);
+        for event in &self.events {
+            h.bytes(event.name.as_bytes());
+            h.bytes(&[0xfe]);
+            for field in &event.fields {
+                hash_field(&mut h, field);
             }
         }
         h.finish()
@@ -221,6 +528,28 @@ impl Schema {
     /// The kind with this id, if declared.
     pub fn kind(&self, id: u8) -> Option<&KindDecl> {
         self.kinds.get(usize::from(id))
+    }
+}
+
+fn hash_field(h: &mut Fnv1a, field: &FieldDecl) {
+    h.bytes(&[field.id]);
+    h.bytes(field.name.as_bytes());
+    h.bytes(&[0xfd]);
+    match field.quant {
+        Quantization::Fixed { scale } => {
+            h.bytes(&[0]);
+            h.bytes(&scale.to_le_bytes());
+        }
+        Quantization::Angle { steps } => {
+            h.bytes(&[1]);
+            h.bytes(&steps.to_le_bytes());
+        }
+        Quantization::Int { min, max } => {
+            h.bytes(&[2]);
+            h.bytes(&min.to_le_bytes());
+            h.bytes(&max.to_le_bytes());
+        }
+        Quantization::Player => h.bytes(&[3]),
     }
 }
 
@@ -291,60 +620,128 @@ pub fn quantize_angle(radians: f32, steps: u32) -> i32 {
     q.rem_euclid(i64::from(steps)) as i32
 }
 
-/// One player's input for one tick, as it travels on the wire.
-///
-/// Movement and aim are already quantized, so the server, the prediction in
+/// One player's input for one tick, as it travels on the wire: a sequence
+/// number and the values of the game's declared input fields
+/// ([`Schema::input`]), already quantized, so the server, the prediction in
 /// the client, and a replay all see the same bits.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// On the wire (bincode varints): the sequence number, the count of values
+/// up to the last non-zero one, and those values zigzag-encoded. Values past
+/// the game's declared fields are zero; [`Schema::check_input`] refuses
+/// anything else.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PlayerInput {
     /// Sequence number chosen by the client, increasing by one per input.
     pub seq: u32,
-    /// Movement x in -127..=127 (127 is full speed right).
-    pub move_x: i8,
-    /// Movement y in -127..=127 (127 is full speed down, screen coordinates).
-    pub move_y: i8,
-    /// Aim angle in 1/65536 turn, 0 pointing along +x, increasing toward +y.
-    pub aim: u16,
-    /// Buttons held: bit 0 is fire.
-    pub buttons: u8,
+    /// The declared input fields' values, in declaration order.
+    pub values: [i32; MAX_INPUT_FIELDS],
 }
 
 impl PlayerInput {
-    /// Button bit: fire.
-    pub const FIRE: u8 = 1;
-
-    /// The movement direction with its length clamped to 1.
-    pub fn direction(&self) -> glam::Vec2 {
-        let v = glam::Vec2::new(
-            f32::from(self.move_x.max(-127)) / 127.0,
-            f32::from(self.move_y.max(-127)) / 127.0,
-        );
-        let len2 = v.length_squared();
-        if len2 > 1.0 { v / libm::sqrtf(len2) } else { v }
-    }
-
-    /// The aim angle in radians.
-    pub fn aim_radians(&self) -> f32 {
-        f32::from(self.aim) / 65536.0 * core::f32::consts::TAU
-    }
-
-    /// Whether the fire button is held.
-    pub fn firing(&self) -> bool {
-        self.buttons & Self::FIRE != 0
+    /// An input with these leading values; the rest are zero.
+    pub fn new(seq: u32, values: &[i32]) -> Self {
+        let mut input = Self { seq, values: [0; MAX_INPUT_FIELDS] };
+        for (slot, &v) in input.values.iter_mut().zip(values) {
+            *slot = v;
+        }
+        input
     }
 }
 
 /// Something that happened in a tick that players hear about once, rather
-/// than see as state: the kill feed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GameEvent {
-    /// `killer` scored a kill on `victim`.
-    Kill {
-        /// Who scored.
-        killer: PlayerId,
-        /// Who died.
-        victim: PlayerId,
-    },
+/// than see as state: a kill feed, a goal. `kind` indexes
+/// [`Schema::events`], `values` are its fields, quantized as declared, and
+/// zero past them. Travels like an input: the kind, the count of values up
+/// to the last non-zero one, those values zigzag-encoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct GameEvent {
+    /// The kind of event: an index in [`Schema::events`].
+    pub kind: u8,
+    /// Its field values, in declaration order.
+    pub values: [i32; MAX_FIELDS],
+}
+
+/// The wire form shared by inputs and events: a header, then the values up
+/// to the last non-zero one, as a length-prefixed sequence.
+mod values_serde {
+    use core::fmt;
+
+    use serde::de::{self, SeqAccess, Visitor};
+    use serde::ser::SerializeTuple;
+    use serde::{Deserializer, Serializer};
+
+    /// The values up to the last non-zero one.
+    pub(super) fn trimmed(values: &[i32]) -> &[i32] {
+        let len = values.iter().rposition(|&v| v != 0).map_or(0, |i| i + 1);
+        &values[..len]
+    }
+
+    pub(super) fn serialize<S: Serializer, H: serde::Serialize, const N: usize>(
+        head: &H,
+        values: &[i32; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(head)?;
+        t.serialize_element(trimmed(values))?;
+        t.end()
+    }
+
+    struct ValuesVisitor<const N: usize>;
+
+    impl<'de, const N: usize> Visitor<'de> for ValuesVisitor<N> {
+        type Value = [i32; N];
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "at most {N} values")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = [0; N];
+            let mut i = 0;
+            while let Some(v) = seq.next_element::<i32>()? {
+                let slot = out
+                    .get_mut(i)
+                    .ok_or_else(|| de::Error::invalid_length(i + 1, &self))?;
+                *slot = v;
+                i += 1;
+            }
+            Ok(out)
+        }
+    }
+
+    pub(super) struct Values<const N: usize>(pub(super) [i32; N]);
+
+    impl<'de, const N: usize> serde::Deserialize<'de> for Values<N> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_seq(ValuesVisitor::<N>).map(Values)
+        }
+    }
+}
+
+impl Serialize for PlayerInput {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        values_serde::serialize(&self.seq, &self.values, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for PlayerInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (seq, values) =
+            <(u32, values_serde::Values<MAX_INPUT_FIELDS>)>::deserialize(d)?;
+        Ok(Self { seq, values: values.0 })
+    }
+}
+
+impl Serialize for GameEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        values_serde::serialize(&self.kind, &self.values, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for GameEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (kind, values) = <(u8, values_serde::Values<MAX_FIELDS>)>::deserialize(d)?;
+        Ok(Self { kind, values: values.0 })
+    }
 }
 
 /// An axis-aligned rectangle in world units: what a player may see.

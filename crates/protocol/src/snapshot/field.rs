@@ -9,11 +9,7 @@ use crate::rules::angle_delta;
 /// Whether `value` is legal for field `quant`.
 #[inline]
 pub(super) fn in_range(quant: &Quantization, value: i32) -> bool {
-    match *quant {
-        Quantization::Fixed { .. } => true,
-        Quantization::Angle { steps } => value >= 0 && i64::from(value) < i64::from(steps),
-        Quantization::Int { min, max } => (min..=max).contains(&value),
-    }
+    quant.admits(value)
 }
 
 /// Offset that takes `base` to `cur` for field `quant`.
@@ -22,7 +18,7 @@ pub(super) fn field_delta(quant: &Quantization, base: i32, cur: i32) -> i32 {
     match *quant {
         // The shorter way round.
         Quantization::Angle { steps } => angle_delta(base, cur, steps),
-        Quantization::Fixed { .. } | Quantization::Int { .. } => cur.wrapping_sub(base),
+        Quantization::Fixed { .. } | Quantization::Int { .. } | Quantization::Player => cur.wrapping_sub(base),
     }
 }
 
@@ -33,7 +29,7 @@ pub(super) fn apply_delta(quant: &Quantization, base: i32, delta: i32) -> i32 {
         Quantization::Angle { steps } => {
             (i64::from(base) + i64::from(delta)).rem_euclid(i64::from(steps)) as i32
         }
-        Quantization::Fixed { .. } | Quantization::Int { .. } => base.wrapping_add(delta),
+        Quantization::Fixed { .. } | Quantization::Int { .. } | Quantization::Player => base.wrapping_add(delta),
     }
 }
 
@@ -46,7 +42,7 @@ pub(super) fn undo_delta(quant: &Quantization, moved: i32, delta: i32) -> i32 {
         Quantization::Angle { steps } => {
             (i64::from(moved) - i64::from(delta)).rem_euclid(i64::from(steps)) as i32
         }
-        Quantization::Fixed { .. } | Quantization::Int { .. } => moved.wrapping_sub(delta),
+        Quantization::Fixed { .. } | Quantization::Int { .. } | Quantization::Player => moved.wrapping_sub(delta),
     }
 }
 

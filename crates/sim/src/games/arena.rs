@@ -9,7 +9,7 @@
 //! hit points is dead: it neither moves nor fires, its `respawn` field
 //! counts ticks down, and at 0 it comes back at a random spot with full
 //! hit points. Every kill scores one for the shooter and emits
-//! [`GameEvent::Kill`].
+//! [`ArenaEvent::Kill`].
 //!
 //! One tick:
 //! 1. avatars: the dead count down (and maybe respawn); the living move,
@@ -28,12 +28,14 @@ use rand::Rng;
 pub use config::{ArenaConfig, ConfigError, DEFAULT_TOML};
 
 use crate::entities::EntityKey;
-use crate::game::{Ctx, Game, Row, SimRng};
+use crate::game::{Ctx, Game, SimRng};
 use crate::grid::GridSpec;
 use crate::hash::{StateHash, StateHasher};
 use crate::replicate::{
-    FieldDecl, GameEvent, KindDecl, NetId, PlayerId, PlayerInput, Quantization, Rect, Schema,
+    EventDecl, FieldDecl, GameEvent, InputDecl, InputKind, KindDecl, MAX_FIELDS,
+    MAX_INPUT_FIELDS, NetId, PlayerId, Quantization, Rect,
 };
+use crate::typed::{self, Event, Input, IntField, Replicate};
 use crate::simulation::JoinError;
 use crate::world::{DEFAULT_TICK_RATE, World};
 
@@ -62,7 +64,7 @@ pub struct Avatar {
     /// Ticks until the gun can fire again.
     pub cooldown: u32,
     /// The latest input applied: what the player holds.
-    pub input: PlayerInput,
+    pub input: ArenaInput,
 }
 
 /// A projectile in flight.
@@ -103,7 +105,6 @@ impl StateHash for ArenaEntity {
                 h.i32(a.score);
                 h.u32(a.respawn);
                 h.u32(a.cooldown);
-                h.u32(a.input.seq);
                 h.u8(a.input.move_x as u8);
                 h.u8(a.input.move_y as u8);
                 h.u16(a.input.aim);
@@ -119,6 +120,224 @@ impl StateHash for ArenaEntity {
                 h.u32(p.life);
             }
         }
+    }
+}
+
+/// The arena's input: a twin-stick shooter's move vector, aim and buttons.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ArenaInput {
+    /// Movement x in -127..=127 (127 is full speed right).
+    pub move_x: i8,
+    /// Movement y in -127..=127 (127 is full speed down, screen coordinates).
+    pub move_y: i8,
+    /// Aim angle in 1/65536 turn, 0 pointing along +x, increasing toward +y.
+    pub aim: u16,
+    /// Buttons held: bit 0 is fire.
+    pub buttons: u8,
+}
+
+impl ArenaInput {
+    /// Button bit: fire.
+    pub const FIRE: u8 = 1;
+
+    /// The movement direction with its length clamped to 1.
+    pub fn direction(&self) -> Vec2 {
+        let v = Vec2::new(
+            f32::from(self.move_x.max(-127)) / 127.0,
+            f32::from(self.move_y.max(-127)) / 127.0,
+        );
+        let len2 = v.length_squared();
+        if len2 > 1.0 { v / libm::sqrtf(len2) } else { v }
+    }
+
+    /// The aim angle in radians.
+    pub fn aim_radians(&self) -> f32 {
+        f32::from(self.aim) / 65536.0 * core::f32::consts::TAU
+    }
+
+    /// Whether the fire button is held.
+    pub fn firing(&self) -> bool {
+        self.buttons & Self::FIRE != 0
+    }
+}
+
+impl Input for ArenaInput {
+    fn fields() -> Vec<InputDecl> {
+        let axis = |name: &str| InputDecl {
+            name: name.into(),
+            kind: InputKind::Axis { steps: 127 },
+        };
+        vec![
+            axis("move_x"),
+            axis("move_y"),
+            InputDecl {
+                name: "aim".into(),
+                kind: InputKind::Angle { steps: 65536 },
+            },
+            InputDecl {
+                name: "buttons".into(),
+                kind: InputKind::Buttons {
+                    names: vec!["fire".into()],
+                },
+            },
+        ]
+    }
+
+    fn from_values(v: &[i32; MAX_INPUT_FIELDS]) -> Self {
+        Self {
+            move_x: typed::input_value(v, 0, -127, 127) as i8,
+            move_y: typed::input_value(v, 1, -127, 127) as i8,
+            aim: typed::input_value(v, 2, 0, 65535) as u16,
+            buttons: typed::input_value(v, 3, 0, 1) as u8,
+        }
+    }
+
+    fn to_values(&self) -> [i32; MAX_INPUT_FIELDS] {
+        let mut v = [0; MAX_INPUT_FIELDS];
+        v[0] = i32::from(self.move_x);
+        v[1] = i32::from(self.move_y);
+        v[2] = i32::from(self.aim);
+        v[3] = i32::from(self.buttons);
+        v
+    }
+}
+
+/// What the arena replicates: avatars and projectiles.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ArenaRow {
+    /// A player's avatar.
+    Avatar {
+        /// Position x.
+        x: f32,
+        /// Position y.
+        y: f32,
+        /// Facing, radians.
+        heading: f32,
+        /// Hit points.
+        hp: u32,
+        /// Kills scored.
+        score: u32,
+        /// Ticks until respawn.
+        respawn: u32,
+        /// Who owns the avatar, so a client can put the roster's names on
+        /// avatars. Never changes, so it costs nothing in deltas.
+        player: PlayerId,
+    },
+    /// A projectile.
+    Projectile {
+        /// Position x.
+        x: f32,
+        /// Position y.
+        y: f32,
+        /// Direction of flight, radians.
+        heading: f32,
+    },
+}
+
+impl Replicate for ArenaRow {
+    fn kinds() -> Vec<KindDecl> {
+        let field = |id: u8, name: &str, quant| FieldDecl {
+            id,
+            name: name.into(),
+            quant,
+        };
+        let fixed = Quantization::Fixed { scale: 16 };
+        let angle = Quantization::Angle { steps: 256 };
+        vec![
+            KindDecl {
+                id: AVATAR,
+                name: "avatar".into(),
+                fields: vec![
+                    field(0, "x", fixed),
+                    field(1, "y", fixed),
+                    field(2, "heading", angle),
+                    field(3, "hp", u32::QUANT),
+                    field(4, "score", u32::QUANT),
+                    field(5, "respawn", u32::QUANT),
+                    field(6, "player", PlayerId::QUANT),
+                ],
+            },
+            KindDecl {
+                id: PROJECTILE,
+                name: "projectile".into(),
+                fields: vec![
+                    field(0, "x", fixed),
+                    field(1, "y", fixed),
+                    field(2, "heading", angle),
+                ],
+            },
+        ]
+    }
+
+    fn quantize(&self) -> (u8, [i32; MAX_FIELDS]) {
+        let mut v = [0; MAX_FIELDS];
+        match *self {
+            Self::Avatar {
+                x,
+                y,
+                heading,
+                hp,
+                score,
+                respawn,
+                player,
+            } => {
+                v[0] = typed::fixed(x, 16);
+                v[1] = typed::fixed(y, 16);
+                v[2] = typed::angle(heading, 256);
+                v[3] = hp.to_wire();
+                v[4] = score.to_wire();
+                v[5] = respawn.to_wire();
+                v[6] = player.to_wire();
+                (AVATAR, v)
+            }
+            Self::Projectile { x, y, heading } => {
+                v[0] = typed::fixed(x, 16);
+                v[1] = typed::fixed(y, 16);
+                v[2] = typed::angle(heading, 256);
+                (PROJECTILE, v)
+            }
+        }
+    }
+}
+
+/// What the arena's players hear: the kill feed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArenaEvent {
+    /// `killer` scored a kill on `victim`.
+    Kill {
+        /// Who scored.
+        killer: PlayerId,
+        /// Who died.
+        victim: PlayerId,
+    },
+}
+
+impl Event for ArenaEvent {
+    fn events() -> Vec<EventDecl> {
+        let field = |id: u8, name: &str| FieldDecl {
+            id,
+            name: name.into(),
+            quant: Quantization::Player,
+        };
+        vec![EventDecl {
+            name: "kill".into(),
+            fields: vec![field(0, "killer"), field(1, "victim")],
+        }]
+    }
+
+    fn to_wire(&self) -> GameEvent {
+        let Self::Kill { killer, victim } = *self;
+        let mut values = [0; MAX_FIELDS];
+        values[0] = killer.to_wire();
+        values[1] = victim.to_wire();
+        GameEvent { kind: 0, values }
+    }
+
+    fn from_wire(event: &GameEvent) -> Option<Self> {
+        (event.kind == 0).then(|| Self::Kill {
+            killer: PlayerId::from_wire(event.values[0]),
+            victim: PlayerId::from_wire(event.values[1]),
+        })
     }
 }
 
@@ -288,7 +507,7 @@ impl Arena {
             if let Some(ArenaEntity::Avatar(killer)) = ctx.entities.get_mut(owner_avatar) {
                 killer.score = killer.score.saturating_add(1);
             }
-            ctx.emit(GameEvent::Kill {
+            ctx.emit(ArenaEvent::Kill {
                 killer: owner,
                 victim,
             });
@@ -299,74 +518,10 @@ impl Arena {
 
 impl Game for Arena {
     type Entity = ArenaEntity;
-
-    fn schema(&self) -> Schema {
-        let field = |id: u8, name: &str, quant| FieldDecl {
-            id,
-            name: name.into(),
-            quant,
-        };
-        let fixed = Quantization::Fixed { scale: 16 };
-        let angle = Quantization::Angle { steps: 256 };
-        Schema {
-            game: "arena".into(),
-            kinds: vec![
-                KindDecl {
-                    id: AVATAR,
-                    name: "avatar".into(),
-                    fields: vec![
-                        field(0, "x", fixed),
-                        field(1, "y", fixed),
-                        field(2, "heading", angle),
-                        field(
-                            3,
-                            "hp",
-                            Quantization::Int {
-                                min: 0,
-                                max: self.max_hp(),
-                            },
-                        ),
-                        field(
-                            4,
-                            "score",
-                            Quantization::Int {
-                                min: 0,
-                                max: i32::MAX,
-                            },
-                        ),
-                        field(
-                            5,
-                            "respawn",
-                            Quantization::Int {
-                                min: 0,
-                                max: self.respawn_ticks as i32,
-                            },
-                        ),
-                        // Who owns the avatar, so a client can put the
-                        // roster's names on avatars. Never changes, so it
-                        // costs nothing in deltas.
-                        field(
-                            6,
-                            "player",
-                            Quantization::Int {
-                                min: 0,
-                                max: i32::MAX,
-                            },
-                        ),
-                    ],
-                },
-                KindDecl {
-                    id: PROJECTILE,
-                    name: "projectile".into(),
-                    fields: vec![
-                        field(0, "x", fixed),
-                        field(1, "y", fixed),
-                        field(2, "heading", angle),
-                    ],
-                },
-            ],
-        }
-    }
+    type Row = ArenaRow;
+    type Input = ArenaInput;
+    type Event = ArenaEvent;
+    const NAME: &'static str = "arena";
 
     fn max_players(&self) -> usize {
         self.config.max_players as usize
@@ -387,7 +542,7 @@ impl Game for Arena {
             score: 0,
             respawn: 0,
             cooldown: 0,
-            input: PlayerInput::default(),
+            input: ArenaInput::default(),
         })))
     }
 
@@ -396,7 +551,7 @@ impl Game for Arena {
         ctx: &mut Ctx<'_, ArenaEntity>,
         _player: PlayerId,
         avatar: EntityKey,
-        input: &PlayerInput,
+        input: &ArenaInput,
     ) {
         if let Some(ArenaEntity::Avatar(a)) = ctx.entities.get_mut(avatar) {
             a.input = *input;
@@ -420,20 +575,22 @@ impl Game for Arena {
         }
     }
 
-    fn replicate(&self, entity: &ArenaEntity) -> Option<Row> {
+    fn replicate(&self, entity: &ArenaEntity) -> Option<ArenaRow> {
         Some(match entity {
-            ArenaEntity::Avatar(a) => Row::new(AVATAR)
-                .with(a.pos.x)
-                .with(a.pos.y)
-                .with(a.heading)
-                .with(a.hp)
-                .with(a.score)
-                .with(a.respawn)
-                .with(a.player.0),
-            ArenaEntity::Projectile(p) => Row::new(PROJECTILE)
-                .with(p.pos.x)
-                .with(p.pos.y)
-                .with(p.heading),
+            ArenaEntity::Avatar(a) => ArenaRow::Avatar {
+                x: a.pos.x,
+                y: a.pos.y,
+                heading: a.heading,
+                hp: u32::from_wire(a.hp),
+                score: u32::from_wire(a.score),
+                respawn: a.respawn,
+                player: a.player,
+            },
+            ArenaEntity::Projectile(p) => ArenaRow::Projectile {
+                x: p.pos.x,
+                y: p.pos.y,
+                heading: p.heading,
+            },
         })
     }
 

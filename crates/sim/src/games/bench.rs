@@ -14,10 +14,13 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::entities::EntityKey;
-use crate::game::{Ctx, Game, Row};
+use crate::game::{Ctx, Game};
 use crate::grid::GridSpec;
 use crate::hash::{StateHash, StateHasher};
-use crate::replicate::{FieldDecl, KindDecl, PlayerId, PlayerInput, Quantization, Rect, Schema};
+use crate::replicate::{FieldDecl, KindDecl, MAX_FIELDS, PlayerId, Quantization, Rect};
+use crate::typed::{self, IntField, NoEvents, Replicate};
+
+pub use super::arena::ArenaInput as BenchInput;
 use crate::simulation::JoinError;
 use crate::world::{DEFAULT_TICK_RATE, World};
 
@@ -134,29 +137,54 @@ impl Bench {
     }
 }
 
-impl Game for Bench {
-    type Entity = BenchAvatar;
+/// The bench game's one replicated kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BenchRow {
+    /// Position x.
+    pub x: f32,
+    /// Position y.
+    pub y: f32,
+    /// Facing, radians.
+    pub heading: f32,
+    /// Hit points (always 100).
+    pub hp: u8,
+}
 
-    fn schema(&self) -> Schema {
+impl Replicate for BenchRow {
+    fn kinds() -> Vec<KindDecl> {
         let field = |id: u8, name: &str, quant| FieldDecl {
             id,
             name: name.into(),
             quant,
         };
-        Schema {
-            game: "bench".into(),
-            kinds: vec![KindDecl {
-                id: AVATAR,
-                name: "avatar".into(),
-                fields: vec![
-                    field(0, "x", Quantization::Fixed { scale: 16 }),
-                    field(1, "y", Quantization::Fixed { scale: 16 }),
-                    field(2, "heading", Quantization::Angle { steps: 256 }),
-                    field(3, "hp", Quantization::Int { min: 0, max: 255 }),
-                ],
-            }],
-        }
+        vec![KindDecl {
+            id: AVATAR,
+            name: "avatar".into(),
+            fields: vec![
+                field(0, "x", Quantization::Fixed { scale: 16 }),
+                field(1, "y", Quantization::Fixed { scale: 16 }),
+                field(2, "heading", Quantization::Angle { steps: 256 }),
+                field(3, "hp", u8::QUANT),
+            ],
+        }]
     }
+
+    fn quantize(&self) -> (u8, [i32; MAX_FIELDS]) {
+        let mut v = [0; MAX_FIELDS];
+        v[0] = typed::fixed(self.x, 16);
+        v[1] = typed::fixed(self.y, 16);
+        v[2] = typed::angle(self.heading, 256);
+        v[3] = self.hp.to_wire();
+        (AVATAR, v)
+    }
+}
+
+impl Game for Bench {
+    type Entity = BenchAvatar;
+    type Row = BenchRow;
+    type Input = BenchInput;
+    type Event = NoEvents;
+    const NAME: &'static str = "bench";
 
     fn max_players(&self) -> usize {
         self.config.max_players
@@ -186,7 +214,7 @@ impl Game for Bench {
         ctx: &mut Ctx<'_, BenchAvatar>,
         _player: PlayerId,
         avatar: EntityKey,
-        input: &PlayerInput,
+        input: &BenchInput,
     ) {
         // Inputs arrive in sequence order, so the last one here is the
         // latest: the one this tick applies.
@@ -212,14 +240,13 @@ impl Game for Bench {
         }
     }
 
-    fn replicate(&self, a: &BenchAvatar) -> Option<Row> {
-        Some(
-            Row::new(AVATAR)
-                .with(a.pos.x)
-                .with(a.pos.y)
-                .with(a.heading)
-                .with(a.hp),
-        )
+    fn replicate(&self, a: &BenchAvatar) -> Option<BenchRow> {
+        Some(BenchRow {
+            x: a.pos.x,
+            y: a.pos.y,
+            heading: a.heading,
+            hp: a.hp,
+        })
     }
 
     fn position(&self, a: &BenchAvatar) -> Option<Vec2> {
