@@ -56,6 +56,22 @@ impl StateHasher {
     pub fn f32(&mut self, v: f32) {
         self.0.u32(canonical_bits(v));
     }
+    /// Feeds an i64.
+    pub fn i64(&mut self, v: i64) {
+        self.0.u64(v as u64);
+    }
+    /// Feeds an f64 by its bits, with -0.0 taken as +0.0 and every NaN as
+    /// one value, as [`StateHasher::f32`] does.
+    pub fn f64(&mut self, v: f64) {
+        let bits = if v == 0.0 {
+            0
+        } else if v.is_nan() {
+            0x7ff8_0000_0000_0000
+        } else {
+            v.to_bits()
+        };
+        self.0.u64(bits);
+    }
     /// Feeds both components of a vector by their bits.
     pub fn vec2(&mut self, v: glam::Vec2) {
         self.f32(v.x);
@@ -128,7 +144,95 @@ macro_rules! impl_state_hash {
     };
 }
 
-impl_state_hash!(u8 => u8, bool => bool, u16 => u16, u32 => u32, i32 => i32, u64 => u64, f32 => f32, glam::Vec2 => vec2);
+impl_state_hash!(
+    u8 => u8,
+    bool => bool,
+    u16 => u16,
+    u32 => u32,
+    i32 => i32,
+    u64 => u64,
+    i64 => i64,
+    f32 => f32,
+    f64 => f64,
+    glam::Vec2 => vec2,
+);
+
+impl StateHash for i8 {
+    fn hash_state(&self, h: &mut StateHasher) {
+        h.u8(*self as u8);
+    }
+}
+
+impl StateHash for i16 {
+    fn hash_state(&self, h: &mut StateHasher) {
+        h.u16(*self as u16);
+    }
+}
+
+/// As a `u64`, so a state hashes alike on every target.
+impl StateHash for usize {
+    fn hash_state(&self, h: &mut StateHasher) {
+        h.u64(*self as u64);
+    }
+}
+
+impl StateHash for str {
+    fn hash_state(&self, h: &mut StateHasher) {
+        h.bytes(self.as_bytes());
+    }
+}
+
+impl StateHash for String {
+    fn hash_state(&self, h: &mut StateHasher) {
+        h.bytes(self.as_bytes());
+    }
+}
+
+/// The length, then each element.
+impl<T: StateHash> StateHash for [T] {
+    fn hash_state(&self, h: &mut StateHasher) {
+        h.u64(self.len() as u64);
+        for v in self {
+            v.hash_state(h);
+        }
+    }
+}
+
+impl<T: StateHash> StateHash for Vec<T> {
+    fn hash_state(&self, h: &mut StateHasher) {
+        self.as_slice().hash_state(h);
+    }
+}
+
+/// Each element: the length is the type's.
+impl<T: StateHash, const N: usize> StateHash for [T; N] {
+    fn hash_state(&self, h: &mut StateHasher) {
+        for v in self {
+            v.hash_state(h);
+        }
+    }
+}
+
+impl<T: StateHash + ?Sized> StateHash for &T {
+    fn hash_state(&self, h: &mut StateHasher) {
+        (**self).hash_state(h);
+    }
+}
+
+impl<A: StateHash, B: StateHash> StateHash for (A, B) {
+    fn hash_state(&self, h: &mut StateHasher) {
+        self.0.hash_state(h);
+        self.1.hash_state(h);
+    }
+}
+
+impl<A: StateHash, B: StateHash, C: StateHash> StateHash for (A, B, C) {
+    fn hash_state(&self, h: &mut StateHasher) {
+        self.0.hash_state(h);
+        self.1.hash_state(h);
+        self.2.hash_state(h);
+    }
+}
 
 impl StateHash for NetId {
     fn hash_state(&self, h: &mut StateHasher) {

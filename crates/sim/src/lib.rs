@@ -13,6 +13,10 @@
 //!
 //! See `docs/extending.md` for how to write a game against this crate.
 
+// The derives name `::tickwire_sim` paths; this makes them resolve in the
+// crate's own games too.
+extern crate self as tickwire_sim;
+
 pub mod entities;
 pub mod game;
 pub mod games;
@@ -38,7 +42,10 @@ pub use replicate::{
     NetId, PlayerId, PlayerInput, Quantization, Rect, ReplicatedEntity, Schema, SchemaError,
 };
 pub use typed::{Event, Input, IntField, NoEvents, RealField, Replicate};
+// The derives, each next to the trait of the same name (a derive macro and
+// a trait live in different namespaces, so one `use` brings both).
 pub use simulation::{JoinError, Joined, Simulation};
+pub use tickwire_derive::{Event, Input, Replicate, StateHash};
 pub use world::{DEFAULT_TICK_RATE, World, WorldError};
 
 /// What a game's source needs, in one import.

@@ -12,7 +12,7 @@
 //! [`Schema`]: crate::Schema
 
 use crate::replicate::{
-    EventDecl, GameEvent, InputDecl, KindDecl, MAX_FIELDS, MAX_INPUT_FIELDS, PlayerId,
+    EventDecl, GameEvent, InputDecl, InputKind, KindDecl, MAX_FIELDS, MAX_INPUT_FIELDS, PlayerId,
     Quantization,
 };
 
@@ -259,4 +259,161 @@ pub fn unangle<T: RealField>(q: i32, steps: u32) -> T {
 #[inline]
 pub fn input_value(values: &[i32; MAX_INPUT_FIELDS], i: usize, min: i32, max: i32) -> i32 {
     values.get(i).copied().unwrap_or(0).clamp(min, max)
+}
+
+/// A value an `#[axis(steps)]` or `#[angle(steps)]` input field can hold:
+/// an `f32` holds what the steps mean (`-1.0..=1.0` for an axis, radians
+/// for an angle), an integer holds the steps themselves.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an #[axis] or #[angle] input field",
+    note = "axis and angle input fields are f32 (the value the steps mean) or an integer (the steps)"
+)]
+pub trait InputScalar: Copy {
+    /// The value of axis steps `q` (within `-steps..=steps`).
+    fn from_axis(q: i32, steps: u16) -> Self;
+    /// The axis steps of this value, within `-steps..=steps`.
+    fn to_axis(self, steps: u16) -> i32;
+    /// The value of angle steps `q` (within `0..steps`).
+    fn from_angle(q: i32, steps: u32) -> Self;
+    /// The angle steps of this value, within `0..steps`.
+    fn to_angle(self, steps: u32) -> i32;
+}
+
+impl InputScalar for f32 {
+    #[inline]
+    fn from_axis(q: i32, steps: u16) -> Self {
+        q as f32 / f32::from(steps)
+    }
+    #[inline]
+    fn to_axis(self, steps: u16) -> i32 {
+        let s = i32::from(steps);
+        // Saturating `as`, and NaN is 0.
+        (libm::roundf(self * f32::from(steps)) as i32).clamp(-s, s)
+    }
+    #[inline]
+    fn from_angle(q: i32, steps: u32) -> Self {
+        unangle(q, steps)
+    }
+    #[inline]
+    fn to_angle(self, steps: u32) -> i32 {
+        crate::replicate::quantize_angle(self, steps.max(1))
+    }
+}
+
+macro_rules! input_scalar {
+    ($($t:ty),*) => {$(
+        impl InputScalar for $t {
+            #[inline]
+            fn from_axis(q: i32, _steps: u16) -> Self {
+                IntField::from_wire(q)
+            }
+            #[inline]
+            fn to_axis(self, steps: u16) -> i32 {
+                let s = i32::from(steps);
+                IntField::to_wire(self).clamp(-s, s)
+            }
+            #[inline]
+            fn from_angle(q: i32, _steps: u32) -> Self {
+                IntField::from_wire(q)
+            }
+            #[inline]
+            fn to_angle(self, steps: u32) -> i32 {
+                i64::from(IntField::to_wire(self)).rem_euclid(i64::from(steps.max(1))) as i32
+            }
+        }
+    )*};
+}
+
+input_scalar!(i8, u8, i16, u16, i32, u32);
+
+/// The `min..=max` an integer's quantization admits.
+#[doc(hidden)]
+pub const fn int_range(quant: Quantization) -> (i32, i32) {
+    match quant {
+        Quantization::Int { min, max } => (min, max),
+        Quantization::Player => (-1, i32::MAX),
+        Quantization::Fixed { .. } | Quantization::Angle { .. } => (i32::MIN, i32::MAX),
+    }
+}
+
+/// The input kind of an integer field with no attribute: its type's range.
+#[doc(hidden)]
+pub const fn int_kind(quant: Quantization) -> InputKind {
+    let (min, max) = int_range(quant);
+    InputKind::Int { min, max }
+}
+
+/// An `#[axis(steps)]` input field from the wire values.
+#[doc(hidden)]
+#[inline]
+pub fn axis_in<T: InputScalar>(values: &[i32; MAX_INPUT_FIELDS], i: usize, steps: u16) -> T {
+    let s = i32::from(steps);
+    T::from_axis(input_value(values, i, -s, s), steps)
+}
+
+/// The wire value of an `#[axis(steps)]` input field.
+#[doc(hidden)]
+#[inline]
+pub fn axis_out<T: InputScalar>(value: T, steps: u16) -> i32 {
+    value.to_axis(steps)
+}
+
+/// An `#[angle(steps)]` input field from the wire values.
+#[doc(hidden)]
+#[inline]
+pub fn angle_in<T: InputScalar>(values: &[i32; MAX_INPUT_FIELDS], i: usize, steps: u32) -> T {
+    let max = (i64::from(steps) - 1).clamp(0, i64::from(i32::MAX)) as i32;
+    T::from_angle(input_value(values, i, 0, max), steps)
+}
+
+/// The wire value of an `#[angle(steps)]` input field.
+#[doc(hidden)]
+#[inline]
+pub fn angle_out<T: InputScalar>(value: T, steps: u32) -> i32 {
+    value.to_angle(steps)
+}
+
+/// The bits of `count` buttons.
+#[inline]
+const fn button_mask(count: u32) -> i32 {
+    ((1i64 << count) - 1) as i32
+}
+
+/// A `#[buttons(...)]` (or `bool`) input field from the wire values.
+#[doc(hidden)]
+#[inline]
+pub fn buttons_in<T: IntField>(values: &[i32; MAX_INPUT_FIELDS], i: usize, count: u32) -> T {
+    T::from_wire(input_value(values, i, 0, button_mask(count)))
+}
+
+/// The wire value of a `#[buttons(...)]` (or `bool`) input field: the
+/// declared buttons' bits only.
+#[doc(hidden)]
+#[inline]
+pub fn buttons_out<T: IntField>(value: T, count: u32) -> i32 {
+    value.to_wire() & button_mask(count)
+}
+
+/// An `#[int(min, max)]` input field from the wire values.
+#[doc(hidden)]
+#[inline]
+pub fn int_in<T: IntField>(values: &[i32; MAX_INPUT_FIELDS], i: usize, min: i32, max: i32) -> T {
+    T::from_wire(input_value(values, i, min, max))
+}
+
+/// The wire value of an `#[int(min, max)]` input field, clamped into its
+/// range.
+#[doc(hidden)]
+#[inline]
+pub fn int_out<T: IntField>(value: T, min: i32, max: i32) -> i32 {
+    value.to_wire().clamp(min, max)
+}
+
+/// An integer input field with no attribute from the wire values.
+#[doc(hidden)]
+#[inline]
+pub fn plain_in<T: IntField>(values: &[i32; MAX_INPUT_FIELDS], i: usize) -> T {
+    let (min, max) = int_range(T::QUANT);
+    T::from_wire(input_value(values, i, min, max))
 }

@@ -35,8 +35,8 @@ use crate::hash::StateHasher;
 use crate::replicate::{
     GameEvent, NetId, PlayerId, PlayerInput, Rect, ReplicatedEntity, Schema, SchemaError,
 };
-use crate::typed::{Input, Replicate};
 use crate::simulation::{JoinError, Joined, Simulation};
+use crate::typed::{Input, Replicate};
 
 /// Ticks per second unless a game or the server says otherwise.
 pub const DEFAULT_TICK_RATE: u32 = 30;

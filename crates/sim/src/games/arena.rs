@@ -30,14 +30,11 @@ pub use config::{ArenaConfig, ConfigError, DEFAULT_TOML};
 use crate::entities::EntityKey;
 use crate::game::{Ctx, Game, SimRng};
 use crate::grid::GridSpec;
-use crate::hash::{StateHash, StateHasher};
-use crate::replicate::{
-    EventDecl, FieldDecl, GameEvent, InputDecl, InputKind, KindDecl, MAX_FIELDS,
-    MAX_INPUT_FIELDS, NetId, PlayerId, Quantization, Rect,
-};
-use crate::typed::{self, Event, Input, IntField, Replicate};
+use crate::replicate::{NetId, PlayerId, Rect};
 use crate::simulation::JoinError;
+use crate::typed::IntField;
 use crate::world::{DEFAULT_TICK_RATE, World};
+use crate::{Event, Input, Replicate, StateHash};
 
 use super::GameError;
 
@@ -47,7 +44,7 @@ pub const AVATAR: u8 = 0;
 pub const PROJECTILE: u8 = 1;
 
 /// A player's avatar.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, StateHash)]
 pub struct Avatar {
     /// The player who owns it.
     pub player: PlayerId,
@@ -68,7 +65,7 @@ pub struct Avatar {
 }
 
 /// A projectile in flight.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, StateHash)]
 pub struct Projectile {
     /// Who fired it (scores the kill).
     pub owner: PlayerId,
@@ -85,7 +82,7 @@ pub struct Projectile {
 }
 
 /// An arena entity.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, StateHash)]
 pub enum ArenaEntity {
     /// A player's avatar.
     Avatar(Avatar),
@@ -93,46 +90,20 @@ pub enum ArenaEntity {
     Projectile(Projectile),
 }
 
-impl StateHash for ArenaEntity {
-    fn hash_state(&self, h: &mut StateHasher) {
-        match self {
-            Self::Avatar(a) => {
-                h.u8(AVATAR);
-                h.u32(a.player.0);
-                h.vec2(a.pos);
-                h.f32(a.heading);
-                h.i32(a.hp);
-                h.i32(a.score);
-                h.u32(a.respawn);
-                h.u32(a.cooldown);
-                h.u8(a.input.move_x as u8);
-                h.u8(a.input.move_y as u8);
-                h.u16(a.input.aim);
-                h.u8(a.input.buttons);
-            }
-            Self::Projectile(p) => {
-                h.u8(PROJECTILE);
-                h.u32(p.owner.0);
-                h.feed(&p.owner_avatar);
-                h.vec2(p.pos);
-                h.vec2(p.vel);
-                h.f32(p.heading);
-                h.u32(p.life);
-            }
-        }
-    }
-}
-
 /// The arena's input: a twin-stick shooter's move vector, aim and buttons.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Input, StateHash)]
 pub struct ArenaInput {
     /// Movement x in -127..=127 (127 is full speed right).
+    #[axis(127)]
     pub move_x: i8,
     /// Movement y in -127..=127 (127 is full speed down, screen coordinates).
+    #[axis(127)]
     pub move_y: i8,
     /// Aim angle in 1/65536 turn, 0 pointing along +x, increasing toward +y.
+    #[angle(65536)]
     pub aim: u16,
     /// Buttons held: bit 0 is fire.
+    #[buttons("fire")]
     pub buttons: u8,
 }
 
@@ -161,57 +132,19 @@ impl ArenaInput {
     }
 }
 
-impl Input for ArenaInput {
-    fn fields() -> Vec<InputDecl> {
-        let axis = |name: &str| InputDecl {
-            name: name.into(),
-            kind: InputKind::Axis { steps: 127 },
-        };
-        vec![
-            axis("move_x"),
-            axis("move_y"),
-            InputDecl {
-                name: "aim".into(),
-                kind: InputKind::Angle { steps: 65536 },
-            },
-            InputDecl {
-                name: "buttons".into(),
-                kind: InputKind::Buttons {
-                    names: vec!["fire".into()],
-                },
-            },
-        ]
-    }
-
-    fn from_values(v: &[i32; MAX_INPUT_FIELDS]) -> Self {
-        Self {
-            move_x: typed::input_value(v, 0, -127, 127) as i8,
-            move_y: typed::input_value(v, 1, -127, 127) as i8,
-            aim: typed::input_value(v, 2, 0, 65535) as u16,
-            buttons: typed::input_value(v, 3, 0, 1) as u8,
-        }
-    }
-
-    fn to_values(&self) -> [i32; MAX_INPUT_FIELDS] {
-        let mut v = [0; MAX_INPUT_FIELDS];
-        v[0] = i32::from(self.move_x);
-        v[1] = i32::from(self.move_y);
-        v[2] = i32::from(self.aim);
-        v[3] = i32::from(self.buttons);
-        v
-    }
-}
-
 /// What the arena replicates: avatars and projectiles.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Replicate)]
 pub enum ArenaRow {
     /// A player's avatar.
     Avatar {
         /// Position x.
+        #[fixed(16)]
         x: f32,
         /// Position y.
+        #[fixed(16)]
         y: f32,
         /// Facing, radians.
+        #[angle(256)]
         heading: f32,
         /// Hit points.
         hp: u32,
@@ -226,82 +159,19 @@ pub enum ArenaRow {
     /// A projectile.
     Projectile {
         /// Position x.
+        #[fixed(16)]
         x: f32,
         /// Position y.
+        #[fixed(16)]
         y: f32,
         /// Direction of flight, radians.
+        #[angle(256)]
         heading: f32,
     },
 }
 
-impl Replicate for ArenaRow {
-    fn kinds() -> Vec<KindDecl> {
-        let field = |id: u8, name: &str, quant| FieldDecl {
-            id,
-            name: name.into(),
-            quant,
-        };
-        let fixed = Quantization::Fixed { scale: 16 };
-        let angle = Quantization::Angle { steps: 256 };
-        vec![
-            KindDecl {
-                id: AVATAR,
-                name: "avatar".into(),
-                fields: vec![
-                    field(0, "x", fixed),
-                    field(1, "y", fixed),
-                    field(2, "heading", angle),
-                    field(3, "hp", u32::QUANT),
-                    field(4, "score", u32::QUANT),
-                    field(5, "respawn", u32::QUANT),
-                    field(6, "player", PlayerId::QUANT),
-                ],
-            },
-            KindDecl {
-                id: PROJECTILE,
-                name: "projectile".into(),
-                fields: vec![
-                    field(0, "x", fixed),
-                    field(1, "y", fixed),
-                    field(2, "heading", angle),
-                ],
-            },
-        ]
-    }
-
-    fn quantize(&self) -> (u8, [i32; MAX_FIELDS]) {
-        let mut v = [0; MAX_FIELDS];
-        match *self {
-            Self::Avatar {
-                x,
-                y,
-                heading,
-                hp,
-                score,
-                respawn,
-                player,
-            } => {
-                v[0] = typed::fixed(x, 16);
-                v[1] = typed::fixed(y, 16);
-                v[2] = typed::angle(heading, 256);
-                v[3] = hp.to_wire();
-                v[4] = score.to_wire();
-                v[5] = respawn.to_wire();
-                v[6] = player.to_wire();
-                (AVATAR, v)
-            }
-            Self::Projectile { x, y, heading } => {
-                v[0] = typed::fixed(x, 16);
-                v[1] = typed::fixed(y, 16);
-                v[2] = typed::angle(heading, 256);
-                (PROJECTILE, v)
-            }
-        }
-    }
-}
-
 /// What the arena's players hear: the kill feed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Event)]
 pub enum ArenaEvent {
     /// `killer` scored a kill on `victim`.
     Kill {
@@ -310,35 +180,6 @@ pub enum ArenaEvent {
         /// Who died.
         victim: PlayerId,
     },
-}
-
-impl Event for ArenaEvent {
-    fn events() -> Vec<EventDecl> {
-        let field = |id: u8, name: &str| FieldDecl {
-            id,
-            name: name.into(),
-            quant: Quantization::Player,
-        };
-        vec![EventDecl {
-            name: "kill".into(),
-            fields: vec![field(0, "killer"), field(1, "victim")],
-        }]
-    }
-
-    fn to_wire(&self) -> GameEvent {
-        let Self::Kill { killer, victim } = *self;
-        let mut values = [0; MAX_FIELDS];
-        values[0] = killer.to_wire();
-        values[1] = victim.to_wire();
-        GameEvent { kind: 0, values }
-    }
-
-    fn from_wire(event: &GameEvent) -> Option<Self> {
-        (event.kind == 0).then(|| Self::Kill {
-            killer: PlayerId::from_wire(event.values[0]),
-            victim: PlayerId::from_wire(event.values[1]),
-        })
-    }
 }
 
 /// The arena's rules: its configuration resolved to ticks, plus scratch

@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::entities::EntityKey;
 use crate::game::{Ctx, Game};
 use crate::grid::GridSpec;
-use crate::hash::{StateHash, StateHasher};
-use crate::replicate::{FieldDecl, KindDecl, MAX_FIELDS, PlayerId, Quantization, Rect};
-use crate::typed::{self, IntField, NoEvents, Replicate};
+use crate::replicate::{PlayerId, Rect};
+use crate::typed::NoEvents;
+use crate::{Replicate, StateHash};
 
 pub use super::arena::ArenaInput as BenchInput;
 use crate::simulation::JoinError;
@@ -98,7 +98,7 @@ impl BenchConfig {
 }
 
 /// A bench avatar: the scenario's state, plus the direction being held.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, StateHash)]
 pub struct BenchAvatar {
     /// Position.
     pub pos: Vec2,
@@ -108,15 +108,6 @@ pub struct BenchAvatar {
     pub hp: u8,
     /// The direction of the latest input (length at most 1).
     pub dir: Vec2,
-}
-
-impl StateHash for BenchAvatar {
-    fn hash_state(&self, h: &mut StateHasher) {
-        h.vec2(self.pos);
-        h.f32(self.heading);
-        h.u8(self.hp);
-        h.vec2(self.dir);
-    }
 }
 
 /// The bench game's rules.
@@ -138,45 +129,20 @@ impl Bench {
 }
 
 /// The bench game's one replicated kind.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Replicate)]
+#[tickwire(name = "avatar")]
 pub struct BenchRow {
     /// Position x.
+    #[fixed(16)]
     pub x: f32,
     /// Position y.
+    #[fixed(16)]
     pub y: f32,
     /// Facing, radians.
+    #[angle(256)]
     pub heading: f32,
     /// Hit points (always 100).
     pub hp: u8,
-}
-
-impl Replicate for BenchRow {
-    fn kinds() -> Vec<KindDecl> {
-        let field = |id: u8, name: &str, quant| FieldDecl {
-            id,
-            name: name.into(),
-            quant,
-        };
-        vec![KindDecl {
-            id: AVATAR,
-            name: "avatar".into(),
-            fields: vec![
-                field(0, "x", Quantization::Fixed { scale: 16 }),
-                field(1, "y", Quantization::Fixed { scale: 16 }),
-                field(2, "heading", Quantization::Angle { steps: 256 }),
-                field(3, "hp", u8::QUANT),
-            ],
-        }]
-    }
-
-    fn quantize(&self) -> (u8, [i32; MAX_FIELDS]) {
-        let mut v = [0; MAX_FIELDS];
-        v[0] = typed::fixed(self.x, 16);
-        v[1] = typed::fixed(self.y, 16);
-        v[2] = typed::angle(self.heading, 256);
-        v[3] = self.hp.to_wire();
-        (AVATAR, v)
-    }
 }
 
 impl Game for Bench {
