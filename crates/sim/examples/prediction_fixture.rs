@@ -8,8 +8,8 @@
 
 use std::fmt::Write as _;
 
-use tickwire_sim::games::arena::{self, ArenaConfig};
-use tickwire_sim::{PlayerInput, ReplicatedEntity, Simulation};
+use tickwire_sim::games::arena::{self, ArenaConfig, ArenaInput};
+use tickwire_sim::{Input, PlayerInput, ReplicatedEntity, Simulation};
 
 /// xorshift64: the fixture needs variety, not quality.
 struct Rng(u64);
@@ -59,13 +59,16 @@ fn main() {
             let aim = (rng.next() % 65536) as u16;
             sim.input(
                 joined.player,
-                PlayerInput {
+                PlayerInput::new(
                     seq,
-                    move_x: mx,
-                    move_y: my,
-                    aim,
-                    buttons: 0,
-                },
+                    &ArenaInput {
+                        move_x: mx,
+                        move_y: my,
+                        aim,
+                        buttons: 0,
+                    }
+                    .to_values(),
+                ),
             );
             sim.step();
             let (x, y) = position(&sim, &mut state);

@@ -10,7 +10,7 @@
 //! records it, replays the recording and checks the two agree.
 
 use tickwire_sim::prelude::*;
-use tickwire_sim::{MatchRecord, MatchSetup, Recording};
+use tickwire_sim::{MatchRecord, MatchSetup, PlayerInput, Recording};
 
 /// Runner speed, units per second.
 pub const SPEED: f32 = 200.0;
@@ -23,7 +23,7 @@ pub const FREEZE_TICKS: u32 = 30;
 pub const RUNNER: u8 = 0;
 
 /// A runner: one per player.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, StateHash)]
 pub struct Runner {
     pub player: PlayerId,
     pub pos: Vec2,
@@ -36,15 +36,36 @@ pub struct Runner {
     pub it_ticks: u32,
 }
 
-impl StateHash for Runner {
-    fn hash_state(&self, h: &mut StateHasher) {
-        h.u32(self.player.0);
-        h.vec2(self.pos);
-        h.vec2(self.dir);
-        h.bool(self.it);
-        h.u32(self.frozen);
-        h.u32(self.it_ticks);
+/// What a runner's player holds: a direction, each axis in -1..=1, sent
+/// in 127 steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Input)]
+pub struct TagInput {
+    #[axis(127)]
+    pub move_x: f32,
+    #[axis(127)]
+    pub move_y: f32,
+}
+
+impl TagInput {
+    /// The direction with its length clamped to 1.
+    pub fn direction(&self) -> Vec2 {
+        let v = Vec2::new(self.move_x, self.move_y);
+        let len2 = v.length_squared();
+        if len2 > 1.0 { v / libm::sqrtf(len2) } else { v }
     }
+}
+
+/// What goes on the wire for a runner: the schema's one kind, `runner`.
+#[derive(Clone, Copy, Debug, PartialEq, Replicate)]
+pub struct RunnerRow {
+    #[fixed(16)]
+    pub x: f32,
+    #[fixed(16)]
+    pub y: f32,
+    pub it: bool,
+    #[int(0, FREEZE_TICKS as i32)]
+    pub frozen: u32,
+    pub it_ticks: u32,
 }
 
 /// The rules: the field's size, and who is "it" (state outside the
@@ -63,42 +84,10 @@ impl Tag {
 
 impl Game for Tag {
     type Entity = Runner;
-
-    fn schema(&self) -> Schema {
-        let field = |id, name: &str, quant| FieldDecl {
-            id,
-            name: name.into(),
-            quant,
-        };
-        Schema {
-            game: "tag".into(),
-            kinds: vec![KindDecl {
-                id: RUNNER,
-                name: "runner".into(),
-                fields: vec![
-                    field(0, "x", Quantization::Fixed { scale: 16 }),
-                    field(1, "y", Quantization::Fixed { scale: 16 }),
-                    field(2, "it", Quantization::Int { min: 0, max: 1 }),
-                    field(
-                        3,
-                        "frozen",
-                        Quantization::Int {
-                            min: 0,
-                            max: FREEZE_TICKS as i32,
-                        },
-                    ),
-                    field(
-                        4,
-                        "it_ticks",
-                        Quantization::Int {
-                            min: 0,
-                            max: i32::MAX,
-                        },
-                    ),
-                ],
-            }],
-        }
-    }
+    type Row = RunnerRow;
+    type Input = TagInput;
+    type Event = NoEvents;
+    const NAME: &'static str = "tag";
 
     fn max_players(&self) -> usize {
         16
@@ -147,7 +136,7 @@ impl Game for Tag {
         ctx: &mut Ctx<'_, Runner>,
         _player: PlayerId,
         avatar: EntityKey,
-        input: &PlayerInput,
+        input: &TagInput,
     ) {
         if let Some(r) = ctx.entities.get_mut(avatar) {
             r.dir = input.direction();
@@ -202,15 +191,14 @@ impl Game for Tag {
         self.it = Some(victim);
     }
 
-    fn replicate(&self, r: &Runner) -> Option<Row> {
-        Some(
-            Row::new(RUNNER)
-                .with(r.pos.x)
-                .with(r.pos.y)
-                .with(u8::from(r.it))
-                .with(r.frozen)
-                .with(r.it_ticks),
-        )
+    fn replicate(&self, r: &Runner) -> Option<RunnerRow> {
+        Some(RunnerRow {
+            x: r.pos.x,
+            y: r.pos.y,
+            it: r.it,
+            frozen: r.frozen,
+            it_ticks: r.it_ticks,
+        })
     }
 
     fn position(&self, r: &Runner) -> Option<Vec2> {
@@ -239,16 +227,15 @@ fn play(sim: &mut dyn Simulation, bots: u32, ticks: u32, seed: u64) {
         .map(|j| j.player)
         .collect();
     let mut rng = <SimRng as rand::SeedableRng>::seed_from_u64(seed);
-    let mut held = vec![PlayerInput::default(); players.len()];
+    let mut held = vec![TagInput::default(); players.len()];
     for t in 1..=ticks {
         for (&p, input) in players.iter().zip(&mut held) {
             // A new direction about once a second.
             if rng.random_ratio(1, 30) {
-                input.move_x = rng.random_range(-127..=127);
-                input.move_y = rng.random_range(-127..=127);
+                input.move_x = rng.random_range(-127..=127) as f32 / 127.0;
+                input.move_y = rng.random_range(-127..=127) as f32 / 127.0;
             }
-            input.seq = t;
-            sim.input(p, *input);
+            sim.input(p, PlayerInput::new(t, &input.to_values()));
         }
         sim.step();
     }

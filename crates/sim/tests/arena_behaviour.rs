@@ -1,8 +1,15 @@
 //! The arena's rules, one at a time, in small deterministic matches.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use tickwire_sim::games::arena::{self, Arena, ArenaConfig, ArenaEntity, Avatar};
-use tickwire_sim::{GameEvent, PlayerId, PlayerInput, Simulation, World};
+use tickwire_sim::games::arena::{
+    self, Arena, ArenaConfig, ArenaEntity, ArenaEvent, ArenaInput, Avatar,
+};
+use tickwire_sim::{Event, Input, PlayerId, PlayerInput, Simulation, World};
+
+/// The wire input a player sends holding `held`.
+fn input(seq: u32, held: ArenaInput) -> PlayerInput {
+    PlayerInput::new(seq, &held.to_values())
+}
 
 fn avatar(w: &World<Arena>, p: PlayerId) -> Avatar {
     match w.entities().get(w.avatar(p).unwrap()).unwrap() {
@@ -43,15 +50,14 @@ fn avatars_move_by_the_prediction_formula() {
     let mut w = arena::new_world(1, ArenaConfig::default()).unwrap();
     let p = w.join("a").unwrap().player;
     let before = avatar(&w, p).pos;
-    let input = PlayerInput {
-        seq: 1,
+    let held = ArenaInput {
         move_x: 127,
         move_y: -60,
-        ..PlayerInput::default()
+        ..ArenaInput::default()
     };
-    w.input(p, input);
+    w.input(p, input(1, held));
     w.step();
-    let velocity = input.direction() * 200.0;
+    let velocity = held.direction() * 200.0;
     let mut expected = before + velocity * (1.0f32 / 30.0);
     expected.x = expected.x.clamp(0.0, 4000.0);
     expected.y = expected.y.clamp(0.0, 4000.0);
@@ -64,11 +70,13 @@ fn heading_follows_the_aim() {
     let p = w.join("a").unwrap().player;
     w.input(
         p,
-        PlayerInput {
-            seq: 1,
-            aim: 16384,
-            ..PlayerInput::default()
-        },
+        input(
+            1,
+            ArenaInput {
+                aim: 16384,
+                ..ArenaInput::default()
+            },
+        ),
     );
     w.step();
     assert!((avatar(&w, p).heading - std::f32::consts::FRAC_PI_2).abs() < 1e-6);
@@ -84,12 +92,14 @@ fn holding_fire_shoots_at_the_fire_rate() {
         ((to_centre.y.atan2(to_centre.x) / std::f32::consts::TAU).rem_euclid(1.0) * 65536.0) as u16;
     w.input(
         p,
-        PlayerInput {
-            seq: 1,
-            aim,
-            buttons: PlayerInput::FIRE,
-            ..PlayerInput::default()
-        },
+        input(
+            1,
+            ArenaInput {
+                aim,
+                buttons: ArenaInput::FIRE,
+                ..ArenaInput::default()
+            },
+        ),
     );
     // 0.25 s at 30 Hz is 8 ticks: shots on ticks 1, 9, 17.
     for _ in 0..20 {
@@ -106,15 +116,17 @@ fn shots_hit_kill_score_and_the_dead_respawn() {
     for seq in 1..=200 {
         let aim = aim_at(&w, a, b);
         let firing = avatar(&w, b).hp > 0;
-        let buttons = if firing { PlayerInput::FIRE } else { 0 };
+        let buttons = if firing { ArenaInput::FIRE } else { 0 };
         w.input(
             a,
-            PlayerInput {
+            input(
                 seq,
-                aim,
-                buttons,
-                ..PlayerInput::default()
-            },
+                ArenaInput {
+                    aim,
+                    buttons,
+                    ..ArenaInput::default()
+                },
+            ),
         );
         w.step();
         w.drain_events(&mut events);
@@ -129,10 +141,20 @@ fn shots_hit_kill_score_and_the_dead_respawn() {
     let died_at = died_at.expect("the target never died");
     assert_eq!(
         events,
-        vec![GameEvent::Kill {
+        vec![
+            ArenaEvent::Kill {
+                killer: a,
+                victim: b
+            }
+            .to_wire()
+        ]
+    );
+    assert_eq!(
+        ArenaEvent::from_wire(&events[0]),
+        Some(ArenaEvent::Kill {
             killer: a,
             victim: b
-        }]
+        })
     );
     assert_eq!(avatar(&w, a).score, 1);
     assert_eq!(w.tick() - died_at, u64::from(w.game().respawn_ticks()));
@@ -148,31 +170,29 @@ fn the_dead_neither_move_nor_fire() {
         let aim = aim_at(&w, a, b);
         w.input(
             a,
-            PlayerInput {
+            input(
                 seq,
-                aim,
-                buttons: PlayerInput::FIRE,
-                ..PlayerInput::default()
-            },
+                ArenaInput {
+                    aim,
+                    buttons: ArenaInput::FIRE,
+                    ..ArenaInput::default()
+                },
+            ),
         );
         w.step();
         assert!(w.tick() < 300, "the target never died");
     }
-    w.input(
-        a,
-        PlayerInput {
-            seq: seq + 1,
-            ..PlayerInput::default()
-        },
-    );
+    w.input(a, input(seq + 1, ArenaInput::default()));
     w.input(
         b,
-        PlayerInput {
-            seq: 1,
-            move_x: 127,
-            buttons: PlayerInput::FIRE,
-            ..PlayerInput::default()
-        },
+        input(
+            1,
+            ArenaInput {
+                move_x: 127,
+                buttons: ArenaInput::FIRE,
+                ..ArenaInput::default()
+            },
+        ),
     );
     let at = avatar(&w, b).pos;
     // Dead for 30 ticks (1 s): watch 20 of them.
@@ -193,21 +213,17 @@ fn projectiles_leaving_the_arena_expire() {
     let p = w.join("a").unwrap().player;
     w.input(
         p,
-        PlayerInput {
-            seq: 1,
-            buttons: PlayerInput::FIRE,
-            ..PlayerInput::default()
-        },
+        input(
+            1,
+            ArenaInput {
+                buttons: ArenaInput::FIRE,
+                ..ArenaInput::default()
+            },
+        ),
     );
     w.step();
     assert_eq!(projectiles(&w), 1);
-    w.input(
-        p,
-        PlayerInput {
-            seq: 2,
-            ..PlayerInput::default()
-        },
-    );
+    w.input(p, input(2, ArenaInput::default()));
     // 900 units/s crosses 100 units in 4 ticks, far short of its lifetime.
     for _ in 0..5 {
         w.step();
@@ -230,11 +246,13 @@ fn a_projectile_outlives_its_leaving_owner_without_panicking() {
     let p = w.join("a").unwrap().player;
     w.input(
         p,
-        PlayerInput {
-            seq: 1,
-            buttons: PlayerInput::FIRE,
-            ..PlayerInput::default()
-        },
+        input(
+            1,
+            ArenaInput {
+                buttons: ArenaInput::FIRE,
+                ..ArenaInput::default()
+            },
+        ),
     );
     w.step();
     w.leave(p);

@@ -2,8 +2,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use glam::Vec2;
-use tickwire_sim::games::bench::{self, Bench, BenchConfig};
-use tickwire_sim::{PlayerId, PlayerInput, Quantization, Simulation, World};
+use tickwire_sim::games::bench::{self, Bench, BenchConfig, BenchInput};
+use tickwire_sim::{Input, PlayerId, PlayerInput, Quantization, Simulation, World};
+
+/// The wire input a player sends holding `held`.
+fn input(seq: u32, held: BenchInput) -> PlayerInput {
+    PlayerInput::new(seq, &held.to_values())
+}
 
 fn state(w: &World<Bench>, p: PlayerId) -> bench::BenchAvatar {
     w.entities().get(w.avatar(p).unwrap()).unwrap().clone()
@@ -25,25 +30,23 @@ fn each_input_moves_the_avatar_for_one_tick_by_the_scenario_formula() {
     let mut w = bench::new_world(5, BenchConfig::default()).unwrap();
     let p = w.join("b").unwrap().player;
     let before = state(&w, p).pos;
-    let first = PlayerInput {
-        seq: 1,
+    let first = BenchInput {
         move_x: -127,
-        ..PlayerInput::default()
+        ..BenchInput::default()
     };
-    let second = PlayerInput {
-        seq: 2,
+    let second = BenchInput {
         move_x: 90,
         move_y: 90,
-        ..PlayerInput::default()
+        ..BenchInput::default()
     };
     // Out of order and between the same two ticks: sequence order, one per
     // tick.
-    w.input(p, second);
-    w.input(p, first);
+    w.input(p, input(2, second));
+    w.input(p, input(1, first));
     let mut expected = before;
-    for input in [first, second] {
+    for held in [first, second] {
         w.step();
-        let dir = input.direction();
+        let dir = held.direction();
         let velocity = dir * 200.0;
         expected += velocity * (1.0f32 / 30.0);
         expected = expected.clamp(Vec2::ZERO, Vec2::splat(4000.0));
@@ -60,20 +63,16 @@ fn a_zero_direction_keeps_the_heading_and_the_position() {
     let p = w.join("b").unwrap().player;
     w.input(
         p,
-        PlayerInput {
-            seq: 1,
-            move_y: 127,
-            ..PlayerInput::default()
-        },
+        input(
+            1,
+            BenchInput {
+                move_y: 127,
+                ..BenchInput::default()
+            },
+        ),
     );
     w.step();
-    w.input(
-        p,
-        PlayerInput {
-            seq: 2,
-            ..PlayerInput::default()
-        },
-    );
+    w.input(p, input(2, BenchInput::default()));
     let before = state(&w, p);
     w.step();
     let after = state(&w, p);
@@ -94,12 +93,14 @@ fn avatars_are_clamped_to_the_arena() {
     let p = w.join("b").unwrap().player;
     w.input(
         p,
-        PlayerInput {
-            seq: 1,
-            move_x: 127,
-            move_y: -127,
-            ..PlayerInput::default()
-        },
+        input(
+            1,
+            BenchInput {
+                move_x: 127,
+                move_y: -127,
+                ..BenchInput::default()
+            },
+        ),
     );
     for _ in 0..30 {
         w.step();

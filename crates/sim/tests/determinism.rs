@@ -7,8 +7,9 @@ mod common;
 use std::io::BufReader;
 
 use common::run_hashes;
+use tickwire_sim::games::arena::{ArenaEvent, ArenaInput};
 use tickwire_sim::games::{self, arena};
-use tickwire_sim::{GameEvent, MatchRecord, PlayerInput, Recording, Simulation};
+use tickwire_sim::{Event, Input, MatchRecord, PlayerInput, Recording, Simulation};
 
 const SEED: u64 = 0x7ac4_0001;
 const INPUT_SEED: u64 = 99;
@@ -48,7 +49,7 @@ fn the_seeded_arena_run_includes_kills() {
         sim.drain_events(&mut events);
         kills += events
             .drain(..)
-            .filter(|e| matches!(e, GameEvent::Kill { .. }))
+            .filter(|e| matches!(ArenaEvent::from_wire(e), Some(ArenaEvent::Kill { .. })))
             .count();
     }
     assert!(kills > 10, "only {kills} kills in 3000 ticks");
@@ -104,7 +105,9 @@ fn changing_one_input_changes_the_hash_from_that_tick_on_and_not_before() {
         |tick, inputs| {
             if tick == CHANGED {
                 let (_, input): &mut (_, PlayerInput) = inputs.first_mut().unwrap();
-                input.move_x = input.move_x.wrapping_add(64);
+                let mut arena = ArenaInput::from_values(&input.values);
+                arena.move_x = arena.move_x.wrapping_add(64);
+                input.values = arena.to_values();
             }
         },
     );

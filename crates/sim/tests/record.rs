@@ -32,14 +32,7 @@ fn recorded(ticks: u32, hashes: bool) -> Vec<u8> {
         Recording::new(games::build(&setup).unwrap(), &setup, Vec::new(), hashes).unwrap();
     let p = rec.join("ada").unwrap().player;
     for seq in 1..=ticks {
-        rec.input(
-            p,
-            PlayerInput {
-                seq,
-                move_x: 100,
-                ..PlayerInput::default()
-            },
-        );
+        rec.input(p, PlayerInput::new(seq, &[100]));
         rec.step();
     }
     rec.finish().1.unwrap()
@@ -56,10 +49,7 @@ fn a_recording_is_a_header_then_one_line_per_tick() {
         "{}",
         lines[0]
     );
-    assert_eq!(
-        lines[1],
-        r#"{"t":1,"c":[{"j":"ada"},{"i":[0,1,100,0,0,0]}]}"#
-    );
+    assert_eq!(lines[1], r#"{"t":1,"c":[{"j":"ada"},{"i":[0,1,[100]]}]}"#);
 }
 
 #[test]
@@ -71,11 +61,7 @@ fn calls_are_kept_in_call_order() {
             Call::Join { name: "ada".into() },
             Call::Input {
                 player: PlayerId(0),
-                input: PlayerInput {
-                    seq: 1,
-                    move_x: 100,
-                    ..PlayerInput::default()
-                }
+                input: PlayerInput::new(1, &[100])
             },
         ]
     );

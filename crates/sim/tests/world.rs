@@ -3,56 +3,49 @@
 
 use tickwire_sim::prelude::*;
 use tickwire_sim::world::{MAX_INPUT_BACKLOG, MAX_PENDING_INPUTS};
-use tickwire_sim::{EntityKey, JoinError, ReplicatedEntity};
+use tickwire_sim::{EntityKey, JoinError, PlayerInput, ReplicatedEntity};
 
 /// A game that logs every input and moves a dot right by its input's x.
 #[derive(Debug, Default)]
 struct Probe {
     log: Vec<(PlayerId, u32)>,
     limit: usize,
+    /// The `n` every dot's row carries.
+    n: u8,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, StateHash)]
 struct Dot {
     pos: Vec2,
     turn: f32,
 }
 
-impl StateHash for Dot {
-    fn hash_state(&self, h: &mut StateHasher) {
-        h.vec2(self.pos);
-        h.f32(self.turn);
-    }
+/// The probe's input: how far to nudge the dot, and the sequence number
+/// it was sent with (the game never sees the wire's), for the log.
+#[derive(Clone, Copy, Debug, Default, Input)]
+struct Nudge {
+    dx: i8,
+    seq: u32,
+}
+
+#[derive(Replicate)]
+enum ProbeRow {
+    Dot {
+        #[fixed(16)]
+        x: f32,
+        #[angle(256)]
+        turn: f32,
+        #[int(0, 10)]
+        n: u8,
+    },
 }
 
 impl Game for Probe {
     type Entity = Dot;
-    fn schema(&self) -> Schema {
-        Schema {
-            game: "probe".into(),
-            kinds: vec![KindDecl {
-                id: 0,
-                name: "dot".into(),
-                fields: vec![
-                    FieldDecl {
-                        id: 0,
-                        name: "x".into(),
-                        quant: Quantization::Fixed { scale: 16 },
-                    },
-                    FieldDecl {
-                        id: 1,
-                        name: "turn".into(),
-                        quant: Quantization::Angle { steps: 256 },
-                    },
-                    FieldDecl {
-                        id: 2,
-                        name: "n".into(),
-                        quant: Quantization::Int { min: 0, max: 10 },
-                    },
-                ],
-            }],
-        }
-    }
+    type Row = ProbeRow;
+    type Input = Nudge;
+    type Event = NoEvents;
+    const NAME: &'static str = "probe";
     fn max_players(&self) -> usize {
         if self.limit == 0 { 8 } else { self.limit }
     }
@@ -75,16 +68,20 @@ impl Game for Probe {
         ctx: &mut Ctx<'_, Dot>,
         player: PlayerId,
         avatar: EntityKey,
-        input: &PlayerInput,
+        input: &Nudge,
     ) {
         self.log.push((player, input.seq));
         if let Some(d) = ctx.entities.get_mut(avatar) {
-            d.pos.x += f32::from(input.move_x);
+            d.pos.x += f32::from(input.dx);
         }
     }
     fn tick(&mut self, _: &mut Ctx<'_, Dot>) {}
-    fn replicate(&self, d: &Dot) -> Option<Row> {
-        Some(Row::new(0).with(d.pos.x).with(d.turn).with(42))
+    fn replicate(&self, d: &Dot) -> Option<ProbeRow> {
+        Some(ProbeRow::Dot {
+            x: d.pos.x,
+            turn: d.turn,
+            n: self.n,
+        })
     }
     fn position(&self, d: &Dot) -> Option<Vec2> {
         Some(d.pos)
@@ -95,12 +92,14 @@ fn world() -> World<Probe> {
     World::new(Probe::default(), 1).unwrap()
 }
 
+/// Input `seq`, nudging by 1.
 fn input(seq: u32) -> PlayerInput {
-    PlayerInput {
-        seq,
-        move_x: 1,
-        ..PlayerInput::default()
-    }
+    nudge(seq, 1)
+}
+
+/// Input `seq`, nudging by `dx`.
+fn nudge(seq: u32, dx: i8) -> PlayerInput {
+    PlayerInput::new(seq, &Nudge { dx, seq }.to_values())
 }
 
 #[test]
@@ -239,25 +238,22 @@ fn joins_beyond_the_limit_are_refused() {
 
 #[test]
 fn replicated_rows_are_sorted_by_id_and_quantized_per_schema() {
-    let mut w = world();
+    let probe = Probe {
+        n: 10,
+        ..Probe::default()
+    };
+    let mut w = World::new(probe, 1).unwrap();
     let a = w.join("a").unwrap();
     let b = w.join("b").unwrap();
     w.leave(a.player);
     let c = w.join("c").unwrap(); // reuses a's storage slot
-    w.input(
-        c.player,
-        PlayerInput {
-            seq: 1,
-            move_x: 3,
-            ..PlayerInput::default()
-        },
-    );
+    w.input(c.player, nudge(1, 3));
     w.step();
     let mut rows = Vec::new();
     w.replicated(&mut rows);
     let ids: Vec<NetId> = rows.iter().map(|r| r.id).collect();
     assert_eq!(ids, vec![b.avatar, c.avatar]);
-    // c is player 2 at x = 200, moved 3: 203 * 16; the Int field is clamped to 10.
+    // c is player 2 at x = 200, moved 3: 203 * 16.
     assert_eq!(
         rows[1],
         ReplicatedEntity {
@@ -266,6 +262,23 @@ fn replicated_rows_are_sorted_by_id_and_quantized_per_schema() {
             values: [203 * 16, 0, 10, 0, 0, 0, 0, 0]
         }
     );
+}
+
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "the range of an #[int] field is a debug assertion"
+)]
+#[should_panic(expected = "field `dot.n` is 42, outside its declared 0..=10")]
+fn a_row_field_outside_its_declared_range_is_a_bug_named_by_the_field() {
+    let probe = Probe {
+        n: 42,
+        ..Probe::default()
+    };
+    let mut w = World::new(probe, 1).unwrap();
+    w.join("a").unwrap();
+    w.step();
+    w.replicated(&mut Vec::new());
 }
 
 #[test]
@@ -294,14 +307,7 @@ fn the_state_hash_covers_entity_state() {
     let pa = a.join("a").unwrap().player;
     let pb = b.join("a").unwrap().player;
     a.input(pa, input(1));
-    b.input(
-        pb,
-        PlayerInput {
-            seq: 1,
-            move_x: 2,
-            ..PlayerInput::default()
-        },
-    );
+    b.input(pb, nudge(1, 2));
     a.step();
     b.step();
     assert_ne!(a.state_hash(), b.state_hash());

@@ -3,7 +3,8 @@
 
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg32;
-use tickwire_sim::{PlayerId, PlayerInput, Simulation};
+use tickwire_sim::games::arena::ArenaInput;
+use tickwire_sim::{Input, PlayerId, PlayerInput, Simulation};
 
 /// Bots that send seeded pseudo-random inputs: a direction held for about a
 /// second, an aim that drifts, fire held half the time, sometimes two inputs
@@ -18,7 +19,7 @@ pub struct Bots {
 struct Bot {
     player: PlayerId,
     seq: u32,
-    held: PlayerInput,
+    held: ArenaInput,
 }
 
 impl Bots {
@@ -28,7 +29,7 @@ impl Bots {
             .map(|i| Bot {
                 player: sim.join(&format!("bot{i}")).expect("join").player,
                 seq: 0,
-                held: PlayerInput::default(),
+                held: ArenaInput::default(),
             })
             .collect();
         Self {
@@ -52,27 +53,16 @@ impl Bots {
                 0 => {}
                 1 => {
                     // Two inputs, the newer delivered first.
-                    let first = PlayerInput {
-                        seq: bot.seq + 1,
-                        ..bot.held
-                    };
-                    let second = PlayerInput {
-                        seq: bot.seq + 2,
-                        ..bot.held
-                    };
+                    let values = bot.held.to_values();
+                    let first = PlayerInput::new(bot.seq + 1, &values);
+                    let second = PlayerInput::new(bot.seq + 2, &values);
                     bot.seq += 2;
                     out.push((bot.player, second));
                     out.push((bot.player, first));
                 }
                 _ => {
                     bot.seq += 1;
-                    out.push((
-                        bot.player,
-                        PlayerInput {
-                            seq: bot.seq,
-                            ..bot.held
-                        },
-                    ));
+                    out.push((bot.player, PlayerInput::new(bot.seq, &bot.held.to_values())));
                 }
             }
         }
