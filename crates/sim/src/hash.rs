@@ -110,6 +110,9 @@ fn canonical_bits(v: f32) -> u32 {
 ///
 /// A game implements this for its entity type, feeding **every** field that
 /// can change: a field left out is a field whose divergence goes unnoticed.
+/// Usually derived, `#[derive(StateHash)]`, which feeds every field in
+/// order (and an enum's variant index first), but those marked
+/// `#[state_hash(skip)]`; by hand:
 ///
 /// ```
 /// use tickwire_sim::{StateHash, StateHasher};
