@@ -1,6 +1,6 @@
 //! The per-tick state hash: how two runs prove they are the same run.
 //!
-//! After any tick, [`crate::World::state_hash`] folds the tick number, the
+//! After any tick, [`crate::Simulation::state_hash`] folds the tick number, the
 //! RNG state, the player table and every entity's full state (in [`NetId`]
 //! order) into one FNV-1a hash. Two runs with the same seed and the same
 //! ordered calls give the same hash after every tick; the first tick where
