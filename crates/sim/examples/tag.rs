@@ -57,6 +57,7 @@ impl TagInput {
 
 /// What goes on the wire for a runner: the schema's one kind, `runner`.
 #[derive(Clone, Copy, Debug, PartialEq, Replicate)]
+#[tickwire(name = "runner")]
 pub struct RunnerRow {
     #[fixed(16)]
     pub x: f32,
@@ -288,6 +289,34 @@ mod tests {
 
     fn runner(w: &World<Tag>, p: PlayerId) -> Runner {
         w.entities().get(w.avatar(p).unwrap()).unwrap().clone()
+    }
+
+    #[test]
+    fn the_runner_kind_is_x_y_it_frozen_and_it_ticks() {
+        use tickwire_sim::{FieldDecl, KindDecl, Quantization};
+        let field = |id, name: &str, quant| FieldDecl {
+            id,
+            name: name.into(),
+            quant,
+        };
+        let int = |max| Quantization::Int { min: 0, max };
+        let runner = KindDecl {
+            id: RUNNER,
+            name: "runner".into(),
+            fields: vec![
+                field(0, "x", Quantization::Fixed { scale: 16 }),
+                field(1, "y", Quantization::Fixed { scale: 16 }),
+                field(2, "it", int(1)),
+                field(3, "frozen", int(FREEZE_TICKS as i32)),
+                field(4, "it_ticks", int(i32::MAX)),
+            ],
+        };
+        let schema = Tag::new(300.0).schema();
+        assert_eq!(schema.game, "tag");
+        assert_eq!(schema.kinds, vec![runner]);
+        let names: Vec<&str> = schema.input.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["move_x", "move_y"]);
+        assert!(schema.events.is_empty());
     }
 
     #[test]
