@@ -36,9 +36,11 @@
 
 mod accept;
 pub mod admission;
+mod app;
 pub mod bundled;
 pub mod config;
 mod frame;
+mod game;
 mod http;
 mod lobby;
 mod name;
@@ -77,8 +79,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 pub use admission::Admission;
+pub use app::{GameFlags, Games, ReplayVerdict, run};
 pub use bundled::{BundledOptions, bundled};
 pub use config::{Config, LogFormat};
+pub use game::{Configured, GameOptions, factory};
 pub use room::{PlayerSummary, RoomSummary};
 
 /// How long shutdown waits for players to get their close frame and for
