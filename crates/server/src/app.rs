@@ -359,9 +359,10 @@ impl Games {
             None => {
                 let config = Config::from_arg_matches(&matches)?;
                 let flags = GameFlags::from_arg_matches(&matches)?;
-                let name = match matches.get_one::<String>("game") {
-                    Some(name) => name.as_str(),
-                    None => self.games.first().map_or("", |g| g.name),
+                // `--game` exists only with more than one game.
+                let name = match matches.try_get_one::<String>("game") {
+                    Ok(Some(name)) => name.as_str(),
+                    _ => self.games.first().map_or("", |g| g.name),
                 };
                 // Checked before anything listens: a refused flag, a bad
                 // config file, a record directory that cannot be made.
