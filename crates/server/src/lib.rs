@@ -5,7 +5,10 @@
 //! and knows nothing of the network) and the protocol crate (which decides
 //! what each player is sent, as bytes, and knows nothing of sockets). It is a
 //! library so that tests, benches and embedding programs can start it
-//! in-process; the `tickwire` binary is a thin `main` around [`Server`].
+//! in-process. [`run`] makes a whole game server binary of any game built
+//! from its config (`tickwire_sim::Configure`): flags, logging, graceful
+//! shutdown, recording and a `replay` subcommand; the `tickwire` binary is
+//! [`Games`] with the bundled arena and bench game.
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -30,7 +33,9 @@
 //! outboxes), `frame` (server frames as bytes), `outbox` (a socket's write
 //! half and its latest-wins snapshot slot), `wire` (control messages to
 //! and from the protocol), `stats` (metrics and tick-time histograms); and
-//! around them [`config`] (every flag of the server) and [`bundled`](mod@bundled) (the
+//! around them [`config`] (every flag of the server), `game` (any
+//! `Configure` game as a [`GameFactory`], recording its matches), `app` (the
+//! one-call binary: [`run`], [`Games`]) and [`bundled`](mod@bundled) (the
 //! bundled games). One tick is told step by step in
 //! `docs/architecture.md`.
 
