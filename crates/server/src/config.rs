@@ -23,8 +23,8 @@ pub enum LogFormat {
 
 /// Everything the server needs to start, whatever game it serves. Each
 /// field is a flag (`--bind`) and an environment variable (`TICKWIRE_BIND`);
-/// flags win. A game's own flags are its binary's (the bundled games':
-/// `crates/server/src/main.rs`).
+/// flags win. The game flags (`--config`, `--record`, ...) are
+/// [`GameFlags`](crate::GameFlags), added by [`run`](crate::run).
 #[derive(Clone, Debug, Args)]
 pub struct Config {
     /// Address and port to listen on.

@@ -5,7 +5,10 @@
 //! and knows nothing of the network) and the protocol crate (which decides
 //! what each player is sent, as bytes, and knows nothing of sockets). It is a
 //! library so that tests, benches and embedding programs can start it
-//! in-process; the `tickwire` binary is a thin `main` around [`Server`].
+//! in-process. [`run`] makes a whole game server binary of any game built
+//! from its config (`tickwire_sim::Configure`): flags, logging, graceful
+//! shutdown, recording and a `replay` subcommand; the `tickwire` binary is
+//! [`Games`] with the bundled arena and bench game.
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -30,15 +33,19 @@
 //! outboxes), `frame` (server frames as bytes), `outbox` (a socket's write
 //! half and its latest-wins snapshot slot), `wire` (control messages to
 //! and from the protocol), `stats` (metrics and tick-time histograms); and
-//! around them [`config`] (every flag of the server) and [`bundled`](mod@bundled) (the
+//! around them [`config`] (every flag of the server), `game` (any
+//! `Configure` game as a [`GameFactory`], recording its matches), `app` (the
+//! one-call binary: [`run`], [`Games`]) and [`bundled`](mod@bundled) (the
 //! bundled games). One tick is told step by step in
 //! `docs/architecture.md`.
 
 mod accept;
 pub mod admission;
+mod app;
 pub mod bundled;
 pub mod config;
 mod frame;
+mod game;
 mod http;
 mod lobby;
 mod name;
@@ -77,8 +84,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 pub use admission::Admission;
+pub use app::{GameFlags, Games, ReplayVerdict, run};
 pub use bundled::{BundledOptions, bundled};
 pub use config::{Config, LogFormat};
+pub use game::{Configured, GameOptions, factory};
 pub use room::{PlayerSummary, RoomSummary};
 
 /// How long shutdown waits for players to get their close frame and for

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+use tickwire_sim::Schema;
 use tokio::sync::mpsc;
 
 use crate::GameFactory;
@@ -64,6 +65,8 @@ struct Entry {
     /// To the room task; dropping the last sender ends the room.
     commands: mpsc::Sender<RoomCommand>,
     info: Arc<RoomInfo>,
+    /// The game's schema, which every input is checked against.
+    schema: Arc<Schema>,
     /// Seats handed out and not yet given back.
     seats: usize,
 }
@@ -145,6 +148,8 @@ pub struct Seat {
     pub commands: mpsc::Sender<RoomCommand>,
     /// The room's shared information.
     pub info: Arc<RoomInfo>,
+    /// The game's schema: what a player's input may hold.
+    pub schema: Arc<Schema>,
 }
 
 impl Drop for Seat {
@@ -257,6 +262,7 @@ impl Lobby {
             room: name,
             commands: entry.commands.clone(),
             info: Arc::clone(&entry.info),
+            schema: Arc::clone(&entry.schema),
         })
     }
 
@@ -271,6 +277,7 @@ impl Lobby {
             .new_match(name, n)
             .map_err(|e| SeatError::Game(format!("{e:#}")))?;
         let tick_rate = sim.tick_rate();
+        let schema = Arc::new(sim.schema().clone());
         let info = Arc::new(RoomInfo {
             name: name.to_owned(),
             game: self.game.name().to_owned(),
@@ -312,6 +319,7 @@ impl Lobby {
         Ok(Entry {
             commands,
             info,
+            schema,
             seats: 0,
         })
     }

@@ -188,9 +188,9 @@ mod tests {
     use tickwire_sim::{FieldDecl, KindDecl, Quantization};
 
     fn schema() -> Schema {
-        Schema {
-            game: "t".into(),
-            kinds: vec![KindDecl {
+        Schema::new(
+            "t",
+            vec![KindDecl {
                 id: 0,
                 name: "dot".into(),
                 fields: vec![FieldDecl {
@@ -199,7 +199,9 @@ mod tests {
                     quant: Quantization::Fixed { scale: 16 },
                 }],
             }],
-        }
+            Vec::new(),
+            Vec::new(),
+        )
     }
 
     fn decode(bytes: &[u8], schema: &Schema) -> ServerMessage {

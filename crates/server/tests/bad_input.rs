@@ -9,7 +9,8 @@ use std::time::Duration;
 use common::*;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tickwire::Config;
-use tickwire_protocol::ClientMessage;
+use tickwire_protocol::{ClientMessage, Limits, ServerMessage};
+use tickwire_sim::PlayerInput;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -265,4 +266,69 @@ async fn an_unmasked_client_frame_is_closed_with_1002() {
     assert!(close.is_some(), "no close 1002 among the bytes received");
     assert!(String::from_utf8_lossy(&received).contains("unmasked"));
     server.shutdown().await;
+}
+
+/// Reads messages until the protocol `Error` message, as `(code, reason)`,
+/// then the close.
+async fn expect_error_then_close(p: &mut Player) -> ((u16, String), Closed) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let msg = tokio::time::timeout(deadline - Instant::now(), p.ws.next())
+            .await
+            .expect("the error message within 3 s")
+            .expect("stream open")
+            .expect("no socket error");
+        let Message::Binary(bytes) = msg else {
+            panic!("expected the error message before the close, got {msg:?}");
+        };
+        let decoded = ServerMessage::decode(&bytes, Some(&p.welcome.schema), &Limits::default())
+            .expect("every server message decodes");
+        if let ServerMessage::Error { code, reason } = decoded {
+            return ((code, reason), expect_close(&mut p.ws).await);
+        }
+    }
+}
+
+/// Sends `input` as an arena player while another player watches; returns
+/// the protocol error and the close it got.
+async fn send_bad_input(input: PlayerInput) -> ((u16, String), Closed) {
+    let error = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = std::sync::Arc::clone(&error);
+    let closed = offend_while_watched(test_config(), async move |p: &mut Player| {
+        // A valid input first: it is applied, so what follows is refused
+        // for its values, not for being an input.
+        p.input(1, 1, 0).await;
+        p.send(&ClientMessage::Input(input)).await;
+        let (message, closed) = expect_error_then_close(p).await;
+        *seen.lock().unwrap() = Some(message);
+        closed
+    })
+    .await;
+    let message = error.lock().unwrap().take().expect("an error message");
+    (message, closed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_out_of_its_declared_range_is_closed_with_1002_naming_the_field() {
+    // The arena declares move_x as an axis of 127 steps: -127..=127.
+    let ((code, reason), closed) = send_bad_input(PlayerInput::new(2, &[128, 0, 0, 0])).await;
+    assert_eq!(closed.code, 1002, "{closed:?}");
+    assert_eq!(code, tickwire_protocol::error_code::MALFORMED, "{reason}");
+    assert!(
+        reason.contains("move_x") && reason.contains("128") && reason.contains("-127..=127"),
+        "{reason}"
+    );
+    assert!(closed.reason.contains("move_x"), "{closed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_value_past_the_declared_fields_is_closed_with_1002() {
+    // The arena declares four input fields; a fifth value is no field.
+    let ((code, reason), closed) = send_bad_input(PlayerInput::new(2, &[0, 0, 0, 0, 7])).await;
+    assert_eq!(closed.code, 1002, "{closed:?}");
+    assert_eq!(code, tickwire_protocol::error_code::MALFORMED, "{reason}");
+    assert!(
+        reason.contains("value 4") && reason.contains("4 input fields"),
+        "{reason}"
+    );
 }

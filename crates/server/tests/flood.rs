@@ -18,7 +18,6 @@ use std::time::Duration;
 use common::*;
 use tickwire::Config;
 use tickwire_protocol::{ClientMessage, PROTOCOL_VERSION};
-use tickwire_sim::PlayerInput;
 use tokio::time::{Instant, timeout};
 
 /// Attacker connections per test.
@@ -54,13 +53,7 @@ impl Flood {
     fn frame(self, i: u64) -> Vec<u8> {
         let n = u32::try_from(i % u64::from(u32::MAX)).unwrap_or(0);
         let message = match self {
-            Self::Inputs => ClientMessage::Input(PlayerInput {
-                seq: n,
-                move_x: 1,
-                move_y: 0,
-                aim: 0,
-                buttons: 0,
-            }),
+            Self::Inputs => ClientMessage::Input(arena_input(n, 1, 0)),
             Self::Chat => ClientMessage::Chat {
                 text: format!("spam {i}"),
             },

@@ -48,14 +48,16 @@ impl Noise {
             })
             .collect();
         Self {
-            schema: Schema {
-                game: "noise".into(),
-                kinds: vec![KindDecl {
+            schema: Schema::new(
+                "noise",
+                vec![KindDecl {
                     id: 0,
                     name: "dot".into(),
                     fields: vec![field(0, "x"), field(1, "y")],
                 }],
-            },
+                Vec::new(),
+                Vec::new(),
+            ),
             tick: 0,
             players: 0,
             rows,

@@ -27,6 +27,7 @@ pub mod record;
 /// The wire's shared types live in their own leaf crate, `tickwire-types`,
 /// so that the protocol and the swarm need not pull in the simulation.
 pub use tickwire_types as replicate;
+pub mod setup;
 pub mod simulation;
 pub mod typed;
 pub mod world;
@@ -42,9 +43,10 @@ pub use replicate::{
     NetId, PlayerId, PlayerInput, Quantization, Rect, ReplicatedEntity, Schema, SchemaError,
 };
 pub use typed::{Event, Input, IntField, NoEvents, RealField, Replicate};
+pub use setup::{Configure, SetupError, Shape};
+pub use simulation::{JoinError, Joined, Simulation};
 // The derives, each next to the trait of the same name (a derive macro and
 // a trait live in different namespaces, so one `use` brings both).
-pub use simulation::{JoinError, Joined, Simulation};
 pub use tickwire_derive::{Event, Input, Replicate, StateHash};
 pub use world::{DEFAULT_TICK_RATE, World, WorldError};
 

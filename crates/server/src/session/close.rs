@@ -26,6 +26,7 @@
 //! | the match could not start ([`SeatError::Game`]) | 1011 internal error | 4003 (no server-error code exists) | `internal_error` |
 //! | the room task is gone or never answered the join | 1011 internal error | 4003 | `internal_error` |
 //! | a message that does not decode; a bad or unmasked frame, or fragmentation | 1002 protocol error | 4002 malformed | `bad_message` |
+//! | an input the game's schema refuses (`Schema::check_input`: a value out of its field's range, or a value past the declared fields) | 1002 protocol error | 4002 malformed | `bad_input` |
 //! | a text frame | 1003 unsupported data | 4002 malformed | `text_frame` |
 //! | a text frame (or a close reason) that is not UTF-8 | 1007 invalid payload data | 4002 malformed | `text_frame` |
 //! | a message over the size limit | 1009 message too big | 4002 malformed | `message_too_big` |
@@ -72,6 +73,7 @@ pub(super) enum End {
     Shutdown,
     TextFrame,
     BadMessage,
+    BadInput,
     ProtocolVersion,
     TooBig,
     Flooding,
@@ -91,6 +93,7 @@ impl End {
             Self::Shutdown => "shutdown",
             Self::TextFrame => "text_frame",
             Self::BadMessage => "bad_message",
+            Self::BadInput => "bad_input",
             Self::ProtocolVersion => "protocol_mismatch",
             Self::TooBig => "message_too_big",
             Self::Flooding => "input_flooding",
@@ -318,6 +321,7 @@ mod tests {
             Shutdown,
             TextFrame,
             BadMessage,
+            BadInput,
             ProtocolVersion,
             TooBig,
             Flooding,
@@ -332,9 +336,9 @@ mod tests {
         // the table in the module doc.
         for end in all {
             match end {
-                PeerClosed | PeerVanished | Shutdown | TextFrame | BadMessage | ProtocolVersion
-                | TooBig | Flooding | FrameFlooding | Idle | WriteTimeout | RoomFull
-                | SocketError | Internal => {}
+                PeerClosed | PeerVanished | Shutdown | TextFrame | BadMessage | BadInput
+                | ProtocolVersion | TooBig | Flooding | FrameFlooding | Idle | WriteTimeout
+                | RoomFull | SocketError | Internal => {}
             }
         }
         let table: String = include_str!("close.rs")

@@ -100,6 +100,7 @@ pub async fn run(
             shared: Arc::clone(&shared),
             player,
             schema_hash: seat.info.schema_hash,
+            schema: Arc::clone(&seat.schema),
             tick: Arc::clone(&seat.info),
             last_heard: Arc::clone(&last_heard),
             epoch,

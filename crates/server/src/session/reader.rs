@@ -34,6 +34,8 @@ pub(super) struct ReaderContext {
     pub(super) shared: Arc<Shared>,
     pub(super) player: tickwire_sim::PlayerId,
     pub(super) schema_hash: u64,
+    /// The game's schema: every input is checked against its declared input.
+    pub(super) schema: Arc<tickwire_sim::Schema>,
     pub(super) tick: Arc<RoomInfo>,
     /// Milliseconds after `epoch` when the last frame arrived.
     pub(super) last_heard: Arc<AtomicU64>,
@@ -304,6 +306,15 @@ fn handle_message(
             }
         }
         wire::ClientMessage::Input(input) => {
+            // Out of range or past the declared fields: not this game's
+            // input, so the client is broken (or hostile), not lagging.
+            if let Err(error) = cx.schema.check_input(&input) {
+                return Some(close_with(
+                    End::BadInput,
+                    close::PROTOCOL_ERROR,
+                    &format!("bad input: {error}"),
+                ));
+            }
             match budgets.inputs.admit(Instant::now(), cx.silence.total()) {
                 Admit::Yes => {
                     if !cx.link.push_input(input) {

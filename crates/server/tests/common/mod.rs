@@ -54,6 +54,12 @@ pub async fn arena() -> Server {
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The URL of `/ws` with a room and a name.
+/// An arena input (move_x, move_y, aim, buttons) that moves and does
+/// nothing else.
+pub fn arena_input(seq: u32, move_x: i8, move_y: i8) -> PlayerInput {
+    PlayerInput::new(seq, &[i32::from(move_x), i32::from(move_y), 0, 0])
+}
+
 pub fn ws_url(addr: SocketAddr, room: &str, name: &str) -> String {
     format!("ws://{addr}/ws?room={room}&name={name}")
 }
@@ -169,16 +175,11 @@ impl Player {
             .unwrap();
     }
 
-    /// Sends an input.
+    /// Sends an arena input: a move, no aim, no buttons (the arena
+    /// declares move_x, move_y, aim, buttons).
     pub async fn input(&mut self, seq: u32, move_x: i8, move_y: i8) {
-        self.send(&ClientMessage::Input(PlayerInput {
-            seq,
-            move_x,
-            move_y,
-            aim: 0,
-            buttons: 0,
-        }))
-        .await;
+        self.send(&ClientMessage::Input(arena_input(seq, move_x, move_y)))
+            .await;
     }
 
     /// Sends an input; fails if the socket is gone.
@@ -188,13 +189,7 @@ impl Player {
         move_x: i8,
         move_y: i8,
     ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
-        let message = ClientMessage::Input(PlayerInput {
-            seq,
-            move_x,
-            move_y,
-            aim: 0,
-            buttons: 0,
-        });
+        let message = ClientMessage::Input(arena_input(seq, move_x, move_y));
         self.ws
             .send(Message::Binary(message.to_bytes().into()))
             .await

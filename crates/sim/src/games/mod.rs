@@ -143,3 +143,39 @@ pub fn replay(record: &MatchRecord) -> Result<Replay, GameError> {
     let mut sim = build(&record.setup)?;
     Ok(record.replay_on(sim.as_mut()))
 }
+
+impl crate::setup::Configure for arena::Arena {
+    type Config = ArenaConfig;
+
+    fn build(config: &ArenaConfig, tick_rate: u32) -> Result<Self, crate::SetupError> {
+        config
+            .validate("arena config")
+            .map_err(crate::SetupError::invalid)?;
+        Ok(Self::new(config.clone(), tick_rate))
+    }
+
+    fn shape(config: &mut ArenaConfig, shape: crate::Shape) -> Result<(), crate::SetupError> {
+        match shape {
+            crate::Shape::ArenaSize(size) => config.arena_size = size,
+            crate::Shape::ViewSize(size) => config.view_size = size,
+        }
+        Ok(())
+    }
+}
+
+impl crate::setup::Configure for bench::Bench {
+    type Config = BenchConfig;
+
+    fn build(config: &BenchConfig, _tick_rate: u32) -> Result<Self, crate::SetupError> {
+        config.validate().map_err(crate::SetupError::invalid)?;
+        Ok(Self::new(config.clone()))
+    }
+
+    fn shape(config: &mut BenchConfig, shape: crate::Shape) -> Result<(), crate::SetupError> {
+        match shape {
+            crate::Shape::ArenaSize(size) => config.arena_size = size,
+            crate::Shape::ViewSize(size) => config.view_size = Some(size),
+        }
+        Ok(())
+    }
+}
