@@ -53,7 +53,7 @@ pub use world::{DEFAULT_TICK_RATE, World, WorldError};
 /// What a game's source needs, in one import.
 pub mod prelude {
     pub use crate::{
-        Ctx, EntityKey, Event, Game, GridSpec, Input, JoinError, NetId, NoEvents, PlayerId, Rect,
+        Configure, Ctx, EntityKey, Event, Game, GridSpec, Input, JoinError, NetId, NoEvents, PlayerId, Rect, SetupError, Shape,
         Replicate, ReplicatedEntity, Schema, SimRng, Simulation, StateHash, StateHasher, World,
         nearness,
     };
