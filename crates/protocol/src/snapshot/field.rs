@@ -18,7 +18,9 @@ pub(super) fn field_delta(quant: &Quantization, base: i32, cur: i32) -> i32 {
     match *quant {
         // The shorter way round.
         Quantization::Angle { steps } => angle_delta(base, cur, steps),
-        Quantization::Fixed { .. } | Quantization::Int { .. } | Quantization::Player => cur.wrapping_sub(base),
+        Quantization::Fixed { .. } | Quantization::Int { .. } | Quantization::Player => {
+            cur.wrapping_sub(base)
+        }
     }
 }
 
@@ -29,7 +31,9 @@ pub(super) fn apply_delta(quant: &Quantization, base: i32, delta: i32) -> i32 {
         Quantization::Angle { steps } => {
             (i64::from(base) + i64::from(delta)).rem_euclid(i64::from(steps)) as i32
         }
-        Quantization::Fixed { .. } | Quantization::Int { .. } | Quantization::Player => base.wrapping_add(delta),
+        Quantization::Fixed { .. } | Quantization::Int { .. } | Quantization::Player => {
+            base.wrapping_add(delta)
+        }
     }
 }
 
@@ -42,7 +46,9 @@ pub(super) fn undo_delta(quant: &Quantization, moved: i32, delta: i32) -> i32 {
         Quantization::Angle { steps } => {
             (i64::from(moved) - i64::from(delta)).rem_euclid(i64::from(steps)) as i32
         }
-        Quantization::Fixed { .. } | Quantization::Int { .. } | Quantization::Player => moved.wrapping_sub(delta),
+        Quantization::Fixed { .. } | Quantization::Int { .. } | Quantization::Player => {
+            moved.wrapping_sub(delta)
+        }
     }
 }
 
