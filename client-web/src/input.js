@@ -2,13 +2,18 @@
 //
 // WASD or the arrow keys move, the mouse aims, a click or the space bar
 // fires. Listeners only record what is held; `sample` turns that into one
-// wire input (already quantized: movement in -127..=127, aim in 1/65536
-// turn), so the server, the prediction and a replay all see the same bits.
+// input of the arena's declared fields (already quantized: movement in
+// -steps..=steps of the `move_x` and `move_y` axes, aim in the `aim` angle's
+// steps, the `fire` bit of the `buttons` field), so the server, the
+// prediction and a replay all see the same bits. The steps and the fire bit
+// are read from the welcome's schema (see `arenaInput`).
+
+import { buttonBit, inputValues } from './protocol.js';
 
 const TAU = Math.PI * 2;
 
-/** Button bit of the fire button, as `PlayerInput::FIRE`. */
-export const FIRE = 1;
+/** The arena's input fields, as its schema declares them. */
+const ARENA_FIELDS = { move_x: 'Axis', move_y: 'Axis', aim: 'Angle', buttons: 'Buttons' };
 
 const MOVE_KEYS = {
   KeyW: 'up',
@@ -22,22 +27,52 @@ const MOVE_KEYS = {
 };
 
 /**
- * Quantizes an aim angle in radians to 1/65536 turn, 0 along +x, increasing
- * toward +y (screen down).
+ * How the arena's input is laid out in a game's declared input (the
+ * welcome's `schema.input`): the steps of its axes and of its aim, and the
+ * bit of its fire button. Null when the game does not declare the arena's
+ * fields (`move_x`, `move_y` axes, an `aim` angle, `buttons` naming `fire`).
+ * @param {Array<{name: string, kind: {type: string, steps?: number}}>} decls
+ * @returns {{decls: Array, moveX: number, moveY: number, aimSteps: number, fire: number} | null}
  */
-export function quantizeAim(radians) {
-  const q = Math.round((radians / TAU) * 65536);
-  return ((q % 65536) + 65536) % 65536;
+export function arenaInput(decls) {
+  const kind = (name) => decls.find((d) => d.name === name && d.kind.type === ARENA_FIELDS[name])?.kind;
+  const [moveX, moveY, aim] = [kind('move_x'), kind('move_y'), kind('aim')];
+  const fire = buttonBit(decls, 'buttons', 'fire');
+  if (!moveX || !moveY || !aim || !fire) return null;
+  return { decls, moveX: moveX.steps, moveY: moveY.steps, aimSteps: aim.steps, fire };
+}
+
+/** The arena's input as the schema lays it out by default (what the arena declares). */
+export const ARENA_LAYOUT = { decls: null, moveX: 127, moveY: 127, aimSteps: 65536, fire: 1 };
+
+/**
+ * Quantizes an aim angle in radians to `steps` per turn (1/65536 turn by
+ * default), 0 along +x, increasing toward +y (screen down).
+ */
+export function quantizeAim(radians, steps = 65536) {
+  const q = Math.round((radians / TAU) * steps);
+  return ((q % steps) + steps) % steps;
 }
 
 /**
- * Movement of a set of held directions, each axis -127, 0 or 127. Opposite
- * keys cancel; a diagonal is (±127, ±127), whose length the server clamps.
+ * Movement of a set of held directions, each axis -steps, 0 or steps (127 by
+ * default). Opposite keys cancel; a diagonal is (±steps, ±steps), whose
+ * length the server clamps.
  */
-export function movementOf(held) {
-  const x = (held.right ? 127 : 0) - (held.left ? 127 : 0);
-  const y = (held.down ? 127 : 0) - (held.up ? 127 : 0);
+export function movementOf(held, stepsX = 127, stepsY = stepsX) {
+  const x = (held.right ? stepsX : 0) - (held.left ? stepsX : 0);
+  const y = (held.down ? stepsY : 0) - (held.up ? stepsY : 0);
   return { move_x: x, move_y: y };
+}
+
+/**
+ * The wire values of an arena input, in the schema's declared order (see
+ * `inputValues` in protocol.js, which refuses a value outside its field).
+ * @param {{decls: Array}} layout from {@link arenaInput}
+ * @param {{move_x: number, move_y: number, aim: number, buttons: number}} input
+ */
+export function arenaValues(layout, { move_x, move_y, aim, buttons }) {
+  return inputValues(layout.decls, { move_x, move_y, aim, buttons });
 }
 
 /**
@@ -52,6 +87,8 @@ export class InputState {
     this.mouseFire = false;
     this.keyFire = false;
     this.listeners = [];
+    /** Where the arena's fields are in the game's input (see {@link arenaInput}). */
+    this.layout = ARENA_LAYOUT;
   }
 
   /**
@@ -113,15 +150,16 @@ export class InputState {
   }
 
   /**
-   * The input of the next tick.
+   * The input of the next tick, its fields named as the arena declares them.
    * @param {number} seq sequence number of this input
    * @param {number} aimRadians where the avatar aims
    * @returns {{seq: number, move_x: number, move_y: number, aim: number, buttons: number}}
    */
   sample(seq, aimRadians) {
-    const { move_x, move_y } = movementOf(this.held);
-    const buttons = this.mouseFire || this.keyFire ? FIRE : 0;
-    return { seq, move_x, move_y, aim: quantizeAim(aimRadians), buttons };
+    const layout = this.layout;
+    const { move_x, move_y } = movementOf(this.held, layout.moveX, layout.moveY);
+    const buttons = this.mouseFire || this.keyFire ? layout.fire : 0;
+    return { seq, move_x, move_y, aim: quantizeAim(aimRadians, layout.aimSteps), buttons };
   }
 }
 

@@ -11,7 +11,7 @@ import { Connection, gameUrl } from './net.js';
 import { SchemaView } from './schema.js';
 import { Interpolator } from './interpolation.js';
 import { Predictor } from './prediction.js';
-import { InputState } from './input.js';
+import { InputState, arenaInput, arenaValues } from './input.js';
 import { Renderer } from './render.js';
 import { Hud, respawnSeconds } from './hud.js';
 
@@ -62,6 +62,8 @@ export class Session {
     this.nextInputAt = null;
     this.lastInputAt = 0;
     this.aim = 0;
+    /** Where the arena's input fields are in the game's declared input; null when it declares none of them. */
+    this.inputLayout = null;
     this.killedBy = null;
     this.lastHud = 0;
     this.lastFrame = null;
@@ -108,6 +110,11 @@ export class Session {
     this.interpolator = new Interpolator({ tickRate: this.tickRate, modes: this.schema.modes });
     this.predictor = new Predictor({ tickRate: this.tickRate, arenaSize: this.arenaSize, ...(speed ? { speed } : {}) });
     this.nextInputAt = null;
+    // The input goes through the fields the game declares: the arena's
+    // move_x, move_y, aim and buttons (with a fire button).
+    this.inputLayout = arenaInput(this.schema.input);
+    if (this.inputLayout) this.input.layout = this.inputLayout;
+    else console.warn(`tickwire: game ${this.schema.game} does not declare the arena's input; this page sends none`);
     if (first) console.info(`tickwire: joined room ${w.room} as player ${w.player} (${this.schema.game})`);
   }
 
@@ -137,15 +144,10 @@ export class Session {
 
   event(e) {
     switch (e.type) {
-      case 'kill': {
-        const killer = this.roster.get(e.killer) ?? `player ${e.killer}`;
-        const victim = this.roster.get(e.victim) ?? `player ${e.victim}`;
-        const own = e.killer === this.playerId || e.victim === this.playerId;
-        this.hud.addKill(killer, victim, own, performance.now());
-        if (e.victim === this.playerId) this.killedBy = killer;
-        this.scores.set(e.killer, (this.scores.get(e.killer) ?? 0) + 1);
+      case 'game':
+        // The game's events, by the names its schema declares.
+        if (e.name === 'kill') this.kill(e.fields.killer, e.fields.victim);
         break;
-      }
       case 'playerJoined':
         this.roster.set(e.player, e.name);
         break;
@@ -158,9 +160,22 @@ export class Session {
     }
   }
 
+  /**
+   * A kill in the feed: `killer` (a player id, or -1 when nobody caused the
+   * death) scored on `victim`.
+   */
+  kill(killer, victim) {
+    const killerName = killer < 0 ? null : (this.roster.get(killer) ?? `player ${killer}`);
+    const victimName = this.roster.get(victim) ?? `player ${victim}`;
+    const own = killer === this.playerId || victim === this.playerId;
+    this.hud.addKill(killerName ?? '', victimName, own, performance.now());
+    if (victim === this.playerId) this.killedBy = killerName;
+    if (killer >= 0) this.scores.set(killer, (this.scores.get(killer) ?? 0) + 1);
+  }
+
   /** Sends one input per tick interval that has passed (a few at most after a stall). */
   pumpInputs(now) {
-    if (!this.connection.connected || !this.predictor) return;
+    if (!this.connection.connected || !this.predictor || !this.inputLayout) return;
     const interval = 1000 / this.tickRate;
     if (this.nextInputAt === null || now - this.nextInputAt > MAX_CATCH_UP_INPUTS * interval) {
       this.nextInputAt = now;
@@ -169,7 +184,7 @@ export class Session {
       this.updateAim();
       this.inputSeq += 1;
       const input = this.input.sample(this.inputSeq, this.aim);
-      if (this.connection.sendInput(input)) this.predictor.applyInput(input);
+      if (this.connection.sendInput(input.seq, arenaValues(this.inputLayout, input))) this.predictor.applyInput(input);
       this.lastInputAt = this.nextInputAt;
       this.nextInputAt += interval;
     }

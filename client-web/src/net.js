@@ -110,7 +110,7 @@ export class Connection {
    * @param {(welcome: object) => void} options.onWelcome a welcome arrived (after every (re)connect)
    * @param {(snapshot: {tick: number, lastInput: number|null, entities: Array<{id: number, kind: number, values: ArrayLike<number>}>}) => void} options.onSnapshot
    *   a snapshot was applied; `entities` is the whole quantized state after it
-   * @param {(event: object) => void} [options.onEvent] a server event (kill, join, leave, chat)
+   * @param {(event: object) => void} [options.onEvent] a server event (a game event by its schema, a join, a leave, a chat line)
    * @param {(status: {state: string, reason?: string, attempt?: number, retryInMs?: number}) => void} [options.onStatus]
    * @param {(message: string) => void} [options.onWarning] something worth a console warning
    * @param {typeof WebSocket} [options.WebSocketImpl]
@@ -239,10 +239,16 @@ export class Connection {
     return true;
   }
 
-  /** Sends one input (see input.js for its shape). Returns whether it went out. */
-  sendInput(input) {
+  /**
+   * Sends one input: its sequence number and the values of the game's
+   * declared input fields in order (see `inputValues` in protocol.js).
+   * Returns whether it went out.
+   * @param {number} seq
+   * @param {ArrayLike<number>} values
+   */
+  sendInput(seq, values) {
     if (!this.connected) return false;
-    return this.send(protocol.encodeInput(input));
+    return this.send(protocol.encodeInput(seq, values));
   }
 
   receive(bytes) {

@@ -6,13 +6,16 @@
 // integers). This module encodes the client's messages, decodes every server
 // message (snapshots generically, driven by the schema of the welcome), and
 // keeps the last few applied states so that a delta snapshot finds its
-// baseline. Decoding is strict: any malformed, oversized or inconsistent
+// baseline. Inputs and game events are generic too: the welcome's schema
+// declares the game's input fields and its kinds of event, an input is
+// encoded as the values of those fields in order, and an event is decoded
+// into its declared name and named fields. Nothing here knows any game. Decoding is strict: any malformed, oversized or inconsistent
 // input throws a ProtocolError and never yields a half-decoded message.
 // The golden vectors of `crates/protocol/golden/` are decoded by
 // `test/protocol.test.js`.
 
 /** Version of the wire format this module speaks. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Largest snapshot accepted, in bytes. */
 export const MAX_SNAPSHOT_BYTES = 1 << 20;
@@ -31,7 +34,12 @@ export const MAX_CONSTANTS = 64;
 /** States a ClientState keeps (as many as the server's history ring). */
 export const CLIENT_STATES = 32;
 
-const MAX_FIELDS = 8;
+/** Most fields one entity kind or one kind of event declares. */
+export const MAX_FIELDS = 8;
+/** Most fields a game's input declares. */
+export const MAX_INPUT_FIELDS = 8;
+/** Most buttons one `Buttons` input field names. */
+export const MAX_BUTTONS = 16;
 const U16_MARKER = 251;
 const U32_MARKER = 252;
 const U64_MARKER = 253;
@@ -61,11 +69,6 @@ class Reader {
   u8() {
     if (this.pos >= this.bytes.length) throw new ProtocolError('truncated');
     return this.bytes[this.pos++];
-  }
-
-  i8() {
-    const b = this.u8();
-    return b > 127 ? b - 256 : b;
   }
 
   take(n) {
@@ -188,6 +191,12 @@ class Writer {
     this.u32(v);
   }
 
+  /** A signed 32-bit integer, zigzag-encoded. */
+  i32(v) {
+    if (!Number.isInteger(v) || v < -0x80000000 || v > 0x7fffffff) throw new RangeError(`not an i32: ${v}`);
+    this.u32(v >= 0 ? v * 2 : -v * 2 - 1);
+  }
+
   u64(v) {
     const big = BigInt(v);
     if (big < 0n || big > 0xffffffffffffffffn) throw new RangeError(`not a u64: ${v}`);
@@ -231,18 +240,92 @@ export function encodeJoin({ schemaHash = 0, resumeTick = null, protocolVersion 
 }
 
 /**
- * One input, already quantized.
- * @param {{seq: number, move_x: number, move_y: number, aim: number, buttons: number}} input
+ * The values up to the last non-zero one: what an input or an event carries.
+ * @param {ArrayLike<number>} values
  */
-export function encodeInput({ seq, move_x, move_y, aim, buttons }) {
+function trimmed(values) {
+  let n = values.length;
+  while (n > 0 && values[n - 1] === 0) n--;
+  return Array.prototype.slice.call(values, 0, n);
+}
+
+/**
+ * One input: its sequence number and the values of the game's declared input
+ * fields (the welcome's `schema.input`), in declared order, already quantized
+ * (see {@link inputValues}). Trailing zeros are not sent.
+ * @param {number} seq sequence number, one more than the previous input's
+ * @param {ArrayLike<number>} values at most MAX_INPUT_FIELDS integers
+ */
+export function encodeInput(seq, values = []) {
+  if (values.length > MAX_INPUT_FIELDS) {
+    throw new RangeError(`${values.length} input values, at most ${MAX_INPUT_FIELDS} are allowed`);
+  }
   const w = new Writer();
   w.u32(1);
   w.u32(seq);
-  w.u8(move_x);
-  w.u8(move_y);
-  w.u16(aim);
-  w.u8(buttons);
+  const sent = trimmed(values);
+  w.u32(sent.length);
+  for (const v of sent) w.i32(v);
   return w.finish();
+}
+
+/**
+ * The values an input field of this kind takes, `[min, max]`, as the server
+ * checks them: an axis `-steps..=steps`, an angle `0..steps`, buttons one bit
+ * per name, an integer `min..=max`.
+ * @param {{type: string, steps?: number, names?: string[], min?: number, max?: number}} kind
+ * @returns {[number, number]}
+ */
+export function inputRange(kind) {
+  switch (kind.type) {
+    case 'Axis':
+      return [-kind.steps, kind.steps];
+    case 'Angle':
+      return [0, Math.max(0, Math.min(kind.steps - 1, 0x7fffffff))];
+    case 'Buttons':
+      return [0, 2 ** Math.min(kind.names.length, MAX_BUTTONS) - 1];
+    case 'Int':
+      return [kind.min, kind.max];
+    default:
+      throw new RangeError(`unknown input kind ${kind.type}`);
+  }
+}
+
+/**
+ * The values of one input, in the schema's declared order, from an object of
+ * named values (`{ turn: -127, buttons: 1 }`). A field left out is 0. An
+ * unknown name, a value that is not an integer or one outside its field's
+ * range ({@link inputRange}) is refused with a RangeError: the server would
+ * close the connection over it.
+ * @param {Array<{name: string, kind: object}>} decls the welcome's `schema.input`
+ * @param {Record<string, number>} named
+ * @returns {number[]} one value per declared field
+ */
+export function inputValues(decls, named) {
+  const values = new Array(decls.length).fill(0);
+  for (const [name, value] of Object.entries(named)) {
+    const at = decls.findIndex((d) => d.name === name);
+    if (at < 0) throw new RangeError(`the game declares no input field ${JSON.stringify(name)}`);
+    const [min, max] = inputRange(decls[at].kind);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new RangeError(`input field ${name} is ${value}, outside ${min}..=${max}`);
+    }
+    values[at] = value;
+  }
+  return values;
+}
+
+/**
+ * The bit of a button in a `Buttons` input field (`1 << index` of its name),
+ * or 0 when the schema declares no such field or button.
+ * @param {Array<{name: string, kind: object}>} decls the welcome's `schema.input`
+ * @param {string} field the `Buttons` field's name
+ * @param {string} button the button's name
+ */
+export function buttonBit(decls, field, button) {
+  const decl = decls.find((d) => d.name === field && d.kind.type === 'Buttons');
+  const index = decl ? decl.kind.names.indexOf(button) : -1;
+  return index < 0 || index >= MAX_BUTTONS ? 0 : 2 ** index;
 }
 
 /** Acknowledges the newest applied snapshot tick. */
@@ -288,7 +371,7 @@ export function decodeClientMessage(bytes) {
       };
       break;
     case 1:
-      message = { type: 'input', seq: r.u32(), move_x: r.i8(), move_y: r.i8(), aim: r.u16(), buttons: r.u8() };
+      message = { type: 'input', seq: r.u32(), values: readValues(r, MAX_INPUT_FIELDS, 'input') };
       break;
     case 2:
       message = { type: 'ack', tick: r.u32() };
@@ -308,6 +391,62 @@ export function decodeClientMessage(bytes) {
 
 // ---------------------------------------------------------------- schema
 
+/**
+ * The values of an input or an event: a count of at most `max`, then that
+ * many zigzag integers (the ones after them are zero).
+ */
+function readValues(r, max, what) {
+  const n = r.length(1, `${what} values`);
+  if (n > max) throw new ProtocolError(`${what} of ${n} values, at most ${max} are allowed`);
+  const values = [];
+  for (let i = 0; i < n; i++) values.push(r.i32());
+  return values;
+}
+
+function readQuantization(r) {
+  const tag = r.u32();
+  if (tag === 0) return { type: 'Fixed', scale: r.u32() };
+  if (tag === 1) return { type: 'Angle', steps: r.u32() };
+  if (tag === 2) return { type: 'Int', min: r.i32(), max: r.i32() };
+  if (tag === 3) return { type: 'Player' };
+  throw new ProtocolError(`unknown quantization ${tag}`);
+}
+
+/** Fields of a kind or an event: ids must be 0, 1, 2... in order. */
+function readFields(r, owner) {
+  const count = r.length(3, 'fields');
+  if (count > MAX_FIELDS) throw new ProtocolError(`${owner} declares ${count} fields, at most ${MAX_FIELDS} are allowed`);
+  const fields = [];
+  for (let f = 0; f < count; f++) {
+    const id = r.u8();
+    const name = r.string(MAX_CONTROL_BYTES, 'field name');
+    const quant = readQuantization(r);
+    if (id !== f) throw new ProtocolError(`field ${owner}.${name} has id ${id}, expected ${f}`);
+    fields.push({ id, name, quant });
+  }
+  return fields;
+}
+
+function readInputKind(r) {
+  const tag = r.u32();
+  if (tag === 0) return { type: 'Axis', steps: r.u16() };
+  if (tag === 1) return { type: 'Angle', steps: r.u32() };
+  if (tag === 2) {
+    const count = r.length(1, 'buttons');
+    if (count > MAX_BUTTONS) throw new ProtocolError(`${count} buttons, at most ${MAX_BUTTONS} are allowed`);
+    const names = [];
+    for (let i = 0; i < count; i++) names.push(r.string(MAX_CONTROL_BYTES, 'button name'));
+    return { type: 'Buttons', names };
+  }
+  if (tag === 3) return { type: 'Int', min: r.i32(), max: r.i32() };
+  throw new ProtocolError(`unknown input kind ${tag}`);
+}
+
+/**
+ * The welcome's schema: `{ game, kinds: [{id, name, fields}], input: [{name,
+ * kind}], events: [{name, fields}] }`, fields `{id, name, quant}`. Validated
+ * as the server validates it.
+ */
 function readSchema(r) {
   const game = r.string(MAX_CONTROL_BYTES, 'game name');
   const kindCount = r.length(2, 'kinds');
@@ -316,64 +455,98 @@ function readSchema(r) {
   for (let k = 0; k < kindCount; k++) {
     const id = r.u8();
     const name = r.string(MAX_CONTROL_BYTES, 'kind name');
-    const fieldCount = r.length(3, 'fields');
-    if (fieldCount > MAX_FIELDS) throw new ProtocolError(`kind ${name} declares ${fieldCount} fields`);
-    const fields = [];
-    for (let f = 0; f < fieldCount; f++) {
-      const fid = r.u8();
-      const fname = r.string(MAX_CONTROL_BYTES, 'field name');
-      const tag = r.u32();
-      let quant;
-      if (tag === 0) quant = { type: 'Fixed', scale: r.u32() };
-      else if (tag === 1) quant = { type: 'Angle', steps: r.u32() };
-      else if (tag === 2) quant = { type: 'Int', min: r.i32(), max: r.i32() };
-      else throw new ProtocolError(`unknown quantization ${tag}`);
-      if (fid !== f) throw new ProtocolError(`field ${name}.${fname} has id ${fid}, expected ${f}`);
-      fields.push({ id: fid, name: fname, quant });
-    }
+    const fields = readFields(r, `kind ${name}`);
     if (id !== k) throw new ProtocolError(`kind ${name} has id ${id}, expected ${k}`);
     kinds.push({ id, name, fields });
   }
-  validateSchema({ game, kinds });
-  return { game, kinds };
+  const inputCount = r.length(2, 'input fields');
+  if (inputCount > MAX_INPUT_FIELDS) throw new ProtocolError(`the input declares ${inputCount} fields, at most ${MAX_INPUT_FIELDS} are allowed`);
+  const input = [];
+  for (let i = 0; i < inputCount; i++) {
+    const name = r.string(MAX_CONTROL_BYTES, 'input field name');
+    input.push({ name, kind: readInputKind(r) });
+  }
+  const eventCount = r.length(2, 'events');
+  if (eventCount > 256) throw new ProtocolError(`${eventCount} kinds of event, at most 256 are allowed`);
+  const events = [];
+  for (let e = 0; e < eventCount; e++) {
+    const name = r.string(MAX_CONTROL_BYTES, 'event name');
+    events.push({ name, fields: readFields(r, `event ${name}`) });
+  }
+  const schema = { game, kinds, input, events };
+  validateSchema(schema);
+  return schema;
+}
+
+function unusableQuantization(q) {
+  return (q.type === 'Fixed' && q.scale === 0) || (q.type === 'Angle' && q.steps === 0) || (q.type === 'Int' && q.min > q.max);
 }
 
 function validateSchema(schema) {
-  for (const kind of schema.kinds) {
-    for (const f of kind.fields) {
-      const q = f.quant;
-      if ((q.type === 'Fixed' && q.scale === 0) || (q.type === 'Angle' && q.steps === 0) || (q.type === 'Int' && q.min > q.max)) {
-        throw new ProtocolError(`field ${kind.name}.${f.name} has an unusable quantization`);
-      }
+  for (const owner of [...schema.kinds, ...schema.events]) {
+    for (const f of owner.fields) {
+      if (unusableQuantization(f.quant)) throw new ProtocolError(`field ${owner.name}.${f.name} has an unusable quantization`);
     }
+  }
+  for (const { name, kind } of schema.input) {
+    const unusable =
+      ((kind.type === 'Axis' || kind.type === 'Angle') && kind.steps === 0) ||
+      (kind.type === 'Angle' && kind.steps > 2 ** 31) ||
+      (kind.type === 'Buttons' && kind.names.length === 0) ||
+      (kind.type === 'Int' && kind.min > kind.max);
+    if (unusable) throw new ProtocolError(`input field ${name} is unusable`);
   }
 }
 
 /**
  * The schema's FNV-1a 64-bit hash, as the server computes it, as a BigInt.
- * @param {{game: string, kinds: Array}} schema
+ * @param {{game: string, kinds: Array, input?: Array, events?: Array}} schema
  */
 export function schemaHash(schema) {
   let h = 0xcbf29ce484222325n;
   const feed = (bytes) => {
     for (const b of bytes) h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
   };
+  const text = (s) => feed(utf8Encoder.encode(s));
+  const le16 = (v) => [v & 0xff, (v >>> 8) & 0xff];
   const le32 = (v) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
-  feed(utf8Encoder.encode(schema.game));
+  const field = (f) => {
+    feed([f.id]);
+    text(f.name);
+    feed([0xfd]);
+    const q = f.quant;
+    if (q.type === 'Fixed') feed([0, ...le32(q.scale)]);
+    else if (q.type === 'Angle') feed([1, ...le32(q.steps)]);
+    else if (q.type === 'Int') feed([2, ...le32(q.min), ...le32(q.max)]);
+    else feed([3]);
+  };
+  text(schema.game);
   feed([0xff]);
   for (const kind of schema.kinds) {
     feed([kind.id]);
-    feed(utf8Encoder.encode(kind.name));
+    text(kind.name);
     feed([0xfe]);
-    for (const f of kind.fields) {
-      feed([f.id]);
-      feed(utf8Encoder.encode(f.name));
-      feed([0xfd]);
-      const q = f.quant;
-      if (q.type === 'Fixed') feed([0, ...le32(q.scale)]);
-      else if (q.type === 'Angle') feed([1, ...le32(q.steps)]);
-      else feed([2, ...le32(q.min), ...le32(q.max)]);
-    }
+    kind.fields.forEach(field);
+  }
+  feed([0xfc]);
+  for (const { name, kind } of schema.input ?? []) {
+    text(name);
+    feed([0xfd]);
+    if (kind.type === 'Axis') feed([0, ...le16(kind.steps)]);
+    else if (kind.type === 'Angle') feed([1, ...le32(kind.steps)]);
+    else if (kind.type === 'Buttons') {
+      feed([2]);
+      for (const button of kind.names) {
+        text(button);
+        feed([0xfb]);
+      }
+    } else feed([3, ...le32(kind.min), ...le32(kind.max)]);
+  }
+  feed([0xfc]);
+  for (const event of schema.events ?? []) {
+    text(event.name);
+    feed([0xfe]);
+    event.fields.forEach(field);
   }
   return h;
 }
@@ -393,7 +566,33 @@ function planOf(schema) {
 function inRange(q, v) {
   if (q.type === 'Angle') return v >= 0 && v < q.steps;
   if (q.type === 'Int') return v >= q.min && v <= q.max;
+  if (q.type === 'Player') return v >= -1;
   return true;
+}
+
+/**
+ * A game event by its schema: `{ type: 'game', kind, name, fields }` with
+ * every declared field by name (`{ scorer: 3, team: 1 }`), values as sent
+ * (a player field is a player id, or -1 for none). A kind the schema does not
+ * declare, a value its field does not admit, or a value past the declared
+ * fields is a ProtocolError.
+ */
+function readGameEvent(r, schema) {
+  const kind = r.u8();
+  const values = readValues(r, MAX_FIELDS, 'game event');
+  if (!schema) throw new ProtocolError('game event before the welcome');
+  const decl = schema.events?.[kind];
+  if (!decl) throw new ProtocolError(`game event kind ${kind} is not declared`);
+  if (values.length > decl.fields.length && values.slice(decl.fields.length).some((v) => v !== 0)) {
+    throw new ProtocolError(`game event ${decl.name} has values past its declared fields`);
+  }
+  const fields = {};
+  for (const f of decl.fields) {
+    const v = values[f.id] ?? 0;
+    if (!inRange(f.quant, v)) throw new ProtocolError(`game event ${decl.name} field ${f.name} cannot be ${v}`);
+    fields[f.name] = v;
+  }
+  return { type: 'game', kind, name: decl.name, fields };
 }
 
 function applyDelta(q, base, d) {
@@ -407,12 +606,14 @@ function applyDelta(q, base, d) {
 // ---------------------------------------------------------------- server → client
 
 /**
- * Decodes one server message. Snapshots need the welcome's schema.
+ * Decodes one server message. Snapshots and game events need the welcome's
+ * schema.
  * Returns one of:
- * - `{type: 'welcome', protocolVersion, player, avatar, room, tickRate, tick, schema, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]]}`
+ * - `{type: 'welcome', protocolVersion, player, avatar, room, tickRate, tick, schema: {game, kinds, input, events}, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]]}`
  * - `{type: 'snapshot', lastInput, body: {tick, baseline, removed, survivors, changed: [{index, mask, deltas}], created: [{id, kind, values}]}}`
  * - `{type: 'pong', clientTime, serverTick}`
- * - `{type: 'event', event: {type: 'kill', killer, victim} | {type: 'chat', player, text} | {type: 'playerJoined', player, name} | {type: 'playerLeft', player}}`
+ * - `{type: 'event', event: {type: 'game', kind, name, fields} | {type: 'chat', player, text} | {type: 'playerJoined', player, name} | {type: 'playerLeft', player}}`;
+ *   a game event names its kind and fields as the schema declares them (`{type: 'game', kind: 1, name: 'goal', fields: {scorer: 3, team: 1}}`)
  * - `{type: 'error', code, reason}`
  * @param {Uint8Array} bytes
  * @param {object|null} schema
@@ -456,8 +657,7 @@ export function decodeServerMessage(bytes, schema) {
       let event;
       switch (r.u32()) {
         case 0:
-          if (r.u32() !== 0) throw new ProtocolError('unknown game event');
-          event = { type: 'kill', killer: r.u32(), victim: r.u32() };
+          event = readGameEvent(r, schema);
           break;
         case 1:
           event = { type: 'chat', player: r.u32(), text: r.string(MAX_CHAT_BYTES, 'chat line') };

@@ -1,8 +1,10 @@
-// The welcome's entity schema, read generically.
+// The welcome's schema, read generically.
 //
 // The server describes every replicated entity kind in its welcome: a name,
 // and for each field a name and a quantization (fixed-point coordinate,
-// angle in steps per turn, or bounded integer). This module turns the
+// angle in steps per turn, bounded integer, or a player of the room). The
+// same welcome declares the game's input fields and its kinds of event;
+// those are encoded and decoded by the protocol module. This module turns the
 // quantized integers of a snapshot back into real values, and tells the
 // interpolator how each field moves between snapshots, so no per-game code
 // is needed: the client looks kinds and fields up by name ("avatar", "x").
@@ -11,7 +13,7 @@ const TAU = Math.PI * 2;
 
 /**
  * Normalises one field's quantization into `{ type, ... }` with `type` one of
- * `"fixed"`, `"angle"`, `"int"`. Accepts the serde externally tagged form
+ * `"fixed"`, `"angle"`, `"int"`, `"player"` (a player id, or -1 for none). Accepts the serde externally tagged form
  * (`{ Fixed: { scale: 16 } }`) as well as a flat tagged form
  * (`{ type: "Fixed", scale: 16 }` or `{ kind: "fixed", scale: 16 }`).
  * @param {object} quant
@@ -36,6 +38,8 @@ export function normaliseQuantization(quant) {
       return { type: 'angle', steps: Number(body.steps) };
     case 'int':
       return { type: 'int', min: Number(body.min), max: Number(body.max) };
+    case 'player':
+      return { type: 'player' };
     default:
       throw new Error(`unknown quantization ${JSON.stringify(tag)}`);
   }
@@ -43,7 +47,7 @@ export function normaliseQuantization(quant) {
 
 /**
  * The real value of a quantized field: coordinates in world units, angles in
- * radians in [0, 2π), integers as they are.
+ * radians in [0, 2π), integers and players as they are.
  * @param {{type: string, scale?: number, steps?: number}} q normalised quantization
  * @param {number} value the integer on the wire
  */
@@ -60,7 +64,8 @@ export function dequantize(q, value) {
 
 /**
  * How a field moves between two snapshots: coordinates linearly, angles
- * along the shorter arc, integers (hit points, scores, timers) in steps.
+ * along the shorter arc, integers (hit points, scores, timers) and players
+ * in steps.
  * @param {{type: string}} q normalised quantization
  * @returns {'linear' | 'angle' | 'step'}
  */
@@ -76,11 +81,11 @@ export function interpolationMode(q) {
  */
 export class SchemaView {
   /**
-   * @param {{game: string, kinds: Array<{id: number, name: string, fields: Array<{id: number, name: string, quant: object}>}>}} schema
+   * @param {{game: string, kinds: Array<{id: number, name: string, fields: Array<{id: number, name: string, quant: object}>}>, input?: Array, events?: Array}} schema
    *   the schema as the welcome carries it
    */
   constructor(schema) {
-    /** Name of the game ("arena"). */
+    /** Name of the game. */
     this.game = schema.game;
     /** Kinds in id order, each `{ id, name, fields: [{ id, name, quant, mode }] }`. */
     this.kinds = schema.kinds.map((kind, index) => ({
@@ -91,6 +96,10 @@ export class SchemaView {
         return { id: field.id ?? f, name: field.name, quant, mode: interpolationMode(quant) };
       }),
     }));
+    /** The game's input fields, `[{ name, kind }]`, in wire order (see `inputValues` in protocol.js). */
+    this.input = schema.input ?? [];
+    /** The game's kinds of event, `[{ name, fields }]`, in id order. */
+    this.events = schema.events ?? [];
     /** @type {Map<string, object>} */
     this.byName = new Map(this.kinds.map((k) => [k.name, k]));
     /** Interpolation modes per kind name: `{ avatar: { x: 'linear', ... } }`. */

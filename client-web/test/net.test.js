@@ -60,7 +60,7 @@ test('the first message is a join with the protocol version', () => {
   const socket = FakeSocket.all[0];
   socket.open();
   assert.equal(socket.sent[0].type, 'join');
-  assert.equal(socket.sent[0].protocolVersion, 1);
+  assert.equal(socket.sent[0].protocolVersion, 2);
   conn.stop();
 });
 
@@ -78,6 +78,25 @@ test('a welcome connects, and every snapshot is applied and acknowledged', () =>
   assert.ok(entities.length > 0);
   assert.ok(socket.sent.some((m) => m.type === 'ack' && m.tick === tick));
   assert.ok(socket.sent.some((m) => m.type === 'ping'), 'pings once welcomed');
+  conn.stop();
+});
+
+test('inputs go out as the declared values once welcomed, and game events come up named', () => {
+  const events = [];
+  const { conn } = connection({ onEvent: (e) => events.push(e) });
+  conn.start();
+  const socket = FakeSocket.all[0];
+  socket.open();
+  assert.equal(conn.sendInput(1, [5]), false, 'no input before the welcome');
+  socket.receive(golden('server_welcome'));
+  assert.equal(conn.sendInput(2, [-127, 49152, 5, 0]), true);
+  assert.deepStrictEqual(socket.sent.filter((m) => m.type === 'input'), [{ type: 'input', seq: 2, values: [-127, 49152, 5] }]);
+  socket.receive(golden('server_event_kill'));
+  socket.receive(golden('server_event_joined'));
+  assert.deepStrictEqual(events, [
+    { type: 'game', kind: 0, name: 'kill', fields: { killer: 1, victim: 2 } },
+    { type: 'playerJoined', player: 3, name: 'cy' },
+  ]);
   conn.stop();
 });
 

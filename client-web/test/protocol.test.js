@@ -9,10 +9,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 
 import {
   ClientState,
   ProtocolError,
+  buttonBit,
   decodeClientMessage,
   decodeServerMessage,
   encodeAck,
@@ -20,6 +22,8 @@ import {
   encodeInput,
   encodeJoin,
   encodePing,
+  inputRange,
+  inputValues,
   schemaHash,
 } from '../src/protocol.js';
 
@@ -35,7 +39,7 @@ const names = readdirSync(GOLDEN)
 const welcome = decodeServerMessage(bin('server_welcome'), null);
 
 test('golden vectors are present for every message kind', () => {
-  for (const prefix of ['client_join', 'client_input', 'client_ack', 'client_ping', 'client_chat', 'server_welcome', 'server_snapshot_full', 'server_snapshot_delta', 'server_pong', 'server_event_kill', 'server_error']) {
+  for (const prefix of ['client_join', 'client_input', 'client_input_trimmed', 'client_input_axis', 'client_input_angle', 'client_input_buttons', 'client_input_int', 'client_ack', 'client_ping', 'client_chat', 'server_welcome', 'server_snapshot_full', 'server_snapshot_delta', 'server_pong', 'server_event_kill', 'server_event_kill_no_killer', 'server_event_goal', 'server_welcome_bare', 'server_error']) {
     assert.ok(names.includes(prefix), `missing ${prefix}`);
   }
 });
@@ -49,7 +53,7 @@ for (const name of names.filter((n) => n.startsWith('server_'))) {
 
 const encoders = {
   join: (m) => encodeJoin({ protocolVersion: m.protocolVersion, schemaHash: BigInt(m.schemaHash), resumeTick: m.resumeTick }),
-  input: (m) => encodeInput(m),
+  input: (m) => encodeInput(m.seq, m.values),
   ack: (m) => encodeAck(m.tick),
   ping: (m) => encodePing(m.clientTime),
   chat: (m) => encodeChat(m.text),
@@ -114,5 +118,100 @@ test('truncated, extended and bit-flipped messages throw ProtocolError or decode
         }
       }
     }
+  }
+});
+
+// ---------------------------------------------------------------- inputs and events, by the schema
+
+const decls = welcome.schema.input;
+
+test('the welcome declares the input and the events, and a bare game declares none', () => {
+  assert.deepStrictEqual(
+    decls.map((d) => [d.name, d.kind.type]),
+    [['move', 'Axis'], ['aim', 'Angle'], ['buttons', 'Buttons'], ['slot', 'Int']],
+  );
+  assert.deepStrictEqual(welcome.schema.events.map((e) => e.name), ['kill', 'goal']);
+  assert.deepStrictEqual(welcome.schema.events[0].fields[0].quant, { type: 'Player' });
+  const bare = decodeServerMessage(bin('server_welcome_bare'), null);
+  assert.deepStrictEqual([bare.schema.input, bare.schema.events], [[], []]);
+  assert.equal(schemaHash(bare.schema), bare.schemaHash);
+});
+
+test('an input is sent without its trailing zeros', () => {
+  assert.deepStrictEqual(encodeInput(301, [64, 0, 0, 0]), bin('client_input_trimmed'));
+  assert.deepStrictEqual(encodeInput(302, [0, 0, 0, 0]), bin('client_input_idle'));
+  assert.deepStrictEqual(encodeInput(302), bin('client_input_idle'));
+  assert.deepStrictEqual(bin('client_input_trimmed'), Uint8Array.from([1, 251, 45, 1, 1, 128]));
+});
+
+test('named input values come out in the declared order, a missing one as 0', () => {
+  assert.deepStrictEqual(inputValues(decls, { slot: -2, move: -127, buttons: 5, aim: 49152 }), [-127, 49152, 5, -2]);
+  assert.deepStrictEqual(encodeInput(70000, inputValues(decls, { slot: 9 })), bin('client_input_int'));
+  assert.deepStrictEqual(encodeInput(304, inputValues(decls, { aim: 65535 })), bin('client_input_angle'));
+  assert.deepStrictEqual(inputValues(decls, {}), [0, 0, 0, 0]);
+});
+
+test('an unknown input name, a value out of its range or not an integer is refused', () => {
+  assert.throws(() => inputValues(decls, { jump: 1 }), RangeError);
+  const cases = [
+    ['move', -128, 128, [-127, 127]],
+    ['aim', -1, 65536, [0, 65535]],
+    ['buttons', -1, 8, [0, 7]],
+    ['slot', -3, 10, [-2, 9]],
+  ];
+  for (const [name, below, above, range] of cases) {
+    const decl = decls.find((d) => d.name === name);
+    assert.deepStrictEqual(inputRange(decl.kind), range, name);
+    for (const ok of range) assert.doesNotThrow(() => inputValues(decls, { [name]: ok }), name);
+    assert.throws(() => inputValues(decls, { [name]: below }), /outside/, `${name} ${below}`);
+    assert.throws(() => inputValues(decls, { [name]: above }), /outside/, `${name} ${above}`);
+  }
+  assert.throws(() => inputValues(decls, { move: 0.5 }), RangeError);
+  assert.throws(() => inputValues(decls, { move: '1' }), RangeError);
+});
+
+test('a button bit is found by name in the declared buttons', () => {
+  assert.equal(buttonBit(decls, 'buttons', 'fire'), 1);
+  assert.equal(buttonBit(decls, 'buttons', 'use'), 4);
+  assert.equal(buttonBit(decls, 'buttons', 'crouch'), 0);
+  assert.equal(buttonBit(decls, 'slot', 'fire'), 0);
+  assert.equal(buttonBit([], 'buttons', 'fire'), 0);
+});
+
+test('an input of more than eight values is refused both ways', () => {
+  assert.throws(() => encodeInput(1, [1, 1, 1, 1, 1, 1, 1, 1, 1]), RangeError);
+  const eight = Uint8Array.from([1, 7, 8, 2, 2, 2, 2, 2, 2, 2, 2]);
+  assert.deepStrictEqual(decodeClientMessage(eight), { type: 'input', seq: 7, values: [1, 1, 1, 1, 1, 1, 1, 1] });
+  const nine = Uint8Array.from([1, 7, 9, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
+  assert.throws(() => decodeClientMessage(nine), ProtocolError);
+});
+
+test('a game event names its kind and fields from the schema; -1 is no player', () => {
+  const kill = decodeServerMessage(bin('server_event_kill_no_killer'), welcome.schema).event;
+  assert.deepStrictEqual(kill, { type: 'game', kind: 0, name: 'kill', fields: { killer: -1, victim: 2 } });
+  const goal = decodeServerMessage(bin('server_event_goal'), welcome.schema).event;
+  assert.deepStrictEqual(goal.fields, { scorer: 3, team: -1, x: -40000 });
+});
+
+test('a game event the schema does not declare or admit is a ProtocolError', () => {
+  const kill = bin('server_event_kill'); // 3, 0 (game), kind 0, 2 values: 1, 2 (zigzag 2, 4)
+  assert.deepStrictEqual(kill, Uint8Array.from([3, 0, 0, 2, 2, 4]));
+  const bad = (bytes, why) => assert.throws(() => decodeServerMessage(Uint8Array.from(bytes), welcome.schema), why);
+  bad([3, 0, 2, 2, 2, 4], /kind 2 is not declared/);
+  bad([3, 0, 0, 2, 3, 4], /killer cannot be -2/);
+  bad([3, 0, 0, 3, 2, 4, 2], /past its declared fields/);
+  bad([3, 0, 1, 2, 2, 4], /team cannot be 2/);
+  bad([3, 0, 0, 9, 2, 2, 2, 2, 2, 2, 2, 2, 2], /9 values/);
+  // Zeros past the declared fields are the same event.
+  const padded = decodeServerMessage(Uint8Array.from([3, 0, 0, 3, 2, 4, 0]), welcome.schema);
+  assert.deepStrictEqual(padded, decodeServerMessage(kill, welcome.schema));
+  assert.throws(() => decodeServerMessage(kill, null), /before the welcome/);
+});
+
+test('the protocol, connection and schema modules know no game', async () => {
+  for (const file of ['protocol.js', 'net.js', 'schema.js']) {
+    const source = await readFile(new URL(`../src/${file}`, import.meta.url), 'utf8');
+    const names = source.match(/\b(move_x|move_y|aim|fire|kill|killer|victim|arena)\b/g);
+    assert.equal(names, null, `${file} names ${names}`);
   }
 });

@@ -10,7 +10,7 @@
 //! [`crate::snapshot`]).
 
 use serde::{Deserialize, Serialize};
-use tickwire_types::{GameEvent, NetId, PlayerId, PlayerInput, Schema, SchemaError};
+use tickwire_types::{EventError, GameEvent, NetId, PlayerId, PlayerInput, Schema, SchemaError};
 
 use crate::codec::{self, CodecError, Reader};
 use crate::snapshot::{
@@ -56,6 +56,10 @@ pub mod error_code {
     pub const RATE_LIMITED: u16 = 4005;
     /// The server is shutting down.
     pub const SHUTDOWN: u16 = 4006;
+    /// The client sent an input the game's declared input does not admit
+    /// (a value outside its field's range, or past the declared fields;
+    /// see `Schema::check_input`).
+    pub const BAD_INPUT: u16 = 4007;
 }
 
 /// A message from a client to the server.
@@ -73,7 +77,9 @@ pub enum ClientMessage {
         /// Newest tick the client holds from an earlier connection.
         resume_tick: Option<u32>,
     },
-    /// One input; the server applies the newest one before each tick.
+    /// One input; the server applies the newest one before each tick. Its
+    /// values are the game's declared input fields ([`Schema::input`]), in
+    /// order; the server checks them with [`Schema::check_input`].
     Input(PlayerInput),
     /// The newest snapshot tick the client applied.
     Ack {
@@ -237,7 +243,8 @@ pub struct Welcome {
 /// Something to tell players once: a kill, a chat line, a join, a leave.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServerEvent {
-    /// An event of the game (the kill feed).
+    /// An event of the game (the arena's kill feed): a kind of
+    /// [`Schema::events`] and its field values.
     Game(GameEvent),
     /// A chat line.
     Chat {
@@ -328,6 +335,10 @@ pub enum ServerDecodeError {
         /// The hash of the schema on the wire.
         computed: u64,
     },
+    /// A game event the schema does not declare, or with a value its field
+    /// does not admit.
+    #[error("game event: {0}")]
+    Event(#[from] EventError),
     /// A string or list over its limit.
     #[error("{what} of {len} is over the limit of {limit}")]
     TooLong {
@@ -389,7 +400,9 @@ impl ServerMessage {
     }
 
     /// Decodes one whole message. Snapshots need the schema of the welcome;
-    /// a welcome's schema is validated and its hash checked.
+    /// a welcome's schema is validated and its hash checked. Given a schema,
+    /// a game event is checked against its declaration
+    /// ([`Schema::check_event`]).
     pub fn decode(
         bytes: &[u8],
         schema: Option<&Schema>,
@@ -442,7 +455,12 @@ impl ServerMessage {
                     ServerEvent::PlayerJoined { name, .. } => {
                         check_len("player name", name.len(), MAX_NAME_BYTES)?;
                     }
-                    ServerEvent::Game(_) | ServerEvent::PlayerLeft { .. } => {}
+                    ServerEvent::Game(game) => {
+                        if let Some(schema) = schema {
+                            schema.check_event(game)?;
+                        }
+                    }
+                    ServerEvent::PlayerLeft { .. } => {}
                 }
                 Ok(Self::Event(event))
             }

@@ -153,7 +153,7 @@ struct Client<H> {
 /// }
 /// let x = FieldDecl { id: 0, name: "x".into(), quant: Quantization::Int { min: 0, max: 100 } };
 /// let dot = KindDecl { id: 0, name: "dot".into(), fields: vec![x] };
-/// let schema = Schema { game: "dots".into(), kinds: vec![dot] };
+/// let schema = Schema::new("dots", vec![dot], vec![], vec![]);
 /// let mut core = Replicator::new(schema, None)?;
 /// core.add(PlayerId(1), ());
 /// let dot = ReplicatedEntity { id: NetId(1), kind: 0, values: [5, 0, 0, 0, 0, 0, 0, 0] };

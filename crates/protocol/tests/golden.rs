@@ -23,38 +23,84 @@ use tickwire_protocol::{
     write_snapshot_message,
 };
 use tickwire_sim::{
-    FieldDecl, GameEvent, KindDecl, NetId, PlayerId, PlayerInput, Quantization, ReplicatedEntity,
-    Schema,
+    EventDecl, FieldDecl, GameEvent, InputDecl, InputKind, KindDecl, NetId, PlayerId, PlayerInput,
+    Quantization, ReplicatedEntity, Schema,
 };
 
-/// The small schema of the vectors: a dot with every quantization, and a
-/// flag with one field.
-fn schema() -> Schema {
-    let field = |id: u8, name: &str, quant| FieldDecl {
+/// The kinds of the vectors: a dot with a field of each snapshot
+/// quantization, and a flag with one field.
+fn kinds() -> Vec<KindDecl> {
+    vec![
+        KindDecl {
+            id: 0,
+            name: "dot".into(),
+            fields: vec![
+                field(0, "x", Quantization::Fixed { scale: 16 }),
+                field(1, "y", Quantization::Fixed { scale: 16 }),
+                field(2, "heading", Quantization::Angle { steps: 256 }),
+                field(3, "hp", Quantization::Int { min: 0, max: 100 }),
+            ],
+        },
+        KindDecl {
+            id: 1,
+            name: "flag".into(),
+            fields: vec![field(0, "team", Quantization::Int { min: -1, max: 1 })],
+        },
+    ]
+}
+
+fn field(id: u8, name: &str, quant: Quantization) -> FieldDecl {
+    FieldDecl {
         id,
         name: name.into(),
         quant,
+    }
+}
+
+/// The small schema of the vectors: the kinds, an input with a field of
+/// each input kind, and two kinds of event with player fields.
+fn schema() -> Schema {
+    let input = |name: &str, kind| InputDecl {
+        name: name.into(),
+        kind,
     };
-    Schema {
-        game: "golden".into(),
-        kinds: vec![
-            KindDecl {
-                id: 0,
-                name: "dot".into(),
+    Schema::new(
+        "golden",
+        kinds(),
+        vec![
+            input("move", InputKind::Axis { steps: 127 }),
+            input("aim", InputKind::Angle { steps: 65_536 }),
+            input(
+                "buttons",
+                InputKind::Buttons {
+                    names: vec!["fire".into(), "jump".into(), "use".into()],
+                },
+            ),
+            input("slot", InputKind::Int { min: -2, max: 9 }),
+        ],
+        vec![
+            EventDecl {
+                name: "kill".into(),
                 fields: vec![
-                    field(0, "x", Quantization::Fixed { scale: 16 }),
-                    field(1, "y", Quantization::Fixed { scale: 16 }),
-                    field(2, "heading", Quantization::Angle { steps: 256 }),
-                    field(3, "hp", Quantization::Int { min: 0, max: 100 }),
+                    field(0, "killer", Quantization::Player),
+                    field(1, "victim", Quantization::Player),
                 ],
             },
-            KindDecl {
-                id: 1,
-                name: "flag".into(),
-                fields: vec![field(0, "team", Quantization::Int { min: -1, max: 1 })],
+            EventDecl {
+                name: "goal".into(),
+                fields: vec![
+                    field(0, "scorer", Quantization::Player),
+                    field(1, "team", Quantization::Int { min: -1, max: 1 }),
+                    field(2, "x", Quantization::Fixed { scale: 16 }),
+                ],
             },
         ],
-    }
+    )
+}
+
+/// A game with no input and no events (the schema's lists are empty).
+fn bare_schema() -> Schema {
+    Schema::new("bare", kinds(), vec![], vec![])
 }
 
 fn dot(id: u32, x: i32, y: i32, heading: i32, hp: i32) -> ReplicatedEntity {
@@ -126,29 +172,66 @@ fn entity_json(schema: &Schema, e: &ReplicatedEntity) -> Value {
     json!({ "id": e.id.0, "kind": e.kind, "values": &e.values[..n] })
 }
 
+fn quant_json(quant: Quantization) -> Value {
+    match quant {
+        Quantization::Fixed { scale } => json!({"type": "Fixed", "scale": scale}),
+        Quantization::Angle { steps } => json!({"type": "Angle", "steps": steps}),
+        Quantization::Int { min, max } => json!({"type": "Int", "min": min, "max": max}),
+        Quantization::Player => json!({"type": "Player"}),
+    }
+}
+
+fn fields_json(fields: &[FieldDecl]) -> Vec<Value> {
+    fields
+        .iter()
+        .map(|f| json!({"id": f.id, "name": f.name, "quant": quant_json(f.quant)}))
+        .collect()
+}
+
+fn input_kind_json(kind: &InputKind) -> Value {
+    match kind {
+        InputKind::Axis { steps } => json!({"type": "Axis", "steps": steps}),
+        InputKind::Angle { steps } => json!({"type": "Angle", "steps": steps}),
+        InputKind::Buttons { names } => json!({"type": "Buttons", "names": names}),
+        InputKind::Int { min, max } => json!({"type": "Int", "min": min, "max": max}),
+    }
+}
+
 fn schema_json(schema: &Schema) -> Value {
     let kinds: Vec<Value> = schema
         .kinds
         .iter()
-        .map(|k| {
-            let fields: Vec<Value> = k
-                .fields
-                .iter()
-                .map(|f| {
-                    let quant = match f.quant {
-                        Quantization::Fixed { scale } => json!({"type": "Fixed", "scale": scale}),
-                        Quantization::Angle { steps } => json!({"type": "Angle", "steps": steps}),
-                        Quantization::Int { min, max } => {
-                            json!({"type": "Int", "min": min, "max": max})
-                        }
-                    };
-                    json!({"id": f.id, "name": f.name, "quant": quant})
-                })
-                .collect();
-            json!({"id": k.id, "name": k.name, "fields": fields})
-        })
+        .map(|k| json!({"id": k.id, "name": k.name, "fields": fields_json(&k.fields)}))
         .collect();
-    json!({"game": schema.game, "kinds": kinds})
+    let input: Vec<Value> = schema
+        .input
+        .iter()
+        .map(|i| json!({"name": i.name, "kind": input_kind_json(&i.kind)}))
+        .collect();
+    let events: Vec<Value> = schema
+        .events
+        .iter()
+        .map(|e| json!({"name": e.name, "fields": fields_json(&e.fields)}))
+        .collect();
+    json!({"game": schema.game, "kinds": kinds, "input": input, "events": events})
+}
+
+/// The values up to the last non-zero one: what travels.
+fn trimmed(values: &[i32]) -> &[i32] {
+    let len = values.iter().rposition(|&v| v != 0).map_or(0, |i| i + 1);
+    &values[..len]
+}
+
+/// A game event as the client names it: its kind's name, and each declared
+/// field by name.
+fn game_event_json(schema: &Schema, e: &GameEvent) -> Value {
+    let decl = schema.event(e.kind).unwrap();
+    let fields: serde_json::Map<String, Value> = decl
+        .fields
+        .iter()
+        .map(|f| (f.name.clone(), json!(e.values[usize::from(f.id)])))
+        .collect();
+    json!({"type": "game", "kind": e.kind, "name": decl.name, "fields": fields})
 }
 
 // The decoded form is the object `client-web/src/protocol.js` returns:
@@ -163,8 +246,9 @@ fn client_json(m: &ClientMessage) -> Value {
             resume_tick,
         } => json!({"type": "join", "protocolVersion": protocol_version,
             "schemaHash": schema_hash.to_string(), "resumeTick": resume_tick}),
-        ClientMessage::Input(i) => json!({"type": "input", "seq": i.seq, "move_x": i.move_x,
-            "move_y": i.move_y, "aim": i.aim, "buttons": i.buttons}),
+        ClientMessage::Input(i) => {
+            json!({"type": "input", "seq": i.seq, "values": trimmed(&i.values)})
+        }
         ClientMessage::Ack { tick } => json!({"type": "ack", "tick": tick}),
         ClientMessage::Ping { client_time } => json!({"type": "ping", "clientTime": client_time}),
         ClientMessage::Chat { text } => json!({"type": "chat", "text": text}),
@@ -192,9 +276,7 @@ fn server_json(schema: &Schema, m: &ServerMessage) -> Value {
         } => json!({"type": "pong", "clientTime": client_time, "serverTick": server_tick}),
         ServerMessage::Event(e) => {
             let event = match e {
-                ServerEvent::Game(GameEvent::Kill { killer, victim }) => {
-                    json!({"type": "kill", "killer": killer.0, "victim": victim.0})
-                }
+                ServerEvent::Game(game) => game_event_json(schema, game),
                 ServerEvent::Chat { player, text } => {
                     json!({"type": "chat", "player": player.0, "text": text})
                 }
@@ -238,15 +320,37 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 resume_tick: None,
             },
         ),
+        // Every field set: move, aim, buttons (fire and use), slot.
         (
             "client_input",
-            ClientMessage::Input(PlayerInput {
-                seq: 300,
-                move_x: -127,
-                move_y: 64,
-                aim: 49_152,
-                buttons: 1,
-            }),
+            ClientMessage::Input(PlayerInput::new(300, &[-127, 49_152, 5, -2])),
+        ),
+        // Trailing zeros are not sent: one value travels.
+        (
+            "client_input_trimmed",
+            ClientMessage::Input(PlayerInput::new(301, &[64, 0, 0, 0])),
+        ),
+        // Nothing held: no values at all.
+        (
+            "client_input_idle",
+            ClientMessage::Input(PlayerInput::new(302, &[])),
+        ),
+        // One input per input kind, at the end of its range.
+        (
+            "client_input_axis",
+            ClientMessage::Input(PlayerInput::new(303, &[127])),
+        ),
+        (
+            "client_input_angle",
+            ClientMessage::Input(PlayerInput::new(304, &[0, 65_535])),
+        ),
+        (
+            "client_input_buttons",
+            ClientMessage::Input(PlayerInput::new(305, &[0, 0, 7])),
+        ),
+        (
+            "client_input_int",
+            ClientMessage::Input(PlayerInput::new(70_000, &[0, 0, 0, 9])),
         ),
         ("client_ack", ClientMessage::Ack { tick: 105 }),
         (
@@ -265,6 +369,9 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
     for (name, m) in clients {
         let bytes = m.to_bytes();
         assert_eq!(ClientMessage::decode(&bytes).unwrap(), m);
+        if let ClientMessage::Input(input) = &m {
+            assert_eq!(schema.check_input(input), Ok(()), "{name}");
+        }
         out.push((name.to_string(), bytes, client_json(&m)));
     }
 
@@ -296,9 +403,24 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
         ),
         (
             "server_event_kill",
-            ServerMessage::Event(ServerEvent::Game(GameEvent::Kill {
-                killer: PlayerId(1),
-                victim: PlayerId(2),
+            ServerMessage::Event(ServerEvent::Game(GameEvent {
+                kind: 0,
+                values: [1, 2, 0, 0, 0, 0, 0, 0],
+            })),
+        ),
+        // A player field of -1: no player (a death nobody caused).
+        (
+            "server_event_kill_no_killer",
+            ServerMessage::Event(ServerEvent::Game(GameEvent {
+                kind: 0,
+                values: [-1, 2, 0, 0, 0, 0, 0, 0],
+            })),
+        ),
+        (
+            "server_event_goal",
+            ServerMessage::Event(ServerEvent::Game(GameEvent {
+                kind: 1,
+                values: [3, -1, -40_000, 0, 0, 0, 0, 0],
             })),
         ),
         (
@@ -334,6 +456,21 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 schema: schema.clone(),
                 schema_hash: schema.hash(),
                 roster: vec![(PlayerId(4), max_name()), (PlayerId(5), "漢".repeat(21))],
+                constants: vec![],
+            }),
+        ),
+        (
+            "server_welcome_bare",
+            ServerMessage::Welcome(Welcome {
+                protocol_version: PROTOCOL_VERSION,
+                player: PlayerId(1),
+                avatar: NetId(1),
+                room: "r".into(),
+                tick_rate: 60,
+                tick: 0,
+                schema: bare_schema(),
+                schema_hash: bare_schema().hash(),
+                roster: vec![(PlayerId(1), "ann".into())],
                 constants: vec![],
             }),
         ),

@@ -74,6 +74,8 @@ fn schema() -> Schema {
                 ],
             },
         ],
+        input: vec![],
+        events: vec![],
     }
 }
 

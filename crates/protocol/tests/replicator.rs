@@ -29,6 +29,8 @@ fn schema() -> Schema {
             name: "dot".into(),
             fields: vec![field(0, "x"), field(1, "y")],
         }],
+        input: vec![],
+        events: vec![],
     }
 }
 

@@ -24,13 +24,9 @@ fn seeds(schema: &Schema) -> (Vec<Vec<u8>>, ServerHistory) {
     let mut seeds = Vec::new();
     for m in [
         ClientMessage::join(schema.hash(), Some(77)),
-        ClientMessage::Input(PlayerInput {
-            seq: 70_000,
-            move_x: -127,
-            move_y: 127,
-            aim: 40_000,
-            buttons: 1,
-        }),
+        ClientMessage::Input(PlayerInput::new(70_000, &[-127, 40_000, 3, -3])),
+        ClientMessage::Input(PlayerInput::new(5, &[127])),
+        ClientMessage::Input(PlayerInput::new(6, &[])),
         ClientMessage::Ack { tick: 1 << 20 },
         ClientMessage::Ping { client_time: 99 },
         ClientMessage::Chat { text: "gg".into() },
@@ -55,9 +51,17 @@ fn seeds(schema: &Schema) -> (Vec<Vec<u8>>, ServerHistory) {
             client_time: 5,
             server_tick: 600,
         },
-        ServerMessage::Event(ServerEvent::Game(GameEvent::Kill {
-            killer: PlayerId(1),
-            victim: PlayerId(3),
+        ServerMessage::Event(ServerEvent::Game(GameEvent {
+            kind: 0,
+            values: [1, 3, 0, 0, 0, 0, 0, 0],
+        })),
+        ServerMessage::Event(ServerEvent::Game(GameEvent {
+            kind: 0,
+            values: [-1, 3, 0, 0, 0, 0, 0, 0],
+        })),
+        ServerMessage::Event(ServerEvent::Game(GameEvent {
+            kind: 1,
+            values: [-40_000, 50, 0, 0, 0, 0, 0, 0],
         })),
         ServerMessage::Event(ServerEvent::Chat {
             player: PlayerId(1),
@@ -204,4 +208,58 @@ fn trailing_bytes_are_refused() {
     let mut bytes = ClientMessage::Ack { tick: 5 }.to_bytes();
     bytes.push(0);
     assert!(ClientMessage::decode(&bytes).is_err());
+}
+
+/// `count` values of 1 (zigzag 2), each one byte.
+fn ones(count: u8) -> Vec<u8> {
+    let mut bytes = vec![count];
+    bytes.extend(std::iter::repeat_n(2, usize::from(count)));
+    bytes
+}
+
+#[test]
+fn an_input_of_more_than_eight_values_is_a_decode_error() {
+    // Tag 1 (input), seq 7, then the values.
+    let input = |count| [&[1, 7][..], &ones(count)].concat();
+    assert_eq!(
+        ClientMessage::decode(&input(8)),
+        Ok(ClientMessage::Input(PlayerInput::new(7, &[1; 8])))
+    );
+    for count in [9, 10, 250] {
+        assert!(
+            ClientMessage::decode(&input(count)).is_err(),
+            "{count} values"
+        );
+    }
+}
+
+#[test]
+fn a_game_event_of_more_than_eight_values_is_a_decode_error() {
+    let schema = support::world::test_schema();
+    // Tag 3 (event), variant 0 (game), kind 1 (bonus: x and amount), then
+    // the values.
+    let event = |count| [&[3, 0, 1][..], &ones(count)].concat();
+    let limits = Limits::default();
+    let two = ServerMessage::decode(&event(2), Some(&schema), &limits).unwrap();
+    assert_eq!(
+        two,
+        ServerMessage::Event(ServerEvent::Game(GameEvent {
+            kind: 1,
+            values: [1, 1, 0, 0, 0, 0, 0, 0],
+        }))
+    );
+    // Eight values decode (the schema refuses the six undeclared ones, a
+    // decoder without it takes them); nine or more decode nowhere.
+    assert!(ServerMessage::decode(&event(8), None, &limits).is_ok());
+    assert!(ServerMessage::decode(&event(8), Some(&schema), &limits).is_err());
+    for count in [9, 10, 250] {
+        assert!(
+            ServerMessage::decode(&event(count), None, &limits).is_err(),
+            "{count} values"
+        );
+        assert!(
+            ServerMessage::decode(&event(count), Some(&schema), &limits).is_err(),
+            "{count} values"
+        );
+    }
 }

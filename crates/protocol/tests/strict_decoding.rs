@@ -205,3 +205,70 @@ fn join_from_another_version_or_schema_is_refused() {
         Err(JoinRefused::SchemaMismatch { .. })
     ));
 }
+
+#[test]
+fn game_event_the_schema_does_not_declare_is_refused() {
+    use tickwire_protocol::{ServerDecodeError, ServerEvent, ServerMessage};
+    use tickwire_sim::GameEvent;
+    use tickwire_types::EventError;
+    let schema = test_schema();
+    let limits = Limits::default();
+    let event = |kind, values| ServerMessage::Event(ServerEvent::Game(GameEvent { kind, values }));
+    let decode = |m: &ServerMessage| {
+        ServerMessage::decode(&m.to_bytes(&schema).unwrap(), Some(&schema), &limits)
+    };
+    // A kill with no killer (-1) is fine.
+    let none = event(0, [-1, 2, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(decode(&none), Ok(none));
+    // The schema declares two kinds of event.
+    assert_eq!(
+        decode(&event(2, [0; 8])),
+        Err(ServerDecodeError::Event(EventError::UnknownKind(2)))
+    );
+    // A player field takes -1 or an id, nothing lower.
+    assert!(matches!(
+        decode(&event(0, [-2, 2, 0, 0, 0, 0, 0, 0])),
+        Err(ServerDecodeError::Event(EventError::OutOfRange { .. }))
+    ));
+    // `bonus` declares `x` and `amount`: amount is at most 50, and nothing
+    // follows it.
+    assert!(matches!(
+        decode(&event(1, [0, 51, 0, 0, 0, 0, 0, 0])),
+        Err(ServerDecodeError::Event(EventError::OutOfRange { .. }))
+    ));
+    assert!(matches!(
+        decode(&event(1, [0, 5, 1, 0, 0, 0, 0, 0])),
+        Err(ServerDecodeError::Event(EventError::Undeclared {
+            index: 2,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn input_values_decode_as_sent_and_the_schema_checks_them() {
+    use tickwire_protocol::ClientMessage;
+    use tickwire_sim::PlayerInput;
+    use tickwire_types::InputError;
+    let schema = test_schema();
+    // Trailing zeros are not sent: tag 1, seq 9, one value, -127 (zigzag
+    // 253, a varint of marker 251 and two bytes).
+    let input = PlayerInput::new(9, &[-127, 0, 0, 0]);
+    let bytes = ClientMessage::Input(input).to_bytes();
+    assert_eq!(bytes, [1, 9, 1, 251, 253, 0]);
+    assert_eq!(
+        ClientMessage::decode(&bytes),
+        Ok(ClientMessage::Input(input))
+    );
+    // Decoding does not know the game; the schema refuses what it does not
+    // declare (the server checks every input this way).
+    assert_eq!(schema.check_input(&input), Ok(()));
+    assert!(matches!(
+        schema.check_input(&PlayerInput::new(9, &[128])),
+        Err(InputError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        schema.check_input(&PlayerInput::new(9, &[0, 0, 0, 0, 1])),
+        Err(InputError::Undeclared { index: 4, .. })
+    ));
+}

@@ -33,6 +33,8 @@ fn schema() -> Schema {
                 fields: vec![field(0, "team", Quantization::Int { min: -1, max: 1 })],
             },
         ],
+        input: vec![],
+        events: vec![],
     }
 }
 

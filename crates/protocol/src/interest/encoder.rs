@@ -178,10 +178,10 @@ impl ViewEncoder {
     /// ```
     /// # use tickwire_protocol::{ViewEncoder, ViewTracker};
     /// # use tickwire_types::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
-    /// let schema = Schema { game: "demo".into(), kinds: vec![KindDecl {
+    /// let schema = Schema::new("demo", vec![KindDecl {
     ///     id: 0, name: "dot".into(),
     ///     fields: vec![FieldDecl { id: 0, name: "x".into(), quant: Quantization::Fixed { scale: 16 } }],
-    /// }] };
+    /// }], vec![], vec![]);
     /// let dot = |id, x| ReplicatedEntity { id: NetId(id), kind: 0, values: [x, 0, 0, 0, 0, 0, 0, 0] };
     /// let mut encoder = ViewEncoder::new(schema)?;
     /// let mut player = ViewTracker::new();
@@ -216,10 +216,10 @@ impl ViewEncoder {
     /// ```
     /// # use tickwire_protocol::{ViewEncoder, ViewTracker, write_snapshot_message};
     /// # use tickwire_types::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
-    /// # let schema = Schema { game: "demo".into(), kinds: vec![KindDecl {
+    /// # let schema = Schema::new("demo", vec![KindDecl {
     /// #     id: 0, name: "dot".into(),
     /// #     fields: vec![FieldDecl { id: 0, name: "x".into(), quant: Quantization::Fixed { scale: 16 } }],
-    /// # }] };
+    /// # }], vec![], vec![]);
     /// # let dot = |id, x| ReplicatedEntity { id: NetId(id), kind: 0, values: [x, 0, 0, 0, 0, 0, 0, 0] };
     /// let (mut a, mut b) = (ViewEncoder::new(schema.clone())?, ViewEncoder::new(schema)?);
     /// let (mut p, mut q) = (ViewTracker::new(), ViewTracker::new());
@@ -315,10 +315,10 @@ impl ViewEncoder {
     /// ```
     /// # use tickwire_protocol::{ViewEncoder, ViewTracker};
     /// # use tickwire_types::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
-    /// let schema = Schema { game: "demo".into(), kinds: vec![KindDecl {
+    /// let schema = Schema::new("demo", vec![KindDecl {
     ///     id: 0, name: "dot".into(),
     ///     fields: vec![FieldDecl { id: 0, name: "x".into(), quant: Quantization::Fixed { scale: 16 } }],
-    /// }] };
+    /// }], vec![], vec![]);
     /// let dot = |id, x| ReplicatedEntity { id: NetId(id), kind: 0, values: [x, 0, 0, 0, 0, 0, 0, 0] };
     /// let mut encoder = ViewEncoder::new(schema)?;
     /// let mut player = ViewTracker::new();

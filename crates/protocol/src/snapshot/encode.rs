@@ -19,10 +19,10 @@ use crate::rules::not_newer;
 /// ```
 /// # use tickwire_protocol::{encode_full, SnapshotBody, Limits};
 /// # use tickwire_types::{Schema, KindDecl, FieldDecl, Quantization, ReplicatedEntity, NetId};
-/// let schema = Schema { game: "demo".into(), kinds: vec![KindDecl {
+/// let schema = Schema::new("demo", vec![KindDecl {
 ///     id: 0, name: "dot".into(),
 ///     fields: vec![FieldDecl { id: 0, name: "x".into(), quant: Quantization::Fixed { scale: 16 } }],
-/// }] };
+/// }], vec![], vec![]);
 /// let dot = ReplicatedEntity { id: NetId(7), kind: 0, values: [160, 0, 0, 0, 0, 0, 0, 0] };
 /// let mut body = Vec::new();
 /// encode_full(&schema, 30, &[dot], &mut body)?;
@@ -426,6 +426,8 @@ mod tests {
                     fields: vec![field(0, Quantization::Int { min: -1, max: 1 })],
                 },
             ],
+            input: vec![],
+            events: vec![],
         }
     }
 

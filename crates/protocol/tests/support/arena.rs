@@ -42,6 +42,8 @@ pub fn arena_schema() -> Schema {
                 field(3, "hp", Quantization::Int { min: 0, max: 100 }),
             ],
         }],
+        input: vec![],
+        events: vec![],
     }
 }
 

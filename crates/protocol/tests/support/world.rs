@@ -3,14 +3,22 @@
 
 #![allow(dead_code)]
 
-use tickwire_sim::{FieldDecl, KindDecl, NetId, Quantization, ReplicatedEntity, Schema};
+use tickwire_sim::{
+    EventDecl, FieldDecl, InputDecl, InputKind, KindDecl, NetId, Quantization, ReplicatedEntity,
+    Schema,
+};
 
 use super::arena::SplitMix;
 
 /// An avatar (fixed-point position, angle, bounded hit points) and a pickup
 /// (a negative-range Int, an angle with an odd step count, a coarse
-/// coordinate, and a full eight fields' worth of small integers).
+/// coordinate, a full eight fields' worth of integers, the last a player),
+/// an input with a field of every input kind, and two kinds of event.
 pub fn test_schema() -> Schema {
+    let input = |name: &str, kind| InputDecl {
+        name: name.into(),
+        kind,
+    };
     let field = |id: u8, name: &str, quant| FieldDecl {
         id,
         name: name.into(),
@@ -38,6 +46,7 @@ pub fn test_schema() -> Schema {
                             0 => Quantization::Int { min: -5, max: 5 },
                             1 => Quantization::Angle { steps: 7 },
                             2 => Quantization::Fixed { scale: 1 },
+                            7 => Quantization::Player,
                             _ => Quantization::Int {
                                 min: i32::MIN,
                                 max: i32::MAX,
@@ -46,6 +55,33 @@ pub fn test_schema() -> Schema {
                         field(i, &format!("f{i}"), quant)
                     })
                     .collect(),
+            },
+        ],
+        input: vec![
+            input("move", InputKind::Axis { steps: 127 }),
+            input("aim", InputKind::Angle { steps: 65_536 }),
+            input(
+                "buttons",
+                InputKind::Buttons {
+                    names: vec!["fire".into(), "jump".into()],
+                },
+            ),
+            input("slot", InputKind::Int { min: -3, max: 9 }),
+        ],
+        events: vec![
+            EventDecl {
+                name: "kill".into(),
+                fields: vec![
+                    field(0, "killer", Quantization::Player),
+                    field(1, "victim", Quantization::Player),
+                ],
+            },
+            EventDecl {
+                name: "bonus".into(),
+                fields: vec![
+                    field(0, "x", Quantization::Fixed { scale: 16 }),
+                    field(1, "amount", Quantization::Int { min: 0, max: 50 }),
+                ],
             },
         ],
     }
@@ -64,6 +100,11 @@ pub fn random_value(rng: &mut SplitMix, quant: &Quantization) -> i32 {
             let span = (i64::from(max) - i64::from(min) + 1) as u64;
             (i64::from(min) + ((r >> 8) % span) as i64) as i32
         }
+        Quantization::Player => match r % 4 {
+            0 => -1,
+            1 => i32::MAX,
+            _ => ((r >> 8) % 1000) as i32,
+        },
     }
 }
 
