@@ -313,7 +313,7 @@ async fn an_input_out_of_its_declared_range_is_closed_with_1002_naming_the_field
     // The arena declares move_x as an axis of 127 steps: -127..=127.
     let ((code, reason), closed) = send_bad_input(PlayerInput::new(2, &[128, 0, 0, 0])).await;
     assert_eq!(closed.code, 1002, "{closed:?}");
-    assert_eq!(code, tickwire_protocol::error_code::MALFORMED, "{reason}");
+    assert_eq!(code, tickwire_protocol::error_code::BAD_INPUT, "{reason}");
     assert!(
         reason.contains("move_x") && reason.contains("128") && reason.contains("-127..=127"),
         "{reason}"
@@ -326,7 +326,7 @@ async fn an_input_value_past_the_declared_fields_is_closed_with_1002() {
     // The arena declares four input fields; a fifth value is no field.
     let ((code, reason), closed) = send_bad_input(PlayerInput::new(2, &[0, 0, 0, 0, 7])).await;
     assert_eq!(closed.code, 1002, "{closed:?}");
-    assert_eq!(code, tickwire_protocol::error_code::MALFORMED, "{reason}");
+    assert_eq!(code, tickwire_protocol::error_code::BAD_INPUT, "{reason}");
     assert!(
         reason.contains("value 4") && reason.contains("4 input fields"),
         "{reason}"

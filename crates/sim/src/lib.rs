@@ -42,9 +42,9 @@ pub use replicate::{
     EventDecl, FieldDecl, GameEvent, InputDecl, InputKind, KindDecl, MAX_FIELDS, MAX_INPUT_FIELDS,
     NetId, PlayerId, PlayerInput, Quantization, Rect, ReplicatedEntity, Schema, SchemaError,
 };
-pub use typed::{Event, Input, IntField, NoEvents, RealField, Replicate};
 pub use setup::{Configure, SetupError, Shape};
 pub use simulation::{JoinError, Joined, Simulation};
+pub use typed::{Event, Input, IntField, NoEvents, RealField, Replicate};
 // The derives, each next to the trait of the same name (a derive macro and
 // a trait live in different namespaces, so one `use` brings both).
 pub use tickwire_derive::{Event, Input, Replicate, StateHash};
@@ -53,9 +53,9 @@ pub use world::{DEFAULT_TICK_RATE, World, WorldError};
 /// What a game's source needs, in one import.
 pub mod prelude {
     pub use crate::{
-        Configure, Ctx, EntityKey, Event, Game, GridSpec, Input, JoinError, NetId, NoEvents, PlayerId, Rect, SetupError, Shape,
-        Replicate, ReplicatedEntity, Schema, SimRng, Simulation, StateHash, StateHasher, World,
-        nearness,
+        Configure, Ctx, EntityKey, Event, Game, GridSpec, Input, JoinError, NetId, NoEvents,
+        PlayerId, Rect, Replicate, ReplicatedEntity, Schema, SetupError, Shape, SimRng, Simulation,
+        StateHash, StateHasher, World, nearness,
     };
     pub use glam::Vec2;
     pub use rand::Rng;

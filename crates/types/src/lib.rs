@@ -134,7 +134,10 @@ impl InputKind {
     pub fn range(&self) -> (i32, i32) {
         match self {
             Self::Axis { steps } => (-i32::from(*steps), i32::from(*steps)),
-            Self::Angle { steps } => (0, (i64::from(*steps) - 1).clamp(0, i64::from(i32::MAX)) as i32),
+            Self::Angle { steps } => (
+                0,
+                (i64::from(*steps) - 1).clamp(0, i64::from(i32::MAX)) as i32,
+            ),
             Self::Buttons { names } => (0, ((1i64 << names.len().min(MAX_BUTTONS)) - 1) as i32),
             Self::Int { min, max } => (*min, *max),
         }
@@ -450,7 +453,9 @@ impl Schema {
     /// Checks one event against its declaration: a declared kind, every
     /// value admitted by its field, nothing past the declared fields.
     pub fn check_event(&self, event: &GameEvent) -> Result<(), EventError> {
-        let decl = self.event(event.kind).ok_or(EventError::UnknownKind(event.kind))?;
+        let decl = self
+            .event(event.kind)
+            .ok_or(EventError::UnknownKind(event.kind))?;
         for (i, &value) in event.values.iter().enumerate() {
             match decl.fields.get(i) {
                 Some(field) if !field.quant.admits(value) => {
@@ -640,7 +645,10 @@ pub struct PlayerInput {
 impl PlayerInput {
     /// An input with these leading values; the rest are zero.
     pub fn new(seq: u32, values: &[i32]) -> Self {
-        let mut input = Self { seq, values: [0; MAX_INPUT_FIELDS] };
+        let mut input = Self {
+            seq,
+            values: [0; MAX_INPUT_FIELDS],
+        };
         for (slot, &v) in input.values.iter_mut().zip(values) {
             *slot = v;
         }
@@ -725,9 +733,11 @@ impl Serialize for PlayerInput {
 
 impl<'de> Deserialize<'de> for PlayerInput {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (seq, values) =
-            <(u32, values_serde::Values<MAX_INPUT_FIELDS>)>::deserialize(d)?;
-        Ok(Self { seq, values: values.0 })
+        let (seq, values) = <(u32, values_serde::Values<MAX_INPUT_FIELDS>)>::deserialize(d)?;
+        Ok(Self {
+            seq,
+            values: values.0,
+        })
     }
 }
 
@@ -740,7 +750,10 @@ impl Serialize for GameEvent {
 impl<'de> Deserialize<'de> for GameEvent {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let (kind, values) = <(u8, values_serde::Values<MAX_FIELDS>)>::deserialize(d)?;
-        Ok(Self { kind, values: values.0 })
+        Ok(Self {
+            kind,
+            values: values.0,
+        })
     }
 }
 

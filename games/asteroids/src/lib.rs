@@ -327,7 +327,10 @@ impl Asteroids {
                 if ship.wrecked == 0 {
                     // Back at a random spot, still.
                     let side = self.config.field_size;
-                    ship.pos = Vec2::new(ctx.rng.random::<f32>() * side, ctx.rng.random::<f32>() * side);
+                    ship.pos = Vec2::new(
+                        ctx.rng.random::<f32>() * side,
+                        ctx.rng.random::<f32>() * side,
+                    );
                     ship.vel = Vec2::ZERO;
                 }
                 continue;
@@ -379,7 +382,8 @@ impl Asteroids {
             // The nearest thing hit, lowest net id first on a tie.
             // The grid holds where things were when the tick began: widen
             // the search by the most anything moved since.
-            let reach = ROCK_RADIUS * f32::from(LARGEST) + (self.config.max_speed + ROCK_MAX_SPEED) * dt;
+            let reach =
+                ROCK_RADIUS * f32::from(LARGEST) + (self.config.max_speed + ROCK_MAX_SPEED) * dt;
             let mut hit: Option<(f32, NetId, EntityKey)> = None;
             for item in ctx.grid.query_radius(pos, reach) {
                 let radius = match ctx.entities.get(item.key) {
@@ -432,8 +436,7 @@ impl Asteroids {
 
     /// One point for `player`, if it is still here.
     fn credit(&self, ctx: &mut Ctx<'_, Thing>, player: PlayerId) {
-        if let Some(Thing::Ship(ship)) = ctx.avatar(player).and_then(|k| ctx.entities.get_mut(k))
-        {
+        if let Some(Thing::Ship(ship)) = ctx.avatar(player).and_then(|k| ctx.entities.get_mut(k)) {
             ship.score = ship.score.saturating_add(1);
         }
     }

@@ -26,7 +26,7 @@
 //! | the match could not start ([`SeatError::Game`]) | 1011 internal error | 4003 (no server-error code exists) | `internal_error` |
 //! | the room task is gone or never answered the join | 1011 internal error | 4003 | `internal_error` |
 //! | a message that does not decode; a bad or unmasked frame, or fragmentation | 1002 protocol error | 4002 malformed | `bad_message` |
-//! | an input the game's schema refuses (`Schema::check_input`: a value out of its field's range, or a value past the declared fields) | 1002 protocol error | 4002 malformed | `bad_input` |
+//! | an input the game's schema refuses (`Schema::check_input`: a value out of its field's range, or a value past the declared fields) | 1002 protocol error | 4007 bad input | `bad_input` |
 //! | a text frame | 1003 unsupported data | 4002 malformed | `text_frame` |
 //! | a text frame (or a close reason) that is not UTF-8 | 1007 invalid payload data | 4002 malformed | `text_frame` |
 //! | a message over the size limit | 1009 message too big | 4002 malformed | `message_too_big` |
@@ -128,6 +128,7 @@ impl CloseWith {
             End::ProtocolVersion => wire::error_code::PROTOCOL_VERSION,
             End::RoomFull => wire::error_code::FULL,
             End::Shutdown => wire::error_code::SHUTDOWN,
+            End::BadInput => wire::error_code::BAD_INPUT,
             _ => wire::error_code::MALFORMED,
         };
         Self {
