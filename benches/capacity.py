@@ -98,7 +98,7 @@ def run_layout(name, args):
     swarm_cmd = [SWARM, "--url", "ws://127.0.0.1:%d/ws" % port, "--bots", str(n),
                  "--room-size", "10" if kind == "rooms-of-10" else "0",
                  "--duration", "%ds" % args.duration, "--warmup", "%ds" % args.warmup,
-                 "--json", "-", "--quiet"]
+                 "--behaviour", "scenario", "--json", "-", "--quiet"]
     server = subprocess.Popen(server_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env=dict(os.environ, RUST_LOG="warn"))
     try:

@@ -98,7 +98,7 @@ def main():
             swarms.append(subprocess.Popen(
                 [args.swarm, "--url", "ws://127.0.0.1:%d/ws" % port, "--bots", str(args.bots),
                  "--room-size", str(args.room_size), "--duration", "%ds" % (args.duration + 2),
-                 "--warmup", "%ds" % warmup, "--json", "-", "--quiet"],
+                 "--warmup", "%ds" % warmup, "--behaviour", "scenario", "--json", "-", "--quiet"],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
         time.sleep(ramp + warmup + 1.0)
         before = [(cpu_seconds(s.pid), context_switches(s.pid)) for _, s, _ in servers]

@@ -23,8 +23,9 @@ use tickwire::bench::{Outboxes, PlayerLink};
 use tickwire_protocol::{
     ClientState, Limits, Replicator, ServerHistory, decode_snapshot_message, write_snapshot_message,
 };
+use tickwire_sim::games::arena::ArenaInput;
 use tickwire_sim::games::bench::{BenchConfig, new_world};
-use tickwire_sim::{PlayerId, PlayerInput, ReplicatedEntity, Simulation};
+use tickwire_sim::{Input as _, PlayerId, PlayerInput, ReplicatedEntity, Simulation};
 
 /// A bench-game room of `players` moving avatars, stepped twice, with the
 /// replicated rows of both ticks.
@@ -52,10 +53,13 @@ fn bench_room(
                 p,
                 PlayerInput {
                     seq: step as u32 + 1,
-                    move_x: (a.cos() * 127.0) as i8,
-                    move_y: (a.sin() * 127.0) as i8,
-                    aim: 0,
-                    buttons: 0,
+                    values: ArenaInput {
+                        move_x: (a.cos() * 127.0) as i8,
+                        move_y: (a.sin() * 127.0) as i8,
+                        aim: 0,
+                        buttons: 0,
+                    }
+                    .to_values(),
                 },
             );
         }

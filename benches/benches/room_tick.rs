@@ -18,9 +18,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use parking_lot::Mutex;
 use tickwire::bench::TickTimes;
 use tickwire::bench::{PlayerLink, Room, RoomInfo, RoomSettings};
-use tickwire_sim::PlayerInput;
 use tickwire_sim::Simulation;
+use tickwire_sim::games::arena::ArenaInput;
 use tickwire_sim::games::bench::{BenchConfig, new_world};
+use tickwire_sim::{Input as _, PlayerInput};
 
 /// Rooms ticked per iteration, and players in each.
 const ROOMS: usize = 50;
@@ -81,12 +82,15 @@ fn rooms_of_ten(c: &mut Criterion) {
                 if tick % 3 == 0 {
                     for (i, link) in bench.links.iter().enumerate() {
                         let a = ((tick / 30) as usize * 7 + i * 3 + r) as f32 * 0.9;
-                        link.push_input(PlayerInput {
-                            seq: tick / 3,
+                        let input = ArenaInput {
                             move_x: (a.cos() * 127.0) as i8,
                             move_y: (a.sin() * 127.0) as i8,
                             aim: 0,
                             buttons: 0,
+                        };
+                        link.push_input(PlayerInput {
+                            seq: tick / 3,
+                            values: input.to_values(),
                         });
                     }
                 }

@@ -13,13 +13,13 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tickwire_sim::games::arena::{self, ArenaConfig};
+use tickwire_sim::games::arena::{self, ArenaConfig, ArenaInput};
 use tickwire_sim::games::bench::{self, BenchConfig};
-use tickwire_sim::{PlayerId, PlayerInput, Simulation};
+use tickwire_sim::{Input as _, PlayerId, PlayerInput, Simulation};
 
 /// Players with a held input each; `inputs` sends them all, one seq later.
 struct Players {
-    held: Vec<(PlayerId, PlayerInput)>,
+    held: Vec<(PlayerId, u32, ArenaInput)>,
 }
 
 impl Players {
@@ -35,24 +35,29 @@ impl Players {
         let held = (0..n)
             .filter_map(|i| sim.join(&format!("bot{i}")).ok())
             .map(|j| {
-                let input = PlayerInput {
-                    seq: 0,
+                let input = ArenaInput {
                     move_x: (next() % 255) as i8,
                     move_y: (next() % 255) as i8,
                     aim: next() as u16,
                     buttons: u8::from(next() % 4 == 0),
                 };
-                (j.player, input)
+                (j.player, 0, input)
             })
             .collect();
         Self { held }
     }
 
     fn send(&mut self, sim: &mut dyn Simulation) {
-        for (player, input) in &mut self.held {
-            input.seq += 1;
+        for (player, seq, input) in &mut self.held {
+            *seq += 1;
             input.aim = input.aim.wrapping_add(300);
-            sim.input(*player, *input);
+            sim.input(
+                *player,
+                PlayerInput {
+                    seq: *seq,
+                    values: input.to_values(),
+                },
+            );
         }
     }
 }

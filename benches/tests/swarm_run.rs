@@ -8,8 +8,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clap::Parser;
+use std::collections::BTreeMap;
 use tickwire::{BundledOptions, Config, Server, bundled};
-use tickwire_swarm::{Args, run};
+
+use tickwire_sim::InputDecl;
+use tickwire_swarm::{Args, Behaviour, BehaviourError, Tick, Values, run, run_with};
 
 async fn bench_server(max_room_players: Option<usize>) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -29,9 +32,13 @@ const LAX: [&str; 4] = ["--min-snapshot-rate", "0", "--max-gap-p99-ms", "1000000
 
 /// The swarm's arguments against `server`: `extra`, and the [`LAX`]
 /// thresholds `extra` does not set (a test sets the thresholds it is about).
+/// The bots play the benchmark scenario unless `extra` names a behaviour.
 fn args(server: &Server, extra: &[&str]) -> Args {
     let url = format!("ws://{}/ws", server.local_addr());
     let mut argv = vec!["tickwire-swarm", "--url", &url, "--quiet"];
+    if !extra.contains(&"--behaviour") {
+        argv.extend_from_slice(&["--behaviour", "scenario"]);
+    }
     for pair in LAX.chunks(2) {
         if !extra.contains(&pair[0]) {
             argv.extend_from_slice(pair);
@@ -92,8 +99,95 @@ async fn a_small_run_holds_and_counts_what_it_received() {
     // header is counted on top of every payload.
     assert!(report.bytes_per_bot_per_s > 100.0, "{report:?}");
     assert!(report.wire_bytes_per_bot_per_s > report.bytes_per_bot_per_s);
+    // Inputs are counted: about ten a second per bot (at least one each),
+    // and the scenario's bots never fire; the table says so.
+    assert_eq!(report.behaviour, "scenario");
+    assert!(report.inputs_sent >= 6, "{report:?}");
+    assert!(report.inputs_sent <= 6 * 10 * 3, "{report:?}");
+    assert_eq!(
+        report.inputs_by_button,
+        BTreeMap::from([("buttons.fire".to_string(), 0)])
+    );
+    let table = report.table();
+    assert!(table.contains("buttons.fire 0"), "{table}");
     // With lax thresholds the run holds.
     assert!(report.holds, "{}", report.verdict());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_bots_press_the_declared_buttons_and_are_never_refused() {
+    let server = bench_server(None).await;
+    let args = args(
+        &server,
+        &[
+            "--behaviour",
+            "random",
+            "--bots",
+            "4",
+            "--duration",
+            "3s",
+            "--warmup",
+            "300ms",
+        ],
+    );
+    let report = run(&args).await.unwrap();
+    server.shutdown().await;
+
+    // Every input was in range: the server closed no socket.
+    assert_eq!(report.errors, 0, "{:?}", report.errors_by_kind);
+    assert_eq!(report.behaviour, "random");
+    assert!(report.inputs_sent >= 4, "{report:?}");
+    // Fire is held in some inputs and not in others.
+    let fired = report.inputs_by_button.get("buttons.fire").copied();
+    assert!(
+        fired.is_some_and(|n| n > 0 && n < report.inputs_sent),
+        "{report:?}"
+    );
+    let table = report.table();
+    assert!(table.contains("buttons.fire"), "{table}");
+}
+
+/// A behaviour for a game with no input at all.
+struct NeedsJump;
+
+impl Behaviour for NeedsJump {
+    fn name(&self) -> &'static str {
+        "jump"
+    }
+
+    fn start(&mut self, game: &str, input: &[InputDecl]) -> Result<(), BehaviourError> {
+        match input.iter().any(|d| d.name == "jump") {
+            true => Ok(()),
+            false => Err(BehaviourError::MissingField {
+                behaviour: "jump",
+                field: "jump",
+                game: game.to_string(),
+            }),
+        }
+    }
+
+    fn next(&mut self, _tick: &mut Tick<'_>) -> Values {
+        [0; 8]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_behaviour_that_cannot_drive_the_game_stops_the_run_at_the_welcome() {
+    let server = bench_server(None).await;
+    // A whole minute asked: the run must stop at the first welcome instead.
+    let args = args(
+        &server,
+        &["--bots", "2", "--duration", "60s", "--warmup", "0s"],
+    );
+    let result = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        run_with(&args, || Box::new(NeedsJump)),
+    )
+    .await
+    .expect("the run stops at the welcome, not after the window");
+    server.shutdown().await;
+    let err = result.expect_err("the behaviour refused the game");
+    assert!(err.contains("`jump`") && err.contains("bench"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

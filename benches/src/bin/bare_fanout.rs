@@ -40,9 +40,11 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
+use tickwire_sim::Input as _;
+use tickwire_sim::games::arena::ArenaInput;
 use tickwire_swarm::bot::{Target, connect};
 use tickwire_swarm::cpu::process_cpu_seconds;
-use tickwire_swarm::wire;
+use tickwire_swarm::{Values, wire};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -467,7 +469,7 @@ async fn client(
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             for seq in 1.. {
                 ticks.tick().await;
-                let input = wire::input(seq, seq as f32 / 10.0);
+                let input = wire::input(seq, &scenario_input(seq as f32 / 10.0));
                 if writer
                     .write_frame(Frame::binary(Payload::Owned(input)))
                     .await
@@ -503,4 +505,18 @@ async fn client(
         }
         last = Some(now);
     }
+}
+
+/// The arena's input moving at full speed in `direction` (radians), aiming
+/// along it: the scenario bot's input.
+fn scenario_input(direction: f32) -> Values {
+    let (sin, cos) = direction.sin_cos();
+    let turn = direction.rem_euclid(std::f32::consts::TAU) / std::f32::consts::TAU;
+    ArenaInput {
+        move_x: (cos * 127.0).round() as i8,
+        move_y: (sin * 127.0).round() as i8,
+        aim: (turn * 65536.0) as u32 as u16,
+        buttons: 0,
+    }
+    .to_values()
 }

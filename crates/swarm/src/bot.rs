@@ -1,5 +1,6 @@
-//! One bot: a real WebSocket client that joins, sends the scenario's inputs
-//! and decodes every snapshot with the protocol crate's client state keeper.
+//! One bot: a real WebSocket client that joins, sends the inputs its
+//! [`Behaviour`] picks from the declared input, and decodes every snapshot
+//! with the protocol crate's client state keeper.
 //!
 //! Each bot is two tasks over one socket split in halves, because
 //! fastwebsockets' `read_frame` is not cancel-safe and so cannot share a
@@ -13,24 +14,25 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, handshake};
+use fastwebsockets::{Frame, OpCode, Payload, WebSocketError, WebSocketWrite, handshake};
 use http_body_util::Empty;
 use hyper::Request;
 use hyper::header::{CONNECTION, UPGRADE};
 use parking_lot::Mutex;
-use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg32;
+use tokio::io::WriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::stats::{BotTotals, Phase, Samples, Shared};
+use tickwire_types::{PlayerInput, Schema};
+
+use crate::behaviour::{Behaviour, Tick, bot_rng};
+use crate::stats::{BotTotals, InputCounts, InputTally, Phase, Samples, Shared};
 use crate::wire::{self, Incoming};
 
 /// Inputs per second a bot sends (the scenario: one every 100 ms).
 const INPUT_INTERVAL: Duration = Duration::from_millis(100);
-/// A bot picks a new random direction once per second.
-const INPUTS_PER_DIRECTION: u32 = 10;
 /// Inputs remembered for round-trip matching; older ones are forgotten.
 const PENDING_INPUTS: usize = 64;
 
@@ -45,7 +47,7 @@ pub struct Target {
     pub max_message_size: usize,
     /// TCP plus WebSocket handshake timeout.
     pub connect_timeout: Duration,
-    /// Seed of the bots' directions (each bot mixes in its index).
+    /// Seed of the bots' random generators (each bot mixes in its index).
     pub seed: u64,
 }
 
@@ -166,14 +168,16 @@ impl PendingInputs {
     }
 }
 
-/// Runs bot `index` until the run is done; returns what it counted in the
-/// measured window. Errors are counted in `shared`, never returned.
+/// Runs bot `index` until the run is done, playing `behaviour`; returns
+/// what it counted in the measured window. Errors are counted in `shared`,
+/// never returned.
 pub async fn run(
     index: usize,
     room: String,
     target: Arc<Target>,
     shared: Arc<Shared>,
-    mut done: watch::Receiver<bool>,
+    behaviour: Box<dyn Behaviour>,
+    done: watch::Receiver<bool>,
 ) -> BotTotals {
     let name = format!("bot{index}");
     let ws =
@@ -189,65 +193,28 @@ pub async fn run(
                 return BotTotals::default();
             }
         };
-    let (mut reader, mut writer) = ws.split(tokio::io::split);
+    let (mut reader, writer) = ws.split(tokio::io::split);
     reader.set_max_message_size(target.max_message_size);
 
     let pending = Arc::new(Mutex::new(PendingInputs::default()));
-    let (ctrl_tx, mut ctrl_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(8);
+    let (ctrl_tx, ctrl_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(8);
+    let (schema_tx, schema_rx) = oneshot::channel::<Schema>();
+    let mut schema_tx = Some(schema_tx);
 
-    // Writer: the join, then an input every 100 ms; control frames in between.
-    let writer_pending = Arc::clone(&pending);
-    let writer_shared = Arc::clone(&shared);
-    let seed = target.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let writer = tokio::spawn(async move {
-        let mut rng = Pcg32::seed_from_u64(seed);
-        let mut inputs_sent = 0u64;
-        if writer
-            .write_frame(Frame::binary(Payload::Owned(wire::join())))
-            .await
-            .is_err()
-        {
-            return inputs_sent;
-        }
-        let mut ticker = tokio::time::interval(INPUT_INTERVAL);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut seq = 0u32;
-        let mut direction = 0.0f32;
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {
-                    if seq % INPUTS_PER_DIRECTION == 0 {
-                        direction = rng.random_range(0.0..std::f32::consts::TAU);
-                    }
-                    seq += 1;
-                    let msg = wire::input(seq, direction);
-                    let now = Instant::now();
-                    writer_pending.lock().sent(seq, now);
-                    if writer.write_frame(Frame::binary(Payload::Owned(msg))).await.is_err() {
-                        break;
-                    }
-                    if writer_shared.phase() == Phase::Measuring {
-                        inputs_sent += 1;
-                    }
-                }
-                ctrl = ctrl_rx.recv() => {
-                    let Some((opcode, payload)) = ctrl else { break };
-                    let close = opcode == OpCode::Close;
-                    let frame = Frame::new(true, opcode, None, Payload::Owned(payload));
-                    if writer.write_frame(frame).await.is_err() || close {
-                        break;
-                    }
-                }
-                _ = done.changed() => {
-                    if !writer.is_closed() {
-                        let _ = writer.write_frame(Frame::close(1000, b"run over")).await;
-                    }
-                    break;
-                }
-            }
-        }
-        inputs_sent
-    });
+    // Writer: the join, then once welcomed an input every 100 ms; control
+    // frames in between.
+    let writer = tokio::spawn(write(
+        Writer {
+            socket: writer,
+            ctrl: ctrl_rx,
+            done,
+        },
+        Arc::clone(&pending),
+        Arc::clone(&shared),
+        behaviour,
+        bot_rng(target.seed, index),
+        schema_rx,
+    ));
 
     // Reader: decode everything, measure in the window.
     let mut totals = BotTotals::default();
@@ -283,6 +250,10 @@ pub async fn run(
                 match decoder.on_message(&frame.payload) {
                     Ok(Incoming::Welcome) => {
                         welcomed = true;
+                        if let (Some(tx), Some(schema)) = (schema_tx.take(), decoder.schema()) {
+                            // The writer is gone only if its socket failed.
+                            let _ = tx.send(schema.clone());
+                        }
                         shared.connected.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok(Incoming::Snapshot { last_input }) => {
@@ -342,9 +313,134 @@ pub async fn run(
     let writer_result = tokio::time::timeout(Duration::from_secs(2), writer).await;
     totals.inputs = match writer_result {
         Ok(Ok(n)) => n,
-        _ => 0,
+        _ => InputCounts::default(),
     };
     totals
+}
+
+/// The writing half of a bot's socket, with what it must answer to.
+struct Writer {
+    socket: WebSocketWrite<WriteHalf<Upgraded>>,
+    /// Control frames the reader is obliged to answer (pongs, close echoes).
+    ctrl: mpsc::Receiver<(OpCode, Vec<u8>)>,
+    /// Flips when the run is over.
+    done: watch::Receiver<bool>,
+}
+
+/// What the writer does next after a control frame or the end of the run.
+enum Next {
+    Go,
+    Stop,
+}
+
+impl Writer {
+    /// Sends one frame the reader is obliged to answer.
+    async fn forward(&mut self, ctrl: Option<(OpCode, Vec<u8>)>) -> Next {
+        let Some((opcode, payload)) = ctrl else {
+            return Next::Stop;
+        };
+        let close = opcode == OpCode::Close;
+        let frame = Frame::new(true, opcode, None, Payload::Owned(payload));
+        if self.socket.write_frame(frame).await.is_err() || close {
+            Next::Stop
+        } else {
+            Next::Go
+        }
+    }
+
+    /// Closes the socket normally, with `reason`.
+    async fn close(&mut self, reason: &str) {
+        if !self.socket.is_closed() {
+            let _ = self
+                .socket
+                .write_frame(Frame::close(1000, reason.as_bytes()))
+                .await;
+        }
+    }
+}
+
+/// The writer task: the join; then, once the reader has the welcome's
+/// schema, the behaviour's inputs every 100 ms, each checked against the
+/// schema. Returns the inputs it sent in the measured window.
+async fn write(
+    mut w: Writer,
+    pending: Arc<Mutex<PendingInputs>>,
+    shared: Arc<Shared>,
+    mut behaviour: Box<dyn Behaviour>,
+    mut rng: Pcg32,
+    mut schema_rx: oneshot::Receiver<Schema>,
+) -> InputCounts {
+    if w.socket
+        .write_frame(Frame::binary(Payload::Owned(wire::join())))
+        .await
+        .is_err()
+    {
+        return InputCounts::default();
+    }
+    // Wait for the welcome: the behaviour needs the declared input.
+    let schema = loop {
+        tokio::select! {
+            schema = &mut schema_rx => match schema {
+                Ok(schema) => break schema,
+                // The reader stopped before the welcome: it counted why.
+                Err(_) => return InputCounts::default(),
+            },
+            ctrl = w.ctrl.recv() => {
+                if let Next::Stop = w.forward(ctrl).await {
+                    return InputCounts::default();
+                }
+            }
+            _ = w.done.changed() => {
+                w.close("run over").await;
+                return InputCounts::default();
+            }
+        }
+    };
+    if let Err(e) = behaviour.start(&schema.game, &schema.input) {
+        shared.fail(e.to_string());
+        w.close("behaviour").await;
+        return InputCounts::default();
+    }
+    let mut tally = InputTally::new(&schema.input);
+    let mut ticker = tokio::time::interval(INPUT_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seq = 0u32;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let values = behaviour.next(&mut Tick { index: u64::from(seq), rng: &mut rng });
+                seq += 1;
+                let input = PlayerInput { seq, values };
+                if let Err(e) = schema.check_input(&input) {
+                    shared.fail(format!(
+                        "behaviour `{}` made an input game `{}` refuses: {e}",
+                        behaviour.name(),
+                        schema.game
+                    ));
+                    w.close("behaviour").await;
+                    break;
+                }
+                let msg = wire::input(seq, &values);
+                pending.lock().sent(seq, Instant::now());
+                if w.socket.write_frame(Frame::binary(Payload::Owned(msg))).await.is_err() {
+                    break;
+                }
+                if shared.phase() == Phase::Measuring {
+                    tally.count(&values);
+                }
+            }
+            ctrl = w.ctrl.recv() => {
+                if let Next::Stop = w.forward(ctrl).await {
+                    break;
+                }
+            }
+            _ = w.done.changed() => {
+                w.close("run over").await;
+                break;
+            }
+        }
+    }
+    tally.counts()
 }
 
 fn close_code(payload: &[u8]) -> u16 {

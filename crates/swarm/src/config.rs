@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
-/// Load-tests a Tickwire server with many bots speaking the real protocol,
-/// following the arena benchmark scenario: each bot joins, sends an input
-/// every 100 ms with a new random direction every second, and decodes every
-/// snapshot it receives.
+/// Load-tests a Tickwire server with many bots speaking the real protocol:
+/// each bot joins, sends an input every 100 ms built from the game's
+/// declared input by its behaviour, and decodes every snapshot it receives.
 ///
 /// Exit status: 0 when the run holds every threshold, 1 when one is missed,
 /// 2 for bad arguments.
@@ -47,9 +46,22 @@ pub struct Args {
     #[arg(long, default_value_t = 500.0)]
     pub ramp_up: f64,
 
-    /// Seed of the bots' random directions.
+    /// Seed of the bots' random generators: the same seed sends the same
+    /// inputs.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    /// What the bots play: `random` (random valid values of every declared
+    /// input field, buttons included; any game) or `scenario` (the arena
+    /// benchmark scenario: full speed in a random direction, a new one each
+    /// second, through `move_x`, `move_y` and `aim`; what the benchmark
+    /// figures are measured with).
+    #[arg(
+        long,
+        default_value = "random",
+        value_parser = clap::builder::PossibleValuesParser::new(crate::behaviour::NAMES)
+    )]
+    pub behaviour: String,
 
     /// Write the report as JSON to FILE (`-` for standard output).
     #[arg(long, value_name = "FILE")]
@@ -143,6 +155,15 @@ mod tests {
         assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
         assert!(parse_duration("5h").is_err());
         assert!(parse_duration("abc").is_err());
+    }
+
+    #[test]
+    fn behaviour_is_random_unless_named() {
+        let args = Args::parse_from(["tickwire-swarm"]);
+        assert_eq!(args.behaviour, "random");
+        let args = Args::parse_from(["tickwire-swarm", "--behaviour", "scenario"]);
+        assert_eq!(args.behaviour, "scenario");
+        assert!(Args::try_parse_from(["tickwire-swarm", "--behaviour", "dance"]).is_err());
     }
 
     #[test]

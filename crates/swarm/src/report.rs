@@ -39,6 +39,13 @@ pub struct Report {
     pub bytes_per_bot_per_s: f64,
     /// The same including WebSocket frame headers.
     pub wire_bytes_per_bot_per_s: f64,
+    /// The behaviour the bots played (`random`, `scenario`).
+    pub behaviour: String,
+    /// Inputs the bots sent in the window, all bots together.
+    pub inputs_sent: u64,
+    /// Per declared button, named `field.button` (`buttons.fire`): inputs
+    /// of `inputs_sent` sent with it held.
+    pub inputs_by_button: BTreeMap<String, u64>,
     /// Errors: refused or dropped connections, decode failures, closes.
     pub errors: u64,
     /// Errors by kind.
@@ -129,7 +136,7 @@ impl Report {
     /// The human-readable table printed at the end of a run.
     pub fn table(&self) -> String {
         let mut t = String::new();
-        let rows: [(&str, String); 12] = [
+        let rows: [(&str, String); 13] = [
             ("bots", format!("{} in {} room(s)", self.bots, self.rooms)),
             ("measured", format!("{:.1} s", self.duration_s)),
             (
@@ -151,6 +158,7 @@ impl Report {
                     self.bytes_per_bot_per_s, self.wire_bytes_per_bot_per_s
                 ),
             ),
+            ("inputs sent", self.input_summary()),
             ("errors", self.error_summary()),
             ("swarm cpu", format!("{:.2} cores", self.swarm_cpu)),
             ("verdict", self.verdict()),
@@ -159,6 +167,24 @@ impl Report {
             let _ = writeln!(t, "  {k:<20} {v}");
         }
         t
+    }
+
+    /// `N (behaviour B); held: buttons.fire N, ...`, or `no buttons`.
+    fn input_summary(&self) -> String {
+        let held = if self.inputs_by_button.is_empty() {
+            "no buttons declared".to_string()
+        } else {
+            let each: Vec<String> = self
+                .inputs_by_button
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            format!("held: {}", each.join(", "))
+        };
+        format!(
+            "{} (behaviour {}); {held}",
+            self.inputs_sent, self.behaviour
+        )
     }
 
     fn error_summary(&self) -> String {
@@ -201,6 +227,9 @@ mod tests {
             rtt_ms_p99: 40.0,
             bytes_per_bot_per_s: 5000.0,
             wire_bytes_per_bot_per_s: 5120.0,
+            behaviour: "random".to_string(),
+            inputs_sent: 3000,
+            inputs_by_button: BTreeMap::from([("buttons.fire".to_string(), 1000)]),
             errors: 0,
             errors_by_kind: BTreeMap::new(),
             swarm_cpu: 0.1,
@@ -250,6 +279,18 @@ mod tests {
     }
 
     #[test]
+    fn the_table_counts_inputs_per_button() {
+        let table = good().table();
+        let line = table
+            .lines()
+            .find(|l| l.contains("inputs sent"))
+            .unwrap_or_default();
+        assert!(line.contains("3000"), "{line}");
+        assert!(line.contains("behaviour random"), "{line}");
+        assert!(line.contains("buttons.fire 1000"), "{line}");
+    }
+
+    #[test]
     fn json_keys_are_the_documented_ones() {
         let v = serde_json::to_value(good()).unwrap_or_default();
         for key in [
@@ -264,6 +305,9 @@ mod tests {
             "rtt_ms_p50",
             "rtt_ms_p99",
             "bytes_per_bot_per_s",
+            "behaviour",
+            "inputs_sent",
+            "inputs_by_button",
             "errors",
             "holds",
             "swarm_cpu",

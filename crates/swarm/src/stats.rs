@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
+use tickwire_types::{InputDecl, InputKind, MAX_BUTTONS, MAX_INPUT_FIELDS};
+use tokio::sync::watch;
 
 /// Where the run is: bots record figures only while `Measuring`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +40,9 @@ pub struct Shared {
     /// Errors of any kind since the start.
     pub errors: AtomicU64,
     errors_by_kind: Mutex<BTreeMap<String, u64>>,
+    /// The first error that stops the whole run (a behaviour that cannot
+    /// drive the game).
+    fatal: watch::Sender<Option<String>>,
     gaps: Vec<Mutex<Histogram<u64>>>,
     rtts: Vec<Mutex<Histogram<u64>>>,
 }
@@ -63,6 +68,7 @@ impl Shared {
             snapshots_total: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             errors_by_kind: Mutex::new(BTreeMap::new()),
+            fatal: watch::Sender::new(None),
             gaps: (0..SHARDS).map(|_| hist()).collect(),
             rtts: (0..SHARDS).map(|_| hist()).collect(),
         }
@@ -86,6 +92,24 @@ impl Shared {
     pub fn error(&self, kind: impl Into<String>) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         *self.errors_by_kind.lock().entry(kind.into()).or_default() += 1;
+    }
+
+    /// Stops the run with `reason`: an error no bot can get past (the
+    /// first one reported is kept).
+    pub fn fail(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        self.fatal.send_if_modified(|slot| {
+            if slot.is_some() {
+                return false;
+            }
+            *slot = Some(reason);
+            true
+        });
+    }
+
+    /// Watches for the error that stops the run ([`Shared::fail`]).
+    pub fn fatal(&self) -> watch::Receiver<Option<String>> {
+        self.fatal.subscribe()
     }
 
     /// Errors counted so far, by kind.
@@ -150,8 +174,80 @@ impl Samples {
     }
 }
 
+/// The inputs a bot sent inside the measured window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InputCounts {
+    /// Inputs sent.
+    pub sent: u64,
+    /// Per button, named `field.button` (`buttons.fire`): inputs sent with
+    /// it held. Every declared button is here, pressed or not.
+    pub held: BTreeMap<String, u64>,
+}
+
+impl InputCounts {
+    /// Adds another bot's counts to these.
+    pub fn add(&mut self, other: &InputCounts) {
+        self.sent += other.sent;
+        for (name, n) in &other.held {
+            *self.held.entry(name.clone()).or_default() += n;
+        }
+    }
+}
+
+/// Counts a bot's inputs, and per declared button those that hold it.
+#[derive(Clone, Debug, Default)]
+pub struct InputTally {
+    sent: u64,
+    /// `(field index, bit, name)` of every declared button.
+    buttons: Vec<(usize, u32, String)>,
+    held: Vec<u64>,
+}
+
+impl InputTally {
+    /// A tally for the buttons of this declared input.
+    pub fn new(input: &[InputDecl]) -> Self {
+        let mut buttons = Vec::new();
+        for (i, decl) in input.iter().enumerate().take(MAX_INPUT_FIELDS) {
+            if let InputKind::Buttons { names } = &decl.kind {
+                for (bit, name) in names.iter().enumerate().take(MAX_BUTTONS) {
+                    buttons.push((i, bit as u32, format!("{}.{name}", decl.name)));
+                }
+            }
+        }
+        let held = vec![0; buttons.len()];
+        Self {
+            sent: 0,
+            buttons,
+            held,
+        }
+    }
+
+    /// Counts one input sent with these values.
+    pub fn count(&mut self, values: &[i32; MAX_INPUT_FIELDS]) {
+        self.sent += 1;
+        for ((field, bit, _), held) in self.buttons.iter().zip(&mut self.held) {
+            if (values[*field] >> bit) & 1 == 1 {
+                *held += 1;
+            }
+        }
+    }
+
+    /// What was counted.
+    pub fn counts(&self) -> InputCounts {
+        InputCounts {
+            sent: self.sent,
+            held: self
+                .buttons
+                .iter()
+                .zip(&self.held)
+                .map(|((_, _, name), &n)| (name.clone(), n))
+                .collect(),
+        }
+    }
+}
+
 /// What one bot counted inside the measured window.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BotTotals {
     /// Snapshots received and decoded.
     pub snapshots: u64,
@@ -159,6 +255,6 @@ pub struct BotTotals {
     pub payload_bytes: u64,
     /// Bytes received including WebSocket frame headers.
     pub wire_bytes: u64,
-    /// Inputs sent.
-    pub inputs: u64,
+    /// Inputs sent, and per button.
+    pub inputs: InputCounts,
 }

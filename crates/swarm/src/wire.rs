@@ -4,7 +4,9 @@
 use tickwire_protocol::{
     ClientMessage, ClientState, Limits, ServerMessage, decode_snapshot_message,
 };
-use tickwire_types::PlayerInput;
+use tickwire_types::{PlayerInput, Schema};
+
+use crate::behaviour::Values;
 
 /// States a bot keeps as baselines. Over WebSocket the server's baseline is
 /// the last snapshot it wrote, which the bot has always received last: one
@@ -18,27 +20,19 @@ pub fn join() -> Vec<u8> {
     ClientMessage::join(0, None).to_bytes()
 }
 
-/// Input `seq`, moving at full speed in `direction` (radians).
-pub fn input(seq: u32, direction: f32) -> Vec<u8> {
-    let (sin, cos) = direction.sin_cos();
-    let aim = (direction.rem_euclid(std::f32::consts::TAU) / std::f32::consts::TAU * 65536.0) as u32
-        as u16;
-    ClientMessage::Input(PlayerInput::new(
+/// Input `seq` with these values (in the game's declaration order).
+pub fn input(seq: u32, values: &Values) -> Vec<u8> {
+    ClientMessage::Input(PlayerInput {
         seq,
-        &[
-            (cos * 127.0).round() as i32,
-            (sin * 127.0).round() as i32,
-            i32::from(aim),
-            0,
-        ],
-    ))
+        values: *values,
+    })
     .to_bytes()
 }
 
 /// What a decoded message meant to the bot.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming {
-    /// The welcome: the bot now knows the schema.
+    /// The welcome: the bot now knows the schema ([`Decoder::schema`]).
     Welcome,
     /// A snapshot, applied to its baseline.
     Snapshot {
@@ -59,6 +53,11 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// The schema of the welcome, once it came.
+    pub fn schema(&self) -> Option<&Schema> {
+        self.state.as_ref().map(ClientState::schema)
+    }
+
     /// Decodes one message. Snapshots are applied to the bot's state, so a
     /// server that sends a delta against a baseline the bot does not hold,
     /// or an inconsistent one, is an error here.
@@ -96,13 +95,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn input_moves_at_full_speed_toward_the_direction() {
-        let bytes = input(7, std::f32::consts::FRAC_PI_2);
+    fn input_carries_its_seq_and_values() {
+        let values = [0, 127, 16384, 1, -5, 0, 0, 0];
+        let bytes = input(7, &values);
         match ClientMessage::decode(&bytes) {
             Ok(ClientMessage::Input(i)) => {
                 assert_eq!(i.seq, 7);
-                assert_eq!((i.move_x, i.move_y), (0, 127));
-                assert_eq!(i.aim, 16384);
+                assert_eq!(i.values, values);
             }
             other => panic!("not an input: {other:?}"),
         }
