@@ -82,12 +82,14 @@ if [ ! -f client-web/node_modules/.package-lock.json ] ||
     (cd client-web && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# First: the browser tests run the release server, and the profile test
+# replays debug-built records in the release game servers.
+echo "== building the release game servers"
+cargo build --release -p tickwire -p tickwire-asteroids
+
 echo "== cargo test (workspace)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
-
-echo "== building the release server for the browser tests"
-cargo build --release -p tickwire
 
 echo "== web client tests"
 (cd client-web && TICKWIRE_BIN="$(pwd)/../target/release/tickwire" TICKWIRE_CHROMIUM="$CHROMIUM" \

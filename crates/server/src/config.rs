@@ -37,8 +37,8 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_BANDWIDTH_BUDGET", value_parser = clap::value_parser!(u64).range(1..))]
     pub bandwidth_budget: Option<u64>,
 
-    /// Most players in one room; default: the game's
-    /// (`GameFactory::room_player_limit`; 64 for the arena, 10,000 for bench).
+    /// Most players in one room; default: the game's own limit
+    /// (`Game::max_players`, through `GameFactory::room_player_limit`).
     /// A join over it is refused with close code 1013.
     #[arg(long, env = "TICKWIRE_MAX_ROOM_PLAYERS")]
     pub max_room_players: Option<usize>,

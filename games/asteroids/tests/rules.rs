@@ -9,7 +9,11 @@ use tickwire_sim::{Event, Input, PlayerId, PlayerInput, Quantization, Simulation
 /// A match of `players` ships on a small field, each holding a random
 /// input for a few ticks at a time; returns the world, every tick's hash
 /// and every event.
-fn play(seed: u64, players: usize, ticks: u32) -> (World<Asteroids>, Vec<u64>, Vec<AsteroidsEvent>) {
+fn play(
+    seed: u64,
+    players: usize,
+    ticks: u32,
+) -> (World<Asteroids>, Vec<u64>, Vec<AsteroidsEvent>) {
     let config = AsteroidsConfig {
         field_size: 800.0,
         ..AsteroidsConfig::default()
@@ -31,12 +35,21 @@ fn play(seed: u64, players: usize, ticks: u32) -> (World<Asteroids>, Vec<u64>, V
                 };
             }
             let values = held[i].to_values();
-            world.input(id, PlayerInput { seq: tick + 1, values });
+            world.input(
+                id,
+                PlayerInput {
+                    seq: tick + 1,
+                    values,
+                },
+            );
         }
         world.step();
         hashes.push(world.state_hash());
         world.drain_events(&mut wire);
-        events.extend(wire.drain(..).map(|e| AsteroidsEvent::from_wire(&e).unwrap()));
+        events.extend(
+            wire.drain(..)
+                .map(|e| AsteroidsEvent::from_wire(&e).unwrap()),
+        );
     }
     (world, hashes, events)
 }
@@ -95,7 +108,11 @@ fn a_crash_into_a_rock_is_a_death_nobody_caused() {
         .schema()
         .clone();
     let crash = schema.events.iter().find(|e| e.name == "crash").unwrap();
-    let fields: Vec<_> = crash.fields.iter().map(|f| (f.name.as_str(), f.quant)).collect();
+    let fields: Vec<_> = crash
+        .fields
+        .iter()
+        .map(|f| (f.name.as_str(), f.quant))
+        .collect();
     assert_eq!(fields, [("player", Quantization::Player)]);
 }
 
