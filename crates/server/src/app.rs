@@ -34,7 +34,7 @@ use tickwire_sim::setup::{self, Configure, SetupError};
 use tracing_subscriber::EnvFilter;
 
 use crate::game::{GameOptions, factory};
-use crate::{Config, GameFactory, LogFormat, Server};
+use crate::{Config, GameFactory, LogFormat, Page, Server};
 
 /// Serves the game `G` with the standard flags, as the binary's `main`
 /// does: `fn main() -> ExitCode { tickwire::run::<MyGame>() }`. Returns
@@ -42,6 +42,13 @@ use crate::{Config, GameFactory, LogFormat, Server};
 /// a mistake (printed on stderr, with a failure code).
 pub fn run<G: Configure>() -> ExitCode {
     Games::new().game::<G>().run()
+}
+
+/// [`run`], serving `page` at `/`: the game's own page, embedded in the
+/// binary with [`page!`](crate::page!):
+/// `tickwire::run_with_page::<MyGame>(tickwire::page!("web"))`.
+pub fn run_with_page<G: Configure>(page: Page) -> ExitCode {
+    Games::new().game::<G>().page(page).run()
 }
 
 /// The standard game flags of a game server, for any game.
@@ -159,6 +166,7 @@ pub struct Games {
     games: Vec<Entry>,
     about: Option<&'static str>,
     version: Option<&'static str>,
+    page: Page,
 }
 
 impl std::fmt::Debug for Games {
@@ -233,6 +241,16 @@ impl Games {
     #[must_use]
     pub fn version(mut self, version: &'static str) -> Self {
         self.version = Some(version);
+        self
+    }
+
+    /// Serves `page` at `/`, for every game: the binary's own page,
+    /// embedded with [`page!`](crate::page!). Without one, the SDK's generic
+    /// page ([`Page::minimal`]). `--client-dir DIR` serves a folder
+    /// instead of either.
+    #[must_use]
+    pub fn page(mut self, page: Page) -> Self {
+        self.page = page;
         self
     }
 
@@ -367,7 +385,7 @@ impl Games {
                 // Checked before anything listens: a refused flag, a bad
                 // config file, a record directory that cannot be made.
                 let game = self.factory(name, &flags.options())?;
-                serve(config, game)?;
+                serve(config, game, self.page)?;
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -418,8 +436,9 @@ fn verdict(record: &MatchRecord, replay: &Replay) -> anyhow::Result<ReplayVerdic
     Ok(ReplayVerdict::Equal { ticks })
 }
 
-/// Serves `game` until SIGINT or SIGTERM, then shuts down gracefully.
-fn serve(config: Config, game: Arc<dyn GameFactory>) -> anyhow::Result<()> {
+/// Serves `game`, and `page` at `/`, until SIGINT or SIGTERM, then shuts
+/// down gracefully.
+fn serve(config: Config, game: Arc<dyn GameFactory>, page: Page) -> anyhow::Result<()> {
     init_logging(config.log_format);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.threads > 0 {
@@ -434,7 +453,7 @@ fn serve(config: Config, game: Arc<dyn GameFactory>) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(config.bind)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.bind))?;
-            let server = Server::start(config, listener, game)?;
+            let server = Server::builder(config, game).page(page).start(listener)?;
             let addr = server.local_addr();
             tracing::info!(%addr, game = name, "tickwire listening");
             println!("Tickwire is serving the {name} game: open http://{addr}/");

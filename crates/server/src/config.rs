@@ -145,6 +145,13 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_ROOM_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub room_threads: u16,
 
+    /// Serve the game's page from this folder instead of the one built in,
+    /// reading every file at every request, so an edit shows on reload
+    /// (for developing a page). The SDK stays at `/sdk/`. A folder that
+    /// does not exist stops the server at start-up.
+    #[arg(long, env = "TICKWIRE_CLIENT_DIR", value_name = "DIR")]
+    pub client_dir: Option<PathBuf>,
+
     /// Log line format.
     #[arg(long, env = "TICKWIRE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
@@ -261,6 +268,7 @@ impl Default for Config {
             max_catch_up: 4,
             threads: 0,
             room_threads: 1,
+            client_dir: None,
             log_format: LogFormat::Text,
             allowed_origins: Vec::new(),
             ticket_secret: None,

@@ -2,7 +2,8 @@
 //!
 //! | route | answer |
 //! | --- | --- |
-//! | `GET /`, `GET /<file>` | the browser client, embedded in release builds |
+//! | `GET /sdk/<file>` | the browser SDK (`client-web/sdk/`), for every game |
+//! | `GET /`, `GET /<file>` | the game's page (see `page`) |
 //! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket (`&ticket=...` with `--ticket-secret`) |
 //! | `GET /api/rooms` | rooms as JSON, cached for [`ROOMS_CACHE`] (`?players=1` adds every player's outbox, for operators only) |
 //! | `GET /metrics` | Prometheus text (on the admin address only, with `--admin-bind`) |
@@ -39,27 +40,13 @@ use hyper::header::{
 };
 use hyper::{Method, Request, Response, StatusCode};
 use parking_lot::Mutex;
-use rust_embed::RustEmbed;
 use sha2::Digest as _;
 
 use crate::admission::{self, Admission, AdmissionRequest};
 use crate::config::Config;
 use crate::lobby::MAX_ROOM_NAME;
+use crate::page::{self, Page};
 use crate::{Shared, session, stats};
-
-/// The browser client. Release builds embed it; debug builds read it from
-/// the source tree, so edits show up on reload.
-#[derive(RustEmbed)]
-#[folder = "$CARGO_MANIFEST_DIR/../../client-web"]
-#[exclude = "node_modules/*"]
-#[exclude = "test/*"]
-#[exclude = "test-results/*"]
-#[exclude = "tools/*"]
-#[exclude = "README.md"]
-#[exclude = "package.json"]
-#[exclude = "package-lock.json"]
-#[exclude = ".*"]
-struct ClientFiles;
 
 /// The response body type of every route.
 pub type Body = Full<Bytes>;
@@ -79,6 +66,8 @@ pub struct Front {
     checks: Vec<Arc<dyn Admission>>,
     /// `/api/rooms` without and with players: when rendered, and the body.
     rooms: Mutex<[Option<(Instant, Bytes)>; 2]>,
+    /// The game's page, served at `/`.
+    page: Page,
 }
 
 impl std::fmt::Debug for Front {
@@ -92,8 +81,18 @@ impl std::fmt::Debug for Front {
 
 impl Front {
     /// The checks `config` asks for (the ticket secret, read from its file
-    /// if given), then `hook`.
-    pub fn new(config: &Config, hook: Option<Arc<dyn Admission>>) -> anyhow::Result<Self> {
+    /// if given), then `hook`; `page` at `/`, unless `--client-dir` names
+    /// a folder to serve instead (which must exist).
+    pub fn new(
+        config: &Config,
+        hook: Option<Arc<dyn Admission>>,
+        page: Page,
+    ) -> anyhow::Result<Self> {
+        let page = match &config.client_dir {
+            Some(dir) => Page::dir(dir),
+            None => page,
+        };
+        page.check()?;
         let mut checks: Vec<Arc<dyn Admission>> = Vec::new();
         if let Some(tickets) = admission::TicketAdmission::from_config(config)? {
             checks.push(Arc::new(tickets));
@@ -103,6 +102,7 @@ impl Front {
             origins: config.allowed_origins.clone(),
             checks,
             rooms: Mutex::new([None, None]),
+            page,
         })
     }
 }
@@ -120,7 +120,7 @@ pub async fn route(
         (&Method::GET, "/api/rooms") => rooms(&req, &shared, false),
         (&Method::GET, "/metrics") if !admin_elsewhere => metrics(),
         (&Method::GET, "/metrics") => text(StatusCode::NOT_FOUND, "not found\n"),
-        (&Method::GET | &Method::HEAD, path) => static_file(path),
+        (&Method::GET | &Method::HEAD, path) => static_file(&shared.front.page, path).await,
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     };
     Ok(response)
@@ -301,27 +301,38 @@ fn metrics() -> Response<Body> {
     response
 }
 
-fn static_file(path: &str) -> Response<Body> {
-    let path = path.trim_start_matches('/');
-    let path = if path.is_empty() || path.ends_with('/') {
-        format!("{path}index.html")
-    } else {
-        path.to_owned()
+/// A file of the SDK (under `/sdk/`) or of the game's page (anything
+/// else), typed by its extension, revalidated at every use (`no-cache`);
+/// 404 for a path [`page::file_path`] refuses or no file.
+async fn static_file(page: &Page, path: &str) -> Response<Body> {
+    let (sdk, path) = match path.strip_prefix("/sdk") {
+        Some(rest) if rest.starts_with('/') => (true, rest),
+        _ => (false, path),
     };
-    match ClientFiles::get(&path) {
-        Some(file) => {
-            let mime = mime_guess::from_path(&path).first_or_octet_stream();
-            let mut response = Response::new(Full::new(Bytes::from(file.data.into_owned())));
-            if let Ok(value) = HeaderValue::from_str(mime.as_ref()) {
-                response.headers_mut().insert(CONTENT_TYPE, value);
-            }
-            response
-                .headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            response
-        }
-        None => text(StatusCode::NOT_FOUND, "not found\n"),
+    let Some(file) = page::file_path(path) else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let data = if sdk {
+        page::sdk_file(&file)
+    } else {
+        page.get(&file).await
+    };
+    let Some(data) = data else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let mime = mime_guess::from_path(&file).first_or_octet_stream();
+    let body = match data {
+        std::borrow::Cow::Borrowed(data) => Bytes::from_static(data),
+        std::borrow::Cow::Owned(data) => Bytes::from(data),
+    };
+    let mut response = Response::new(Full::new(body));
+    if let Ok(value) = HeaderValue::from_str(mime.as_ref()) {
+        response.headers_mut().insert(CONTENT_TYPE, value);
     }
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 /// Whether a client-chosen room name is acceptable: 1 to 32 of

@@ -23,7 +23,8 @@
 //!
 //! Modules (private but for [`config`], [`bundled`](mod@bundled),
 //! [`admission`] and [`ticket`]), in the order a connection meets them:
-//! `accept` (the limits before the upgrade), `http` (routes, the upgrade's checks, the admin address), [`admission`]
+//! `accept` (the limits before the upgrade), `http` (routes, the upgrade's checks, the admin address),
+//! `page` (the SDK at `/sdk/` and the game's [`Page`] at `/`), [`admission`]
 //! (who may connect: the hook and the ticket check), [`ticket`] (signed
 //! join tickets, and how a backend issues them), `session` (one
 //! player's connection: its reader and writer tasks, the rate limit, every
@@ -50,6 +51,7 @@ mod http;
 mod lobby;
 mod name;
 mod outbox;
+mod page;
 mod room;
 mod session;
 mod stats;
@@ -84,11 +86,16 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 pub use admission::Admission;
-pub use app::{GameFlags, Games, ReplayVerdict, run};
+pub use app::{GameFlags, Games, ReplayVerdict, run, run_with_page};
 pub use bundled::{BundledOptions, bundled};
 pub use config::{Config, LogFormat};
 pub use game::{Configured, GameOptions, factory};
+pub use page::Page;
 pub use room::{PlayerSummary, RoomSummary};
+/// rust-embed, for [`page!`]: a game crate embeds its page without a
+/// dependency of its own.
+#[doc(hidden)]
+pub use rust_embed;
 
 /// How long shutdown waits for players to get their close frame and for
 /// rooms to finish (their records written) before returning anyway.
@@ -161,6 +168,7 @@ pub struct ServerBuilder {
     config: Config,
     game: Arc<dyn GameFactory>,
     admission: Option<Arc<dyn Admission>>,
+    page: Page,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -168,6 +176,7 @@ impl std::fmt::Debug for ServerBuilder {
         f.debug_struct("ServerBuilder")
             .field("game", &self.game.name())
             .field("admission", &self.admission)
+            .field("page", &self.page)
             .finish_non_exhaustive()
     }
 }
@@ -181,15 +190,26 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves `page` at `/` (default: [`Page::minimal`]); `--client-dir`
+    /// wins over it.
+    #[must_use]
+    pub fn page(mut self, page: Page) -> Self {
+        self.page = page;
+        self
+    }
+
     /// Starts serving on `listener` (and on `--admin-bind`, if set). Must be
-    /// called inside a tokio runtime.
+    /// called inside a tokio runtime. Fails if the admin address cannot be
+    /// bound, the ticket secret cannot be read, or `--client-dir` is not a
+    /// folder.
     pub fn start(self, listener: TcpListener) -> anyhow::Result<Server> {
-        Server::launch(self.config, listener, self.game, self.admission)
+        Server::launch(self.config, listener, self.game, self.admission, self.page)
     }
 }
 
 impl Server {
-    /// Starts serving `game` on `listener` (and on `--admin-bind`, if set).
+    /// Starts serving `game` on `listener` (and on `--admin-bind`, if set),
+    /// with the SDK's generic page at `/` (see [`ServerBuilder::page`]).
     /// Must be called inside a tokio runtime.
     pub fn start(
         config: Config,
@@ -205,6 +225,7 @@ impl Server {
             config,
             game,
             admission: None,
+            page: Page::minimal(),
         }
     }
 
@@ -213,9 +234,10 @@ impl Server {
         listener: TcpListener,
         game: Arc<dyn GameFactory>,
         admission: Option<Arc<dyn Admission>>,
+        page: Page,
     ) -> anyhow::Result<Self> {
         let local_addr = listener.local_addr()?;
-        let front = http::Front::new(&config, admission)?;
+        let front = http::Front::new(&config, admission, page)?;
         let admin_listener = match config.admin_bind {
             Some(addr) => Some(bind_now(addr)?),
             None => None,

@@ -74,7 +74,12 @@ async fn unknown_paths_are_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_client_is_served_with_module_friendly_types() {
-    let server = arena().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let game = tickwire::bundled("arena", tickwire::BundledOptions::default()).unwrap();
+    let server = tickwire::Server::builder(test_config(), game)
+        .page(tickwire::bundled::page())
+        .start(listener)
+        .unwrap();
     let addr = server.local_addr();
     let index = http_get(addr, "/").await.to_ascii_lowercase();
     assert!(index.starts_with("http/1.1 200"), "{index}");

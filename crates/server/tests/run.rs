@@ -238,3 +238,17 @@ async fn the_bundled_binary_replays_its_record_and_names_a_tampered_tick() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundled_binary_serves_the_arena_app_and_the_sdk() {
+    let server = Process::start(&[]);
+    let client_web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../client-web");
+    for (path, file) in [("/", "index.html"), ("/sdk/index.js", "sdk/index.js")] {
+        let response = http_get(server.addr, path).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "{path}: {response}");
+        let body = response.split("\r\n\r\n").nth(1).unwrap();
+        let on_disk = std::fs::read_to_string(client_web.join(file)).unwrap();
+        assert_eq!(body, on_disk, "{path}");
+    }
+    server.terminate();
+}

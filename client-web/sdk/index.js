@@ -1,0 +1,1 @@
+// Placeholder: the SDK's entry point (replaced by the SDK itself).
