@@ -201,6 +201,13 @@ pub enum Thing {
     Bullet(Bullet),
 }
 
+/// A ship's `status` on the wire: flying.
+pub const FLYING: u8 = 0;
+/// A ship's `status` on the wire: flying with its thrust on.
+pub const THRUSTING: u8 = 1;
+/// A ship's `status` on the wire: wrecked, waiting to come back.
+pub const WRECKED: u8 = 2;
+
 /// What goes on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Replicate)]
 pub enum AsteroidsRow {
@@ -215,14 +222,21 @@ pub enum AsteroidsRow {
         /// Facing.
         #[angle(256)]
         heading: f32,
+        /// Velocity x, in 1/8 units per second: what a client needs to
+        /// predict its own ship.
+        #[fixed(8)]
+        vx: f32,
+        /// Velocity y.
+        #[fixed(8)]
+        vy: f32,
         /// Its player, named from the roster.
         player: PlayerId,
         /// Score.
         score: u32,
-        /// Whether it is wrecked (waiting to come back).
-        wrecked: bool,
-        /// Whether it thrusts (to draw the flame).
-        thrust: bool,
+        /// [`FLYING`], [`THRUSTING`] (to draw the flame) or [`WRECKED`]
+        /// (waiting to come back).
+        #[int(0, 2)]
+        status: u8,
     },
     /// An asteroid.
     Asteroid {
@@ -567,10 +581,17 @@ impl Game for Asteroids {
                 x: s.pos.x,
                 y: s.pos.y,
                 heading: s.heading,
+                vx: s.vel.x,
+                vy: s.vel.y,
                 player: s.player,
                 score: s.score,
-                wrecked: s.wrecked > 0,
-                thrust: s.input.thrust && s.wrecked == 0,
+                status: if s.wrecked > 0 {
+                    WRECKED
+                } else if s.input.thrust {
+                    THRUSTING
+                } else {
+                    FLYING
+                },
             },
             Thing::Asteroid(a) => AsteroidsRow::Asteroid {
                 x: a.pos.x,
@@ -609,10 +630,15 @@ impl Game for Asteroids {
     }
 
     fn client_constants(&self) -> Vec<(String, f32)> {
+        // The page draws with the sizes and predicts its own ship with the
+        // ship's rules.
         vec![
             ("field_size".into(), self.config.field_size),
             ("ship_radius".into(), SHIP_RADIUS),
             ("rock_radius".into(), ROCK_RADIUS),
+            ("turn_rate".into(), self.config.turn_rate),
+            ("thrust".into(), self.config.thrust),
+            ("max_speed".into(), self.config.max_speed),
         ]
     }
 }
