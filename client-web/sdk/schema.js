@@ -7,7 +7,7 @@
 // those are encoded and decoded by the protocol module. This module turns the
 // quantized integers of a snapshot back into real values, and tells the
 // interpolator how each field moves between snapshots, so no per-game code
-// is needed: the client looks kinds and fields up by name ("avatar", "x").
+// is needed: a game's page looks its own kinds and fields up by name.
 
 const TAU = Math.PI * 2;
 
@@ -64,7 +64,7 @@ export function dequantize(q, value) {
 
 /**
  * How a field moves between two snapshots: coordinates linearly, angles
- * along the shorter arc, integers (hit points, scores, timers) and players
+ * along the shorter arc, integers (counters, flags, timers) and players
  * in steps.
  * @param {{type: string}} q normalised quantization
  * @returns {'linear' | 'angle' | 'step'}
@@ -102,7 +102,7 @@ export class SchemaView {
     this.events = schema.events ?? [];
     /** @type {Map<string, object>} */
     this.byName = new Map(this.kinds.map((k) => [k.name, k]));
-    /** Interpolation modes per kind name: `{ avatar: { x: 'linear', ... } }`. */
+    /** Interpolation modes per kind name: `{ [kind]: { x: 'linear', heading: 'angle', ... } }`. */
     this.modes = {};
     for (const kind of this.kinds) {
       this.modes[kind.name] = Object.fromEntries(kind.fields.map((f) => [f.name, f.mode]));

@@ -293,7 +293,7 @@ export function inputRange(kind) {
 
 /**
  * The values of one input, in the schema's declared order, from an object of
- * named values (`{ turn: -127, buttons: 1 }`). A field left out is 0. An
+ * named values (`{ steer: -127, buttons: 1 }`). A field left out is 0. An
  * unknown name, a value that is not an integer or one outside its field's
  * range ({@link inputRange}) is refused with a RangeError: the server would
  * close the connection over it.
@@ -609,7 +609,7 @@ function applyDelta(q, base, d) {
  * Decodes one server message. Snapshots and game events need the welcome's
  * schema.
  * Returns one of:
- * - `{type: 'welcome', protocolVersion, player, avatar, room, tickRate, tick, schema: {game, kinds, input, events}, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]]}`
+ * - `{type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: {game, kinds, input, events}, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]]}`
  * - `{type: 'snapshot', lastInput, body: {tick, baseline, removed, survivors, changed: [{index, mask, deltas}], created: [{id, kind, values}]}}`
  * - `{type: 'pong', clientTime, serverTick}`
  * - `{type: 'event', event: {type: 'game', kind, name, fields} | {type: 'chat', player, text} | {type: 'playerJoined', player, name} | {type: 'playerLeft', player}}`;
@@ -631,7 +631,8 @@ export function decodeServerMessage(bytes, schema) {
     case 0: {
       const protocolVersion = r.u16();
       const player = r.u32();
-      const avatar = r.u32();
+      // The entity the player controls.
+      const entity = r.u32();
       const room = r.string(MAX_NAME_BYTES, 'room name');
       const tickRate = r.u16();
       const tick = r.u32();
@@ -647,7 +648,7 @@ export function decodeServerMessage(bytes, schema) {
       for (let i = 0; i < constantCount; i++) constants.push([r.string(MAX_NAME_BYTES, 'constant name'), r.f32()]);
       const computed = schemaHash(decodedSchema);
       if (computed !== hash) throw new ProtocolError(`welcome schema hashes to ${computed}, but claims ${hash}`);
-      message = { type: 'welcome', protocolVersion, player, avatar, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster, constants };
+      message = { type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster, constants };
       break;
     }
     case 2:
