@@ -613,6 +613,10 @@ impl Game for Asteroids {
             ("field_size".into(), self.config.field_size),
             ("ship_radius".into(), SHIP_RADIUS),
             ("rock_radius".into(), ROCK_RADIUS),
+            // What a page's prediction of its own ship steps with.
+            ("turn_rate".into(), self.config.turn_rate),
+            ("thrust".into(), self.config.thrust),
+            ("max_speed".into(), self.config.max_speed),
         ]
     }
 }
