@@ -115,9 +115,11 @@ export class Connection {
    * @param {(message: string) => void} [options.onWarning] something worth a console warning
    * @param {typeof WebSocket} [options.WebSocketImpl]
    * @param {() => number} [options.now] clock in ms
+   * @param {boolean} [options.reconnect] whether a dropped socket is reopened (default true); without, a drop is final
    */
-  constructor({ url, onWelcome, onSnapshot, onEvent = () => {}, onStatus = () => {}, onWarning = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.now() }) {
+  constructor({ url, onWelcome, onSnapshot, onEvent = () => {}, onStatus = () => {}, onWarning = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.now(), reconnect = true }) {
     this.url = url;
+    this.reconnect = reconnect;
     this.onWelcome = onWelcome;
     this.onSnapshot = onSnapshot;
     this.onEvent = onEvent;
@@ -211,8 +213,8 @@ export class Connection {
     this.socket = null;
     if (this.stopped) return;
     const fatal = FATAL_CLOSE_CODES.get(code);
-    if (fatal) {
-      this.setStatus({ state: 'failed', reason: reason || fatal, code });
+    if (fatal || !this.reconnect) {
+      this.setStatus({ state: 'failed', reason: reason || fatal || CLOSE_REASONS.get(code) || `code ${code}`, code });
       return;
     }
     this.attempt += 1;

@@ -46,7 +46,7 @@
  */
 export class EntityStore {
   /**
-   * @param {StoreSchema} schema the welcome's schema
+   * @param {StoreSchema | null} schema the welcome's schema (null until welcomed: nothing is stored)
    * @param {StoreCallbacks} [callbacks]
    */
   constructor(schema, { onAdded = () => {}, onChanged = () => {}, onRemoved = () => {} } = {}) {
@@ -63,7 +63,7 @@ export class EntityStore {
   /**
    * Replaces the schema (a welcome after a reconnect); a schema that is not
    * the same object forgets every entity first (each is removed).
-   * @param {StoreSchema} schema
+   * @param {StoreSchema | null} schema
    */
   setSchema(schema) {
     if (schema !== this.schema) this.clear();
@@ -77,6 +77,8 @@ export class EntityStore {
    * @param {Iterable<Row>} rows every entity in the snapshot's state
    */
   update(rows) {
+    const schema = this.schema;
+    if (!schema) return;
     /** @type {Entity[]} */
     const added = [];
     /** @type {Array<[Entity, string[], Record<string, number>]>} */
@@ -90,17 +92,17 @@ export class EntityStore {
       const oldValues = this.rows.get(row.id);
       if (old && oldValues && old.kindId === row.kind) {
         if (oldValues === row.values) continue;
-        const kind = this.schema.kind(row.kind);
+        const kind = schema.kind(row.kind);
         const names = [];
         for (const f of kind?.fields ?? []) if ((oldValues[f.id] ?? 0) !== (row.values[f.id] ?? 0)) names.push(f.name);
         this.rows.set(row.id, row.values);
         if (names.length === 0) continue;
         const previous = old.fields;
-        old.fields = this.schema.decodeEntity(row.kind, row.values)?.fields ?? previous;
+        old.fields = schema.decodeEntity(row.kind, row.values)?.fields ?? previous;
         changed.push([old, names, previous]);
         continue;
       }
-      const decoded = this.schema.decodeEntity(row.kind, row.values);
+      const decoded = schema.decodeEntity(row.kind, row.values);
       if (old) removed.push(old);
       if (!decoded) {
         this.entities.delete(row.id);
