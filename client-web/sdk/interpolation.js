@@ -13,6 +13,11 @@
 
 const TAU = Math.PI * 2;
 
+/**
+ * One buffered state: its tick and its entities by id.
+ * @typedef {{tick: number, entities: Map<number, {kind: string, fields: Record<string, number>}>}} Snapshot
+ */
+
 /** Most snapshots the interpolator keeps (about one second at 30 Hz). */
 export const DEFAULT_CAPACITY = 32;
 
@@ -244,7 +249,11 @@ export class Interpolator {
     return out;
   }
 
-  /** The snapshots just before and after `tick`; `[only, undefined]` when it is outside. */
+  /**
+   * The snapshots just before and after `tick`; `[only, undefined]` when it is outside.
+   * @param {number} tick
+   * @returns {[Snapshot, Snapshot | undefined]}
+   */
   bracket(tick) {
     const s = this.snapshots;
     if (tick <= s[0].tick) return [s[0], undefined];

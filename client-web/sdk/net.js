@@ -135,8 +135,10 @@ export class Connection {
     this.welcome = null;
     this.attempt = 0;
     this.stopped = false;
-    this.retryTimer = null;
-    this.pingTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.pingTimer = undefined;
     this.status = { state: 'connecting' };
     /** Smoothed round trip, in ms; null before the first pong. */
     this.pingMs = null;
@@ -260,7 +262,7 @@ export class Connection {
     try {
       message = protocol.decodeServerMessage(bytes, this.keeper?.schema ?? null);
     } catch (error) {
-      this.drop(this.socket, 4002, `undecodable message from the server: ${error.message}`);
+      this.drop(this.socket, 4002, `undecodable message from the server: ${/** @type {Error} */ (error).message}`);
       return;
     }
     switch (message.type) {
@@ -307,7 +309,7 @@ export class Connection {
     } catch (error) {
       // The baseline is gone (it should not be over TCP): start afresh.
       this.keeper.clear();
-      this.drop(this.socket, 4003, `snapshot not applicable: ${error.message}`);
+      this.drop(this.socket, 4003, `snapshot not applicable: ${/** @type {Error} */ (error).message}`);
       return;
     }
     const tick = message.body.tick;

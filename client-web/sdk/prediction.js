@@ -115,11 +115,11 @@ export class Predictor {
     this.state = null;
     /** @type {Record<string, number> | null} the predicted state one input earlier */
     this.previous = null;
-    /** Fraction of the tick drawn last (0 at `previous`, 1 at `state`). */
+    /** @type {number} fraction of the tick drawn last (0 at `previous`, 1 at `state`) */
     this.alpha = 1;
     /** @type {Record<string, number>} display offsets still to decay, per field: drawn minus predicted */
     this.offset = {};
-    /** Size of the last correction of coordinates, in units. */
+    /** @type {number} size of the last correction of coordinates, in units */
     this.lastCorrection = 0;
   }
 
@@ -140,6 +140,7 @@ export class Predictor {
    * @param {Record<string, number | boolean>} input by name, as the server's game sees it
    */
   applyInput(seq, input) {
+    /** @type {Record<string, number> | null} */
     let after = null;
     if (this.state) {
       this.previous = this.state;
