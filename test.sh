@@ -93,4 +93,4 @@ cargo test --workspace --doc
 
 echo "== web client tests"
 (cd client-web && TICKWIRE_BIN="$(pwd)/../target/release/tickwire" TICKWIRE_CHROMIUM="$CHROMIUM" \
-    node --test --test-concurrency=1 test/)
+    node --test --test-concurrency=1 sdk/test/ test/)

@@ -8,7 +8,7 @@
 // prediction and a replay all see the same bits. The steps and the fire bit
 // are read from the welcome's schema (see `arenaInput`).
 
-import { buttonBit, inputValues } from './protocol.js';
+import { buttonBit, inputValues } from '../sdk/protocol.js';
 
 const TAU = Math.PI * 2;
 

@@ -7,9 +7,9 @@
 // prediction puts it. Snapshots arrive in between and feed both: the
 // interpolator's buffer, and the prediction's reconciliation.
 
-import { Connection, gameUrl } from './net.js';
-import { SchemaView } from './schema.js';
-import { Interpolator } from './interpolation.js';
+import { Connection, gameUrl } from '../sdk/net.js';
+import { SchemaView } from '../sdk/schema.js';
+import { Interpolator } from '../sdk/interpolation.js';
 import { Predictor } from './prediction.js';
 import { InputState, arenaInput, arenaValues } from './input.js';
 import { Renderer } from './render.js';
@@ -98,7 +98,7 @@ export class Session {
     this.arenaSize = constants.get('arena_size') ?? DEFAULT_ARENA_SIZE;
     const speed = constants.get('player_speed');
     this.playerId = w.player;
-    this.avatarId = w.avatar;
+    this.avatarId = w.entity;
     this.roster = new Map(w.roster.map(([id, name]) => [id, name]));
     // Best-known score per player. With interest management most avatars
     // are out of view, so the scoreboard cannot be read off the visible

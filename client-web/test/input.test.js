@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { ARENA_LAYOUT, InputState, arenaInput, arenaValues, movementOf, quantizeAim } from '../src/input.js';
-import { decodeClientMessage, encodeInput } from '../src/protocol.js';
+import { decodeClientMessage, encodeInput } from '../sdk/protocol.js';
 
 /** The arena's declared input, as its welcome carries it. */
 const ARENA = [

@@ -4,7 +4,7 @@
 //!
 //! The crate is pure: bytes and state in, bytes and state out, no sockets,
 //! no clock. The server and the bot swarm are built on it, and the browser
-//! client's `client-web/src/protocol.js` implements the same format, which
+//! client's `client-web/sdk/protocol.js` implements the same format, which
 //! `docs/protocol.md` writes down byte by byte.
 //!
 //! A server drives it through one [`Replicator`] per room, which encodes

@@ -234,9 +234,10 @@ fn game_event_json(schema: &Schema, e: &GameEvent) -> Value {
     json!({"type": "game", "kind": e.kind, "name": decl.name, "fields": fields})
 }
 
-// The decoded form is the object `client-web/src/protocol.js` returns:
+// The decoded form is the object `client-web/sdk/protocol.js` returns:
 // lower-case message types, camelCase fields, u64 hashes as decimal strings
-// (JSON numbers cannot hold them).
+// (JSON numbers cannot hold them); the welcome's `avatar` is the SDK's
+// game-neutral `entity`.
 
 fn client_json(m: &ClientMessage) -> Value {
     match m {

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Interpolator, SnapshotClock, angleDelta, lerpAngle } from '../src/interpolation.js';
+import { Interpolator, SnapshotClock, angleDelta, lerpAngle } from '../interpolation.js';
 
 const TICK_RATE = 30;
 const INTERVAL = 1000 / TICK_RATE;

@@ -52,6 +52,35 @@ export class ProtocolError extends Error {
   }
 }
 
+/**
+ * The kind of a declared input field: an axis of `-steps..=steps`, an angle
+ * of `0..steps` per turn, buttons (one bit per name), a bounded integer.
+ * @typedef {{type: 'Axis', steps: number} | {type: 'Angle', steps: number} | {type: 'Buttons', names: string[]} | {type: 'Int', min: number, max: number}} InputKind
+ */
+
+/**
+ * One declared input field, as the welcome's schema carries it.
+ * @typedef {object} InputDecl
+ * @property {string} name the field's name
+ * @property {InputKind} kind what it holds
+ */
+
+/**
+ * One quantized entity: its id, its kind's index, its field values.
+ * @typedef {{id: number, kind: number, values: number[]}} Row
+ */
+
+/**
+ * A decoded snapshot body (see {@link decodeSnapshot}).
+ * @typedef {object} SnapshotBody
+ * @property {number} tick the tick it describes
+ * @property {number | null} baseline the tick it is a delta from, or null for a full snapshot
+ * @property {number[]} removed ids gone since the baseline
+ * @property {number} survivors how many baseline entities remain
+ * @property {Array<{index: number, mask: number, deltas: number[]}>} changed survivors that changed
+ * @property {Row[]} created entities new since the baseline
+ */
+
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();
 
@@ -273,7 +302,7 @@ export function encodeInput(seq, values = []) {
  * The values an input field of this kind takes, `[min, max]`, as the server
  * checks them: an axis `-steps..=steps`, an angle `0..steps`, buttons one bit
  * per name, an integer `min..=max`.
- * @param {{type: string, steps?: number, names?: string[], min?: number, max?: number}} kind
+ * @param {InputKind} kind
  * @returns {[number, number]}
  */
 export function inputRange(kind) {
@@ -287,17 +316,17 @@ export function inputRange(kind) {
     case 'Int':
       return [kind.min, kind.max];
     default:
-      throw new RangeError(`unknown input kind ${kind.type}`);
+      throw new RangeError(`unknown input kind ${/** @type {{type: string}} */ (kind).type}`);
   }
 }
 
 /**
  * The values of one input, in the schema's declared order, from an object of
- * named values (`{ turn: -127, buttons: 1 }`). A field left out is 0. An
+ * named values (`{ steer: -127, buttons: 1 }`). A field left out is 0. An
  * unknown name, a value that is not an integer or one outside its field's
  * range ({@link inputRange}) is refused with a RangeError: the server would
  * close the connection over it.
- * @param {Array<{name: string, kind: object}>} decls the welcome's `schema.input`
+ * @param {InputDecl[]} decls the welcome's `schema.input`
  * @param {Record<string, number>} named
  * @returns {number[]} one value per declared field
  */
@@ -318,13 +347,13 @@ export function inputValues(decls, named) {
 /**
  * The bit of a button in a `Buttons` input field (`1 << index` of its name),
  * or 0 when the schema declares no such field or button.
- * @param {Array<{name: string, kind: object}>} decls the welcome's `schema.input`
+ * @param {InputDecl[]} decls the welcome's `schema.input`
  * @param {string} field the `Buttons` field's name
  * @param {string} button the button's name
  */
 export function buttonBit(decls, field, button) {
   const decl = decls.find((d) => d.name === field && d.kind.type === 'Buttons');
-  const index = decl ? decl.kind.names.indexOf(button) : -1;
+  const index = decl && decl.kind.type === 'Buttons' ? decl.kind.names.indexOf(button) : -1;
   return index < 0 || index >= MAX_BUTTONS ? 0 : 2 ** index;
 }
 
@@ -609,7 +638,7 @@ function applyDelta(q, base, d) {
  * Decodes one server message. Snapshots and game events need the welcome's
  * schema.
  * Returns one of:
- * - `{type: 'welcome', protocolVersion, player, avatar, room, tickRate, tick, schema: {game, kinds, input, events}, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]]}`
+ * - `{type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: {game, kinds, input, events}, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]]}`
  * - `{type: 'snapshot', lastInput, body: {tick, baseline, removed, survivors, changed: [{index, mask, deltas}], created: [{id, kind, values}]}}`
  * - `{type: 'pong', clientTime, serverTick}`
  * - `{type: 'event', event: {type: 'game', kind, name, fields} | {type: 'chat', player, text} | {type: 'playerJoined', player, name} | {type: 'playerLeft', player}}`;
@@ -631,7 +660,8 @@ export function decodeServerMessage(bytes, schema) {
     case 0: {
       const protocolVersion = r.u16();
       const player = r.u32();
-      const avatar = r.u32();
+      // The entity the player controls.
+      const entity = r.u32();
       const room = r.string(MAX_NAME_BYTES, 'room name');
       const tickRate = r.u16();
       const tick = r.u32();
@@ -647,7 +677,7 @@ export function decodeServerMessage(bytes, schema) {
       for (let i = 0; i < constantCount; i++) constants.push([r.string(MAX_NAME_BYTES, 'constant name'), r.f32()]);
       const computed = schemaHash(decodedSchema);
       if (computed !== hash) throw new ProtocolError(`welcome schema hashes to ${computed}, but claims ${hash}`);
-      message = { type: 'welcome', protocolVersion, player, avatar, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster, constants };
+      message = { type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster, constants };
       break;
     }
     case 2:
@@ -817,8 +847,9 @@ export function decodeSnapshot(bytes, schema) {
  * full snapshot) and returns the new state: entities `{id, kind, values}`
  * sorted by id, `values` holding the kind's declared fields.
  * @param {object} schema
- * @param {Array<{id: number, kind: number, values: number[]}>} base
- * @param {object} body
+ * @param {Row[]} base
+ * @param {SnapshotBody} body
+ * @returns {Row[]}
  */
 export function applySnapshot(schema, base, body) {
   const plan = planOf(schema);
@@ -881,16 +912,20 @@ export class ClientState {
    * Applies a snapshot body to its baseline, keeps the result as the newest
    * state and returns its entities. Throws (changing nothing) when the
    * baseline is not held, the snapshot is not newer, or it does not fit.
+   * @param {SnapshotBody} body
+   * @returns {Row[]}
    */
   apply(body) {
     const latest = this.latestTick();
     if (latest !== null && body.tick <= latest) {
       throw new ProtocolError(`snapshot tick ${body.tick} is not newer than the latest tick ${latest}`);
     }
+    /** @type {Row[]} */
     let base = [];
     if (body.baseline !== null) {
-      base = this.stateAt(body.baseline);
-      if (!base) throw new ProtocolError(`baseline tick ${body.baseline} is not held`);
+      const held = this.stateAt(body.baseline);
+      if (!held) throw new ProtocolError(`baseline tick ${body.baseline} is not held`);
+      base = held;
     }
     const entities = applySnapshot(this.schema, base, body);
     this.states.push({ tick: body.tick, entities });

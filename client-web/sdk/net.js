@@ -115,9 +115,11 @@ export class Connection {
    * @param {(message: string) => void} [options.onWarning] something worth a console warning
    * @param {typeof WebSocket} [options.WebSocketImpl]
    * @param {() => number} [options.now] clock in ms
+   * @param {boolean} [options.reconnect] whether a dropped socket is reopened (default true); without, a drop is final
    */
-  constructor({ url, onWelcome, onSnapshot, onEvent = () => {}, onStatus = () => {}, onWarning = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.now() }) {
+  constructor({ url, onWelcome, onSnapshot, onEvent = () => {}, onStatus = () => {}, onWarning = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.now(), reconnect = true }) {
     this.url = url;
+    this.reconnect = reconnect;
     this.onWelcome = onWelcome;
     this.onSnapshot = onSnapshot;
     this.onEvent = onEvent;
@@ -133,8 +135,10 @@ export class Connection {
     this.welcome = null;
     this.attempt = 0;
     this.stopped = false;
-    this.retryTimer = null;
-    this.pingTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.pingTimer = undefined;
     this.status = { state: 'connecting' };
     /** Smoothed round trip, in ms; null before the first pong. */
     this.pingMs = null;
@@ -211,8 +215,8 @@ export class Connection {
     this.socket = null;
     if (this.stopped) return;
     const fatal = FATAL_CLOSE_CODES.get(code);
-    if (fatal) {
-      this.setStatus({ state: 'failed', reason: reason || fatal, code });
+    if (fatal || !this.reconnect) {
+      this.setStatus({ state: 'failed', reason: reason || fatal || CLOSE_REASONS.get(code) || `code ${code}`, code });
       return;
     }
     this.attempt += 1;
@@ -258,7 +262,7 @@ export class Connection {
     try {
       message = protocol.decodeServerMessage(bytes, this.keeper?.schema ?? null);
     } catch (error) {
-      this.drop(this.socket, 4002, `undecodable message from the server: ${error.message}`);
+      this.drop(this.socket, 4002, `undecodable message from the server: ${/** @type {Error} */ (error).message}`);
       return;
     }
     switch (message.type) {
@@ -305,7 +309,7 @@ export class Connection {
     } catch (error) {
       // The baseline is gone (it should not be over TCP): start afresh.
       this.keeper.clear();
-      this.drop(this.socket, 4003, `snapshot not applicable: ${error.message}`);
+      this.drop(this.socket, 4003, `snapshot not applicable: ${/** @type {Error} */ (error).message}`);
       return;
     }
     const tick = message.body.tick;

@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Connection, RateMeter, backoffDelay, gameUrl, BACKOFF_MAX_MS } from '../src/net.js';
-import { decodeClientMessage } from '../src/protocol.js';
+import { Connection, RateMeter, backoffDelay, gameUrl, BACKOFF_MAX_MS } from '../net.js';
+import { decodeClientMessage } from '../protocol.js';
 
-const golden = (name) => new Uint8Array(readFileSync(new URL(`../../crates/protocol/golden/${name}.bin`, import.meta.url)));
+const golden = (name) => new Uint8Array(readFileSync(new URL(`../../../crates/protocol/golden/${name}.bin`, import.meta.url)));
 
 /** A WebSocket stand-in that records what is sent and lets the test play the server. */
 class FakeSocket {

@@ -1,5 +1,5 @@
-// Interpolation: how other players and projectiles are drawn between
-// snapshots.
+// Interpolation: how every entity the client does not predict is drawn
+// between snapshots.
 //
 // The server sends a snapshot after every tick, but frames are drawn at the
 // display's rate and snapshots arrive unevenly. So everything the client does
@@ -12,6 +12,11 @@
 // coordinates linearly, angles along the shorter arc, integers in steps.
 
 const TAU = Math.PI * 2;
+
+/**
+ * One buffered state: its tick and its entities by id.
+ * @typedef {{tick: number, entities: Map<number, {kind: string, fields: Record<string, number>}>}} Snapshot
+ */
 
 /** Most snapshots the interpolator keeps (about one second at 30 Hz). */
 export const DEFAULT_CAPACITY = 32;
@@ -104,7 +109,7 @@ export function interpolateFields(from, to, t, modes) {
         out[name] = lerpAngle(a, b, t);
         break;
       default:
-        // Hit points, scores and timers change at the tick they change on.
+        // Counters, flags and timers change at the tick they change on.
         out[name] = t >= 1 ? b : a;
     }
   }
@@ -124,7 +129,7 @@ export class Interpolator {
    * @param {Record<string, Record<string, 'linear'|'angle'|'step'>>} [options.modes]
    *   per kind name, how each field moves (from the schema)
    * @param {number} [options.teleportDistance] a coordinate jump larger than this
-   *   many units per tick is a teleport (a respawn), drawn without sliding (default 100)
+   *   many units per tick is a teleport (a jump, a wrap), drawn without sliding (default 100)
    * @param {number} [options.extrapolateIntervals] when the next snapshot is late, how many
    *   snapshot intervals to carry motion on past the newest one before holding (default 1.5)
    */
@@ -244,7 +249,11 @@ export class Interpolator {
     return out;
   }
 
-  /** The snapshots just before and after `tick`; `[only, undefined]` when it is outside. */
+  /**
+   * The snapshots just before and after `tick`; `[only, undefined]` when it is outside.
+   * @param {number} tick
+   * @returns {[Snapshot, Snapshot | undefined]}
+   */
   bracket(tick) {
     const s = this.snapshots;
     if (tick <= s[0].tick) return [s[0], undefined];

@@ -11,9 +11,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
-import { MAX_NAME_BYTES, ProtocolError, decodeServerMessage } from '../src/protocol.js';
+import { MAX_NAME_BYTES, ProtocolError, decodeServerMessage } from '../protocol.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const GOLDEN = join(ROOT, 'crates', 'protocol', 'golden');
 const bin = (name) => new Uint8Array(readFileSync(join(GOLDEN, `${name}.bin`)));
 const utf8Bytes = (s) => new TextEncoder().encode(s).length;
