@@ -1,10 +1,10 @@
 // The asteroids page: ships that turn, thrust and fire, drawn on a field
 // that wraps around. The SDK joins, keeps the entities, interpolates the
-// others, and predicts the own ship with `predictShip` (the game's own rule,
+// others, and predicts the own ship with `stepShip` (the game's own rule,
 // in predict.js); this file reads the keys and draws.
 
 import { connect } from '/sdk/index.js';
-import { predictShip } from './predict.js';
+import { stepShip } from './predict.js';
 
 const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('space'));
 const g = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
@@ -22,7 +22,7 @@ const params = new URLSearchParams(location.search);
 const client = connect({
   name: params.get('name') ?? 'pilot',
   room: params.get('room') ?? undefined,
-  predict: predictShip,
+  predict: stepShip,
 });
 /** The page's handle, for tests and the console. */
 window.tickwire = client;

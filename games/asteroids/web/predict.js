@@ -5,9 +5,8 @@
 //
 // The SDK calls `stepShip(fields, input, dt, constants)` once per input sent
 // (see `predict` in docs/client-sdk.md): `fields` are the ship's fields
-// (`x`, `y`, `heading`, `wrecked`, ... de-quantized, plus the `vx`, `vy` this
-// step returned before: the velocity is not replicated, so the prediction
-// carries it), `input` is `{ turn, thrust, fire }` as the server's game sees
+// (`x`, `y`, `heading`, `vx`, `vy`, `status`, ... de-quantized; a status
+// of 2 is wrecked), `input` is `{ turn, thrust, fire }` as the server's game sees
 // it, and `constants` the welcome's (`field_size`, `turn_rate`, `thrust`,
 // `max_speed`).
 
@@ -39,7 +38,7 @@ export function stepShip(fields, input, dt, constants) {
   let heading = f32(fields.heading);
   let vx = f32(fields.vx ?? 0);
   let vy = f32(fields.vy ?? 0);
-  if (fields.wrecked) {
+  if (fields.status === 2 || fields.wrecked) {
     // A wrecked ship waits, and comes back still (where, only the server knows).
     return { x, y, heading, vx: 0, vy: 0 };
   }
