@@ -300,12 +300,20 @@ def judge(result, args):
     for name, pts in series.items():
         fits[name] = fit(per_min(pts))
     rss = fits["rss_kib"]
+    # A plateau: the slope over the last --plateau of the run.
+    end = samples[-1]["t"] if samples else 0
+    last = [(s["t"], s["rss_kib"]) for s in samples if s["t"] >= end - args.plateau]
+    fits["rss_kib_last"] = late = fit(per_min(last))
     if rss is None:
         checks.append(("rss", False, "too few samples after the warm-up to fit"))
     else:
-        checks.append(("rss", rss["slope"] <= args.max_rss_slope,
-                       "RSS slope %.2f KiB/min (standard error %.2f, spread %.0f KiB), at most %g" % (
-                           rss["slope"], rss["slope_se"], rss["spread"], args.max_rss_slope)))
+        flat = rss["slope"] <= args.max_rss_slope
+        levels = late is not None and late["slope"] <= args.max_rss_slope
+        checks.append(("rss", flat or levels,
+                       "RSS slope %.2f KiB/min (standard error %.2f, spread %.0f KiB) after the warm-up%s, at most %g%s" % (
+                           rss["slope"], rss["slope_se"], rss["spread"],
+                           "; %.2f KiB/min (standard error %.2f) over the last %.0f s" % (late["slope"], late["slope_se"], args.plateau) if late else "",
+                           args.max_rss_slope, "" if flat or not levels else ": a plateau")))
     # File descriptors: the server's own (counted before any bot) plus one a
     # connected bot; after each churn wave they must come back to that.
     idle_fds = result["idle"]["fds"]
@@ -427,6 +435,13 @@ def svg_chart(result, fits, args, title):
             out.append('<text x="%d" y="%d">fit after warm-up:</text>' % (LEFT + plot_w + 8, y0 + 50))
             out.append('<text x="%d" y="%d">%+.2f KiB/min</text>' % (LEFT + plot_w + 8, y0 + 64, f["slope"]))
             out.append('<text x="%d" y="%d">± %.2f (s.e.)</text>' % (LEFT + plot_w + 8, y0 + 78, f["slope_se"]))
+            late = fits.get(fitted + "_last")
+            if late:
+                a = max(args.warmup, t_max * 60 - args.plateau) / 60.0
+                ya, yb = (late["intercept"] + late["slope"] * a) * scale, (late["intercept"] + late["slope"] * b) * scale
+                out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#d62728" stroke-width="1.5"/>' % (sx(a * 60), sy(ya), sx(b * 60), sy(yb)))
+                out.append('<text x="%d" y="%d" fill="#d62728">last %g min:</text>' % (LEFT + plot_w + 8, y0 + 100, round(args.plateau / 60.0, 1)))
+                out.append('<text x="%d" y="%d" fill="#d62728">%+.2f ± %.2f KiB/min</text>' % (LEFT + plot_w + 8, y0 + 114, late["slope"], late["slope_se"]))
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -442,6 +457,8 @@ def main():
     p.add_argument("--warmup", type=duration, default=duration("2m"), help="samples before this are drawn, not fitted (default 2m)")
     p.add_argument("--swarm-warmup", type=duration, default=duration("5s"), help="the swarm's own warm-up before its window")
     p.add_argument("--max-rss-slope", type=float, default=1.0, help="most RSS slope after the warm-up, KiB/min (default 1)")
+    p.add_argument("--plateau", type=duration, default=None,
+                   help="the RSS check also passes if the slope over this last part of the run is under the limit (a plateau; default: the last third after the warm-up)")
     p.add_argument("--max-fd-excess", type=int, default=0, help="fds over the server's own plus one a bot that must be reached again after each wave (default 0)")
     p.add_argument("--max-tick-rise", type=float, default=0.5, help="most rise of each phase's fitted p99 over the run, as a share of its mean (default 0.5)")
     p.add_argument("--server", help="the server binary (default target/release/tickwire)")
@@ -452,13 +469,23 @@ def main():
     p.add_argument("--svg", help="draw the chart here")
     p.add_argument("--title", help="the chart's title")
     p.add_argument("--verbose", "-v", action="store_true", help="print each sample")
+    p.add_argument("--rejudge", metavar="JSON", help="judge and draw a run saved with --json again, with these thresholds, instead of running")
     args = p.parse_args()
+    if args.plateau is None:
+        args.plateau = max(0.0, args.duration - args.warmup) / 3.0
     churn = (args.churn or "0").strip()
     args.churn = None if churn in ("0", "0%") else churn
     args.churn_period = None
     if args.churn:
         per_minute = float(churn[:-1]) / 100.0 * args.bots if churn.endswith("%") else float(churn)
         args.churn_period = 60.0 * args.churn_batch / per_minute if per_minute > 0 else None
+    if args.rejudge:
+        with open(args.rejudge) as f:
+            saved = json.load(f)
+        for key in ("duration", "bots", "room_size", "churn", "churn_batch", "churn_period", "sample", "swarm_warmup"):
+            setattr(args, key, saved["args"][key])
+        result = {k: saved[k] for k in ("idle", "samples", "intervals", "report", "server_cmd", "swarm_cmd")}
+        return finish(result, args)
     if not args.no_build and not args.server:
         subprocess.run(["cargo", "build", "--release", "-p", "tickwire", "-p", "tickwire-swarm"], cwd=ROOT, check=True)
     print("soak: %d bots in rooms of %d, churn %s (waves of %d), %.0f s, samples every %.0f s, fitted after %.0f s" % (
@@ -469,6 +496,11 @@ def main():
     except (RuntimeError, OSError) as e:
         print("soak: %s" % e, file=sys.stderr)
         return 2
+    return finish(result, args)
+
+
+def finish(result, args):
+    """Judges a run, prints the checks, writes --json and --svg."""
     checks, fits = judge(result, args)
     ok = all(passed for _, passed, _ in checks)
     for name, passed, words in checks:
