@@ -12,6 +12,11 @@ replaces the capacity section of BENCHMARKS.md.
     python3 benches/capacity.py --write               # update BENCHMARKS.md
     python3 benches/capacity.py --floor               # and the floor of each row
 
+`churn-N` is `rooms-of-10-N` with churn: from the end of the ramp-up to the
+end of the window, 10% of the bots a minute leave and as many new ones join,
+a room of ten at a time (the oldest room empties and closes, a new one
+opens), so the row is capacity while rooms open and close.
+
 With --floor, each row is followed by a run of the bare fan-out
 (target/release/bare-fanout: the same number of sockets, frames of the size
 the row's snapshots had, sent as the row's rooms send them, and the same
@@ -48,15 +53,19 @@ DEFAULT_LAYOUTS = (
     ["one-room-%d" % n for n in (100, 200, 500, 1000)]
     + ["rooms-of-10-%d" % n for n in (500, 1000, 2000, 3000)]
     + ["open-world-%d" % n for n in (250, 500, 1000, 2000)]
+    + ["churn-%d" % n for n in (500, 1000, 2000)]
 )
+# The churn layout: this share of the bots a minute, in waves of a room.
+CHURN_PER_MINUTE = "10%"
+CHURN_BATCH = 10
 BEGIN = "<!-- capacity:begin -->"
 END = "<!-- capacity:end -->"
 
 
 def parse_layout(name):
-    m = re.fullmatch(r"(one-room|rooms-of-10|open-world)-(\d+)", name)
+    m = re.fullmatch(r"(one-room|rooms-of-10|open-world|churn)-(\d+)", name)
     if not m:
-        sys.exit("unknown layout %r (one-room-N, rooms-of-10-N, open-world-N)" % name)
+        sys.exit("unknown layout %r (one-room-N, rooms-of-10-N, open-world-N, churn-N)" % name)
     return m.group(1), int(m.group(2))
 
 
@@ -92,13 +101,15 @@ def run_layout(name, args):
     kind, n = parse_layout(name)
     port = free_port()
     server_cmd = [SERVER, "--bind", "127.0.0.1:%d" % port, "--game", "bench",
-                  "--max-connections", str(n + 100)]
+                  "--max-connections", str(n + CHURN_BATCH + 100)]
     if kind == "open-world":
         server_cmd += ["--arena-size", str(round(400 * math.sqrt(n))), "--view-size", "2000"]
     swarm_cmd = [SWARM, "--url", "ws://127.0.0.1:%d/ws" % port, "--bots", str(n),
-                 "--room-size", "10" if kind == "rooms-of-10" else "0",
+                 "--room-size", "10" if kind in ("rooms-of-10", "churn") else "0",
                  "--duration", "%ds" % args.duration, "--warmup", "%ds" % args.warmup,
                  "--behaviour", "scenario", "--json", "-", "--quiet"]
+    if kind == "churn":
+        swarm_cmd += ["--churn-per-minute", CHURN_PER_MINUTE, "--churn-batch", str(CHURN_BATCH)]
     server = subprocess.Popen(server_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env=dict(os.environ, RUST_LOG="warn"))
     try:
@@ -149,7 +160,7 @@ def run_floor(row, args):
     per_snapshot = s.get("bytes_per_bot_per_s", 0) / max(1.0, s.get("snapshots_per_s_mean", 0))
     payload = max(1, round(per_snapshot))
     # Rooms of ten tick in 8 phase slots; a single room sends in one burst.
-    phases = 8 if kind == "rooms-of-10" else 1
+    phases = 8 if kind in ("rooms-of-10", "churn") else 1
     cmd = [FLOOR, "--sockets", str(n), "--frame-bytes", str(payload), "--phases", str(phases),
            "--warmup", str(args.warmup), "--duration", str(args.duration), "--json"]
     try:
@@ -178,9 +189,12 @@ def table(rows):
             lines.append("| %s | %s | | | | | | | | | | | | no |" % (r["layout"], r["error"]))
             continue
         s = r["report"]
+        label = r["layout"]
+        if s.get("leaves"):
+            label += " (%d left, %d joined)" % (s["leaves"], s.get("joins", 0))
         lines.append(
             "| %s | %.2f | %.3f | %.0f | %.1f | %.1f | %.1f | %.1f / %.1f | %.1f | %.1f / %.1f | %.0f | %d | %.2f | %s |" % (
-                r["layout"], r["server_cpu"], r["server_cpu_per_bot_ms"], r["rss_mib"],
+                label, r["server_cpu"], r["server_cpu_per_bot_ms"], r["rss_mib"],
                 r["rss_per_bot_kib"], r["rss_idle_mib"], r["rss_over_idle_per_bot_kib"], s.get("snapshots_per_s_mean", 0), s.get("snapshots_per_s_min", 0),
                 s.get("gap_ms_p99", 0), s.get("rtt_ms_p50", 0), s.get("rtt_ms_p99", 0),
                 s.get("bytes_per_bot_per_s", 0), s.get("errors", 0), s.get("swarm_cpu", 0),

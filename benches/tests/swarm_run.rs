@@ -265,3 +265,75 @@ async fn an_unreachable_server_is_an_error_not_a_hang() {
     assert_eq!(report.errors, 2, "{:?}", report.errors_by_kind);
     assert!(!report.holds);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churned_bots_leave_and_join_new_rooms_and_still_count() {
+    let server = bench_server(None).await;
+    let intervals = std::env::temp_dir().join(format!(
+        "tickwire-swarm-intervals-{}.jsonl",
+        std::process::id()
+    ));
+    let intervals_arg = intervals.to_string_lossy().into_owned();
+    // 6 bots in rooms of 3; 90 bots a minute in waves of 3: a room closes
+    // and a new one opens every 2 s.
+    let args = args(
+        &server,
+        &[
+            "--bots",
+            "6",
+            "--room-size",
+            "3",
+            "--churn-per-minute",
+            "90",
+            "--churn-batch",
+            "3",
+            "--duration",
+            "5s",
+            "--warmup",
+            "500ms",
+            "--interval",
+            "1s",
+            "--interval-json",
+            &intervals_arg,
+        ],
+    );
+    let report = run(&args).await.unwrap();
+    let open_rooms = server.rooms().len();
+    server.shutdown().await;
+
+    // Leaving is not an error, and the bots that joined got in.
+    assert_eq!(report.errors, 0, "{:?}", report.errors_by_kind);
+    assert!((report.churn_per_minute - 90.0).abs() < 1e-9, "{report:?}");
+    assert!(report.leaves >= 6, "{report:?}");
+    assert!(report.joins >= 6, "{report:?}");
+    assert_eq!(report.bots, 6);
+    assert_eq!(report.bots_started, 6 + report.leaves as usize);
+    // New bots joined new rooms.
+    assert!(report.rooms >= 4, "{report:?}");
+    // Every bot's rate is per second of its own time in the window: the
+    // churned ones do not pull the mean down (a bot in for half the window
+    // counted over all of it would read 15).
+    assert!(report.snapshots_per_s_mean > 20.0, "{report:?}");
+    assert!(report.snapshots_per_s_mean <= 45.0, "{report:?}");
+    assert!(report.holds, "{}", report.verdict());
+    let table = report.table();
+    assert!(table.contains("90.0 bots/min"), "{table}");
+    // The emptied rooms closed: at most the two rooms of the last bots
+    // (closing is asynchronous, so allow one more).
+    assert!(open_rooms <= 3, "{open_rooms} rooms open");
+
+    // The reports over time: one a second, each with the churn so far.
+    let text = std::fs::read_to_string(&intervals).unwrap();
+    let _ = std::fs::remove_file(&intervals);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 4, "{text}");
+    let last = lines.last().unwrap();
+    assert!(last["leaves"].as_u64().unwrap() >= 6, "{text}");
+    for line in &lines {
+        assert!(line["t_s"].as_f64().unwrap() > 0.0, "{line}");
+        assert!(line["holds"].as_bool().unwrap(), "{line}");
+    }
+}

@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -168,9 +168,12 @@ impl PendingInputs {
     }
 }
 
-/// Runs bot `index` until the run is done, playing `behaviour`; returns
-/// what it counted in the measured window. Errors are counted in `shared`,
-/// never returned.
+/// Runs bot `index` until it is told to stop (`stop` turns true: it
+/// leaves, at the end of the run or earlier when the swarm churns), playing
+/// `behaviour`; returns what it counted in the measured window. Errors are
+/// counted in `shared`, never returned; a close after `stop` is the bot's
+/// own leave, not an error. `live` counts every snapshot the bot decodes,
+/// for the swarm's reports over time.
 pub async fn run(
     index: usize,
     room: String,
@@ -178,7 +181,10 @@ pub async fn run(
     shared: Arc<Shared>,
     behaviour: Box<dyn Behaviour>,
     done: watch::Receiver<bool>,
+    live: Arc<AtomicU64>,
 ) -> BotTotals {
+    let stop = done.clone();
+    let stopping = move || *stop.borrow();
     let name = format!("bot{index}");
     let ws =
         match tokio::time::timeout(target.connect_timeout, connect(&target, &room, &name)).await {
@@ -233,7 +239,7 @@ pub async fn run(
         let frame = match reader.read_frame(&mut obliged).await {
             Ok(frame) => frame,
             Err(e) => {
-                if shared.phase() != Phase::Done {
+                if shared.phase() != Phase::Done && !stopping() {
                     shared.error(match e {
                         WebSocketError::UnexpectedEOF => "dropped".to_string(),
                         WebSocketError::FrameTooLarge => "frame too large".to_string(),
@@ -250,6 +256,7 @@ pub async fn run(
                 match decoder.on_message(&frame.payload) {
                     Ok(Incoming::Welcome) => {
                         welcomed = true;
+                        totals.welcomed = Some(now);
                         if let (Some(tx), Some(schema)) = (schema_tx.take(), decoder.schema()) {
                             // The writer is gone only if its socket failed.
                             let _ = tx.send(schema.clone());
@@ -258,7 +265,8 @@ pub async fn run(
                     }
                     Ok(Incoming::Snapshot { last_input }) => {
                         shared.snapshots_total.fetch_add(1, Ordering::Relaxed);
-                        if shared.phase() == Phase::Measuring {
+                        live.fetch_add(1, Ordering::Relaxed);
+                        if shared.phase() == Phase::Measuring && !stopping() {
                             totals.snapshots += 1;
                             totals.payload_bytes += len as u64;
                             totals.wire_bytes +=
@@ -289,7 +297,7 @@ pub async fn run(
                 }
             }
             OpCode::Close => {
-                if shared.phase() != Phase::Done {
+                if shared.phase() != Phase::Done && !stopping() {
                     let code = close_code(&frame.payload);
                     shared.error(format!("closed {code}"));
                     if let Some(reason) = server_reason.take() {
@@ -390,7 +398,7 @@ async fn write(
                     return InputCounts::default();
                 }
             }
-            _ = w.done.changed() => {
+            () = stopped(&mut w.done) => {
                 w.close("run over").await;
                 return InputCounts::default();
             }
@@ -425,7 +433,7 @@ async fn write(
                 if w.socket.write_frame(Frame::binary(Payload::Owned(msg))).await.is_err() {
                     break;
                 }
-                if shared.phase() == Phase::Measuring {
+                if shared.phase() == Phase::Measuring && !*w.done.borrow() {
                     tally.count(&values);
                 }
             }
@@ -434,13 +442,18 @@ async fn write(
                     break;
                 }
             }
-            _ = w.done.changed() => {
+            () = stopped(&mut w.done) => {
                 w.close("run over").await;
                 break;
             }
         }
     }
     tally.counts()
+}
+
+/// Returns once the bot is told to stop (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|&stop| stop).await;
 }
 
 fn close_code(payload: &[u8]) -> u16 {

@@ -63,6 +63,29 @@ pub struct Args {
     )]
     pub behaviour: String,
 
+    /// Churn: bots that leave per minute, each replaced at once by a new
+    /// bot joining a new room, as a count (`50`) or a share of `--bots`
+    /// (`10%`). The oldest bots leave first, so rooms of `--room-size` empty
+    /// and close while new ones open. Churn starts once every bot has
+    /// connected and runs until the end of the measured window.
+    #[arg(long, value_name = "N|P%", value_parser = parse_churn)]
+    pub churn_per_minute: Option<Churn>,
+
+    /// Bots that leave together in each churn wave (and as many join): with
+    /// `--room-size 10` and waves of 10, a whole room closes and a new one
+    /// opens at each wave.
+    #[arg(long, default_value_t = 1)]
+    pub churn_batch: usize,
+
+    /// Write a report every `--interval` of the measured window, one JSON
+    /// line each, to FILE (`-` for standard error): the verdict over time.
+    #[arg(long, value_name = "FILE")]
+    pub interval_json: Option<String>,
+
+    /// Length of each report over time (`--interval-json`).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub interval: Duration,
+
     /// Write the report as JSON to FILE (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     pub json: Option<String>,
@@ -126,7 +149,55 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// A churn rate: bots per minute, or a share of the bots per minute.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Churn {
+    /// Bots per minute.
+    Count(f64),
+    /// Percent of `--bots` per minute.
+    Percent(f64),
+}
+
+/// Parses `50` (bots a minute) or `10%` (of the bots, a minute).
+pub fn parse_churn(s: &str) -> Result<Churn, String> {
+    let s = s.trim();
+    let (num, percent) = match s.strip_suffix('%') {
+        Some(num) => (num.trim(), true),
+        None => (s, false),
+    };
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a churn rate like 50 or 10%"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("`{s}` is not a churn rate"));
+    }
+    Ok(if percent {
+        Churn::Percent(value)
+    } else {
+        Churn::Count(value)
+    })
+}
+
 impl Args {
+    /// Bots that leave (and join) per minute; 0 without churn.
+    pub fn churn_bots_per_minute(&self) -> f64 {
+        match self.churn_per_minute {
+            None => 0.0,
+            Some(Churn::Count(n)) => n,
+            Some(Churn::Percent(p)) => p / 100.0 * self.bots as f64,
+        }
+    }
+
+    /// Time between two churn waves, if the swarm churns.
+    pub fn churn_period(&self) -> Option<Duration> {
+        let per_minute = self.churn_bots_per_minute();
+        if per_minute <= 0.0 {
+            return None;
+        }
+        let batch = self.churn_batch.max(1) as f64;
+        Some(Duration::from_secs_f64(60.0 * batch / per_minute))
+    }
+
     /// The room bot `index` joins.
     pub fn room_of(&self, index: usize) -> String {
         let room = index.checked_div(self.room_size).unwrap_or(0);
@@ -135,10 +206,15 @@ impl Args {
 
     /// How many distinct rooms the bots fill.
     pub fn room_count(&self) -> usize {
+        self.rooms_for(self.bots)
+    }
+
+    /// How many distinct rooms bots `0..bots` fill.
+    pub fn rooms_for(&self, bots: usize) -> usize {
         if self.room_size == 0 {
-            1.min(self.bots)
+            1.min(bots)
         } else {
-            self.bots.div_ceil(self.room_size)
+            bots.div_ceil(self.room_size)
         }
     }
 }
@@ -164,6 +240,28 @@ mod tests {
         let args = Args::parse_from(["tickwire-swarm", "--behaviour", "scenario"]);
         assert_eq!(args.behaviour, "scenario");
         assert!(Args::try_parse_from(["tickwire-swarm", "--behaviour", "dance"]).is_err());
+    }
+
+    #[test]
+    fn churn_is_a_count_or_a_share_of_the_bots() {
+        assert_eq!(parse_churn("50"), Ok(Churn::Count(50.0)));
+        assert_eq!(parse_churn("10%"), Ok(Churn::Percent(10.0)));
+        assert!(parse_churn("-1").is_err());
+        assert!(parse_churn("ten").is_err());
+        let args = Args::parse_from([
+            "tickwire-swarm",
+            "--bots",
+            "500",
+            "--churn-per-minute",
+            "10%",
+            "--churn-batch",
+            "10",
+        ]);
+        assert!((args.churn_bots_per_minute() - 50.0).abs() < 1e-9);
+        // 50 a minute in waves of 10: a wave every 12 s.
+        assert_eq!(args.churn_period(), Some(Duration::from_secs(12)));
+        let still = Args::parse_from(["tickwire-swarm", "--bots", "500"]);
+        assert_eq!(still.churn_period(), None);
     }
 
     #[test]

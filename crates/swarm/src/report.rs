@@ -46,6 +46,14 @@ pub struct Report {
     /// Per declared button, named `field.button` (`buttons.fire`): inputs
     /// of `inputs_sent` sent with it held.
     pub inputs_by_button: BTreeMap<String, u64>,
+    /// Bots replaced per minute by churn, as asked (0: no churn).
+    pub churn_per_minute: f64,
+    /// Bots that joined by churn and got their welcome.
+    pub joins: u64,
+    /// Bots that left by churn.
+    pub leaves: u64,
+    /// Bots started over the run, churn's included.
+    pub bots_started: usize,
     /// Errors: refused or dropped connections, decode failures, closes.
     pub errors: u64,
     /// Errors by kind.
@@ -136,8 +144,27 @@ impl Report {
     /// The human-readable table printed at the end of a run.
     pub fn table(&self) -> String {
         let mut t = String::new();
-        let rows: [(&str, String); 13] = [
-            ("bots", format!("{} in {} room(s)", self.bots, self.rooms)),
+        let bots = if self.bots_started > self.bots {
+            format!(
+                "{} at a time, {} started, in {} room(s)",
+                self.bots, self.bots_started, self.rooms
+            )
+        } else {
+            format!("{} in {} room(s)", self.bots, self.rooms)
+        };
+        let rows: [(&str, String); 14] = [
+            ("bots", bots),
+            (
+                "churn",
+                if self.churn_per_minute > 0.0 {
+                    format!(
+                        "{:.1} bots/min: {} left, {} joined",
+                        self.churn_per_minute, self.leaves, self.joins
+                    )
+                } else {
+                    "none".to_string()
+                },
+            ),
             ("measured", format!("{:.1} s", self.duration_s)),
             (
                 "snapshots/s per bot",
@@ -230,6 +257,10 @@ mod tests {
             behaviour: "random".to_string(),
             inputs_sent: 3000,
             inputs_by_button: BTreeMap::from([("buttons.fire".to_string(), 1000)]),
+            churn_per_minute: 0.0,
+            joins: 0,
+            leaves: 0,
+            bots_started: 10,
             errors: 0,
             errors_by_kind: BTreeMap::new(),
             swarm_cpu: 0.1,
@@ -308,6 +339,10 @@ mod tests {
             "behaviour",
             "inputs_sent",
             "inputs_by_button",
+            "churn_per_minute",
+            "joins",
+            "leaves",
+            "bots_started",
             "errors",
             "holds",
             "swarm_cpu",

@@ -45,6 +45,8 @@ pub struct Shared {
     fatal: watch::Sender<Option<String>>,
     gaps: Vec<Mutex<Histogram<u64>>>,
     rtts: Vec<Mutex<Histogram<u64>>>,
+    /// Gaps since the last report over time ([`Shared::take_interval_gaps`]).
+    interval_gaps: Mutex<Histogram<u64>>,
 }
 
 impl Default for Shared {
@@ -71,6 +73,7 @@ impl Shared {
             fatal: watch::Sender::new(None),
             gaps: (0..SHARDS).map(|_| hist()).collect(),
             rtts: (0..SHARDS).map(|_| hist()).collect(),
+            interval_gaps: hist(),
         }
     }
 
@@ -124,6 +127,11 @@ impl Shared {
             for &g in &batch.gaps_us {
                 h.saturating_record(u64::from(g).max(1));
             }
+            drop(h);
+            let mut h = self.interval_gaps.lock();
+            for &g in &batch.gaps_us {
+                h.saturating_record(u64::from(g).max(1));
+            }
             batch.gaps_us.clear();
         }
         if !batch.rtts_us.is_empty() {
@@ -138,6 +146,14 @@ impl Shared {
     /// All gap samples, merged.
     pub fn gaps(&self) -> Histogram<u64> {
         merge(&self.gaps)
+    }
+
+    /// The gap samples flushed since the last call, and a fresh start.
+    pub fn take_interval_gaps(&self) -> Histogram<u64> {
+        let mut h = self.interval_gaps.lock();
+        let taken = h.clone();
+        h.reset();
+        taken
     }
 
     /// All round-trip samples, merged.
@@ -257,4 +273,6 @@ pub struct BotTotals {
     pub wire_bytes: u64,
     /// Inputs sent, and per button.
     pub inputs: InputCounts,
+    /// When the bot got its welcome (none if it never did).
+    pub welcomed: Option<tokio::time::Instant>,
 }

@@ -346,6 +346,9 @@ impl Room {
             offering + (sent - encoded),
         ]);
         self.ticks.increment(1);
+        if tick % stats::GARBAGE_FLUSH_TICKS == 0 {
+            stats::flush_metric_garbage();
+        }
     }
 }
 
