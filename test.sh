@@ -91,12 +91,6 @@ echo "== cargo test (workspace)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 
-# Two minutes of the release server under the swarm, failing if its memory
-# grows (see "Soak" in BENCHMARKS.md for what grew before and the threshold).
-echo "== soak (2 minutes)"
-python3 benches/soak.py --duration 2m --bots 200 --room-size 2 --churn 0 \
-    --sample 2s --warmup 60s --max-rss-slope 40 --max-tick-rise 3
-
 echo "== web client tests"
 (cd client-web && TICKWIRE_BIN="$(pwd)/../target/release/tickwire" TICKWIRE_CHROMIUM="$CHROMIUM" \
     node --test --test-concurrency=1 sdk/test/ test/)
