@@ -216,12 +216,6 @@ fn schema_json(schema: &Schema) -> Value {
     json!({"game": schema.game, "kinds": kinds, "input": input, "events": events})
 }
 
-/// The values up to the last non-zero one: what travels.
-fn trimmed(values: &[i32]) -> &[i32] {
-    let len = values.iter().rposition(|&v| v != 0).map_or(0, |i| i + 1);
-    &values[..len]
-}
-
 /// A game event as the client names it: its kind's name, and each declared
 /// field by name.
 fn game_event_json(schema: &Schema, e: &GameEvent) -> Value {
@@ -248,7 +242,7 @@ fn client_json(m: &ClientMessage) -> Value {
         } => json!({"type": "join", "protocolVersion": protocol_version,
             "schemaHash": schema_hash.to_string(), "resumeTick": resume_tick}),
         ClientMessage::Input(i) => {
-            json!({"type": "input", "seq": i.seq, "values": trimmed(&i.values)})
+            json!({"type": "input", "seq": i.seq, "values": tickwire_types::sent_values(&i.values)})
         }
         ClientMessage::Ack { tick } => json!({"type": "ack", "tick": tick}),
         ClientMessage::Ping { client_time } => json!({"type": "ping", "clientTime": client_time}),

@@ -23,7 +23,9 @@ use std::io::{self, BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::replicate::{GameEvent, NetId, PlayerId, PlayerInput, Rect, ReplicatedEntity, Schema};
+use crate::replicate::{
+    GameEvent, NetId, PlayerId, PlayerInput, Rect, ReplicatedEntity, Schema, sent_values,
+};
 use crate::simulation::{JoinError, Joined, Simulation};
 
 /// Everything needed to build the same match again: a recording's header.
@@ -81,8 +83,7 @@ impl From<Call> for CallRepr {
             Call::Join { name } => Self::Join(name),
             Call::Leave { player } => Self::Leave(player.0),
             Call::Input { player, input: i } => {
-                let len = i.values.iter().rposition(|&v| v != 0).map_or(0, |n| n + 1);
-                Self::Input(player.0, i.seq, i.values[..len].to_vec())
+                Self::Input(player.0, i.seq, sent_values(&i.values).to_vec())
             }
         }
     }

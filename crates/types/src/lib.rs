@@ -249,6 +249,23 @@ pub enum SchemaError {
     },
 }
 
+/// Checks the fields of a kind or an event: ids dense and in order, each
+/// quantization usable.
+fn check_fields(owner: &str, fields: &[FieldDecl]) -> Result<(), SchemaError> {
+    for (f, field) in fields.iter().enumerate() {
+        if usize::from(field.id) != f {
+            return Err(SchemaError::FieldId {
+                kind: owner.to_owned(),
+                name: field.name.clone(),
+                id: field.id,
+                expected: f as u8,
+            });
+        }
+        check_quantization(owner, field)?;
+    }
+    Ok(())
+}
+
 fn check_quantization(owner: &str, field: &FieldDecl) -> Result<(), SchemaError> {
     let problem = match field.quant {
         Quantization::Fixed { scale: 0 } => Some("scale must be at least 1"),
@@ -353,17 +370,7 @@ impl Schema {
                     count: kind.fields.len(),
                 });
             }
-            for (f, field) in kind.fields.iter().enumerate() {
-                if usize::from(field.id) != f {
-                    return Err(SchemaError::FieldId {
-                        kind: kind.name.clone(),
-                        name: field.name.clone(),
-                        id: field.id,
-                        expected: f as u8,
-                    });
-                }
-                check_quantization(&kind.name, field)?;
-            }
+            check_fields(&kind.name, &kind.fields)?;
         }
         if self.input.len() > MAX_INPUT_FIELDS {
             return Err(SchemaError::TooManyInputFields(self.input.len()));
@@ -402,17 +409,7 @@ impl Schema {
                     count: event.fields.len(),
                 });
             }
-            for (f, field) in event.fields.iter().enumerate() {
-                if usize::from(field.id) != f {
-                    return Err(SchemaError::FieldId {
-                        kind: event.name.clone(),
-                        name: field.name.clone(),
-                        id: field.id,
-                        expected: f as u8,
-                    });
-                }
-                check_quantization(&event.name, field)?;
-            }
+            check_fields(&event.name, &event.fields)?;
         }
         Ok(())
     }
@@ -669,6 +666,13 @@ pub struct GameEvent {
     pub values: [i32; MAX_FIELDS],
 }
 
+/// The values of an input or an event that travel (on the wire and in
+/// records): those up to the last non-zero one; the rest are zero.
+pub fn sent_values(values: &[i32]) -> &[i32] {
+    let len = values.iter().rposition(|&v| v != 0).map_or(0, |i| i + 1);
+    &values[..len]
+}
+
 /// The wire form shared by inputs and events: a header, then the values up
 /// to the last non-zero one, as a length-prefixed sequence.
 mod values_serde {
@@ -678,12 +682,6 @@ mod values_serde {
     use serde::ser::SerializeTuple;
     use serde::{Deserializer, Serializer};
 
-    /// The values up to the last non-zero one.
-    pub(super) fn trimmed(values: &[i32]) -> &[i32] {
-        let len = values.iter().rposition(|&v| v != 0).map_or(0, |i| i + 1);
-        &values[..len]
-    }
-
     pub(super) fn serialize<S: Serializer, H: serde::Serialize, const N: usize>(
         head: &H,
         values: &[i32; N],
@@ -691,7 +689,7 @@ mod values_serde {
     ) -> Result<S::Ok, S::Error> {
         let mut t = s.serialize_tuple(2)?;
         t.serialize_element(head)?;
-        t.serialize_element(trimmed(values))?;
+        t.serialize_element(super::sent_values(values))?;
         t.end()
     }
 
