@@ -7,41 +7,10 @@
 
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 
 import { connect } from '../index.js';
-import { decodeClientMessage } from '../protocol.js';
 
-const golden = (name) => new Uint8Array(readFileSync(new URL(`../../../crates/protocol/golden/${name}.bin`, import.meta.url)));
-
-/** A WebSocket stand-in that records what is sent and lets the test play the server. */
-class FakeSocket {
-  static all = [];
-  constructor(url) {
-    this.url = url;
-    this.sent = [];
-    this.readyState = 0;
-    FakeSocket.all.push(this);
-  }
-  send(bytes) {
-    this.sent.push(decodeClientMessage(bytes));
-  }
-  close() {
-    this.readyState = 3;
-  }
-  open() {
-    this.readyState = 1;
-    this.onopen?.();
-  }
-  receive(name) {
-    const bytes = golden(name);
-    this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
-  }
-  drop(code, reason = '') {
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-}
+import { FakeSocket, golden } from './helpers/fake-socket.js';
 
 /** Every client a test started: closed after it, passed or failed, so no timer outlives it. */
 const clients = [];
