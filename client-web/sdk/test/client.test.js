@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 
 import { connect } from '../index.js';
 
-import { FakeSocket, golden } from './helpers/fake-socket.js';
+import { FakeSocket } from './helpers/fake-socket.js';
 
 /** Every client a test started: closed after it, passed or failed, so no timer outlives it. */
 const clients = [];
