@@ -295,6 +295,10 @@ pub struct Asteroids {
     respawn_ticks: u32,
     /// Scratch: what spawns at the end of the tick.
     spawns: Vec<Thing>,
+    /// Scratch: the bullets to move this tick.
+    bullets: Vec<EntityKey>,
+    /// Scratch: the players and their ships, to check for crashes.
+    ships: Vec<(PlayerId, EntityKey)>,
 }
 
 impl Asteroids {
@@ -307,6 +311,8 @@ impl Asteroids {
             respawn_ticks: ticks(config.respawn_delay),
             config,
             spawns: Vec::new(),
+            bullets: Vec::new(),
+            ships: Vec::new(),
         }
     }
 
@@ -376,13 +382,15 @@ impl Asteroids {
     /// Step 2: bullets fly, expire or hit.
     fn tick_bullets(&mut self, ctx: &mut Ctx<'_, Thing>) {
         let dt = ctx.dt;
-        let keys: Vec<EntityKey> = ctx
-            .entities
-            .iter()
-            .filter(|(_, _, t)| matches!(t, Thing::Bullet(_)))
-            .map(|(k, _, _)| k)
-            .collect();
-        for key in keys {
+        let mut bullets = std::mem::take(&mut self.bullets);
+        bullets.clear();
+        bullets.extend(
+            ctx.entities
+                .iter()
+                .filter(|(_, _, t)| matches!(t, Thing::Bullet(_)))
+                .map(|(k, _, _)| k),
+        );
+        for &key in &bullets {
             let Some(Thing::Bullet(bullet)) = ctx.entities.get_mut(key) else {
                 continue;
             };
@@ -446,6 +454,7 @@ impl Asteroids {
                 _ => {}
             }
         }
+        self.bullets = bullets;
     }
 
     /// One point for `player`, if it is still here.
@@ -465,8 +474,10 @@ impl Asteroids {
                 rock_mass += u32::from(rock.size);
             }
         }
-        let players: Vec<(PlayerId, EntityKey)> = ctx.players().collect();
-        for (player, key) in players {
+        let mut ships = std::mem::take(&mut self.ships);
+        ships.clear();
+        ships.extend(ctx.players());
+        for &(player, key) in &ships {
             let Some(Thing::Ship(ship)) = ctx.entities.get(key) else {
                 continue;
             };
@@ -486,6 +497,7 @@ impl Asteroids {
                 ctx.emit(AsteroidsEvent::Crash { player });
             }
         }
+        self.ships = ships;
         // Keep the field stocked: a large rock drifts in from the left edge.
         let wanted = self.config.min_asteroids * u32::from(LARGEST);
         let mut mass = rock_mass + self.spawned_mass();
