@@ -29,43 +29,59 @@ export function scoreboardRows(avatars, limit = 10) {
 }
 
 /**
- * The lines of the network overlay.
- * @param {{pingMs: number|null, snapshotsPerSec: number, downKbps: number, upKbps: number,
- *   interpDelayMs: number, tick: number}} s
+ * The lines of the network overlay, from the SDK's `client.stats`.
+ * @param {{pingMs: number | null, snapshotsPerSecond: number, downBytesPerSecond: number,
+ *   upBytesPerSecond: number, interpolationMs: number, tick: number}} s
  * @returns {Array<[string, string]>} label and value
  */
 export function netLines(s) {
+  const kbps = (bytes) => `${((bytes * 8) / 1000).toFixed(1)} kbit/s`;
   return [
     ['ping', s.pingMs == null ? '–' : `${Math.round(s.pingMs)} ms`],
-    ['snapshots', `${s.snapshotsPerSec.toFixed(0)}/s`],
-    ['down', `${s.downKbps.toFixed(1)} kbit/s`],
-    ['up', `${s.upKbps.toFixed(1)} kbit/s`],
-    ['interp', `${Math.round(s.interpDelayMs)} ms`],
+    ['snapshots', `${s.snapshotsPerSecond.toFixed(0)}/s`],
+    ['down', kbps(s.downBytesPerSecond)],
+    ['up', kbps(s.upBytesPerSecond)],
+    ['interp', `${Math.round(s.interpolationMs)} ms`],
     ['tick', String(s.tick ?? 0)],
   ];
 }
 
-/** Seconds left before a respawn, from a remaining-ticks field. */
+/**
+ * Seconds left before a respawn, from a remaining-ticks field.
+ * @param {number} respawnTicks
+ * @param {number} tickRate
+ */
 export function respawnSeconds(respawnTicks, tickRate) {
   return Math.max(0, respawnTicks / tickRate);
 }
 
-/** The connection banner's text for a connection status, or '' when connected. */
+/**
+ * The connection banner's text for the SDK's connection status, or '' when
+ * connected.
+ * @param {{state: string, reason?: string, retryInMs?: number, attempt?: number}} status
+ */
 export function connectionText(status) {
   switch (status.state) {
     case 'connecting':
       return 'Connecting…';
     case 'reconnecting':
       return `Connection lost${status.reason ? ` (${status.reason})` : ''}. Reconnecting in ${Math.ceil(
-        status.retryInMs / 1000,
+        (status.retryInMs ?? 0) / 1000,
       )} s (attempt ${status.attempt})…`;
-    case 'failed':
+    case 'closed':
       return `Cannot play: ${status.reason}`;
     default:
       return '';
   }
 }
 
+/**
+ * A new element with a class and text.
+ * @param {Document} doc
+ * @param {string} tag
+ * @param {string} [className]
+ * @param {string} [text]
+ */
 function el(doc, tag, className, text) {
   const e = doc.createElement(tag);
   if (className) e.className = className;
@@ -94,7 +110,13 @@ export class Hud {
     this.lastScoreboard = '';
   }
 
-  /** Adds a kill to the feed. */
+  /**
+   * Adds a kill to the feed.
+   * @param {string} killer the killer's name ('' for nobody)
+   * @param {string} victim the victim's name
+   * @param {boolean} own whether the own player killed or died
+   * @param {number} nowMs
+   */
   addKill(killer, victim, own, nowMs) {
     this.kills.push({ at: nowMs, killer, victim, own });
     if (this.kills.length > KILL_FEED_MAX) this.kills.shift();
@@ -104,7 +126,7 @@ export class Hud {
    * Updates everything.
    * @param {object} view
    * @param {Array<{id: number, name: string, score: number, own: boolean}>} view.avatars
-   * @param {object} view.net see {@link netLines}
+   * @param {object} view.net the SDK's `client.stats` (see {@link netLines})
    * @param {{dead: boolean, respawnIn: number, killer: string|null}} view.self
    * @param {{state: string}} view.status connection status
    * @param {number} nowMs
@@ -117,9 +139,13 @@ export class Hud {
     const text = connectionText(view.status);
     this.banner.textContent = text;
     this.banner.classList.toggle('hidden', text === '');
-    this.banner.classList.toggle('fatal', view.status.state === 'failed');
+    this.banner.classList.toggle('fatal', view.status.state === 'closed');
   }
 
+  /**
+   * Redraws the scoreboard when its rows changed.
+   * @param {Array<{id: number, name: string, score: number, own: boolean}>} avatars
+   */
   updateScoreboard(avatars) {
     const rows = scoreboardRows(avatars);
     const key = JSON.stringify(rows);
@@ -135,6 +161,10 @@ export class Hud {
     this.scoreboard.replaceChildren(title, table);
   }
 
+  /**
+   * Drops the kills that have been shown long enough and fades the old ones.
+   * @param {number} nowMs
+   */
   updateKillFeed(nowMs) {
     this.kills = this.kills.filter((k) => nowMs - k.at < KILL_FEED_MS);
     const items = this.kills.map((k) => {
@@ -146,6 +176,10 @@ export class Hud {
     this.killFeed.replaceChildren(...items);
   }
 
+  /**
+   * Redraws the network overlay.
+   * @param {object} net the SDK's `client.stats` (see {@link netLines})
+   */
   updateNet(net) {
     const title = el(this.doc, 'div', 'hud-title', 'Network');
     const rows = netLines(net).map(([label, value]) => {
@@ -156,6 +190,10 @@ export class Hud {
     this.net.replaceChildren(title, ...rows);
   }
 
+  /**
+   * Shows or hides the death notice and its countdown.
+   * @param {{dead: boolean, respawnIn: number, killer: string|null}} self
+   */
   updateDeath(self) {
     this.death.classList.toggle('hidden', !self.dead);
     if (!self.dead) return;

@@ -150,7 +150,7 @@ test('two players see each other move, and a shot lowers hit points', { timeout:
       assert.deepEqual(names, ['alice', 'bob'], 'the scoreboard lists everyone in the room');
     }
     const stats = await a.evaluate(() => window.tickwire.stats);
-    assert.ok(stats.snapshotsPerSec >= 20, `snapshots per second: ${stats.snapshotsPerSec}`);
+    assert.ok(stats.snapshotsPerSecond >= 20, `snapshots per second: ${stats.snapshotsPerSecond}`);
     assert.deepEqual(errors, [], 'no console errors');
   } catch (error) {
     error.message += `\nserver output (tail):\n${server.output.slice(-20).join('')}`;
