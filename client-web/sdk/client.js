@@ -267,6 +267,18 @@ export class Client {
   }
 
   /**
+   * The own entity's newest predicted fields (the server's state at the
+   * acknowledged input, with the pending inputs replayed through
+   * `predict`), before any smoothing; null without `predict` or before
+   * the first snapshot of the own entity.
+   * @returns {Record<string, number> | null}
+   */
+  get predicted() {
+    const state = this.predictor?.state;
+    return state ? { ...state } : null;
+  }
+
+  /**
    * Holds an input, by the game's declared input field names, until the
    * next call: axes as floats -1..1 (clamped), angles in radians, buttons
    * as booleans by button name or as the raw bits by field name, integers

@@ -265,7 +265,7 @@ export class Game {
       },
       /** The own avatar's newest predicted position (the SDK's prediction with the arena's step). */
       get predicted() {
-        const state = client.predictor?.state;
+        const state = client.predicted;
         return state ? { x: state.x, y: state.y } : null;
       },
       /** Where the own avatar was last drawn (prediction plus smoothing). */

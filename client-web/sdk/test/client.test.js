@@ -110,7 +110,7 @@ test('the own entity is predicted by the game\'s step; without one, drawn as the
   // there over the tick.
   const step1 = 200 + 300 * Math.fround(1 / 30);
   assert.equal(own().fields.x, 200);
-  assert.equal(client.predictor.state.x, step1, 'one input sent, and predicted');
+  assert.equal(client.predicted?.x, step1, 'one input sent, and predicted');
   clock.now += 20;
   assert.ok(Math.abs(own().fields.x - (200 + (step1 - 200) * 0.6)) < 1e-9, `drawn at ${own().fields.x}`);
   assert.equal(own().fields.hp, 100, 'fields the step does not return are the server\'s');
@@ -125,6 +125,7 @@ test('the own entity is predicted by the game\'s step; without one, drawn as the
   const drawn = plain.client.frame(plain.clock.now);
   assert.equal(drawn.find((e) => e.id === 2).fields.x, 200);
   assert.equal(plain.client.stats.predictionErrorUnits, undefined);
+  assert.equal(plain.client.predicted, null, 'nothing predicted without a step');
   plain.client.close();
 });
 
