@@ -1,9 +1,10 @@
 // The connection: one WebSocket to the server's game endpoint, and
 // everything that keeps it useful.
 //
-// Opening `/ws?room=&name=` joins a room at once. The client's first message
-// is a Join with its protocol version (and, after a reconnect, the newest
-// tick it still holds, so the server can resume with a delta). The server
+// Opening `/ws?room=&name=` joins a room at once (after a reconnect with
+// `since=`, the newest tick the client still holds, so the server can resume
+// with a delta). The client's first message is a Join with its protocol
+// version. The server
 // answers with a welcome, then a snapshot after every tick; the connection
 // applies each snapshot to its baseline through the protocol module's state
 // keeper, acknowledges it, and hands the new state up. A ping every second
@@ -176,12 +177,11 @@ export class Connection {
 
   open() {
     this.setStatus(this.attempt === 0 ? { state: 'connecting' } : this.status);
-    const socket = new this.WebSocketImpl(this.url);
+    const socket = new this.WebSocketImpl(this.socketUrl());
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     socket.onopen = () => {
-      const resumeTick = this.keeper?.latestTick?.() ?? null;
-      this.send(protocol.encodeJoin({ schemaHash: 0, resumeTick }));
+      this.send(protocol.encodeJoin({ schemaHash: 0 }));
     };
     socket.onmessage = (e) => {
       if (socket !== this.socket) return;
@@ -197,6 +197,18 @@ export class Connection {
     };
     // A failed connect is followed by a close event; nothing to do here.
     socket.onerror = () => {};
+  }
+
+  /**
+   * The URL of the next socket: the game's, and after a drop the newest
+   * tick still held (`since=`), so the first snapshot can be a delta.
+   */
+  socketUrl() {
+    const since = this.keeper?.latestTick?.() ?? null;
+    if (since === null) return this.url;
+    const url = new URL(this.url);
+    url.searchParams.set('since', String(since));
+    return url.toString();
   }
 
   /** Closes a socket we gave up on and treats it as dropped. */

@@ -15,7 +15,7 @@
 // `test/protocol.test.js`.
 
 /** Version of the wire format this module speaks. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Largest snapshot accepted, in bytes. */
 export const MAX_SNAPSHOT_BYTES = 1 << 20;
@@ -31,6 +31,8 @@ export const MAX_REASON_BYTES = 256;
 export const MAX_ROSTER = 1024;
 /** Most named constants in a welcome. */
 export const MAX_CONSTANTS = 64;
+/** Longest resume token in a welcome, in bytes. */
+export const MAX_RESUME_TOKEN_BYTES = 512;
 /** States a ClientState keeps (as many as the server's history ring). */
 export const CLIENT_STATES = 32;
 
@@ -251,20 +253,15 @@ class Writer {
 // ---------------------------------------------------------------- client → server
 
 /**
- * The first message on a socket: the version check and, when reconnecting,
- * the newest tick still held.
- * @param {{schemaHash?: number|bigint, resumeTick?: number|null, protocolVersion?: number}} join
+ * The first message on a socket: the version check. (The newest tick held,
+ * when reconnecting, travels in the URL: `since=TICK`.)
+ * @param {{schemaHash?: number|bigint, protocolVersion?: number}} join
  */
-export function encodeJoin({ schemaHash = 0, resumeTick = null, protocolVersion = PROTOCOL_VERSION } = {}) {
+export function encodeJoin({ schemaHash = 0, protocolVersion = PROTOCOL_VERSION } = {}) {
   const w = new Writer();
   w.u32(0);
   w.u16(protocolVersion);
   w.u64(schemaHash);
-  if (resumeTick == null) w.u8(0);
-  else {
-    w.u8(1);
-    w.u32(resumeTick);
-  }
   return w.finish();
 }
 
@@ -396,7 +393,6 @@ export function decodeClientMessage(bytes) {
         type: 'join',
         protocolVersion: r.u16(),
         schemaHash: r.u64(),
-        resumeTick: r.option(() => r.u32()),
       };
       break;
     case 1:
@@ -638,7 +634,8 @@ function applyDelta(q, base, d) {
  * Decodes one server message. Snapshots and game events need the welcome's
  * schema.
  * Returns one of:
- * - `{type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: {game, kinds, input, events}, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]]}`
+ * - `{type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: {game, kinds, input, events}, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]], resume}`
+ *   (`resume`: the player's resume token, '' when the server holds no seats)
  * - `{type: 'snapshot', lastInput, body: {tick, baseline, removed, survivors, changed: [{index, mask, deltas}], created: [{id, kind, values}]}}`
  * - `{type: 'pong', clientTime, serverTick}`
  * - `{type: 'event', event: {type: 'game', kind, name, fields} | {type: 'chat', player, text} | {type: 'playerJoined', player, name} | {type: 'playerLeft', player}}`;
@@ -675,9 +672,10 @@ export function decodeServerMessage(bytes, schema) {
       if (constantCount > MAX_CONSTANTS) throw new ProtocolError(`${constantCount} constants is over the limit`);
       const constants = [];
       for (let i = 0; i < constantCount; i++) constants.push([r.string(MAX_NAME_BYTES, 'constant name'), r.f32()]);
+      const resume = r.string(MAX_RESUME_TOKEN_BYTES, 'resume token');
       const computed = schemaHash(decodedSchema);
       if (computed !== hash) throw new ProtocolError(`welcome schema hashes to ${computed}, but claims ${hash}`);
-      message = { type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster, constants };
+      message = { type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster, constants, resume };
       break;
     }
     case 2:

@@ -238,9 +238,8 @@ fn client_json(m: &ClientMessage) -> Value {
         ClientMessage::Join {
             protocol_version,
             schema_hash,
-            resume_tick,
         } => json!({"type": "join", "protocolVersion": protocol_version,
-            "schemaHash": schema_hash.to_string(), "resumeTick": resume_tick}),
+            "schemaHash": schema_hash.to_string()}),
         ClientMessage::Input(i) => {
             json!({"type": "input", "seq": i.seq, "values": tickwire_types::sent_values(&i.values)})
         }
@@ -257,7 +256,8 @@ fn server_json(schema: &Schema, m: &ServerMessage) -> Value {
             "room": w.room, "tickRate": w.tick_rate, "tick": w.tick,
             "schema": schema_json(&w.schema), "schemaHash": w.schema_hash.to_string(),
             "roster": w.roster.iter().map(|(p, n)| json!([p.0, n])).collect::<Vec<_>>(),
-            "constants": w.constants.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>()}),
+            "constants": w.constants.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
+            "resume": w.resume}),
         ServerMessage::Snapshot(Snapshot { last_input, body }) => json!({"type": "snapshot",
             "lastInput": last_input, "body": {"tick": body.tick, "baseline": body.baseline,
             "removed": body.removed.iter().map(|id| id.0).collect::<Vec<_>>(),
@@ -306,13 +306,12 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
     let limits = Limits::default();
     let mut out = Vec::new();
     let clients = [
-        ("client_join", ClientMessage::join(schema.hash(), Some(101))),
+        ("client_join", ClientMessage::join(schema.hash())),
         (
-            "client_join_fresh",
+            "client_join_generic",
             ClientMessage::Join {
                 protocol_version: PROTOCOL_VERSION,
                 schema_hash: 0,
-                resume_tick: None,
             },
         ),
         // Every field set: move, aim, buttons (fire and use), slot.
@@ -387,6 +386,7 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                     ("arena_size".into(), 4000.0),
                     ("player_speed".into(), 200.0),
                 ],
+                resume: "eyJyb29tIjoibG9iYnkifQ.c2lnbmF0dXJl".into(),
             }),
         ),
         (
@@ -452,6 +452,7 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 schema_hash: schema.hash(),
                 roster: vec![(PlayerId(4), max_name()), (PlayerId(5), "漢".repeat(21))],
                 constants: vec![],
+                resume: String::new(),
             }),
         ),
         (
@@ -467,6 +468,7 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 schema_hash: bare_schema().hash(),
                 roster: vec![(PlayerId(1), "ann".into())],
                 constants: vec![],
+                resume: String::new(),
             }),
         ),
         (

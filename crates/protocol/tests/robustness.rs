@@ -23,7 +23,7 @@ use tickwire_sim::{GameEvent, NetId, PlayerId, PlayerInput, Schema};
 fn seeds(schema: &Schema) -> (Vec<Vec<u8>>, ServerHistory) {
     let mut seeds = Vec::new();
     for m in [
-        ClientMessage::join(schema.hash(), Some(77)),
+        ClientMessage::join(schema.hash()),
         ClientMessage::Input(PlayerInput::new(70_000, &[-127, 40_000, 3, -3])),
         ClientMessage::Input(PlayerInput::new(5, &[127])),
         ClientMessage::Input(PlayerInput::new(6, &[])),
@@ -44,6 +44,7 @@ fn seeds(schema: &Schema) -> (Vec<Vec<u8>>, ServerHistory) {
         schema_hash: schema.hash(),
         roster: vec![(PlayerId(1), "ann".into()), (PlayerId(3), "bob".into())],
         constants: vec![("arena_size".into(), 4000.0)],
+        resume: "eyJyb29tIjoibG9iYnkifQ.c2ln".into(),
     });
     for m in [
         welcome,

@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `GET /sdk/<file>` | the browser SDK (`client-web/sdk/`), for every game |
 //! | `GET /`, `GET /<file>` | the game's page (see `page`) |
-//! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket (`&ticket=...` with `--ticket-secret`) |
+//! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket (`&ticket=...` with `--ticket-secret`; `&since=TICK`: the newest tick the client holds) |
 //! | `GET /api/rooms` | rooms as JSON, cached for [`ROOMS_CACHE`] (`?players=1` adds every player's outbox, for operators only) |
 //! | `GET /metrics` | Prometheus text (on the admin address only, with `--admin-bind`) |
 //! | `GET /healthz` | `ok` |
@@ -358,10 +358,14 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
     }
     let mut room = None;
     let mut name = None;
+    let mut since = None;
     for (key, value) in query_pairs(&req) {
         match key.as_str() {
             "room" if !value.is_empty() => room = Some(value),
             "name" => name = Some(value),
+            // A tick the client holds from an earlier connection; anything
+            // else is no tick (the client gets a full snapshot).
+            "since" => since = value.parse::<u32>().ok(),
             _ => {}
         }
     }
@@ -436,7 +440,15 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
         .remove::<Arc<crate::accept::AddressHold>>();
     tokio::spawn(async move {
         match tokio::time::timeout(timeout, upgrade).await {
-            Ok(Ok(ws)) => session::run(ws, shared, room, name, identity).await,
+            Ok(Ok(ws)) => {
+                let request = session::Request {
+                    room,
+                    name,
+                    identity,
+                    since,
+                };
+                session::run(ws, shared, request).await;
+            }
             Ok(Err(error)) => tracing::debug!(%error, "upgrade failed"),
             Err(_) => tracing::debug!("upgrade timed out"),
         }

@@ -63,6 +63,8 @@ pub struct Welcome<'a> {
     pub roster: Vec<(PlayerId, String)>,
     /// The game's constants for its clients.
     pub constants: Vec<(String, f32)>,
+    /// The player's resume token; empty when the server holds no seats.
+    pub resume: String,
 }
 
 /// `s` cut to `max` bytes on a character boundary, reusing its buffer.
@@ -112,6 +114,12 @@ pub fn encode_welcome(welcome: Welcome<'_>) -> Bytes {
             .filter(|(name, _)| name.len() <= MAX_NAME_BYTES)
             .take(tickwire_protocol::MAX_CONSTANTS)
             .collect(),
+        // A token is ASCII and far shorter; never cut one into a forgery.
+        resume: if welcome.resume.len() <= tickwire_protocol::MAX_RESUME_TOKEN_BYTES {
+            welcome.resume
+        } else {
+            String::new()
+        },
     });
     control(&message, welcome.schema)
 }
@@ -225,6 +233,7 @@ mod tests {
                 (PlayerId(2), "漢".repeat(22)),
             ],
             constants: vec![],
+            resume: String::new(),
         });
         let ServerMessage::Welcome(w) = decode(&welcome, &schema) else {
             panic!("not a welcome");

@@ -17,7 +17,7 @@ const BOT_STATES: usize = 1;
 
 /// The bot's first message: the version check.
 pub fn join() -> Vec<u8> {
-    ClientMessage::join(0, None).to_bytes()
+    ClientMessage::join(0).to_bytes()
 }
 
 /// Input `seq` with these values (in the game's declaration order).
@@ -109,10 +109,7 @@ mod tests {
 
     #[test]
     fn join_is_a_join_of_this_protocol_version() {
-        assert_eq!(
-            ClientMessage::decode(&join()),
-            Ok(ClientMessage::join(0, None))
-        );
+        assert_eq!(ClientMessage::decode(&join()), Ok(ClientMessage::join(0)));
     }
 
     #[test]

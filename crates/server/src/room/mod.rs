@@ -48,14 +48,15 @@ pub enum RoomCommand {
     Join {
         /// The session's side of the player.
         link: Arc<PlayerLink>,
+        /// The newest tick its client holds from an earlier connection:
+        /// its first snapshot is a delta against it when the history still
+        /// holds it. Known before anything is encoded for the player.
+        since: Option<u32>,
         /// Told the outcome.
         reply: oneshot::Sender<Result<Admitted, JoinError>>,
     },
     /// Remove a player.
     Leave(PlayerId),
-    /// The player's client still holds `tick`: use it as the baseline if
-    /// nothing was written yet and the history holds it.
-    Resume(PlayerId, u64),
     /// A chat line from a player, for everyone in the room.
     Chat(PlayerId, String),
 }
@@ -207,8 +208,11 @@ impl Room {
 
     fn handle(&mut self, command: RoomCommand) {
         match command {
-            RoomCommand::Join { link, reply } => {
+            RoomCommand::Join { link, since, reply } => {
                 let result = self.join(&link);
+                if let (Ok(admitted), Some(tick)) = (&result, since) {
+                    self.players.resume(admitted.joined.player, tick);
+                }
                 let joined = result.as_ref().ok().map(|a| a.joined);
                 if reply.send(result).is_err() {
                     // The session went away while we were adding it.
@@ -218,9 +222,6 @@ impl Room {
                 }
             }
             RoomCommand::Leave(player) => self.leave(player),
-            RoomCommand::Resume(player, tick) => {
-                self.players.resume(player, wire::wire_tick(tick));
-            }
             RoomCommand::Chat(player, text) => {
                 if self.players.get(player).is_some() {
                     self.broadcast_chat(&wire::encode_chat(player, &text));
@@ -259,6 +260,7 @@ impl Room {
             schema: self.sim.schema(),
             roster,
             constants: self.sim.client_constants(),
+            resume: String::new(),
         });
         self.broadcast_event(&wire::encode_player_joined(joined.player, link.name()));
         self.players.add(joined.player, Arc::clone(link));

@@ -50,14 +50,23 @@ type Stream = TokioIo<Upgraded>;
 /// The read half of a player's socket.
 type SocketRead = Box<dyn AsyncRead + Send + Unpin>;
 
+/// What a connection asked for at `/ws`, checked by the HTTP side.
+#[derive(Debug)]
+pub struct Request {
+    /// The room to join; `None`: matchmaking picks one.
+    pub room: Option<String>,
+    /// The player's name, cleaned.
+    pub name: String,
+    /// Who admission vouched the player is, if anyone.
+    pub identity: Option<String>,
+    /// The newest tick the client holds from an earlier connection
+    /// (`since=`): its first snapshot is a delta against it when the room
+    /// still has that state.
+    pub since: Option<u32>,
+}
+
 /// Runs one connection from just after the upgrade to its end.
-pub async fn run(
-    mut ws: WebSocket<Stream>,
-    shared: Arc<Shared>,
-    room: Option<String>,
-    name: String,
-    identity: Option<String>,
-) {
+pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, request: Request) {
     // Over the limit a frame errors before its payload is buffered. The
     // library refuses a payload of exactly the limit, hence the +1.
     ws.set_max_message_size(shared.config.max_message_size.saturating_add(1));
@@ -69,8 +78,7 @@ pub async fn run(
         return;
     };
     metrics::gauge!(stats::CONNECTIONS).increment(1.0);
-    let Some((seat, link, Admitted { joined, welcome })) =
-        enter(&mut ws, &shared, room.as_deref(), name, identity).await
+    let Some((seat, link, Admitted { joined, welcome })) = enter(&mut ws, &shared, request).await
     else {
         metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
         return;
@@ -124,11 +132,15 @@ pub async fn run(
 async fn enter(
     ws: &mut WebSocket<Stream>,
     shared: &Shared,
-    room: Option<&str>,
-    name: String,
-    identity: Option<String>,
+    request: Request,
 ) -> Option<(Seat, Arc<PlayerLink>, Admitted)> {
-    let seat = match shared.lobby.seat(room) {
+    let Request {
+        room,
+        name,
+        identity,
+        since,
+    } = request;
+    let seat = match shared.lobby.seat(room.as_deref()) {
         Ok(seat) => seat,
         Err(error) => {
             Refusal::seat(&error).send(ws).await;
@@ -141,6 +153,7 @@ async fn enter(
         .commands
         .send(RoomCommand::Join {
             link: Arc::clone(&link),
+            since,
             reply: reply_tx,
         })
         .await

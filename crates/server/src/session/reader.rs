@@ -4,7 +4,7 @@
 //! connection ends. Every frame spends the connection's frame budget first
 //! (see [`super::rate`]); over it the frame is dropped unread. Inputs go
 //! (within their own budget) into the player's bounded input queue, chat
-//! (within its own small budget) and the first resume to the room, pings
+//! (within its own small budget) to the room, pings
 //! (protocol and WebSocket) are answered through the writer. The loop
 //! spends tokio's cooperative budget for every frame, so a backlog of
 //! buffered frames yields its worker like any busy task. A bad frame or message ends the connection:
@@ -113,7 +113,6 @@ async fn read_until_end(
             Some(config.flood_seconds),
         ),
         chat: Budget::new(config.max_chat_per_second, config.chat_burst, None),
-        resumed: false,
     };
     let mut assembly = Assembly {
         partial: None,
@@ -161,8 +160,7 @@ async fn read_until_end(
     }
 }
 
-/// A connection's budgets (see [`super::rate`]), and whether it asked to
-/// resume already.
+/// A connection's budgets (see [`super::rate`]).
 struct Budgets {
     /// Every frame.
     frames: Budget,
@@ -170,9 +168,6 @@ struct Budgets {
     inputs: Budget,
     /// Chat lines, within the frame budget.
     chat: Budget,
-    /// A resume was passed to the room: it can use one, before anything
-    /// was written, so later ones are ignored.
-    resumed: bool,
 }
 
 /// Binary messages from frames: a fragmented one is assembled, capped at
@@ -274,7 +269,6 @@ fn handle_message(
         wire::ClientMessage::Join {
             protocol_version,
             schema_hash,
-            resume_tick,
         } => {
             if let Err(refused) = wire::check_join(protocol_version, schema_hash, cx.schema_hash) {
                 return Some(ReaderVerdict {
@@ -285,14 +279,6 @@ fn handle_message(
                         reason: refused.to_string(),
                     }),
                 });
-            }
-            if let Some(tick) = resume_tick.filter(|_| !budgets.resumed) {
-                budgets.resumed = true;
-                // A room whose queue is full is busy: it starts the player
-                // over with a full snapshot instead.
-                let _ = cx
-                    .commands
-                    .try_send(RoomCommand::Resume(cx.player, u64::from(tick)));
             }
         }
         wire::ClientMessage::Chat { text } => {
