@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `GET /sdk/<file>` | the browser SDK (`client-web/sdk/`), for every game |
 //! | `GET /`, `GET /<file>` | the game's page (see `page`) |
-//! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket (`&ticket=...` with `--ticket-secret`; `&since=TICK`: the newest tick the client holds) |
+//! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket (`&ticket=...` with `--ticket-secret`; `&since=TICK`: the newest tick the client holds; `?resume=TOKEN`: a held seat back, without admission) |
 //! | `GET /api/rooms` | rooms as JSON, cached for [`ROOMS_CACHE`] (`?players=1` adds every player's outbox, for operators only) |
 //! | `GET /metrics` | Prometheus text (on the admin address only, with `--admin-bind`) |
 //! | `GET /healthz` | `ok` |
@@ -359,10 +359,12 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
     let mut room = None;
     let mut name = None;
     let mut since = None;
+    let mut resume = None;
     for (key, value) in query_pairs(&req) {
         match key.as_str() {
             "room" if !value.is_empty() => room = Some(value),
             "name" => name = Some(value),
+            "resume" if !value.is_empty() => resume = Some(value),
             // A tick the client holds from an earlier connection; anything
             // else is no tick (the client gets a full snapshot).
             "since" => since = value.parse::<u32>().ok(),
@@ -382,8 +384,16 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
         metrics::counter!(stats::UPGRADES_REFUSED, "reason" => "origin").increment(1);
         return text(StatusCode::FORBIDDEN, &reason);
     }
+    // A resume is not asked of admission: its token, which the server
+    // signed at a join admission let in, is its proof, checked by the
+    // session (a refusal is a close code the browser can see).
+    let checks: &[Arc<dyn Admission>] = if resume.is_some() {
+        &[]
+    } else {
+        &shared.front.checks
+    };
     let admitted = admission::decide(
-        &shared.front.checks,
+        checks,
         AdmissionRequest {
             path: req.uri().path(),
             raw_query: req.uri().query().unwrap_or(""),
@@ -446,6 +456,7 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
                     name,
                     identity,
                     since,
+                    resume,
                 };
                 session::run(ws, shared, request).await;
             }

@@ -30,7 +30,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit as _, Mac as _};
 
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+pub(crate) type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// Longest ticket read, in bytes; a longer one is malformed.
 pub const MAX_TICKET: usize = 2048;
@@ -108,7 +108,7 @@ pub fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn mac(secret: &[u8]) -> HmacSha256 {
+pub(crate) fn mac(secret: &[u8]) -> HmacSha256 {
     // HMAC takes a key of any length: this cannot fail.
     match HmacSha256::new_from_slice(secret) {
         Ok(mac) => mac,
@@ -120,6 +120,13 @@ fn mac(secret: &[u8]) -> HmacSha256 {
 pub fn issue(secret: &[u8], claims: &Claims) -> String {
     // Serialising a struct of strings and an integer cannot fail.
     let json = serde_json::to_vec(claims).unwrap_or_default();
+    seal(secret, &json)
+}
+
+/// `PAYLOAD.SIGNATURE` for `json`: both in URL-safe base64 without padding,
+/// the signature HMAC-SHA256 over the payload's text with `secret`. The
+/// shape of a ticket and of a resume token (`crate::resume`).
+pub(crate) fn seal(secret: &[u8], json: &[u8]) -> String {
     let payload = URL_SAFE_NO_PAD.encode(json);
     let mut mac = mac(secret);
     mac.update(payload.as_bytes());
@@ -127,15 +134,14 @@ pub fn issue(secret: &[u8], claims: &Claims) -> String {
     format!("{payload}.{signature}")
 }
 
-/// Checks `ticket` against `secret` and the clock `now` (Unix seconds): its
-/// claims if it is well formed, signed with `secret` and not expired. The
-/// signature is compared in constant time, and checked before the payload
-/// is decoded.
-pub fn verify(secret: &[u8], ticket: &str, now: u64) -> Result<Claims, TicketError> {
-    if ticket.len() > MAX_TICKET {
+/// The JSON a [`seal`]ed `token` carries, if it is of the shape and signed
+/// with `secret`. The signature is compared in constant time, and checked
+/// before the payload is decoded.
+pub(crate) fn unseal(secret: &[u8], token: &str) -> Result<Vec<u8>, TicketError> {
+    if token.len() > MAX_TICKET {
         return Err(TicketError::Malformed("too long"));
     }
-    let Some((payload, signature)) = ticket.split_once('.') else {
+    let Some((payload, signature)) = token.split_once('.') else {
         return Err(TicketError::Malformed("not PAYLOAD.SIGNATURE"));
     };
     let signature = URL_SAFE_NO_PAD
@@ -145,9 +151,17 @@ pub fn verify(secret: &[u8], ticket: &str, now: u64) -> Result<Claims, TicketErr
     mac.update(payload.as_bytes());
     mac.verify_slice(&signature)
         .map_err(|_| TicketError::Forged)?;
-    let json = URL_SAFE_NO_PAD
+    URL_SAFE_NO_PAD
         .decode(payload)
-        .map_err(|_| TicketError::Malformed("payload is not URL-safe base64"))?;
+        .map_err(|_| TicketError::Malformed("payload is not URL-safe base64"))
+}
+
+/// Checks `ticket` against `secret` and the clock `now` (Unix seconds): its
+/// claims if it is well formed, signed with `secret` and not expired. The
+/// signature is compared in constant time, and checked before the payload
+/// is decoded.
+pub fn verify(secret: &[u8], ticket: &str, now: u64) -> Result<Claims, TicketError> {
+    let json = unseal(secret, ticket)?;
     let claims: Claims = serde_json::from_slice(&json)
         .map_err(|_| TicketError::Malformed("payload is not the claims as JSON"))?;
     if claims.sub.is_empty()

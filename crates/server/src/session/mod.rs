@@ -2,9 +2,12 @@
 //! close.
 //!
 //! [`run`] takes the connection through its life: a seat in a room from
-//! the lobby, the join, the welcome (written before anything else), then
-//! two tasks until the end, and the leave. Refusals before the join are a
-//! protocol error message and a close ([`close`]).
+//! the lobby and the join (or, for `?resume=TOKEN`, the held seat back from
+//! its room), the welcome (written before anything else), then two tasks
+//! until the end, and the leave, or, for a connection that dropped (see
+//! [`close`]: `End::holds_seat`), the seat handed to the room to hold for
+//! the player's resume. Refusals before the join are a protocol error
+//! message and a close ([`close`]).
 //!
 //! The **reader** (`reader.rs`) owns the read half. It decodes each client
 //! message with the protocol and acts on it: every frame within the
@@ -42,8 +45,9 @@ use self::close::{End, Refusal};
 use self::reader::ReaderContext;
 use crate::lobby::Seat;
 use crate::outbox::SocketWrite;
+use crate::resume::Refused;
 use crate::room::{Admitted, PlayerLink, RoomCommand};
-use crate::{Shared, stats};
+use crate::{Shared, stats, ticket};
 
 type Stream = TokioIo<Upgraded>;
 
@@ -63,10 +67,13 @@ pub struct Request {
     /// (`since=`): its first snapshot is a delta against it when the room
     /// still has that state.
     pub since: Option<u32>,
+    /// A resume token (`resume=`): take this held seat back instead of
+    /// joining.
+    pub resume: Option<String>,
 }
 
 /// Runs one connection from just after the upgrade to its end.
-pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, request: Request) {
+pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, mut request: Request) {
     // Over the limit a frame errors before its payload is buffered. The
     // library refuses a payload of exactly the limit, hence the +1.
     ws.set_max_message_size(shared.config.max_message_size.saturating_add(1));
@@ -78,8 +85,11 @@ pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, request: Reques
         return;
     };
     metrics::gauge!(stats::CONNECTIONS).increment(1.0);
-    let Some((seat, link, Admitted { joined, welcome })) = enter(&mut ws, &shared, request).await
-    else {
+    let entered = match request.resume.take() {
+        Some(token) => resume(&mut ws, &shared, &token, request).await,
+        None => enter(&mut ws, &shared, request).await,
+    };
+    let Some((seat, link, Admitted { joined, welcome })) = entered else {
         metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
         return;
     };
@@ -87,7 +97,7 @@ pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, request: Reques
     tracing::debug!(room = %seat.info.name, player = player.0, identity = link.identity.as_deref(), "session started");
 
     if let Err(end) = write_welcome(&mut ws, welcome, &shared).await {
-        let _ = seat.commands.send(RoomCommand::Leave(player)).await;
+        give_up(seat, player, end, &shared).await;
         metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
         metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
         return;
@@ -119,12 +129,91 @@ pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, request: Reques
     let end = close::finish(written, reader).await;
     link.outbox.detach();
 
-    let _ = seat.commands.send(RoomCommand::Leave(player)).await;
-    drop(seat);
+    give_up(seat, player, end, &shared).await;
     drop(alive);
     metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
     metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
     log_end(player, end);
+}
+
+/// The connection of `player`, in `seat`, ended as `end`: the player
+/// leaves, or, when its connection dropped (and the server holds seats),
+/// the seat goes to the room to hold for its resume.
+async fn give_up(seat: Seat, player: PlayerId, end: End, shared: &Shared) {
+    let commands = seat.commands.clone();
+    // A server shutting down holds nothing: its rooms are closing.
+    let holds = end.holds_seat() && shared.resumes.holds_seats() && !*shared.shutdown.borrow();
+    let command = if holds {
+        RoomCommand::Hold { player, seat }
+    } else {
+        drop(seat);
+        RoomCommand::Leave(player)
+    };
+    // A room that is gone has no player to remove.
+    let _ = commands.send(command).await;
+}
+
+/// Takes `player`'s held seat back with the resume `token`. A refusal is
+/// sent (error message 4008 and close 4008) and gives `None`.
+async fn resume(
+    ws: &mut WebSocket<Stream>,
+    shared: &Shared,
+    token: &str,
+    request: Request,
+) -> Option<(Seat, Arc<PlayerLink>, Admitted)> {
+    match take_back(shared, token, &request).await {
+        Ok(Some(entered)) => Some(entered),
+        Ok(None) => {
+            Refusal::room_unavailable().send(ws).await;
+            None
+        }
+        Err(refused) => {
+            Refusal::resume(&refused).send(ws).await;
+            None
+        }
+    }
+}
+
+/// Checks `token` (signature, expiry, room, match) and asks the room for
+/// its seat. `Ok(None)`: the room did not answer.
+async fn take_back(
+    shared: &Shared,
+    token: &str,
+    request: &Request,
+) -> Result<Option<(Seat, Arc<PlayerLink>, Admitted)>, Refused> {
+    let claims = shared.resumes.verify(token, ticket::now_unix())?;
+    if let Some(asked) = request.room.as_ref().filter(|r| **r != claims.room) {
+        return Err(Refused::WrongRoom {
+            token: claims.room,
+            asked: asked.clone(),
+        });
+    }
+    let room = shared
+        .lobby
+        .find(&claims.room)
+        .filter(|room| room.info.match_id == claims.match_id)
+        .ok_or(Refused::Released)?;
+    let (reply, answer) = oneshot::channel();
+    let asked = RoomCommand::Resume {
+        player: PlayerId(claims.player),
+        generation: claims.generation,
+        since: request.since,
+        reply,
+    };
+    if room.commands.send(asked).await.is_err() {
+        // The room closed since it was found: its seats are given up.
+        return Err(Refused::Released);
+    }
+    let Ok(resumed) = answer.await else {
+        return Ok(None);
+    };
+    let resumed = resumed?;
+    tracing::debug!(room = %claims.room, player = claims.player, identity = resumed.link.identity.as_deref(), "seat taken back");
+    let admitted = Admitted {
+        joined: resumed.joined,
+        welcome: resumed.welcome,
+    };
+    Ok(Some((resumed.seat, resumed.link, admitted)))
 }
 
 /// Takes a seat in the room and joins it. A refusal is sent (error message
@@ -139,6 +228,7 @@ async fn enter(
         name,
         identity,
         since,
+        resume: _,
     } = request;
     let seat = match shared.lobby.seat(room.as_deref()) {
         Ok(seat) => seat,
@@ -243,7 +333,7 @@ fn split(stream: Stream) -> (SocketRead, SocketWrite) {
 /// Logs how a session ended: a normal end at debug level, others at info.
 fn log_end(player: PlayerId, end: End) {
     match end {
-        End::PeerClosed | End::PeerVanished | End::Shutdown => {
+        End::PeerClosed | End::PeerAway | End::PeerVanished | End::Shutdown => {
             tracing::debug!(player = player.0, reason = end.label(), "session ended");
         }
         _ => tracing::info!(player = player.0, reason = end.label(), "session closed"),

@@ -128,7 +128,7 @@ async fn read_until_end(
             .store(millis_since(cx.epoch), Ordering::Relaxed);
         if frame.opcode == OpCode::Close {
             // Echoed already; nothing more is read.
-            return ReaderVerdict::quiet(End::PeerClosed);
+            return ReaderVerdict::quiet(End::peer_closed(&frame.payload));
         }
         // Frames the library had buffered are handed over without a read
         // of the socket: each one spends tokio's cooperative budget, so a
@@ -203,7 +203,7 @@ impl Assembly {
                 close::UNSUPPORTED_DATA,
                 "text frames are not accepted: send binary protocol messages",
             )),
-            OpCode::Close => Err(ReaderVerdict::quiet(End::PeerClosed)),
+            OpCode::Close => Err(ReaderVerdict::quiet(End::peer_closed(&frame.payload))),
             OpCode::Ping | OpCode::Pong => Ok(None),
             OpCode::Binary => {
                 if self.partial.is_some() || self.skipping {
