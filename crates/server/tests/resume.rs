@@ -467,3 +467,33 @@ async fn an_expired_token_is_refused_and_a_closed_socket_leaves_at_once() {
     assert_eq!(server.rooms()[0].held, 0);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_join_naming_a_tick_held_starts_with_a_delta_against_it() {
+    // The bench game: everyone sees the whole room, so any player's state
+    // is any other's. A client that reconnects as a new player (no token)
+    // names the newest tick it holds in the URL, and the room knows it
+    // before it encodes anything for the new connection.
+    let server = start_game("bench", tickwire::BundledOptions::default(), test_config()).await;
+    let addr = server.local_addr();
+    let mut first = join(addr, "fresh", "first").await;
+    for _ in 0..3 {
+        first.next_snapshot().await;
+    }
+    let held = first.state.latest_tick().unwrap();
+    let holding = first.state.clone();
+    // The room moves on, as it does while a client reconnects.
+    first.next_snapshot().await;
+    first.next_snapshot().await;
+    let url = format!("ws://{addr}/ws?room=fresh&name=second&since={held}");
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut second = welcome(ws).await;
+    second.state = holding;
+    let (baseline, _, state) = snapshot(&mut second).await;
+    assert_eq!(baseline, Some(held), "a delta against the tick named");
+    assert!(
+        state.iter().any(|e| e.id == second.welcome.avatar),
+        "{state:?}"
+    );
+    server.shutdown().await;
+}
