@@ -295,8 +295,9 @@ fn server_json(schema: &Schema, m: &ServerMessage) -> Value {
                 ServerEvent::PlayerLeft { player } => {
                     json!({"type": "playerLeft", "player": player.0})
                 }
+                // The followed avatar is the SDK's game-neutral `entity`.
                 ServerEvent::Watching { followed } => json!({"type": "watching",
-                    "player": followed.map(|(p, _)| p.0), "avatar": followed.map(|(_, a)| a.0)}),
+                    "player": followed.map(|(p, _)| p.0), "entity": followed.map(|(_, a)| a.0)}),
             };
             json!({"type": "event", "event": event})
         }
