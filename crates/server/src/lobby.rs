@@ -5,7 +5,10 @@
 //! spreading players thin). Rooms are created on demand and closed when
 //! their last seat is given up. Seats are counted here, under one lock, so
 //! two sessions can never both take the last place in a room, and a room
-//! can never close while a session is on its way in.
+//! can never close while a session is on its way in. A spectator takes a
+//! spectator's place instead ([`Lobby::watch`]): counted apart, up to
+//! `--max-spectators`, so a full room still admits spectators, and holding
+//! the room open like a seat.
 //!
 //! Each room it opens is a task of its own, run outside tokio's
 //! cooperative budget (see [`crate::outbox`]), ticking at one of
