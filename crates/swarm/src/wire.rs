@@ -162,6 +162,8 @@ mod tests {
                 schema_hash: schema.hash(),
                 roster: vec![],
                 constants: vec![],
+                spectator: false,
+                following: None,
                 resume: resume.into(),
             })
             .to_bytes(&schema)

@@ -86,6 +86,8 @@ fn welcome(resume: &str) -> ServerMessage {
         schema,
         roster: vec![(PlayerId(4), "bot0".into())],
         constants: vec![],
+        spectator: false,
+        following: None,
         resume: resume.into(),
     })
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tickwire_sim::PlayerInput;
+use tickwire_sim::{NetId, PlayerInput};
 
 use crate::outbox::Outbox;
 
@@ -225,6 +225,8 @@ pub struct PlayerLink {
     /// The connection dropped and the player's seat is held for its
     /// resume (which comes with a new link).
     held: AtomicBool,
+    /// The player's avatar, once the room let it in (spectators follow it).
+    avatar: OnceLock<NetId>,
 }
 
 impl PlayerLink {
@@ -238,14 +240,18 @@ impl PlayerLink {
             inputs: Mutex::new(VecDeque::with_capacity(INPUT_QUEUE)),
             control: ControlQueue::default(),
             held: AtomicBool::new(false),
+            avatar: OnceLock::new(),
         }
     }
 
-    /// A link for the resume of the player of `old`: its name and identity,
-    /// nothing queued.
+    /// A link for the resume of the player of `old`: its name, identity
+    /// and avatar, nothing queued.
     pub(super) fn resuming(old: &Self) -> Self {
         let link = Self::new(old.requested.clone()).with_identity(old.identity.clone());
         link.set_name(old.name().to_owned());
+        if let Some(avatar) = old.avatar() {
+            link.set_avatar(avatar);
+        }
         link
     }
 
@@ -274,6 +280,19 @@ impl PlayerLink {
     pub(super) fn set_name(&self, name: String) {
         if self.name.set(name).is_err() {
             tracing::warn!("a player's name was set twice; the first stays");
+        }
+    }
+
+    /// The player's avatar, once the room let it in; `None` for a
+    /// spectator.
+    pub fn avatar(&self) -> Option<NetId> {
+        self.avatar.get().copied()
+    }
+
+    /// Sets the player's avatar at its join; once.
+    pub(super) fn set_avatar(&self, avatar: NetId) {
+        if self.avatar.set(avatar).is_err() {
+            tracing::warn!("a player's avatar was set twice; the first stays");
         }
     }
 

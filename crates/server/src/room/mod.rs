@@ -28,6 +28,7 @@
 mod info;
 mod link;
 mod seats;
+mod spectators;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -51,6 +52,7 @@ pub use info::{PlayerSummary, RoomInfo, RoomSummary};
 use link::Pushed;
 pub use link::{Control, PlayerLink};
 use seats::Seats;
+pub use spectators::{Member, Spectating, SpectatorCommand};
 
 /// Why a player too far behind on the room's events is closed.
 const EVENT_QUEUE_REASON: &str = "too far behind on the room's events; reconnect";
@@ -97,6 +99,8 @@ pub enum RoomCommand {
     ReleaseHeld,
     /// A chat line from a player, for everyone in the room.
     Chat(PlayerId, String),
+    /// A spectator's join, leave or change of target.
+    Spectator(SpectatorCommand),
 }
 
 /// A held seat taken back by a resume.
@@ -136,6 +140,8 @@ pub struct RoomSettings {
     pub epoch: Instant,
     /// Snapshot bytes per second per player with a view, if limited.
     pub bandwidth_budget: Option<u64>,
+    /// What the room does for its spectators.
+    pub spectating: Spectating,
 }
 
 /// A running match and its players. Owned by the room task.
@@ -161,6 +167,8 @@ pub struct Room {
     resumes: Option<Arc<Resumes>>,
     /// Ticks run.
     ticks: metrics::Counter,
+    /// The spectators, while the room has any.
+    spectators: Option<spectators::Spectators>,
 }
 
 impl Room {
@@ -184,6 +192,7 @@ impl Room {
             seats: Seats::default(),
             resumes: None,
             ticks: metrics::counter!(stats::TICKS),
+            spectators: None,
         })
     }
 
@@ -203,6 +212,9 @@ impl Room {
                 metrics::counter!(stats::EVENTS_DROPPED).increment(1);
             }
         }
+        if let Some(spectators) = &self.spectators {
+            spectators.chat(&self.info, message);
+        }
     }
 
     /// Sends a lifecycle event (a join, a leave, a game event) to every
@@ -220,6 +232,9 @@ impl Room {
                 metrics::counter!(stats::EVENT_QUEUE_CLOSES).increment(1);
                 tracing::info!(room = %self.info.name, player = player.0, "player too far behind on room events; closing");
             }
+        }
+        if let Some(spectators) = &self.spectators {
+            spectators.event(&self.info, message);
         }
     }
 
@@ -252,6 +267,7 @@ impl Room {
             drop(seat);
         }
         self.count_held();
+        self.drop_spectators();
         tracing::info!(room = %self.info.name, ticks = self.sim.tick(), "room closed");
         self.sim
     }
@@ -323,6 +339,7 @@ impl Room {
                     self.broadcast_chat(&wire::encode_chat(player, &text));
                 }
             }
+            RoomCommand::Spectator(command) => self.spectator(command),
         }
     }
 
@@ -341,6 +358,7 @@ impl Room {
             }
         };
         link.set_name(name);
+        link.set_avatar(joined.avatar);
         let generation = self.seats.joined(joined.player, joined.avatar);
         self.broadcast_event(&wire::encode_player_joined(joined.player, link.name()));
         self.players.add(joined.player, Arc::clone(link));
@@ -374,6 +392,8 @@ impl Room {
             schema: self.sim.schema(),
             roster,
             constants: self.sim.client_constants(),
+            spectator: false,
+            following: None,
             resume: self.token(joined.player, generation),
         })
     }
@@ -532,6 +552,24 @@ impl Room {
                 tracing::error!(room = %self.info.name, tick, %error, "tick state not replicable");
             }
         }
+        // The spectators, through a core of their own (see `spectators`).
+        if let Some(spectators) = self.spectators.as_mut() {
+            let sent = spectators.tick(
+                wire::wire_tick(tick),
+                &self.rows,
+                &*self.sim,
+                &self.players,
+                &mut self.sink,
+                &self.info,
+            );
+            match sent {
+                Some(Ok(report)) => self.sink.count(&report),
+                Some(Err(error)) => {
+                    tracing::error!(room = %self.info.name, tick, %error, "spectators' tick state not replicable");
+                }
+                None => {}
+            }
+        }
         let encoded = std::time::Instant::now();
 
         // the tick's events
@@ -627,12 +665,19 @@ impl Sink<Arc<PlayerLink>> for Outboxes {
         &mut self,
         _player: PlayerId,
         link: &Arc<PlayerLink>,
-        _tick: u32,
+        tick: u32,
         message: &mut Vec<u8>,
     ) -> Delivery {
         let frame = frame::finish(message, OpCode::Binary);
+        // The outbox keeps the tick the message is of: the room's, or for
+        // a spectator with a delay, an earlier one.
+        let tick = if tick == wire::wire_tick(self.tick) {
+            self.tick
+        } else {
+            u64::from(tick)
+        };
         let offering = std::time::Instant::now();
-        let offered = link.outbox.offer(self.tick, frame);
+        let offered = link.outbox.offer(tick, frame);
         self.offering += offering.elapsed();
         let written = || link.outbox.written_tick().map(wire::wire_tick);
         match offered {

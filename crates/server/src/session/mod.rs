@@ -4,10 +4,12 @@
 //! [`run`] takes the connection through its life: a seat in a room from
 //! the lobby and the join (or, for `?resume=TOKEN`, the held seat back from
 //! its room), the welcome (written before anything else), then two tasks
-//! until the end, and the leave, or, for a connection that dropped (see
-//! [`close`]: `End::holds_seat`), the seat handed to the room to hold for
-//! the player's resume. Refusals before the join are a protocol error
-//! message and a close ([`close`]).
+//! until the end, and the leave, or, for a player whose connection dropped
+//! (see [`close`]: `End::holds_seat`), the seat handed to the room to hold
+//! for the player's resume. Refusals before the join are a protocol error
+//! message and a close ([`close`]). A spectator takes a spectator's place
+//! instead of a seat (`spectator.rs`), and is the same connection from its
+//! welcome on; it holds nothing when it drops.
 //!
 //! The **reader** (`reader.rs`) owns the read half. It decodes each client
 //! message with the protocol and acts on it: every frame within the
@@ -26,6 +28,7 @@ pub mod close;
 mod masked;
 mod rate;
 mod reader;
+mod spectator;
 mod writer;
 
 use std::sync::Arc;
@@ -35,6 +38,7 @@ use bytes::Bytes;
 use fastwebsockets::{Frame, Payload, Role, WebSocket, WebSocketRead};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use tickwire_protocol::WatchTarget;
 use tickwire_sim::PlayerId;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::net::TcpStream;
@@ -46,7 +50,7 @@ use self::reader::ReaderContext;
 use crate::lobby::Seat;
 use crate::outbox::SocketWrite;
 use crate::resume::Refused;
-use crate::room::{Admitted, PlayerLink, RoomCommand};
+use crate::room::{Admitted, Member, PlayerLink, RoomCommand};
 use crate::{Shared, stats, ticket};
 
 type Stream = TokioIo<Upgraded>;
@@ -63,6 +67,9 @@ pub struct Request {
     pub name: String,
     /// Who admission vouched the player is, if anyone.
     pub identity: Option<String>,
+    /// What a spectator watches first (`spectate=1`, `follow=`); `None`:
+    /// a player.
+    pub watch: Option<WatchTarget>,
     /// The newest tick the client holds from an earlier connection
     /// (`since=`): its first snapshot is a delta against it when the room
     /// still has that state.
@@ -72,7 +79,8 @@ pub struct Request {
     pub resume: Option<String>,
 }
 
-/// Runs one connection from just after the upgrade to its end.
+/// Runs one connection from just after the upgrade to its end: a
+/// player's, a resumed player's, or a spectator's.
 pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, mut request: Request) {
     // Over the limit a frame errors before its payload is buffered. The
     // library refuses a payload of exactly the limit, hence the +1.
@@ -85,19 +93,31 @@ pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, mut request: Re
         return;
     };
     metrics::gauge!(stats::CONNECTIONS).increment(1.0);
-    let entered = match request.resume.take() {
-        Some(token) => resume(&mut ws, &shared, &token, request).await,
-        None => enter(&mut ws, &shared, request).await,
+    let player = |(seat, link, Admitted { joined, welcome })| {
+        (seat, link, Member::Player(joined.player), welcome)
     };
-    let Some((seat, link, Admitted { joined, welcome })) = entered else {
+    let entered = match (request.resume.take(), request.watch) {
+        (Some(token), _) => resume(&mut ws, &shared, &token, request).await.map(player),
+        (None, Some(target)) => {
+            let Request {
+                room,
+                name,
+                identity,
+                ..
+            } = request;
+            spectator::enter(&mut ws, &shared, room.as_deref(), name, identity, target).await
+        }
+        (None, None) => enter(&mut ws, &shared, request).await.map(player),
+    };
+    let Some((seat, link, member, welcome)) = entered else {
         metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
         return;
     };
-    let player = joined.player;
-    tracing::debug!(room = %seat.info.name, player = player.0, identity = link.identity.as_deref(), "session started");
+    let player = member.id();
+    tracing::debug!(room = %seat.info.name, player = player.0, spectator = member.is_spectator(), identity = link.identity.as_deref(), "session started");
 
     if let Err(end) = write_welcome(&mut ws, welcome, &shared).await {
-        give_up(seat, player, end, &shared).await;
+        give_up(seat, member, end, &shared).await;
         metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
         metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
         return;
@@ -123,31 +143,33 @@ pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, mut request: Re
             last_heard: Arc::clone(&last_heard),
             epoch,
             silence,
+            spectator: member.is_spectator(),
         },
     ));
     let written = writer::write_loop(&link, &mut shutdown, &shared, &last_heard, epoch).await;
     let end = close::finish(written, reader).await;
     link.outbox.detach();
 
-    give_up(seat, player, end, &shared).await;
+    give_up(seat, member, end, &shared).await;
     drop(alive);
     metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
     metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
-    log_end(player, end);
+    log_end(member, end);
 }
 
-/// The connection of `player`, in `seat`, ended as `end`: the player
-/// leaves, or, when its connection dropped (and the server holds seats),
+/// The connection of `member`, in `seat`, ended as `end`: it leaves, or,
+/// for a player whose connection dropped (and a server that holds seats),
 /// the seat goes to the room to hold for its resume.
-async fn give_up(seat: Seat, player: PlayerId, end: End, shared: &Shared) {
+async fn give_up(seat: Seat, member: Member, end: End, shared: &Shared) {
     let commands = seat.commands.clone();
     // A server shutting down holds nothing: its rooms are closing.
     let holds = end.holds_seat() && shared.resumes.holds_seats() && !*shared.shutdown.borrow();
-    let command = if holds {
-        RoomCommand::Hold { player, seat }
-    } else {
-        drop(seat);
-        RoomCommand::Leave(player)
+    let command = match member {
+        Member::Player(player) if holds => RoomCommand::Hold { player, seat },
+        _ => {
+            drop(seat);
+            member.leave()
+        }
     };
     // A room that is gone has no player to remove.
     let _ = commands.send(command).await;
@@ -228,7 +250,7 @@ async fn enter(
         name,
         identity,
         since,
-        resume: _,
+        ..
     } = request;
     let seat = match shared.lobby.seat(room.as_deref()) {
         Ok(seat) => seat,
@@ -331,12 +353,13 @@ fn split(stream: Stream) -> (SocketRead, SocketWrite) {
 }
 
 /// Logs how a session ended: a normal end at debug level, others at info.
-fn log_end(player: PlayerId, end: End) {
+fn log_end(member: Member, end: End) {
+    let (player, spectator) = (member.id().0, member.is_spectator());
     match end {
         End::PeerClosed | End::PeerAway | End::PeerVanished | End::Shutdown => {
-            tracing::debug!(player = player.0, reason = end.label(), "session ended");
+            tracing::debug!(player, spectator, reason = end.label(), "session ended");
         }
-        _ => tracing::info!(player = player.0, reason = end.label(), "session closed"),
+        _ => tracing::info!(player, spectator, reason = end.label(), "session closed"),
     }
 }
 
