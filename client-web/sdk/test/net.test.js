@@ -30,7 +30,7 @@ test('the first message is a join with the protocol version', () => {
   const socket = FakeSocket.all[0];
   socket.open();
   assert.equal(socket.sent[0].type, 'join');
-  assert.equal(socket.sent[0].protocolVersion, 2);
+  assert.equal(socket.sent[0].protocolVersion, 3);
   conn.stop();
 });
 

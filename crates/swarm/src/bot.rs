@@ -288,6 +288,9 @@ pub async fn run(
                         last_snapshot = Some(now);
                     }
                     Ok(Incoming::Other) => {}
+                    Ok(Incoming::Redirect(to)) => {
+                        server_reason = Some(format!("redirected to {} ({})", to.url, to.room));
+                    }
                     // The close that follows is the error; keep its reason.
                     Ok(Incoming::ServerError(reason)) => server_reason = Some(reason),
                     Err(e) => {

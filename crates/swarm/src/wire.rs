@@ -41,8 +41,22 @@ pub enum Incoming {
     },
     /// The server explained why it is about to close.
     ServerError(String),
+    /// The room is on another node of a cluster: connect there.
+    Redirect(Redirect),
     /// Anything else (pong, event).
     Other,
+}
+
+/// Where a cluster node sent a bot instead of letting it in (the protocol's
+/// `Redirect`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    /// The node's public base URL.
+    pub url: String,
+    /// The room.
+    pub room: String,
+    /// A seat ticket for that node; empty: none.
+    pub ticket: String,
 }
 
 /// Decodes server messages and applies snapshots, like a real client.
@@ -84,6 +98,9 @@ impl Decoder {
             ServerMessage::Snapshot(_) => Err("snapshot before the welcome".to_string()),
             ServerMessage::Error { code, reason } => {
                 Ok(Incoming::ServerError(format!("{code} {reason}")))
+            }
+            ServerMessage::Redirect { url, room, ticket } => {
+                Ok(Incoming::Redirect(Redirect { url, room, ticket }))
             }
             ServerMessage::Pong { .. } | ServerMessage::Event(_) => Ok(Incoming::Other),
         }
