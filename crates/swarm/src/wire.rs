@@ -59,6 +59,35 @@ pub struct Redirect {
     pub ticket: String,
 }
 
+/// What came before the welcome, on a bot's entry.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BeforeWelcome {
+    /// The welcome itself.
+    Welcome,
+    /// The room is on another node.
+    Redirect(Redirect),
+    /// The server's error: a close follows.
+    Error(String),
+}
+
+/// Tells what a message before the welcome is; anything but these three is
+/// an error.
+pub fn before_welcome(bytes: &[u8]) -> Result<BeforeWelcome, String> {
+    if bytes.first() == Some(&0) {
+        return Ok(BeforeWelcome::Welcome);
+    }
+    match ServerMessage::decode(bytes, None, &Limits::default()) {
+        Ok(ServerMessage::Redirect { url, room, ticket }) => {
+            Ok(BeforeWelcome::Redirect(Redirect { url, room, ticket }))
+        }
+        Ok(ServerMessage::Error { code, reason }) => {
+            Ok(BeforeWelcome::Error(format!("{code} {reason}")))
+        }
+        Ok(_) => Err("decode: a message before the welcome".to_string()),
+        Err(e) => Err(format!("decode: {e}")),
+    }
+}
+
 /// Decodes server messages and applies snapshots, like a real client.
 #[derive(Debug, Default)]
 pub struct Decoder {
