@@ -10,11 +10,11 @@
 //! | key | type | what | TTL, renewed by |
 //! | --- | --- | --- | --- |
 //! | `P node:ID` | hash | `url`, `status` (`up`, `draining`), `players`, `rooms`, `capacity`, `room_limit`, `max_rooms` | the lease (`--lease`), the node's heartbeat |
-//! | `P node:ID:seats` | sorted set | seats reserved on the node and not yet taken: reservation id, scored by its deadline | the ticket TTL plus the lease, each reservation |
-//! | `P node:ID:new` | sorted set | rooms placed on the node and not yet opened, scored by deadline | the same |
+//! | `P node:ID:seats` | sorted set | seats reserved on the node and not yet taken: reservation id, scored by its deadline (`--seat-ticket-ttl`) | the lease, the node's heartbeat |
+//! | `P node:ID:new` | sorted set | rooms placed on the node and not yet opened, scored by deadline | the lease, the node's heartbeat |
 //! | `P nodes` | sorted set | node ids, scored by the end of their lease | the lease, every heartbeat |
-//! | `P room:NAME` | hash | `node`, `epoch`, `url`, `players`, `limit`, `status` (`open`, `draining`) | the lease, the owner's heartbeat (at creation: the ticket TTL plus the lease) |
-//! | `P room:NAME:seats` | sorted set | the room's reserved seats, scored by deadline | the ticket TTL plus the lease, each reservation |
+//! | `P room:NAME` | hash | `node`, `epoch`, `url`, `players`, `limit`, `status` (`open`, `draining`) | the lease, the owner's heartbeat (before the room opens too, while it is in `node:ID:new`) |
+//! | `P room:NAME:seats` | sorted set | the room's reserved seats, scored by deadline | the lease, the owner's heartbeat |
 //! | `P rooms` | sorted set | room names, scored by the end of their lease | the lease, every heartbeat |
 //! | `P open` | sorted set | rooms with a free seat, scored by seats taken (fullest first) | the lease, every heartbeat |
 //! | `P serial` | string | the counter of generated room names (`room-N`) | a day, each new name |
@@ -134,6 +134,7 @@ for _, r in ipairs(rooms) do
     redis.call('HSET', rk, 'node', id, 'epoch', epoch, 'url', url, 'players', players,
       'limit', limit, 'status', room_status)
     redis.call('PEXPIRE', rk, lease)
+    redis.call('PEXPIRE', rk .. ':seats', lease)
     redis.call('ZREM', nk .. ':new', name)
     redis.call('ZADD', ROOMS, now + lease, name)
     extend(ROOMS, lease)
@@ -152,6 +153,20 @@ for _, r in ipairs(rooms) do
     table.insert(out, owner_url)
   end
 end
+
+-- rooms placed here and not opened yet (their players are on their way):
+-- this node renews them too, so that they outlive it by one lease at most
+for _, name in ipairs(redis.call('ZRANGEBYSCORE', nk .. ':new', now, '+inf')) do
+  local rk = room_key(name)
+  if redis.call('HGET', rk, 'node') == id then
+    redis.call('PEXPIRE', rk, lease)
+    redis.call('PEXPIRE', rk .. ':seats', lease)
+    redis.call('ZADD', ROOMS, now + lease, name)
+    extend(ROOMS, lease)
+  end
+end
+redis.call('PEXPIRE', nk .. ':seats', lease)
+redis.call('PEXPIRE', nk .. ':new', lease)
 
 local n_closed = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n_closed do
@@ -175,9 +190,9 @@ return out
 /// in a new room on the least-loaded node that is up; the seat is
 /// reserved until the ticket's deadline.
 ///
-/// `ARGV`: prefix, room (empty: any), reservation id, ticket ms, hold ms
-/// (ticket plus lease: how long a new room's entry lives before its node
-/// renews it). Returns `existing` or `new` with room, node, url, epoch;
+/// `ARGV`: prefix, room (empty: any), reservation id, ticket ms (how long
+/// the seat is held), lease ms (how long the keys it writes live unless
+/// the room's node renews them). Returns `existing` or `new` with room, node, url, epoch;
 /// `full`, `draining` or `down` with the room; `none` when no node can
 /// take a new room.
 pub const PLACE: &str = concat!(
@@ -186,15 +201,15 @@ pub const PLACE: &str = concat!(
 local want = ARGV[2]
 local jti = ARGV[3]
 local deadline = now + tonumber(ARGV[4])
-local hold = tonumber(ARGV[5])
+local lease = tonumber(ARGV[5])
 
 local function reserve(name, node)
   local rs = room_key(name) .. ':seats'
   local ns = node_key(node) .. ':seats'
   redis.call('ZADD', rs, deadline, jti)
-  extend(rs, hold)
+  extend(rs, lease)
   redis.call('ZADD', ns, deadline, jti)
-  extend(ns, hold)
+  extend(ns, lease)
 end
 
 -- a seat in an existing room, or why not
@@ -212,7 +227,7 @@ local function try_room(name)
   reserve(name, r[1])
   if taken + 1 < limit then
     redis.call('ZADD', OPEN, taken + 1, name)
-    extend(OPEN, hold)
+    extend(OPEN, lease)
   else
     redis.call('ZREM', OPEN, name)
   end
@@ -249,16 +264,16 @@ local function new_room(name)
   local rk = room_key(name)
   redis.call('HSET', rk, 'node', node.id, 'epoch', epoch, 'url', node.url, 'players', 0,
     'limit', node.limit, 'status', 'open')
-  redis.call('PEXPIRE', rk, hold)
-  redis.call('ZADD', ROOMS, now + hold, name)
-  extend(ROOMS, hold)
+  redis.call('PEXPIRE', rk, lease)
+  redis.call('ZADD', ROOMS, now + lease, name)
+  extend(ROOMS, lease)
   if node.limit > 1 then
     redis.call('ZADD', OPEN, 1, name)
-    extend(OPEN, hold)
+    extend(OPEN, lease)
   end
   local nn = node_key(node.id) .. ':new'
-  redis.call('ZADD', nn, now + hold, name)
-  extend(nn, hold)
+  redis.call('ZADD', nn, deadline, name)
+  extend(nn, lease)
   reserve(name, node.id)
   return {'new', name, node.id, node.url, epoch}
 end
@@ -621,8 +636,8 @@ impl Directory {
     }
 
     /// Places a player: in `room`, or anywhere with `None`; the seat is
-    /// reserved as `jti` for `ticket` (and a new room's entry lives
-    /// `ticket + lease` before its node renews it).
+    /// reserved as `jti` for `ticket`, and the keys written live `lease`
+    /// unless the room's node renews them.
     pub async fn place(
         &self,
         room: Option<&str>,
@@ -635,7 +650,7 @@ impl Directory {
             .arg(room.unwrap_or(""))
             .arg(jti)
             .arg(millis(ticket))
-            .arg(millis(ticket + lease));
+            .arg(millis(lease));
         let answer: Vec<String> = self.run(&call, CALL_TIMEOUT).await?;
         let field = |i: usize| answer.get(i).cloned().unwrap_or_default();
         Ok(match answer.first().map(String::as_str) {
