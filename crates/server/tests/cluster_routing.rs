@@ -42,7 +42,7 @@ async fn a_bot_at_the_wrong_node_ends_up_in_the_right_room() {
     assert!(!ticket.is_empty());
     assert_eq!(close.code, 4010);
     let mut second = match open(&ws_url(&url, Some(&room), "bob", Some(&ticket))).await {
-        Entered::Welcomed(player) => player,
+        Entered::Welcomed(player) => *player,
         other => panic!("{other:?}"),
     };
     assert_eq!(second.welcome.room, "arena-1");

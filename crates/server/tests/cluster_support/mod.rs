@@ -389,7 +389,7 @@ pub fn metric(text: &str, series: &str) -> f64 {
 /// How a connection went.
 pub enum Entered {
     /// Welcomed: a player in its room (its join sent).
-    Welcomed(Player),
+    Welcomed(Box<Player>),
     /// Sent on: the redirect and the close.
     Redirected {
         url: String,
@@ -433,7 +433,7 @@ pub async fn open(url: &str) -> Entered {
         ServerMessage::Welcome(welcome) => {
             let mut player = Player::welcomed(ws, welcome);
             player.send(&ClientMessage::join(0, None)).await;
-            Entered::Welcomed(player)
+            Entered::Welcomed(Box::new(player))
         }
         ServerMessage::Redirect { url, room, ticket } => Entered::Redirected {
             url,
@@ -467,7 +467,7 @@ async fn first_message(ws: &mut Ws) -> ServerMessage {
 /// the player welcomed.
 pub async fn enter(url: &str, name: &str) -> Player {
     match open(url).await {
-        Entered::Welcomed(player) => player,
+        Entered::Welcomed(player) => *player,
         Entered::Redirected {
             url: node,
             room,
@@ -476,7 +476,7 @@ pub async fn enter(url: &str, name: &str) -> Player {
         } => {
             assert_eq!(close.code, 4010, "a redirect closes with 4010");
             match open(&ws_url(&node, Some(&room), name, Some(&ticket))).await {
-                Entered::Welcomed(player) => player,
+                Entered::Welcomed(player) => *player,
                 other => panic!("after a redirect: {other:?}"),
             }
         }
