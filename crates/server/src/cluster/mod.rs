@@ -222,6 +222,8 @@ pub struct Offer {
 pub struct NoSeat {
     /// The room is full (else: try again later).
     pub full: bool,
+    /// Redis did not answer: no decision was made.
+    pub unreachable: bool,
     /// In words.
     pub reason: String,
 }
@@ -595,6 +597,7 @@ impl Cluster {
                 "full",
                 Err(NoSeat {
                     full: true,
+                    unreachable: false,
                     reason: format!("room `{room}` is full"),
                 }),
             ),
@@ -602,6 +605,7 @@ impl Cluster {
                 "draining",
                 Err(NoSeat {
                     full: false,
+                    unreachable: false,
                     reason: format!(
                         "room `{room}` is closing (its node is draining); try again shortly"
                     ),
@@ -611,6 +615,7 @@ impl Cluster {
                 "unavailable",
                 Err(NoSeat {
                     full: false,
+                    unreachable: false,
                     reason: format!(
                         "room `{room}`'s node is not answering; try again in a few seconds"
                     ),
@@ -620,6 +625,7 @@ impl Cluster {
                 "unavailable",
                 Err(NoSeat {
                     full: false,
+                    unreachable: false,
                     reason: "no node can take a new room now; try again later".to_owned(),
                 }),
             ),
@@ -629,6 +635,7 @@ impl Cluster {
                     "unavailable",
                     Err(NoSeat {
                         full: false,
+                        unreachable: true,
                         reason: "the cluster's directory is unreachable; try again".to_owned(),
                     }),
                 )

@@ -111,6 +111,7 @@ impl Cluster {
                     },
                     Err(_) => refuse(&NoSeat {
                         full: false,
+                        unreachable: false,
                         reason: format!("room `{}` is closing here; try again", placed.room),
                     }),
                 }
@@ -126,7 +127,7 @@ impl Cluster {
             // The directory may be away, but the rooms here are still this
             // node's: let a player into one.
             Err(no_seat) => match room {
-                Some(room) if !no_seat.full && self.is_local(&room) => {
+                Some(room) if no_seat.unreachable && self.is_local(&room) => {
                     Decision::Local { room, name }
                 }
                 _ => refuse(&no_seat),
