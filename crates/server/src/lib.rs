@@ -22,7 +22,8 @@
 //! ```
 //!
 //! Modules (private but for [`config`], [`bundled`](mod@bundled),
-//! [`admission`] and [`ticket`]), in the order a connection meets them:
+//! [`admission`], [`ticket`] and [`cluster`]), in the order a connection
+//! meets them:
 //! `accept` (the limits before the upgrade), `http` (routes, the upgrade's checks, the admin address),
 //! `page` (the SDK at `/sdk/` and the game's [`Page`] at `/`), [`admission`]
 //! (who may connect: the hook and the ticket check), [`ticket`] (signed
