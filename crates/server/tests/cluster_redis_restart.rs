@@ -68,7 +68,10 @@ async fn rooms_keep_ticking_and_nodes_register_again_across_a_redis_restart() {
     );
     assert!(rooms, "{:?}", redis.room_keys().await);
     let report = report.unwrap();
-    eprintln!("nodes registered again {took:?} after redis came back\n{}", report.table());
+    eprintln!(
+        "nodes registered again {took:?} after redis came back\n{}",
+        report.table()
+    );
     assert_eq!(report.rooms, 3);
     assert!(
         report.holds,
