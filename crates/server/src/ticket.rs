@@ -30,7 +30,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{KeyInit as _, Mac as _};
 
-pub(crate) type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// Longest ticket read, in bytes; a longer one is malformed.
 pub const MAX_TICKET: usize = 2048;
@@ -118,15 +118,15 @@ pub(crate) fn mac(secret: &[u8]) -> HmacSha256 {
 
 /// Signs `claims` with `secret`: a ticket for `/ws?ticket=...`.
 pub fn issue(secret: &[u8], claims: &Claims) -> String {
-    // Serialising a struct of strings and an integer cannot fail.
-    let json = serde_json::to_vec(claims).unwrap_or_default();
-    seal(secret, &json)
+    sign(secret, claims)
 }
 
-/// `PAYLOAD.SIGNATURE` for `json`: both in URL-safe base64 without padding,
-/// the signature HMAC-SHA256 over the payload's text with `secret`. The
-/// shape of a ticket and of a resume token (`crate::resume`).
-pub(crate) fn seal(secret: &[u8], json: &[u8]) -> String {
+/// Signs any claims with `secret`, in the ticket format: the claims as
+/// JSON, then the HMAC-SHA256 of that payload, both URL-safe base64. What
+/// [`issue`] does for a join ticket, and cluster mode for its seat tickets.
+pub fn sign<T: serde::Serialize>(secret: &[u8], claims: &T) -> String {
+    // Claims are plain structs of strings and integers: this cannot fail.
+    let json = serde_json::to_vec(claims).unwrap_or_default();
     let payload = URL_SAFE_NO_PAD.encode(json);
     let mut mac = mac(secret);
     mac.update(payload.as_bytes());
@@ -134,14 +134,15 @@ pub(crate) fn seal(secret: &[u8], json: &[u8]) -> String {
     format!("{payload}.{signature}")
 }
 
-/// The JSON a [`seal`]ed `token` carries, if it is of the shape and signed
-/// with `secret`. The signature is compared in constant time, and checked
-/// before the payload is decoded.
-pub(crate) fn unseal(secret: &[u8], token: &str) -> Result<Vec<u8>, TicketError> {
-    if token.len() > MAX_TICKET {
+/// The claims of a ticket in the format of [`sign`], if it is at most
+/// [`MAX_TICKET`] bytes and signed with `secret`. The signature is compared
+/// in constant time, and checked before the payload is decoded. Whatever
+/// the claims say (an expiry) is the caller's to check.
+pub fn open<T: serde::de::DeserializeOwned>(secret: &[u8], ticket: &str) -> Result<T, TicketError> {
+    if ticket.len() > MAX_TICKET {
         return Err(TicketError::Malformed("too long"));
     }
-    let Some((payload, signature)) = token.split_once('.') else {
+    let Some((payload, signature)) = ticket.split_once('.') else {
         return Err(TicketError::Malformed("not PAYLOAD.SIGNATURE"));
     };
     let signature = URL_SAFE_NO_PAD
@@ -151,9 +152,11 @@ pub(crate) fn unseal(secret: &[u8], token: &str) -> Result<Vec<u8>, TicketError>
     mac.update(payload.as_bytes());
     mac.verify_slice(&signature)
         .map_err(|_| TicketError::Forged)?;
-    URL_SAFE_NO_PAD
+    let json = URL_SAFE_NO_PAD
         .decode(payload)
-        .map_err(|_| TicketError::Malformed("payload is not URL-safe base64"))
+        .map_err(|_| TicketError::Malformed("payload is not URL-safe base64"))?;
+    serde_json::from_slice(&json)
+        .map_err(|_| TicketError::Malformed("payload is not the claims as JSON"))
 }
 
 /// Checks `ticket` against `secret` and the clock `now` (Unix seconds): its
@@ -161,9 +164,7 @@ pub(crate) fn unseal(secret: &[u8], token: &str) -> Result<Vec<u8>, TicketError>
 /// signature is compared in constant time, and checked before the payload
 /// is decoded.
 pub fn verify(secret: &[u8], ticket: &str, now: u64) -> Result<Claims, TicketError> {
-    let json = unseal(secret, ticket)?;
-    let claims: Claims = serde_json::from_slice(&json)
-        .map_err(|_| TicketError::Malformed("payload is not the claims as JSON"))?;
+    let claims: Claims = open(secret, ticket)?;
     if claims.sub.is_empty()
         || claims.sub.len() > MAX_SUBJECT
         || claims.sub.chars().any(char::is_control)

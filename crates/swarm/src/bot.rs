@@ -2,6 +2,11 @@
 //! [`Behaviour`] picks from the declared input, and decodes every snapshot
 //! with the protocol crate's client state keeper.
 //!
+//! A bot enters its room first ([`enter`]): matchmaking with `--matchmake`,
+//! the connection, the join, up to the welcome; a cluster's redirect (the
+//! room is on another node) is followed once. A socket that drops is
+//! resumed on the same node, with the welcome's resume token.
+//!
 //! Each bot is two tasks over one socket split in halves, because
 //! fastwebsockets' `read_frame` is not cancel-safe and so cannot share a
 //! `select!` with a timer: the reader decodes and measures; the writer sends
@@ -45,8 +50,11 @@ pub struct Target {
     pub path_and_query: String,
     /// Largest message accepted from the server.
     pub max_message_size: usize,
-    /// TCP plus WebSocket handshake timeout.
+    /// Time to enter the room: matchmaking, TCP, the WebSocket handshake
+    /// and the welcome.
     pub connect_timeout: Duration,
+    /// Place each bot through the cluster's matchmaking first.
+    pub matchmake: bool,
     /// Seed of the bots' random generators (each bot mixes in its index).
     pub seed: u64,
 }
@@ -75,37 +83,59 @@ impl Target {
             max_message_size: 1 << 20,
             connect_timeout: Duration::from_secs(10),
             seed: 1,
+            matchmake: false,
         })
     }
 
     fn uri_for(&self, room: &str, name: &str) -> String {
-        format!(
-            "http://{}{}{}room={}&name={}",
-            self.addr,
-            self.path_and_query,
-            self.separator(),
-            room,
-            name
-        )
-    }
-
-    /// The URI that resumes a seat of `room` with `token`, holding `since`.
-    fn resume_uri(&self, room: &str, token: &str, since: Option<u32>) -> String {
-        let since = since.map(|t| format!("&since={t}")).unwrap_or_default();
-        format!(
-            "http://{}{}{}room={room}&resume={token}{since}",
-            self.addr,
-            self.path_and_query,
-            self.separator()
-        )
-    }
-
-    fn separator(&self) -> char {
-        if self.path_and_query.contains('?') {
+        let sep = if self.path_and_query.contains('?') {
             '&'
         } else {
             '?'
+        };
+        format!(
+            "http://{}{}{sep}room={}&name={}",
+            self.addr, self.path_and_query, room, name
+        )
+    }
+}
+
+/// Where a bot is let in: the address and the request it entered with
+/// (after matchmaking and a redirect, a cluster node's). A resume goes
+/// there again, for the node holds the seat.
+#[derive(Clone, Debug)]
+pub struct Entered {
+    /// `host:port` of the server (or node).
+    pub addr: String,
+    /// The request's URI (`http://host:port/path?query`).
+    pub uri: String,
+}
+
+impl Entered {
+    /// The request that resumes this entry's seat with `token`, holding
+    /// `since`: the same URI without a seat ticket, with `resume=` and
+    /// `since=`.
+    pub fn resume_uri(&self, token: &str, since: Option<u32>) -> String {
+        let Ok(mut url) = url::Url::parse(&self.uri) else {
+            return self.uri.clone();
+        };
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !matches!(k.as_ref(), "seat" | "resume" | "since"))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        {
+            let mut query = url.query_pairs_mut();
+            query.clear();
+            for (k, v) in &kept {
+                query.append_pair(k, v);
+            }
+            query.append_pair("resume", token);
+            if let Some(tick) = since {
+                query.append_pair("since", &tick.to_string());
+            }
         }
+        url.to_string()
     }
 }
 
@@ -131,25 +161,13 @@ pub async fn connect(
     room: &str,
     name: &str,
 ) -> Result<fastwebsockets::WebSocket<Upgraded>, String> {
-    open(target, target.uri_for(room, name)).await
+    connect_to(&target.addr, &target.uri_for(room, name)).await
 }
 
-/// Opens a bot's connection that takes its held seat in `room` back with
-/// the resume `token`, holding the state of tick `since`.
-pub fn connect_resume<'a>(
-    target: &'a Target,
-    room: &'a str,
-    token: &'a str,
-    since: Option<u32>,
-) -> std::pin::Pin<
-    Box<dyn Future<Output = Result<fastwebsockets::WebSocket<Upgraded>, String>> + Send + 'a>,
-> {
-    Box::pin(open(target, target.resume_uri(room, token, since)))
-}
-
-/// TCP (no delay) and the WebSocket handshake to `uri` on `target`.
-async fn open(target: &Target, uri: String) -> Result<fastwebsockets::WebSocket<Upgraded>, String> {
-    let stream = TcpStream::connect(&target.addr)
+/// Opens a connection to `addr` (`host:port`): TCP (no delay) and the
+/// WebSocket handshake for `uri`.
+async fn connect_to(addr: &str, uri: &str) -> Result<fastwebsockets::WebSocket<Upgraded>, String> {
+    let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     stream
@@ -158,7 +176,7 @@ async fn open(target: &Target, uri: String) -> Result<fastwebsockets::WebSocket<
     let req = Request::builder()
         .method("GET")
         .uri(uri)
-        .header("Host", &target.addr)
+        .header("Host", addr)
         .header(UPGRADE, "websocket")
         .header(CONNECTION, "Upgrade")
         .header("Sec-WebSocket-Key", handshake::generate_key())
@@ -172,6 +190,105 @@ async fn open(target: &Target, uri: String) -> Result<fastwebsockets::WebSocket<
             other => format!("handshake: {other}"),
         })?;
     Ok(ws)
+}
+
+/// Enters `room` as `name`: matchmaking first with [`Target::matchmake`],
+/// then the connection up to the welcome, and the join; returns the
+/// welcome undecoded with the socket. A cluster's redirect is followed once; a
+/// second one is an error, as is any close before the welcome.
+pub async fn enter(
+    target: &Target,
+    room: &str,
+    name: &str,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>), String> {
+    enter_at(target, room, name)
+        .await
+        .map(|(ws, welcome, _)| (ws, welcome))
+}
+
+/// [`enter`], saying where the bot was let in.
+async fn enter_at(
+    target: &Target,
+    room: &str,
+    name: &str,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
+    let (addr, uri) = if target.matchmake {
+        let offer = crate::cluster::matchmake(&target.addr, room, name).await?;
+        crate::cluster::endpoint(&offer.url, &offer.room, name, &offer.ticket)?
+    } else {
+        (target.addr.clone(), target.uri_for(room, name))
+    };
+    open_to(target, name, addr, uri, true).await
+}
+
+/// Resumes the seat of `entry` with `token`, holding `since`: up to the
+/// welcome, as [`enter`]; a refusal is `closed 4008: REASON`.
+async fn resume_at(
+    target: &Target,
+    entry: &Entered,
+    token: &str,
+    since: Option<u32>,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
+    let uri = entry.resume_uri(token, since);
+    open_to(target, "", entry.addr.clone(), uri, false).await
+}
+
+/// Connects to `addr` with `uri`, up to the welcome; follows a redirect
+/// once when `follow`. Returns where it was let in.
+async fn open_to(
+    target: &Target,
+    name: &str,
+    mut addr: String,
+    mut uri: String,
+    follow: bool,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
+    let mut redirected = !follow;
+    loop {
+        let mut ws = connect_to(&addr, &uri).await?;
+        ws.set_max_message_size(target.max_message_size);
+        // The server answers the connection itself (a welcome, a redirect,
+        // a refusal); the join goes out after the welcome, so that nothing
+        // is written to a socket being refused (its unread bytes would
+        // reset the connection, and the close with them).
+        let mut reason = None;
+        let to = loop {
+            let frame = ws.read_frame().await.map_err(|e| match e {
+                WebSocketError::UnexpectedEOF => "dropped".to_string(),
+                other => format!("read: {other}"),
+            })?;
+            match frame.opcode {
+                OpCode::Binary => match wire::before_welcome(&frame.payload)? {
+                    wire::BeforeWelcome::Welcome => {
+                        let welcome = frame.payload.to_vec();
+                        ws.write_frame(Frame::binary(Payload::Owned(wire::join())))
+                            .await
+                            .map_err(|e| format!("write: {e}"))?;
+                        return Ok((ws, welcome, Entered { addr, uri }));
+                    }
+                    wire::BeforeWelcome::Redirect(to) => break to,
+                    wire::BeforeWelcome::Error(why) => reason = Some(why),
+                },
+                OpCode::Close => {
+                    let code = close_code(&frame.payload);
+                    // The error kind is what comes before the colon.
+                    return Err(match reason {
+                        Some(reason) => {
+                            tracing::debug!(code, %reason, "refused before the welcome");
+                            format!("closed {code}: {reason}")
+                        }
+                        None => format!("closed {code}"),
+                    });
+                }
+                OpCode::Text => return Err("text frame".to_string()),
+                _ => {}
+            }
+        };
+        if redirected {
+            return Err("redirected twice".to_string());
+        }
+        redirected = true;
+        (addr, uri) = crate::cluster::endpoint(&to.url, &to.room, name, &to.ticket)?;
+    }
 }
 
 /// Send times of recent inputs, for matching acknowledgements.
@@ -256,6 +373,8 @@ struct Bot {
     decoder: wire::Decoder,
     last_snapshot: Option<Instant>,
     pending: Arc<Mutex<PendingInputs>>,
+    /// Where the bot was last let in: where its resumes go.
+    entry: Option<Entered>,
 }
 
 /// Runs bot `index` until it is told to stop (`stop` turns true: it
@@ -299,6 +418,7 @@ pub async fn run(
         decoder: wire::Decoder::default(),
         last_snapshot: None,
         pending: Arc::new(Mutex::new(PendingInputs::default())),
+        entry: None,
     };
     let mut resume: Option<Resume> = None;
     let mut tally = None;
@@ -380,27 +500,48 @@ impl Bot {
         resume: Option<&Resume>,
         inputs: Inputs,
     ) -> (Ended, Option<Inputs>) {
-        let connected = match resume {
-            Some(r) => connect_resume(&self.target, &self.room, &r.token, r.since),
-            None => Box::pin(connect(&self.target, &self.room, &self.name)),
-        };
-        let ws = match tokio::time::timeout(self.target.connect_timeout, connected).await {
-            Ok(Ok(ws)) => ws,
-            Ok(Err(e)) => {
-                let kind = e.split(':').next().unwrap_or("connect").to_string();
-                self.shared.error(kind);
-                return (Ended::Failed, Some(inputs));
-            }
-            Err(_) => {
-                self.shared.error("connect timeout");
-                return (Ended::Failed, Some(inputs));
+        let entering = async {
+            match (resume, &self.entry) {
+                (Some(r), Some(entry)) => resume_at(&self.target, entry, &r.token, r.since).await,
+                _ => enter_at(&self.target, &self.room, &self.name).await,
             }
         };
+        let (ws, welcome, entry) =
+            match tokio::time::timeout(self.target.connect_timeout, entering).await {
+                Ok(Ok(entered)) => entered,
+                // A refused resume: the caller decides (an "in use" is
+                // tried again).
+                Ok(Err(e)) if resume.is_some() && e.starts_with("closed 4008") => {
+                    return (Ended::Closed(RESUME_REFUSED, Some(e)), Some(inputs));
+                }
+                Ok(Err(e)) => {
+                    let kind = e.split(':').next().unwrap_or("connect").to_string();
+                    self.shared.error(kind);
+                    return (Ended::Failed, Some(inputs));
+                }
+                Err(_) => {
+                    self.shared.error("connect timeout");
+                    return (Ended::Failed, Some(inputs));
+                }
+            };
+        if let Err(e) = self.decoder.on_message(&welcome) {
+            self.shared.error(format!("decode: {e}"));
+            return (Ended::Failed, Some(inputs));
+        }
+        self.entry = Some(entry);
+        self.totals.welcomed.get_or_insert(Instant::now());
+        self.shared.connected.fetch_add(1, Ordering::Relaxed);
+        if resume.is_some() {
+            self.shared.resumes.fetch_add(1, Ordering::Relaxed);
+        }
         let (reader, writer) = ws.split(tokio::io::split);
         let (ctrl_tx, ctrl_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(8);
         let (schema_tx, schema_rx) = oneshot::channel::<Schema>();
-        // Writer: the join, then once welcomed an input every 100 ms;
-        // control frames in between.
+        if let Some(schema) = self.decoder.schema() {
+            // The writer is gone only if its socket failed.
+            let _ = schema_tx.send(schema.clone());
+        }
+        // Writer: an input every 100 ms; control frames in between.
         let writer = tokio::spawn(write(
             Writer {
                 socket: writer,
@@ -412,13 +553,8 @@ impl Bot {
             inputs,
             schema_rx,
         ));
-        let (ended, welcomed) = self.read(reader, ctrl_tx, schema_tx).await;
-        if welcomed {
-            self.shared.connected.fetch_sub(1, Ordering::Relaxed);
-            if resume.is_some() {
-                self.shared.resumes.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        let ended = self.read(reader, ctrl_tx).await;
+        self.shared.connected.fetch_sub(1, Ordering::Relaxed);
         // The writer stops once its socket is closed or its control channel
         // (dropped by the reader) ends.
         let inputs = tokio::time::timeout(Duration::from_secs(2), writer)
@@ -429,16 +565,13 @@ impl Bot {
     }
 
     /// The reader: decodes everything and measures in the window, until the
-    /// connection ends. Returns how, and whether a welcome came.
+    /// connection ends. Returns how.
     async fn read(
         &mut self,
         mut reader: fastwebsockets::WebSocketRead<tokio::io::ReadHalf<Upgraded>>,
         ctrl_tx: mpsc::Sender<(OpCode, Vec<u8>)>,
-        schema_tx: oneshot::Sender<Schema>,
-    ) -> (Ended, bool) {
+    ) -> Ended {
         reader.set_max_message_size(self.target.max_message_size);
-        let mut schema_tx = Some(schema_tx);
-        let mut welcomed = false;
         let mut server_reason: Option<String> = None;
         let shard = self.index;
         loop {
@@ -451,19 +584,19 @@ impl Bot {
                 Ok(frame) => frame,
                 Err(e) => {
                     if self.stopping() {
-                        return (Ended::Stopped, welcomed);
+                        return Ended::Stopped;
                     }
                     return match e {
                         WebSocketError::UnexpectedEOF
                         | WebSocketError::ConnectionClosed
-                        | WebSocketError::IoError(_) => (Ended::Dropped, welcomed),
+                        | WebSocketError::IoError(_) => Ended::Dropped,
                         WebSocketError::FrameTooLarge => {
                             self.shared.error("frame too large");
-                            (Ended::Failed, welcomed)
+                            Ended::Failed
                         }
                         other => {
                             self.shared.error(format!("read: {other}"));
-                            (Ended::Failed, welcomed)
+                            Ended::Failed
                         }
                     };
                 }
@@ -474,40 +607,36 @@ impl Bot {
                     let len = frame.payload.len();
                     match self.decoder.on_message(&frame.payload) {
                         Ok(Incoming::Welcome) => {
-                            welcomed = true;
-                            self.totals.welcomed.get_or_insert(now);
-                            if let (Some(tx), Some(schema)) =
-                                (schema_tx.take(), self.decoder.schema())
-                            {
-                                // The writer is gone only if its socket failed.
-                                let _ = tx.send(schema.clone());
-                            }
-                            self.shared.connected.fetch_add(1, Ordering::Relaxed);
+                            self.shared.error("a second welcome");
+                            return Ended::Failed;
                         }
                         Ok(Incoming::Snapshot { last_input }) => {
                             self.snapshot(now, len, last_input, shard);
                         }
                         Ok(Incoming::Other) => {}
+                        // A room the cluster moved: the close that follows
+                        // is the error (a bot follows redirects only on
+                        // entry).
+                        Ok(Incoming::Redirect(to)) => {
+                            server_reason = Some(format!("redirected to {} ({})", to.url, to.room));
+                        }
                         // The close that follows is the error; keep its reason.
                         Ok(Incoming::ServerError(reason)) => server_reason = Some(reason),
                         Err(e) => {
                             self.shared.error(format!("decode: {e}"));
-                            return (Ended::Failed, welcomed);
+                            return Ended::Failed;
                         }
                     }
                 }
                 OpCode::Close => {
                     if self.stopping() {
-                        return (Ended::Stopped, welcomed);
+                        return Ended::Stopped;
                     }
-                    return (
-                        Ended::Closed(close_code(&frame.payload), server_reason),
-                        welcomed,
-                    );
+                    return Ended::Closed(close_code(&frame.payload), server_reason);
                 }
                 OpCode::Text => {
                     self.shared.error("text frame");
-                    return (Ended::Failed, welcomed);
+                    return Ended::Failed;
                 }
                 _ => {}
             }
@@ -587,10 +716,10 @@ impl Writer {
     }
 }
 
-/// The writer task: the join; then, once the reader has the welcome's
-/// schema, the behaviour's inputs every 100 ms, each checked against the
-/// schema, numbered on from `inputs.seq`. Gives `inputs` back, with the
-/// inputs it sent in the measured window counted.
+/// The writer task: once the reader has handed over the welcome's schema
+/// (the join went out on entry), the behaviour's inputs every 100 ms, each
+/// checked against the schema, numbered on from `inputs.seq`. Gives
+/// `inputs` back, with the inputs it sent in the measured window counted.
 async fn write(
     mut w: Writer,
     pending: Arc<Mutex<PendingInputs>>,
@@ -598,13 +727,6 @@ async fn write(
     mut inputs: Inputs,
     mut schema_rx: oneshot::Receiver<Schema>,
 ) -> Inputs {
-    if w.socket
-        .write_frame(Frame::binary(Payload::Owned(wire::join())))
-        .await
-        .is_err()
-    {
-        return inputs;
-    }
     // Wait for the welcome: the behaviour needs the declared input.
     let schema = loop {
         tokio::select! {
@@ -716,9 +838,13 @@ mod tests {
             t.uri_for("r", "n"),
             "http://127.0.0.1:9000/ws?token=x&room=r&name=n"
         );
+        let entry = Entered {
+            addr: t.addr.clone(),
+            uri: "http://127.0.0.1:9000/ws?token=x&room=r&name=n&seat=s.1".into(),
+        };
         assert_eq!(
-            t.resume_uri("r", "a.b", Some(7)),
-            "http://127.0.0.1:9000/ws?token=x&room=r&resume=a.b&since=7"
+            entry.resume_uri("a.b", Some(7)),
+            "http://127.0.0.1:9000/ws?token=x&room=r&name=n&resume=a.b&since=7"
         );
         assert!(Target::from_url("wss://x/ws").is_err());
         assert!(Target::from_url("nonsense").is_err());

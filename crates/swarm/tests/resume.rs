@@ -150,6 +150,8 @@ async fn a_bot_whose_socket_drops_resumes_its_seat_and_carries_on() {
         assert!(uri.contains("resume=tok.1"), "{uri}");
         assert!(uri.contains("since=3"), "{uri}");
         assert!(uri.contains("room=swarm-0"), "{uri}");
+        // The server speaks first (a bot joins once welcomed).
+        send(&mut ws, &welcome("tok.2")).await;
         let Some(Ok(Message::Binary(join))) = ws.next().await else {
             panic!("no join");
         };
@@ -157,7 +159,6 @@ async fn a_bot_whose_socket_drops_resumes_its_seat_and_carries_on() {
             ClientMessage::decode(&join),
             Ok(ClientMessage::Join { .. })
         ));
-        send(&mut ws, &welcome("tok.2")).await;
         let mut tick = 4;
         let message = snapshot(tick, 40, Some((3, 30)), Some(last));
         ws.send(Message::Binary(message.into())).await.unwrap();

@@ -42,10 +42,10 @@
 //! | the peer closed with another code (1001 going away: a page unloading...) | the peer's close, echoed | none | `peer_away` |
 //! | the peer vanished, the socket failed, a write timed out | nothing sent | none | `peer_vanished`, `socket_error`, `write_timeout` |
 //!
-//! 4008 is the one close code outside RFC 6455's standard ones: it is the
-//! protocol's error code itself (the range 4000–4999 is the application's),
-//! so a browser, which sees close codes, tells a refused resume from a
-//! dropped connection.
+//! 4008 is outside RFC 6455's standard close codes (as are cluster mode's,
+//! in `crate::cluster`): it is the protocol's error code itself (the range
+//! 4000–4999 is the application's), so a browser, which sees close codes,
+//! tells a refused resume from a dropped connection.
 //!
 //! # Which ends hold the seat
 //!
