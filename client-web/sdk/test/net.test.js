@@ -30,7 +30,7 @@ test('the first message is a join with the protocol version', () => {
   const socket = FakeSocket.all[0];
   socket.open();
   assert.equal(socket.sent[0].type, 'join');
-  assert.equal(socket.sent[0].protocolVersion, 2);
+  assert.equal(socket.sent[0].protocolVersion, 3);
   conn.stop();
 });
 
@@ -59,8 +59,12 @@ test('inputs go out as the declared values once welcomed, and game events come u
   socket.open();
   assert.equal(conn.sendInput(1, [5]), false, 'no input before the welcome');
   socket.receive(golden('server_welcome'));
-  assert.equal(conn.sendInput(2, [-127, 49152, 5, 0]), true);
-  assert.deepStrictEqual(socket.sent.filter((m) => m.type === 'input'), [{ type: 'input', seq: 2, values: [-127, 49152, 5] }]);
+  assert.equal(conn.sendInput(2, [-127, 49152, 5, 0], 98), true);
+  assert.equal(conn.sendInput(3, [0]), true);
+  assert.deepStrictEqual(socket.sent.filter((m) => m.type === 'input'), [
+    { type: 'input', seq: 2, values: [-127, 49152, 5], view: 98 },
+    { type: 'input', seq: 3, values: [], view: 0 },
+  ]);
   socket.receive(golden('server_event_kill'));
   socket.receive(golden('server_event_joined'));
   assert.deepStrictEqual(events, [

@@ -46,7 +46,7 @@ pub use snapshot::{
 
 /// Version of this wire format, checked at join. Bump on any change to the
 /// bytes.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Bytes of the WebSocket frame header in front of an unmasked (server to
 /// client) binary frame carrying `payload_len` bytes: every protocol message

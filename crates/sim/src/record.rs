@@ -16,7 +16,7 @@
 //! ```text
 //! {"game":"arena","seed":7,"tick_rate":30,"config":{...}}
 //! {"t":1,"c":[{"j":"ada"},{"j":"bob"}]}
-//! {"t":2,"c":[{"i":[0,1,[127,0,0,1]]}],"h":1234567}
+//! {"t":2,"c":[{"i":[0,1,[127,0,0,1],0]}],"h":1234567}
 //! ```
 
 use std::io::{self, BufRead, Write};
@@ -72,9 +72,10 @@ enum CallRepr {
     #[serde(rename = "l")]
     Leave(u32),
     #[serde(rename = "i")]
-    /// Player, sequence number, and the input's values up to the last
-    /// non-zero one.
-    Input(u32, u32, Vec<i32>),
+    /// Player, sequence number, the input's values up to the last non-zero
+    /// one, and the tick the player was showing (absent from records made
+    /// before inputs carried it: 0).
+    Input(u32, u32, Vec<i32>, #[serde(default)] u32),
 }
 
 impl From<Call> for CallRepr {
@@ -83,7 +84,7 @@ impl From<Call> for CallRepr {
             Call::Join { name } => Self::Join(name),
             Call::Leave { player } => Self::Leave(player.0),
             Call::Input { player, input: i } => {
-                Self::Input(player.0, i.seq, sent_values(&i.values).to_vec())
+                Self::Input(player.0, i.seq, sent_values(&i.values).to_vec(), i.view)
             }
         }
     }
@@ -96,12 +97,12 @@ impl From<CallRepr> for Call {
             CallRepr::Leave(p) => Self::Leave {
                 player: PlayerId(p),
             },
-            CallRepr::Input(p, seq, values) => Self::Input {
+            CallRepr::Input(p, seq, values, view) => Self::Input {
                 player: PlayerId(p),
                 // Values past the input's largest size are not an input any
                 // game declares; they are dropped, as the server would
                 // have refused them.
-                input: PlayerInput::new(seq, &values),
+                input: PlayerInput::new(seq, &values).viewing(view),
             },
         }
     }

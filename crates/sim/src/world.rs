@@ -378,6 +378,7 @@ impl<G: Game> Simulation for World<G> {
                 for &v in &i.values {
                     h.i32(v);
                 }
+                h.u32(i.view);
             }
         }
         h.u32(self.entities.len() as u32);

@@ -418,7 +418,7 @@ async fn write(
             _ = ticker.tick() => {
                 let values = behaviour.next(&mut Tick { index: u64::from(seq), rng: &mut rng });
                 seq += 1;
-                let input = PlayerInput { seq, values };
+                let input = PlayerInput { seq, values, view: 0 };
                 if let Err(e) = schema.check_input(&input) {
                     shared.fail(format!(
                         "behaviour `{}` made an input game `{}` refuses: {e}",
