@@ -14,7 +14,7 @@
 //! in memory. An input costs about 30 bytes of JSON.
 //!
 //! ```text
-//! {"game":"arena","seed":7,"tick_rate":30,"config":{...}}
+//! {"game":"arena","seed":7,"tick_rate":30,"config":{...},"max_rewind":6}
 //! {"t":1,"c":[{"j":"ada"},{"j":"bob"}]}
 //! {"t":2,"c":[{"i":[0,1,[127,0,0,1],0]}],"h":1234567}
 //! ```
@@ -39,6 +39,11 @@ pub struct MatchSetup {
     pub tick_rate: u32,
     /// The game's resolved configuration, as JSON (`null` for none).
     pub config: serde_json::Value,
+    /// How far back players' views were believed, in ticks
+    /// ([`crate::World::with_max_rewind`]); 0 in records made before inputs
+    /// carried a view, which never rewound.
+    #[serde(default)]
+    pub max_rewind: u32,
 }
 
 /// One call made on a simulation between two ticks.
