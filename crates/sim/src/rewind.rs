@@ -291,6 +291,13 @@ mod tests {
             h.rebuild(tick, many(tick as f32 % 7.0));
         }
         assert_eq!(h.heap_bytes(), warm);
+        // Four grids, but one rebuild scratch buffer between them.
+        let mut lone = Grid::new(spec());
+        lone.rebuild(many(1.0));
+        let lone_bytes = lone.heap_bytes();
+        let scratch = lone.take_staging().capacity() * std::mem::size_of::<(u32, GridItem)>();
+        assert!(scratch > 0);
+        assert_eq!(warm, 4 * (lone_bytes - scratch) + scratch);
     }
 
     #[test]
