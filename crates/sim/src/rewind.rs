@@ -47,22 +47,27 @@ pub fn rewind_ticks(ms: u32, tick_rate: u32) -> u32 {
     u32::try_from(ms * u64::from(tick_rate) / 1000).unwrap_or(u32::MAX)
 }
 
-/// The grids of the last ticks: a ring, the newest (the world's grid) and
-/// up to `depth - 1` before it. A rebuild overwrites the oldest grid in
-/// place, so once every slot has held a tick, keeping the history allocates
-/// nothing and rebuilds no more than the one grid a tick rebuilt before.
-/// The rebuild's scratch buffer moves from grid to grid, so the ring holds
-/// one, not one per grid.
+/// The grids of the last ticks: the newest (the world's grid) and up to
+/// `depth - 1` before it, in a ring. A rebuild takes the oldest grid for the
+/// newest and rebuilds it in place, so once every slot has held a tick,
+/// keeping the history allocates nothing and rebuilds no more than the one
+/// grid a tick rebuilt before. The rebuild's scratch buffer moves from grid
+/// to grid, so the ring holds one, not one per grid. The newest grid has a
+/// field of its own: the interest queries, once per player per tick, reach
+/// it as directly as they reached the world's one grid.
 #[derive(Clone, Debug)]
 pub struct GridHistory {
     /// What every grid covers.
     spec: GridSpec,
-    /// The grids; `grids[newest]` is the newest, the one before it is
-    /// `grids[newest - 1]` (wrapping), and so on.
-    grids: Vec<Grid>,
-    /// Where the newest grid is.
-    newest: usize,
-    /// How many grids hold a tick, the newest included: `1..=grids.len()`.
+    /// The newest grid.
+    newest: Grid,
+    /// The grids before it, a ring: `past[next]` is the oldest (the next
+    /// to be rebuilt), `past[next - 1]` (wrapping) the one just before the
+    /// newest.
+    past: Vec<Grid>,
+    /// Where the oldest of `past` is.
+    next: usize,
+    /// How many grids hold a tick, the newest included: `1..=depth`.
     held: usize,
     /// The tick the newest grid was built after (0: the empty grid the
     /// world starts with).
@@ -73,19 +78,21 @@ impl GridHistory {
     /// An empty history of `depth` grids (at least one: the world's own)
     /// covering `spec`; the newest is the empty grid of tick 0.
     pub fn new(spec: GridSpec, depth: usize) -> Self {
+        let newest = Grid::new(spec);
         Self {
             spec,
-            grids: vec![Grid::new(spec); depth.max(1)],
-            newest: 0,
+            past: vec![newest.clone(); depth.max(1) - 1],
+            newest,
+            next: 0,
             held: 1,
             newest_tick: 0,
         }
     }
 
     /// The newest grid: where everything stood after the last rebuild.
+    #[inline]
     pub fn current(&self) -> &Grid {
-        // `newest` is always an index of `grids`, which is never empty.
-        &self.grids[self.newest]
+        &self.newest
     }
 
     /// The tick the newest grid was built after.
@@ -95,17 +102,20 @@ impl GridHistory {
 
     /// How many grids the ring holds, the newest included.
     pub fn depth(&self) -> usize {
-        self.grids.len()
+        self.past.len() + 1
     }
 
     /// The grid built after `tick`, if the ring still holds it.
     pub fn at(&self, tick: u64) -> Option<&Grid> {
         let back = usize::try_from(self.newest_tick.checked_sub(tick)?).ok()?;
+        if back == 0 {
+            return Some(&self.newest);
+        }
         if back >= self.held {
             return None;
         }
-        let len = self.grids.len();
-        self.grids.get((self.newest + len - back) % len)
+        let len = self.past.len();
+        self.past.get((self.next + len - back) % len)
     }
 
     /// The oldest tick the ring holds a grid of.
@@ -114,38 +124,35 @@ impl GridHistory {
     }
 
     /// Builds the grid of `tick` (the next after the newest) from `items`,
-    /// in the slot of the oldest grid.
+    /// in place of the oldest grid.
     pub fn rebuild(&mut self, tick: u64, items: impl IntoIterator<Item = GridItem>) {
-        let len = self.grids.len();
-        if len > 1 {
-            let next = (self.newest + 1) % len;
-            let staging = self.grids[self.newest].take_staging();
-            self.grids[next].give_staging(staging);
-            self.newest = next;
-            self.held = (self.held + 1).min(len);
+        if let Some(oldest) = self.past.get_mut(self.next) {
+            std::mem::swap(&mut self.newest, oldest);
+            let staging = oldest.take_staging();
+            self.newest.give_staging(staging);
+            self.next = (self.next + 1) % self.past.len();
+            self.held = (self.held + 1).min(self.past.len() + 1);
         }
-        self.grids[self.newest].rebuild(items);
+        self.newest.rebuild(items);
         self.newest_tick = tick;
     }
 
     /// Changes the depth, keeping the newest grid (and only it).
     pub fn set_depth(&mut self, depth: usize) {
         let depth = depth.max(1);
-        if depth == self.grids.len() {
+        if depth == self.depth() {
             return;
         }
-        let newest = self.grids.swap_remove(self.newest);
-        self.grids.clear();
-        self.grids.push(newest);
-        self.grids.resize(depth, Grid::new(self.spec));
-        self.newest = 0;
+        self.past.clear();
+        self.past.resize(depth - 1, Grid::new(self.spec));
+        self.next = 0;
         self.held = 1;
     }
 
     /// Bytes the ring's grids hold on the heap (their buffers' capacity):
     /// what the history costs a room.
     pub fn heap_bytes(&self) -> usize {
-        self.grids.iter().map(Grid::heap_bytes).sum()
+        self.newest.heap_bytes() + self.past.iter().map(Grid::heap_bytes).sum::<usize>()
     }
 }
 

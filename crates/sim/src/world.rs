@@ -333,16 +333,13 @@ impl<G: Game> Simulation for World<G> {
             let take = slot.pending.len().saturating_sub(MAX_INPUT_BACKLOG).max(1);
             for input in slot.pending.drain(..take) {
                 slot.last_applied = Some(input.seq);
+                // What the game's rewinds go by: the newest input's view.
+                slot.view = input.view;
                 inputs.push((player, slot.avatar, input));
             }
         }
         let next = self.tick + 1;
         for (player, avatar, input) in &inputs {
-            // The game sees the view of the input it is handed, and after
-            // the inputs, of the newest one applied.
-            if let Some(slot) = self.players.get_mut(player) {
-                slot.view = input.view;
-            }
             let input = G::Input::from_values(&input.values);
             let mut ctx = ctx!(self, next);
             self.game.input(&mut ctx, *player, *avatar, &input);
