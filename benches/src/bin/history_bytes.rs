@@ -29,13 +29,17 @@ struct Args {
     /// The max rewind, as the server's `--max-rewind-ms`.
     #[arg(long, default_value_t = DEFAULT_MAX_REWIND_MS, value_parser = clap::value_parser!(u32).range(0..=1000))]
     max_rewind_ms: u32,
+    /// Side of the arena; default the open-world density, `400 * sqrt(N)`
+    /// (the capacity runner's rooms of ten play the bench game's 4000).
+    #[arg(long)]
+    arena_size: Option<f32>,
 }
 
-/// A bench room of `n` players at the open-world density, played for a
+/// A bench room of `n` players in an arena of side `side`, played for a
 /// few ticks more than `max_rewind` ticks.
-fn room(n: u32, tick_rate: u32, max_rewind: u32) -> anyhow::Result<World<bench::Bench>> {
+fn room(n: u32, side: f32, tick_rate: u32, max_rewind: u32) -> anyhow::Result<World<bench::Bench>> {
     let config = BenchConfig {
-        arena_size: 400.0 * (n as f32).sqrt(),
+        arena_size: side,
         view_size: Some(2000.0),
         ..BenchConfig::default()
     };
@@ -60,14 +64,18 @@ fn room(n: u32, tick_rate: u32, max_rewind: u32) -> anyhow::Result<World<bench::
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let depth = rewind_ticks(args.max_rewind_ms, args.tick_rate);
-    let with = room(args.entities, args.tick_rate, depth)?;
-    let without = room(args.entities, args.tick_rate, 0)?;
+    let side = args
+        .arena_size
+        .unwrap_or(400.0 * (args.entities as f32).sqrt());
+    let with = room(args.entities, side, args.tick_rate, depth)?;
+    let without = room(args.entities, side, args.tick_rate, 0)?;
     let ring = with.history().heap_bytes();
     let one = without.history().heap_bytes();
     println!(
-        "{} entities, {} ms at {} Hz: {} grids hold {} bytes ({:.1} KiB); one grid held {} bytes; \
-         the history adds {} bytes ({:.1} KiB, {:.0} bytes an entity)",
+        "{} entities in {} units, {} ms at {} Hz: {} grids hold {} bytes ({:.1} KiB); one grid held \
+         {} bytes; the history adds {} bytes ({:.1} KiB, {:.0} bytes an entity)",
         args.entities,
+        side,
         args.max_rewind_ms,
         args.tick_rate,
         with.history().depth(),
