@@ -2,7 +2,7 @@
 # Runs every test of Tickwire: the Rust workspace (unit, integration,
 # property and golden-vector tests), then the browser client's tests
 # (node's test runner, and end-to-end tests in headless Chromium against the
-# real server binary).
+# real game binaries: the arena, asteroids and the starter template).
 #
 # Needs a Rust toolchain, and checks the rest first, before building
 # anything: Node.js 20+ and npm, and Debian's Chromium at /usr/bin/chromium
@@ -82,15 +82,19 @@ if [ ! -f client-web/node_modules/.package-lock.json ] ||
     (cd client-web && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-# First: the browser tests run the release server, and the profile test
-# replays debug-built records in the release game servers.
+# First: the browser tests run the release game servers (the arena, the
+# asteroids game and the starter template, each serving its own page), and
+# the profile test replays debug-built records in the release game servers.
 echo "== building the release game servers"
-cargo build --release -p tickwire -p tickwire-asteroids
+cargo build --release -p tickwire -p tickwire-asteroids -p tickwire-starter
 
 echo "== cargo test (workspace)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 
 echo "== web client tests"
-(cd client-web && TICKWIRE_BIN="$(pwd)/../target/release/tickwire" TICKWIRE_CHROMIUM="$CHROMIUM" \
+(cd client-web && TICKWIRE_BIN="$(pwd)/../target/release/tickwire" \
+    TICKWIRE_ASTEROIDS_BIN="$(pwd)/../target/release/asteroids" \
+    TICKWIRE_STARTER_BIN="$(pwd)/../target/release/starter" \
+    TICKWIRE_CHROMIUM="$CHROMIUM" \
     node --test --test-concurrency=1 sdk/test/ test/)

@@ -1,5 +1,6 @@
 // The heads-up display: scoreboard, kill feed, death and respawn countdown,
-// connection banner, and the network overlay.
+// connection banner, the network overlay, and for a spectator whom it
+// watches.
 //
 // It is plain DOM laid over the canvas (crisp text, no redraw cost), updated
 // a few times a second from a view the main loop hands it. The pure helpers
@@ -29,43 +30,59 @@ export function scoreboardRows(avatars, limit = 10) {
 }
 
 /**
- * The lines of the network overlay.
- * @param {{pingMs: number|null, snapshotsPerSec: number, downKbps: number, upKbps: number,
- *   interpDelayMs: number, tick: number}} s
+ * The lines of the network overlay, from the SDK's `client.stats`.
+ * @param {{pingMs: number | null, snapshotsPerSecond: number, downBytesPerSecond: number,
+ *   upBytesPerSecond: number, interpolationMs: number, tick: number}} s
  * @returns {Array<[string, string]>} label and value
  */
 export function netLines(s) {
+  const kbps = (bytes) => `${((bytes * 8) / 1000).toFixed(1)} kbit/s`;
   return [
     ['ping', s.pingMs == null ? '–' : `${Math.round(s.pingMs)} ms`],
-    ['snapshots', `${s.snapshotsPerSec.toFixed(0)}/s`],
-    ['down', `${s.downKbps.toFixed(1)} kbit/s`],
-    ['up', `${s.upKbps.toFixed(1)} kbit/s`],
-    ['interp', `${Math.round(s.interpDelayMs)} ms`],
+    ['snapshots', `${s.snapshotsPerSecond.toFixed(0)}/s`],
+    ['down', kbps(s.downBytesPerSecond)],
+    ['up', kbps(s.upBytesPerSecond)],
+    ['interp', `${Math.round(s.interpolationMs)} ms`],
     ['tick', String(s.tick ?? 0)],
   ];
 }
 
-/** Seconds left before a respawn, from a remaining-ticks field. */
+/**
+ * Seconds left before a respawn, from a remaining-ticks field.
+ * @param {number} respawnTicks
+ * @param {number} tickRate
+ */
 export function respawnSeconds(respawnTicks, tickRate) {
   return Math.max(0, respawnTicks / tickRate);
 }
 
-/** The connection banner's text for a connection status, or '' when connected. */
+/**
+ * The connection banner's text for the SDK's connection status, or '' when
+ * connected.
+ * @param {{state: string, reason?: string, retryInMs?: number, attempt?: number}} status
+ */
 export function connectionText(status) {
   switch (status.state) {
     case 'connecting':
       return 'Connecting…';
     case 'reconnecting':
       return `Connection lost${status.reason ? ` (${status.reason})` : ''}. Reconnecting in ${Math.ceil(
-        status.retryInMs / 1000,
+        (status.retryInMs ?? 0) / 1000,
       )} s (attempt ${status.attempt})…`;
-    case 'failed':
+    case 'closed':
       return `Cannot play: ${status.reason}`;
     default:
       return '';
   }
 }
 
+/**
+ * A new element with a class and text.
+ * @param {Document} doc
+ * @param {string} tag
+ * @param {string} [className]
+ * @param {string} [text]
+ */
 function el(doc, tag, className, text) {
   const e = doc.createElement(tag);
   if (className) e.className = className;
@@ -88,13 +105,28 @@ export class Hud {
     this.death = el(doc, 'div', 'hud-death hidden');
     this.banner = el(doc, 'div', 'hud-banner hidden');
     this.help = el(doc, 'div', 'hud-help', 'WASD / arrows move · mouse aims · click or space fires');
-    root.append(this.scoreboard, this.killFeed, this.net, this.death, this.banner, this.help);
+    this.watch = el(doc, 'div', 'hud-watch hidden');
+    root.append(this.scoreboard, this.killFeed, this.net, this.death, this.banner, this.help, this.watch);
     /** @type {Array<{at: number, killer: string, victim: string, own: boolean}>} */
     this.kills = [];
     this.lastScoreboard = '';
   }
 
-  /** Adds a kill to the feed. */
+  /**
+   * Replaces the line of key hints at the bottom (a spectator's keys).
+   * @param {string} text
+   */
+  setHelp(text) {
+    this.help.textContent = text;
+  }
+
+  /**
+   * Adds a kill to the feed.
+   * @param {string} killer the killer's name ('' for nobody)
+   * @param {string} victim the victim's name
+   * @param {boolean} own whether the own player killed or died
+   * @param {number} nowMs
+   */
   addKill(killer, victim, own, nowMs) {
     this.kills.push({ at: nowMs, killer, victim, own });
     if (this.kills.length > KILL_FEED_MAX) this.kills.shift();
@@ -104,12 +136,16 @@ export class Hud {
    * Updates everything.
    * @param {object} view
    * @param {Array<{id: number, name: string, score: number, own: boolean}>} view.avatars
-   * @param {object} view.net see {@link netLines}
+   * @param {object} view.net the SDK's `client.stats` (see {@link netLines})
    * @param {{dead: boolean, respawnIn: number, killer: string|null}} view.self
    * @param {{state: string}} view.status connection status
+   * @param {string | null} [view.watching] for a spectator, whom it watches (see `watchText`)
    * @param {number} nowMs
    */
   update(view, nowMs) {
+    const watching = view.watching ?? null;
+    this.watch.classList.toggle('hidden', watching === null);
+    if (watching !== null && this.watch.textContent !== watching) this.watch.textContent = watching;
     this.updateScoreboard(view.avatars);
     this.updateKillFeed(nowMs);
     this.updateNet(view.net);
@@ -117,9 +153,13 @@ export class Hud {
     const text = connectionText(view.status);
     this.banner.textContent = text;
     this.banner.classList.toggle('hidden', text === '');
-    this.banner.classList.toggle('fatal', view.status.state === 'failed');
+    this.banner.classList.toggle('fatal', view.status.state === 'closed');
   }
 
+  /**
+   * Redraws the scoreboard when its rows changed.
+   * @param {Array<{id: number, name: string, score: number, own: boolean}>} avatars
+   */
   updateScoreboard(avatars) {
     const rows = scoreboardRows(avatars);
     const key = JSON.stringify(rows);
@@ -135,6 +175,10 @@ export class Hud {
     this.scoreboard.replaceChildren(title, table);
   }
 
+  /**
+   * Drops the kills that have been shown long enough and fades the old ones.
+   * @param {number} nowMs
+   */
   updateKillFeed(nowMs) {
     this.kills = this.kills.filter((k) => nowMs - k.at < KILL_FEED_MS);
     const items = this.kills.map((k) => {
@@ -146,6 +190,10 @@ export class Hud {
     this.killFeed.replaceChildren(...items);
   }
 
+  /**
+   * Redraws the network overlay.
+   * @param {object} net the SDK's `client.stats` (see {@link netLines})
+   */
   updateNet(net) {
     const title = el(this.doc, 'div', 'hud-title', 'Network');
     const rows = netLines(net).map(([label, value]) => {
@@ -156,6 +204,10 @@ export class Hud {
     this.net.replaceChildren(title, ...rows);
   }
 
+  /**
+   * Shows or hides the death notice and its countdown.
+   * @param {{dead: boolean, respawnIn: number, killer: string|null}} self
+   */
   updateDeath(self) {
     this.death.classList.toggle('hidden', !self.dead);
     if (!self.dead) return;

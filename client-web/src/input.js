@@ -1,19 +1,13 @@
-// Input: what the player's keys and mouse mean, sampled once per tick.
+// Input: what the player's keys and mouse mean, as the arena's input.
 //
 // WASD or the arrow keys move, the mouse aims, a click or the space bar
-// fires. Listeners only record what is held; `sample` turns that into one
-// input of the arena's declared fields (already quantized: movement in
-// -steps..=steps of the `move_x` and `move_y` axes, aim in the `aim` angle's
-// steps, the `fire` bit of the `buttons` field), so the server, the
-// prediction and a replay all see the same bits. The steps and the fire bit
-// are read from the welcome's schema (see `arenaInput`).
+// fires. Listeners only record what is held; `named` turns that into the
+// arena's input by the names its game declares (`move_x` and `move_y` axes
+// in -1..1, an `aim` angle in radians, the `fire` button), which the page
+// hands to the SDK's `client.setInput`. The SDK quantizes it by the
+// welcome's schema and sends it once per server tick.
 
-import { buttonBit, inputValues } from '../sdk/protocol.js';
-
-const TAU = Math.PI * 2;
-
-/** The arena's input fields, as its schema declares them. */
-const ARENA_FIELDS = { move_x: 'Axis', move_y: 'Axis', aim: 'Angle', buttons: 'Buttons' };
+import { ARENA } from './arena.js';
 
 const MOVE_KEYS = {
   KeyW: 'up',
@@ -27,52 +21,13 @@ const MOVE_KEYS = {
 };
 
 /**
- * How the arena's input is laid out in a game's declared input (the
- * welcome's `schema.input`): the steps of its axes and of its aim, and the
- * bit of its fire button. Null when the game does not declare the arena's
- * fields (`move_x`, `move_y` axes, an `aim` angle, `buttons` naming `fire`).
- * @param {Array<{name: string, kind: {type: string, steps?: number}}>} decls
- * @returns {{decls: Array, moveX: number, moveY: number, aimSteps: number, fire: number} | null}
+ * Movement of a set of held directions: each axis -1, 0 or 1. Opposite keys
+ * cancel; a diagonal is (±1, ±1), whose length the game clamps.
+ * @param {{up?: boolean, down?: boolean, left?: boolean, right?: boolean}} held
+ * @returns {{x: number, y: number}}
  */
-export function arenaInput(decls) {
-  const kind = (name) => decls.find((d) => d.name === name && d.kind.type === ARENA_FIELDS[name])?.kind;
-  const [moveX, moveY, aim] = [kind('move_x'), kind('move_y'), kind('aim')];
-  const fire = buttonBit(decls, 'buttons', 'fire');
-  if (!moveX || !moveY || !aim || !fire) return null;
-  return { decls, moveX: moveX.steps, moveY: moveY.steps, aimSteps: aim.steps, fire };
-}
-
-/** The arena's input as the schema lays it out by default (what the arena declares). */
-export const ARENA_LAYOUT = { decls: null, moveX: 127, moveY: 127, aimSteps: 65536, fire: 1 };
-
-/**
- * Quantizes an aim angle in radians to `steps` per turn (1/65536 turn by
- * default), 0 along +x, increasing toward +y (screen down).
- */
-export function quantizeAim(radians, steps = 65536) {
-  const q = Math.round((radians / TAU) * steps);
-  return ((q % steps) + steps) % steps;
-}
-
-/**
- * Movement of a set of held directions, each axis -steps, 0 or steps (127 by
- * default). Opposite keys cancel; a diagonal is (±steps, ±steps), whose
- * length the server clamps.
- */
-export function movementOf(held, stepsX = 127, stepsY = stepsX) {
-  const x = (held.right ? stepsX : 0) - (held.left ? stepsX : 0);
-  const y = (held.down ? stepsY : 0) - (held.up ? stepsY : 0);
-  return { move_x: x, move_y: y };
-}
-
-/**
- * The wire values of an arena input, in the schema's declared order (see
- * `inputValues` in protocol.js, which refuses a value outside its field).
- * @param {{decls: Array}} layout from {@link arenaInput}
- * @param {{move_x: number, move_y: number, aim: number, buttons: number}} input
- */
-export function arenaValues(layout, { move_x, move_y, aim, buttons }) {
-  return inputValues(layout.decls, { move_x, move_y, aim, buttons });
+export function movementOf(held) {
+  return { x: (held.right ? 1 : 0) - (held.left ? 1 : 0), y: (held.down ? 1 : 0) - (held.up ? 1 : 0) };
 }
 
 /**
@@ -82,42 +37,56 @@ export class InputState {
   constructor() {
     /** Directions held. */
     this.held = { up: false, down: false, left: false, right: false };
-    /** Mouse position in CSS pixels relative to the canvas, or null before it moves. */
+    /** @type {{x: number, y: number} | null} mouse position in CSS pixels relative to the canvas, or null before it moves */
     this.mouse = null;
     this.mouseFire = false;
     this.keyFire = false;
+    /** @type {Array<() => void>} */
     this.listeners = [];
-    /** Where the arena's fields are in the game's input (see {@link arenaInput}). */
-    this.layout = ARENA_LAYOUT;
   }
 
   /**
-   * Starts listening: keys on `window`, the mouse on `canvas`.
+   * Starts listening: keys on `win`, the mouse on `canvas`. `onChange` is
+   * called whenever what is held changes.
    * @param {Window} win
    * @param {HTMLElement} canvas
+   * @param {() => void} [onChange]
    */
-  attach(win, canvas) {
-    const on = (target, type, fn, opts) => {
-      target.addEventListener(type, fn, opts);
-      this.listeners.push(() => target.removeEventListener(type, fn, opts));
+  attach(win, canvas, onChange = () => {}) {
+    const on = (target, type, fn) => {
+      target.addEventListener(type, fn);
+      this.listeners.push(() => target.removeEventListener(type, fn));
     };
     on(win, 'keydown', (e) => {
       if (isTyping(e)) return;
-      if (this.key(e.code, true)) e.preventDefault();
+      if (this.key(e.code, true)) {
+        e.preventDefault();
+        onChange();
+      }
     });
     on(win, 'keyup', (e) => {
-      if (this.key(e.code, false)) e.preventDefault();
+      if (this.key(e.code, false)) {
+        e.preventDefault();
+        onChange();
+      }
     });
-    on(win, 'blur', () => this.releaseAll());
+    on(win, 'blur', () => {
+      this.releaseAll();
+      onChange();
+    });
     on(canvas, 'mousemove', (e) => {
       const r = canvas.getBoundingClientRect();
       this.mouse = { x: e.clientX - r.left, y: e.clientY - r.top };
     });
     on(canvas, 'mousedown', (e) => {
-      if (e.button === 0) this.mouseFire = true;
+      if (e.button !== 0) return;
+      this.mouseFire = true;
+      onChange();
     });
     on(win, 'mouseup', (e) => {
-      if (e.button === 0) this.mouseFire = false;
+      if (e.button !== 0) return;
+      this.mouseFire = false;
+      onChange();
     });
     on(canvas, 'contextmenu', (e) => e.preventDefault());
   }
@@ -128,7 +97,11 @@ export class InputState {
     this.releaseAll();
   }
 
-  /** Records a key going down or up; returns whether the game uses it. */
+  /**
+   * Records a key going down or up; returns whether the game uses it.
+   * @param {string} code the key's `KeyboardEvent.code`
+   * @param {boolean} down
+   */
   key(code, down) {
     const dir = MOVE_KEYS[code];
     if (dir) {
@@ -144,26 +117,28 @@ export class InputState {
 
   /** Lets go of everything (the window lost focus). */
   releaseAll() {
-    for (const k in this.held) this.held[k] = false;
+    for (const k of Object.keys(this.held)) this.held[k] = false;
     this.mouseFire = false;
     this.keyFire = false;
   }
 
   /**
-   * The input of the next tick, its fields named as the arena declares them.
-   * @param {number} seq sequence number of this input
-   * @param {number} aimRadians where the avatar aims
-   * @returns {{seq: number, move_x: number, move_y: number, aim: number, buttons: number}}
+   * What is held, as the arena's input by name.
+   * @param {number} aimRadians where the avatar aims: 0 along +x, increasing toward +y (screen down)
+   * @returns {Record<string, number | boolean>}
    */
-  sample(seq, aimRadians) {
-    const layout = this.layout;
-    const { move_x, move_y } = movementOf(this.held, layout.moveX, layout.moveY);
-    const buttons = this.mouseFire || this.keyFire ? layout.fire : 0;
-    return { seq, move_x, move_y, aim: quantizeAim(aimRadians, layout.aimSteps), buttons };
+  named(aimRadians) {
+    const { x, y } = movementOf(this.held);
+    const { moveX, moveY, aim, fire } = ARENA.input;
+    return { [moveX]: x, [moveY]: y, [aim]: aimRadians, [fire]: this.mouseFire || this.keyFire };
   }
 }
 
+/**
+ * Whether a key event goes to a text field.
+ * @param {KeyboardEvent} e
+ */
 function isTyping(e) {
-  const t = e.target;
-  return t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA');
+  const t = /** @type {HTMLElement | null} */ (e.target);
+  return !!t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA');
 }

@@ -1,198 +1,162 @@
-// Wiring: the join screen, then one game session driving the modules.
+// The arena app: the join screen, then one game on the client SDK.
 //
-// Two clocks run the client. Every server tick interval (1/30 s) the input
-// pump samples the keys and mouse, sends one input and advances the
-// prediction by it; every display frame the renderer draws the others as the
-// interpolator places them in the recent past, and the own avatar where the
-// prediction puts it. Snapshots arrive in between and feed both: the
-// interpolator's buffer, and the prediction's reconciliation.
+// The SDK (`/sdk/index.js`, docs/client-sdk.md) joins, keeps the entities,
+// sends the input once per server tick, draws the others interpolated, and
+// predicts the own avatar with the arena's own step (`stepAvatar`, in
+// predict.js). This module wires the arena's side to it: the keys and mouse
+// become the arena's input, every display frame is drawn from what
+// `client.frame` says, the HUD shows the scoreboard, the kill feed and the
+// SDK's network figures. The arena's names come from arena.js.
+//
+// A spectator's game (`?spectate=1`, or the join screen's Watch button)
+// sends no input: the camera follows the watched player's avatar, the keys
+// switch whom it watches (watch.js), and the HUD says who that is.
 
-import { Connection, gameUrl } from '../sdk/net.js';
-import { SchemaView } from '../sdk/schema.js';
-import { Interpolator } from '../sdk/interpolation.js';
-import { Predictor } from './prediction.js';
-import { InputState, arenaInput, arenaValues } from './input.js';
+import { connect } from '/sdk/index.js';
+import { ARENA, declared } from './arena.js';
+import { InputState } from './input.js';
+import { isDead, stepAvatar } from './predict.js';
 import { Renderer } from './render.js';
 import { Hud, respawnSeconds } from './hud.js';
+import { Scores } from './scoreboard.js';
+import { WATCH_HELP, WatchKeys, cyclePlayer, watchText } from './watch.js';
 
-/** Side of the arena when the server does not say (the arena game's default). */
-const DEFAULT_ARENA_SIZE = 4000;
-/** Most inputs sent in one catch-up after the page was stalled. */
-const MAX_CATCH_UP_INPUTS = 4;
 /** How often the HUD's DOM is refreshed, in ms. */
 const HUD_INTERVAL_MS = 100;
 
-/** Names of the avatar fields that may name the owning player. */
-const OWNER_FIELDS = ['player', 'owner'];
+/** @typedef {import('./arena.js').Declared} Declared */
 
 /**
- * One game: a connection, its state and the loops that show it.
+ * One game: the SDK's client and the loop that shows it.
  */
-export class Session {
+export class Game {
   /**
    * @param {object} options
    * @param {Window} options.win
    * @param {HTMLCanvasElement} options.canvas
    * @param {HTMLElement} options.hudRoot
    * @param {string} options.name
-   * @param {string} [options.room]
+   * @param {string} [options.room] empty or absent: any room
+   * @param {boolean} [options.spectate] watch instead of playing
+   * @param {number} [options.follow] with `spectate`, the player to watch first (default: the server picks)
    */
-  constructor({ win, canvas, hudRoot, name, room }) {
+  constructor({ win, canvas, hudRoot, name, room, spectate = false, follow }) {
     this.win = win;
     this.name = name;
+    this.spectate = spectate;
+    // A page opened as `/?ticket=...` (by a game's backend) joins with it:
+    // the SDK reads the page's ticket.
+    this.client = spectate
+      ? connect({ name, room: room || undefined, spectate: true, follow })
+      : connect({ name, room: room || undefined, spectate: false, predict: stepAvatar });
     this.renderer = new Renderer(canvas, win);
     this.hud = new Hud(hudRoot);
     this.input = new InputState();
-    this.input.attach(win, canvas);
-    this.status = { state: 'connecting' };
-    this.schema = null;
-    this.tickRate = 30;
-    this.arenaSize = DEFAULT_ARENA_SIZE;
-    this.interpolator = null;
-    this.predictor = null;
-    this.playerId = null;
-    this.avatarId = null;
-    /** PlayerId -> name. */
-    this.roster = new Map();
-    /** The newest server state, de-quantized: NetId -> { kind, fields }. */
-    this.entities = new Map();
-    this.tick = 0;
-    this.lastInputAck = null;
-    this.inputSeq = 0;
-    this.nextInputAt = null;
-    this.lastInputAt = 0;
+    this.watchKeys = new WatchKeys();
+    if (spectate) {
+      this.hud.setHelp(WATCH_HELP);
+      this.watchKeys.attach(win, (step) => this.watchNext(step));
+    } else {
+      this.input.attach(win, canvas, () => this.sendInput());
+    }
+    /** @type {Declared | null} the arena's names the game declares, from the welcome */
+    this.declared = null;
+    this.scores = new Scores();
+    /** Where the own avatar aims, in radians. */
     this.aim = 0;
-    /** Where the arena's input fields are in the game's declared input; null when it declares none of them. */
-    this.inputLayout = null;
+    /** @type {string | null} who killed the own avatar, while it is dead */
     this.killedBy = null;
-    this.lastHud = 0;
-    this.lastFrame = null;
-    this.connection = new Connection({
-      // A page opened as `/?ticket=...` (by a game's backend) joins with it.
-      url: gameUrl(win.location, { room, name, ticket: new URLSearchParams(win.location.search).get('ticket') }),
-      onWelcome: (w) => this.welcomed(w),
-      onSnapshot: (s) => this.snapshot(s),
-      onEvent: (e) => this.event(e),
-      onStatus: (s) => {
-        this.status = s;
-      },
-      onWarning: (m) => console.warn(`tickwire: ${m}`),
-    });
+    /** Snapshots applied since the page loaded. */
+    this.snapshots = 0;
+    /** Frames drawn since the game started. */
+    this.frames = 0;
+    this.lastHud = -Infinity;
+    /** @type {{x: number, y: number} | null} where the own avatar was last drawn */
+    this.drawnOwn = null;
+    this.client.on('welcome', (w) => this.welcomed(w));
+    this.client.on('snapshot', () => this.snapshot());
+    this.client.on('event', (ev) => this.event(ev));
+    this.client.on('left', ({ player }) => this.scores.left(player));
     this.exposeDebugHook();
-    this.connection.start();
-    this.pumpTimer = win.setInterval(() => this.pumpInputs(performance.now()), 10);
-    const frame = (now) => {
+    const frame = (/** @type {number} */ now) => {
       this.frame(now);
-      this.rafId = win.requestAnimationFrame(frame);
+      win.requestAnimationFrame(frame);
     };
-    this.rafId = win.requestAnimationFrame(frame);
-  }
-
-  welcomed(w) {
-    const first = this.schema === null;
-    this.schema = new SchemaView(w.schema);
-    this.tickRate = w.tickRate;
-    // The game's own constants, from the welcome: a server started with
-    // another arena size or speed predicts and draws right.
-    const constants = new Map(w.constants ?? []);
-    this.arenaSize = constants.get('arena_size') ?? DEFAULT_ARENA_SIZE;
-    const speed = constants.get('player_speed');
-    this.playerId = w.player;
-    this.avatarId = w.entity;
-    this.roster = new Map(w.roster.map(([id, name]) => [id, name]));
-    // Best-known score per player. With interest management most avatars
-    // are out of view, so the scoreboard cannot be read off the visible
-    // ones: a visible avatar's replicated score is authoritative, and kills
-    // in the feed count for those out of view. A player never seen since
-    // this client joined shows the kills it scored since then.
-    this.scores = new Map();
-    this.entities = new Map();
-    this.interpolator = new Interpolator({ tickRate: this.tickRate, modes: this.schema.modes });
-    this.predictor = new Predictor({ tickRate: this.tickRate, arenaSize: this.arenaSize, ...(speed ? { speed } : {}) });
-    this.nextInputAt = null;
-    // The input goes through the fields the game declares: the arena's
-    // move_x, move_y, aim and buttons (with a fire button).
-    this.inputLayout = arenaInput(this.schema.input);
-    if (this.inputLayout) this.input.layout = this.inputLayout;
-    else console.warn(`tickwire: game ${this.schema.game} does not declare the arena's input; this page sends none`);
-    if (first) console.info(`tickwire: joined room ${w.room} as player ${w.player} (${this.schema.game})`);
-  }
-
-  snapshot({ tick, lastInput, entities }) {
-    const now = performance.now();
-    const state = new Map();
-    for (const e of entities) {
-      const decoded = this.schema.decodeEntity(e.kind, e.values);
-      if (decoded) state.set(e.id, decoded);
-    }
-    this.entities = state;
-    this.tick = tick;
-    for (const e of state.values()) {
-      if (e.kind !== 'avatar' || e.fields.score === undefined) continue;
-      const owner = e.id === this.avatarId ? this.playerId : this.ownerOf(e.fields);
-      if (owner !== undefined) this.scores.set(owner, e.fields.score);
-    }
-    this.lastInputAck = lastInput;
-    this.interpolator.push(tick, state, now);
-    const own = state.get(this.avatarId);
-    if (own) {
-      const alive = !isDead(own.fields);
-      this.predictor.reconcile(own.fields, lastInput ?? -1, alive);
-      if (alive) this.killedBy = null;
-    }
-  }
-
-  event(e) {
-    switch (e.type) {
-      case 'game':
-        // The game's events, by the names its schema declares.
-        if (e.name === 'kill') this.kill(e.fields.killer, e.fields.victim);
-        break;
-      case 'playerJoined':
-        this.roster.set(e.player, e.name);
-        break;
-      case 'playerLeft':
-        this.roster.delete(e.player);
-        this.scores.delete(e.player);
-        break;
-      default:
-        break;
-    }
+    win.requestAnimationFrame(frame);
   }
 
   /**
-   * A kill in the feed: `killer` (a player id, or -1 when nobody caused the
-   * death) scored on `victim`.
+   * A welcome (after every connect and reconnect): what the game declares.
+   * @param {import('/sdk/index.js').Welcome} w
    */
-  kill(killer, victim) {
-    const killerName = killer < 0 ? null : (this.roster.get(killer) ?? `player ${killer}`);
-    const victimName = this.roster.get(victim) ?? `player ${victim}`;
-    const own = killer === this.playerId || victim === this.playerId;
-    this.hud.addKill(killerName ?? '', victimName, own, performance.now());
-    if (victim === this.playerId) this.killedBy = killerName;
-    if (killer >= 0) this.scores.set(killer, (this.scores.get(killer) ?? 0) + 1);
+  welcomed(w) {
+    const first = this.declared === null;
+    this.declared = declared(w.schema, w.constants);
+    this.scores.reset();
+    if (!this.declared.input) console.warn(`tickwire: game ${w.game} does not declare the arena's input; this page sends none`);
+    if (first && w.spectator) console.info(`tickwire: watching room ${w.room} (${w.game})`);
+    else if (first) console.info(`tickwire: joined room ${w.room} as player ${w.player} (${w.game})`);
+    this.sendInput();
   }
 
-  /** Sends one input per tick interval that has passed (a few at most after a stall). */
-  pumpInputs(now) {
-    if (!this.connection.connected || !this.predictor || !this.inputLayout) return;
-    const interval = 1000 / this.tickRate;
-    if (this.nextInputAt === null || now - this.nextInputAt > MAX_CATCH_UP_INPUTS * interval) {
-      this.nextInputAt = now;
-    }
-    while (now >= this.nextInputAt) {
-      this.updateAim();
-      this.inputSeq += 1;
-      const input = this.input.sample(this.inputSeq, this.aim);
-      if (this.connection.sendInput(input.seq, arenaValues(this.inputLayout, input))) this.predictor.applyInput(input);
-      this.lastInputAt = this.nextInputAt;
-      this.nextInputAt += interval;
-    }
+  /**
+   * The player whose avatar the camera follows and the scoreboard
+   * highlights: the own player, or the one a spectator watches (-1: none).
+   */
+  watchedPlayer() {
+    const w = this.client.welcome;
+    if (!w) return -1;
+    return w.spectator ? (w.following ?? -1) : w.player;
   }
 
+  /**
+   * A spectator watches the next player (`step` 1) or the previous one (-1)
+   * of the room, in id order.
+   * @param {number} step
+   */
+  watchNext(step) {
+    const roster = this.client.welcome?.roster;
+    if (!roster) return;
+    const next = cyclePlayer(roster.keys(), this.client.following, step);
+    if (next !== null && next !== this.client.following) this.client.follow(next);
+  }
+
+  /** A snapshot: the scores of the avatars in view, and whether the own avatar lives. */
+  snapshot() {
+    this.snapshots += 1;
+    const w = this.client.welcome;
+    if (!w || !this.declared) return;
+    this.scores.seen(this.client.entities.values(), this.declared, { entity: w.entity, player: this.watchedPlayer() });
+    const own = this.client.own;
+    if (own && !isDead(own.fields)) this.killedBy = null;
+  }
+
+  /**
+   * A game event: a kill goes to the feed, and counts for the killer.
+   * @param {import('/sdk/index.js').GameEvent} ev
+   */
+  event(ev) {
+    const { event, killer: killerField, victim: victimField } = ARENA.kill;
+    if (ev.name !== event || !this.declared?.kill) return;
+    const killer = ev.fields[killerField];
+    const victim = ev.fields[victimField];
+    const player = this.watchedPlayer();
+    const killerName = killer < 0 ? null : (this.client.playerName(killer) ?? `player ${killer}`);
+    const victimName = this.client.playerName(victim) ?? `player ${victim}`;
+    this.hud.addKill(killerName ?? '', victimName, player >= 0 && (killer === player || victim === player), performance.now());
+    if (victim === player && !this.spectate) this.killedBy = killerName;
+    this.scores.kill(killer);
+  }
+
+  /** Hands what the player holds to the SDK, which sends it each tick (a spectator holds nothing). */
+  sendInput() {
+    if (this.declared?.input && !this.spectate) this.client.setInput(this.input.named(this.aim));
+  }
+
+  /** Aims from the own avatar, at the screen's centre, toward the mouse. */
   updateAim() {
     const mouse = this.input.mouse;
-    const own = this.predictor?.displayPosition(this.predictor.alpha);
+    const own = this.drawnOwn;
     if (!mouse || !own) return;
     const target = this.renderer.screenToWorld(mouse.x, mouse.y);
     const dx = target.x - own.x;
@@ -200,206 +164,242 @@ export class Session {
     if (dx * dx + dy * dy > 1) this.aim = Math.atan2(dy, dx);
   }
 
+  /**
+   * Draws one frame, then aims and hands the input on.
+   * @param {number} now
+   */
   frame(now) {
-    this.frames = (this.frames ?? 0) + 1;
-    this.pumpInputs(now);
-    const elapsed = this.lastFrame === null ? 0 : now - this.lastFrame;
-    this.lastFrame = now;
-    const scene = this.scene(now, elapsed);
-    this.renderer.draw(scene);
+    this.frames += 1;
+    this.renderer.draw(this.scene(now));
+    this.updateAim();
+    this.sendInput();
     if (now - this.lastHud >= HUD_INTERVAL_MS) {
       this.lastHud = now;
-      this.hud.update(this.hudView(now), now);
+      this.hud.update(this.hudView(), now);
     }
   }
 
-  /** What to draw at `now`. */
-  scene(now, elapsedMs) {
+  /**
+   * What to draw at `now`: the SDK's frame, as avatars and projectiles.
+   * @param {number} now
+   */
+  scene(now) {
+    const entities = this.client.frame(now);
+    const d = this.declared;
+    const arenaSize = d?.arenaSize ?? ARENA.defaults.arenaSize;
+    /** @type {Array<object>} */
     const avatars = [];
+    /** @type {Array<object>} */
     const projectiles = [];
-    const maxHp = this.schema?.intMax('avatar', 'hp', 100) ?? 100;
-    const drawn = this.interpolator ? this.interpolator.sample(now) : new Map();
-    let camera = { x: this.arenaSize / 2, y: this.arenaSize / 2 };
-    if (this.predictor) {
-      this.predictor.advance(elapsedMs);
-      const alpha = Math.min(1, (now - this.lastInputAt) / (1000 / this.tickRate));
-      const own = this.predictor.displayPosition(alpha);
-      const server = this.entities.get(this.avatarId);
-      this.drawnOwn = own;
-      if (own && server) {
-        camera = own;
-        drawn.set(this.avatarId, { id: this.avatarId, kind: 'avatar', fields: { ...server.fields, x: own.x, y: own.y, heading: this.aim } });
-      }
-    }
-    for (const [id, e] of drawn) {
+    let camera = { x: arenaSize / 2, y: arenaSize / 2 };
+    const ownId = this.client.own?.id;
+    this.drawnOwn = null;
+    const A = ARENA.avatar;
+    const P = ARENA.projectile;
+    for (const e of d ? entities : []) {
       const f = e.fields;
-      if (e.kind === 'avatar') {
-        const own = id === this.avatarId;
+      if (e.kind === A.kind && d?.avatar) {
+        const own = e.id === ownId;
+        const dead = isDead(f);
+        const player = d.player ? f[A.player] : -1;
+        if (own) {
+          this.drawnOwn = { x: f[A.x], y: f[A.y] };
+          camera = this.drawnOwn;
+        }
         avatars.push({
-          id,
-          x: f.x,
-          y: f.y,
-          heading: f.heading ?? 0,
-          hp: f.hp ?? maxHp,
-          maxHp,
-          score: f.score ?? 0,
-          dead: isDead(f),
+          id: e.id,
+          x: f[A.x],
+          y: f[A.y],
+          // The own barrel follows the mouse at once; a watched one, the server.
+          heading: own && !dead && !this.spectate ? this.aim : (f[A.heading] ?? 0),
+          hp: d.hp ? f[A.hp] : d.maxHp,
+          maxHp: d.maxHp,
+          dead,
           own,
-          name: this.avatarName(id, f),
-          colourId: this.ownerOf(f) ?? id,
+          name: this.avatarName(own, player, e.id),
+          colourId: player >= 0 ? player : e.id,
         });
-      } else if (f.x !== undefined && f.y !== undefined) {
-        projectiles.push({ id, kind: e.kind, x: f.x, y: f.y, heading: f.heading });
+      } else if (e.kind === P.kind && d?.projectile) {
+        projectiles.push({ id: e.id, x: f[P.x], y: f[P.y], heading: f[P.heading] });
       }
     }
-    this.lastScene = { avatars, projectiles, camera };
-    return { arenaSize: this.arenaSize, camera, avatars, projectiles };
+    return { arenaSize, camera, avatars, projectiles };
   }
 
-  ownerOf(fields) {
-    for (const name of OWNER_FIELDS) if (fields[name] !== undefined) return fields[name];
-    return undefined;
-  }
-
-  avatarName(id, fields) {
-    if (id === this.avatarId) return this.name;
-    const owner = this.ownerOf(fields);
-    if (owner !== undefined && this.roster.has(owner)) return this.roster.get(owner);
-    return `player #${id}`;
+  /**
+   * The name over an avatar.
+   * @param {boolean} own whether it is the own avatar
+   * @param {number} player its player (-1: not declared)
+   * @param {number} id its entity id
+   */
+  avatarName(own, player, id) {
+    const client = this.client;
+    if (own && this.spectate) return client.playerName(this.watchedPlayer()) ?? `player #${id}`;
+    if (own) return client.playerName(client.welcome?.player ?? -1) ?? this.name;
+    return (player >= 0 ? client.playerName(player) : null) ?? `player #${id}`;
   }
 
   /** Every player in the room with its best-known score, for the scoreboard. */
   scoreboardEntries() {
-    const entries = [];
-    for (const [player, name] of this.roster) {
-      const own = player === this.playerId;
-      entries.push({ id: player, name: own ? this.name : name, score: this.scores.get(player) ?? 0, own });
-    }
-    return entries;
+    const w = this.client.welcome;
+    return w ? this.scores.entries(w.roster, this.watchedPlayer()) : [];
   }
 
-  hudView(now) {
-    const own = this.entities.get(this.avatarId);
-    const dead = own ? isDead(own.fields) : false;
+  /** What the HUD shows now. */
+  hudView() {
+    const own = this.client.own;
+    const tickRate = this.client.welcome?.tickRate ?? 30;
+    const watched = this.watchedPlayer();
     return {
       avatars: this.scoreboardEntries(),
-      net: {
-        ...this.connection.stats(),
-        interpDelayMs: this.interpolator ? this.interpolator.lagMs(now) : 0,
-        tick: this.tick,
-      },
+      net: this.client.stats,
+      watching: this.spectate ? watchText(watched >= 0 ? this.client.playerName(watched) : null, this.client.welcome?.roster.size ?? 0) : null,
       self: {
-        dead,
-        respawnIn: own ? respawnSeconds(own.fields.respawn ?? 0, this.tickRate) : 0,
+        // A spectator is never eliminated.
+        dead: own && !this.spectate ? isDead(own.fields) : false,
+        respawnIn: own ? respawnSeconds(own.fields[ARENA.avatar.respawn] ?? 0, tickRate) : 0,
         killer: this.killedBy,
       },
-      status: this.status,
+      status: this.client.status,
     };
   }
 
-  /** `window.tickwire`: the client's state, for tests and the curious. */
+  /** `window.tickwire`: the game's state, for tests and the curious. */
   exposeDebugHook() {
-    const session = this;
-    this.win.tickwire = {
+    const game = this;
+    const client = this.client;
+    /** @type {any} */ (this.win).tickwire = {
+      /** The SDK's client. */
+      client,
       get connected() {
-        return session.connection.connected;
+        return client.status.state === 'connected';
       },
       get status() {
-        return session.status;
+        return client.status;
       },
       get playerId() {
-        return session.playerId;
+        return client.welcome?.player ?? null;
       },
       get avatarId() {
-        return session.avatarId;
+        return client.welcome?.entity ?? null;
+      },
+      /** Whether the page watches instead of playing. */
+      get spectating() {
+        return client.spectating;
+      },
+      /** The player a spectator watches, or null. */
+      get following() {
+        return client.following;
+      },
+      /** What the HUD says a spectator watches, or null for a player. */
+      get watching() {
+        return game.hudView().watching;
       },
       get tick() {
-        return session.tick;
+        return client.stats.tick;
       },
       get snapshots() {
-        return session.connection.snapshotsApplied;
+        return game.snapshots;
       },
       get inputSeq() {
-        return session.inputSeq;
+        return client.inputSeq;
       },
       get lastInputAck() {
-        return session.lastInputAck;
+        return client.lastInput;
       },
       /** The scoreboard's entries: every player in the room, best-known score. */
       get scoreboard() {
-        return session.scoreboardEntries().map(({ name, score, own }) => ({ name, score, own }));
+        return game.scoreboardEntries().map(({ name, score, own }) => ({ name, score, own }));
       },
       /** Newest server state: id -> { kind, ...de-quantized fields }. */
       get entities() {
+        /** @type {Record<number, object>} */
         const out = {};
-        for (const [id, e] of session.entities) out[id] = { kind: e.kind, ...e.fields };
+        for (const [id, e] of client.entities) out[id] = { kind: e.kind, ...e.fields };
         return out;
       },
-      /** The own avatar's predicted position. */
+      /** The own avatar's newest predicted position (the SDK's prediction with the arena's step). */
       get predicted() {
-        return session.predictor?.position ? { ...session.predictor.position } : null;
+        const state = client.predicted;
+        return state ? { x: state.x, y: state.y } : null;
       },
       /** Where the own avatar was last drawn (prediction plus smoothing). */
       get drawn() {
-        return session.drawnOwn ? { ...session.drawnOwn } : null;
+        return game.drawnOwn ? { ...game.drawnOwn } : null;
       },
-      /** Frames drawn since the page loaded. */
+      /** Frames drawn since the game started. */
       get frames() {
-        return session.frames;
+        return game.frames;
       },
+      /** The SDK's network figures. */
       get stats() {
-        return session.connection.stats();
+        return client.stats;
       },
-      /** Screen position (CSS pixels) of a world point, as last drawn. */
+      /**
+       * Screen position (CSS pixels) of a world point, as last drawn.
+       * @param {number} x
+       * @param {number} y
+       */
       worldToScreen(x, y) {
-        return session.renderer.worldToScreen(x, y);
+        return game.renderer.worldToScreen(x, y);
       },
     };
   }
 }
 
-/** Whether an avatar's fields say it is dead. */
-export function isDead(fields) {
-  return (fields.hp !== undefined && fields.hp <= 0) || (fields.respawn ?? 0) > 0;
-}
-
+/** The join screen, over the empty arena drifting by; Play starts a {@link Game}. */
 function boot() {
   const doc = document;
-  const form = doc.getElementById('join');
-  const nameInput = doc.getElementById('name');
-  const roomInput = doc.getElementById('room');
+  const form = /** @type {HTMLFormElement} */ (doc.getElementById('join'));
+  const nameInput = /** @type {HTMLInputElement} */ (doc.getElementById('name'));
+  const roomInput = /** @type {HTMLInputElement} */ (doc.getElementById('room'));
   const params = new URLSearchParams(location.search);
   nameInput.value = params.get('name') ?? localStorage.getItem('tickwire.name') ?? '';
   roomInput.value = params.get('room') ?? '';
-  // Behind the join screen: the empty arena, slowly drifting.
-  const canvas = doc.getElementById('game');
+  const watchButton = /** @type {HTMLButtonElement} */ (doc.getElementById('watch'));
+  const canvas = /** @type {HTMLCanvasElement} */ (doc.getElementById('game'));
   const backdrop = new Renderer(canvas, window);
   let idle = true;
-  const drift = (now) => {
+  const drift = (/** @type {number} */ now) => {
     if (!idle) return;
     const t = now / 20000;
-    backdrop.draw({ arenaSize: DEFAULT_ARENA_SIZE, camera: { x: 2000 + Math.cos(t) * 900, y: 2000 + Math.sin(t) * 900 }, avatars: [], projectiles: [] });
+    const side = ARENA.defaults.arenaSize;
+    const camera = { x: side / 2 + Math.cos(t) * 900, y: side / 2 + Math.sin(t) * 900 };
+    backdrop.draw({ arenaSize: side, camera, avatars: [], projectiles: [] });
     requestAnimationFrame(drift);
   };
   requestAnimationFrame(drift);
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const name = nameInput.value.trim().slice(0, 24) || 'player';
+  /**
+   * Leaves the join screen for a game: played, or with `spectate` watched.
+   * @param {boolean} spectate
+   */
+  const start = (spectate) => {
+    const name = nameInput.value.trim().slice(0, 24) || (spectate ? 'spectator' : 'player');
     const room = roomInput.value.trim().slice(0, 32);
-    try {
-      localStorage.setItem('tickwire.name', name);
-    } catch {
-      // Private mode: nothing to remember.
+    if (!spectate) {
+      try {
+        localStorage.setItem('tickwire.name', name);
+      } catch {
+        // Private mode: nothing to remember.
+      }
     }
     idle = false;
     backdrop.dispose();
     form.classList.add('hidden');
-    const hudRoot = doc.getElementById('hud');
+    const hudRoot = /** @type {HTMLElement} */ (doc.getElementById('hud'));
     hudRoot.classList.remove('hidden');
-    new Session({ win: window, canvas, hudRoot, name, room });
+    const follow = Number(params.get('follow') ?? NaN);
+    new Game({ win: window, canvas, hudRoot, name, room, spectate, follow: Number.isInteger(follow) && follow >= 0 ? follow : undefined });
+  };
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    start(false);
   });
+  watchButton.addEventListener('click', () => start(true));
   nameInput.focus();
-  if (params.has('autoplay') && nameInput.value) form.requestSubmit();
+  const spectate = params.get('spectate');
+  if (spectate !== null && !['', '0', 'false'].includes(spectate)) start(true);
+  else if (params.has('autoplay') && nameInput.value) form.requestSubmit();
 }
 
 if (typeof document !== 'undefined') boot();

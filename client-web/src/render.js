@@ -1,8 +1,8 @@
 // Rendering: one frame of the arena on a Canvas 2D.
 //
-// The renderer draws a scene that the main loop assembles each frame
-// (interpolated others, the predicted own avatar, projectiles); it keeps no
-// game state. The canvas backing store follows the element's CSS size times
+// The renderer draws a scene that the main loop assembles each frame from
+// the SDK's `client.frame` (interpolated others, the predicted own avatar,
+// projectiles); it keeps no game state. The canvas backing store follows the element's CSS size times
 // devicePixelRatio, so lines and text stay sharp on high-DPI screens, and it
 // is resized whenever the window is. The camera centres the own avatar.
 
@@ -13,7 +13,10 @@ const VIEW_UNITS = { x: 1400, y: 800 };
 /** Spacing of the floor grid, in world units. */
 const GRID = 100;
 
-/** A stable, pleasant colour for a player or entity id. */
+/**
+ * A stable, pleasant colour for a player or entity id.
+ * @param {number} id
+ */
 export function colourFor(id) {
   // The golden angle spreads consecutive ids around the hue circle.
   const hue = Math.round((id * 137.508) % 360);
@@ -23,6 +26,8 @@ export function colourFor(id) {
 /**
  * Pixels per world unit for a viewport of `width` x `height` CSS pixels:
  * about 1400 x 800 units are visible, whichever fits.
+ * @param {number} width
+ * @param {number} height
  */
 export function scaleFor(width, height) {
   return Math.max(0.25, Math.min(width / VIEW_UNITS.x, height / VIEW_UNITS.y));
@@ -70,7 +75,11 @@ export class Renderer {
     this.win?.removeEventListener?.('resize', this.onResize);
   }
 
-  /** Screen position (CSS pixels) of a world point, under the current camera. */
+  /**
+   * Screen position (CSS pixels) of a world point, under the current camera.
+   * @param {number} x
+   * @param {number} y
+   */
   worldToScreen(x, y) {
     return {
       x: (x - this.camera.x) * this.scale + this.width / 2,
@@ -78,7 +87,11 @@ export class Renderer {
     };
   }
 
-  /** World position of a screen point (CSS pixels). */
+  /**
+   * World position of a screen point (CSS pixels).
+   * @param {number} px
+   * @param {number} py
+   */
   screenToWorld(px, py) {
     return {
       x: (px - this.width / 2) / this.scale + this.camera.x,
@@ -92,7 +105,7 @@ export class Renderer {
    * @param {number} scene.arenaSize side of the arena
    * @param {{x: number, y: number}} scene.camera world point at the screen centre
    * @param {Array<{id: number, x: number, y: number, heading: number, hp: number, maxHp: number,
-   *   name: string, own: boolean, dead: boolean}>} scene.avatars
+   *   name: string, own: boolean, dead: boolean, colourId?: number}>} scene.avatars
    * @param {Array<{id: number, x: number, y: number, heading?: number}>} scene.projectiles
    * @param {number} [scene.avatarRadius] in world units (default 24)
    */
@@ -118,6 +131,10 @@ export class Renderer {
     for (const a of ordered) this.drawLabel(a, radius);
   }
 
+  /**
+   * The arena's floor, its grid (the lines on screen only) and its edge.
+   * @param {number} size side of the arena
+   */
   drawArena(size) {
     const { ctx } = this;
     // Only the grid lines that are on screen.
@@ -161,6 +178,10 @@ export class Renderer {
     ctx.shadowBlur = 0;
   }
 
+  /**
+   * A shot: a glowing bolt, with a streak behind it along its flight.
+   * @param {{x: number, y: number, heading?: number}} p
+   */
   drawProjectile(p) {
     const { ctx } = this;
     if (p.heading !== undefined) {
@@ -189,6 +210,11 @@ export class Renderer {
     ctx.fill();
   }
 
+  /**
+   * An avatar: its body in its player's colour, its barrel along its heading.
+   * @param {{id: number, colourId?: number, x: number, y: number, heading: number, own: boolean, dead: boolean}} a
+   * @param {number} radius in world units
+   */
   drawAvatar(a, radius) {
     const { ctx } = this;
     const colour = colourFor(a.colourId ?? a.id);
@@ -214,6 +240,11 @@ export class Renderer {
     ctx.restore();
   }
 
+  /**
+   * An avatar's name and hit points, in screen space.
+   * @param {{x: number, y: number, hp: number, maxHp: number, name: string, own: boolean, dead: boolean}} a
+   * @param {number} radius in world units
+   */
   drawLabel(a, radius) {
     const { ctx } = this;
     const s = this.worldToScreen(a.x, a.y);

@@ -1,6 +1,7 @@
 // End to end: the real server binary, two headless Chromium pages in one
 // room. One page's avatar moves and both pages see it; it shoots the other
-// page's avatar and that avatar's hit points drop. Each page is
+// page's avatar, whose hit points drop, until it goes down: the kill feed,
+// the death notice and both scoreboards say so. Each page is
 // screenshotted, and neither console shows an error.
 //
 // Needs TICKWIRE_BIN (the release server binary) and Debian's Chromium.
@@ -142,6 +143,34 @@ test('two players see each other move, and a shot lowers hit points', { timeout:
     assert.ok(hit < hpBefore, `bob's hit points fell from ${hpBefore} to ${hit}`);
     await until('alice to see the hit', async () => (await view(a)).entities[idB]?.hp < hpBefore, 3000);
 
+    // Alice fires on until Bob goes down: her page's kill feed says so (the
+    // arena's `kill` event), Bob's page says who eliminated him, and both
+    // scoreboards give Alice the kill (the avatar's declared score field).
+    const feed = (page) => page.evaluate(() => [...document.querySelectorAll('.hud-kill')].map((k) => k.textContent));
+    await a.mouse.down();
+    await until('bob to go down', async () => {
+      await aim();
+      return (await feed(a)).includes('alice ✖ bob');
+    }, 20000).catch(async (error) => {
+      throw new Error(`${error.message}; alice's feed: ${JSON.stringify(await feed(a))}, bob: ${JSON.stringify((await view(b)).entities[idB])}`);
+    });
+    await a.mouse.up();
+    const death = await until('bob to see who eliminated him', () => b.evaluate(() => {
+      const notice = document.querySelector('.hud-death');
+      return notice && !notice.classList.contains('hidden') && notice.textContent;
+    }), 3000);
+    assert.match(death, /You were eliminated.*by alice/);
+    assert.ok((await feed(b)).includes('alice ✖ bob'), "the kill is in bob's feed too");
+    const scores = (page) => page.evaluate(() => Object.fromEntries(window.tickwire.scoreboard.map((e) => [e.name, e.score])));
+    for (const page of [a, b]) {
+      await until('the scoreboard to give alice the kill', async () => {
+        const s = await scores(page);
+        return s.alice === 1 && s.bob === 0;
+      }, 3000).catch(async (error) => {
+        throw new Error(`${error.message}; scoreboard: ${JSON.stringify(await scores(page))}`);
+      });
+    }
+
     await a.screenshot({ path: resultPath('e2e-alice.png') });
     await b.screenshot({ path: resultPath('e2e-bob.png') });
     // Both pages list both players, whether or not their avatars are in view.
@@ -150,7 +179,7 @@ test('two players see each other move, and a shot lowers hit points', { timeout:
       assert.deepEqual(names, ['alice', 'bob'], 'the scoreboard lists everyone in the room');
     }
     const stats = await a.evaluate(() => window.tickwire.stats);
-    assert.ok(stats.snapshotsPerSec >= 20, `snapshots per second: ${stats.snapshotsPerSec}`);
+    assert.ok(stats.snapshotsPerSecond >= 20, `snapshots per second: ${stats.snapshotsPerSecond}`);
     assert.deepEqual(errors, [], 'no console errors');
   } catch (error) {
     error.message += `\nserver output (tail):\n${server.output.slice(-20).join('')}`;

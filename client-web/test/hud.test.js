@@ -22,9 +22,13 @@ test('the scoreboard always shows the own row', () => {
 });
 
 test('the network overlay shows ping, snapshot rate, bandwidth and interpolation delay', () => {
-  const lines = Object.fromEntries(netLines({ pingMs: 41.6, snapshotsPerSec: 30, downKbps: 21.26, upKbps: 3.04, interpDelayMs: 66.7, tick: 9 }));
+  // The SDK's client.stats: bytes per second, shown in kbit/s.
+  const lines = Object.fromEntries(
+    netLines({ pingMs: 41.6, snapshotsPerSecond: 30, downBytesPerSecond: 2657.5, upBytesPerSecond: 380, interpolationMs: 66.7, tick: 9 }),
+  );
   assert.deepEqual(lines, { ping: '42 ms', snapshots: '30/s', down: '21.3 kbit/s', up: '3.0 kbit/s', interp: '67 ms', tick: '9' });
-  assert.equal(Object.fromEntries(netLines({ pingMs: null, snapshotsPerSec: 0, downKbps: 0, upKbps: 0, interpDelayMs: 0 })).ping, '–');
+  const idle = { pingMs: null, snapshotsPerSecond: 0, downBytesPerSecond: 0, upBytesPerSecond: 0, interpolationMs: 0, tick: 0 };
+  assert.equal(Object.fromEntries(netLines(idle)).ping, '–');
 });
 
 test('the respawn countdown is in seconds', () => {
@@ -38,5 +42,5 @@ test('a dropped connection says so and when it retries', () => {
     connectionText({ state: 'reconnecting', reason: 'connection lost', attempt: 2, retryInMs: 1200 }),
     'Connection lost (connection lost). Reconnecting in 2 s (attempt 2)…',
   );
-  assert.match(connectionText({ state: 'failed', reason: 'the server speaks another protocol version' }), /Cannot play/);
+  assert.match(connectionText({ state: 'closed', reason: 'the server speaks another protocol version' }), /Cannot play/);
 });

@@ -1,41 +1,43 @@
-// The arena's input goes through the fields its schema declares: the axes'
-// and the aim's steps and the fire button's bit come from the welcome, and
+// The arena's input: keys and mouse become the arena's input by the names
+// its game declares, and the SDK encodes it by the welcome's schema: the
+// axes' and the aim's steps and the fire button's bit are the schema's, and
 // the values leave in the declared order.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { ARENA_LAYOUT, InputState, arenaInput, arenaValues, movementOf, quantizeAim } from '../src/input.js';
-import { decodeClientMessage, encodeInput } from '../sdk/protocol.js';
+import { InputCodec, protocol } from '../sdk/index.js';
+import { InputState, movementOf } from '../src/input.js';
+import { declared } from '../src/arena.js';
 
 /** The arena's declared input, as its welcome carries it. */
-const ARENA = [
+const ARENA_INPUT = [
   { name: 'move_x', kind: { type: 'Axis', steps: 127 } },
   { name: 'move_y', kind: { type: 'Axis', steps: 127 } },
   { name: 'aim', kind: { type: 'Angle', steps: 65536 } },
   { name: 'buttons', kind: { type: 'Buttons', names: ['fire'] } },
 ];
 
-test("the arena's declared input gives the layout the page always used", () => {
-  const layout = arenaInput(ARENA);
-  assert.deepStrictEqual({ ...layout, decls: null }, ARENA_LAYOUT);
-});
+/** A schema with only this input. */
+const withInput = (input) => ({ kinds: [], input, events: [] });
 
-test('a sampled input leaves as the declared values, in order', () => {
+test('held keys leave as the declared values, in order', () => {
   const state = new InputState();
-  state.layout = arenaInput(ARENA);
   state.key('KeyA', true);
   state.key('KeyS', true);
   state.key('Space', true);
-  const input = state.sample(9, Math.PI / 2);
-  assert.deepStrictEqual(input, { seq: 9, move_x: -127, move_y: 127, aim: 16384, buttons: 1 });
-  const values = arenaValues(state.layout, input);
+  const named = state.named(Math.PI / 2);
+  assert.deepStrictEqual(named, { move_x: -1, move_y: 1, aim: Math.PI / 2, fire: true });
+  const codec = new InputCodec(ARENA_INPUT);
+  const values = codec.values(named);
   assert.deepStrictEqual(values, [-127, 127, 16384, 1]);
-  assert.deepStrictEqual(decodeClientMessage(encodeInput(input.seq, values)), { type: 'input', seq: 9, values });
+  assert.deepStrictEqual(protocol.decodeClientMessage(protocol.encodeInput(9, values, 7)), { type: 'input', seq: 9, values, view: 7 });
+  // What the arena's step sees of it, as the server's game reads it back.
+  assert.deepStrictEqual(codec.named(values), { move_x: -1, move_y: 1, aim: Math.fround(Math.PI / 2), buttons: 1, fire: true });
   // Nothing held, aiming along +x: no values at all on the wire.
   state.releaseAll();
-  const idle = state.sample(10, 0);
-  assert.deepStrictEqual(decodeClientMessage(encodeInput(10, arenaValues(state.layout, idle))).values, []);
+  const idle = codec.values(state.named(0));
+  assert.deepStrictEqual(protocol.decodeClientMessage(protocol.encodeInput(10, idle)).values, []);
 });
 
 test("the fire bit, the axes' and the aim's steps are the schema's", () => {
@@ -45,34 +47,31 @@ test("the fire bit, the axes' and the aim's steps are the schema's", () => {
     { name: 'move_y', kind: { type: 'Axis', steps: 10 } },
     { name: 'move_x', kind: { type: 'Axis', steps: 100 } },
   ];
-  const layout = arenaInput(other);
-  assert.deepStrictEqual([layout.moveX, layout.moveY, layout.aimSteps, layout.fire], [100, 10, 360, 2]);
+  assert.ok(declared(withInput(other), {}).input);
   const state = new InputState();
-  state.layout = layout;
   state.key('KeyD', true);
   state.key('KeyW', true);
   state.mouseFire = true;
-  const input = state.sample(1, Math.PI);
-  assert.deepStrictEqual(arenaValues(layout, input), [2, 180, -10, 100]);
+  assert.deepStrictEqual(new InputCodec(other).values(state.named(Math.PI)), [2, 180, -10, 100]);
 });
 
-test("a game without the arena's fields has no arena layout", () => {
-  assert.equal(arenaInput([]), null);
-  assert.equal(arenaInput(ARENA.slice(0, 3)), null);
-  const noFire = ARENA.map((d) => (d.name === 'buttons' ? { name: 'buttons', kind: { type: 'Buttons', names: ['jump'] } } : d));
-  assert.equal(arenaInput(noFire), null);
-  const aimAsInt = ARENA.map((d) => (d.name === 'aim' ? { name: 'aim', kind: { type: 'Int', min: 0, max: 9 } } : d));
-  assert.equal(arenaInput(aimAsInt), null);
+test("a game without the arena's input is told apart", () => {
+  assert.ok(declared(withInput(ARENA_INPUT), {}).input);
+  assert.equal(declared(withInput([]), {}).input, false);
+  assert.equal(declared(withInput(ARENA_INPUT.slice(0, 3)), {}).input, false);
+  const noFire = ARENA_INPUT.map((d) => (d.name === 'buttons' ? { name: 'buttons', kind: { type: 'Buttons', names: ['jump'] } } : d));
+  assert.equal(declared(withInput(noFire), {}).input, false);
+  const aimAsInt = ARENA_INPUT.map((d) => (d.name === 'aim' ? { name: 'aim', kind: { type: 'Int', min: 0, max: 9 } } : d));
+  assert.equal(declared(withInput(aimAsInt), {}).input, false);
 });
 
-test('a value outside its declared field is refused, not sent', () => {
-  assert.throws(() => arenaValues(arenaInput(ARENA), { move_x: 128, move_y: 0, aim: 0, buttons: 0 }), RangeError);
-  assert.throws(() => arenaValues(arenaInput(ARENA), { move_x: 0, move_y: 0, aim: 0, buttons: 2 }), RangeError);
-});
-
-test('movement and aim quantize as before by default', () => {
-  assert.deepStrictEqual(movementOf({ up: true, left: true }), { move_x: -127, move_y: -127 });
-  assert.deepStrictEqual(movementOf({ left: true, right: true }), { move_x: 0, move_y: 0 });
-  assert.equal(quantizeAim(-Math.PI / 2), 49152);
-  assert.equal(quantizeAim(2 * Math.PI), 0);
+test('opposite keys cancel, a diagonal is full on both axes, blur lets go', () => {
+  assert.deepStrictEqual(movementOf({ up: true, left: true }), { x: -1, y: -1 });
+  assert.deepStrictEqual(movementOf({ left: true, right: true }), { x: 0, y: 0 });
+  const state = new InputState();
+  assert.equal(state.key('ArrowRight', true), true);
+  assert.equal(state.key('KeyQ', true), false, 'a key the arena does not use');
+  state.mouseFire = true;
+  state.releaseAll();
+  assert.deepStrictEqual(state.named(0), { move_x: 0, move_y: 0, aim: 0, fire: false });
 });

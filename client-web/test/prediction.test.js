@@ -1,10 +1,15 @@
-// Prediction: the own avatar's movement matches the simulation, and
-// reconciliation against acknowledged inputs shows no rubber-banding.
+// Prediction of the own avatar: the arena's step (src/predict.js), run by
+// the SDK's prediction hook, matches the simulation, and reconciliation
+// against acknowledged inputs shows no rubber-banding. The fixture holds
+// input sequences run through the Rust arena and the positions it
+// replicated (`cargo run -p tickwire-sim --example prediction_fixture`).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { Predictor, direction, stepMovement } from '../src/prediction.js';
+
+import { InputCodec, Predictor, SchemaView } from '../sdk/index.js';
+import { direction, stepAvatar } from '../src/predict.js';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/prediction.json', import.meta.url), 'utf8'));
 const SCALE = fixture.scale;
@@ -15,61 +20,125 @@ const SCALE = fixture.scale;
  */
 const QUANT_ERROR = 1 / SCALE + 1e-4;
 
-function input(seq, move_x, move_y) {
-  return { seq, move_x, move_y, aim: 0, buttons: 0 };
-}
+/** The arena's avatar and input, as its welcome declares them. */
+const schema = new SchemaView({
+  game: 'arena',
+  kinds: [
+    {
+      name: 'avatar',
+      fields: [
+        { name: 'x', quant: { type: 'Fixed', scale: SCALE } },
+        { name: 'y', quant: { type: 'Fixed', scale: SCALE } },
+        { name: 'heading', quant: { type: 'Angle', steps: 256 } },
+        { name: 'hp', quant: { type: 'Int', min: 0, max: 100 } },
+        { name: 'score', quant: { type: 'Int', min: 0, max: 4294967295 } },
+        { name: 'respawn', quant: { type: 'Int', min: 0, max: 4294967295 } },
+        { name: 'player', quant: { type: 'Player' } },
+      ],
+    },
+  ],
+  input: [
+    { name: 'move_x', kind: { type: 'Axis', steps: 127 } },
+    { name: 'move_y', kind: { type: 'Axis', steps: 127 } },
+    { name: 'aim', kind: { type: 'Angle', steps: 65536 } },
+    { name: 'buttons', kind: { type: 'Buttons', names: ['fire'] } },
+  ],
+});
+const AVATAR = /** @type {import('../sdk/schema.js').KindView} */ (schema.kind(0)).fields;
+const codec = new InputCodec(schema.input);
+const CONSTANTS = { arena_size: fixture.arena_size, player_speed: fixture.speed };
+const TICK_RATE = fixture.tick_rate;
 
-function predictorFor(f) {
-  return new Predictor({ tickRate: f.tick_rate, arenaSize: f.arena_size, speed: f.speed });
+/** The input the server's game sees for the wire values of a move. */
+const move = (mx, my) => codec.named([mx, my, 0, 0]);
+/** An avatar's fields at a position, alive. */
+const avatar = (x, y, more = {}) => ({ x, y, heading: 0, hp: 100, score: 0, respawn: 0, player: 1, ...more });
+
+/** The SDK's prediction with the arena's step. */
+function predictor(options = {}) {
+  return new Predictor({ predict: stepAvatar, tickRate: TICK_RATE, constants: CONSTANTS, ...options });
 }
 
 test('a diagonal moves at full speed, not faster', () => {
-  const [x, y] = direction(127, -127);
+  const [x, y] = direction(move(127, -127).move_x, move(127, -127).move_y);
   assert.ok(Math.abs(Math.hypot(x, y) - 1) < 1e-6);
-  assert.deepEqual(direction(127, 0), [1, 0]);
-  assert.deepEqual(direction(-128, 0), [-1, 0], '-128 counts as -127');
+  assert.deepEqual(direction(1, 0), [1, 0]);
+  // The SDK never sends -128: an axis is clamped into -127..=127.
+  assert.deepEqual(codec.values({ move_x: -2 }), [-127, 0, 0, 0]);
 });
 
-test('movement is clamped to the arena', () => {
-  const rules = { dt: Math.fround(1 / 30), speed: 200, arenaSize: 4000 };
-  assert.deepEqual(stepMovement({ x: 1, y: 3999 }, input(1, -127, 127), rules), { x: 0, y: 4000 });
+test('movement is clamped to the arena, and the avatar faces its aim', () => {
+  const dt = Math.fround(1 / 30);
+  const aimed = { ...move(-127, 127), aim: codec.named([0, 0, 16384, 0]).aim };
+  const after = stepAvatar(avatar(1, 3999), aimed, dt, { arena_size: 4000, player_speed: 200 });
+  assert.deepEqual(after, { x: 0, y: 4000, heading: Math.fround(Math.PI / 2) });
+});
+
+test('a dead avatar is not predicted', () => {
+  const p = predictor();
+  p.reconcile(avatar(100, 100, { hp: 0, respawn: 30 }), null, AVATAR);
+  p.applyInput(1, move(127, 0));
+  assert.equal(p.state?.x, 100);
+  assert.equal(p.state?.y, 100);
 });
 
 test('replaying the simulation inputs gives its positions within quantization error', () => {
   assert.ok(fixture.sequences.length > 0);
   for (const [s, seq] of fixture.sequences.entries()) {
-    const p = predictorFor(fixture);
-    p.reconcile({ x: seq.start[0] / SCALE, y: seq.start[1] / SCALE }, 0);
+    const p = predictor();
+    p.reconcile(avatar(seq.start[0] / SCALE, seq.start[1] / SCALE), null, AVATAR);
     for (const [i, [n, mx, my]] of seq.inputs.entries()) {
-      p.applyInput(input(n, mx, my));
+      p.applyInput(n, move(mx, my));
+      const state = /** @type {Record<string, number>} */ (p.state);
       const [qx, qy] = seq.positions[i];
-      const dx = Math.abs(p.position.x - qx / SCALE);
-      const dy = Math.abs(p.position.y - qy / SCALE);
+      const dx = Math.abs(state.x - qx / SCALE);
+      const dy = Math.abs(state.y - qy / SCALE);
       assert.ok(dx <= QUANT_ERROR && dy <= QUANT_ERROR, `sequence ${s}, input ${n}: off by (${dx}, ${dy})`);
     }
   }
 });
 
 test('reconciling replays the unacknowledged inputs on top of the server state', () => {
-  // The server's snapshots lag four inputs behind; every one restarts the
-  // prediction from the quantized server position, and the prediction must
+  // The server's snapshots lag four inputs behind; every one reconciles the
+  // prediction with the quantized server position, and the prediction must
   // still land on the simulation's position of the newest input.
   for (const seq of fixture.sequences) {
-    const p = predictorFor(fixture);
-    p.reconcile({ x: seq.start[0] / SCALE, y: seq.start[1] / SCALE }, 0);
+    const p = predictor();
+    p.reconcile(avatar(seq.start[0] / SCALE, seq.start[1] / SCALE), null, AVATAR);
     const lag = 4;
     for (const [i, [n, mx, my]] of seq.inputs.entries()) {
-      p.applyInput(input(n, mx, my));
+      p.applyInput(n, move(mx, my));
       if (i >= lag) {
         const [sx, sy] = seq.positions[i - lag];
-        p.reconcile({ x: sx / SCALE, y: sy / SCALE }, seq.inputs[i - lag][0]);
+        p.reconcile(avatar(sx / SCALE, sy / SCALE), seq.inputs[i - lag][0], AVATAR);
         assert.equal(p.pending.length, lag);
       }
+      const state = /** @type {Record<string, number>} */ (p.state);
       const [qx, qy] = seq.positions[i];
-      assert.ok(Math.abs(p.position.x - qx / SCALE) <= QUANT_ERROR, `input ${n}`);
-      assert.ok(Math.abs(p.position.y - qy / SCALE) <= QUANT_ERROR, `input ${n}`);
+      assert.ok(Math.abs(state.x - qx / SCALE) <= QUANT_ERROR, `input ${n}`);
+      assert.ok(Math.abs(state.y - qy / SCALE) <= QUANT_ERROR, `input ${n}`);
     }
   }
+});
+
+test('a step slightly off the arena\'s rule would not', () => {
+  // The same replay with a speed 2% too high drifts past one step: the
+  // tests above measure the step, not just the reconciliation.
+  const p = new Predictor({ predict: stepAvatar, tickRate: TICK_RATE, constants: { ...CONSTANTS, player_speed: fixture.speed * 1.02 } });
+  const seq = fixture.sequences[0];
+  p.reconcile(avatar(seq.start[0] / SCALE, seq.start[1] / SCALE), null, AVATAR);
+  let worst = 0;
+  for (const [i, [n, mx, my]] of seq.inputs.entries()) {
+    p.applyInput(n, move(mx, my));
+    if (i >= 4) {
+      const [sx, sy] = seq.positions[i - 4];
+      p.reconcile(avatar(sx / SCALE, sy / SCALE), seq.inputs[i - 4][0], AVATAR);
+    }
+    const state = /** @type {Record<string, number>} */ (p.state);
+    const [qx, qy] = seq.positions[i];
+    worst = Math.max(worst, Math.abs(state.x - qx / SCALE), Math.abs(state.y - qy / SCALE));
+  }
+  assert.ok(worst > QUANT_ERROR, `worst ${worst}`);
 });
 
 /**
@@ -79,14 +148,12 @@ test('reconciling replays the unacknowledged inputs on top of the server state',
  * 60 Hz. Returns the drawn positions.
  */
 function playAt100msRtt({ inputs, dropEvery = 0 }) {
-  const tickRate = 30;
-  const dt = 1000 / tickRate;
+  const dt = 1000 / TICK_RATE;
   const oneWay = 50;
-  const rules = { dt: Math.fround(1 / 30), speed: 200, arenaSize: 4000 };
-  const p = new Predictor({ tickRate, arenaSize: 4000 });
-  let server = { x: 1000, y: 1000 };
+  const p = predictor();
+  let server = avatar(1000, 1000);
   let acked = 0;
-  p.reconcile(server, 0);
+  p.reconcile(server, null, AVATAR);
   const toServer = [];
   const toClient = [];
   const drawn = [];
@@ -94,30 +161,30 @@ function playAt100msRtt({ inputs, dropEvery = 0 }) {
   for (let tick = 1; tick <= inputs.length + 10; tick++) {
     const now = tick * dt;
     // Client: one input per tick (standing still after the list), predicted at once.
-    const inp = input(tick, ...(inputs[tick - 1] ?? [0, 0]));
-    p.applyInput(inp);
-    toServer.push({ at: now + oneWay, inp });
+    const input = move(...(inputs[tick - 1] ?? [0, 0]));
+    p.applyInput(tick, input);
+    toServer.push({ at: now + oneWay, seq: tick, input });
     // Server tick (phase-shifted by 7 ms): applies the inputs that arrived.
     const serverNow = now + 7;
     while (toServer.length && toServer[0].at <= serverNow) {
-      const { inp } = toServer.shift();
-      if (dropEvery && inp.seq % dropEvery === 0) continue; // a lost race
-      server = stepMovement(server, inp, rules);
-      acked = inp.seq;
+      const { seq, input } = toServer.shift();
+      if (dropEvery && seq % dropEvery === 0) continue; // a lost race
+      server = { ...server, ...stepAvatar(server, input, Math.fround(1 / TICK_RATE), CONSTANTS) };
+      acked = seq;
     }
     toClient.push({
       at: serverNow + oneWay,
-      pos: { x: Math.round(server.x * 16) / 16, y: Math.round(server.y * 16) / 16 },
+      fields: { ...server, x: Math.round(server.x * SCALE) / SCALE, y: Math.round(server.y * SCALE) / SCALE },
       acked,
     });
     // Frames until the next tick; snapshots are applied as they arrive.
     for (let f = lastFrame; f < now + dt; f += 1000 / 60) {
       while (toClient.length && toClient[0].at <= f) {
         const s = toClient.shift();
-        p.reconcile(s.pos, s.acked);
+        p.reconcile(s.fields, s.acked, AVATAR);
       }
       p.advance(1000 / 60);
-      drawn.push(p.displayPosition((f - now) / dt));
+      drawn.push(p.display((f - now) / dt));
       lastFrame = f + 1000 / 60;
     }
   }
@@ -154,22 +221,18 @@ test('a correction is spread over frames instead of shown as a jump', () => {
 });
 
 test('a respawn far away is shown at once', () => {
-  const p = new Predictor({ tickRate: 30, arenaSize: 4000 });
-  p.reconcile({ x: 100, y: 100 }, 0);
-  p.reconcile({ x: 3000, y: 2000 }, 0, true);
-  assert.deepEqual(p.displayPosition(), { x: 3000, y: 2000 });
-});
-
-test('a dead avatar is not predicted', () => {
-  const p = new Predictor({ tickRate: 30, arenaSize: 4000 });
-  p.reconcile({ x: 100, y: 100 }, 0, false);
-  p.applyInput(input(1, 127, 0));
-  assert.deepEqual(p.position, { x: 100, y: 100 });
+  const p = predictor();
+  p.reconcile(avatar(100, 100), null, AVATAR);
+  p.applyInput(1, move(0, 0));
+  p.reconcile(avatar(3000, 2000), 1, AVATAR);
+  // Drawn in the server's quantization step at once, not gliding there.
+  const shown = /** @type {Record<string, number>} */ (p.display());
+  assert.ok(Math.abs(shown.x - 3000) <= 0.5 / SCALE && Math.abs(shown.y - 2000) <= 0.5 / SCALE, `shown at (${shown.x}, ${shown.y})`);
 });
 
 test('unacknowledged inputs are bounded', () => {
-  const p = new Predictor({ tickRate: 30, arenaSize: 4000 });
-  p.reconcile({ x: 100, y: 100 }, 0);
-  for (let seq = 1; seq <= 1000; seq++) p.applyInput(input(seq, 0, 0));
+  const p = predictor();
+  p.reconcile(avatar(100, 100), null, AVATAR);
+  for (let seq = 1; seq <= 1000; seq++) p.applyInput(seq, move(0, 0));
   assert.ok(p.pending.length <= 120);
 });

@@ -24,7 +24,7 @@ const PAGE = `<!doctype html>
     hud.addKill('rival', 'ghost', false, performance.now());
     hud.update({
       avatars,
-      net: { pingMs: 42, snapshotsPerSec: 30, downKbps: 21.5, upKbps: 3.2, interpDelayMs: 67, tick: 1234 },
+      net: { pingMs: 42, snapshotsPerSecond: 30, downBytesPerSecond: 2690, upBytesPerSecond: 400, interpolationMs: 67, tick: 1234 },
       self: { dead: false, respawnIn: 0, killer: null },
       status: { state: 'connected' },
     }, performance.now());

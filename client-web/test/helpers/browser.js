@@ -105,6 +105,27 @@ export async function waitForPort(port, timeoutMs, isAlive = () => true) {
 }
 
 /**
+ * The path of a game server binary that the environment variable `env`
+ * names (as test.sh passes them), checked to exist. Throws, saying how to
+ * build it, when it is not set or not there: `cargo build --release -p
+ * <pkg>` builds `target/release/<bin>`.
+ * @param {string} env the environment variable, e.g. `TICKWIRE_ASTEROIDS_BIN`
+ * @param {string} pkg the game's cargo package, e.g. `tickwire-asteroids`
+ * @param {string} bin the binary's name, e.g. `asteroids`
+ * @returns {string}
+ */
+export function gameBinary(env, pkg, bin) {
+  const path = process.env[env];
+  if (!path || !existsSync(path)) {
+    throw new Error(
+      `${env} must name the release ${bin} binary (got ${JSON.stringify(path)}): ` +
+        `build it with 'cargo build --release -p ${pkg}', then run the tests with ${env}=<repository>/target/release/${bin}`,
+    );
+  }
+  return path;
+}
+
+/**
  * Starts the server binary on a free loopback port. Returns
  * `{ url, process, output, stop }`; `stop` kills it and waits for the exit.
  */

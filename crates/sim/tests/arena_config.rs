@@ -111,10 +111,11 @@ fn a_zero_tick_rate_is_refused() {
 }
 
 #[test]
-fn clients_are_told_the_configured_size_and_speed() {
+fn clients_are_told_the_configured_size_speed_and_hit_points() {
     let config = ArenaConfig {
         arena_size: 2500.0,
         player_speed: 150.0,
+        max_hp: 250,
         ..ArenaConfig::default()
     };
     let world = tickwire_sim::games::arena::new_world(1, config).unwrap();
@@ -125,6 +126,10 @@ fn clients_are_told_the_configured_size_and_speed() {
     );
     assert!(
         constants.contains(&("player_speed".to_string(), 150.0)),
+        "{constants:?}"
+    );
+    assert!(
+        constants.contains(&("max_hp".to_string(), 250.0)),
         "{constants:?}"
     );
 }

@@ -26,6 +26,11 @@ const client = connect({
 });
 /** The page's handle, for tests and the console. */
 window.tickwire = client;
+/**
+ * The own ship's fields as last drawn (predicted, between two ticks), or
+ * null before it is known: for tests and the console.
+ */
+window.drawnShip = null;
 
 // The keyboard, as the game's declared input: { turn, thrust, fire }.
 const held = new Set();
@@ -99,6 +104,7 @@ function draw() {
   const side = constants.field_size;
   const entities = client.frame(now);
   const own = entities.find((e) => e.id === client.own?.id);
+  window.drawnShip = own ? own.fields : null;
   const camera = own ? { x: own.fields.x, y: own.fields.y } : { x: side / 2, y: side / 2 };
   const scale = Math.min(width, height) / 900;
 

@@ -507,6 +507,7 @@ impl Game for Arena {
         vec![
             ("arena_size".into(), self.config.arena_size),
             ("player_speed".into(), self.config.player_speed),
+            ("max_hp".into(), self.config.max_hp as f32),
         ]
     }
 
