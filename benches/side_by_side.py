@@ -13,8 +13,11 @@ not with figures from another run: the servers and swarms share the machine.
     python3 benches/side_by_side.py target/release/tickwire TICKWIRE_THREADS=1:target/release/tickwire
 
 A server binary may be given with environment settings for it alone, as
-`NAME=VALUE,NAME=VALUE:path`. Every run is bounded by --duration; the script
-stops only the processes it started.
+`NAME=VALUE,NAME=VALUE:path`. `SWARM=path` among them is not an environment
+setting but the swarm to run against that server: a build of another
+protocol version needs the swarm of its own build
+(`SWARM=OLD/tickwire-swarm:OLD/tickwire`). Every run is bounded by
+--duration; the script stops only the processes it started.
 """
 
 import argparse
@@ -79,36 +82,39 @@ def main():
     p.add_argument("--duration", type=int, default=20, help="measured seconds")
     p.add_argument("--swarm", default=os.path.join(TARGET, "release", "tickwire-swarm"))
     args = p.parse_args()
-    if not os.path.exists(args.swarm):
+    if not os.path.exists(args.swarm) and not all("SWARM=" in s for s in args.servers):
         sys.exit("no swarm at %s: run `cargo build --release -p tickwire-swarm`" % args.swarm)
 
     servers, swarms = [], []
     try:
         for spec in args.servers:
             path, env = parse_server(spec)
+            swarm = env.pop("SWARM", args.swarm)
+            if not os.path.exists(swarm):
+                sys.exit("no swarm at %s" % swarm)
             port = free_port()
             server = subprocess.Popen(
                 [path, "--bind", "127.0.0.1:%d" % port, "--game", "bench",
                  "--max-connections", str(args.bots + 100)],
                 env=dict(os.environ, RUST_LOG="warn", **env),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            servers.append((spec, server, port))
+            servers.append((spec, server, port, swarm))
         time.sleep(1.0)
         ramp = args.bots / 500.0
         warmup = int(ramp) + 3
-        for _, _, port in servers:
+        for _, _, port, swarm in servers:
             swarms.append(subprocess.Popen(
-                [args.swarm, "--url", "ws://127.0.0.1:%d/ws" % port, "--bots", str(args.bots),
+                [swarm, "--url", "ws://127.0.0.1:%d/ws" % port, "--bots", str(args.bots),
                  "--room-size", str(args.room_size), "--duration", "%ds" % (args.duration + 2),
                  "--warmup", "%ds" % warmup, "--behaviour", "scenario", "--json", "-", "--quiet"],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
         time.sleep(ramp + warmup + 1.0)
-        before = [(cpu_seconds(s.pid), context_switches(s.pid)) for _, s, _ in servers]
+        before = [(cpu_seconds(s.pid), context_switches(s.pid)) for _, s, _, _ in servers]
         t0 = time.time()
         time.sleep(args.duration)
-        after = [(cpu_seconds(s.pid), context_switches(s.pid), rss_bytes(s.pid)) for _, s, _ in servers]
+        after = [(cpu_seconds(s.pid), context_switches(s.pid), rss_bytes(s.pid)) for _, s, _, _ in servers]
         elapsed = time.time() - t0
-        for (spec, _, _), swarm, (c0, x0), (c1, x1, rss) in zip(servers, swarms, before, after):
+        for (spec, _, _, _), swarm, (c0, x0), (c1, x1, rss) in zip(servers, swarms, before, after):
             out, _ = swarm.communicate(timeout=args.duration + warmup + ramp + 60)
             report = json.loads(out.decode() or "{}")
             print("%s: cpu %.3f cores, %.0f context switches/s, rss %.1f KiB per bot, "
@@ -121,7 +127,7 @@ def main():
             if swarm.poll() is None:
                 swarm.kill()
                 swarm.wait()
-        for _, server, _ in servers:
+        for _, server, _, _ in servers:
             server.send_signal(signal.SIGTERM)
             try:
                 server.wait(timeout=5)

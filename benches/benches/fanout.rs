@@ -60,6 +60,7 @@ fn bench_room(
                         buttons: 0,
                     }
                     .to_values(),
+                    view: 0,
                 },
             );
         }

@@ -96,6 +96,7 @@ fn rooms_of_ten(c: &mut Criterion) {
                         link.push_input(PlayerInput {
                             seq: tick / 3,
                             values: input.to_values(),
+                            view: 0,
                         });
                     }
                 }

@@ -56,6 +56,7 @@ impl Players {
                 PlayerInput {
                     seq: *seq,
                     values: input.to_values(),
+                    view: 0,
                 },
             );
         }

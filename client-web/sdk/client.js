@@ -455,8 +455,10 @@ export class Client {
 
   /**
    * Sends one input per tick interval that has passed (a few at most after
-   * a stall), each fed to the prediction. Called by a timer and by
-   * {@link frame}.
+   * a stall), each fed to the prediction and stamped with the tick the
+   * others are drawn at now (the interpolator's, rounded down), so that the
+   * server checks the player's shots against what the player saw. Called
+   * by a timer and by {@link frame}.
    * @param {number} nowMs
    */
   pump(nowMs) {
@@ -465,9 +467,10 @@ export class Client {
     if (this.nextInputAt === null || nowMs - this.nextInputAt > MAX_CATCH_UP_INPUTS * interval) {
       this.nextInputAt = nowMs;
     }
+    const view = this.interpolator ? this.interpolator.viewTick(nowMs) : 0;
     while (nowMs >= this.nextInputAt) {
       const seq = this.inputSeq + 1;
-      if (!this.connection.sendInput(seq, this.heldValues)) break;
+      if (!this.connection.sendInput(seq, this.heldValues, view)) break;
       this.inputSeq = seq;
       this.predictor?.applyInput(seq, this.codec.named(this.heldValues));
       this.lastInputAt = this.nextInputAt;

@@ -189,6 +189,21 @@ export class Interpolator {
   }
 
   /**
+   * The tick drawn at local time `nowMs`, rounded down: what every input
+   * says the page was showing, for the server's lag compensation. Never
+   * past the newest snapshot (a late one is extrapolated, not seen), and 0
+   * before the first. Unlike {@link renderTime}, it moves nothing.
+   * @param {number} nowMs
+   * @returns {number}
+   */
+  viewTick(nowMs) {
+    const newest = this.snapshots[this.snapshots.length - 1];
+    if (!newest) return 0;
+    const t = Math.max(this.clock.serverTime(nowMs) - this.delayMs, this.lastRenderMs);
+    return Math.max(0, Math.min(newest.tick, Math.floor(t / this.intervalMs)));
+  }
+
+  /**
    * How far behind the newest snapshot the drawn moment is, in ms: the
    * interpolation delay the player actually sees.
    */

@@ -332,15 +332,17 @@ export class Connection {
   }
 
   /**
-   * Sends one input: its sequence number and the values of the game's
-   * declared input fields in order (see `inputValues` in protocol.js).
-   * Returns whether it went out.
+   * Sends one input: its sequence number, the values of the game's
+   * declared input fields in order (see `inputValues` in protocol.js), and
+   * the tick the page was showing (0: none yet). Returns whether it went
+   * out.
    * @param {number} seq
    * @param {ArrayLike<number>} values
+   * @param {number} [view]
    */
-  sendInput(seq, values) {
+  sendInput(seq, values, view = 0) {
     if (!this.connected) return false;
-    return this.send(protocol.encodeInput(seq, values));
+    return this.send(protocol.encodeInput(seq, values, view));
   }
 
   receive(bytes) {

@@ -294,13 +294,17 @@ function trimmed(values) {
 }
 
 /**
- * One input: its sequence number and the values of the game's declared input
+ * One input: its sequence number, the values of the game's declared input
  * fields (the welcome's `schema.input`), in declared order, already quantized
- * (see {@link inputValues}). Trailing zeros are not sent.
+ * (see {@link inputValues}), and the tick the page was showing when it sent
+ * it (its interpolation time rounded down: the server's lag compensation
+ * checks the player's shots against the world of that tick). Trailing zeros
+ * are not sent.
  * @param {number} seq sequence number, one more than the previous input's
  * @param {ArrayLike<number>} values at most MAX_INPUT_FIELDS integers
+ * @param {number} [view] the tick shown; 0 (the default): nothing shown yet, no rewind
  */
-export function encodeInput(seq, values = []) {
+export function encodeInput(seq, values = [], view = 0) {
   if (values.length > MAX_INPUT_FIELDS) {
     throw new RangeError(`${values.length} input values, at most ${MAX_INPUT_FIELDS} are allowed`);
   }
@@ -310,6 +314,7 @@ export function encodeInput(seq, values = []) {
   const sent = trimmed(values);
   w.u32(sent.length);
   for (const v of sent) w.i32(v);
+  w.u32(view);
   return w.finish();
 }
 
@@ -473,7 +478,7 @@ export function decodeClientMessage(bytes) {
       };
       break;
     case 1:
-      message = { type: 'input', seq: r.u32(), values: readValues(r, MAX_INPUT_FIELDS, 'input') };
+      message = { type: 'input', seq: r.u32(), values: readValues(r, MAX_INPUT_FIELDS, 'input'), view: r.u32() };
       break;
     case 2:
       message = { type: 'ack', tick: r.u32() };

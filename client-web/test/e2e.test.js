@@ -2,12 +2,17 @@
 // room. One page's avatar moves and both pages see it; it shoots the other
 // page's avatar, whose hit points drop, until it goes down: the kill feed,
 // the death notice and both scoreboards say so. Each page is
-// screenshotted, and neither console shows an error.
+// screenshotted, and neither console shows an error. At 100 ms of round
+// trip, the own avatar moves at once and never rubber-bands, and a shot at
+// where a moving avatar is drawn hits it (lag compensation).
 //
 // Needs TICKWIRE_BIN (the release server binary) and Debian's Chromium.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
 import { aimToward, latencyProxy, launchChromium, resultPath, startServer } from './helpers/browser.js';
 
 const VIEWPORT = { width: 1280, height: 720 };
@@ -272,5 +277,192 @@ test('at 100 ms round trip the own avatar moves at once and never rubber-bands',
     await browser?.close();
     await proxy.close();
     await server.stop();
+  }
+});
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Walks `page`'s own avatar to within `tolerance` units of `target` on both
+ * axes: held keys while far, then taps of about a tick (6.7 units).
+ */
+async function walkTo(page, target, tolerance, timeoutMs) {
+  const held = new Set();
+  const where = () => page.evaluate(() => window.tickwire.predicted);
+  await until(`the avatar to reach ${Math.round(target.x)},${Math.round(target.y)}`, async () => {
+    const p = await where();
+    if (!p) return false;
+    const dx = target.x - p.x;
+    const dy = target.y - p.y;
+    if (Math.abs(dx) <= tolerance && Math.abs(dy) <= tolerance) return true;
+    if (Math.max(Math.abs(dx), Math.abs(dy)) > 40) {
+      await steer(page, held, p, target, 20);
+      return false;
+    }
+    await releaseAll(page, held);
+    const keys = [];
+    if (dx > tolerance) keys.push(KEYS.right);
+    if (dx < -tolerance) keys.push(KEYS.left);
+    if (dy > tolerance) keys.push(KEYS.down);
+    if (dy < -tolerance) keys.push(KEYS.up);
+    for (const k of keys) await page.keyboard.down(k);
+    await sleep(25);
+    for (const k of keys) await page.keyboard.up(k);
+    await sleep(150);
+    return false;
+  }, timeoutMs, 0);
+  await releaseAll(page, held);
+}
+
+/**
+ * On the shooter's page, in its animation frames: keeps the mouse pointed
+ * from the own avatar at where the page draws the avatar `target` (the
+ * SDK's interpolator, sampled at the frame's time as `client.frame` does),
+ * and once that avatar is drawn running `way` (+1 right, -1 left) within
+ * `window` units of straight across the shooter's x, clicks: one shot at
+ * where it is drawn. Resolves with what the page drew at the click.
+ */
+function shootWhereDrawn(page, target, window, way) {
+  return page.evaluate(
+    ([id, reach, sign]) =>
+      new Promise((resolve) => {
+        const t = window.tickwire;
+        const canvas = document.querySelector('canvas');
+        let tracked = 0;
+        let previous = null;
+        const frame = (ts) => {
+          const own = t.drawn;
+          const drawn = t.client.interpolator?.sample(ts).get(id);
+          if (own && drawn) {
+            const bx = drawn.fields.x;
+            const by = drawn.fields.y;
+            const me = t.worldToScreen(own.x, own.y);
+            const to = t.worldToScreen(bx, by);
+            const len = Math.hypot(to.x - me.x, to.y - me.y) || 1;
+            const r = canvas.getBoundingClientRect();
+            const at = {
+              clientX: r.left + me.x + ((to.x - me.x) / len) * 150,
+              clientY: r.top + me.y + ((to.y - me.y) / len) * 150,
+              bubbles: true,
+            };
+            canvas.dispatchEvent(new MouseEvent('mousemove', at));
+            tracked += 1;
+            const running = previous !== null && (bx - previous) * sign > 0.5;
+            previous = bx;
+            if (tracked >= 3 && running && Math.abs(bx - own.x) < reach) {
+              canvas.dispatchEvent(new MouseEvent('mousedown', { ...at, button: 0 }));
+              setTimeout(() => window.dispatchEvent(new MouseEvent('mouseup', { ...at, button: 0 })), 60);
+              resolve({ dx: bx - own.x, dy: by - own.y });
+              return;
+            }
+          }
+          requestAnimationFrame(frame);
+        };
+        requestAnimationFrame(frame);
+      }),
+    [target, window, way],
+  );
+}
+
+test('at 100 ms round trip a shot at where a moving avatar is drawn hits it', { timeout: 120000 }, async (t) => {
+  // Hit points enough for every try, and a small arena to meet in. A page
+  // at 100 ms of round trip shows the others 230 to 270 ms late (the round
+  // trip, two ticks of interpolation, and up to a tick each of rounding
+  // its drawn moment down and of waiting for the tick that applies its
+  // input): past the default max rewind of 200 ms, which would take every
+  // such shot as seen 200 ms ago and let it miss by a tick or two of the
+  // target's run. The server is told to believe 400 ms: 300 would do, and
+  // the rest is room for a busy machine, whose round trip runs longer.
+  const dir = mkdtempSync(joinPath(tmpdir(), 'tickwire-lagcomp-'));
+  const config = joinPath(dir, 'arena.toml');
+  writeFileSync(config, 'max_hp = 1000\n');
+  const server = await startServer(process.env.TICKWIRE_BIN, [
+    '--config',
+    config,
+    '--arena-size',
+    '1000',
+    '--max-rewind-ms',
+    '400',
+  ]);
+  const proxy = await latencyProxy(server.url, 50);
+  let browser;
+  let patrolling = false;
+  let patrol = Promise.resolve();
+  const errors = [];
+  try {
+    browser = await launchChromium();
+    const room = `lagcomp-${process.pid}`;
+    // The shooter plays at 100 ms of round trip; the target's own lag does
+    // not matter (the server has it where it has it).
+    const target = await join(browser, server.url, 'target', room, errors);
+    const shooter = await join(browser, proxy.url, 'shooter', room, errors);
+    const idT = (await view(target)).avatarId;
+    await until('a ping measurement', () => shooter.evaluate(() => window.tickwire.stats.pingMs !== null), 5000);
+
+    // The target in the middle; the shooter one projectile step (30 units,
+    // a tick of flight) below its path, so that a shot needs no lead for
+    // its own flight: what is left to miss by is the lag.
+    await walkTo(target, { x: 500, y: 480 }, 10, 30000);
+    const home = await target.evaluate(() => window.tickwire.predicted);
+    await walkTo(shooter, { x: home.x, y: home.y + 31 }, 3, 30000);
+    await sleep(400);
+    const gap = (await view(shooter)).entities[(await view(shooter)).avatarId].y - (await view(target)).entities[idT].y;
+    assert.ok(gap > 24 && gap < 38, `the shooter stands ${gap} units below the target's path`);
+
+    // The target runs left and right across the shooter's line of fire, at
+    // full speed (200 units/s), 60 units either side.
+    const x0 = (await shooter.evaluate(() => window.tickwire.predicted)).x;
+    patrolling = true;
+    patrol = (async () => {
+      let key = KEYS.right;
+      await target.keyboard.down(key);
+      while (patrolling) {
+        const p = await target.evaluate(() => window.tickwire.predicted);
+        const turn = (key === KEYS.right && p.x >= x0 + 60) || (key === KEYS.left && p.x <= x0 - 60);
+        if (turn) {
+          await target.keyboard.up(key);
+          key = key === KEYS.right ? KEYS.left : KEYS.right;
+          await target.keyboard.down(key);
+        }
+        await sleep(10);
+      }
+      await target.keyboard.up(key);
+    })();
+    await sleep(1000);
+
+    const tries = 10;
+    const shots = [];
+    for (let i = 0; i < tries; i++) {
+      const hpBefore = (await view(target)).entities[idT].hp;
+      // At the target running right, then left, and so on.
+      const way = i % 2 === 0 ? 1 : -1;
+      const drawn = await shootWhereDrawn(shooter, idT, 6, way);
+      // A tick of flight, the round trip, and margin.
+      await sleep(700);
+      const hp = (await view(target)).entities[idT].hp;
+      shots.push({ ...drawn, running: way > 0 ? 'right' : 'left', hit: hp < hpBefore });
+    }
+    patrolling = false;
+    await patrol;
+    const hits = shots.filter((s) => s.hit).length;
+    const ping = await shooter.evaluate(() => window.tickwire.stats.pingMs);
+    t.diagnostic(
+      `${hits} of ${tries} shots hit at a round trip of ${Math.round(ping)} ms; drawn offsets at the click: ` +
+        shots.map((s) => `${s.dx.toFixed(1)},${s.dy.toFixed(1)} running ${s.running}${s.hit ? '' : ' (miss)'}`).join('; '),
+    );
+    assert.ok(ping >= 90, `the proxy makes a round trip of about 100 ms (measured ${ping})`);
+    assert.ok(hits >= 9, `${hits} of ${tries} shots at where the target was drawn hit it`);
+    await shooter.screenshot({ path: resultPath('e2e-lagcomp.png') });
+    assert.deepEqual(errors, [], 'no console errors');
+  } catch (error) {
+    error.message += `\nserver output (tail):\n${server.output.slice(-20).join('')}`;
+    throw error;
+  } finally {
+    patrolling = false;
+    await patrol.catch(() => {});
+    await browser?.close();
+    await proxy.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -31,7 +31,7 @@ test('held keys leave as the declared values, in order', () => {
   const codec = new InputCodec(ARENA_INPUT);
   const values = codec.values(named);
   assert.deepStrictEqual(values, [-127, 127, 16384, 1]);
-  assert.deepStrictEqual(protocol.decodeClientMessage(protocol.encodeInput(9, values)), { type: 'input', seq: 9, values });
+  assert.deepStrictEqual(protocol.decodeClientMessage(protocol.encodeInput(9, values, 7)), { type: 'input', seq: 9, values, view: 7 });
   // What the arena's step sees of it, as the server's game reads it back.
   assert.deepStrictEqual(codec.named(values), { move_x: -1, move_y: 1, aim: Math.fround(Math.PI / 2), buttons: 1, fire: true });
   // Nothing held, aiming along +x: no values at all on the wire.

@@ -87,7 +87,7 @@ test('the held input goes out once per tick, numbered, with a bounded catch-up',
   assert.throws(() => client.setInput({ crouch: true }), RangeError);
   const inputs = () => socket().sent.filter((m) => m.type === 'input');
   client.frame(clock.now);
-  assert.deepStrictEqual(inputs(), [{ type: 'input', seq: 1, values: [-127, 0, 4, 3] }]);
+  assert.deepStrictEqual(inputs(), [{ type: 'input', seq: 1, values: [-127, 0, 4, 3], view: 0 }]);
   clock.now += 100; // three ticks at 30 Hz
   client.frame(clock.now);
   assert.deepStrictEqual(inputs().map((m) => m.seq), [1, 2, 3, 4]);
@@ -95,6 +95,24 @@ test('the held input goes out once per tick, numbered, with a bounded catch-up',
   client.frame(clock.now);
   assert.ok(inputs().length <= 4 + 4, `${inputs().length} inputs`);
   assert.deepStrictEqual(inputs().map((m) => m.seq), inputs().map((_, i) => i + 1), 'one more each');
+  client.close();
+});
+
+test('every input names the tick the page shows others at, 0 before any snapshot', async () => {
+  const { client, clock, socket } = await started();
+  socket().open();
+  socket().receive('server_welcome');
+  const inputs = () => socket().sent.filter((m) => m.type === 'input');
+  client.frame(clock.now);
+  assert.equal(inputs().at(-1).view, 0, 'nothing shown yet');
+  // The snapshot of tick 100 arrives now: others are drawn two ticks back.
+  socket().receive('server_snapshot_full');
+  clock.now += 40; // the next input is due
+  client.frame(clock.now);
+  const view = inputs().at(-1).view;
+  const drawn = Math.floor(client.interpolator.renderTime(clock.now) / (1000 / 30));
+  assert.equal(view, drawn);
+  assert.ok(view >= 98 && view <= 100, `view ${view}`);
   client.close();
 });
 

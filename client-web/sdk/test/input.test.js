@@ -39,7 +39,7 @@ for (const [name, inputs] of Object.entries(NAMED)) {
   test(`named inputs encode to the golden ${name}`, () => {
     const expected = json(name);
     for (const named of inputs) {
-      assert.deepStrictEqual(encodeInput(expected.seq, codec.values(named)), bin(name), JSON.stringify(named));
+      assert.deepStrictEqual(encodeInput(expected.seq, codec.values(named), expected.view), bin(name), JSON.stringify(named));
     }
     // And back: what the game sees re-encodes to the same values.
     const values = codec.values(inputs[0]);

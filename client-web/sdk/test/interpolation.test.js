@@ -55,6 +55,20 @@ test('positions across several snapshots follow the path without steps', () => {
   }
 });
 
+test('the tick shown is the drawn moment rounded down, never past the newest snapshot', () => {
+  assert.equal(new Interpolator({ tickRate: TICK_RATE }).viewTick(1000), 0, 'nothing shown yet');
+  const interp = steady(10);
+  // Local time 9.5 intervals draws tick 7.5: it shows tick 7.
+  assert.equal(interp.viewTick(9.5 * INTERVAL), 7);
+  assert.equal(interp.viewTick(10.2 * INTERVAL), 8);
+  // It moves nothing: the drawn moment is the same after asking.
+  assert.ok(Math.abs(interp.sample(9.5 * INTERVAL).get(1).fields.x - 75) < 1e-9);
+  // A late snapshot is extrapolated on screen, not seen: the newest tick.
+  assert.equal(interp.viewTick(15.5 * INTERVAL), 10);
+  // Before tick 2 is drawn, the moment is before the match: tick 0.
+  assert.equal(steady(1).viewTick(0.5 * INTERVAL), 0);
+});
+
 test('carries motion on briefly when a snapshot is late, then holds', () => {
   const interp = steady(5);
   // Render tick 5.5: the next snapshot is late; motion goes on.

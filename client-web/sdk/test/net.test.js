@@ -60,8 +60,12 @@ test('inputs go out as the declared values once welcomed, and game events come u
   socket.open();
   assert.equal(conn.sendInput(1, [5]), false, 'no input before the welcome');
   socket.receive(golden('server_welcome'));
-  assert.equal(conn.sendInput(2, [-127, 49152, 5, 0]), true);
-  assert.deepStrictEqual(socket.sent.filter((m) => m.type === 'input'), [{ type: 'input', seq: 2, values: [-127, 49152, 5] }]);
+  assert.equal(conn.sendInput(2, [-127, 49152, 5, 0], 98), true);
+  assert.equal(conn.sendInput(3, [0]), true);
+  assert.deepStrictEqual(socket.sent.filter((m) => m.type === 'input'), [
+    { type: 'input', seq: 2, values: [-127, 49152, 5], view: 98 },
+    { type: 'input', seq: 3, values: [], view: 0 },
+  ]);
   socket.receive(golden('server_event_kill'));
   socket.receive(golden('server_event_joined'));
   assert.deepStrictEqual(events, [

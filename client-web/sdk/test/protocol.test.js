@@ -61,7 +61,7 @@ for (const name of names.filter((n) => n.startsWith('server_'))) {
 
 const encoders = {
   join: (m) => encodeJoin({ protocolVersion: m.protocolVersion, schemaHash: BigInt(m.schemaHash) }),
-  input: (m) => encodeInput(m.seq, m.values),
+  input: (m) => encodeInput(m.seq, m.values, m.view),
   ack: (m) => encodeAck(m.tick),
   ping: (m) => encodePing(m.clientTime),
   chat: (m) => encodeChat(m.text),
@@ -150,12 +150,20 @@ test('an input is sent without its trailing zeros', () => {
   assert.deepStrictEqual(encodeInput(301, [64, 0, 0, 0]), bin('client_input_trimmed'));
   assert.deepStrictEqual(encodeInput(302, [0, 0, 0, 0]), bin('client_input_idle'));
   assert.deepStrictEqual(encodeInput(302), bin('client_input_idle'));
-  assert.deepStrictEqual(bin('client_input_trimmed'), Uint8Array.from([1, 251, 45, 1, 1, 128]));
+  assert.deepStrictEqual(bin('client_input_trimmed'), Uint8Array.from([1, 251, 45, 1, 1, 128, 0]));
+});
+
+test('an input ends with the tick the page was showing, a varint like the sequence number', () => {
+  const input = bin('client_input');
+  assert.deepStrictEqual(input.slice(-3), Uint8Array.from([251, 42, 1]), 'view 298');
+  assert.deepStrictEqual(decodeClientMessage(input).view, 298);
+  assert.deepStrictEqual(encodeInput(301, [64], 0).at(-1), 0);
+  assert.throws(() => encodeInput(1, [], -1), RangeError);
 });
 
 test('named input values come out in the declared order, a missing one as 0', () => {
   assert.deepStrictEqual(inputValues(decls, { slot: -2, move: -127, buttons: 5, aim: 49152 }), [-127, 49152, 5, -2]);
-  assert.deepStrictEqual(encodeInput(70000, inputValues(decls, { slot: 9 })), bin('client_input_int'));
+  assert.deepStrictEqual(encodeInput(70000, inputValues(decls, { slot: 9 }), 69997), bin('client_input_int'));
   assert.deepStrictEqual(encodeInput(304, inputValues(decls, { aim: 65535 })), bin('client_input_angle'));
   assert.deepStrictEqual(inputValues(decls, {}), [0, 0, 0, 0]);
 });
@@ -189,9 +197,9 @@ test('a button bit is found by name in the declared buttons', () => {
 
 test('an input of more than eight values is refused both ways', () => {
   assert.throws(() => encodeInput(1, [1, 1, 1, 1, 1, 1, 1, 1, 1]), RangeError);
-  const eight = Uint8Array.from([1, 7, 8, 2, 2, 2, 2, 2, 2, 2, 2]);
-  assert.deepStrictEqual(decodeClientMessage(eight), { type: 'input', seq: 7, values: [1, 1, 1, 1, 1, 1, 1, 1] });
-  const nine = Uint8Array.from([1, 7, 9, 2, 2, 2, 2, 2, 2, 2, 2, 2]);
+  const eight = Uint8Array.from([1, 7, 8, 2, 2, 2, 2, 2, 2, 2, 2, 5]);
+  assert.deepStrictEqual(decodeClientMessage(eight), { type: 'input', seq: 7, values: [1, 1, 1, 1, 1, 1, 1, 1], view: 5 });
+  const nine = Uint8Array.from([1, 7, 9, 2, 2, 2, 2, 2, 2, 2, 2, 2, 5]);
   assert.throws(() => decodeClientMessage(nine), ProtocolError);
 });
 

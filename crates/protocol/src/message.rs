@@ -133,7 +133,9 @@ pub enum ClientMessage {
     },
     /// One input; the server applies the newest one before each tick. Its
     /// values are the game's declared input fields ([`Schema::input`]), in
-    /// order; the server checks them with [`Schema::check_input`].
+    /// order; the server checks them with [`Schema::check_input`]. It ends
+    /// with the tick the client was showing ([`PlayerInput::view`]), which
+    /// the server's lag compensation rewinds to.
     Input(PlayerInput),
     /// The newest snapshot tick the client applied.
     Ack {

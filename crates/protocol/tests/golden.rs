@@ -241,7 +241,8 @@ fn client_json(m: &ClientMessage) -> Value {
         } => json!({"type": "join", "protocolVersion": protocol_version,
             "schemaHash": schema_hash.to_string()}),
         ClientMessage::Input(i) => {
-            json!({"type": "input", "seq": i.seq, "values": tickwire_types::sent_values(&i.values)})
+            json!({"type": "input", "seq": i.seq,
+                "values": tickwire_types::sent_values(&i.values), "view": i.view})
         }
         ClientMessage::Ack { tick } => json!({"type": "ack", "tick": tick}),
         ClientMessage::Ping { client_time } => json!({"type": "ping", "clientTime": client_time}),
@@ -334,10 +335,11 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 schema_hash: 0,
             },
         ),
-        // Every field set: move, aim, buttons (fire and use), slot.
+        // Every field set: move, aim, buttons (fire and use), slot; sent
+        // while showing tick 298.
         (
             "client_input",
-            ClientMessage::Input(PlayerInput::new(300, &[-127, 49_152, 5, -2])),
+            ClientMessage::Input(PlayerInput::new(300, &[-127, 49_152, 5, -2]).viewing(298)),
         ),
         // Trailing zeros are not sent: one value travels.
         (
@@ -362,9 +364,10 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
             "client_input_buttons",
             ClientMessage::Input(PlayerInput::new(305, &[0, 0, 7])),
         ),
+        // A viewed tick past 65,535: a u32 varint.
         (
             "client_input_int",
-            ClientMessage::Input(PlayerInput::new(70_000, &[0, 0, 0, 9])),
+            ClientMessage::Input(PlayerInput::new(70_000, &[0, 0, 0, 9]).viewing(69_997)),
         ),
         ("client_ack", ClientMessage::Ack { tick: 105 }),
         (

@@ -250,12 +250,17 @@ fn ones(count: u8) -> Vec<u8> {
 
 #[test]
 fn an_input_of_more_than_eight_values_is_a_decode_error() {
-    // Tag 1 (input), seq 7, then the values.
-    let input = |count| [&[1, 7][..], &ones(count)].concat();
+    // Tag 1 (input), seq 7, then the values, then the viewed tick 5.
+    let input = |count| [&[1, 7][..], &ones(count), &[5]].concat();
     assert_eq!(
         ClientMessage::decode(&input(8)),
-        Ok(ClientMessage::Input(PlayerInput::new(7, &[1; 8])))
+        Ok(ClientMessage::Input(
+            PlayerInput::new(7, &[1; 8]).viewing(5)
+        ))
     );
+    // Without its viewed tick (as protocol version 2 sent it): refused.
+    let bytes = input(8);
+    assert!(ClientMessage::decode(&bytes[..bytes.len() - 1]).is_err());
     for count in [9, 10, 250] {
         assert!(
             ClientMessage::decode(&input(count)).is_err(),

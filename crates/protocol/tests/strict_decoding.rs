@@ -290,10 +290,10 @@ fn input_values_decode_as_sent_and_the_schema_checks_them() {
     use tickwire_types::InputError;
     let schema = test_schema();
     // Trailing zeros are not sent: tag 1, seq 9, one value, -127 (zigzag
-    // 253, a varint of marker 251 and two bytes).
-    let input = PlayerInput::new(9, &[-127, 0, 0, 0]);
+    // 253, a varint of marker 251 and two bytes), then the viewed tick 7.
+    let input = PlayerInput::new(9, &[-127, 0, 0, 0]).viewing(7);
     let bytes = ClientMessage::Input(input).to_bytes();
-    assert_eq!(bytes, [1, 9, 1, 251, 253, 0]);
+    assert_eq!(bytes, [1, 9, 1, 251, 253, 0, 7]);
     assert_eq!(
         ClientMessage::decode(&bytes),
         Ok(ClientMessage::Input(input))

@@ -11,8 +11,9 @@
 //!
 //! The binary this makes parses the server's flags ([`Config`]) and the
 //! standard game flags ([`GameFlags`]: `--config`, `--tick-rate`,
-//! `--record`, `--arena-size`, `--view-size`), and `--game NAME` when it
-//! serves more than one game. It checks the game's setup before it listens
+//! `--record`, `--arena-size`, `--view-size`, `--max-rewind-ms`), and
+//! `--game NAME` when it serves more than one game. It checks the game's
+//! setup before it listens
 //! (a flag the game cannot honour is an error naming it), logs to stderr
 //! (`RUST_LOG`, `--log-format`), prints the URL it serves on, and on SIGINT
 //! or SIGTERM closes every player with 1001 and waits for the rooms to
@@ -79,6 +80,14 @@ pub struct GameFlags {
     /// Write every match's record, for `replay`, into this directory.
     #[arg(long, env = "TICKWIRE_RECORD")]
     pub record: Option<PathBuf>,
+
+    /// Lag compensation: how far back, in milliseconds, a player's input
+    /// is believed about the tick it was showing when a game checks its
+    /// shots against the world as it saw it (0 to 1000; default 200).
+    /// Rounded down to whole ticks; each room keeps that many ticks of
+    /// positions.
+    #[arg(long, env = "TICKWIRE_MAX_REWIND_MS", value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub max_rewind_ms: Option<u32>,
 }
 
 impl GameFlags {
@@ -90,6 +99,7 @@ impl GameFlags {
             arena_size: self.arena_size,
             view_size: self.view_size,
             record_dir: self.record.clone(),
+            max_rewind_ms: self.max_rewind_ms,
         }
     }
 }
@@ -638,6 +648,36 @@ mod tests {
         let bench = games.factory("bench", &GameOptions::default())?;
         assert_eq!(arena.room_player_limit(), 64);
         assert_eq!(bench.room_player_limit(), 10_000);
+        Ok(())
+    }
+
+    #[test]
+    fn the_max_rewind_is_whole_ticks_of_the_tick_rate_and_bounded() -> anyhow::Result<()> {
+        let flags = |args: &[&str]| -> anyhow::Result<GameOptions> {
+            let matches = parse(&bundled(), args)?;
+            Ok(GameFlags::from_arg_matches(&matches)?.options())
+        };
+        let default = crate::game::Configured::<Arena>::new(&flags(&[])?)?;
+        assert_eq!(default.max_rewind(), 6, "200 ms at 30 Hz");
+        let options = flags(&["--max-rewind-ms", "250", "--tick-rate", "60"])?;
+        assert_eq!(options.max_rewind_ms, Some(250));
+        let game = crate::game::Configured::<Arena>::new(&options)?;
+        assert_eq!(game.max_rewind(), 15);
+        let none = crate::game::Configured::<Arena>::new(&flags(&["--max-rewind-ms", "0"])?)?;
+        assert_eq!(none.max_rewind(), 0);
+        assert!(parse(&bundled(), &["--max-rewind-ms", "1001"]).is_err());
+        let options = GameOptions {
+            max_rewind_ms: Some(5000),
+            ..GameOptions::default()
+        };
+        let refused = crate::game::Configured::<Arena>::new(&options).err();
+        let message = refused.map(|e| format!("{e:#}"));
+        assert!(
+            message
+                .as_deref()
+                .is_some_and(|m| m.contains("--max-rewind-ms 5000")),
+            "{message:?}"
+        );
         Ok(())
     }
 

@@ -2,11 +2,12 @@
 //! [`GameFactory`], with the standard options and match recording.
 //!
 //! [`factory`] resolves [`GameOptions`] (a config file, a tick rate, the
-//! world-shape settings, a record directory) against the game once, at
-//! start-up, so that a mistake stops the server before the first join: a
-//! config the game refuses, a world-shape setting it does not have, a
-//! record directory that cannot be made. Each room then gets a fresh match
-//! of that config with a seed of its own; with a record directory the
+//! world-shape settings, the max rewind, a record directory) against the
+//! game once, at start-up, so that a mistake stops the server before the
+//! first join: a config the game refuses, a world-shape setting it does
+//! not have, a record directory that cannot be made. Each room then gets a
+//! fresh match of that config with a seed of its own, keeping the history
+//! of positions its max rewind needs; with a record directory the
 //! match is wrapped in the simulation crate's recorder, which writes every
 //! call and every tick's state hash into `DIR/<room>-<serial>-<seed>.jsonl`
 //! for `tickwire replay`.
@@ -20,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use tickwire_sim::record::Recording;
+use tickwire_sim::rewind::{MAX_REWIND_MS, rewind_ticks};
 use tickwire_sim::setup::{self, Configure, Shape};
 use tickwire_sim::{DEFAULT_TICK_RATE, Simulation};
 
@@ -27,7 +29,8 @@ use crate::GameFactory;
 
 /// How a game is set up; every field defaults to the game's own. The
 /// standard game flags of a game server fill it (`--config`,
-/// `--tick-rate`, `--arena-size`, `--view-size`, `--record`).
+/// `--tick-rate`, `--arena-size`, `--view-size`, `--record`,
+/// `--max-rewind-ms`).
 #[derive(Clone, Debug, Default)]
 pub struct GameOptions {
     /// The game's config, as a TOML file of its [`Configure::Config`] (the
@@ -43,6 +46,11 @@ pub struct GameOptions {
     pub view_size: Option<f32>,
     /// Write every match's record, for replay, into this directory.
     pub record_dir: Option<PathBuf>,
+    /// How far back, in milliseconds, a player's input is believed about
+    /// the tick it was showing (lag compensation); default 200
+    /// ([`tickwire_sim::rewind::DEFAULT_MAX_REWIND_MS`]), at most
+    /// [`MAX_REWIND_MS`].
+    pub max_rewind_ms: Option<u32>,
 }
 
 /// The flag each world-shape option comes from, for errors.
@@ -60,6 +68,8 @@ fn shapes(options: &GameOptions) -> impl Iterator<Item = (&'static str, Shape)> 
 pub struct Configured<G: Configure> {
     config: G::Config,
     tick_rate: u32,
+    /// How far back players' views are believed, in ticks.
+    max_rewind: u32,
     record_dir: Option<PathBuf>,
     /// Most players one match takes, as the game declares it.
     max_players: usize,
@@ -72,6 +82,7 @@ impl<G: Configure> std::fmt::Debug for Configured<G> {
             .field("game", &G::NAME)
             .field("config", &self.config)
             .field("tick_rate", &self.tick_rate)
+            .field("max_rewind", &self.max_rewind)
             .field("record_dir", &self.record_dir)
             .finish()
     }
@@ -94,22 +105,45 @@ impl<G: Configure> Configured<G> {
             G::shape(&mut config, shape)
                 .with_context(|| format!("{flag} {} cannot be honoured", shape.value()))?;
         }
-        Self::with_config(config, options.tick_rate.unwrap_or(DEFAULT_TICK_RATE))?
-            .recording_into(options.record_dir.clone())
+        let mut game = Self::with_config(config, options.tick_rate.unwrap_or(DEFAULT_TICK_RATE))?
+            .recording_into(options.record_dir.clone())?;
+        if let Some(ms) = options.max_rewind_ms {
+            game = game.max_rewind_ms(ms)?;
+        }
+        Ok(game)
     }
 
-    /// `G` with `config` at `tick_rate`, not recording; checked by building
-    /// one match.
+    /// `G` with `config` at `tick_rate`, not recording, believing players'
+    /// views 200 ms back ([`tickwire_sim::rewind::DEFAULT_MAX_REWIND_MS`]);
+    /// checked by building one match.
     pub fn with_config(config: G::Config, tick_rate: u32) -> anyhow::Result<Self> {
         let sample = setup::world::<G>(&config, 0, tick_rate)
             .with_context(|| format!("the game `{}` could not be built", G::NAME))?;
         Ok(Self {
             max_players: sample.max_players(),
+            max_rewind: sample.max_rewind(),
             config,
             tick_rate,
             record_dir: None,
             game: PhantomData,
         })
+    }
+
+    /// Believes players' views up to `ms` back (`--max-rewind-ms`), in
+    /// whole ticks of the tick rate, rounded down; more than
+    /// [`MAX_REWIND_MS`] is refused.
+    pub fn max_rewind_ms(mut self, ms: u32) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            ms <= MAX_REWIND_MS,
+            "--max-rewind-ms {ms} is over the limit of {MAX_REWIND_MS}"
+        );
+        self.max_rewind = rewind_ticks(ms, self.tick_rate);
+        Ok(self)
+    }
+
+    /// How far back players' views are believed, in ticks.
+    pub fn max_rewind(&self) -> u32 {
+        self.max_rewind
     }
 
     /// Records every match into `dir` (created now), or none with `None`.
@@ -151,7 +185,8 @@ impl<G: Configure> GameFactory for Configured<G> {
 
     fn new_match(&self, room: &str, serial: u64) -> anyhow::Result<Box<dyn Simulation>> {
         let seed = seed_for(serial);
-        let world = setup::world::<G>(&self.config, seed, self.tick_rate)?;
+        let world =
+            setup::world::<G>(&self.config, seed, self.tick_rate)?.with_max_rewind(self.max_rewind);
         let Some(dir) = &self.record_dir else {
             return Ok(Box::new(world));
         };
@@ -159,7 +194,8 @@ impl<G: Configure> GameFactory for Configured<G> {
         let file = File::create(&path)
             .with_context(|| format!("cannot create the match record {}", path.display()))?;
         tracing::info!(room, record = %path.display(), "recording the match");
-        let header = setup::match_setup::<G>(&self.config, seed, self.tick_rate);
+        let mut header = setup::match_setup::<G>(&self.config, seed, self.tick_rate);
+        header.max_rewind = self.max_rewind;
         // Per-tick state hashes let a replay name the first tick that
         // diverges; they cost one pass over the state per tick.
         Ok(Box::new(Recording::new(

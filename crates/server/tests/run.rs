@@ -95,12 +95,17 @@ fn the_record(dir: &Path) -> PathBuf {
     records[0].clone()
 }
 
-/// Joins `addr`, plays `inputs` one per snapshot with `values`, and leaves.
+/// Joins `addr`, plays `inputs` one per snapshot with `values`, each
+/// saying it shows the tick two before the newest snapshot (as the SDK's
+/// interpolation does), and leaves.
 async fn play(addr: SocketAddr, values: &[i32], inputs: u32) {
     let mut player = join(addr, "r", "ann").await;
     for seq in 1..=inputs {
+        let view = player.last_tick.map_or(0, |t| t.saturating_sub(2));
         player
-            .send(&ClientMessage::Input(PlayerInput::new(seq, values)))
+            .send(&ClientMessage::Input(
+                PlayerInput::new(seq, values).viewing(view),
+            ))
             .await;
         player.next_snapshot().await;
     }
@@ -116,6 +121,7 @@ async fn a_game_of_its_own_records_its_matches_and_replays_them() {
     let options = GameOptions {
         record_dir: Some(dir.path().to_owned()),
         tick_rate: Some(60),
+        max_rewind_ms: Some(100),
         ..GameOptions::default()
     };
     let game = tickwire::factory::<Dots>(&options).unwrap();
@@ -134,6 +140,25 @@ async fn a_game_of_its_own_records_its_matches_and_replays_them() {
     assert_eq!(record.setup.game, "dots");
     assert_eq!(record.setup.tick_rate, 60);
     assert_eq!(record.setup.config, serde_json::json!({ "step": 3 }));
+    // 100 ms at 60 Hz.
+    assert_eq!(record.setup.max_rewind, 6);
+    // Every input's viewed tick reached the match and its record: never
+    // one the client could not have been shown yet.
+    let views: Vec<(u64, u32)> = record
+        .ticks
+        .iter()
+        .flat_map(|t| t.calls.iter().map(move |c| (t.tick, c)))
+        .filter_map(|(tick, c)| match c {
+            tickwire_sim::Call::Input { input, .. } => Some((tick, input.view)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(views.len(), 20);
+    assert!(views.iter().any(|&(_, view)| view > 0), "{views:?}");
+    assert!(
+        views.iter().all(|&(tick, view)| u64::from(view) < tick),
+        "{views:?}"
+    );
     let verdict = Games::new().game::<Dots>().replay(&record).unwrap();
     assert!(
         matches!(verdict, ReplayVerdict::Equal { ticks } if ticks >= 20),

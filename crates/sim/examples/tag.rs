@@ -246,11 +246,10 @@ fn play(sim: &mut dyn Simulation, bots: u32, ticks: u32, seed: u64) {
 /// replay needs.
 fn build(setup: &MatchSetup) -> anyhow::Result<World<Tag>> {
     let size = setup.config["size"].as_f64().unwrap_or(300.0) as f32;
-    Ok(World::with_tick_rate(
-        Tag::new(size),
-        setup.seed,
-        setup.tick_rate,
-    )?)
+    Ok(
+        World::with_tick_rate(Tag::new(size), setup.seed, setup.tick_rate)?
+            .with_max_rewind(setup.max_rewind),
+    )
 }
 
 fn main() -> anyhow::Result<()> {
@@ -259,6 +258,8 @@ fn main() -> anyhow::Result<()> {
         seed: 7,
         tick_rate: 30,
         config: serde_json::json!({ "size": 300.0 }),
+        // Tag checks no hits: it never rewinds.
+        max_rewind: 0,
     };
     let mut recording = Recording::new(build(&setup)?, &setup, Vec::new(), true)?;
     play(&mut recording, 8, 1800, 1);
@@ -375,6 +376,7 @@ mod tests {
             seed: 3,
             tick_rate: 30,
             config: serde_json::Value::Null,
+            max_rewind: 0,
         };
         let world = World::new(Tag::new(300.0), 3).unwrap();
         let mut rec = Recording::new(world, &setup, Vec::new(), true).unwrap();

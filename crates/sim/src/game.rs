@@ -25,6 +25,7 @@ use crate::entities::{Entities, EntityKey};
 use crate::grid::{Grid, GridSpec};
 use crate::hash::{StateHash, StateHasher};
 use crate::replicate::{GameEvent, PlayerId, Rect, ReplicatedEntity, Schema};
+use crate::rewind::Rewind;
 use crate::simulation::JoinError;
 use crate::typed::{Event, Input, Replicate};
 
@@ -179,6 +180,9 @@ pub(crate) struct PlayerSlot {
     pub(crate) pending: Vec<crate::replicate::PlayerInput>,
     /// Sequence number of the newest input applied.
     pub(crate) last_applied: Option<u32>,
+    /// The tick the newest input applied says its player was showing (0:
+    /// none), for [`Rewind::ticks`].
+    pub(crate) view: u32,
 }
 
 /// The players of a match, in id order: the ids in a sorted array (a few
@@ -270,6 +274,9 @@ pub struct Ctx<'w, E> {
     pub rng: &'w mut SimRng,
     /// Where every positioned entity stood when this tick began.
     pub grid: &'w Grid,
+    /// Where they stood in the last ticks, and how far back each player saw
+    /// them: lag compensation (see [`crate::rewind`]).
+    pub rewind: Rewind<'w>,
     /// Events of this tick, as they go on the wire; add with
     /// [`Ctx::emit`].
     pub events: &'w mut Vec<GameEvent>,
@@ -286,7 +293,7 @@ pub struct Ctx<'w, E> {
     pub(crate) event_type: core::any::TypeId,
 }
 
-impl<E> Ctx<'_, E> {
+impl<'w, E> Ctx<'w, E> {
     /// The avatar of `player`, if the player is in the match.
     pub fn avatar(&self, player: PlayerId) -> Option<EntityKey> {
         self.players.get(&player).map(|p| p.avatar)
@@ -295,6 +302,14 @@ impl<E> Ctx<'_, E> {
     /// Every player in the match with its avatar, in player order.
     pub fn players(&self) -> impl Iterator<Item = (PlayerId, EntityKey)> + '_ {
         self.players.iter().map(|(&id, p)| (id, p.avatar))
+    }
+
+    /// The world as `player` saw it when it sent the input applied last:
+    /// where every positioned entity stood at the tick it was showing,
+    /// within the max rewind; `None` when that is the present (it claimed
+    /// no tick, or this one). See [`Rewind`] for the parts.
+    pub fn rewound(&self, player: PlayerId) -> Option<&'w Grid> {
+        self.rewind.seen_by(player)
     }
 
     /// Records an event of this tick: one of the game's [`Game::Event`].
@@ -319,6 +334,7 @@ mod tests {
             avatar: EntityKey::default(),
             pending: Vec::new(),
             last_applied: None,
+            view: 0,
         }
     }
 

@@ -159,6 +159,26 @@ impl Grid {
         self.staging = staging;
     }
 
+    /// Hands over the rebuild's scratch buffer, for the next grid of a
+    /// [`crate::rewind::GridHistory`] to rebuild with.
+    pub(crate) fn take_staging(&mut self) -> Vec<(u32, GridItem)> {
+        std::mem::take(&mut self.staging)
+    }
+
+    /// Takes a scratch buffer to rebuild with, dropping its own.
+    pub(crate) fn give_staging(&mut self, staging: Vec<(u32, GridItem)>) {
+        self.staging = staging;
+    }
+
+    /// Bytes the grid holds on the heap: the capacity of its buffers.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.starts.capacity() * size_of::<u32>()
+            + self.items.capacity() * size_of::<GridItem>()
+            + self.spots.capacity() * size_of::<(NetId, Vec2)>()
+            + self.staging.capacity() * size_of::<(u32, GridItem)>()
+    }
+
     /// Number of items in the grid.
     pub fn len(&self) -> usize {
         self.items.len()

@@ -24,6 +24,7 @@ pub mod grid;
 pub mod hash;
 pub mod priority;
 pub mod record;
+pub mod rewind;
 /// The wire's shared types live in their own leaf crate, `tickwire-types`,
 /// so that the protocol and the swarm need not pull in the simulation.
 pub use tickwire_types as replicate;
@@ -42,6 +43,7 @@ pub use replicate::{
     EventDecl, FieldDecl, GameEvent, InputDecl, InputKind, KindDecl, MAX_FIELDS, MAX_INPUT_FIELDS,
     NetId, PlayerId, PlayerInput, Quantization, Rect, ReplicatedEntity, Schema, SchemaError,
 };
+pub use rewind::{GridHistory, Rewind};
 pub use setup::{Configure, SetupError, Shape};
 pub use simulation::{JoinError, Joined, Simulation};
 pub use typed::{Event, Input, IntField, NoEvents, RealField, Replicate};

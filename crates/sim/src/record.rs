@@ -14,9 +14,9 @@
 //! in memory. An input costs about 30 bytes of JSON.
 //!
 //! ```text
-//! {"game":"arena","seed":7,"tick_rate":30,"config":{...}}
+//! {"game":"arena","seed":7,"tick_rate":30,"config":{...},"max_rewind":6}
 //! {"t":1,"c":[{"j":"ada"},{"j":"bob"}]}
-//! {"t":2,"c":[{"i":[0,1,[127,0,0,1]]}],"h":1234567}
+//! {"t":2,"c":[{"i":[0,1,[127,0,0,1],0]}],"h":1234567}
 //! {"t":3,"c":[{"d":1}]}
 //! ```
 //!
@@ -44,6 +44,11 @@ pub struct MatchSetup {
     pub tick_rate: u32,
     /// The game's resolved configuration, as JSON (`null` for none).
     pub config: serde_json::Value,
+    /// How far back players' views were believed, in ticks
+    /// ([`crate::World::with_max_rewind`]); 0 in records made before inputs
+    /// carried a view, which never rewound.
+    #[serde(default)]
+    pub max_rewind: u32,
 }
 
 /// One call made on a simulation between two ticks.
@@ -82,9 +87,10 @@ enum CallRepr {
     #[serde(rename = "l")]
     Leave(u32),
     #[serde(rename = "i")]
-    /// Player, sequence number, and the input's values up to the last
-    /// non-zero one.
-    Input(u32, u32, Vec<i32>),
+    /// Player, sequence number, the input's values up to the last non-zero
+    /// one, and the tick the player was showing (absent from records made
+    /// before inputs carried it: 0).
+    Input(u32, u32, Vec<i32>, #[serde(default)] u32),
     #[serde(rename = "d")]
     Dropped(u32),
 }
@@ -95,7 +101,7 @@ impl From<Call> for CallRepr {
             Call::Join { name } => Self::Join(name),
             Call::Leave { player } => Self::Leave(player.0),
             Call::Input { player, input: i } => {
-                Self::Input(player.0, i.seq, sent_values(&i.values).to_vec())
+                Self::Input(player.0, i.seq, sent_values(&i.values).to_vec(), i.view)
             }
             Call::Dropped { player } => Self::Dropped(player.0),
         }
@@ -109,12 +115,12 @@ impl From<CallRepr> for Call {
             CallRepr::Leave(p) => Self::Leave {
                 player: PlayerId(p),
             },
-            CallRepr::Input(p, seq, values) => Self::Input {
+            CallRepr::Input(p, seq, values, view) => Self::Input {
                 player: PlayerId(p),
                 // Values past the input's largest size are not an input any
                 // game declares; they are dropped, as the server would
                 // have refused them.
-                input: PlayerInput::new(seq, &values),
+                input: PlayerInput::new(seq, &values).viewing(view),
             },
             CallRepr::Dropped(p) => Self::Dropped {
                 player: PlayerId(p),

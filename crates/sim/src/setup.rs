@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::game::Game;
 use crate::record::{MatchRecord, MatchSetup, Replay};
+use crate::rewind::{DEFAULT_MAX_REWIND_MS, rewind_ticks};
 use crate::world::{World, WorldError};
 
 /// A world-shape setting given from outside the game: the standard
@@ -157,7 +158,9 @@ pub fn load_config<G: Configure>(path: Option<&Path>) -> Result<G::Config, Setup
     })
 }
 
-/// A record's header for a match of `G` with `config`.
+/// A record's header for a match of `G` with `config`, believing players'
+/// views [`DEFAULT_MAX_REWIND_MS`] back (as [`world`] builds it; a server
+/// with another `--max-rewind-ms` sets [`MatchSetup::max_rewind`]).
 pub fn match_setup<G: Configure>(config: &G::Config, seed: u64, tick_rate: u32) -> MatchSetup {
     MatchSetup {
         game: G::NAME.to_owned(),
@@ -166,10 +169,13 @@ pub fn match_setup<G: Configure>(config: &G::Config, seed: u64, tick_rate: u32) 
         // A config that does not serialize would only be recorded as
         // "defaults"; the replay then says the record's config does not fit.
         config: serde_json::to_value(config).unwrap_or(serde_json::Value::Null),
+        max_rewind: rewind_ticks(DEFAULT_MAX_REWIND_MS, tick_rate),
     }
 }
 
-/// A match of `G` with `config`, its RNG seeded from `seed`.
+/// A match of `G` with `config`, its RNG seeded from `seed`, believing
+/// players' views [`DEFAULT_MAX_REWIND_MS`] back
+/// ([`World::with_max_rewind`] changes it).
 pub fn world<G: Configure>(
     config: &G::Config,
     seed: u64,
@@ -197,10 +203,11 @@ pub fn recorded_config<G: Configure>(setup: &MatchSetup) -> Result<G::Config, Se
 }
 
 /// Replays `record` on a match of `G` rebuilt from the record's setup (its
-/// config, seed and tick rate).
+/// config, seed, tick rate and max rewind).
 pub fn replay<G: Configure>(record: &MatchRecord) -> Result<Replay, SetupError> {
     let setup = &record.setup;
     let config = recorded_config::<G>(setup)?;
-    let mut world = world::<G>(&config, setup.seed, setup.tick_rate)?;
+    let mut world =
+        world::<G>(&config, setup.seed, setup.tick_rate)?.with_max_rewind(setup.max_rewind);
     Ok(record.replay_on(&mut world))
 }

@@ -24,7 +24,9 @@
 //!    [`MAX_INPUT_BACKLOG`] would still wait (player order, then sequence
 //!    order);
 //! 3. run [`Game::tick`] as tick `n + 1`;
-//! 4. rebuild the spatial grid from the new positions.
+//! 4. rebuild the spatial grid from the new positions, in the slot of the
+//!    oldest grid of the history that lag compensation rewinds to
+//!    ([`crate::rewind`]; [`World::with_max_rewind`] sets how deep).
 
 use rand::{RngCore, SeedableRng};
 
@@ -35,6 +37,7 @@ use crate::hash::StateHasher;
 use crate::replicate::{
     GameEvent, NetId, PlayerId, PlayerInput, Rect, ReplicatedEntity, Schema, SchemaError,
 };
+use crate::rewind::{DEFAULT_MAX_REWIND_MS, GridHistory, MAX_REWIND_MS, Rewind, rewind_ticks};
 use crate::simulation::{JoinError, Joined, Simulation};
 use crate::typed::{Input, Replicate};
 
@@ -84,8 +87,11 @@ pub struct World<G: Game> {
     players: Players,
     /// The next player id to hand out.
     next_player: u32,
-    /// Positions at the end of the last tick.
-    grid: Grid,
+    /// Positions at the end of the last tick (the newest grid) and of the
+    /// ticks before it, as deep as the max rewind.
+    history: GridHistory,
+    /// How far back a player's view is believed, in ticks.
+    max_rewind: u32,
     /// Whether an entity may have been despawned since the grid's rebuild
     /// (a join or leave between ticks): then a grid entry may name an
     /// entity that is gone, and queries check each one.
@@ -121,7 +127,13 @@ macro_rules! ctx {
         Ctx {
             entities: &mut $w.entities,
             rng: &mut $w.rng,
-            grid: &$w.grid,
+            grid: $w.history.current(),
+            rewind: Rewind {
+                history: &$w.history,
+                players: &$w.players,
+                tick: $tick,
+                max: $w.max_rewind,
+            },
             events: &mut $w.events,
             dt: $w.dt,
             tick_rate: $w.tick_rate,
@@ -139,14 +151,16 @@ impl<G: Game> World<G> {
         Self::with_tick_rate(game, seed, DEFAULT_TICK_RATE)
     }
 
-    /// A world for `game` ticking `tick_rate` times per second.
+    /// A world for `game` ticking `tick_rate` times per second, believing
+    /// players' views up to [`DEFAULT_MAX_REWIND_MS`] back.
     pub fn with_tick_rate(game: G, seed: u64, tick_rate: u32) -> Result<Self, WorldError> {
         if tick_rate == 0 || tick_rate > MAX_TICK_RATE {
             return Err(WorldError::TickRate(tick_rate));
         }
         let schema = game.schema();
         schema.validate()?;
-        let grid = Grid::new(game.grid());
+        let max_rewind = rewind_ticks(DEFAULT_MAX_REWIND_MS, tick_rate);
+        let history = GridHistory::new(game.grid(), max_rewind as usize);
         Ok(Self {
             game,
             schema,
@@ -155,7 +169,8 @@ impl<G: Game> World<G> {
             entities: Entities::default(),
             players: Players::default(),
             next_player: 0,
-            grid,
+            history,
+            max_rewind,
             grid_stale: false,
             events: Vec::new(),
             inputs: Vec::new(),
@@ -175,9 +190,32 @@ impl<G: Game> World<G> {
         &self.entities
     }
 
+    /// This world, believing players' views up to `ticks` back (at most
+    /// [`MAX_REWIND_MS`] worth: one second): it keeps that many grids.
+    /// A record's setup carries it ([`crate::MatchSetup::max_rewind`]), so
+    /// that a replay rewinds as the match did. Set it before the first
+    /// step: the history starts over from the newest grid.
+    #[must_use]
+    pub fn with_max_rewind(mut self, ticks: u32) -> Self {
+        self.max_rewind = ticks.min(rewind_ticks(MAX_REWIND_MS, self.tick_rate));
+        self.history.set_depth(self.max_rewind as usize);
+        self
+    }
+
+    /// How far back a player's view is believed, in ticks.
+    pub fn max_rewind(&self) -> u32 {
+        self.max_rewind
+    }
+
     /// The grid as rebuilt after the last tick.
     pub fn grid(&self) -> &Grid {
-        &self.grid
+        self.history.current()
+    }
+
+    /// The grids of the last ticks, the newest first: what lag
+    /// compensation rewinds to.
+    pub fn history(&self) -> &GridHistory {
+        &self.history
     }
 
     /// The seed the RNG started from.
@@ -245,6 +283,7 @@ impl<G: Game> Simulation for World<G> {
                 avatar,
                 pending: Vec::new(),
                 last_applied: None,
+                view: 0,
             },
         );
         Ok(Joined {
@@ -305,6 +344,8 @@ impl<G: Game> Simulation for World<G> {
             let take = slot.pending.len().saturating_sub(MAX_INPUT_BACKLOG).max(1);
             for input in slot.pending.drain(..take) {
                 slot.last_applied = Some(input.seq);
+                // What the game's rewinds go by: the newest input's view.
+                slot.view = input.view;
                 inputs.push((player, slot.avatar, input));
             }
         }
@@ -322,7 +363,8 @@ impl<G: Game> Simulation for World<G> {
         self.entities.compact();
 
         let game = &self.game;
-        self.grid.rebuild(
+        self.history.rebuild(
+            next,
             self.entities
                 .iter()
                 .filter_map(|(key, id, e)| game.position(e).map(|pos| GridItem { key, id, pos })),
@@ -364,11 +406,11 @@ impl<G: Game> Simulation for World<G> {
     fn entities_in(&self, rect: Rect, out: &mut Vec<NetId>) {
         // Right after a step the grid lists exactly the live entities; only
         // a join or leave since can leave it naming one that is gone.
+        let grid = self.history.current();
         if self.grid_stale {
-            self.grid
-                .ids_in_rect_where(rect, out, |key| self.entities.contains(key));
+            grid.ids_in_rect_where(rect, out, |key| self.entities.contains(key));
         } else {
-            self.grid.ids_in_rect(rect, out);
+            grid.ids_in_rect(rect, out);
         }
     }
 
@@ -383,12 +425,14 @@ impl<G: Game> Simulation for World<G> {
             h.bytes(slot.name.as_bytes());
             h.feed(&self.entities.net_id(slot.avatar));
             h.feed(&slot.last_applied);
+            h.u32(slot.view);
             h.u32(slot.pending.len() as u32);
             for i in &slot.pending {
                 h.u32(i.seq);
                 for &v in &i.values {
                     h.i32(v);
                 }
+                h.u32(i.view);
             }
         }
         h.u32(self.entities.len() as u32);

@@ -49,7 +49,9 @@ fn a_recording_is_a_header_then_one_line_per_tick() {
         "{}",
         lines[0]
     );
-    assert_eq!(lines[1], r#"{"t":1,"c":[{"j":"ada"},{"i":[0,1,[100]]}]}"#);
+    // Player 0's input 1, its values, and the tick it was showing.
+    assert_eq!(lines[1], r#"{"t":1,"c":[{"j":"ada"},{"i":[0,1,[100],0]}]}"#);
+    assert!(lines[0].ends_with(r#","max_rewind":6}"#), "{}", lines[0]);
 }
 
 #[test]

@@ -411,6 +411,7 @@ mod tests {
             let input = PlayerInput {
                 seq: seq as u32,
                 values: *values,
+                view: 0,
             };
             assert_eq!(
                 schema.check_input(&input),

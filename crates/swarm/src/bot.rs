@@ -762,7 +762,7 @@ async fn write(
             _ = ticker.tick() => {
                 let Inputs { behaviour, rng, seq, tally } = &mut inputs;
                 let values = behaviour.next(&mut Tick { index: u64::from(*seq), rng });
-                let input = PlayerInput { seq: *seq + 1, values };
+                let input = PlayerInput { seq: *seq + 1, values, view: 0 };
                 if let Err(e) = schema.check_input(&input) {
                     shared.fail(format!(
                         "behaviour `{}` made an input game `{}` refuses: {e}",

@@ -25,6 +25,7 @@ pub fn input(seq: u32, values: &Values) -> Vec<u8> {
     ClientMessage::Input(PlayerInput {
         seq,
         values: *values,
+        view: 0,
     })
     .to_bytes()
 }

@@ -627,29 +627,47 @@ pub fn quantize_angle(radians: f32, steps: u32) -> i32 {
 /// ([`Schema::input`]), already quantized, so the server, the prediction in
 /// the client, and a replay all see the same bits.
 ///
+/// It also says which tick the client was showing when it sent the input
+/// ([`PlayerInput::view`]), so that the server can check a shot against the
+/// world as the player saw it (lag compensation).
+///
 /// On the wire (bincode varints): the sequence number, the count of values
-/// up to the last non-zero one, and those values zigzag-encoded. Values past
-/// the game's declared fields are zero; [`Schema::check_input`] refuses
-/// anything else.
+/// up to the last non-zero one, those values zigzag-encoded, then the
+/// viewed tick. Values past the game's declared fields are zero;
+/// [`Schema::check_input`] refuses anything else.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PlayerInput {
     /// Sequence number chosen by the client, increasing by one per input.
     pub seq: u32,
     /// The declared input fields' values, in declaration order.
     pub values: [i32; MAX_INPUT_FIELDS],
+    /// The tick the client was showing when it sent this input: its
+    /// interpolation time, rounded down to a tick. 0: it showed nothing
+    /// yet (and asks for no rewind). The server bounds how far back it
+    /// believes this (`--max-rewind-ms`).
+    pub view: u32,
 }
 
 impl PlayerInput {
-    /// An input with these leading values; the rest are zero.
+    /// An input with these leading values; the rest are zero, and so is
+    /// the viewed tick (see [`PlayerInput::viewing`]).
     pub fn new(seq: u32, values: &[i32]) -> Self {
         let mut input = Self {
             seq,
             values: [0; MAX_INPUT_FIELDS],
+            view: 0,
         };
         for (slot, &v) in input.values.iter_mut().zip(values) {
             *slot = v;
         }
         input
+    }
+
+    /// This input, sent while the client was showing tick `view`.
+    #[must_use]
+    pub const fn viewing(mut self, view: u32) -> Self {
+        self.view = view;
+        self
     }
 }
 
@@ -673,8 +691,9 @@ pub fn sent_values(values: &[i32]) -> &[i32] {
     &values[..len]
 }
 
-/// The wire form shared by inputs and events: a header, then the values up
-/// to the last non-zero one, as a length-prefixed sequence.
+/// The wire form of the values of inputs and events: the values up to the
+/// last non-zero one, as a length-prefixed sequence (an event's after its
+/// kind; an input's between its sequence number and its viewed tick).
 mod values_serde {
     use core::fmt;
 
@@ -725,16 +744,23 @@ mod values_serde {
 
 impl Serialize for PlayerInput {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        values_serde::serialize(&self.seq, &self.values, s)
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(3)?;
+        t.serialize_element(&self.seq)?;
+        t.serialize_element(sent_values(&self.values))?;
+        t.serialize_element(&self.view)?;
+        t.end()
     }
 }
 
 impl<'de> Deserialize<'de> for PlayerInput {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let (seq, values) = <(u32, values_serde::Values<MAX_INPUT_FIELDS>)>::deserialize(d)?;
+        let (seq, values, view) =
+            <(u32, values_serde::Values<MAX_INPUT_FIELDS>, u32)>::deserialize(d)?;
         Ok(Self {
             seq,
             values: values.0,
+            view,
         })
     }
 }

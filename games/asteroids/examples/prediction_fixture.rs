@@ -119,7 +119,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let held = input_at(t);
         let values = held.to_values();
         let seq = t + 1;
-        world.input(joined.player, PlayerInput { seq, values });
+        world.input(
+            joined.player,
+            PlayerInput {
+                seq,
+                values,
+                view: 0,
+            },
+        );
         world.step();
         let (row, exact) = ship_state(&world, id)?;
         let sent = &values[..schema.input.len()];

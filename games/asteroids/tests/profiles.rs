@@ -35,8 +35,9 @@ fn release_binary(name: &str) -> PathBuf {
 }
 
 /// Records a match of `G` in this build: `players` players, each holding a
-/// random valid input (from `input`) for a few ticks at a time, for `ticks`
-/// ticks, with a leave and a late join on the way. Returns the record file.
+/// random valid input (from `input`) for a few ticks at a time and showing
+/// a tick a little in the past, for `ticks` ticks, with a leave and a late
+/// join on the way. Returns the record file.
 fn record<G: Configure>(
     dir: &Path,
     players: usize,
@@ -67,11 +68,15 @@ fn record<G: Configure>(
             if rng.random_range(0..8) == 0 {
                 held[i] = input(&mut rng);
             }
+            // Shown a few ticks back, sometimes more than the max rewind:
+            // the arena's shots rewind, in both builds alike.
+            let view = tick.saturating_sub(rng.random_range(1..10));
             sim.input(
                 id,
                 PlayerInput {
                     seq: tick,
                     values: held[i],
+                    view,
                 },
             );
         }

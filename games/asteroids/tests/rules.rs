@@ -40,6 +40,7 @@ fn play(
                 PlayerInput {
                     seq: tick + 1,
                     values,
+                    view: 0,
                 },
             );
         }

@@ -34,6 +34,7 @@ fn sweep(seed: u64, ticks: u32) -> (World<Starter>, Vec<u64>, Vec<Heard>) {
             PlayerInput {
                 seq: tick,
                 values: input.to_values(),
+                view: 0,
             },
         );
         w.step();

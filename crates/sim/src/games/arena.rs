@@ -15,10 +15,21 @@
 //! 1. avatars: the dead count down (and maybe respawn); the living move,
 //!    aim, and queue a shot if fire is held and their gun is ready;
 //! 2. projectiles: fly, expire, or hit (found through the grid, checked
-//!    against the avatars' current positions);
+//!    against the avatars' positions as the shooter saw them: lag
+//!    compensation, below);
 //! 3. avatars whose countdown ended respawn (after the projectiles, so a
 //!    respawn is never hit in its first tick), and the queued shots spawn,
 //!    to fly from the next tick on.
+//!
+//! **Lag compensation.** A shooter sees the others drawn in the past, by
+//! its round trip and interpolation delay. A projectile remembers how far
+//! back its shooter saw the world when it fired (`ctx.rewind.ticks`, in
+//! ticks, bounded by the max rewind) and flies in the shooter's time: each
+//! tick it is checked against the avatars as they stood that many ticks
+//! before (`ctx.rewind.grid`), so a shot aimed at where a moving avatar was
+//! drawn hits it. An avatar that was dead or not yet in the match at that
+//! tick is not hit. A projectile of a shooter who saw the present (rewind
+//! 0) is checked against the avatars' current positions.
 
 mod config;
 
@@ -62,6 +73,9 @@ pub struct Avatar {
     pub cooldown: u32,
     /// The latest input applied: what the player holds.
     pub input: ArenaInput,
+    /// The tick it last came to life (joined or respawned): a rewound hit
+    /// test does not hit it at a tick before.
+    pub alive_since: u64,
 }
 
 /// A projectile in flight.
@@ -79,6 +93,9 @@ pub struct Projectile {
     pub heading: f32,
     /// Ticks left before it expires.
     pub life: u32,
+    /// How many ticks back its shooter saw the world when it fired: it hits
+    /// the avatars where they stood that long before each tick of its flight.
+    pub rewind: u32,
 }
 
 /// An arena entity.
@@ -196,11 +213,26 @@ pub struct Arena {
     /// Scratch: shots queued this tick.
     shots: Vec<Projectile>,
     /// Scratch: projectiles to resolve this tick.
-    flying: Vec<(EntityKey, Vec2, PlayerId, EntityKey)>,
+    flying: Vec<Flying>,
     /// Scratch: projectiles expired this tick.
     expired: Vec<EntityKey>,
     /// Scratch: avatars whose countdown ended this tick.
     respawning: Vec<EntityKey>,
+}
+
+/// A projectile to resolve this tick.
+#[derive(Clone, Copy, Debug)]
+struct Flying {
+    /// The projectile.
+    shot: EntityKey,
+    /// Where it is now.
+    pos: Vec2,
+    /// Who fired it.
+    owner: PlayerId,
+    /// The shooter's avatar.
+    owner_avatar: EntityKey,
+    /// How far back its shooter saw, in ticks.
+    rewind: u32,
 }
 
 /// A uniformly random spot in a square arena of side `side`.
@@ -258,6 +290,48 @@ impl Arena {
         self.config.max_hp as i32
     }
 
+    /// The living enemy avatar a flying projectile hits, if any: the
+    /// nearest within the avatar radius (equal distances go to the older
+    /// entity), where the avatars stood `rewind` ticks ago, or now for a
+    /// rewind of 0.
+    fn target(&self, ctx: &Ctx<'_, ArenaEntity>, f: &Flying) -> Option<EntityKey> {
+        let radius = self.config.avatar_radius;
+        let mut best: Option<(f32, NetId, EntityKey)> = None;
+        let mut consider = |d2: f32, id: NetId, key: EntityKey| {
+            if d2 <= radius * radius && best.is_none_or(|(bd, bid, _)| (d2, id) < (bd, bid)) {
+                best = Some((d2, id, key));
+            }
+        };
+        let enemy = |key: EntityKey| match ctx.entities.get(key) {
+            Some(ArenaEntity::Avatar(a)) if a.player != f.owner && a.hp > 0 => Some(a),
+            _ => None,
+        };
+        match ctx.rewind.grid(f.rewind) {
+            // The shooter saw the past: the positions of that tick, exactly,
+            // of the avatars alive then and now.
+            Some(past) => {
+                let then = ctx.rewind.tick_of(f.rewind);
+                for item in past.query_radius(f.pos, radius) {
+                    if enemy(item.key).is_some_and(|a| a.alive_since <= then) {
+                        consider(item.pos.distance_squared(f.pos), item.id, item.key);
+                    }
+                }
+            }
+            // The present. The grid holds positions from before this tick's
+            // moves: widen the search by one step, then check the current
+            // position exactly.
+            None => {
+                let reach = radius + self.config.player_speed * ctx.dt;
+                for item in ctx.grid.query_radius(f.pos, reach) {
+                    if let Some(a) = enemy(item.key) {
+                        consider(a.pos.distance_squared(f.pos), item.id, item.key);
+                    }
+                }
+            }
+        }
+        best.map(|(_, _, key)| key)
+    }
+
     /// Step 1 of a tick: every avatar.
     fn tick_avatars(&mut self, ctx: &mut Ctx<'_, ArenaEntity>) {
         let side = self.config.arena_size;
@@ -287,6 +361,7 @@ impl Arena {
                     vel: dir * self.config.projectile_speed,
                     heading: a.heading,
                     life: self.life_ticks,
+                    rewind: ctx.rewind.ticks(a.player),
                 });
             }
         }
@@ -303,36 +378,27 @@ impl Arena {
             if p.life == 0 || !self.inside(p.pos) {
                 self.expired.push(key);
             } else {
-                self.flying.push((key, p.pos, p.owner, p.owner_avatar));
+                self.flying.push(Flying {
+                    shot: key,
+                    pos: p.pos,
+                    owner: p.owner,
+                    owner_avatar: p.owner_avatar,
+                    rewind: p.rewind,
+                });
             }
         }
         for key in self.expired.drain(..) {
             ctx.entities.despawn(key);
         }
 
-        let radius = self.config.avatar_radius;
-        // The grid holds positions from before this tick's moves: widen the
-        // search by one step, then check the current position exactly.
-        let reach = radius + self.config.player_speed * ctx.dt;
-        for &(shot, pos, owner, owner_avatar) in &self.flying {
-            let mut best: Option<(f32, NetId, EntityKey)> = None;
-            for item in ctx.grid.query_radius(pos, reach) {
-                let Some(ArenaEntity::Avatar(a)) = ctx.entities.get(item.key) else {
-                    continue;
-                };
-                if a.player == owner || a.hp <= 0 {
-                    continue;
-                }
-                let d2 = a.pos.distance_squared(pos);
-                if d2 > radius * radius {
-                    continue;
-                }
-                // Nearest first; equal distances go to the older entity.
-                if best.is_none_or(|(bd, bid, _)| (d2, item.id) < (bd, bid)) {
-                    best = Some((d2, item.id, item.key));
-                }
-            }
-            let Some((_, _, victim_key)) = best else {
+        for f in &self.flying {
+            let Flying {
+                shot,
+                owner,
+                owner_avatar,
+                ..
+            } = *f;
+            let Some(victim_key) = self.target(ctx, f) else {
                 continue;
             };
             ctx.entities.despawn(shot);
@@ -384,6 +450,7 @@ impl Game for Arena {
             respawn: 0,
             cooldown: 0,
             input: ArenaInput::default(),
+            alive_since: ctx.tick,
         })))
     }
 
@@ -409,6 +476,7 @@ impl Game for Arena {
                 a.pos = spot;
                 a.hp = max_hp;
                 a.cooldown = 0;
+                a.alive_since = ctx.tick;
             }
         }
         for shot in self.shots.drain(..) {

@@ -13,6 +13,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::record::{MatchRecord, MatchSetup, Replay};
+use crate::rewind::{DEFAULT_MAX_REWIND_MS, rewind_ticks};
 use crate::simulation::Simulation;
 use crate::world::{DEFAULT_TICK_RATE, WorldError};
 
@@ -36,7 +37,8 @@ pub enum GameError {
     World(#[from] WorldError),
 }
 
-/// A setup for `game` with an already-resolved configuration.
+/// A setup for `game` with an already-resolved configuration, believing
+/// players' views [`DEFAULT_MAX_REWIND_MS`] back.
 pub fn setup_with(game: &str, seed: u64, tick_rate: u32, config: &impl Serialize) -> MatchSetup {
     MatchSetup {
         game: game.into(),
@@ -45,6 +47,7 @@ pub fn setup_with(game: &str, seed: u64, tick_rate: u32, config: &impl Serialize
         // Plain structs of numbers serialize infallibly; `Null` would only
         // mean "defaults" on the way back.
         config: serde_json::to_value(config).unwrap_or(serde_json::Value::Null),
+        max_rewind: rewind_ticks(DEFAULT_MAX_REWIND_MS, tick_rate),
     }
 }
 
@@ -108,16 +111,14 @@ fn config_from<T: serde::de::DeserializeOwned + Default>(
 /// Builds the simulation a setup describes.
 pub fn build(setup: &MatchSetup) -> Result<Box<dyn Simulation>, GameError> {
     match setup.game.as_str() {
-        "arena" => Ok(Box::new(arena::new_world_at(
-            setup.seed,
-            config_from(setup)?,
-            setup.tick_rate,
-        )?)),
-        "bench" => Ok(Box::new(bench::new_world_at(
-            setup.seed,
-            config_from(setup)?,
-            setup.tick_rate,
-        )?)),
+        "arena" => Ok(Box::new(
+            arena::new_world_at(setup.seed, config_from(setup)?, setup.tick_rate)?
+                .with_max_rewind(setup.max_rewind),
+        )),
+        "bench" => Ok(Box::new(
+            bench::new_world_at(setup.seed, config_from(setup)?, setup.tick_rate)?
+                .with_max_rewind(setup.max_rewind),
+        )),
         other => Err(GameError::UnknownGame(other.into())),
     }
 }
