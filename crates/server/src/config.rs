@@ -146,6 +146,16 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_RESUME_TOKEN_LIFETIME", value_parser = parse_secs, default_value = "86400")]
     pub resume_token_lifetime: Duration,
 
+    /// Seconds between two trims of the allocator: every this often a
+    /// housekeeping task gives the pages glibc holds free in its arenas
+    /// back to the system (`malloc_trim(0)`), so that the resident set of a
+    /// server under churn levels off instead of creeping up with freed
+    /// buffers of closed connections and rooms. Each trim's time is in
+    /// `tickwire_malloc_trim_seconds`. 0: never (glibc keeps them). Does
+    /// nothing off glibc.
+    #[arg(long, env = "TICKWIRE_MALLOC_TRIM_EVERY", value_parser = parse_secs_or_zero, default_value = "1")]
+    pub malloc_trim_every: Duration,
+
     /// Catch-up ticks a late room may run back to back before it drops the
     /// remaining time (counted in `tickwire_catchup_ticks_dropped_total`).
     #[arg(long, env = "TICKWIRE_MAX_CATCH_UP", default_value_t = 4)]
@@ -368,6 +378,7 @@ impl Default for Config {
             outbox_lag: Duration::from_secs(10),
             reconnect_grace: Duration::from_secs(20),
             resume_token_lifetime: Duration::from_secs(86_400),
+            malloc_trim_every: Duration::from_secs(1),
             max_catch_up: 4,
             threads: 0,
             room_threads: 1,
@@ -613,6 +624,27 @@ mod tests {
         );
         assert!(parse(&["--reconnect-grace", "-1"]).is_err());
         assert!(parse(&["--resume-token-lifetime", "0"]).is_err());
+    }
+
+    #[test]
+    fn the_malloc_trim_period_parses_and_zero_turns_it_off() {
+        let parsed = parse(&["--malloc-trim-every", "2.5"]);
+        assert!(
+            matches!(&parsed, Ok(c) if c.malloc_trim_every == Duration::from_millis(2500)),
+            "{parsed:?}"
+        );
+        let off = parse(&["--malloc-trim-every", "0"]);
+        assert!(
+            matches!(&off, Ok(c) if c.malloc_trim_every.is_zero()),
+            "{off:?}"
+        );
+        let default = parse(&[]);
+        assert!(
+            matches!(&default, Ok(c) if c.malloc_trim_every == Duration::from_secs(1)),
+            "{default:?}"
+        );
+        assert!(parse(&["--malloc-trim-every", "-1"]).is_err());
+        assert!(parse(&["--malloc-trim-every", "soon"]).is_err());
     }
 
     #[test]

@@ -53,6 +53,7 @@ mod frame;
 mod game;
 mod http;
 mod lobby;
+mod malloc;
 mod name;
 mod outbox;
 mod page;
@@ -169,6 +170,8 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     done: mpsc::Receiver<()>,
     acceptor: tokio::task::JoinHandle<()>,
+    /// The allocator's trims (`--malloc-trim-every`), if on.
+    trimmer: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// A server not started yet, to give it what the config cannot hold (an
@@ -300,6 +303,8 @@ impl Server {
             .map(TcpListener::local_addr)
             .transpose()?;
         let admin = admin_listener.map(|l| tokio::spawn(admin_loop(l, Arc::clone(&shared))));
+        let trim_every = shared.config.malloc_trim_every;
+        let trimmer = (!trim_every.is_zero()).then(|| tokio::spawn(malloc::trim_every(trim_every)));
         Ok(Self {
             local_addr,
             admin_addr,
@@ -308,6 +313,7 @@ impl Server {
             shutdown: shutdown_tx,
             done,
             acceptor,
+            trimmer,
         })
     }
 
@@ -361,6 +367,9 @@ impl Server {
         }
         if let Some(admin) = &self.admin {
             admin.abort();
+        }
+        if let Some(trimmer) = &self.trimmer {
+            trimmer.abort();
         }
         let _ = self.shutdown.send(true);
         self.shared.alive.lock().take();

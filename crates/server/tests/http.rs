@@ -95,3 +95,33 @@ async fn the_web_client_is_served_with_module_friendly_types() {
     assert!(hidden.starts_with("HTTP/1.1 404"), "{hidden}");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_allocator_is_trimmed_every_period_and_timed() {
+    let config = tickwire::Config {
+        malloc_trim_every: std::time::Duration::from_millis(50),
+        ..test_config()
+    };
+    let server = start(config).await;
+    let addr = server.local_addr();
+    // Trims counted in /metrics; bounded wait, generous for a loaded machine.
+    let trims = |response: &str| -> u64 {
+        response
+            .lines()
+            .find_map(|line| line.strip_prefix("tickwire_malloc_trim_seconds_count "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut response = http_get(addr, "/metrics").await;
+    while trims(&response) < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        response = http_get(addr, "/metrics").await;
+    }
+    assert!(trims(&response) >= 3, "no trims counted:\n{response}");
+    assert!(
+        response.contains("tickwire_malloc_trim_seconds_bucket{le=\"0.001\"}"),
+        "{response}"
+    );
+    server.shutdown().await;
+}
