@@ -52,6 +52,7 @@ mod lobby;
 mod name;
 mod outbox;
 mod page;
+pub mod replay;
 mod room;
 mod session;
 mod stats;
