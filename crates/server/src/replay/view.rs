@@ -15,6 +15,10 @@ use super::timeline::{Cursor, Figures, Timeline, Track};
 /// Longest list of divergences the match message carries: the first ones.
 pub const MAX_DIVERGENCES_LISTED: usize = 100;
 
+/// Most entities a frame lists while playing; beyond, only paused frames
+/// list them (a paused one lists every entity).
+pub const MAX_PLAYING_ENTITIES: usize = 1000;
+
 /// The match: sent once to every viewer page, and at `/viewer/api/match`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -26,8 +30,8 @@ pub struct MatchView<'a> {
     pub name: &'a str,
     /// The game's name.
     pub game: &'a str,
-    /// The match's seed.
-    pub seed: u64,
+    /// The match's seed, as a decimal string (a `u64`).
+    pub seed: String,
     /// The recorded tick rate.
     pub tick_rate: u32,
     /// Ticks in the match.
@@ -104,7 +108,7 @@ impl<'a> MatchView<'a> {
             kind: "match",
             name: timeline.name(),
             game: &setup.game,
-            seed: setup.seed,
+            seed: setup.seed.to_string(),
             tick_rate: setup.tick_rate,
             ticks: timeline.ticks(),
             keyframe_ticks: timeline.keyframe_ticks(),
@@ -164,7 +168,8 @@ pub struct FrameView {
     pub follow: Option<u32>,
     /// What the followed player was sent at the shown tick.
     pub pov: Option<PovView>,
-    /// Every replicated entity, de-quantized; only while paused.
+    /// Every replicated entity, de-quantized: while paused, and while
+    /// playing when there are at most [`MAX_PLAYING_ENTITIES`].
     pub entities: Option<Vec<EntityView>>,
 }
 
@@ -234,7 +239,7 @@ pub struct Playing {
 }
 
 impl FrameView {
-    /// The frame of the cursor's tick; with the entities when paused.
+    /// The frame of the cursor's tick.
     pub fn new(timeline: &Timeline, cursor: &Cursor, seats: &[Seat], playing: Playing) -> Self {
         let tick = cursor.tick();
         let hash = timeline.replayed(tick);
@@ -283,7 +288,7 @@ impl FrameView {
                 .collect(),
             follow: playing.follow.map(|p| p.0),
             pov,
-            entities: (!playing.playing).then(|| {
+            entities: (!playing.playing || rows.len() <= MAX_PLAYING_ENTITIES).then(|| {
                 rows.iter()
                     .filter_map(|row| entity(timeline.schema(), row))
                     .collect()
