@@ -33,18 +33,18 @@ const serverBin = () => gameBinary('TICKWIRE_BIN', 'tickwire', 'tickwire');
 const swarmBin = () => gameBinary('TICKWIRE_SWARM_BIN', 'tickwire-swarm', 'tickwire-swarm');
 
 /**
- * Records one arena match of six swarm bots (random inputs) for about
+ * Records one arena match of eight swarm bots (random inputs) for about
  * four seconds, in an arena bigger than a player's view. Returns the
  * record's path and its lines.
  */
 async function recordMatch(dir) {
-  const server = await startServer(serverBin(), ['--record', dir, '--arena-size', '2400', '--view-size', '1000']);
+  const server = await startServer(serverBin(), ['--record', dir, '--arena-size', '1800', '--view-size', '1000']);
   try {
     const ws = server.url.replace('http://', 'ws://') + '/ws';
     const swarm = spawnSync(
       swarmBin(),
       [
-        ...['--url', ws, '--bots', '6', '--room-size', '6', '--room-prefix', 'match'],
+        ...['--url', ws, '--bots', '8', '--room-size', '8', '--room-prefix', 'match'],
         ...['--duration', '3s', '--warmup', '1s', '--behaviour', 'random', '--quiet'],
         // Bots to play, not to measure: no verdict on rates.
         ...['--min-snapshot-rate', '0', '--max-gap-p99-ms', '1000000'],
@@ -130,10 +130,11 @@ async function frameWhere(page, pred, arg) {
   return page.evaluate(() => window.viewer.frame);
 }
 
-/** What the arena page holds: its welcome's player and avatar, its tick, its entities. */
+/** What the arena page holds: whom it watches and that player's avatar, its tick, its entities. */
 function held(game) {
   return game.evaluate(() => ({
-    player: window.tickwire.playerId,
+    spectator: window.tickwire.client.spectating,
+    following: window.tickwire.client.following,
     avatar: window.tickwire.avatarId,
     tick: window.tickwire.tick,
     entities: window.tickwire.entities,
@@ -166,7 +167,7 @@ test('the viewer plays a recorded swarm match with the arena\'s own page: seek, 
     const match = await page.evaluate(() => window.viewer.match);
     assert.equal(match.ticks, ticks);
     assert.equal(match.divergentTicks, 0);
-    assert.equal(match.players.length, 6);
+    assert.equal(match.players.length, 8);
     assert.deepEqual(match.keyframes.slice(0, 3), [0, 30, 60]);
 
     // Seek to the middle: the shown tick's hash is the recorded one, and
@@ -179,7 +180,8 @@ test('the viewer plays a recorded swarm match with the arena\'s own page: seek, 
     assert.equal(everyone.diverged, false);
     assert.equal(everyone.follow, null);
     const shown = await pageAt(game, middle);
-    assert.equal(shown.player, 2 ** 32 - 1, 'everyone: no player');
+    assert.equal(shown.spectator, true, 'the page watches');
+    assert.equal(shown.following, null, 'everyone: no one followed');
     sameEntities(shown.entities, everyone.entities);
     assert.ok(everyone.entities.length >= 6, `${everyone.entities.length} entities`);
     assert.equal(await page.textContent('#tick'), String(middle));
@@ -198,8 +200,10 @@ test('the viewer plays a recorded swarm match with the arena\'s own page: seek, 
     await page.evaluate((id) => window.viewer.send({ op: 'follow', player: id }), best.player.id);
     const pov = await frameWhere(page, 'f.follow === a && f.tick === ' + middle, best.player.id);
     const view = pov.pov.view;
-    assert.ok(view && view.width === 1000, `a view of 1000 units: ${JSON.stringify(view)}`);
-    await game.waitForFunction((p) => window.tickwire.playerId === p, best.player.id, { timeout: 15000 });
+    // The square of --view-size around the avatar (f32 corners: a side may
+    // come out a rounding short).
+    assert.ok(view && Math.abs(view.width - 1000) < 0.01 && Math.abs(view.height - 1000) < 0.01, `a view of 1000 units: ${JSON.stringify(view)}`);
+    await game.waitForFunction((p) => window.tickwire.client.following === p, best.player.id, { timeout: 15000 });
     const seen = await pageAt(game, middle);
     assert.equal(seen.avatar, best.player.avatar, 'the page controls the followed avatar');
     const seenIds = Object.keys(seen.entities).map(Number).sort((a, b) => a - b);
@@ -225,7 +229,7 @@ test('the viewer plays a recorded swarm match with the arena\'s own page: seek, 
     await page.evaluate(() => window.viewer.send({ op: 'step', by: 1 }));
     await frameWhere(page, 'f.tick === a', paused.tick + 1);
     await pageAt(game, paused.tick + 1);
-    await page.keyboard.press('ArrowLeft');
+    await page.keyboard.press(',');
     await frameWhere(page, 'f.tick === a', paused.tick);
     await pageAt(game, paused.tick);
     // The URL links to what is shown.
@@ -236,7 +240,12 @@ test('the viewer plays a recorded swarm match with the arena\'s own page: seek, 
     // A deep link opens on its tick and player.
     const { page: linked, game: linkedGame } = await openViewer(browser, `${viewer.url}?tick=${middle}&player=${best.player.id}`, errors);
     await frameWhere(linked, 'f.tick === a && f.follow !== null', middle);
-    await linkedGame.waitForFunction((p) => window.tickwire.playerId === p, best.player.id, { timeout: 15000 });
+    await linkedGame.waitForFunction((p) => window.tickwire.client.following === p, best.player.id, { timeout: 15000 });
+    // The arena's own watch keys switch whom the viewer follows.
+    await linkedGame.focus('canvas');
+    await linked.keyboard.press('Tab');
+    const switched = await frameWhere(linked, 'f.follow !== null && f.follow !== a', best.player.id);
+    await linkedGame.waitForFunction((p) => window.tickwire.client.following === p, switched.follow, { timeout: 15000 });
     await linked.close();
 
     // The record with one input changed: the divergence at that tick.

@@ -104,10 +104,12 @@ const minimap = new Minimap(/** @type {HTMLCanvasElement} */ ($('minimap')));
 
 connect();
 wireControls();
-// The game's own page. A page that waits for a click (the arena's join
-// screen) starts at once with `autoplay`; a page that connects on load
-// ignores it.
-/** @type {HTMLIFrameElement} */ ($('game')).src = '/?autoplay=1&name=viewer';
+// The game's own page, asked to watch (`spectate=1`: the arena's page
+// starts watching at once, its keys switching whom the viewer follows); a
+// page that waits for a click to play starts at once with `autoplay`; a
+// page that connects on load ignores both. The viewer's welcome makes the
+// SDK a spectator whatever the page asked.
+/** @type {HTMLIFrameElement} */ ($('game')).src = '/?spectate=1&autoplay=1&name=viewer';
 
 /** Opens the viewer's socket; retried while the viewer is away. */
 function connect() {
@@ -439,19 +441,24 @@ function wireControls() {
     const value = /** @type {HTMLSelectElement} */ (e.target).value;
     viewer.send({ op: 'follow', player: value === '' ? null : Number(value) });
   });
-  /** @param {KeyboardEvent} e */
-  const onKey = (e) => {
+  /**
+   * The viewer's keys: space plays and pauses, `,` and `.` (and the arrows,
+   * outside the game's page) step, with shift a second; Home and End.
+   * @param {KeyboardEvent} e
+   * @param {boolean} inGame whether the game's page has the focus (its arrows are its own)
+   */
+  const onKey = (e, inGame) => {
     if ((e.target instanceof Element && e.target.tagName === 'SELECT') || e.altKey || e.ctrlKey || e.metaKey) return;
     const big = e.shiftKey ? viewer.match?.tickRate ?? 30 : 1;
-    switch (e.key) {
+    const back = e.key === ',' || e.key === '<' || (!inGame && e.key === 'ArrowLeft');
+    const on = e.key === '.' || e.key === '>' || (!inGame && e.key === 'ArrowRight');
+    if (back) viewer.send(big === 1 ? { op: 'step', by: -1 } : { op: 'seek', tick: Math.max(0, tick() - big) });
+    else if (on) viewer.send(big === 1 ? { op: 'step', by: 1 } : { op: 'seek', tick: tick() + big });
+    switch (back || on ? 'stepped' : e.key) {
+      case 'stepped':
+        break;
       case ' ':
         viewer.send({ op: viewer.frame?.playing ? 'pause' : 'play' });
-        break;
-      case 'ArrowLeft':
-        viewer.send(big === 1 ? { op: 'step', by: -1 } : { op: 'seek', tick: Math.max(0, tick() - big) });
-        break;
-      case 'ArrowRight':
-        viewer.send(big === 1 ? { op: 'step', by: 1 } : { op: 'seek', tick: tick() + big });
         break;
       case 'Home':
         viewer.send({ op: 'seek', tick: 0 });
@@ -464,14 +471,15 @@ function wireControls() {
     }
     e.preventDefault();
   };
-  document.addEventListener('keydown', onKey);
-  // The game's page is of this origin, and its input goes nowhere in a
-  // replay: the keys steer the playback there too (a page that takes the
-  // focus, as the arena's does, would keep them otherwise).
+  document.addEventListener('keydown', (e) => onKey(e, false));
+  // The game's page is of this origin, and plays nothing in a replay: the
+  // keys steer the playback there too (a page that takes the focus, as the
+  // arena's does, would keep them otherwise), but its arrows, which a
+  // watching page uses to switch players.
   const frame = /** @type {HTMLIFrameElement} */ ($('game'));
   frame.addEventListener('load', () => {
     try {
-      frame.contentWindow?.addEventListener('keydown', onKey);
+      frame.contentWindow?.addEventListener('keydown', (e) => onKey(e, true));
     } catch {
       // Another origin: the keys work once this page has the focus.
     }

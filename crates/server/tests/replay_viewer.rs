@@ -502,8 +502,10 @@ async fn the_viewer_streams_the_match_to_a_game_page_as_a_viewer_page_steers_it(
     let (welcome, tick, state) = page.started_over().await;
     assert_eq!(tick, 0);
     assert!(state.is_empty());
-    assert_eq!(welcome.player, PlayerId(u32::MAX));
-    assert_eq!(welcome.avatar.0, 0);
+    assert!(welcome.spectator, "a page watches the match");
+    assert_eq!(welcome.player, tickwire_protocol::NO_PLAYER);
+    assert_eq!(welcome.following, None);
+    assert_eq!(welcome.avatar, tickwire_protocol::NO_ENTITY);
     assert_eq!(welcome.tick_rate, 30);
 
     // A viewer page hears the match, then the shown tick.
@@ -557,7 +559,8 @@ async fn the_viewer_streams_the_match_to_a_game_page_as_a_viewer_page_steers_it(
     assert_eq!(f32_of(&pov["view"]["x"]), view.min.x);
     assert_eq!(f32_of(&pov["view"]["width"]), view.max.x - view.min.x);
     let (welcome, tick, state) = page.started_over().await;
-    assert_eq!(welcome.player, PlayerId(1));
+    assert!(welcome.spectator);
+    assert_eq!(welcome.following, Some(PlayerId(1)));
     assert!(
         state.iter().any(|r| r.id == welcome.avatar),
         "its own avatar in view"
@@ -568,6 +571,16 @@ async fn the_viewer_streams_the_match_to_a_game_page_as_a_viewer_page_steers_it(
         state.len() < at_200.len(),
         "a view holds less than the match"
     );
+
+    // A spectator page switches whom it watches: the viewer follows.
+    let watch = ClientMessage::Watch(tickwire_protocol::WatchTarget::Player(PlayerId(3)));
+    page.ws
+        .send(Message::Binary(watch.to_bytes().into()))
+        .await
+        .unwrap();
+    steer.frame(|f| f["follow"] == 3).await;
+    let (welcome, _, _) = page.started_over().await;
+    assert_eq!(welcome.following, Some(PlayerId(3)));
 
     // Back to everyone, then a seek back: a full snapshot of an earlier
     // tick, which the page's keeper takes as a start over.

@@ -70,8 +70,9 @@ pub enum Command {
     Page(Box<PageStream>),
     /// A viewer page to report to: its queue.
     Viewer(mpsc::Sender<Out>),
-    /// A viewer page's action; a refusal goes back to `reply`.
-    Act(Action, mpsc::Sender<Out>),
+    /// An action, of a viewer page (a refusal goes back to its queue) or
+    /// of a game page (a spectator's `Watch`; a refusal is dropped).
+    Act(Action, Option<mpsc::Sender<Out>>),
 }
 
 /// The shown tick, for pongs: read by the game pages' readers.
@@ -192,7 +193,9 @@ impl Playback {
             Command::Act(action, reply) => {
                 if let Err(refused) = self.act(action) {
                     let message = serde_json::json!({"type": "error", "message": refused});
-                    let _ = reply.try_send(Out::Text(message.to_string()));
+                    if let Some(reply) = reply {
+                        let _ = reply.try_send(Out::Text(message.to_string()));
+                    }
                 }
             }
         }

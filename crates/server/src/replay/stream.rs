@@ -1,37 +1,32 @@
 //! One game page's stream: the recorded match as a live socket would have
 //! carried it.
 //!
-//! A page is served as a client of the match: a welcome, then a snapshot
-//! per shown tick from a replication core of its own
-//! (`tickwire_protocol::Replicator`), the game's events, and the roster's
-//! joins and leaves. It follows the viewer's point of view: a player (the
-//! welcome names that player and its avatar, and the snapshots carry that
-//! player's view, within the budget the figures were measured with) or
-//! everyone (no player, no avatar, the whole room). Every discontinuity
+//! A page is served as a spectator of the match (`docs/protocol.md`,
+//! Spectators): a welcome, then a snapshot per shown tick from a
+//! replication core of its own (`tickwire_protocol::Replicator`), the
+//! game's events, and the roster's joins and leaves. It follows the
+//! viewer's point of view: a player (the welcome follows that player and
+//! names its avatar, and the snapshots carry exactly that player's view,
+//! within the budget the figures were measured with) or everyone (no one
+//! followed, the whole room). Every discontinuity
 //! (a seek, a step, play, pause, another speed, another point of view)
 //! starts the page over: a new welcome whose tick rate is the playback's
 //! snapshot rate, then a full snapshot, which the client takes whatever
-//! its tick (`docs/protocol.md`). The page's own inputs are read and
-//! acknowledged, never applied: a page that predicts its own entity then
-//! draws the recorded one.
+//! its tick (`docs/protocol.md`). A spectator sends no input; one that
+//! does (a client that does not know spectators) is read and acknowledged,
+//! never applied, so that a page that predicts draws the recorded entity.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use tickwire_protocol::{Budget, Delivery, Replicator, Sink};
+use tickwire_protocol::{Budget, Delivery, NO_ENTITY, NO_PLAYER, Replicator, Sink};
 use tickwire_sim::{NetId, PlayerId, Rect, ReplicatedEntity, Simulation};
 use tokio::sync::mpsc;
 
 use super::recorded::Seat;
 use super::timeline::{Cursor, Timeline};
 use crate::wire;
-
-/// The `player` of a welcome that follows no one: no player has it.
-pub const NO_PLAYER: PlayerId = PlayerId(u32::MAX);
-
-/// The `avatar` of a welcome that follows no one: no entity has id 0.
-pub const NO_ENTITY: NetId = NetId(0);
 
 /// Messages waiting for one page's socket. A page that falls this far
 /// behind is started over once it has room again.
@@ -145,8 +140,10 @@ impl PageStream {
         self.avatar = followed.and_then(|s| s.avatar).unwrap_or(NO_ENTITY);
         self.roster = seats.iter().map(|s| s.player).collect();
         let welcome = wire::encode_welcome(wire::Welcome {
-            player: followed.map_or(NO_PLAYER, |s| s.player),
+            player: NO_PLAYER,
             avatar: self.avatar,
+            spectator: true,
+            following: followed.map(|s| s.player),
             room: timeline.name(),
             tick_rate: showing.rate,
             tick: cursor.tick(),

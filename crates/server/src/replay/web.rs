@@ -29,6 +29,7 @@ use hyper::upgrade::Upgraded;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use rust_embed::RustEmbed;
+use tickwire_protocol::WatchTarget;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::playback::{Action, Command, ShownTick, VIEWER_QUEUE};
@@ -330,12 +331,25 @@ async fn page_socket(ws: WebSocket<Stream>, shared: &Shared) {
     }
     let schema_hash = shared.timeline.schema().hash();
     let shown = Arc::clone(&shared.shown);
+    let commands = shared.commands.clone();
     read_messages(read, &tx, shared.stop.clone(), |opcode, payload| {
         if opcode == OpCode::Text {
             return Err((1003, "only binary protocol messages are accepted".into()));
         }
         match wire::decode_client(payload) {
             Ok(ClientMessage::Input(input)) => acks.saw(input.seq),
+            // A spectator page switches whom it watches: the viewer's
+            // point of view, for every page. A rectangle is not one.
+            Ok(ClientMessage::Watch(target)) => {
+                let player = match target {
+                    WatchTarget::Player(p) => Some(Some(p.0)),
+                    WatchTarget::Anyone => Some(None),
+                    WatchTarget::Rect { .. } => None,
+                };
+                if let Some(player) = player {
+                    let _ = commands.try_send(Command::Act(Action::Follow { player }, None));
+                }
+            }
             Ok(ClientMessage::Ping { client_time }) => {
                 let _ = tx.try_send(Out::Binary(wire::encode_pong(client_time, shown.get())));
             }
@@ -390,7 +404,7 @@ async fn viewer_socket(ws: WebSocket<Stream>, shared: &Shared) {
                 // The playback answers actions quickly; one that finds its
                 // queue full is refused like a bad one.
                 if commands
-                    .try_send(Command::Act(action, tx.clone()))
+                    .try_send(Command::Act(action, Some(tx.clone())))
                     .is_err()
                 {
                     let message = serde_json::json!({"type": "error", "message": "the playback is busy"});
