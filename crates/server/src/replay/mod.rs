@@ -23,11 +23,11 @@
 //!
 //! ```no_run
 //! # async fn example(record: tickwire_sim::record::MatchRecord) -> anyhow::Result<()> {
-//! use tickwire::replay::{Timeline, TimelineOptions, Viewer, ViewerOptions};
+//! use tickwire::replay::{TimelineOptions, Viewer, ViewerOptions};
 //! let games = tickwire::bundled::games();
 //! let timeline = games.timeline("room-1", record, TimelineOptions::default())?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! let viewer = Viewer::start(timeline, games.page_of(), listener, ViewerOptions::default())?;
+//! let viewer = Viewer::start(timeline, games.served_page(), listener, ViewerOptions::default())?;
 //! println!("open {}", viewer.url());
 //! viewer.shutdown().await;
 //! # Ok(()) }
