@@ -517,7 +517,14 @@ impl Games {
                 ticks: timeline.hashed_ticks(),
             },
         };
-        println!("{}: {verdict}", file.display());
+        if timeline.hashed_ticks() == 0 {
+            println!(
+                "{}: the record holds no state hashes: shown unchecked",
+                file.display()
+            );
+        } else {
+            println!("{}: {verdict}", file.display());
+        }
         let viewer_options = ViewerOptions {
             max_connections: flags.max_connections,
         };
@@ -765,6 +772,75 @@ mod tests {
             matches!(&claims, Ok(c) if c.sub == "ann" && c.room.as_deref() == Some("r1") && c.exp > now),
             "{claims:?}"
         );
+    }
+
+    #[test]
+    fn the_viewer_flags_go_with_serve_only() {
+        let games = bundled();
+        let args = [
+            "replay",
+            "r.jsonl",
+            "--serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--keyframe-seconds",
+            "2",
+            "--bandwidth-budget",
+            "3000",
+        ];
+        let command = parse(&games, &args).and_then(|m| subcommand(&m));
+        let Ok(Some(Command::Replay(flags))) = command else {
+            panic!("not the replay subcommand: {command:?}");
+        };
+        assert!(flags.serve);
+        assert_eq!(flags.listen.port(), 0);
+        assert_eq!(flags.max_connections, 16);
+        let options = flags.timeline_options(30);
+        assert!(
+            matches!(
+                options,
+                Ok(TimelineOptions {
+                    keyframe_ticks: 60,
+                    bandwidth_budget: Some(3000)
+                })
+            ),
+            "{options:?}"
+        );
+        // Without --serve, the viewer's flags are refused.
+        assert!(parse(&games, &["replay", "r.jsonl", "--listen", "127.0.0.1:0"]).is_err());
+        assert!(parse(&games, &["replay", "r.jsonl", "--keyframe-seconds", "1"]).is_err());
+        // A keyframe every 0 seconds is no keyframe.
+        let command = parse(
+            &games,
+            &["replay", "r.jsonl", "--serve", "--keyframe-seconds", "0"],
+        )
+        .and_then(|m| subcommand(&m));
+        let Ok(Some(Command::Replay(flags))) = command else {
+            panic!("not the replay subcommand: {command:?}");
+        };
+        assert!(flags.timeline_options(30).is_err());
+        // A hair of a second is still a tick.
+        let command = parse(
+            &games,
+            &[
+                "replay",
+                "r.jsonl",
+                "--serve",
+                "--keyframe-seconds",
+                "0.001",
+            ],
+        )
+        .and_then(|m| subcommand(&m));
+        let Ok(Some(Command::Replay(flags))) = command else {
+            panic!("not the replay subcommand: {command:?}");
+        };
+        assert!(matches!(
+            flags.timeline_options(30),
+            Ok(TimelineOptions {
+                keyframe_ticks: 1,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -648,6 +648,23 @@ async fn the_viewer_streams_the_match_to_a_game_page_as_a_viewer_page_steers_it(
         }
     }
 
+    // A flood of actions is cut to the viewer's rate, and answered so.
+    for _ in 0..400 {
+        steer.act(serde_json::json!({"op": "pause"})).await;
+    }
+    loop {
+        let m = steer.read().await;
+        if m["type"] == "error" && m["message"].as_str().unwrap().contains("too many") {
+            break;
+        }
+    }
+    // Still steering once the flood is over.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    steer
+        .act(serde_json::json!({"op": "seek", "tick": 42}))
+        .await;
+    steer.frame(|f| f["tick"] == 42).await;
+
     // The JSON API and the files.
     let client = reqwest_like(addr, "/viewer/api/match").await;
     assert!(client.contains("\"type\":\"match\""), "{client}");

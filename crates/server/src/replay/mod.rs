@@ -54,7 +54,7 @@ use tokio::task::JoinHandle;
 pub use self::playback::Action;
 pub use self::recorded::{Replayable, Seat};
 pub use self::timeline::{Cursor, Divergence, Figures, Timeline, TimelineOptions, Track};
-pub use self::web::{MAX_PAGE_MESSAGE, MAX_VIEWER_MESSAGE};
+pub use self::web::{MAX_ACTIONS_PER_SECOND, MAX_PAGE_MESSAGE, MAX_VIEWER_MESSAGE};
 use crate::Page;
 
 /// Time a connection has to send its request head.

@@ -14,11 +14,13 @@
 //! Both sockets are bounded: at most `max_connections` at once (HTTP 503
 //! beyond), messages of at most [`MAX_PAGE_MESSAGE`] and
 //! [`MAX_VIEWER_MESSAGE`] bytes (close 1009), no fragmented messages
-//! (close 1003), and a queue per socket (`PAGE_QUEUE`, `VIEWER_QUEUE`) that
-//! a slow socket never grows.
+//! (close 1003), a viewer page's actions at most
+//! [`MAX_ACTIONS_PER_SECOND`] (the rest dropped), and a queue per socket
+//! (`PAGE_QUEUE`, `VIEWER_QUEUE`) that a slow socket never grows.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocket, WebSocketError, WebSocketRead};
@@ -38,6 +40,7 @@ use super::timeline::Timeline;
 use super::view::{MatchView, TrackView};
 use crate::http::{Body, static_file, text};
 use crate::page::{self, Page};
+use crate::session::rate::{Admit, Budget};
 use crate::wire::{self, ClientMessage};
 
 /// Largest message a game page may send: its protocol's messages are a
@@ -46,6 +49,11 @@ pub const MAX_PAGE_MESSAGE: usize = 4096;
 
 /// Largest message a viewer page may send: one JSON action.
 pub const MAX_VIEWER_MESSAGE: usize = 1024;
+
+/// Actions a viewer page may send per second, and at once: a timeline
+/// dragged sends one per drawn frame. Beyond, an action is dropped and
+/// answered with an error.
+pub const MAX_ACTIONS_PER_SECOND: u32 = 120;
 
 /// The viewer's page (`client-web/viewer/`), served at `/viewer/`.
 /// Release builds embed it; debug builds read it from the source tree.
@@ -395,9 +403,15 @@ async fn viewer_socket(ws: WebSocket<Stream>, shared: &Shared) {
         return;
     }
     let commands = shared.commands.clone();
+    let mut budget = Budget::new(MAX_ACTIONS_PER_SECOND, MAX_ACTIONS_PER_SECOND, None);
     read_messages(read, &tx, shared.stop.clone(), |opcode, payload| {
         if opcode != OpCode::Text {
             return Err((1003, "only JSON text messages are accepted".into()));
+        }
+        if budget.admit(tokio::time::Instant::now(), Duration::ZERO) != Admit::Yes {
+            let message = serde_json::json!({"type": "error", "message": "too many actions: dropped"});
+            let _ = tx.try_send(Out::Text(message.to_string()));
+            return Ok(());
         }
         match serde_json::from_slice::<Action>(payload) {
             Ok(action) => {
