@@ -5,8 +5,9 @@
 # real game binaries: the arena, asteroids and the starter template).
 #
 # Needs a Rust toolchain, and checks the rest first, before building
-# anything: Node.js 20+ and npm, and Debian's Chromium at /usr/bin/chromium
-# (TICKWIRE_CHROMIUM overrides the path checked). Run as root on a Debian
+# anything: Node.js 20+ and npm, Debian's Chromium at /usr/bin/chromium
+# (TICKWIRE_CHROMIUM overrides the path checked), and redis-server (the
+# cluster tests start their own, on loopback). Run as root on a Debian
 # machine, it installs what is missing with apt-get; otherwise it stops at
 # once with the command to run. It runs `npm ci` in client-web when
 # node_modules is missing or older than package-lock.json.
@@ -27,8 +28,8 @@ NEEDS=(
     "Node.js 20+|nodejs|node_20_or_newer"
     "npm|npm|command -v npm"
     "Debian's Chromium at $CHROMIUM|chromium fonts-dejavu-core|test -x '$CHROMIUM'"
-    # The cluster tests will need a Redis server:
-    # "redis-server|redis-server|command -v redis-server"
+    # The cluster tests start their own Redis servers.
+    "redis-server|redis-server|command -v redis-server"
 )
 
 # Sets MISSING (what) and PACKAGES (to install) from NEEDS.

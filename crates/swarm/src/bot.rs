@@ -2,6 +2,10 @@
 //! [`Behaviour`] picks from the declared input, and decodes every snapshot
 //! with the protocol crate's client state keeper.
 //!
+//! A bot enters its room first ([`enter`]): matchmaking with `--matchmake`,
+//! the connection, the join, up to the welcome; a cluster's redirect (the
+//! room is on another node) is followed once.
+//!
 //! Each bot is two tasks over one socket split in halves, because
 //! fastwebsockets' `read_frame` is not cancel-safe and so cannot share a
 //! `select!` with a timer: the reader decodes and measures; the writer sends
@@ -45,8 +49,11 @@ pub struct Target {
     pub path_and_query: String,
     /// Largest message accepted from the server.
     pub max_message_size: usize,
-    /// TCP plus WebSocket handshake timeout.
+    /// Time to enter the room: matchmaking, TCP, the WebSocket handshake
+    /// and the welcome.
     pub connect_timeout: Duration,
+    /// Place each bot through the cluster's matchmaking first.
+    pub matchmake: bool,
     /// Seed of the bots' random generators (each bot mixes in its index).
     pub seed: u64,
 }
@@ -75,6 +82,7 @@ impl Target {
             max_message_size: 1 << 20,
             connect_timeout: Duration::from_secs(10),
             seed: 1,
+            matchmake: false,
         })
     }
 
@@ -113,7 +121,13 @@ pub async fn connect(
     room: &str,
     name: &str,
 ) -> Result<fastwebsockets::WebSocket<Upgraded>, String> {
-    let stream = TcpStream::connect(&target.addr)
+    connect_to(&target.addr, &target.uri_for(room, name)).await
+}
+
+/// Opens a connection to `addr` (`host:port`): TCP (no delay) and the
+/// WebSocket handshake for `uri`.
+async fn connect_to(addr: &str, uri: &str) -> Result<fastwebsockets::WebSocket<Upgraded>, String> {
+    let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     stream
@@ -121,8 +135,8 @@ pub async fn connect(
         .map_err(|e| format!("connect: {e}"))?;
     let req = Request::builder()
         .method("GET")
-        .uri(target.uri_for(room, name))
-        .header("Host", &target.addr)
+        .uri(uri)
+        .header("Host", addr)
         .header(UPGRADE, "websocket")
         .header(CONNECTION, "Upgrade")
         .header("Sec-WebSocket-Key", handshake::generate_key())
@@ -136,6 +150,66 @@ pub async fn connect(
             other => format!("handshake: {other}"),
         })?;
     Ok(ws)
+}
+
+/// Enters `room` as `name`: matchmaking first with [`Target::matchmake`],
+/// then the connection up to the welcome, and the join; returns the
+/// welcome undecoded with the socket. A cluster's redirect is followed once; a
+/// second one is an error, as is any close before the welcome.
+pub async fn enter(
+    target: &Target,
+    room: &str,
+    name: &str,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>), String> {
+    let (mut addr, mut uri) = if target.matchmake {
+        let offer = crate::cluster::matchmake(&target.addr, room, name).await?;
+        crate::cluster::endpoint(&offer.url, &offer.room, name, &offer.ticket)?
+    } else {
+        (target.addr.clone(), target.uri_for(room, name))
+    };
+    let mut redirected = false;
+    loop {
+        let mut ws = connect_to(&addr, &uri).await?;
+        ws.set_max_message_size(target.max_message_size);
+        // The server answers the connection itself (a welcome, a redirect,
+        // a refusal); the join goes out after the welcome, so that nothing
+        // is written to a socket being refused (its unread bytes would
+        // reset the connection, and the close with them).
+        let mut reason = None;
+        let to = loop {
+            let frame = ws.read_frame().await.map_err(|e| match e {
+                WebSocketError::UnexpectedEOF => "dropped".to_string(),
+                other => format!("read: {other}"),
+            })?;
+            match frame.opcode {
+                OpCode::Binary => match wire::before_welcome(&frame.payload)? {
+                    wire::BeforeWelcome::Welcome => {
+                        let welcome = frame.payload.to_vec();
+                        ws.write_frame(Frame::binary(Payload::Owned(wire::join())))
+                            .await
+                            .map_err(|e| format!("write: {e}"))?;
+                        return Ok((ws, welcome));
+                    }
+                    wire::BeforeWelcome::Redirect(to) => break to,
+                    wire::BeforeWelcome::Error(why) => reason = Some(why),
+                },
+                OpCode::Close => {
+                    let code = close_code(&frame.payload);
+                    if let Some(reason) = reason {
+                        tracing::debug!(code, %reason, "refused before the welcome");
+                    }
+                    return Err(format!("closed {code}"));
+                }
+                OpCode::Text => return Err("text frame".to_string()),
+                _ => {}
+            }
+        };
+        if redirected {
+            return Err("redirected twice".to_string());
+        }
+        redirected = true;
+        (addr, uri) = crate::cluster::endpoint(&to.url, &to.room, name, &to.ticket)?;
+    }
 }
 
 /// Send times of recent inputs, for matching acknowledgements.
@@ -186,9 +260,9 @@ pub async fn run(
     let stop = done.clone();
     let stopping = move || *stop.borrow();
     let name = format!("bot{index}");
-    let ws =
-        match tokio::time::timeout(target.connect_timeout, connect(&target, &room, &name)).await {
-            Ok(Ok(ws)) => ws,
+    let (ws, welcome) =
+        match tokio::time::timeout(target.connect_timeout, enter(&target, &room, &name)).await {
+            Ok(Ok(entered)) => entered,
             Ok(Err(e)) => {
                 let kind = e.split(':').next().unwrap_or("connect").to_string();
                 shared.error(kind);
@@ -201,14 +275,19 @@ pub async fn run(
         };
     let (mut reader, writer) = ws.split(tokio::io::split);
     reader.set_max_message_size(target.max_message_size);
+    let mut decoder = wire::Decoder::default();
+    if let Err(e) = decoder.on_message(&welcome) {
+        shared.error(format!("decode: {e}"));
+        return BotTotals::default();
+    }
 
     let pending = Arc::new(Mutex::new(PendingInputs::default()));
     let (ctrl_tx, ctrl_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(8);
     let (schema_tx, schema_rx) = oneshot::channel::<Schema>();
     let mut schema_tx = Some(schema_tx);
 
-    // Writer: the join, then once welcomed an input every 100 ms; control
-    // frames in between.
+    // Writer: once the schema is handed over, an input every 100 ms;
+    // control frames in between.
     let writer = tokio::spawn(write(
         Writer {
             socket: writer,
@@ -222,12 +301,17 @@ pub async fn run(
         schema_rx,
     ));
 
-    // Reader: decode everything, measure in the window.
+    // Reader: decode everything, measure in the window. The welcome came
+    // with the entry.
     let mut totals = BotTotals::default();
     let mut samples = Samples::default();
-    let mut decoder = wire::Decoder::default();
     let mut last_snapshot: Option<Instant> = None;
-    let mut welcomed = false;
+    totals.welcomed = Some(Instant::now());
+    if let (Some(tx), Some(schema)) = (schema_tx.take(), decoder.schema()) {
+        // The writer is gone only if its socket failed.
+        let _ = tx.send(schema.clone());
+    }
+    shared.connected.fetch_add(1, Ordering::Relaxed);
     let mut server_reason: Option<String> = None;
     let shard = index;
     loop {
@@ -255,13 +339,8 @@ pub async fn run(
                 let len = frame.payload.len();
                 match decoder.on_message(&frame.payload) {
                     Ok(Incoming::Welcome) => {
-                        welcomed = true;
-                        totals.welcomed = Some(now);
-                        if let (Some(tx), Some(schema)) = (schema_tx.take(), decoder.schema()) {
-                            // The writer is gone only if its socket failed.
-                            let _ = tx.send(schema.clone());
-                        }
-                        shared.connected.fetch_add(1, Ordering::Relaxed);
+                        shared.error("a second welcome");
+                        break;
                     }
                     Ok(Incoming::Snapshot { last_input }) => {
                         shared.snapshots_total.fetch_add(1, Ordering::Relaxed);
@@ -288,6 +367,11 @@ pub async fn run(
                         last_snapshot = Some(now);
                     }
                     Ok(Incoming::Other) => {}
+                    // A room the cluster moved: the close that follows is
+                    // the error (a bot follows redirects only on entry).
+                    Ok(Incoming::Redirect(to)) => {
+                        server_reason = Some(format!("redirected to {} ({})", to.url, to.room));
+                    }
                     // The close that follows is the error; keep its reason.
                     Ok(Incoming::ServerError(reason)) => server_reason = Some(reason),
                     Err(e) => {
@@ -314,9 +398,7 @@ pub async fn run(
         }
     }
     shared.flush(shard, &mut samples);
-    if welcomed {
-        shared.connected.fetch_sub(1, Ordering::Relaxed);
-    }
+    shared.connected.fetch_sub(1, Ordering::Relaxed);
     drop(ctrl_tx);
     let writer_result = tokio::time::timeout(Duration::from_secs(2), writer).await;
     totals.inputs = match writer_result {
@@ -367,8 +449,8 @@ impl Writer {
     }
 }
 
-/// The writer task: the join; then, once the reader has the welcome's
-/// schema, the behaviour's inputs every 100 ms, each checked against the
+/// The writer task: once the reader has the welcome's schema, the
+/// behaviour's inputs every 100 ms, each checked against the
 /// schema. Returns the inputs it sent in the measured window.
 async fn write(
     mut w: Writer,
@@ -378,14 +460,8 @@ async fn write(
     mut rng: Pcg32,
     mut schema_rx: oneshot::Receiver<Schema>,
 ) -> InputCounts {
-    if w.socket
-        .write_frame(Frame::binary(Payload::Owned(wire::join())))
-        .await
-        .is_err()
-    {
-        return InputCounts::default();
-    }
-    // Wait for the welcome: the behaviour needs the declared input.
+    // The join went out on entry. Wait for the welcome's schema: the
+    // behaviour needs the declared input.
     let schema = loop {
         tokio::select! {
             schema = &mut schema_rx => match schema {
