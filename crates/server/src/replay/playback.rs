@@ -182,12 +182,11 @@ impl Playback {
             Command::Viewer(viewer) => {
                 let first = serde_json::to_string(&MatchView::new(&self.timeline));
                 let frame = self.frame_json();
-                if let (Ok(first), Some(frame)) = (first, frame) {
-                    if viewer.try_send(Out::Text(first)).is_ok()
-                        && viewer.try_send(Out::Text(frame)).is_ok()
-                    {
-                        self.viewers.push(viewer);
-                    }
+                if let (Ok(first), Some(frame)) = (first, frame)
+                    && viewer.try_send(Out::Text(first)).is_ok()
+                    && viewer.try_send(Out::Text(frame)).is_ok()
+                {
+                    self.viewers.push(viewer);
                 }
             }
             Command::Act(action, reply) => {
@@ -236,10 +235,10 @@ impl Playback {
             }
             Action::Follow { player } => {
                 let player = player.map(PlayerId);
-                if let Some(p) = player {
-                    if !self.timeline.players().contains_key(&p) {
-                        return Err(format!("no player {} in this match", p.0));
-                    }
+                if let Some(p) = player
+                    && !self.timeline.players().contains_key(&p)
+                {
+                    return Err(format!("no player {} in this match", p.0));
                 }
                 self.follow = player;
             }

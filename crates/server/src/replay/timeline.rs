@@ -259,7 +259,7 @@ impl Timeline {
                         .push(sent.get(&seat.player).copied().unwrap_or_default());
                 }
             }
-            if tick % keyframe_ticks == 0 {
+            if tick.is_multiple_of(keyframe_ticks) {
                 keyframes.push(Keyframe::of(fresh.as_ref()));
             }
         }
