@@ -265,7 +265,7 @@ fn same_secret(a: &str, b: &str) -> bool {
 /// Whether a browser's upgrade request may come from its page's origin:
 /// no `Origin` (not a browser), the server's own (`http` or `https` and the
 /// request's `Host`), or one of `allowed`. `Err`: the reason why not.
-fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+pub(crate) fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
     let Some(origin) = headers.get(ORIGIN) else {
         return Ok(());
     };

@@ -665,6 +665,22 @@ async fn the_viewer_streams_the_match_to_a_game_page_as_a_viewer_page_steers_it(
         .await;
     steer.frame(|f| f["tick"] == 42).await;
 
+    // A page of another site may not open the sockets.
+    let foreign = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{addr}/viewer/ws"),
+    )
+    .map(|mut r| {
+        r.headers_mut()
+            .insert("origin", "http://evil.example".parse().unwrap());
+        r
+    })
+    .unwrap();
+    let refused = tokio_tungstenite::connect_async(foreign).await;
+    assert!(
+        matches!(&refused, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 403),
+        "{refused:?}"
+    );
+
     // The JSON API and the files.
     let client = reqwest_like(addr, "/viewer/api/match").await;
     assert!(client.contains("\"type\":\"match\""), "{client}");

@@ -11,7 +11,9 @@
 //! | `GET /sdk/<file>`, `GET /`, `GET /<file>` | the SDK and the game's own page, as the game server serves them |
 //! | `GET /healthz` | `ok` |
 //!
-//! Both sockets are bounded: at most `max_connections` at once (HTTP 503
+//! Both sockets are the viewer's pages' only: a browser's upgrade from a
+//! page of another origin gets HTTP 403. They are bounded: at most
+//! `max_connections` at once (HTTP 503
 //! beyond), messages of at most [`MAX_PAGE_MESSAGE`] and
 //! [`MAX_VIEWER_MESSAGE`] bytes (close 1009), no fragmented messages
 //! (close 1003), a viewer page's actions at most
@@ -38,7 +40,7 @@ use super::playback::{Action, Command, ShownTick, VIEWER_QUEUE};
 use super::stream::{Acks, Out, PAGE_QUEUE, PageStream};
 use super::timeline::Timeline;
 use super::view::{MatchView, TrackView};
-use crate::http::{Body, static_file, text};
+use crate::http::{Body, check_origin, static_file, text};
 use crate::page::{self, Page};
 use crate::session::rate::{Admit, Budget};
 use crate::wire::{self, ClientMessage};
@@ -187,6 +189,12 @@ fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>, socket: Socket) -> 
             StatusCode::UPGRADE_REQUIRED,
             "this is a WebSocket endpoint: connect with a WebSocket client\n",
         );
+    }
+    // A page of another site in the same browser must not reach the
+    // match: only the viewer's own pages (and clients that are not
+    // browsers, which send no origin) are let in.
+    if let Err(reason) = check_origin(req.headers(), &[]) {
+        return text(StatusCode::FORBIDDEN, &reason);
     }
     let Ok(permit) = Arc::clone(&shared.connections).try_acquire_owned() else {
         return text(
