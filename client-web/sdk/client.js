@@ -10,9 +10,12 @@
 // sends the held input once, stamped with the next sequence number (a few
 // at most to catch up after a stall), and feeds it to the prediction; every
 // drawn frame, `frame(now)` says where everything is. A dropped connection
-// reconnects with backoff and resumes from the newest state held, so the
-// store carries on where it was. A spectator (`spectate: true`) sends no
-// input: it watches a player (`follow`), whose entity is its `own`, or a
+// reconnects with backoff and resumes: the server gives back the same
+// player and entity (it holds the seat for a while), with a delta against
+// the newest state held, so the store, the own entity and the input
+// sequence carry on where they were; when the resume is refused, the client
+// joins afresh and the status says so. A spectator (`spectate: true`) sends
+// no input: it watches a player (`follow`), whose entity is its `own`, or a
 // rectangle of the world, and every entity is drawn interpolated.
 
 import { Connection, gameUrl } from './net.js';
@@ -89,6 +92,7 @@ const PUMP_INTERVAL_MS = 10;
  * @property {number} [retryInMs] when reconnecting: time to the next attempt
  * @property {number} [attempt] when reconnecting: which attempt is next, from 1
  * @property {number} [code] the WebSocket close code, when one caused this
+ * @property {boolean} [resumed] when connected: whether the held seat (same player, same entity) was taken back; false on a first join or a fresh join after a refused resume
  */
 
 /**
@@ -577,7 +581,7 @@ export class Client {
   /**
    * The connection's state, as the page sees it: a final failure is
    * `closed`, with its reason.
-   * @param {{state: string, reason?: string, retryInMs?: number, attempt?: number, code?: number}} s
+   * @param {{state: string, reason?: string, retryInMs?: number, attempt?: number, code?: number, resumed?: boolean}} s
    */
   statusChanged(s) {
     if (this.closed && s.state !== 'closed') return;
@@ -588,6 +592,7 @@ export class Client {
     if (s.retryInMs !== undefined) status.retryInMs = s.retryInMs;
     if (s.attempt !== undefined) status.attempt = s.attempt;
     if (s.code !== undefined) status.code = s.code;
+    if (s.resumed !== undefined) status.resumed = s.resumed;
     if (state === 'closed' && this.pumpTimer !== null) {
       clearInterval(this.pumpTimer);
       this.pumpTimer = null;

@@ -58,6 +58,14 @@ fn arena_config() -> ArenaConfig {
 }
 
 fn record_arena(seed: u64) -> Made {
+    record_arena_with(seed, None)
+}
+
+/// A dropped connection: the player at this index drops at the first tick
+/// and sends nothing until the second.
+type Away = (usize, u64, u64);
+
+fn record_arena_with(seed: u64, drop: Option<Away>) -> Made {
     let setup = games::setup_with("arena", seed, 30, &arena_config());
     let sim = games::build(&setup).unwrap();
     let mut recording = Recording::new(sim, &setup, Vec::new(), true).unwrap();
@@ -79,8 +87,17 @@ fn record_arena(seed: u64) -> Made {
             let (gone, _) = players.remove(2);
             recording.leave(gone);
         }
-        for (player, seq) in &mut players {
-            if rng.below(3) == 0 {
+        if let Some((index, at, _)) = drop
+            && tick == at
+        {
+            recording.dropped(players[index].0);
+        }
+        for (i, (player, seq)) in players.iter_mut().enumerate() {
+            let away =
+                drop.is_some_and(|(index, at, back)| i == index && (at..back).contains(&tick));
+            // Back: an input at once, so the resume's tick is known.
+            let back = drop.is_some_and(|(index, _, back)| i == index && tick == back);
+            if away || (!back && rng.below(3) == 0) {
                 continue;
             }
             *seq += 1;
@@ -228,6 +245,45 @@ fn a_changed_input_is_a_divergence_at_its_tick_with_both_hashes() {
     );
 }
 
+#[test]
+fn a_dropped_connection_is_sent_nothing_until_its_next_input() {
+    // A player drops at tick 150 and is back at 180.
+    let made = record_arena_with(31, Some((3, 150, 180)));
+    let player = made.present[149][3];
+    let record = &made.record;
+    assert!(
+        record.ticks[149]
+            .calls
+            .iter()
+            .any(|c| matches!(c, Call::Dropped { player: p } if *p == player))
+    );
+    let timeline = timeline(record.clone(), TimelineOptions::default());
+    assert_eq!(timeline.divergences().count(), 0);
+    let track = &timeline.players()[&player];
+    let before = *track.at(149).unwrap();
+    assert!(before.bytes > 0);
+    for tick in 150..180 {
+        let f = track.at(tick).unwrap();
+        assert_eq!(f.bytes, 0, "tick {tick}: sent nothing while away");
+        assert_eq!(
+            f.held, before.held,
+            "tick {tick}: its client holds what it held"
+        );
+    }
+    let back = track.at(180).unwrap();
+    assert!(back.bytes > 0, "sent again once back");
+    // Thirty ticks away, within the core's 32 of history: a delta.
+    assert!(!back.full);
+    // The others were sent every tick throughout.
+    for (p, t) in timeline.players() {
+        if *p != player {
+            assert!(
+                (t.first.max(150)..=t.last().min(180)).all(|tick| t.at(tick).unwrap().bytes > 0)
+            );
+        }
+    }
+}
+
 /// A sink that keeps every player's message length, written at once.
 #[derive(Default)]
 struct Lengths(BTreeMap<PlayerId, usize>);
@@ -354,7 +410,6 @@ impl Page {
         let join = ClientMessage::Join {
             protocol_version: PROTOCOL_VERSION,
             schema_hash: 0,
-            resume_tick: None,
         };
         ws.send(Message::Binary(join.to_bytes().into()))
             .await

@@ -4,7 +4,8 @@
 //!
 //! A bot enters its room first ([`enter`]): matchmaking with `--matchmake`,
 //! the connection, the join, up to the welcome; a cluster's redirect (the
-//! room is on another node) is followed once.
+//! room is on another node) is followed once. A socket that drops is
+//! resumed on the same node, with the welcome's resume token.
 //!
 //! Each bot is two tasks over one socket split in halves, because
 //! fastwebsockets' `read_frame` is not cancel-safe and so cannot share a
@@ -32,7 +33,7 @@ use tokio::time::Instant;
 use tickwire_types::{PlayerInput, Schema};
 
 use crate::behaviour::{Behaviour, Tick, bot_rng};
-use crate::stats::{BotTotals, InputCounts, InputTally, Phase, Samples, Shared};
+use crate::stats::{BotTotals, InputTally, Phase, Samples, Shared};
 use crate::wire::{self, Incoming};
 
 /// Inputs per second a bot sends (the scenario: one every 100 ms).
@@ -99,6 +100,45 @@ impl Target {
     }
 }
 
+/// Where a bot is let in: the address and the request it entered with
+/// (after matchmaking and a redirect, a cluster node's). A resume goes
+/// there again, for the node holds the seat.
+#[derive(Clone, Debug)]
+pub struct Entered {
+    /// `host:port` of the server (or node).
+    pub addr: String,
+    /// The request's URI (`http://host:port/path?query`).
+    pub uri: String,
+}
+
+impl Entered {
+    /// The request that resumes this entry's seat with `token`, holding
+    /// `since`: the same URI without a seat ticket, with `resume=` and
+    /// `since=`.
+    pub fn resume_uri(&self, token: &str, since: Option<u32>) -> String {
+        let Ok(mut url) = url::Url::parse(&self.uri) else {
+            return self.uri.clone();
+        };
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !matches!(k.as_ref(), "seat" | "resume" | "since"))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        {
+            let mut query = url.query_pairs_mut();
+            query.clear();
+            for (k, v) in &kept {
+                query.append_pair(k, v);
+            }
+            query.append_pair("resume", token);
+            if let Some(tick) = since {
+                query.append_pair("since", &tick.to_string());
+            }
+        }
+        url.to_string()
+    }
+}
+
 /// Spawns hyper's connection driver for the client handshake on tokio.
 struct SpawnExecutor;
 
@@ -161,13 +201,48 @@ pub async fn enter(
     room: &str,
     name: &str,
 ) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>), String> {
-    let (mut addr, mut uri) = if target.matchmake {
+    enter_at(target, room, name)
+        .await
+        .map(|(ws, welcome, _)| (ws, welcome))
+}
+
+/// [`enter`], saying where the bot was let in.
+async fn enter_at(
+    target: &Target,
+    room: &str,
+    name: &str,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
+    let (addr, uri) = if target.matchmake {
         let offer = crate::cluster::matchmake(&target.addr, room, name).await?;
         crate::cluster::endpoint(&offer.url, &offer.room, name, &offer.ticket)?
     } else {
         (target.addr.clone(), target.uri_for(room, name))
     };
-    let mut redirected = false;
+    open_to(target, name, addr, uri, true).await
+}
+
+/// Resumes the seat of `entry` with `token`, holding `since`: up to the
+/// welcome, as [`enter`]; a refusal is `closed 4008: REASON`.
+async fn resume_at(
+    target: &Target,
+    entry: &Entered,
+    token: &str,
+    since: Option<u32>,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
+    let uri = entry.resume_uri(token, since);
+    open_to(target, "", entry.addr.clone(), uri, false).await
+}
+
+/// Connects to `addr` with `uri`, up to the welcome; follows a redirect
+/// once when `follow`. Returns where it was let in.
+async fn open_to(
+    target: &Target,
+    name: &str,
+    mut addr: String,
+    mut uri: String,
+    follow: bool,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
+    let mut redirected = !follow;
     loop {
         let mut ws = connect_to(&addr, &uri).await?;
         ws.set_max_message_size(target.max_message_size);
@@ -188,17 +263,21 @@ pub async fn enter(
                         ws.write_frame(Frame::binary(Payload::Owned(wire::join())))
                             .await
                             .map_err(|e| format!("write: {e}"))?;
-                        return Ok((ws, welcome));
+                        return Ok((ws, welcome, Entered { addr, uri }));
                     }
                     wire::BeforeWelcome::Redirect(to) => break to,
                     wire::BeforeWelcome::Error(why) => reason = Some(why),
                 },
                 OpCode::Close => {
                     let code = close_code(&frame.payload);
-                    if let Some(reason) = reason {
-                        tracing::debug!(code, %reason, "refused before the welcome");
-                    }
-                    return Err(format!("closed {code}"));
+                    // The error kind is what comes before the colon.
+                    return Err(match reason {
+                        Some(reason) => {
+                            tracing::debug!(code, %reason, "refused before the welcome");
+                            format!("closed {code}: {reason}")
+                        }
+                        None => format!("closed {code}"),
+                    });
                 }
                 OpCode::Text => return Err("text frame".to_string()),
                 _ => {}
@@ -242,12 +321,75 @@ impl PendingInputs {
     }
 }
 
+/// A bot's resume: the token of its newest welcome and the newest tick it
+/// holds.
+#[derive(Clone, Debug)]
+struct Resume {
+    token: String,
+    since: Option<u32>,
+    /// Refusals as "in use" so far (the server has not seen the drop yet).
+    in_use: u32,
+}
+
+/// Resumes refused as "in use" tried again before the bot gives up.
+const MAX_IN_USE_RETRIES: u32 = 20;
+/// Pause before a resume, and between two tried again.
+const RESUME_PAUSE: Duration = Duration::from_millis(50);
+
+/// How one connection of a bot ended.
+enum Ended {
+    /// The bot was told to stop, or the run is over.
+    Stopped,
+    /// The socket dropped without a close: the bot may resume.
+    Dropped,
+    /// The server closed it (code, and the reason of its error message).
+    Closed(u16, Option<String>),
+    /// Counted already (a decode error, a text frame, a failed connect).
+    Failed,
+}
+
+/// What a bot's inputs carry from one connection to the next: the
+/// behaviour and its random generator, the last sequence number sent (a
+/// resume carries on from it), and the tally of the measured window
+/// (`None` until the first welcome).
+struct Inputs {
+    behaviour: Box<dyn Behaviour>,
+    rng: Pcg32,
+    seq: u32,
+    tally: Option<InputTally>,
+}
+
+/// What one bot keeps across its connections.
+struct Bot {
+    index: usize,
+    room: String,
+    name: String,
+    target: Arc<Target>,
+    shared: Arc<Shared>,
+    done: watch::Receiver<bool>,
+    live: Arc<AtomicU64>,
+    totals: BotTotals,
+    samples: Samples,
+    decoder: wire::Decoder,
+    last_snapshot: Option<Instant>,
+    pending: Arc<Mutex<PendingInputs>>,
+    /// Where the bot was last let in: where its resumes go.
+    entry: Option<Entered>,
+}
+
 /// Runs bot `index` until it is told to stop (`stop` turns true: it
 /// leaves, at the end of the run or earlier when the swarm churns), playing
 /// `behaviour`; returns what it counted in the measured window. Errors are
 /// counted in `shared`, never returned; a close after `stop` is the bot's
 /// own leave, not an error. `live` counts every snapshot the bot decodes,
 /// for the swarm's reports over time.
+///
+/// A socket that drops without a close (the network, not the server) is
+/// resumed: the bot reconnects with its welcome's resume token and the
+/// newest tick it holds, and carries on as the same player, its input
+/// sequence and its state where they were (counted in the report's
+/// `drops` and `resumes`). Without a token, or when the resume is
+/// refused, the drop is an error.
 pub async fn run(
     index: usize,
     room: String,
@@ -257,155 +399,280 @@ pub async fn run(
     done: watch::Receiver<bool>,
     live: Arc<AtomicU64>,
 ) -> BotTotals {
-    let stop = done.clone();
-    let stopping = move || *stop.borrow();
-    let name = format!("bot{index}");
-    let (ws, welcome) =
-        match tokio::time::timeout(target.connect_timeout, enter(&target, &room, &name)).await {
-            Ok(Ok(entered)) => entered,
-            Ok(Err(e)) => {
-                let kind = e.split(':').next().unwrap_or("connect").to_string();
-                shared.error(kind);
-                return BotTotals::default();
-            }
-            Err(_) => {
-                shared.error("connect timeout");
-                return BotTotals::default();
-            }
-        };
-    let (mut reader, writer) = ws.split(tokio::io::split);
-    reader.set_max_message_size(target.max_message_size);
-    let mut decoder = wire::Decoder::default();
-    if let Err(e) = decoder.on_message(&welcome) {
-        shared.error(format!("decode: {e}"));
-        return BotTotals::default();
-    }
-
-    let pending = Arc::new(Mutex::new(PendingInputs::default()));
-    let (ctrl_tx, ctrl_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(8);
-    let (schema_tx, schema_rx) = oneshot::channel::<Schema>();
-    let mut schema_tx = Some(schema_tx);
-
-    // Writer: once the schema is handed over, an input every 100 ms;
-    // control frames in between.
-    let writer = tokio::spawn(write(
-        Writer {
-            socket: writer,
-            ctrl: ctrl_rx,
-            done,
-        },
-        Arc::clone(&pending),
-        Arc::clone(&shared),
+    let mut inputs = Inputs {
         behaviour,
-        bot_rng(target.seed, index),
-        schema_rx,
-    ));
-
-    // Reader: decode everything, measure in the window. The welcome came
-    // with the entry.
-    let mut totals = BotTotals::default();
-    let mut samples = Samples::default();
-    let mut last_snapshot: Option<Instant> = None;
-    totals.welcomed = Some(Instant::now());
-    if let (Some(tx), Some(schema)) = (schema_tx.take(), decoder.schema()) {
-        // The writer is gone only if its socket failed.
-        let _ = tx.send(schema.clone());
-    }
-    shared.connected.fetch_add(1, Ordering::Relaxed);
-    let mut server_reason: Option<String> = None;
-    let shard = index;
+        rng: bot_rng(target.seed, index),
+        seq: 0,
+        tally: None,
+    };
+    let mut bot = Bot {
+        index,
+        room,
+        name: format!("bot{index}"),
+        target,
+        shared,
+        done,
+        live,
+        totals: BotTotals::default(),
+        samples: Samples::default(),
+        decoder: wire::Decoder::default(),
+        last_snapshot: None,
+        pending: Arc::new(Mutex::new(PendingInputs::default())),
+        entry: None,
+    };
+    let mut resume: Option<Resume> = None;
+    let mut tally = None;
     loop {
-        let mut obliged = |frame: Frame<'_>| {
-            let msg = (frame.opcode, frame.payload.to_vec());
-            let tx = ctrl_tx.clone();
-            async move { tx.send(msg).await.map_err(|_| "writer gone") }
+        let (ended, back) = bot.connection(resume.as_ref(), inputs).await;
+        // Without its inputs back (a writer that hung), the bot ends.
+        let Some(back) = back else {
+            break;
         };
-        let frame = match reader.read_frame(&mut obliged).await {
-            Ok(frame) => frame,
-            Err(e) => {
-                if shared.phase() != Phase::Done && !stopping() {
-                    shared.error(match e {
-                        WebSocketError::UnexpectedEOF => "dropped".to_string(),
-                        WebSocketError::FrameTooLarge => "frame too large".to_string(),
-                        other => format!("read: {other}"),
-                    });
+        tally = back.tally.as_ref().map(InputTally::counts);
+        inputs = back;
+        if bot.stopping() {
+            break;
+        }
+        resume = match (ended, resume) {
+            (Ended::Dropped, _) => match bot.decoder.resume_token() {
+                Some(token) => {
+                    bot.shared.drops.fetch_add(1, Ordering::Relaxed);
+                    Some(Resume {
+                        token: token.to_owned(),
+                        since: bot.decoder.latest_tick(),
+                        in_use: 0,
+                    })
                 }
-                break;
+                None => {
+                    bot.shared.error("dropped");
+                    None
+                }
+            },
+            (Ended::Closed(code, reason), Some(mut tried)) if code == RESUME_REFUSED => {
+                let reason = reason.unwrap_or_default();
+                if reason.contains("in use") && tried.in_use < MAX_IN_USE_RETRIES {
+                    tried.in_use += 1;
+                    Some(tried)
+                } else {
+                    tracing::debug!(bot = index, %reason, "resume refused");
+                    bot.shared.error("resume refused");
+                    None
+                }
+            }
+            (Ended::Closed(code, reason), _) => {
+                bot.shared.error(format!("closed {code}"));
+                if let Some(reason) = reason {
+                    tracing::debug!(bot = index, code, %reason, "server closed the socket");
+                }
+                None
+            }
+            (Ended::Stopped | Ended::Failed, _) => None,
+        };
+        if resume.is_none() {
+            break;
+        }
+        tokio::time::sleep(RESUME_PAUSE).await;
+    }
+    let Bot {
+        shared,
+        mut samples,
+        mut totals,
+        ..
+    } = bot;
+    shared.flush(index, &mut samples);
+    totals.inputs = tally.unwrap_or_default();
+    totals
+}
+
+/// The close code of a refused resume (the protocol's error 4008).
+const RESUME_REFUSED: u16 = 4008;
+
+impl Bot {
+    /// Whether the bot was told to stop or the run is over.
+    fn stopping(&self) -> bool {
+        *self.done.borrow() || self.shared.phase() == Phase::Done
+    }
+
+    /// Opens one connection (a join, or with `resume` the held seat back)
+    /// and plays it to its end; gives `inputs` back for the next.
+    async fn connection(
+        &mut self,
+        resume: Option<&Resume>,
+        inputs: Inputs,
+    ) -> (Ended, Option<Inputs>) {
+        let entering = async {
+            match (resume, &self.entry) {
+                (Some(r), Some(entry)) => resume_at(&self.target, entry, &r.token, r.since).await,
+                _ => enter_at(&self.target, &self.room, &self.name).await,
             }
         };
-        match frame.opcode {
-            OpCode::Binary => {
-                let now = Instant::now();
-                let len = frame.payload.len();
-                match decoder.on_message(&frame.payload) {
-                    Ok(Incoming::Welcome) => {
-                        shared.error("a second welcome");
-                        break;
+        let (ws, welcome, entry) =
+            match tokio::time::timeout(self.target.connect_timeout, entering).await {
+                Ok(Ok(entered)) => entered,
+                // A refused resume: the caller decides (an "in use" is
+                // tried again).
+                Ok(Err(e)) if resume.is_some() && e.starts_with("closed 4008") => {
+                    return (Ended::Closed(RESUME_REFUSED, Some(e)), Some(inputs));
+                }
+                Ok(Err(e)) => {
+                    let kind = e.split(':').next().unwrap_or("connect").to_string();
+                    self.shared.error(kind);
+                    return (Ended::Failed, Some(inputs));
+                }
+                Err(_) => {
+                    self.shared.error("connect timeout");
+                    return (Ended::Failed, Some(inputs));
+                }
+            };
+        if let Err(e) = self.decoder.on_message(&welcome) {
+            self.shared.error(format!("decode: {e}"));
+            return (Ended::Failed, Some(inputs));
+        }
+        self.entry = Some(entry);
+        self.totals.welcomed.get_or_insert(Instant::now());
+        self.shared.connected.fetch_add(1, Ordering::Relaxed);
+        if resume.is_some() {
+            self.shared.resumes.fetch_add(1, Ordering::Relaxed);
+        }
+        let (reader, writer) = ws.split(tokio::io::split);
+        let (ctrl_tx, ctrl_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(8);
+        let (schema_tx, schema_rx) = oneshot::channel::<Schema>();
+        if let Some(schema) = self.decoder.schema() {
+            // The writer is gone only if its socket failed.
+            let _ = schema_tx.send(schema.clone());
+        }
+        // Writer: an input every 100 ms; control frames in between.
+        let writer = tokio::spawn(write(
+            Writer {
+                socket: writer,
+                ctrl: ctrl_rx,
+                done: self.done.clone(),
+            },
+            Arc::clone(&self.pending),
+            Arc::clone(&self.shared),
+            inputs,
+            schema_rx,
+        ));
+        let ended = self.read(reader, ctrl_tx).await;
+        self.shared.connected.fetch_sub(1, Ordering::Relaxed);
+        // The writer stops once its socket is closed or its control channel
+        // (dropped by the reader) ends.
+        let inputs = tokio::time::timeout(Duration::from_secs(2), writer)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        (ended, inputs)
+    }
+
+    /// The reader: decodes everything and measures in the window, until the
+    /// connection ends. Returns how.
+    async fn read(
+        &mut self,
+        mut reader: fastwebsockets::WebSocketRead<tokio::io::ReadHalf<Upgraded>>,
+        ctrl_tx: mpsc::Sender<(OpCode, Vec<u8>)>,
+    ) -> Ended {
+        reader.set_max_message_size(self.target.max_message_size);
+        let mut server_reason: Option<String> = None;
+        let shard = self.index;
+        loop {
+            let mut obliged = |frame: Frame<'_>| {
+                let msg = (frame.opcode, frame.payload.to_vec());
+                let tx = ctrl_tx.clone();
+                async move { tx.send(msg).await.map_err(|_| "writer gone") }
+            };
+            let frame = match reader.read_frame(&mut obliged).await {
+                Ok(frame) => frame,
+                Err(e) => {
+                    if self.stopping() {
+                        return Ended::Stopped;
                     }
-                    Ok(Incoming::Snapshot { last_input }) => {
-                        shared.snapshots_total.fetch_add(1, Ordering::Relaxed);
-                        live.fetch_add(1, Ordering::Relaxed);
-                        if shared.phase() == Phase::Measuring && !stopping() {
-                            totals.snapshots += 1;
-                            totals.payload_bytes += len as u64;
-                            totals.wire_bytes +=
-                                (len + tickwire_protocol::server_frame_header_bytes(len)) as u64;
-                            if let Some(prev) = last_snapshot {
-                                let gap = now.saturating_duration_since(prev).as_micros();
-                                samples.gaps_us.push(gap.min(u128::from(u32::MAX)) as u32);
-                            }
-                            if let Some(acked) = last_input {
-                                pending.lock().acknowledge(acked, now, &mut samples.rtts_us);
-                            }
-                            if samples.full() {
-                                shared.flush(shard, &mut samples);
-                            }
-                        } else if let Some(acked) = last_input {
-                            let mut discard = Vec::new();
-                            pending.lock().acknowledge(acked, now, &mut discard);
+                    return match e {
+                        WebSocketError::UnexpectedEOF
+                        | WebSocketError::ConnectionClosed
+                        | WebSocketError::IoError(_) => Ended::Dropped,
+                        WebSocketError::FrameTooLarge => {
+                            self.shared.error("frame too large");
+                            Ended::Failed
                         }
-                        last_snapshot = Some(now);
-                    }
-                    Ok(Incoming::Other) => {}
-                    // A room the cluster moved: the close that follows is
-                    // the error (a bot follows redirects only on entry).
-                    Ok(Incoming::Redirect(to)) => {
-                        server_reason = Some(format!("redirected to {} ({})", to.url, to.room));
-                    }
-                    // The close that follows is the error; keep its reason.
-                    Ok(Incoming::ServerError(reason)) => server_reason = Some(reason),
-                    Err(e) => {
-                        shared.error(format!("decode: {e}"));
-                        break;
+                        other => {
+                            self.shared.error(format!("read: {other}"));
+                            Ended::Failed
+                        }
+                    };
+                }
+            };
+            match frame.opcode {
+                OpCode::Binary => {
+                    let now = Instant::now();
+                    let len = frame.payload.len();
+                    match self.decoder.on_message(&frame.payload) {
+                        Ok(Incoming::Welcome) => {
+                            self.shared.error("a second welcome");
+                            return Ended::Failed;
+                        }
+                        Ok(Incoming::Snapshot { last_input }) => {
+                            self.snapshot(now, len, last_input, shard);
+                        }
+                        Ok(Incoming::Other) => {}
+                        // A room the cluster moved: the close that follows
+                        // is the error (a bot follows redirects only on
+                        // entry).
+                        Ok(Incoming::Redirect(to)) => {
+                            server_reason = Some(format!("redirected to {} ({})", to.url, to.room));
+                        }
+                        // The close that follows is the error; keep its reason.
+                        Ok(Incoming::ServerError(reason)) => server_reason = Some(reason),
+                        Err(e) => {
+                            self.shared.error(format!("decode: {e}"));
+                            return Ended::Failed;
+                        }
                     }
                 }
-            }
-            OpCode::Close => {
-                if shared.phase() != Phase::Done && !stopping() {
-                    let code = close_code(&frame.payload);
-                    shared.error(format!("closed {code}"));
-                    if let Some(reason) = server_reason.take() {
-                        tracing::debug!(bot = index, code, %reason, "server closed the socket");
+                OpCode::Close => {
+                    if self.stopping() {
+                        return Ended::Stopped;
                     }
+                    return Ended::Closed(close_code(&frame.payload), server_reason);
                 }
-                break;
+                OpCode::Text => {
+                    self.shared.error("text frame");
+                    return Ended::Failed;
+                }
+                _ => {}
             }
-            OpCode::Text => {
-                shared.error("text frame");
-                break;
-            }
-            _ => {}
         }
     }
-    shared.flush(shard, &mut samples);
-    shared.connected.fetch_sub(1, Ordering::Relaxed);
-    drop(ctrl_tx);
-    let writer_result = tokio::time::timeout(Duration::from_secs(2), writer).await;
-    totals.inputs = match writer_result {
-        Ok(Ok(n)) => n,
-        _ => InputCounts::default(),
-    };
-    totals
+
+    /// Counts a decoded snapshot (in the window), and matches the inputs it
+    /// acknowledges.
+    fn snapshot(&mut self, now: Instant, len: usize, last_input: Option<u32>, shard: usize) {
+        self.shared.snapshots_total.fetch_add(1, Ordering::Relaxed);
+        self.live.fetch_add(1, Ordering::Relaxed);
+        if self.shared.phase() == Phase::Measuring && !*self.done.borrow() {
+            let totals = &mut self.totals;
+            totals.snapshots += 1;
+            totals.payload_bytes += len as u64;
+            totals.wire_bytes += (len + tickwire_protocol::server_frame_header_bytes(len)) as u64;
+            if let Some(prev) = self.last_snapshot {
+                let gap = now.saturating_duration_since(prev).as_micros();
+                self.samples
+                    .gaps_us
+                    .push(gap.min(u128::from(u32::MAX)) as u32);
+            }
+            if let Some(acked) = last_input {
+                self.pending
+                    .lock()
+                    .acknowledge(acked, now, &mut self.samples.rtts_us);
+            }
+            if self.samples.full() {
+                self.shared.flush(shard, &mut self.samples);
+            }
+        } else if let Some(acked) = last_input {
+            let mut discard = Vec::new();
+            self.pending.lock().acknowledge(acked, now, &mut discard);
+        }
+        self.last_snapshot = Some(now);
+    }
 }
 
 /// The writing half of a bot's socket, with what it must answer to.
@@ -449,52 +716,53 @@ impl Writer {
     }
 }
 
-/// The writer task: once the reader has the welcome's schema, the
-/// behaviour's inputs every 100 ms, each checked against the
-/// schema. Returns the inputs it sent in the measured window.
+/// The writer task: once the reader has handed over the welcome's schema
+/// (the join went out on entry), the behaviour's inputs every 100 ms, each
+/// checked against the schema, numbered on from `inputs.seq`. Gives
+/// `inputs` back, with the inputs it sent in the measured window counted.
 async fn write(
     mut w: Writer,
     pending: Arc<Mutex<PendingInputs>>,
     shared: Arc<Shared>,
-    mut behaviour: Box<dyn Behaviour>,
-    mut rng: Pcg32,
+    mut inputs: Inputs,
     mut schema_rx: oneshot::Receiver<Schema>,
-) -> InputCounts {
-    // The join went out on entry. Wait for the welcome's schema: the
-    // behaviour needs the declared input.
+) -> Inputs {
+    // Wait for the welcome: the behaviour needs the declared input.
     let schema = loop {
         tokio::select! {
             schema = &mut schema_rx => match schema {
                 Ok(schema) => break schema,
                 // The reader stopped before the welcome: it counted why.
-                Err(_) => return InputCounts::default(),
+                Err(_) => return inputs,
             },
             ctrl = w.ctrl.recv() => {
                 if let Next::Stop = w.forward(ctrl).await {
-                    return InputCounts::default();
+                    return inputs;
                 }
             }
             () = stopped(&mut w.done) => {
                 w.close("run over").await;
-                return InputCounts::default();
+                return inputs;
             }
         }
     };
-    if let Err(e) = behaviour.start(&schema.game, &schema.input) {
-        shared.fail(e.to_string());
-        w.close("behaviour").await;
-        return InputCounts::default();
+    if inputs.tally.is_none() {
+        // The first welcome; a resume's carries on with the same game.
+        if let Err(e) = inputs.behaviour.start(&schema.game, &schema.input) {
+            shared.fail(e.to_string());
+            w.close("behaviour").await;
+            return inputs;
+        }
+        inputs.tally = Some(InputTally::new(&schema.input));
     }
-    let mut tally = InputTally::new(&schema.input);
     let mut ticker = tokio::time::interval(INPUT_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seq = 0u32;
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                let values = behaviour.next(&mut Tick { index: u64::from(seq), rng: &mut rng });
-                seq += 1;
-                let input = PlayerInput { seq, values };
+                let Inputs { behaviour, rng, seq, tally } = &mut inputs;
+                let values = behaviour.next(&mut Tick { index: u64::from(*seq), rng });
+                let input = PlayerInput { seq: *seq + 1, values };
                 if let Err(e) = schema.check_input(&input) {
                     shared.fail(format!(
                         "behaviour `{}` made an input game `{}` refuses: {e}",
@@ -504,13 +772,16 @@ async fn write(
                     w.close("behaviour").await;
                     break;
                 }
-                let msg = wire::input(seq, &values);
-                pending.lock().sent(seq, Instant::now());
+                *seq += 1;
+                let msg = wire::input(*seq, &values);
+                pending.lock().sent(*seq, Instant::now());
                 if w.socket.write_frame(Frame::binary(Payload::Owned(msg))).await.is_err() {
                     break;
                 }
                 if shared.phase() == Phase::Measuring && !*w.done.borrow() {
-                    tally.count(&values);
+                    if let Some(tally) = tally {
+                        tally.count(&values);
+                    }
                 }
             }
             ctrl = w.ctrl.recv() => {
@@ -524,7 +795,7 @@ async fn write(
             }
         }
     }
-    tally.counts()
+    inputs
 }
 
 /// Returns once the bot is told to stop (or its sender is gone).
@@ -566,6 +837,14 @@ mod tests {
         assert_eq!(
             t.uri_for("r", "n"),
             "http://127.0.0.1:9000/ws?token=x&room=r&name=n"
+        );
+        let entry = Entered {
+            addr: t.addr.clone(),
+            uri: "http://127.0.0.1:9000/ws?token=x&room=r&name=n&seat=s.1".into(),
+        };
+        assert_eq!(
+            entry.resume_uri("a.b", Some(7)),
+            "http://127.0.0.1:9000/ws?token=x&room=r&name=n&resume=a.b&since=7"
         );
         assert!(Target::from_url("wss://x/ws").is_err());
         assert!(Target::from_url("nonsense").is_err());

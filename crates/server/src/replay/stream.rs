@@ -144,6 +144,8 @@ impl PageStream {
             avatar: self.avatar,
             spectator: true,
             following: followed.map(|s| s.player),
+            // A spectator holds no seat to resume.
+            resume: String::new(),
             room: timeline.name(),
             tick_rate: showing.rate,
             tick: cursor.tick(),

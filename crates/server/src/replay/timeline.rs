@@ -6,7 +6,9 @@
 //! the room ran it: the calls of a tick, the step, then the replication
 //! core (`tickwire_protocol::Replicator`) for every player in the match,
 //! each delivered at once (a socket that keeps up: the record does not say
-//! when sockets were slow). Each player's messages are decoded by a client
+//! when sockets were slow; a player whose connection dropped, the record's
+//! `d`, is held and sent nothing until its next input). Each player's
+//! messages are decoded by a client
 //! of its own, so the figures are what the player's client held: the
 //! bytes of each snapshot, the entities it held after it, and how many
 //! entities in its view a bandwidth budget left out of date
@@ -23,7 +25,7 @@ use parking_lot::Mutex;
 use tickwire_protocol::{
     Budget, ClientState, Delivery, Limits, Replicator, Sink, decode_snapshot_message,
 };
-use tickwire_sim::record::MatchRecord;
+use tickwire_sim::record::{Call, MatchRecord};
 use tickwire_sim::{GameEvent, NetId, PlayerId, ReplicatedEntity, Schema, Simulation};
 
 use super::recorded::{Replayable, Seat};
@@ -54,7 +56,8 @@ impl Default for TimelineOptions {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Figures {
     /// Bytes of the snapshot message (without the WebSocket frame's
-    /// head); 0 when the player got none that tick.
+    /// head); 0 when the player got none that tick (its connection had
+    /// dropped: then `held` is what its client still held).
     pub bytes: u32,
     /// Entities the player's client held after it.
     pub held: u32,
@@ -230,6 +233,21 @@ impl Timeline {
                     figures: Vec::new(),
                 });
             }
+            // A dropped connection (its seat held) is sent nothing; the
+            // record does not say when it resumed, so its next input is
+            // taken for the resume, from the tick its client holds.
+            for call in &calls.calls {
+                match call {
+                    Call::Dropped { player } => {
+                        replicator.hold(*player);
+                    }
+                    Call::Input { player, .. } if replicator.is_held(*player) => {
+                        let since = clients.get(player).and_then(ClientState::latest_tick);
+                        replicator.attach(*player, (), since);
+                    }
+                    _ => {}
+                }
+            }
             fresh.step();
             replayed.push(fresh.state_hash());
             rows.clear();
@@ -254,9 +272,15 @@ impl Timeline {
             measure.failures = 0;
             for seat in &seats {
                 if let Some(track) = players.get_mut(&seat.player) {
-                    track
-                        .figures
-                        .push(sent.get(&seat.player).copied().unwrap_or_default());
+                    // No message (a held seat): its client holds what it held.
+                    let figures = sent.get(&seat.player).copied().unwrap_or_else(|| Figures {
+                        held: clients
+                            .get(&seat.player)
+                            .and_then(ClientState::latest)
+                            .map_or(0, |state| u32::try_from(state.len()).unwrap_or(u32::MAX)),
+                        ..Figures::default()
+                    });
+                    track.figures.push(figures);
                 }
             }
             if tick.is_multiple_of(keyframe_ticks) {
