@@ -397,7 +397,7 @@ struct Page {
 /// event.
 #[derive(Debug)]
 enum Read {
-    Welcome(tickwire_protocol::Welcome),
+    Welcome(Box<tickwire_protocol::Welcome>),
     Snapshot(u32, Vec<ReplicatedEntity>),
     Other,
 }
@@ -439,7 +439,7 @@ impl Page {
                     if self.keeper.is_none() {
                         self.keeper = Some(ClientState::new(w.schema.clone()).unwrap());
                     }
-                    Read::Welcome(w)
+                    Read::Welcome(Box::new(w))
                 }
                 ServerMessage::Snapshot(s) => {
                     let keeper = self.keeper.as_mut().unwrap();
@@ -455,7 +455,7 @@ impl Page {
     async fn started_over(&mut self) -> (tickwire_protocol::Welcome, u32, Vec<ReplicatedEntity>) {
         let welcome = loop {
             if let Read::Welcome(w) = self.read().await {
-                break w;
+                break *w;
             }
         };
         loop {
