@@ -120,6 +120,35 @@ impl<G: Game> std::fmt::Debug for World<G> {
     }
 }
 
+/// A copy of the match, to run on apart from the original: the same
+/// steps give both the same states, bit for bit (the RNG is copied with
+/// its state). The replay viewer keeps such copies as keyframes to seek
+/// from. Needs the game and its entities to be `Clone`, as the derives
+/// usually make them.
+impl<G: Game + Clone> Clone for World<G>
+where
+    G::Entity: Clone,
+{
+    fn clone(&self) -> Self {
+        Self {
+            game: self.game.clone(),
+            schema: self.schema.clone(),
+            seed: self.seed,
+            rng: self.rng.clone(),
+            entities: self.entities.clone(),
+            players: self.players.clone(),
+            next_player: self.next_player,
+            grid: self.grid.clone(),
+            grid_stale: self.grid_stale,
+            events: self.events.clone(),
+            inputs: Vec::new(),
+            tick: self.tick,
+            tick_rate: self.tick_rate,
+            dt: self.dt,
+        }
+    }
+}
+
 /// Lends the world's parts to a game call as a [`Ctx`], borrowing fields
 /// separately so the game itself stays callable.
 macro_rules! ctx {
