@@ -20,6 +20,7 @@ import { Interpolator } from './interpolation.js';
 import { EntityStore } from './store.js';
 import { InputCodec } from './input.js';
 import { Predictor } from './prediction.js';
+import { Lab, labFromQuery, labSettings, seededRandom } from './lab.js';
 
 /** Most inputs sent in one catch-up after the page was stalled. */
 export const MAX_CATCH_UP_INPUTS = 4;
@@ -40,6 +41,8 @@ const PUMP_INTERVAL_MS = 10;
  * @property {PredictFn} [predict] the game's step for its own entity; without it the own entity is drawn from the server's state
  * @property {number} [interpolationDelayTicks] how far in the past others are drawn, in ticks (default 2)
  * @property {boolean} [reconnect] whether a dropped connection reconnects (default true)
+ * @property {import('./lab.js').LabOptions | false} [lab] the network lab: added latency, jitter and stalls, each way
+ *   (see lab.js); default the page's `?lag=&jitter=&stall=`, none without them; `false`: none whatever the query says
  * @property {typeof WebSocket} [WebSocketImpl] the WebSocket class (for tests; default the global one)
  * @property {() => number} [now] the clock in ms (for tests; default `performance.now()`)
  */
@@ -95,6 +98,8 @@ const PUMP_INTERVAL_MS = 10;
  * @property {number} interpolationMs how far in the past others are drawn
  * @property {number} tick the newest server tick
  * @property {number} [predictionErrorUnits] the last correction of the own entity's coordinates, in units (with `predict`)
+ * @property {number} interpolationStarved times the drawn moment of the others ran past the newest snapshot (nothing left to interpolate toward)
+ * @property {(import('./lab.js').LabSettings & {stalled: boolean}) | null} lab what the network lab adds (null: no lab), and whether the link is frozen now
  */
 
 /**
@@ -111,6 +116,41 @@ const PUMP_INTERVAL_MS = 10;
  * @property {[Status]} status the connection's state changed
  * @property {[number]} snapshot a snapshot was applied: its tick
  */
+
+/**
+ * The lab the page's query asks for; a query the lab cannot read is
+ * warned about and ignored (the page still plays).
+ * @param {{search: string} | undefined} location
+ * @returns {import('./lab.js').LabOptions | null}
+ */
+function queryLab(location) {
+  if (!location) return null;
+  try {
+    return labFromQuery(location.search);
+  } catch (error) {
+    console.warn(`tickwire: ${/** @type {Error} */ (error).message}; no network lab`);
+    return null;
+  }
+}
+
+/**
+ * The lab for these options on the client's clock, or null when it adds
+ * nothing. A bad figure is a RangeError.
+ * @param {import('./lab.js').LabOptions | null | false} options
+ * @param {() => number} now
+ * @returns {Lab | null}
+ */
+function openLab(options, now) {
+  const settings = labSettings(options);
+  if (!settings || !options) return null;
+  const random = options.random ?? (options.seed !== undefined ? seededRandom(options.seed) : Math.random);
+  const clock = {
+    now,
+    setTimeout: (/** @type {() => void} */ fn, /** @type {number} */ ms) => setTimeout(fn, ms),
+    clearTimeout: (/** @type {any} */ handle) => clearTimeout(handle),
+  };
+  return new Lab(settings, { random, clock });
+}
 
 /**
  * Connects to a game and joins a room. Listeners added right after this
@@ -148,6 +188,8 @@ export class Client {
     this.predictFn = options.predict;
     this.delayTicks = options.interpolationDelayTicks ?? 2;
     this.now = options.now ?? (() => performance.now());
+    /** @type {Lab | null} the network lab, when one is on */
+    this.lab = openLab(options.lab === undefined ? queryLab(location) : options.lab, this.now);
     /** @type {Map<keyof ClientEvents, Set<Function>>} */
     this.listeners = new Map();
     /** @type {SchemaView | null} */
@@ -163,6 +205,8 @@ export class Client {
     });
     /** @type {Interpolator | null} */
     this.interpolator = null;
+    /** Starved moments of the interpolators before the current one (one a welcome). */
+    this.starvedBefore = 0;
     /** @type {Predictor | null} */
     this.predictor = null;
     /** @type {InputCodec | null} */
@@ -194,7 +238,7 @@ export class Client {
       onEvent: (e) => this.serverEvent(e),
       onStatus: (s) => this.statusChanged(s),
       onWarning: (m) => console.warn(`tickwire: ${m}`),
-      WebSocketImpl: options.WebSocketImpl ?? globalThis.WebSocket,
+      WebSocketImpl: this.lab ? this.lab.wrap(options.WebSocketImpl ?? globalThis.WebSocket) : (options.WebSocketImpl ?? globalThis.WebSocket),
       now: this.now,
       reconnect: options.reconnect ?? true,
     });
@@ -342,6 +386,8 @@ export class Client {
       snapshotsPerSecond: c.snapshotRate.rate(now),
       interpolationMs: this.interpolator ? this.interpolator.lagMs(now) : 0,
       tick: this.tick,
+      interpolationStarved: this.starvedBefore + (this.interpolator?.starved ?? 0),
+      lab: this.lab ? { ...this.lab.settings, stalled: this.lab.stalled } : null,
     };
     if (this.predictor) stats.predictionErrorUnits = this.predictor.lastCorrection;
     return stats;
@@ -434,6 +480,7 @@ export class Client {
       roster: new Map(w.roster),
     };
     this.tick = w.tick;
+    this.starvedBefore += this.interpolator?.starved ?? 0;
     this.interpolator = new Interpolator({ tickRate: w.tickRate, delayIntervals: this.delayTicks, modes: schema.modes });
     this.predictor = this.predictFn ? new Predictor({ predict: this.predictFn, tickRate: w.tickRate, constants }) : null;
     this.nextInputAt = null;
