@@ -112,6 +112,23 @@ export function labFromQuery(search) {
 }
 
 /**
+ * The lab in a few words, for a HUD: `+150±40 ms each way, stall 1 s/10 s`,
+ * and `(stalled)` while the link is frozen; '' for no lab.
+ * @param {(LabSettings & {stalled?: boolean}) | null | undefined} lab
+ * @returns {string}
+ */
+export function describeLab(lab) {
+  if (!lab) return '';
+  const seconds = (/** @type {number} */ ms) => `${Number((ms / 1000).toFixed(2))} s`;
+  const parts = [];
+  if (lab.lagMs > 0 || lab.jitterMs > 0) {
+    parts.push(`+${Math.round(lab.lagMs)}${lab.jitterMs > 0 ? `±${Math.round(lab.jitterMs)}` : ''} ms each way`);
+  }
+  if (lab.stallMs > 0) parts.push(`stall ${seconds(lab.stallMs)}/${seconds(lab.stallEveryMs)}${lab.stalled ? ' (stalled)' : ''}`);
+  return parts.join(', ');
+}
+
+/**
  * A small seeded generator (mulberry32): numbers in [0, 1), the same
  * sequence for the same seed.
  * @param {number} seed

@@ -5,6 +5,10 @@
 // a few times a second from a view the main loop hands it. The pure helpers
 // that decide what to show are exported for tests.
 
+// `/sdk/lab.js` on the page (the server serves the SDK at /sdk/), and the
+// SDK's file in the source tree for node's tests: the same module.
+import { describeLab } from '../sdk/lab.js';
+
 /** How long a kill stays in the feed, in ms. */
 export const KILL_FEED_MS = 6000;
 /** Most kills shown at once. */
@@ -29,14 +33,17 @@ export function scoreboardRows(avatars, limit = 10) {
 }
 
 /**
- * The lines of the network overlay, from the SDK's `client.stats`.
+ * The lines of the network overlay, from the SDK's `client.stats`: with
+ * `interpolationStarved`, how often the others' interpolation ran dry;
+ * with a network lab (`lab`), what it adds.
  * @param {{pingMs: number | null, snapshotsPerSecond: number, downBytesPerSecond: number,
- *   upBytesPerSecond: number, interpolationMs: number, tick: number}} s
+ *   upBytesPerSecond: number, interpolationMs: number, tick: number, interpolationStarved?: number,
+ *   lab?: {lagMs: number, jitterMs: number, stallMs: number, stallEveryMs: number, stalled?: boolean} | null}} s
  * @returns {Array<[string, string]>} label and value
  */
 export function netLines(s) {
   const kbps = (bytes) => `${((bytes * 8) / 1000).toFixed(1)} kbit/s`;
-  return [
+  const lines = [
     ['ping', s.pingMs == null ? '–' : `${Math.round(s.pingMs)} ms`],
     ['snapshots', `${s.snapshotsPerSecond.toFixed(0)}/s`],
     ['down', kbps(s.downBytesPerSecond)],
@@ -44,6 +51,9 @@ export function netLines(s) {
     ['interp', `${Math.round(s.interpolationMs)} ms`],
     ['tick', String(s.tick ?? 0)],
   ];
+  if (s.interpolationStarved !== undefined) lines.push(['ran dry', `${s.interpolationStarved}×`]);
+  if (s.lab) lines.push(['lab', describeLab(s.lab)]);
+  return lines;
 }
 
 /**

@@ -7,7 +7,7 @@ import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { connect } from '../index.js';
-import { DEFAULT_STALL_EVERY_MS, DelayLine, Lab, labFromQuery, labSettings, seededRandom } from '../lab.js';
+import { DEFAULT_STALL_EVERY_MS, DelayLine, Lab, describeLab, labFromQuery, labSettings, seededRandom } from '../lab.js';
 
 import { FakeSocket } from './helpers/fake-socket.js';
 
@@ -107,7 +107,7 @@ test('each message waits lag give or take jitter, never before the one before it
     spread = [Math.min(spread[0], at - now), Math.max(spread[1], at - now)];
     previous = at;
   }
-  assert.equal(heldBack, 0, 'at 30 messages a second and 80 ms of spread, the order keeps within the bound');
+  assert.equal(heldBack, 0, 'the one before was within its bound, so waiting for it keeps this one within its own');
   assert.ok(spread[0] < 115 && spread[1] > 185, `the whole spread is used: ${spread}`);
 });
 
@@ -261,4 +261,12 @@ test("the client's figures show the lab, and none without it", async () => {
   while (socket.sent.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   assert.equal(socket.sent[0]?.type, 'join');
   assert.ok(performance.now() - opened >= 2 * (30 - 10) - 2, 'the open came down late and the join went up late');
+});
+
+test('a HUD describes the lab in a few words', () => {
+  assert.equal(describeLab(null), '');
+  assert.equal(describeLab(labSettings({ lagMs: 150, jitterMs: 40 })), '+150±40 ms each way');
+  assert.equal(describeLab(labSettings({ lagMs: 120 })), '+120 ms each way');
+  assert.equal(describeLab({ ...labSettings({ lagMs: 120, jitterMs: 30, stallMs: 1000 }), stalled: true }), '+120±30 ms each way, stall 1 s/10 s (stalled)');
+  assert.equal(describeLab(labSettings({ stallMs: 500, stallEveryMs: 4000 })), 'stall 0.5 s/4 s');
 });

@@ -3,7 +3,7 @@
 // others, and predicts the own ship with `stepShip` (the game's own rule,
 // in predict.js); this file reads the keys and draws.
 
-import { connect } from '/sdk/index.js';
+import { connect, describeLab } from '/sdk/index.js';
 import { stepShip } from './predict.js';
 
 const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('space'));
@@ -182,6 +182,9 @@ function draw() {
     `snaps  ${Math.round(s.snapshotsPerSecond ?? 0)}/s`,
     `down   ${((s.downBytesPerSecond ?? 0) * 8 / 1000).toFixed(1)} kbit/s`,
     `tick   ${s.tick ?? 0}`,
+    `dry    ${s.interpolationStarved}×`,
+    // The network lab (?lag=&jitter=&stall=), when the page runs one.
+    ...(s.lab ? [`lab    ${describeLab(s.lab)}`] : []),
   ].join('\n');
   requestAnimationFrame(draw);
 }
