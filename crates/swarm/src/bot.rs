@@ -8,6 +8,7 @@
 //! an input every 100 ms and forwards the control frames (pongs, close
 //! echoes) the reader is obliged to answer.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,7 @@ use tokio::time::Instant;
 use tickwire_types::{PlayerInput, Schema};
 
 use crate::behaviour::{Behaviour, Tick, bot_rng};
+use crate::lab::{DelayLine, LabSettings};
 use crate::stats::{BotTotals, InputCounts, InputTally, Phase, Samples, Shared};
 use crate::wire::{self, Incoming};
 
@@ -49,6 +51,8 @@ pub struct Target {
     pub connect_timeout: Duration,
     /// Seed of the bots' random generators (each bot mixes in its index).
     pub seed: u64,
+    /// The network lab every bot's link goes through, if any.
+    pub lab: Option<LabSettings>,
 }
 
 impl Target {
@@ -75,6 +79,7 @@ impl Target {
             max_message_size: 1 << 20,
             connect_timeout: Duration::from_secs(10),
             seed: 1,
+            lab: None,
         })
     }
 
@@ -205,7 +210,14 @@ pub async fn run(
     let pending = Arc::new(Mutex::new(PendingInputs::default()));
     let (ctrl_tx, ctrl_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(8);
     let (schema_tx, schema_rx) = oneshot::channel::<Schema>();
-    let mut schema_tx = Some(schema_tx);
+    // The network lab: one delay line a direction, both from the connect.
+    let connected = Instant::now();
+    let line = |direction| {
+        target
+            .lab
+            .map(|lab| DelayLine::for_bot(lab, connected, target.seed, index, direction))
+    };
+    let (up, down) = (line(0), line(1));
 
     // Writer: the join, then once welcomed an input every 100 ms; control
     // frames in between.
@@ -214,6 +226,10 @@ pub async fn run(
             socket: writer,
             ctrl: ctrl_rx,
             done,
+            up: up.map(|line| Outbox {
+                line,
+                queue: VecDeque::new(),
+            }),
         },
         Arc::clone(&pending),
         Arc::clone(&shared),
@@ -222,98 +238,81 @@ pub async fn run(
         schema_rx,
     ));
 
-    // Reader: decode everything, measure in the window.
-    let mut totals = BotTotals::default();
-    let mut samples = Samples::default();
-    let mut decoder = wire::Decoder::default();
-    let mut last_snapshot: Option<Instant> = None;
-    let mut welcomed = false;
-    let mut server_reason: Option<String> = None;
-    let shard = index;
-    loop {
-        let mut obliged = |frame: Frame<'_>| {
-            let msg = (frame.opcode, frame.payload.to_vec());
-            let tx = ctrl_tx.clone();
-            async move { tx.send(msg).await.map_err(|_| "writer gone") }
-        };
-        let frame = match reader.read_frame(&mut obliged).await {
-            Ok(frame) => frame,
-            Err(e) => {
-                if shared.phase() != Phase::Done && !stopping() {
-                    shared.error(match e {
-                        WebSocketError::UnexpectedEOF => "dropped".to_string(),
-                        WebSocketError::FrameTooLarge => "frame too large".to_string(),
-                        other => format!("read: {other}"),
-                    });
-                }
+    // Reader: decode everything, measure in the window; with the network
+    // lab, each frame is handled when the lab's down line delivers it.
+    let mut inbox = Inbox {
+        index,
+        shared: Arc::clone(&shared),
+        pending: Arc::clone(&pending),
+        live,
+        totals: BotTotals::default(),
+        samples: Samples::default(),
+        decoder: wire::Decoder::default(),
+        last_snapshot: None,
+        welcomed: false,
+        server_reason: None,
+        schema_tx: Some(schema_tx),
+        stopping: Box::new(stopping),
+    };
+    match down {
+        None => loop {
+            let mut obliged = |frame: Frame<'_>| {
+                let msg = (frame.opcode, frame.payload.to_vec());
+                let tx = ctrl_tx.clone();
+                async move { tx.send(msg).await.map_err(|_| "writer gone") }
+            };
+            let flow = match reader.read_frame(&mut obliged).await {
+                Ok(frame) => inbox.on_frame(frame.opcode, &frame.payload, Instant::now()),
+                Err(e) => inbox.on_read_error(&e),
+            };
+            if let Flow::Stop = flow {
                 break;
             }
-        };
-        match frame.opcode {
-            OpCode::Binary => {
-                let now = Instant::now();
-                let len = frame.payload.len();
-                match decoder.on_message(&frame.payload) {
-                    Ok(Incoming::Welcome) => {
-                        welcomed = true;
-                        totals.welcomed = Some(now);
-                        if let (Some(tx), Some(schema)) = (schema_tx.take(), decoder.schema()) {
-                            // The writer is gone only if its socket failed.
-                            let _ = tx.send(schema.clone());
-                        }
-                        shared.connected.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(Incoming::Snapshot { last_input }) => {
-                        shared.snapshots_total.fetch_add(1, Ordering::Relaxed);
-                        live.fetch_add(1, Ordering::Relaxed);
-                        if shared.phase() == Phase::Measuring && !stopping() {
-                            totals.snapshots += 1;
-                            totals.payload_bytes += len as u64;
-                            totals.wire_bytes +=
-                                (len + tickwire_protocol::server_frame_header_bytes(len)) as u64;
-                            if let Some(prev) = last_snapshot {
-                                let gap = now.saturating_duration_since(prev).as_micros();
-                                samples.gaps_us.push(gap.min(u128::from(u32::MAX)) as u32);
-                            }
-                            if let Some(acked) = last_input {
-                                pending.lock().acknowledge(acked, now, &mut samples.rtts_us);
-                            }
-                            if samples.full() {
-                                shared.flush(shard, &mut samples);
-                            }
-                        } else if let Some(acked) = last_input {
-                            let mut discard = Vec::new();
-                            pending.lock().acknowledge(acked, now, &mut discard);
-                        }
-                        last_snapshot = Some(now);
-                    }
-                    Ok(Incoming::Other) => {}
-                    // The close that follows is the error; keep its reason.
-                    Ok(Incoming::ServerError(reason)) => server_reason = Some(reason),
-                    Err(e) => {
-                        shared.error(format!("decode: {e}"));
+        },
+        Some(mut line) => {
+            // Frames are read as they come (control frames answered at
+            // once) and queued with their delivery time; this loop hands
+            // each over when it is due, in order.
+            let (tx, mut rx) =
+                mpsc::unbounded_channel::<(Instant, Result<(OpCode, Vec<u8>), WebSocketError>)>();
+            let obliged_tx = ctrl_tx.clone();
+            let read = tokio::spawn(async move {
+                loop {
+                    let mut obliged = |frame: Frame<'_>| {
+                        let msg = (frame.opcode, frame.payload.to_vec());
+                        let tx = obliged_tx.clone();
+                        async move { tx.send(msg).await.map_err(|_| "writer gone") }
+                    };
+                    let read = reader
+                        .read_frame(&mut obliged)
+                        .await
+                        .map(|frame| (frame.opcode, frame.payload.to_vec()));
+                    let failed = read.is_err();
+                    if tx.send((line.delivery_time(Instant::now()), read)).is_err() || failed {
                         break;
                     }
                 }
-            }
-            OpCode::Close => {
-                if shared.phase() != Phase::Done && !stopping() {
-                    let code = close_code(&frame.payload);
-                    shared.error(format!("closed {code}"));
-                    if let Some(reason) = server_reason.take() {
-                        tracing::debug!(bot = index, code, %reason, "server closed the socket");
-                    }
+            });
+            while let Some((at, read)) = rx.recv().await {
+                tokio::time::sleep_until(at).await;
+                let flow = match read {
+                    Ok((opcode, payload)) => inbox.on_frame(opcode, &payload, Instant::now()),
+                    Err(e) => inbox.on_read_error(&e),
+                };
+                if let Flow::Stop = flow {
+                    break;
                 }
-                break;
             }
-            OpCode::Text => {
-                shared.error("text frame");
-                break;
-            }
-            _ => {}
+            read.abort();
         }
     }
-    shared.flush(shard, &mut samples);
+    let Inbox {
+        mut totals,
+        mut samples,
+        welcomed,
+        ..
+    } = inbox;
+    shared.flush(index, &mut samples);
     if welcomed {
         shared.connected.fetch_sub(1, Ordering::Relaxed);
     }
@@ -326,6 +325,123 @@ pub async fn run(
     totals
 }
 
+/// Whether the reader goes on.
+enum Flow {
+    Go,
+    Stop,
+}
+
+/// What a bot's reader keeps: it decodes every frame it is handed and
+/// measures in the window.
+struct Inbox {
+    index: usize,
+    shared: Arc<Shared>,
+    pending: Arc<Mutex<PendingInputs>>,
+    /// Snapshots decoded, for the reports over time.
+    live: Arc<AtomicU64>,
+    totals: BotTotals,
+    samples: Samples,
+    decoder: wire::Decoder,
+    last_snapshot: Option<Instant>,
+    welcomed: bool,
+    /// The server's error message, if it explained a close.
+    server_reason: Option<String>,
+    /// Hands the welcome's schema to the writer, once.
+    schema_tx: Option<oneshot::Sender<Schema>>,
+    /// Whether the bot was told to leave.
+    stopping: Box<dyn Fn() -> bool + Send>,
+}
+
+impl Inbox {
+    /// A read failed: counted as an error unless the run or the bot is over.
+    fn on_read_error(&mut self, e: &WebSocketError) -> Flow {
+        if self.shared.phase() != Phase::Done && !(self.stopping)() {
+            self.shared.error(match e {
+                WebSocketError::UnexpectedEOF => "dropped".to_string(),
+                WebSocketError::FrameTooLarge => "frame too large".to_string(),
+                other => format!("read: {other}"),
+            });
+        }
+        Flow::Stop
+    }
+
+    /// One frame from the server, handled at `now`.
+    fn on_frame(&mut self, opcode: OpCode, payload: &[u8], now: Instant) -> Flow {
+        let shared = &self.shared;
+        match opcode {
+            OpCode::Binary => {
+                let len = payload.len();
+                match self.decoder.on_message(payload) {
+                    Ok(Incoming::Welcome) => {
+                        self.welcomed = true;
+                        self.totals.welcomed = Some(now);
+                        if let (Some(tx), Some(schema)) =
+                            (self.schema_tx.take(), self.decoder.schema())
+                        {
+                            // The writer is gone only if its socket failed.
+                            let _ = tx.send(schema.clone());
+                        }
+                        shared.connected.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Incoming::Snapshot { last_input }) => {
+                        shared.snapshots_total.fetch_add(1, Ordering::Relaxed);
+                        self.live.fetch_add(1, Ordering::Relaxed);
+                        if shared.phase() == Phase::Measuring && !(self.stopping)() {
+                            let totals = &mut self.totals;
+                            totals.snapshots += 1;
+                            totals.payload_bytes += len as u64;
+                            totals.wire_bytes +=
+                                (len + tickwire_protocol::server_frame_header_bytes(len)) as u64;
+                            if let Some(prev) = self.last_snapshot {
+                                let gap = now.saturating_duration_since(prev).as_micros();
+                                self.samples
+                                    .gaps_us
+                                    .push(gap.min(u128::from(u32::MAX)) as u32);
+                            }
+                            if let Some(acked) = last_input {
+                                self.pending.lock().acknowledge(
+                                    acked,
+                                    now,
+                                    &mut self.samples.rtts_us,
+                                );
+                            }
+                            if self.samples.full() {
+                                shared.flush(self.index, &mut self.samples);
+                            }
+                        } else if let Some(acked) = last_input {
+                            let mut discard = Vec::new();
+                            self.pending.lock().acknowledge(acked, now, &mut discard);
+                        }
+                        self.last_snapshot = Some(now);
+                    }
+                    Ok(Incoming::Other) => {}
+                    // The close that follows is the error; keep its reason.
+                    Ok(Incoming::ServerError(reason)) => self.server_reason = Some(reason),
+                    Err(e) => {
+                        shared.error(format!("decode: {e}"));
+                        return Flow::Stop;
+                    }
+                }
+            }
+            OpCode::Close => {
+                if shared.phase() != Phase::Done && !(self.stopping)() {
+                    let code = close_code(payload);
+                    shared.error(format!("closed {code}"));
+                    if let Some(reason) = self.server_reason.take() {
+                        tracing::debug!(bot = self.index, code, %reason, "server closed the socket");
+                    }
+                }
+                return Flow::Stop;
+            }
+            OpCode::Text => {
+                shared.error("text frame");
+                return Flow::Stop;
+            }
+            _ => {}
+        }
+        Flow::Go
+    }
+}
 /// The writing half of a bot's socket, with what it must answer to.
 struct Writer {
     socket: WebSocketWrite<WriteHalf<Upgraded>>,
@@ -333,6 +449,23 @@ struct Writer {
     ctrl: mpsc::Receiver<(OpCode, Vec<u8>)>,
     /// Flips when the run is over.
     done: watch::Receiver<bool>,
+    /// With the network lab: the messages on their way up.
+    up: Option<Outbox>,
+}
+
+/// The network lab's up line of a bot: the messages handed over, each with
+/// the time it leaves, in order.
+struct Outbox {
+    line: DelayLine,
+    queue: VecDeque<(Instant, Vec<u8>)>,
+}
+
+/// Returns at `at`, or never without one.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// What the writer does next after a control frame or the end of the run.
@@ -342,6 +475,47 @@ enum Next {
 }
 
 impl Writer {
+    /// Sends a binary message: at once, or, with the network lab, when its
+    /// up line delivers it. An error means the socket failed.
+    async fn send(&mut self, msg: Vec<u8>) -> Result<(), WebSocketError> {
+        match &mut self.up {
+            None => {
+                self.socket
+                    .write_frame(Frame::binary(Payload::Owned(msg)))
+                    .await
+            }
+            Some(out) => {
+                let at = out.line.delivery_time(Instant::now());
+                out.queue.push_back((at, msg));
+                Ok(())
+            }
+        }
+    }
+
+    /// When the next message of the lab's up line leaves; `None` without
+    /// one.
+    fn next_due(&self) -> Option<Instant> {
+        self.up.as_ref()?.queue.front().map(|(at, _)| *at)
+    }
+
+    /// Sends every message of the lab's up line that is due, in order.
+    async fn send_due(&mut self) -> Result<(), WebSocketError> {
+        let now = Instant::now();
+        while let Some(out) = self.up.as_mut() {
+            match out.queue.front() {
+                Some((at, _)) if *at <= now => {}
+                _ => break,
+            }
+            let Some((_, msg)) = out.queue.pop_front() else {
+                break;
+            };
+            self.socket
+                .write_frame(Frame::binary(Payload::Owned(msg)))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Sends one frame the reader is obliged to answer.
     async fn forward(&mut self, ctrl: Option<(OpCode, Vec<u8>)>) -> Next {
         let Some((opcode, payload)) = ctrl else {
@@ -378,16 +552,18 @@ async fn write(
     mut rng: Pcg32,
     mut schema_rx: oneshot::Receiver<Schema>,
 ) -> InputCounts {
-    if w.socket
-        .write_frame(Frame::binary(Payload::Owned(wire::join())))
-        .await
-        .is_err()
-    {
+    if w.send(wire::join()).await.is_err() {
         return InputCounts::default();
     }
     // Wait for the welcome: the behaviour needs the declared input.
     let schema = loop {
+        let due = w.next_due();
         tokio::select! {
+            () = until(due) => {
+                if w.send_due().await.is_err() {
+                    return InputCounts::default();
+                }
+            }
             schema = &mut schema_rx => match schema {
                 Ok(schema) => break schema,
                 // The reader stopped before the welcome: it counted why.
@@ -414,7 +590,13 @@ async fn write(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seq = 0u32;
     loop {
+        let due = w.next_due();
         tokio::select! {
+            () = until(due) => {
+                if w.send_due().await.is_err() {
+                    break;
+                }
+            }
             _ = ticker.tick() => {
                 let values = behaviour.next(&mut Tick { index: u64::from(seq), rng: &mut rng });
                 seq += 1;
@@ -430,7 +612,7 @@ async fn write(
                 }
                 let msg = wire::input(seq, &values);
                 pending.lock().sent(seq, Instant::now());
-                if w.socket.write_frame(Frame::binary(Payload::Owned(msg))).await.is_err() {
+                if w.send(msg).await.is_err() {
                     break;
                 }
                 if shared.phase() == Phase::Measuring && !*w.done.borrow() {

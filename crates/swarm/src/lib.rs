@@ -10,6 +10,7 @@ pub mod behaviour;
 pub mod bot;
 pub mod config;
 pub mod cpu;
+pub mod lab;
 pub mod report;
 pub mod runner;
 pub mod stats;
