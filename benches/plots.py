@@ -244,7 +244,7 @@ def soak_chart(result, fits, warmup_s, plateau_s, title, path):
     intervals = result["intervals"]
     minutes = lambda pts: ([t / 60.0 for t, _ in pts], [v for _, v in pts])  # noqa: E731
     fig, axes = plt.subplots(5, 1, figsize=(8, 12), sharex=True)
-    t_max = max([s["t"] for s in samples] + [60.0]) / 60.0
+    t_max = max([s["t"] for s in samples] + [1.0]) / 60.0
 
     ax = axes[0]
     xs, ys = minutes([(s["t"], s["rss_kib"] / 1024.0) for s in samples])
