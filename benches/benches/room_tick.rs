@@ -17,7 +17,7 @@ use std::sync::Arc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use parking_lot::Mutex;
 use tickwire::bench::TickTimes;
-use tickwire::bench::{PlayerLink, Room, RoomInfo, RoomSettings};
+use tickwire::bench::{PlayerLink, Room, RoomInfo, RoomSettings, Spectating};
 use tickwire_sim::Simulation;
 use tickwire_sim::games::arena::ArenaInput;
 use tickwire_sim::games::bench::{BenchConfig, new_world};
@@ -46,12 +46,15 @@ fn room(serial: u64) -> Option<Bench> {
         tick: Default::default(),
         times: Mutex::new(TickTimes::new(tick_rate * 10)),
         links: Mutex::new(BTreeMap::new()),
+        spectators: Default::default(),
+        max_spectators: 0,
     });
     let settings = RoomSettings {
         max_catch_up: 2,
         phase: 0.0,
         epoch: tokio::time::Instant::now(),
         bandwidth_budget: None,
+        spectating: Spectating::default(),
     };
     let mut room = Room::new(sim, info, settings).ok()?;
     let mut links = Vec::new();

@@ -11,10 +11,12 @@
 // at most to catch up after a stall), and feeds it to the prediction; every
 // drawn frame, `frame(now)` says where everything is. A dropped connection
 // reconnects with backoff and resumes from the newest state held, so the
-// store carries on where it was.
+// store carries on where it was. A spectator (`spectate: true`) sends no
+// input: it watches a player (`follow`), whose entity is its `own`, or a
+// rectangle of the world, and every entity is drawn interpolated.
 
 import { Connection, gameUrl } from './net.js';
-import { encodeChat } from './protocol.js';
+import { encodeChat, encodeWatch } from './protocol.js';
 import { SchemaView } from './schema.js';
 import { Interpolator } from './interpolation.js';
 import { EntityStore } from './store.js';
@@ -38,6 +40,8 @@ const PUMP_INTERVAL_MS = 10;
  * @property {string} [room] the room to join; default the page's `?room=`, else the server's default room
  * @property {string} [name] the player's name; default the page's `?name=`
  * @property {string} [ticket] a signed join ticket from the game's backend; default the page's `?ticket=`
+ * @property {boolean} [spectate] watch without playing: no seat, no entity of its own, no input; default the page's `?spectate=1`
+ * @property {number} [follow] with `spectate`, the player to follow (default the page's `?follow=`; else the server picks one)
  * @property {PredictFn} [predict] the game's step for its own entity; without it the own entity is drawn from the server's state
  * @property {number} [interpolationDelayTicks] how far in the past others are drawn, in ticks (default 2)
  * @property {boolean} [reconnect] whether a dropped connection reconnects (default true)
@@ -59,6 +63,8 @@ const PUMP_INTERVAL_MS = 10;
  * @property {SchemaView} schema the game's kinds, fields, input and events
  * @property {Record<string, number>} constants the game's constants for clients
  * @property {Map<number, string>} roster every player in the room, own included: id to name
+ * @property {boolean} spectator whether the client spectates (then `player` is NO_PLAYER and `entity` the one the followed player controls, 0 for none)
+ * @property {number | null} following the player a spectator follows, or null
  */
 
 /**
@@ -115,6 +121,7 @@ const PUMP_INTERVAL_MS = 10;
  * @property {[ChatLine]} chat a chat line
  * @property {[Status]} status the connection's state changed
  * @property {[number]} snapshot a snapshot was applied: its tick
+ * @property {[{player: number | null, entity: number}]} watching a spectator's snapshots follow another player from now on (null: no one), who controls `entity`
  */
 
 /**
@@ -178,10 +185,20 @@ export class Client {
     /** The name asked for. */
     this.name = options.name ?? params?.get('name') ?? undefined;
     const ticket = options.ticket ?? params?.get('ticket') ?? undefined;
+    const spectateParam = params?.get('spectate');
+    /** Whether the client watches without playing (the welcome confirms it). */
+    this.spectating = options.spectate ?? (spectateParam != null && !['', '0', 'false'].includes(spectateParam));
+    const followParam = Number(params?.get('follow') ?? NaN);
+    const follow = options.follow ?? (Number.isInteger(followParam) && followParam >= 0 ? followParam : null);
     let url = options.url;
     if (!url) {
       if (!location) throw new TypeError('connect: give a url (there is no page location to derive one from)');
-      url = gameUrl(location, { room: this.room, name: this.name, ticket });
+      url = gameUrl(location, { room: this.room, name: this.name, ticket, spectate: this.spectating, follow });
+    } else if (this.spectating) {
+      const withParams = new URL(url);
+      withParams.searchParams.set('spectate', '1');
+      if (follow != null) withParams.searchParams.set('follow', String(follow));
+      url = withParams.toString();
     }
     /** The game's WebSocket URL. */
     this.url = url;
@@ -231,6 +248,8 @@ export class Client {
     this.closed = false;
     /** @type {ReturnType<typeof setInterval> | null} */
     this.pumpTimer = null;
+    /** @type {import('./protocol.js').WatchTarget | null} what a spectator asked to watch since it connected */
+    this.watchTarget = null;
     this.connection = new Connection({
       url,
       onWelcome: (w) => this.welcomed(w),
@@ -304,6 +323,8 @@ export class Client {
 
   /**
    * The entity the player controls, as the server last sent it, or null.
+   * For a spectator: the entity the followed player controls, or null
+   * when it follows no one.
    * @returns {Entity | null}
    */
   get own() {
@@ -320,6 +341,56 @@ export class Client {
   get predicted() {
     const state = this.predictor?.state;
     return state ? { ...state } : null;
+  }
+
+  /**
+   * The player a spectator's snapshots follow now, or null (a player, a
+   * spectator watching a rectangle, or a room without players).
+   * @returns {number | null}
+   */
+  get following() {
+    return this.welcome?.following ?? null;
+  }
+
+  /**
+   * A spectator follows `player` from now on (null: whichever the server
+   * picks): its snapshots carry exactly what that player is sent, and its
+   * `own` is the entity that player controls. The `watching` event says
+   * when the snapshots show it (with a spectator delay, that long later).
+   * Returns whether it went out (it is sent again after a reconnect).
+   * @param {number | null} player
+   * @returns {boolean}
+   */
+  follow(player) {
+    if (player === null) return this.watch({ type: 'anyone' });
+    if (!Number.isInteger(player) || player < 0 || player > 0xffffffff) {
+      throw new RangeError(`follow: ${player} is not a player id`);
+    }
+    return this.watch({ type: 'player', player });
+  }
+
+  /**
+   * A spectator watches a rectangle of the world from now on: its smallest
+   * corner and its size, in world units (the server shrinks a side over its
+   * limit, `--max-spectator-rect`, about the centre). A rectangle that is
+   * not finite or not of a positive size is a RangeError. Returns whether it
+   * went out (it is sent again after a reconnect).
+   * @param {{x: number, y: number, width: number, height: number}} rect
+   * @returns {boolean}
+   */
+  watchRect({ x, y, width, height }) {
+    return this.watch({ type: 'rect', x, y, width, height });
+  }
+
+  /**
+   * Sends a spectator's change of target, and keeps it for a reconnect.
+   * @param {import('./protocol.js').WatchTarget} target
+   */
+  watch(target) {
+    if (!this.spectating) throw new Error('only a spectator chooses what it watches: connect with spectate: true');
+    const bytes = encodeWatch(target);
+    this.watchTarget = target;
+    return this.connection.connected && this.connection.send(bytes);
   }
 
   /**
@@ -351,13 +422,14 @@ export class Client {
     this.lastFrame = nowMs;
     const schema = this.schema;
     if (!schema || !this.interpolator) return [];
-    const ownId = this.welcome?.entity;
+    // The entity a spectator follows is interpolated like the others.
+    const ownId = this.spectating ? undefined : this.welcome?.entity;
     /** @type {Entity[]} */
     const out = [];
     for (const [id, e] of this.interpolator.sample(nowMs)) {
       if (id !== ownId) out.push({ id, kind: e.kind, kindId: schema.kindId(e.kind), fields: e.fields });
     }
-    const own = this.own;
+    const own = this.spectating ? null : this.own;
     if (own) {
       const fields = { ...own.fields };
       if (this.predictor?.state) {
@@ -430,7 +502,7 @@ export class Client {
    * @param {number} nowMs
    */
   pump(nowMs) {
-    if (!this.connection.connected || !this.codec || !this.welcome) return;
+    if (this.spectating || !this.connection.connected || !this.codec || !this.welcome) return;
     const interval = 1000 / this.welcome.tickRate;
     if (this.nextInputAt === null || nowMs - this.nextInputAt > MAX_CATCH_UP_INPUTS * interval) {
       this.nextInputAt = nowMs;
@@ -468,6 +540,7 @@ export class Client {
     }
     /** @type {Record<string, number>} */
     const constants = Object.fromEntries(w.constants);
+    this.spectating = !!w.spectator;
     this.welcome = {
       player: w.player,
       entity: w.entity,
@@ -478,12 +551,16 @@ export class Client {
       schema,
       constants,
       roster: new Map(w.roster),
+      spectator: this.spectating,
+      following: w.following ?? null,
     };
     this.tick = w.tick;
     this.starvedBefore += this.interpolator?.starved ?? 0;
     this.interpolator = new Interpolator({ tickRate: w.tickRate, delayIntervals: this.delayTicks, modes: schema.modes });
-    this.predictor = this.predictFn ? new Predictor({ predict: this.predictFn, tickRate: w.tickRate, constants }) : null;
+    this.predictor = this.predictFn && !this.spectating ? new Predictor({ predict: this.predictFn, tickRate: w.tickRate, constants }) : null;
     this.nextInputAt = null;
+    // A spectator that switched before a reconnect watches what it chose.
+    if (this.spectating && this.watchTarget) this.connection.send(encodeWatch(this.watchTarget));
     this.emit('welcome', this.welcome);
   }
 
@@ -531,6 +608,13 @@ export class Client {
       }
       case 'chat':
         this.emit('chat', { player: e.player, name: roster?.get(e.player) ?? null, text: e.text });
+        break;
+      case 'watching':
+        if (this.welcome) {
+          this.welcome.following = e.player;
+          this.welcome.entity = e.entity ?? 0;
+        }
+        this.emit('watching', { player: e.player, entity: e.entity ?? 0 });
         break;
       default:
         break;

@@ -88,14 +88,21 @@ export class RateMeter {
 /**
  * The WebSocket URL of the game for a page location, a room, a name, and
  * the signed join ticket a game backend issued (a server started with
- * `--ticket-secret` refuses a join without one).
+ * `--ticket-secret` refuses a join without one); with `spectate`, a
+ * spectator's, following player `follow` if given.
+ * @param {{protocol: string, host: string}} location
+ * @param {{room?: string, name?: string, ticket?: string, spectate?: boolean, follow?: number | null}} options
  */
-export function gameUrl(location, { room, name, ticket }) {
+export function gameUrl(location, { room, name, ticket, spectate = false, follow = null }) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const params = new URLSearchParams();
   if (room) params.set('room', room);
   if (name) params.set('name', name);
   if (ticket) params.set('ticket', ticket);
+  if (spectate) {
+    params.set('spectate', '1');
+    if (follow != null) params.set('follow', String(follow));
+  }
   const query = params.toString();
   return `${scheme}//${location.host}/ws${query ? `?${query}` : ''}`;
 }

@@ -15,7 +15,7 @@
 // `test/protocol.test.js`.
 
 /** Version of the wire format this module speaks. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Largest snapshot accepted, in bytes. */
 export const MAX_SNAPSHOT_BYTES = 1 << 20;
@@ -31,6 +31,8 @@ export const MAX_REASON_BYTES = 256;
 export const MAX_ROSTER = 1024;
 /** Most named constants in a welcome. */
 export const MAX_CONSTANTS = 64;
+/** A spectator's welcome `player`: no player (u32::MAX, the -1 of a player field). */
+export const NO_PLAYER = 0xffffffff;
 /** States a ClientState keeps (as many as the server's history ring). */
 export const CLIENT_STATES = 32;
 
@@ -181,6 +183,12 @@ class Reader {
     throw new ProtocolError(`invalid option byte ${b}`);
   }
 
+  bool() {
+    const b = this.u8();
+    if (b > 1) throw new ProtocolError(`invalid bool byte ${b}`);
+    return b === 1;
+  }
+
   end() {
     if (this.remaining !== 0) throw new ProtocolError(`${this.remaining} trailing bytes`);
   }
@@ -235,6 +243,12 @@ class Writer {
       this.le(Number(big & 0xffffffffn), 4);
       this.le(Number(big >> 32n), 4);
     }
+  }
+
+  f32(v) {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, v, true);
+    for (const x of b) this.bytes.push(x);
   }
 
   string(s) {
@@ -383,6 +397,65 @@ export function encodeChat(text) {
 }
 
 /**
+ * What a spectator watches: a player (`{type: 'player', player}`), a
+ * rectangle of the world (`{type: 'rect', x, y, width, height}`: its
+ * smallest corner and its size, in world units, finite and of a positive
+ * size), or whichever player the server picks (`{type: 'anyone'}`).
+ * @typedef {{type: 'player', player: number} | {type: 'rect', x: number, y: number, width: number, height: number} | {type: 'anyone'}} WatchTarget
+ */
+
+/**
+ * A spectator's change of target. A rectangle that is not finite or not of
+ * a positive size is a RangeError (the server would close the connection).
+ * @param {WatchTarget} target
+ */
+export function encodeWatch(target) {
+  const w = new Writer();
+  w.u32(5);
+  switch (target.type) {
+    case 'player':
+      w.u32(0);
+      w.u32(target.player);
+      break;
+    case 'rect': {
+      const { x, y, width, height } = target;
+      const values = [x, y, width, height].map((v) => Math.fround(v));
+      if (!values.every(Number.isFinite) || !(values[2] > 0 && values[3] > 0)) {
+        throw new RangeError('a watch rectangle must be finite and of a positive size');
+      }
+      w.u32(1);
+      for (const v of values) w.f32(v);
+      break;
+    }
+    case 'anyone':
+      w.u32(2);
+      break;
+    default:
+      throw new RangeError(`unknown watch target ${/** @type {{type: string}} */ (target).type}`);
+  }
+  return w.finish();
+}
+
+/** A watch target, as the server reads it. */
+function readWatchTarget(r) {
+  switch (r.u32()) {
+    case 0:
+      return { type: 'player', player: r.u32() };
+    case 1: {
+      const [x, y, width, height] = [r.f32(), r.f32(), r.f32(), r.f32()];
+      if (![x, y, width, height].every(Number.isFinite) || !(width > 0 && height > 0)) {
+        throw new ProtocolError('a watch rectangle must be finite and of a positive size');
+      }
+      return { type: 'rect', x, y, width, height };
+    }
+    case 2:
+      return { type: 'anyone' };
+    default:
+      throw new ProtocolError('unknown watch target');
+  }
+}
+
+/**
  * Decodes a client message (the server's side; here for tests and tools).
  * @param {Uint8Array} bytes
  */
@@ -410,6 +483,9 @@ export function decodeClientMessage(bytes) {
       break;
     case 4:
       message = { type: 'chat', text: r.string(MAX_CHAT_BYTES, 'chat line') };
+      break;
+    case 5:
+      message = { type: 'watch', target: readWatchTarget(r) };
       break;
     default:
       throw new ProtocolError('unknown client message');
@@ -638,10 +714,11 @@ function applyDelta(q, base, d) {
  * Decodes one server message. Snapshots and game events need the welcome's
  * schema.
  * Returns one of:
- * - `{type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: {game, kinds, input, events}, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]]}`
+ * - `{type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: {game, kinds, input, events}, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]], spectator, following}`
+ *   (a spectator's `player` is NO_PLAYER, its `entity` the one the followed player controls, 0 for none, and `following` that player or null)
  * - `{type: 'snapshot', lastInput, body: {tick, baseline, removed, survivors, changed: [{index, mask, deltas}], created: [{id, kind, values}]}}`
  * - `{type: 'pong', clientTime, serverTick}`
- * - `{type: 'event', event: {type: 'game', kind, name, fields} | {type: 'chat', player, text} | {type: 'playerJoined', player, name} | {type: 'playerLeft', player}}`;
+ * - `{type: 'event', event: {type: 'game', kind, name, fields} | {type: 'chat', player, text} | {type: 'playerJoined', player, name} | {type: 'playerLeft', player} | {type: 'watching', player, entity}}`;
  *   a game event names its kind and fields as the schema declares them (`{type: 'game', kind: 1, name: 'goal', fields: {scorer: 3, team: 1}}`)
  * - `{type: 'error', code, reason}`
  * @param {Uint8Array} bytes
@@ -675,9 +752,12 @@ export function decodeServerMessage(bytes, schema) {
       if (constantCount > MAX_CONSTANTS) throw new ProtocolError(`${constantCount} constants is over the limit`);
       const constants = [];
       for (let i = 0; i < constantCount; i++) constants.push([r.string(MAX_NAME_BYTES, 'constant name'), r.f32()]);
+      // A spectator: no player of its own, `entity` the one the followed player controls.
+      const spectator = r.bool();
+      const following = r.option(() => r.u32());
       const computed = schemaHash(decodedSchema);
       if (computed !== hash) throw new ProtocolError(`welcome schema hashes to ${computed}, but claims ${hash}`);
-      message = { type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster, constants };
+      message = { type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster, constants, spectator, following };
       break;
     }
     case 2:
@@ -698,6 +778,12 @@ export function decodeServerMessage(bytes, schema) {
         case 3:
           event = { type: 'playerLeft', player: r.u32() };
           break;
+        case 4: {
+          // To a spectator: the player its snapshots follow now, and the entity that player controls.
+          const followed = r.option(() => [r.u32(), r.u32()]);
+          event = { type: 'watching', player: followed ? followed[0] : null, entity: followed ? followed[1] : null };
+          break;
+        }
         default:
           throw new ProtocolError('unknown event');
       }

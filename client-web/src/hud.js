@@ -1,5 +1,6 @@
 // The heads-up display: scoreboard, kill feed, death and respawn countdown,
-// connection banner, and the network overlay.
+// connection banner, the network overlay, and for a spectator whom it
+// watches.
 //
 // It is plain DOM laid over the canvas (crisp text, no redraw cost), updated
 // a few times a second from a view the main loop hands it. The pure helpers
@@ -114,10 +115,19 @@ export class Hud {
     this.death = el(doc, 'div', 'hud-death hidden');
     this.banner = el(doc, 'div', 'hud-banner hidden');
     this.help = el(doc, 'div', 'hud-help', 'WASD / arrows move · mouse aims · click or space fires');
-    root.append(this.scoreboard, this.killFeed, this.net, this.death, this.banner, this.help);
+    this.watch = el(doc, 'div', 'hud-watch hidden');
+    root.append(this.scoreboard, this.killFeed, this.net, this.death, this.banner, this.help, this.watch);
     /** @type {Array<{at: number, killer: string, victim: string, own: boolean}>} */
     this.kills = [];
     this.lastScoreboard = '';
+  }
+
+  /**
+   * Replaces the line of key hints at the bottom (a spectator's keys).
+   * @param {string} text
+   */
+  setHelp(text) {
+    this.help.textContent = text;
   }
 
   /**
@@ -139,9 +149,13 @@ export class Hud {
    * @param {object} view.net the SDK's `client.stats` (see {@link netLines})
    * @param {{dead: boolean, respawnIn: number, killer: string|null}} view.self
    * @param {{state: string}} view.status connection status
+   * @param {string | null} [view.watching] for a spectator, whom it watches (see `watchText`)
    * @param {number} nowMs
    */
   update(view, nowMs) {
+    const watching = view.watching ?? null;
+    this.watch.classList.toggle('hidden', watching === null);
+    if (watching !== null && this.watch.textContent !== watching) this.watch.textContent = watching;
     this.updateScoreboard(view.avatars);
     this.updateKillFeed(nowMs);
     this.updateNet(view.net);

@@ -7,6 +7,10 @@
 // become the arena's input, every display frame is drawn from what
 // `client.frame` says, the HUD shows the scoreboard, the kill feed and the
 // SDK's network figures. The arena's names come from arena.js.
+//
+// A spectator's game (`?spectate=1`, or the join screen's Watch button)
+// sends no input: the camera follows the watched player's avatar, the keys
+// switch whom it watches (watch.js), and the HUD says who that is.
 
 import { connect } from '/sdk/index.js';
 import { ARENA, declared } from './arena.js';
@@ -15,6 +19,7 @@ import { isDead, stepAvatar } from './predict.js';
 import { Renderer } from './render.js';
 import { Hud, respawnSeconds } from './hud.js';
 import { Scores } from './scoreboard.js';
+import { WATCH_HELP, WatchKeys, cyclePlayer, watchText } from './watch.js';
 
 /** How often the HUD's DOM is refreshed, in ms. */
 const HUD_INTERVAL_MS = 100;
@@ -32,17 +37,28 @@ export class Game {
    * @param {HTMLElement} options.hudRoot
    * @param {string} options.name
    * @param {string} [options.room] empty or absent: any room
+   * @param {boolean} [options.spectate] watch instead of playing
+   * @param {number} [options.follow] with `spectate`, the player to watch first (default: the server picks)
    */
-  constructor({ win, canvas, hudRoot, name, room }) {
+  constructor({ win, canvas, hudRoot, name, room, spectate = false, follow }) {
     this.win = win;
     this.name = name;
+    this.spectate = spectate;
     // A page opened as `/?ticket=...` (by a game's backend) joins with it:
     // the SDK reads the page's ticket.
-    this.client = connect({ name, room: room || undefined, predict: stepAvatar });
+    this.client = spectate
+      ? connect({ name, room: room || undefined, spectate: true, follow })
+      : connect({ name, room: room || undefined, spectate: false, predict: stepAvatar });
     this.renderer = new Renderer(canvas, win);
     this.hud = new Hud(hudRoot);
     this.input = new InputState();
-    this.input.attach(win, canvas, () => this.sendInput());
+    this.watchKeys = new WatchKeys();
+    if (spectate) {
+      this.hud.setHelp(WATCH_HELP);
+      this.watchKeys.attach(win, (step) => this.watchNext(step));
+    } else {
+      this.input.attach(win, canvas, () => this.sendInput());
+    }
     /** @type {Declared | null} the arena's names the game declares, from the welcome */
     this.declared = null;
     this.scores = new Scores();
@@ -80,8 +96,31 @@ export class Game {
     this.declared = declared(w.schema, w.constants);
     this.scores.reset();
     if (!this.declared.input) console.warn(`tickwire: game ${w.game} does not declare the arena's input; this page sends none`);
-    if (first) console.info(`tickwire: joined room ${w.room} as player ${w.player} (${w.game})`);
+    if (first && w.spectator) console.info(`tickwire: watching room ${w.room} (${w.game})`);
+    else if (first) console.info(`tickwire: joined room ${w.room} as player ${w.player} (${w.game})`);
     this.sendInput();
+  }
+
+  /**
+   * The player whose avatar the camera follows and the scoreboard
+   * highlights: the own player, or the one a spectator watches (-1: none).
+   */
+  watchedPlayer() {
+    const w = this.client.welcome;
+    if (!w) return -1;
+    return w.spectator ? (w.following ?? -1) : w.player;
+  }
+
+  /**
+   * A spectator watches the next player (`step` 1) or the previous one (-1)
+   * of the room, in id order.
+   * @param {number} step
+   */
+  watchNext(step) {
+    const roster = this.client.welcome?.roster;
+    if (!roster) return;
+    const next = cyclePlayer(roster.keys(), this.client.following, step);
+    if (next !== null && next !== this.client.following) this.client.follow(next);
   }
 
   /** A snapshot: the scores of the avatars in view, and whether the own avatar lives. */
@@ -89,7 +128,7 @@ export class Game {
     this.snapshots += 1;
     const w = this.client.welcome;
     if (!w || !this.declared) return;
-    this.scores.seen(this.client.entities.values(), this.declared, w);
+    this.scores.seen(this.client.entities.values(), this.declared, { entity: w.entity, player: this.watchedPlayer() });
     const own = this.client.own;
     if (own && !isDead(own.fields)) this.killedBy = null;
   }
@@ -103,17 +142,17 @@ export class Game {
     if (ev.name !== event || !this.declared?.kill) return;
     const killer = ev.fields[killerField];
     const victim = ev.fields[victimField];
-    const player = this.client.welcome?.player;
+    const player = this.watchedPlayer();
     const killerName = killer < 0 ? null : (this.client.playerName(killer) ?? `player ${killer}`);
     const victimName = this.client.playerName(victim) ?? `player ${victim}`;
-    this.hud.addKill(killerName ?? '', victimName, killer === player || victim === player, performance.now());
-    if (victim === player) this.killedBy = killerName;
+    this.hud.addKill(killerName ?? '', victimName, player >= 0 && (killer === player || victim === player), performance.now());
+    if (victim === player && !this.spectate) this.killedBy = killerName;
     this.scores.kill(killer);
   }
 
-  /** Hands what the player holds to the SDK, which sends it each tick. */
+  /** Hands what the player holds to the SDK, which sends it each tick (a spectator holds nothing). */
   sendInput() {
-    if (this.declared?.input) this.client.setInput(this.input.named(this.aim));
+    if (this.declared?.input && !this.spectate) this.client.setInput(this.input.named(this.aim));
   }
 
   /** Aims from the own avatar, at the screen's centre, toward the mouse. */
@@ -175,8 +214,8 @@ export class Game {
           id: e.id,
           x: f[A.x],
           y: f[A.y],
-          // The own barrel follows the mouse at once.
-          heading: own && !dead ? this.aim : (f[A.heading] ?? 0),
+          // The own barrel follows the mouse at once; a watched one, the server.
+          heading: own && !dead && !this.spectate ? this.aim : (f[A.heading] ?? 0),
           hp: d.hp ? f[A.hp] : d.maxHp,
           maxHp: d.maxHp,
           dead,
@@ -199,6 +238,7 @@ export class Game {
    */
   avatarName(own, player, id) {
     const client = this.client;
+    if (own && this.spectate) return client.playerName(this.watchedPlayer()) ?? `player #${id}`;
     if (own) return client.playerName(client.welcome?.player ?? -1) ?? this.name;
     return (player >= 0 ? client.playerName(player) : null) ?? `player #${id}`;
   }
@@ -206,18 +246,21 @@ export class Game {
   /** Every player in the room with its best-known score, for the scoreboard. */
   scoreboardEntries() {
     const w = this.client.welcome;
-    return w ? this.scores.entries(w.roster, w.player) : [];
+    return w ? this.scores.entries(w.roster, this.watchedPlayer()) : [];
   }
 
   /** What the HUD shows now. */
   hudView() {
     const own = this.client.own;
     const tickRate = this.client.welcome?.tickRate ?? 30;
+    const watched = this.watchedPlayer();
     return {
       avatars: this.scoreboardEntries(),
       net: this.client.stats,
+      watching: this.spectate ? watchText(watched >= 0 ? this.client.playerName(watched) : null, this.client.welcome?.roster.size ?? 0) : null,
       self: {
-        dead: own ? isDead(own.fields) : false,
+        // A spectator is never eliminated.
+        dead: own && !this.spectate ? isDead(own.fields) : false,
         respawnIn: own ? respawnSeconds(own.fields[ARENA.avatar.respawn] ?? 0, tickRate) : 0,
         killer: this.killedBy,
       },
@@ -243,6 +286,18 @@ export class Game {
       },
       get avatarId() {
         return client.welcome?.entity ?? null;
+      },
+      /** Whether the page watches instead of playing. */
+      get spectating() {
+        return client.spectating;
+      },
+      /** The player a spectator watches, or null. */
+      get following() {
+        return client.following;
+      },
+      /** What the HUD says a spectator watches, or null for a player. */
+      get watching() {
+        return game.hudView().watching;
       },
       get tick() {
         return client.stats.tick;
@@ -309,6 +364,7 @@ function boot() {
   const params = new URLSearchParams(location.search);
   nameInput.value = params.get('name') ?? localStorage.getItem('tickwire.name') ?? '';
   roomInput.value = params.get('room') ?? '';
+  const watchButton = /** @type {HTMLButtonElement} */ (doc.getElementById('watch'));
   const canvas = /** @type {HTMLCanvasElement} */ (doc.getElementById('game'));
   const backdrop = new Renderer(canvas, window);
   let idle = true;
@@ -321,24 +377,37 @@ function boot() {
     requestAnimationFrame(drift);
   };
   requestAnimationFrame(drift);
-  form.addEventListener('submit', (e) => {
-    e.preventDefault();
-    const name = nameInput.value.trim().slice(0, 24) || 'player';
+  /**
+   * Leaves the join screen for a game: played, or with `spectate` watched.
+   * @param {boolean} spectate
+   */
+  const start = (spectate) => {
+    const name = nameInput.value.trim().slice(0, 24) || (spectate ? 'spectator' : 'player');
     const room = roomInput.value.trim().slice(0, 32);
-    try {
-      localStorage.setItem('tickwire.name', name);
-    } catch {
-      // Private mode: nothing to remember.
+    if (!spectate) {
+      try {
+        localStorage.setItem('tickwire.name', name);
+      } catch {
+        // Private mode: nothing to remember.
+      }
     }
     idle = false;
     backdrop.dispose();
     form.classList.add('hidden');
     const hudRoot = /** @type {HTMLElement} */ (doc.getElementById('hud'));
     hudRoot.classList.remove('hidden');
-    new Game({ win: window, canvas, hudRoot, name, room });
+    const follow = Number(params.get('follow') ?? NaN);
+    new Game({ win: window, canvas, hudRoot, name, room, spectate, follow: Number.isInteger(follow) && follow >= 0 ? follow : undefined });
+  };
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    start(false);
   });
+  watchButton.addEventListener('click', () => start(true));
   nameInput.focus();
-  if (params.has('autoplay') && nameInput.value) form.requestSubmit();
+  const spectate = params.get('spectate');
+  if (spectate !== null && !['', '0', 'false'].includes(spectate)) start(true);
+  else if (params.has('autoplay') && nameInput.value) form.requestSubmit();
 }
 
 if (typeof document !== 'undefined') boot();

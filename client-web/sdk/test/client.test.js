@@ -173,3 +173,62 @@ test('without reconnect, a drop is final', async () => {
 test('without a url and outside a page, connect says what it needs', () => {
   assert.throws(() => connect({ WebSocketImpl: FakeSocket }), /give a url/);
 });
+
+test('a spectator sends no input, follows a player whose entity is its own, and switches', async () => {
+  const { client, clock, socket } = await started({ url: 'ws://example.test/ws?room=lobby', spectate: true, follow: 2 });
+  assert.equal(socket().url, 'ws://example.test/ws?room=lobby&spectate=1&follow=2');
+  socket().open();
+  let welcome;
+  client.on('welcome', (w) => (welcome = w));
+  const watching = [];
+  client.on('watching', (w) => watching.push(w));
+  socket().receive('server_welcome_spectator');
+  assert.equal(welcome.spectator, true);
+  assert.equal(welcome.following, 2);
+  assert.equal(client.following, 2);
+  socket().receive('server_snapshot_full');
+  assert.deepStrictEqual(client.own, client.entities.get(2), 'own: the entity the followed player controls');
+  // It holds an input if asked, but never sends one.
+  client.setInput({ move: 1 });
+  for (let i = 0; i < 10; i++) {
+    clock.now += 50;
+    client.frame(clock.now);
+  }
+  assert.deepStrictEqual(socket().sent.filter((m) => m.type === 'input'), []);
+  assert.ok(client.frame(clock.now).some((e) => e.id === 2), 'the followed entity is drawn');
+
+  assert.equal(client.follow(1), true);
+  assert.deepStrictEqual(socket().sent.at(-1), { type: 'watch', target: { type: 'player', player: 1 } });
+  socket().receive('server_event_watching');
+  assert.deepStrictEqual(watching, [{ player: 1, entity: 7 }]);
+  assert.equal(client.following, 1);
+  assert.equal(client.welcome.entity, 7);
+
+  assert.equal(client.watchRect({ x: -250, y: 1000.5, width: 1600, height: 900 }), true);
+  assert.deepStrictEqual(socket().sent.at(-1), { type: 'watch', target: { type: 'rect', x: -250, y: 1000.5, width: 1600, height: 900 } });
+  assert.throws(() => client.watchRect({ x: 0, y: 0, width: 0, height: 10 }), RangeError);
+  assert.throws(() => client.watchRect({ x: NaN, y: 0, width: 10, height: 10 }), RangeError);
+  assert.throws(() => client.follow(-1), RangeError);
+  socket().receive('server_event_watching_none');
+  assert.deepStrictEqual(watching.at(-1), { player: null, entity: 0 });
+  assert.equal(client.own, null);
+
+  // After a reconnect it watches what it chose last.
+  socket().drop(1006);
+  clock.now += 10_000;
+  await new Promise((r) => setTimeout(r, 300));
+  socket().open();
+  socket().receive('server_welcome_spectator');
+  assert.deepStrictEqual(socket().sent.filter((m) => m.type === 'watch').at(-1).target.type, 'rect');
+  client.close();
+});
+
+test('a player does not choose what it watches', async () => {
+  const { client, socket } = await started();
+  socket().open();
+  socket().receive('server_welcome');
+  assert.equal(client.spectating, false);
+  assert.equal(client.following, null);
+  assert.throws(() => client.follow(1), /spectate/);
+  client.close();
+});

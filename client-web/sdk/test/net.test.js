@@ -30,7 +30,7 @@ test('the first message is a join with the protocol version', () => {
   const socket = FakeSocket.all[0];
   socket.open();
   assert.equal(socket.sent[0].type, 'join');
-  assert.equal(socket.sent[0].protocolVersion, 2);
+  assert.equal(socket.sent[0].protocolVersion, 3);
   conn.stop();
 });
 
@@ -141,4 +141,7 @@ test('the game URL follows the page scheme and carries room and name', () => {
   assert.equal(gameUrl({ protocol: 'http:', host: 'h:8080' }, { room: 'r 1', name: 'ann' }), 'ws://h:8080/ws?room=r+1&name=ann');
   assert.equal(gameUrl({ protocol: 'https:', host: 'h' }, { name: 'ann' }), 'wss://h/ws?name=ann');
   assert.equal(gameUrl({ protocol: 'http:', host: 'h' }, { name: 'ann', ticket: 'a.b' }), 'ws://h/ws?name=ann&ticket=a.b');
+  assert.equal(gameUrl({ protocol: 'http:', host: 'h' }, { room: 'r', spectate: true }), 'ws://h/ws?room=r&spectate=1');
+  assert.equal(gameUrl({ protocol: 'http:', host: 'h' }, { spectate: true, follow: 0 }), 'ws://h/ws?spectate=1&follow=0');
+  assert.equal(gameUrl({ protocol: 'http:', host: 'h' }, { follow: 3 }), 'ws://h/ws', 'follow is for spectators');
 });

@@ -33,8 +33,8 @@ pub use interest::{
 };
 pub use message::{
     ClientDecodeError, ClientMessage, JoinRefused, MAX_CHAT_BYTES, MAX_CONSTANTS, MAX_NAME_BYTES,
-    MAX_REASON_BYTES, MAX_ROSTER, ServerDecodeError, ServerEvent, ServerMessage, Snapshot, Welcome,
-    check_join, decode_snapshot_message, error_code,
+    MAX_REASON_BYTES, MAX_ROSTER, NO_ENTITY, NO_PLAYER, ServerDecodeError, ServerEvent,
+    ServerMessage, Snapshot, WatchTarget, Welcome, check_join, decode_snapshot_message, error_code,
 };
 pub use replicator::{Delivery, ReplicateError, Replicator, Report, Sink};
 pub use rules::truncate_utf8;
@@ -46,7 +46,7 @@ pub use snapshot::{
 
 /// Version of this wire format, checked at join. Bump on any change to the
 /// bytes.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Bytes of the WebSocket frame header in front of an unmasked (server to
 /// client) binary frame carrying `payload_len` bytes: every protocol message

@@ -60,10 +60,22 @@ pub mod error_code {
     /// (a value outside its field's range, or past the declared fields;
     /// see `Schema::check_input`).
     pub const BAD_INPUT: u16 = 4007;
+    /// A spectator sent an input: a spectator watches and never plays.
+    pub const SPECTATOR_INPUT: u16 = 4009;
 }
 
+/// The `player` of a spectator's [`Welcome`]: no player (a spectator holds
+/// no seat). The same bits as the `-1` of a [`Quantization::Player`] field.
+///
+/// [`Quantization::Player`]: tickwire_types::Quantization::Player
+pub const NO_PLAYER: PlayerId = PlayerId(u32::MAX);
+
+/// The `avatar` of a [`Welcome`] that names no entity (a spectator that
+/// follows no one): no entity has id 0.
+pub const NO_ENTITY: NetId = NetId(0);
+
 /// A message from a client to the server.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClientMessage {
     /// The first message on a socket: the version check, and the tick a
     /// reconnecting client still holds (the server then resumes with a
@@ -96,6 +108,51 @@ pub enum ClientMessage {
         /// At most [`MAX_CHAT_BYTES`].
         text: String,
     },
+    /// What a spectator watches from now on. A player's connection sends
+    /// none (the server ignores it).
+    Watch(WatchTarget),
+}
+
+/// What a spectator asks to watch ([`ClientMessage::Watch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WatchTarget {
+    /// Follow this player: its snapshots' content, exactly (the whole room
+    /// for a game that gives its players no view). A player who is not in
+    /// the room, or leaves it, gives way to [`WatchTarget::Anyone`].
+    Player(PlayerId),
+    /// The entities in a rectangle of the world: its smallest corner and
+    /// its size, in world units. The server shrinks a side over its limit
+    /// about the rectangle's centre; a rectangle that is not finite, or
+    /// not of a positive size, is refused.
+    Rect {
+        /// Smallest x.
+        x: f32,
+        /// Smallest y.
+        y: f32,
+        /// Size along x.
+        width: f32,
+        /// Size along y.
+        height: f32,
+    },
+    /// Follow whichever player the server picks: the one with the lowest
+    /// id, and the next when that one leaves.
+    Anyone,
+}
+
+impl WatchTarget {
+    /// Whether a [`WatchTarget::Rect`] is finite and of a positive size
+    /// (the other targets always are).
+    pub fn is_valid(&self) -> bool {
+        match *self {
+            Self::Rect {
+                x,
+                y,
+                width,
+                height,
+            } => [x, y, width, height].iter().all(|v| v.is_finite()) && width > 0.0 && height > 0.0,
+            Self::Player(_) | Self::Anyone => true,
+        }
+    }
 }
 
 /// Why bytes from a client are not a [`ClientMessage`].
@@ -107,6 +164,9 @@ pub enum ClientDecodeError {
     /// A chat line over [`MAX_CHAT_BYTES`].
     #[error("chat line of {0} bytes is over the limit of {MAX_CHAT_BYTES}")]
     ChatTooLong(usize),
+    /// A watch rectangle that is not finite, or not of a positive size.
+    #[error("a watch rectangle must be finite and of a positive size")]
+    BadRect,
 }
 
 impl ClientMessage {
@@ -131,10 +191,12 @@ impl ClientMessage {
     /// Decodes one whole message; trailing bytes are an error.
     pub fn decode(bytes: &[u8]) -> Result<Self, ClientDecodeError> {
         let message: Self = codec::decode_exact(bytes)?;
-        if let Self::Chat { text } = &message {
-            if text.len() > MAX_CHAT_BYTES {
+        match &message {
+            Self::Chat { text } if text.len() > MAX_CHAT_BYTES => {
                 return Err(ClientDecodeError::ChatTooLong(text.len()));
             }
+            Self::Watch(target) if !target.is_valid() => return Err(ClientDecodeError::BadRect),
+            _ => {}
         }
         Ok(message)
     }
@@ -238,6 +300,14 @@ pub struct Welcome {
     /// (the arena's `arena_size` and `player_speed`), at most
     /// [`MAX_CONSTANTS`], names at most [`MAX_NAME_BYTES`].
     pub constants: Vec<(String, f32)>,
+    /// Whether the connection spectates: it holds no seat and controls no
+    /// avatar, and an input from it closes it. A spectator's `player` is
+    /// [`NO_PLAYER`], its `avatar` the followed player's avatar
+    /// ([`NO_ENTITY`] when it follows no one), and the roster lists the
+    /// players only.
+    pub spectator: bool,
+    /// The player a spectator follows, if any; always `None` for a player.
+    pub following: Option<PlayerId>,
 }
 
 /// Something to tell players once: a kill, a chat line, a join, a leave.
@@ -264,6 +334,15 @@ pub enum ServerEvent {
     PlayerLeft {
         /// Their id.
         player: PlayerId,
+    },
+    /// To a spectator only: whom its snapshots show from now on, when that
+    /// changes (its own [`ClientMessage::Watch`], or the followed player
+    /// leaving). With a spectator delay, it comes with the first snapshot
+    /// of the new view, as delayed as the snapshots.
+    Watching {
+        /// The player followed and its avatar; `None`: no one (a
+        /// rectangle, or a room without players).
+        followed: Option<(PlayerId, NetId)>,
     },
 }
 
@@ -460,7 +539,7 @@ impl ServerMessage {
                             schema.check_event(game)?;
                         }
                     }
-                    ServerEvent::PlayerLeft { .. } => {}
+                    ServerEvent::PlayerLeft { .. } | ServerEvent::Watching { .. } => {}
                 }
                 Ok(Self::Event(event))
             }

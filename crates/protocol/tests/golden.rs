@@ -18,8 +18,8 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use tickwire_protocol::{
-    ClientMessage, ClientState, Limits, MAX_NAME_BYTES, PROTOCOL_VERSION, ServerEvent,
-    ServerMessage, Snapshot, SnapshotBody, Welcome, encode_delta, encode_full,
+    ClientMessage, ClientState, Limits, MAX_NAME_BYTES, NO_PLAYER, PROTOCOL_VERSION, ServerEvent,
+    ServerMessage, Snapshot, SnapshotBody, WatchTarget, Welcome, encode_delta, encode_full,
     write_snapshot_message,
 };
 use tickwire_sim::{
@@ -247,6 +247,19 @@ fn client_json(m: &ClientMessage) -> Value {
         ClientMessage::Ack { tick } => json!({"type": "ack", "tick": tick}),
         ClientMessage::Ping { client_time } => json!({"type": "ping", "clientTime": client_time}),
         ClientMessage::Chat { text } => json!({"type": "chat", "text": text}),
+        ClientMessage::Watch(target) => {
+            let target = match target {
+                WatchTarget::Player(player) => json!({"type": "player", "player": player.0}),
+                WatchTarget::Rect {
+                    x,
+                    y,
+                    width,
+                    height,
+                } => json!({"type": "rect", "x": x, "y": y, "width": width, "height": height}),
+                WatchTarget::Anyone => json!({"type": "anyone"}),
+            };
+            json!({"type": "watch", "target": target})
+        }
     }
 }
 
@@ -257,7 +270,8 @@ fn server_json(schema: &Schema, m: &ServerMessage) -> Value {
             "room": w.room, "tickRate": w.tick_rate, "tick": w.tick,
             "schema": schema_json(&w.schema), "schemaHash": w.schema_hash.to_string(),
             "roster": w.roster.iter().map(|(p, n)| json!([p.0, n])).collect::<Vec<_>>(),
-            "constants": w.constants.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>()}),
+            "constants": w.constants.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
+            "spectator": w.spectator, "following": w.following.map(|p| p.0)}),
         ServerMessage::Snapshot(Snapshot { last_input, body }) => json!({"type": "snapshot",
             "lastInput": last_input, "body": {"tick": body.tick, "baseline": body.baseline,
             "removed": body.removed.iter().map(|id| id.0).collect::<Vec<_>>(),
@@ -281,6 +295,9 @@ fn server_json(schema: &Schema, m: &ServerMessage) -> Value {
                 ServerEvent::PlayerLeft { player } => {
                     json!({"type": "playerLeft", "player": player.0})
                 }
+                // The followed avatar is the SDK's game-neutral `entity`.
+                ServerEvent::Watching { followed } => json!({"type": "watching",
+                    "player": followed.map(|(p, _)| p.0), "entity": followed.map(|(_, a)| a.0)}),
             };
             json!({"type": "event", "event": event})
         }
@@ -360,6 +377,23 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 text: "gg wp ✓".into(),
             },
         ),
+        (
+            "client_watch_player",
+            ClientMessage::Watch(WatchTarget::Player(PlayerId(2))),
+        ),
+        (
+            "client_watch_rect",
+            ClientMessage::Watch(WatchTarget::Rect {
+                x: -250.0,
+                y: 1000.5,
+                width: 1600.0,
+                height: 900.0,
+            }),
+        ),
+        (
+            "client_watch_anyone",
+            ClientMessage::Watch(WatchTarget::Anyone),
+        ),
     ];
     for (name, m) in clients {
         let bytes = m.to_bytes();
@@ -387,6 +421,27 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                     ("arena_size".into(), 4000.0),
                     ("player_speed".into(), 200.0),
                 ],
+                spectator: false,
+                following: None,
+            }),
+        ),
+        // A spectator following player 2: no player of its own, the
+        // followed player's avatar.
+        (
+            "server_welcome_spectator",
+            ServerMessage::Welcome(Welcome {
+                protocol_version: PROTOCOL_VERSION,
+                player: NO_PLAYER,
+                avatar: NetId(2),
+                room: "lobby".into(),
+                tick_rate: 30,
+                tick: 100,
+                schema: schema.clone(),
+                schema_hash: schema.hash(),
+                roster: vec![(PlayerId(1), "ann".into()), (PlayerId(2), "bob".into())],
+                constants: vec![],
+                spectator: true,
+                following: Some(PlayerId(2)),
             }),
         ),
         (
@@ -452,6 +507,8 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 schema_hash: schema.hash(),
                 roster: vec![(PlayerId(4), max_name()), (PlayerId(5), "漢".repeat(21))],
                 constants: vec![],
+                spectator: false,
+                following: None,
             }),
         ),
         (
@@ -467,6 +524,8 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 schema_hash: bare_schema().hash(),
                 roster: vec![(PlayerId(1), "ann".into())],
                 constants: vec![],
+                spectator: false,
+                following: None,
             }),
         ),
         (
@@ -474,6 +533,16 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
             ServerMessage::Event(ServerEvent::PlayerLeft {
                 player: PlayerId(3),
             }),
+        ),
+        (
+            "server_event_watching",
+            ServerMessage::Event(ServerEvent::Watching {
+                followed: Some((PlayerId(1), NetId(7))),
+            }),
+        ),
+        (
+            "server_event_watching_none",
+            ServerMessage::Event(ServerEvent::Watching { followed: None }),
         ),
         (
             "server_error",

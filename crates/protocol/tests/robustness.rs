@@ -14,8 +14,8 @@ use std::time::Instant;
 use support::arena::SplitMix;
 use support::world::RandomWorld;
 use tickwire_protocol::{
-    ClientMessage, Limits, ServerEvent, ServerHistory, ServerMessage, SnapshotBody, Welcome,
-    apply_snapshot, decode_snapshot_message, write_snapshot_message,
+    ClientMessage, Limits, ServerEvent, ServerHistory, ServerMessage, SnapshotBody, WatchTarget,
+    Welcome, apply_snapshot, decode_snapshot_message, write_snapshot_message,
 };
 use tickwire_sim::{GameEvent, NetId, PlayerId, PlayerInput, Schema};
 
@@ -30,6 +30,14 @@ fn seeds(schema: &Schema) -> (Vec<Vec<u8>>, ServerHistory) {
         ClientMessage::Ack { tick: 1 << 20 },
         ClientMessage::Ping { client_time: 99 },
         ClientMessage::Chat { text: "gg".into() },
+        ClientMessage::Watch(WatchTarget::Player(PlayerId(3))),
+        ClientMessage::Watch(WatchTarget::Rect {
+            x: -50.0,
+            y: 100.5,
+            width: 800.0,
+            height: 600.0,
+        }),
+        ClientMessage::Watch(WatchTarget::Anyone),
     ] {
         seeds.push(m.to_bytes());
     }
@@ -44,9 +52,30 @@ fn seeds(schema: &Schema) -> (Vec<Vec<u8>>, ServerHistory) {
         schema_hash: schema.hash(),
         roster: vec![(PlayerId(1), "ann".into()), (PlayerId(3), "bob".into())],
         constants: vec![("arena_size".into(), 4000.0)],
+        spectator: false,
+        following: None,
+    });
+    let spectator = ServerMessage::Welcome(Welcome {
+        protocol_version: tickwire_protocol::PROTOCOL_VERSION,
+        player: tickwire_protocol::NO_PLAYER,
+        avatar: NetId(9),
+        room: "lobby".into(),
+        tick_rate: 30,
+        tick: 1234,
+        schema: schema.clone(),
+        schema_hash: schema.hash(),
+        roster: vec![(PlayerId(1), "ann".into()), (PlayerId(3), "bob".into())],
+        constants: vec![],
+        spectator: true,
+        following: Some(PlayerId(3)),
     });
     for m in [
         welcome,
+        spectator,
+        ServerMessage::Event(ServerEvent::Watching {
+            followed: Some((PlayerId(3), NetId(9))),
+        }),
+        ServerMessage::Event(ServerEvent::Watching { followed: None }),
         ServerMessage::Pong {
             client_time: 5,
             server_tick: 600,

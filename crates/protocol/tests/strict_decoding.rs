@@ -185,6 +185,8 @@ fn welcome_with_a_wrong_schema_hash_is_refused() {
         schema_hash: schema.hash() ^ 1,
         roster: vec![],
         constants: vec![],
+        spectator: false,
+        following: None,
     });
     let bytes = welcome.to_bytes(&schema).unwrap();
     assert!(matches!(
@@ -271,4 +273,31 @@ fn input_values_decode_as_sent_and_the_schema_checks_them() {
         schema.check_input(&PlayerInput::new(9, &[0, 0, 0, 0, 1])),
         Err(InputError::Undeclared { index: 4, .. })
     ));
+}
+
+#[test]
+fn a_watch_rectangle_that_is_not_finite_or_not_of_a_positive_size_is_refused() {
+    use tickwire_protocol::{ClientDecodeError, ClientMessage, WatchTarget};
+    let rect = |x: f32, width: f32, height: f32| {
+        ClientMessage::Watch(WatchTarget::Rect {
+            x,
+            y: 0.0,
+            width,
+            height,
+        })
+    };
+    let good = rect(-10.0, 800.0, 600.0);
+    assert_eq!(ClientMessage::decode(&good.to_bytes()), Ok(good));
+    for bad in [
+        rect(f32::NAN, 800.0, 600.0),
+        rect(0.0, f32::INFINITY, 600.0),
+        rect(0.0, 0.0, 600.0),
+        rect(0.0, 800.0, -1.0),
+    ] {
+        assert_eq!(
+            ClientMessage::decode(&bad.to_bytes()),
+            Err(ClientDecodeError::BadRect),
+            "{bad:?}"
+        );
+    }
 }

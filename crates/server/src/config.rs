@@ -191,6 +191,25 @@ pub struct Config {
     /// still asked for), and the public address answers 404 to `/metrics`.
     #[arg(long, env = "TICKWIRE_ADMIN_BIND")]
     pub admin_bind: Option<SocketAddr>,
+
+    /// Most spectators in one room (`/ws?spectate=1`), apart from its
+    /// players: a full room still admits spectators up to this. Over it a
+    /// spectator is refused with close code 1013. 0: no spectators.
+    #[arg(long, env = "TICKWIRE_MAX_SPECTATORS", default_value_t = 64)]
+    pub max_spectators: usize,
+
+    /// Seconds in the past spectators see the world (0: as players see it),
+    /// so that a spectator cannot tell a player what the others do now. A
+    /// room with spectators keeps that many ticks of its replicated state
+    /// (and of its followed players' views) to send them; at most 60.
+    #[arg(long, env = "TICKWIRE_SPECTATOR_DELAY", value_parser = parse_delay, default_value = "0")]
+    pub spectator_delay: Duration,
+
+    /// Largest side, in world units, of the rectangle a spectator may watch
+    /// (`WatchTarget::Rect`); a larger side is shrunk about the
+    /// rectangle's centre.
+    #[arg(long, env = "TICKWIRE_MAX_SPECTATOR_RECT", default_value_t = 2000.0, value_parser = parse_units)]
+    pub max_spectator_rect: f32,
 }
 
 /// A secret from the command line or the environment: printed as
@@ -275,8 +294,39 @@ impl Default for Config {
             ticket_secret_file: None,
             admin_token: None,
             admin_bind: None,
+            max_spectators: 64,
+            spectator_delay: Duration::ZERO,
+            max_spectator_rect: 2000.0,
         }
     }
+}
+
+/// Longest `--spectator-delay`: what a room keeps per tick of it is its
+/// whole replicated state.
+pub const MAX_SPECTATOR_DELAY: Duration = Duration::from_secs(60);
+
+/// Parses a delay in seconds, fractions allowed: 0 to
+/// [`MAX_SPECTATOR_DELAY`].
+fn parse_delay(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let max = MAX_SPECTATOR_DELAY.as_secs_f64();
+    if !secs.is_finite() || !(0.0..=max).contains(&secs) {
+        return Err(format!("`{s}` must be between 0 and {max} seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses a length in world units: finite and positive.
+fn parse_units(s: &str) -> Result<f32, String> {
+    let units: f32 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of world units"))?;
+    if !units.is_finite() || units <= 0.0 {
+        return Err(format!("`{s}` must be a positive number of world units"));
+    }
+    Ok(units)
 }
 
 /// Parses seconds, fractions allowed (`0.5`).
@@ -403,6 +453,32 @@ mod tests {
             parse(&["--max-header-bytes", "8191"]).is_err(),
             "hyper's smallest buffer is 8192 bytes"
         );
+    }
+
+    #[test]
+    fn the_spectator_flags_parse_and_refuse_nonsense() {
+        let parsed = parse(&[
+            "--max-spectators",
+            "3",
+            "--spectator-delay",
+            "2.5",
+            "--max-spectator-rect",
+            "800",
+        ]);
+        assert!(
+            matches!(
+                &parsed,
+                Ok(c) if c.max_spectators == 3
+                    && c.spectator_delay == Duration::from_millis(2500)
+                    && c.max_spectator_rect == 800.0
+            ),
+            "{parsed:?}"
+        );
+        assert!(parse(&["--spectator-delay", "0"]).is_ok());
+        assert!(parse(&["--spectator-delay", "61"]).is_err());
+        assert!(parse(&["--spectator-delay", "-1"]).is_err());
+        assert!(parse(&["--max-spectator-rect", "0"]).is_err());
+        assert!(parse(&["--max-spectator-rect", "inf"]).is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `GET /sdk/<file>` | the browser SDK (`client-web/sdk/`), for every game |
 //! | `GET /`, `GET /<file>` | the game's page (see `page`) |
-//! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket (`&ticket=...` with `--ticket-secret`) |
+//! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket (`&ticket=...` with `--ticket-secret`; `&spectate=1`, and `&follow=ID`, to watch without playing) |
 //! | `GET /api/rooms` | rooms as JSON, cached for [`ROOMS_CACHE`] (`?players=1` adds every player's outbox, for operators only) |
 //! | `GET /metrics` | Prometheus text (on the admin address only, with `--admin-bind`) |
 //! | `GET /healthz` | `ok` |
@@ -47,6 +47,7 @@ use crate::config::Config;
 use crate::lobby::MAX_ROOM_NAME;
 use crate::page::{self, Page};
 use crate::{Shared, session, stats};
+use tickwire_protocol::WatchTarget;
 
 /// The response body type of every route.
 pub type Body = Full<Bytes>;
@@ -345,6 +346,20 @@ fn valid_room_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// What a connection watches, from `/ws`'s `spectate` and `follow`: `None`
+/// for a player. `Err`: why the request is refused (400).
+fn watch_target(spectate: bool, follow: Option<&str>) -> Result<Option<WatchTarget>, &'static str> {
+    match (spectate, follow) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err("follow= is for spectators: add spectate=1\n"),
+        (true, None) => Ok(Some(WatchTarget::Anyone)),
+        (true, Some(id)) => id
+            .parse()
+            .map(|id| Some(WatchTarget::Player(tickwire_sim::PlayerId(id))))
+            .map_err(|_| "follow= takes a player id (a number)\n"),
+    }
+}
+
 fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) -> Response<Body> {
     if !fastwebsockets::upgrade::is_upgrade_request(&req) {
         let mut response = text(
@@ -358,13 +373,21 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
     }
     let mut room = None;
     let mut name = None;
+    let mut spectate = false;
+    let mut follow = None;
     for (key, value) in query_pairs(&req) {
         match key.as_str() {
             "room" if !value.is_empty() => room = Some(value),
             "name" => name = Some(value),
+            "spectate" => spectate = !matches!(value.as_str(), "" | "0" | "false"),
+            "follow" => follow = Some(value),
             _ => {}
         }
     }
+    let watch = match watch_target(spectate, follow.as_deref()) {
+        Ok(watch) => watch,
+        Err(reason) => return text(StatusCode::BAD_REQUEST, reason),
+    };
     if let Some(room) = &room {
         if !valid_room_name(room) {
             return text(
@@ -436,7 +459,7 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
         .remove::<Arc<crate::accept::AddressHold>>();
     tokio::spawn(async move {
         match tokio::time::timeout(timeout, upgrade).await {
-            Ok(Ok(ws)) => session::run(ws, shared, room, name, identity).await,
+            Ok(Ok(ws)) => session::run(ws, shared, room, name, identity, watch).await,
             Ok(Err(error)) => tracing::debug!(%error, "upgrade failed"),
             Err(_) => tracing::debug!("upgrade timed out"),
         }
@@ -448,6 +471,18 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spectate_and_follow_say_what_a_connection_watches() {
+        assert_eq!(watch_target(false, None), Ok(None));
+        assert_eq!(watch_target(true, None), Ok(Some(WatchTarget::Anyone)));
+        assert_eq!(
+            watch_target(true, Some("3")),
+            Ok(Some(WatchTarget::Player(tickwire_sim::PlayerId(3))))
+        );
+        assert!(watch_target(true, Some("bob")).is_err());
+        assert!(watch_target(false, Some("3")).is_err());
+    }
 
     #[test]
     fn room_names_are_checked() {

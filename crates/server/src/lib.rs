@@ -68,7 +68,7 @@ pub mod bench {
         pub use crate::frame::{begin, finish, push};
     }
     pub use crate::outbox::{Offered, Outbox};
-    pub use crate::room::{Outboxes, PlayerLink, Room, RoomInfo, RoomSettings};
+    pub use crate::room::{Outboxes, PlayerLink, Room, RoomInfo, RoomSettings, Spectating};
     pub use crate::stats::{TickTimes, prometheus};
 }
 
@@ -254,6 +254,11 @@ impl Server {
                 lobby::Lobby::new(game, room_limit, config.max_catch_up, alive.clone())
                     .with_bandwidth_budget(config.bandwidth_budget)
                     .with_max_rooms(config.max_rooms)
+                    .with_spectating(room::Spectating {
+                        max: config.max_spectators,
+                        delay: config.spectator_delay,
+                        max_rect: config.max_spectator_rect,
+                    })
                     .with_room_runtime(lobby::RoomRuntime::new(usize::from(config.room_threads))?),
             ),
             connections: Arc::new(Semaphore::new(config.max_connections)),

@@ -5,7 +5,10 @@
 //! spreading players thin). Rooms are created on demand and closed when
 //! their last seat is given up. Seats are counted here, under one lock, so
 //! two sessions can never both take the last place in a room, and a room
-//! can never close while a session is on its way in.
+//! can never close while a session is on its way in. A spectator takes a
+//! spectator's place instead ([`Lobby::watch`]): counted apart, up to
+//! `--max-spectators`, so a full room still admits spectators, and holding
+//! the room open like a seat.
 //!
 //! Each room it opens is a task of its own, run outside tokio's
 //! cooperative budget (see [`crate::outbox`]), ticking at one of
@@ -25,7 +28,7 @@ use tickwire_sim::Schema;
 use tokio::sync::mpsc;
 
 use crate::GameFactory;
-use crate::room::{Room, RoomCommand, RoomInfo, RoomSettings, RoomSummary};
+use crate::room::{Room, RoomCommand, RoomInfo, RoomSettings, RoomSummary, Spectating};
 use crate::stats::{self, TickTimes};
 
 /// Commands a room may have queued (joins, leaves, resumes).
@@ -57,6 +60,14 @@ pub enum SeatError {
     /// The server is shutting down.
     #[error("server is shutting down")]
     ShuttingDown,
+    /// The room holds its spectator limit (`--max-spectators`).
+    #[error("room `{room}` has its {limit} spectators")]
+    SpectatorsFull {
+        /// The room.
+        room: String,
+        /// Its limit.
+        limit: usize,
+    },
 }
 
 /// One room as the lobby keeps it.
@@ -69,6 +80,9 @@ struct Entry {
     schema: Arc<Schema>,
     /// Seats handed out and not yet given back.
     seats: usize,
+    /// Spectators' places handed out and not yet given back: they keep
+    /// the room open, but take no seat.
+    spectators: usize,
 }
 
 /// All rooms of a server.
@@ -89,6 +103,8 @@ pub struct Lobby {
     epoch: tokio::time::Instant,
     /// Where rooms run; `None`: on the runtime that asks for the seat.
     runtime: Option<RoomRuntime>,
+    /// What rooms do for their spectators (`--max-spectators`, ...).
+    spectating: Spectating,
 }
 
 /// The runtime the rooms tick on, on threads of its own. Dropped with the
@@ -150,6 +166,8 @@ pub struct Seat {
     pub info: Arc<RoomInfo>,
     /// The game's schema: what a player's input may hold.
     pub schema: Arc<Schema>,
+    /// Whether this is a spectator's place ([`Lobby::watch`]), not a seat.
+    pub spectator: bool,
 }
 
 impl Drop for Seat {
@@ -157,8 +175,12 @@ impl Drop for Seat {
         let mut rooms = self.lobby.rooms.lock();
         let empty = match rooms.get_mut(&self.room) {
             Some(entry) if Arc::ptr_eq(&entry.info, &self.info) => {
-                entry.seats = entry.seats.saturating_sub(1);
-                entry.seats == 0
+                if self.spectator {
+                    entry.spectators = entry.spectators.saturating_sub(1);
+                } else {
+                    entry.seats = entry.seats.saturating_sub(1);
+                }
+                entry.seats == 0 && entry.spectators == 0
             }
             _ => false,
         };
@@ -190,7 +212,14 @@ impl Lobby {
             alive: Mutex::new(Some(alive)),
             epoch: tokio::time::Instant::now(),
             runtime: None,
+            spectating: Spectating::default(),
         }
+    }
+
+    /// Gives every room these settings for its spectators.
+    pub fn with_spectating(mut self, spectating: Spectating) -> Self {
+        self.spectating = spectating;
+        self
     }
 
     /// Runs every room on `runtime` (by default a room runs on the runtime
@@ -225,17 +254,7 @@ impl Lobby {
                 .filter(|(_, e)| e.seats < e.info.max_players)
                 .max_by_key(|(_, e)| e.seats)
                 .map(|(name, _)| name.clone())
-                .unwrap_or_else(|| {
-                    // A fresh name no client-named room has taken.
-                    loop {
-                        let n = self.created.load(Ordering::Relaxed) + 1;
-                        let candidate = format!("room-{n}");
-                        if !rooms.contains_key(&candidate) {
-                            break candidate;
-                        }
-                        self.created.fetch_add(1, Ordering::Relaxed);
-                    }
-                }),
+                .unwrap_or_else(|| self.fresh_name(&rooms)),
         };
         if !rooms.contains_key(&name) {
             if rooms.len() >= self.max_rooms {
@@ -263,7 +282,68 @@ impl Lobby {
             commands: entry.commands.clone(),
             info: Arc::clone(&entry.info),
             schema: Arc::clone(&entry.schema),
+            spectator: false,
         })
+    }
+
+    /// A spectator's place in `room`, or with `None` in the room with the
+    /// most players (a new room if there is none). It takes no seat, so a
+    /// full room still has places for `--max-spectators` spectators; like
+    /// a seat, it keeps the room open until it is given back.
+    pub fn watch(self: &Arc<Self>, room: Option<&str>) -> Result<Seat, SeatError> {
+        let mut rooms = self.rooms.lock();
+        let name = match room {
+            Some(name) => Some(name.to_owned()),
+            None => rooms
+                .iter()
+                .max_by_key(|(_, e)| e.seats)
+                .map(|(name, _)| name.clone()),
+        };
+        let name = match name {
+            Some(name) => name,
+            None => self.fresh_name(&rooms),
+        };
+        if !rooms.contains_key(&name) {
+            if rooms.len() >= self.max_rooms {
+                metrics::counter!(stats::ROOMS_REFUSED).increment(1);
+                return Err(SeatError::TooManyRooms {
+                    limit: self.max_rooms,
+                });
+            }
+            let entry = self.open_room(&name)?;
+            rooms.insert(name.clone(), entry);
+        }
+        let Some(entry) = rooms.get_mut(&name) else {
+            return Err(SeatError::ShuttingDown);
+        };
+        if entry.spectators >= self.spectating.max {
+            return Err(SeatError::SpectatorsFull {
+                room: name,
+                limit: self.spectating.max,
+            });
+        }
+        entry.spectators += 1;
+        Ok(Seat {
+            lobby: Arc::clone(self),
+            room: name,
+            commands: entry.commands.clone(),
+            info: Arc::clone(&entry.info),
+            schema: Arc::clone(&entry.schema),
+            spectator: true,
+        })
+    }
+
+    /// A name for a matchmade room that no client-named room has taken.
+    /// Called with the rooms lock held.
+    fn fresh_name(&self, rooms: &BTreeMap<String, Entry>) -> String {
+        loop {
+            let n = self.created.load(Ordering::Relaxed) + 1;
+            let candidate = format!("room-{n}");
+            if !rooms.contains_key(&candidate) {
+                break candidate;
+            }
+            self.created.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Starts a room task. Called with the rooms lock held.
@@ -289,6 +369,8 @@ impl Lobby {
             // Ten seconds per histogram window.
             times: Mutex::new(TickTimes::new(tick_rate.saturating_mul(10))),
             links: Mutex::new(BTreeMap::new()),
+            spectators: Default::default(),
+            max_spectators: self.spectating.max,
         });
         let settings = RoomSettings {
             max_catch_up: self.max_catch_up,
@@ -297,6 +379,7 @@ impl Lobby {
             phase: ((n as f64 * 0.618_033_988_749_895).fract() * f64::from(PHASE_SLOTS)).floor()
                 / f64::from(PHASE_SLOTS),
             epoch: self.epoch,
+            spectating: self.spectating,
         };
         let (commands, receiver) = mpsc::channel(ROOM_COMMAND_QUEUE);
         let room = Room::new(sim, Arc::clone(&info), settings)
@@ -321,6 +404,7 @@ impl Lobby {
             info,
             schema,
             seats: 0,
+            spectators: 0,
         })
     }
 

@@ -71,6 +71,8 @@ pub const ROOMS_REFUSED: &str = "tickwire_rooms_refused_total";
 pub const CATCHUP_TICKS_DROPPED: &str = "tickwire_catchup_ticks_dropped_total";
 /// Counter: entity changes a bandwidth budget held back for a later tick.
 pub const CHANGES_DEFERRED: &str = "tickwire_changes_deferred_total";
+/// Spectators in rooms (gauge): connections that watch without a seat.
+pub const SPECTATORS: &str = "tickwire_spectators";
 
 /// The process's Prometheus recorder, installed on first use. `None` if
 /// another recorder was installed first by an embedding program.
@@ -230,6 +232,7 @@ fn describe() {
         CHANGES_DEFERRED,
         "Entity changes a bandwidth budget held back for a later snapshot"
     );
+    describe_gauge!(SPECTATORS, "Spectators in rooms (no seat, no avatar)");
 }
 
 /// One tick phase, as labelled in metrics and `/api/rooms`.

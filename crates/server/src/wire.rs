@@ -63,6 +63,11 @@ pub struct Welcome<'a> {
     pub roster: Vec<(PlayerId, String)>,
     /// The game's constants for its clients.
     pub constants: Vec<(String, f32)>,
+    /// Whether the connection spectates (then `player` is
+    /// `tickwire_protocol::NO_PLAYER` and `avatar` the followed player's).
+    pub spectator: bool,
+    /// The player a spectator follows, if any.
+    pub following: Option<PlayerId>,
 }
 
 /// `s` cut to `max` bytes on a character boundary, reusing its buffer.
@@ -112,6 +117,8 @@ pub fn encode_welcome(welcome: Welcome<'_>) -> Bytes {
             .filter(|(name, _)| name.len() <= MAX_NAME_BYTES)
             .take(tickwire_protocol::MAX_CONSTANTS)
             .collect(),
+        spectator: welcome.spectator,
+        following: welcome.following,
     });
     control(&message, welcome.schema)
 }
@@ -148,6 +155,14 @@ pub fn encode_player_joined(player: PlayerId, name: &str) -> Bytes {
 pub fn encode_player_left(player: PlayerId) -> Bytes {
     control(
         &ServerMessage::Event(ServerEvent::PlayerLeft { player }),
+        &no_schema(),
+    )
+}
+
+/// Encodes, for a spectator, whom its snapshots follow from now on.
+pub fn encode_watching(followed: Option<(PlayerId, NetId)>) -> Bytes {
+    control(
+        &ServerMessage::Event(ServerEvent::Watching { followed }),
         &no_schema(),
     )
 }
@@ -225,6 +240,8 @@ mod tests {
                 (PlayerId(2), "漢".repeat(22)),
             ],
             constants: vec![],
+            spectator: false,
+            following: None,
         });
         let ServerMessage::Welcome(w) = decode(&welcome, &schema) else {
             panic!("not a welcome");

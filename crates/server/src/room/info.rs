@@ -33,6 +33,10 @@ pub struct RoomInfo {
     pub times: Mutex<TickTimes>,
     /// The players' links, for inspection (`/api/rooms?players=1`).
     pub links: Mutex<BTreeMap<PlayerId, Arc<PlayerLink>>>,
+    /// Spectators watching now.
+    pub spectators: AtomicUsize,
+    /// Its spectator limit (`--max-spectators`).
+    pub max_spectators: usize,
 }
 
 /// One player as `/api/rooms?players=1` shows it.
@@ -75,6 +79,10 @@ pub struct RoomSummary {
     /// Per player, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub player_details: Option<Vec<PlayerSummary>>,
+    /// Spectators now (they hold no seat: not in `players`).
+    pub spectators: usize,
+    /// Spectator limit.
+    pub max_spectators: usize,
 }
 
 impl RoomInfo {
@@ -110,6 +118,8 @@ impl RoomInfo {
             tick_rate: self.tick_rate,
             tick_time,
             player_details,
+            spectators: self.spectators.load(Ordering::Relaxed),
+            max_spectators: self.max_spectators,
         }
     }
 }

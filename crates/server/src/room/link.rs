@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tickwire_sim::PlayerInput;
+use tickwire_sim::{NetId, PlayerInput};
 
 use crate::outbox::Outbox;
 
@@ -221,6 +221,8 @@ pub struct PlayerLink {
     inputs: Mutex<VecDeque<PlayerInput>>,
     /// To the player's writer task.
     pub control: ControlQueue,
+    /// The player's avatar, once the room let it in (spectators follow it).
+    avatar: OnceLock<NetId>,
 }
 
 impl PlayerLink {
@@ -233,6 +235,7 @@ impl PlayerLink {
             outbox: Outbox::new(),
             inputs: Mutex::new(VecDeque::with_capacity(INPUT_QUEUE)),
             control: ControlQueue::default(),
+            avatar: OnceLock::new(),
         }
     }
 
@@ -251,6 +254,19 @@ impl PlayerLink {
     pub(super) fn set_name(&self, name: String) {
         if self.name.set(name).is_err() {
             tracing::warn!("a player's name was set twice; the first stays");
+        }
+    }
+
+    /// The player's avatar, once the room let it in; `None` for a
+    /// spectator.
+    pub fn avatar(&self) -> Option<NetId> {
+        self.avatar.get().copied()
+    }
+
+    /// Sets the player's avatar at its join; once.
+    pub(super) fn set_avatar(&self, avatar: NetId) {
+        if self.avatar.set(avatar).is_err() {
+            tracing::warn!("a player's avatar was set twice; the first stays");
         }
     }
 

@@ -17,6 +17,7 @@
 
 mod info;
 mod link;
+mod spectators;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -37,6 +38,7 @@ use crate::{frame, wire};
 pub use info::{PlayerSummary, RoomInfo, RoomSummary};
 use link::Pushed;
 pub use link::{Control, PlayerLink};
+pub use spectators::{Member, Spectating, SpectatorCommand};
 
 /// Why a player too far behind on the room's events is closed.
 const EVENT_QUEUE_REASON: &str = "too far behind on the room's events; reconnect";
@@ -58,6 +60,8 @@ pub enum RoomCommand {
     Resume(PlayerId, u64),
     /// A chat line from a player, for everyone in the room.
     Chat(PlayerId, String),
+    /// A spectator's join, leave or change of target.
+    Spectator(SpectatorCommand),
 }
 
 /// A player the room let in.
@@ -83,6 +87,8 @@ pub struct RoomSettings {
     pub epoch: Instant,
     /// Snapshot bytes per second per player with a view, if limited.
     pub bandwidth_budget: Option<u64>,
+    /// What the room does for its spectators.
+    pub spectating: Spectating,
 }
 
 /// A running match and its players. Owned by the room task.
@@ -104,6 +110,8 @@ pub struct Room {
     names: Names,
     /// Ticks run.
     ticks: metrics::Counter,
+    /// The spectators, while the room has any.
+    spectators: Option<spectators::Spectators>,
 }
 
 impl Room {
@@ -125,6 +133,7 @@ impl Room {
             sink: Outboxes::new(),
             names: Names::default(),
             ticks: metrics::counter!(stats::TICKS),
+            spectators: None,
         })
     }
 
@@ -135,6 +144,9 @@ impl Room {
             if !link.control.try_push(Control::Message(message.clone())) {
                 metrics::counter!(stats::EVENTS_DROPPED).increment(1);
             }
+        }
+        if let Some(spectators) = &self.spectators {
+            spectators.chat(&self.info, message);
         }
     }
 
@@ -153,6 +165,9 @@ impl Room {
                 metrics::counter!(stats::EVENT_QUEUE_CLOSES).increment(1);
                 tracing::info!(room = %self.info.name, player = player.0, "player too far behind on room events; closing");
             }
+        }
+        if let Some(spectators) = &self.spectators {
+            spectators.event(&self.info, message);
         }
     }
 
@@ -181,6 +196,7 @@ impl Room {
         for (player, _) in self.players.drain() {
             self.sim.leave(player);
         }
+        self.drop_spectators();
         tracing::info!(room = %self.info.name, ticks = self.sim.tick(), "room closed");
         self.sim
     }
@@ -226,6 +242,7 @@ impl Room {
                     self.broadcast_chat(&wire::encode_chat(player, &text));
                 }
             }
+            RoomCommand::Spectator(command) => self.spectator(command),
         }
     }
 
@@ -244,6 +261,7 @@ impl Room {
             }
         };
         link.set_name(name);
+        link.set_avatar(joined.avatar);
         let mut roster: Vec<_> = self
             .players
             .players()
@@ -259,6 +277,8 @@ impl Room {
             schema: self.sim.schema(),
             roster,
             constants: self.sim.client_constants(),
+            spectator: false,
+            following: None,
         });
         self.broadcast_event(&wire::encode_player_joined(joined.player, link.name()));
         self.players.add(joined.player, Arc::clone(link));
@@ -329,6 +349,24 @@ impl Room {
             // garbage. The tick still counts, and its events still go out.
             Err(error) => {
                 tracing::error!(room = %self.info.name, tick, %error, "tick state not replicable");
+            }
+        }
+        // The spectators, through a core of their own (see `spectators`).
+        if let Some(spectators) = self.spectators.as_mut() {
+            let sent = spectators.tick(
+                wire::wire_tick(tick),
+                &self.rows,
+                &*self.sim,
+                &self.players,
+                &mut self.sink,
+                &self.info,
+            );
+            match sent {
+                Some(Ok(report)) => self.sink.count(&report),
+                Some(Err(error)) => {
+                    tracing::error!(room = %self.info.name, tick, %error, "spectators' tick state not replicable");
+                }
+                None => {}
             }
         }
         let encoded = std::time::Instant::now();
@@ -426,12 +464,19 @@ impl Sink<Arc<PlayerLink>> for Outboxes {
         &mut self,
         _player: PlayerId,
         link: &Arc<PlayerLink>,
-        _tick: u32,
+        tick: u32,
         message: &mut Vec<u8>,
     ) -> Delivery {
         let frame = frame::finish(message, OpCode::Binary);
+        // The outbox keeps the tick the message is of: the room's, or for
+        // a spectator with a delay, an earlier one.
+        let tick = if tick == wire::wire_tick(self.tick) {
+            self.tick
+        } else {
+            u64::from(tick)
+        };
         let offering = std::time::Instant::now();
-        let offered = link.outbox.offer(self.tick, frame);
+        let offered = link.outbox.offer(tick, frame);
         self.offering += offering.elapsed();
         let written = || link.outbox.written_tick().map(wire::wire_tick);
         match offered {

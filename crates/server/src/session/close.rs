@@ -21,6 +21,7 @@
 //! | server shutting down, refused a seat ([`SeatError::ShuttingDown`]) | 1001 going away | 4006 shutdown | `shutdown` |
 //! | server shutting down, player in a room (the writer) | 1001 going away | 4006 shutdown | `shutdown` |
 //! | room full ([`SeatError::Full`], [`JoinError::Full`]) | 1013 try again later | 4004 full | `room_full` |
+//! | a spectator over the room's `--max-spectators` ([`SeatError::SpectatorsFull`]) | 1013 try again later | 4004 full | `room_full` |
 //! | the server's room limit ([`SeatError::TooManyRooms`], `--max-rooms`) | 1013 try again later | 4004 full | `room_full` |
 //! | the game refused the join ([`JoinError::Refused`]) | 1013 try again later | 4004 full | `room_full` |
 //! | the match could not start ([`SeatError::Game`]) | 1011 internal error | 4003 (no server-error code exists) | `internal_error` |
@@ -31,6 +32,7 @@
 //! | a text frame (or a close reason) that is not UTF-8 | 1007 invalid payload data | 4002 malformed | `text_frame` |
 //! | a message over the size limit | 1009 message too big | 4002 malformed | `message_too_big` |
 //! | a join naming another protocol version / another schema | 1008 policy violation | 4000 / 4001 | `protocol_mismatch` |
+//! | an input from a spectator | 1008 policy violation | 4009 spectator input | `spectator_input` |
 //! | input flooding: inputs over `--max-inputs-per-second` for `--flood-seconds` | 1008 policy violation | 4005 rate limited | `input_flooding` |
 //! | frame flooding: frames of any kind over `--max-frames-per-second` for `--flood-seconds` | 1008 policy violation | 4005 rate limited | `frame_flooding` |
 //! | too far behind on the room's joins, leaves and game events (the room; `room::link::EVENT_QUEUE`) | 1008 policy violation | 4003 | as the peer answers the close (`peer_closed`, ...); counted in `tickwire_event_queue_closes_total` |
@@ -83,6 +85,7 @@ pub(super) enum End {
     RoomFull,
     SocketError,
     Internal,
+    SpectatorInput,
 }
 
 impl End {
@@ -103,6 +106,7 @@ impl End {
             Self::RoomFull => "room_full",
             Self::SocketError => "socket_error",
             Self::Internal => "internal_error",
+            Self::SpectatorInput => "spectator_input",
         }
     }
 }
@@ -129,6 +133,7 @@ impl CloseWith {
             End::RoomFull => wire::error_code::FULL,
             End::Shutdown => wire::error_code::SHUTDOWN,
             End::BadInput => wire::error_code::BAD_INPUT,
+            End::SpectatorInput => wire::error_code::SPECTATOR_INPUT,
             _ => wire::error_code::MALFORMED,
         };
         Self {
@@ -161,7 +166,9 @@ impl Refusal {
     /// The lobby gave no seat: each error with its own codes.
     pub(super) fn seat(error: &SeatError) -> Self {
         let (code, error_code, end) = match error {
-            SeatError::Full { .. } | SeatError::TooManyRooms { .. } => {
+            SeatError::Full { .. }
+            | SeatError::TooManyRooms { .. }
+            | SeatError::SpectatorsFull { .. } => {
                 (TRY_AGAIN_LATER, wire::error_code::FULL, End::RoomFull)
             }
             SeatError::ShuttingDown => (GOING_AWAY, wire::error_code::SHUTDOWN, End::Shutdown),
@@ -332,6 +339,7 @@ mod tests {
             RoomFull,
             SocketError,
             Internal,
+            SpectatorInput,
         ];
         // Does not compile when a variant is added: add it above, and to
         // the table in the module doc.
@@ -339,7 +347,7 @@ mod tests {
             match end {
                 PeerClosed | PeerVanished | Shutdown | TextFrame | BadMessage | BadInput
                 | ProtocolVersion | TooBig | Flooding | FrameFlooding | Idle | WriteTimeout
-                | RoomFull | SocketError | Internal => {}
+                | RoomFull | SocketError | Internal | SpectatorInput => {}
             }
         }
         let table: String = include_str!("close.rs")
@@ -383,6 +391,15 @@ mod tests {
                 INTERNAL_ERROR,
                 error_code::UNEXPECTED,
                 End::Internal,
+            ),
+            (
+                SeatError::SpectatorsFull {
+                    room: "r".into(),
+                    limit: 64,
+                },
+                TRY_AGAIN_LATER,
+                error_code::FULL,
+                End::RoomFull,
             ),
         ];
         for (error, code, protocol_code, end) in cases {

@@ -4,7 +4,9 @@
 //! [`run`] takes the connection through its life: a seat in a room from
 //! the lobby, the join, the welcome (written before anything else), then
 //! two tasks until the end, and the leave. Refusals before the join are a
-//! protocol error message and a close ([`close`]).
+//! protocol error message and a close ([`close`]). A spectator takes a
+//! spectator's place instead of a seat (`spectator.rs`), and is the same
+//! connection from its welcome on.
 //!
 //! The **reader** (`reader.rs`) owns the read half. It decodes each client
 //! message with the protocol and acts on it: every frame within the
@@ -23,6 +25,7 @@ pub mod close;
 mod masked;
 mod rate;
 mod reader;
+mod spectator;
 mod writer;
 
 use std::sync::Arc;
@@ -32,7 +35,7 @@ use bytes::Bytes;
 use fastwebsockets::{Frame, Payload, Role, WebSocket, WebSocketRead};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tickwire_sim::PlayerId;
+use tickwire_protocol::WatchTarget;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -42,7 +45,7 @@ use self::close::{End, Refusal};
 use self::reader::ReaderContext;
 use crate::lobby::Seat;
 use crate::outbox::SocketWrite;
-use crate::room::{Admitted, PlayerLink, RoomCommand};
+use crate::room::{Admitted, Member, PlayerLink, RoomCommand};
 use crate::{Shared, stats};
 
 type Stream = TokioIo<Upgraded>;
@@ -50,13 +53,15 @@ type Stream = TokioIo<Upgraded>;
 /// The read half of a player's socket.
 type SocketRead = Box<dyn AsyncRead + Send + Unpin>;
 
-/// Runs one connection from just after the upgrade to its end.
+/// Runs one connection from just after the upgrade to its end: a
+/// player's, or with `watch` a spectator's, watching that first.
 pub async fn run(
     mut ws: WebSocket<Stream>,
     shared: Arc<Shared>,
     room: Option<String>,
     name: String,
     identity: Option<String>,
+    watch: Option<WatchTarget>,
 ) {
     // Over the limit a frame errors before its payload is buffered. The
     // library refuses a payload of exactly the limit, hence the +1.
@@ -69,17 +74,25 @@ pub async fn run(
         return;
     };
     metrics::gauge!(stats::CONNECTIONS).increment(1.0);
-    let Some((seat, link, Admitted { joined, welcome })) =
-        enter(&mut ws, &shared, room.as_deref(), name, identity).await
-    else {
+    let entered = match watch {
+        Some(target) => {
+            spectator::enter(&mut ws, &shared, room.as_deref(), name, identity, target).await
+        }
+        None => enter(&mut ws, &shared, room.as_deref(), name, identity)
+            .await
+            .map(|(seat, link, Admitted { joined, welcome })| {
+                (seat, link, Member::Player(joined.player), welcome)
+            }),
+    };
+    let Some((seat, link, member, welcome)) = entered else {
         metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
         return;
     };
-    let player = joined.player;
-    tracing::debug!(room = %seat.info.name, player = player.0, identity = link.identity.as_deref(), "session started");
+    let player = member.id();
+    tracing::debug!(room = %seat.info.name, player = player.0, spectator = member.is_spectator(), identity = link.identity.as_deref(), "session started");
 
     if let Err(end) = write_welcome(&mut ws, welcome, &shared).await {
-        let _ = seat.commands.send(RoomCommand::Leave(player)).await;
+        let _ = seat.commands.send(member.leave()).await;
         metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
         metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
         return;
@@ -105,18 +118,19 @@ pub async fn run(
             last_heard: Arc::clone(&last_heard),
             epoch,
             silence,
+            spectator: member.is_spectator(),
         },
     ));
     let written = writer::write_loop(&link, &mut shutdown, &shared, &last_heard, epoch).await;
     let end = close::finish(written, reader).await;
     link.outbox.detach();
 
-    let _ = seat.commands.send(RoomCommand::Leave(player)).await;
+    let _ = seat.commands.send(member.leave()).await;
     drop(seat);
     drop(alive);
     metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
     metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
-    log_end(player, end);
+    log_end(member, end);
 }
 
 /// Takes a seat in the room and joins it. A refusal is sent (error message
@@ -228,12 +242,13 @@ fn split(stream: Stream) -> (SocketRead, SocketWrite) {
 }
 
 /// Logs how a session ended: a normal end at debug level, others at info.
-fn log_end(player: PlayerId, end: End) {
+fn log_end(member: Member, end: End) {
+    let (player, spectator) = (member.id().0, member.is_spectator());
     match end {
         End::PeerClosed | End::PeerVanished | End::Shutdown => {
-            tracing::debug!(player = player.0, reason = end.label(), "session ended");
+            tracing::debug!(player, spectator, reason = end.label(), "session ended");
         }
-        _ => tracing::info!(player = player.0, reason = end.label(), "session closed"),
+        _ => tracing::info!(player, spectator, reason = end.label(), "session closed"),
     }
 }
 

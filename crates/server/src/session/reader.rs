@@ -4,7 +4,8 @@
 //! connection ends. Every frame spends the connection's frame budget first
 //! (see [`super::rate`]); over it the frame is dropped unread. Inputs go
 //! (within their own budget) into the player's bounded input queue, chat
-//! (within its own small budget) and the first resume to the room, pings
+//! (within its own small budget) and the first resume to the room, a
+//! spectator's change of target (within the same budget) too, pings
 //! (protocol and WebSocket) are answered through the writer. The loop
 //! spends tokio's cooperative budget for every frame, so a backlog of
 //! buffered frames yields its worker like any busy task. A bad frame or message ends the connection:
@@ -24,7 +25,7 @@ use tokio::time::Instant;
 use super::close::{self, CloseWith, End};
 use super::rate::{Admit, Budget};
 use super::{SocketRead, millis_since};
-use crate::room::{Control, PlayerLink, RoomCommand, RoomInfo};
+use crate::room::{Control, PlayerLink, RoomCommand, RoomInfo, SpectatorCommand};
 use crate::{Shared, stats, wire};
 
 /// Everything the reader task needs.
@@ -42,6 +43,10 @@ pub(super) struct ReaderContext {
     pub(super) epoch: Instant,
     /// How long the peer has left its socket empty, in all: its pauses.
     pub(super) silence: Arc<super::masked::PeerSilence>,
+    /// Whether the connection spectates (then `player` is its id among
+    /// the room's spectators): its inputs close it, its chat is dropped,
+    /// and it may say what it watches.
+    pub(super) spectator: bool,
 }
 
 /// What the reader tells the writer when it stops.
@@ -168,7 +173,8 @@ struct Budgets {
     frames: Budget,
     /// Inputs, within the frame budget.
     inputs: Budget,
-    /// Chat lines, within the frame budget.
+    /// Chat lines (a spectator's changes of target), within the frame
+    /// budget.
     chat: Budget,
     /// A resume was passed to the room: it can use one, before anything
     /// was written, so later ones are ignored.
@@ -286,7 +292,8 @@ fn handle_message(
                     }),
                 });
             }
-            if let Some(tick) = resume_tick.filter(|_| !budgets.resumed) {
+            // A spectator starts over with a full snapshot.
+            if let Some(tick) = resume_tick.filter(|_| !budgets.resumed && !cx.spectator) {
                 budgets.resumed = true;
                 // A room whose queue is full is busy: it starts the player
                 // over with a full snapshot instead.
@@ -294,6 +301,11 @@ fn handle_message(
                     .commands
                     .try_send(RoomCommand::Resume(cx.player, u64::from(tick)));
             }
+        }
+        wire::ClientMessage::Chat { .. } if cx.spectator => {
+            // Spectators do not chat: a spectator could tell the players
+            // what their opponents do.
+            metrics::counter!(stats::CHAT_DROPPED).increment(1);
         }
         wire::ClientMessage::Chat { text } => {
             match budgets.chat.admit(Instant::now(), cx.silence.total()) {
@@ -304,6 +316,13 @@ fn handle_message(
                     metrics::counter!(stats::CHAT_DROPPED).increment(1);
                 }
             }
+        }
+        wire::ClientMessage::Input(_) if cx.spectator => {
+            return Some(close_with(
+                End::SpectatorInput,
+                close::POLICY_VIOLATION,
+                "a spectator sends no input: join without spectate=1 to play",
+            ));
         }
         wire::ClientMessage::Input(input) => {
             // Out of range or past the declared fields: not this game's
@@ -327,7 +346,21 @@ fn handle_message(
                 Admit::Flooding => return Some(input_flooding(cx)),
             }
         }
-        wire::ClientMessage::Ack { .. } => {}
+        wire::ClientMessage::Watch(target) if cx.spectator => {
+            // Within the chat budget, which a spectator has no other use
+            // for: each change of target is a command to the room.
+            match budgets.chat.admit(Instant::now(), cx.silence.total()) {
+                Admit::Yes => {
+                    let command = SpectatorCommand::Watch(cx.player, target);
+                    let _ = cx.commands.try_send(RoomCommand::Spectator(command));
+                }
+                Admit::Dropped | Admit::Flooding => {
+                    metrics::counter!(stats::CHAT_DROPPED).increment(1);
+                }
+            }
+        }
+        // A player watches what it plays.
+        wire::ClientMessage::Watch(_) | wire::ClientMessage::Ack { .. } => {}
         wire::ClientMessage::Ping { client_time } => {
             let tick = cx.tick.tick.load(Ordering::Relaxed);
             // A full control queue means the writer is stuck; the pong can go.
