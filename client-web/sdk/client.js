@@ -22,7 +22,6 @@ import { Interpolator } from './interpolation.js';
 import { EntityStore } from './store.js';
 import { InputCodec } from './input.js';
 import { Predictor } from './prediction.js';
-import { Lab, labFromQuery, labSettings, seededRandom } from './lab.js';
 
 /** Most inputs sent in one catch-up after the page was stalled. */
 export const MAX_CATCH_UP_INPUTS = 4;
@@ -46,7 +45,8 @@ const PUMP_INTERVAL_MS = 10;
  * @property {number} [interpolationDelayTicks] how far in the past others are drawn, in ticks (default 2)
  * @property {boolean} [reconnect] whether a dropped connection reconnects (default true)
  * @property {import('./lab.js').LabOptions | false} [lab] the network lab: added latency, jitter and stalls, each way
- *   (see lab.js); default the page's `?lag=&jitter=&stall=`, none without them; `false`: none whatever the query says
+ *   (see lab.js, loaded only then); default the page's `?lag=&jitter=&stall=`, none without them; `false`: none
+ *   whatever the query says; a bad figure is warned about and the page plays without a lab
  * @property {typeof WebSocket} [WebSocketImpl] the WebSocket class (for tests; default the global one)
  * @property {() => number} [now] the clock in ms (for tests; default `performance.now()`)
  */
@@ -105,7 +105,8 @@ const PUMP_INTERVAL_MS = 10;
  * @property {number} tick the newest server tick
  * @property {number} [predictionErrorUnits] the last correction of the own entity's coordinates, in units (with `predict`)
  * @property {number} interpolationStarved times the drawn moment of the others ran past the newest snapshot (nothing left to interpolate toward)
- * @property {(import('./lab.js').LabSettings & {stalled: boolean}) | null} lab what the network lab adds (null: no lab), and whether the link is frozen now
+ * @property {(import('./lab.js').LabSettings & {stalled: boolean, text: string}) | null} lab what the network lab adds
+ *   (null: no lab), whether the link is frozen now, and both in a few words for a HUD
  */
 
 /**
@@ -124,40 +125,8 @@ const PUMP_INTERVAL_MS = 10;
  * @property {[{player: number | null, entity: number}]} watching a spectator's snapshots follow another player from now on (null: no one), who controls `entity`
  */
 
-/**
- * The lab the page's query asks for; a query the lab cannot read is
- * warned about and ignored (the page still plays).
- * @param {{search: string} | undefined} location
- * @returns {import('./lab.js').LabOptions | null}
- */
-function queryLab(location) {
-  if (!location) return null;
-  try {
-    return labFromQuery(location.search);
-  } catch (error) {
-    console.warn(`tickwire: ${/** @type {Error} */ (error).message}; no network lab`);
-    return null;
-  }
-}
-
-/**
- * The lab for these options on the client's clock, or null when it adds
- * nothing. A bad figure is a RangeError.
- * @param {import('./lab.js').LabOptions | null | false} options
- * @param {() => number} now
- * @returns {Lab | null}
- */
-function openLab(options, now) {
-  const settings = labSettings(options);
-  if (!settings || !options) return null;
-  const random = options.random ?? (options.seed !== undefined ? seededRandom(options.seed) : Math.random);
-  const clock = {
-    now,
-    setTimeout: (/** @type {() => void} */ fn, /** @type {number} */ ms) => setTimeout(fn, ms),
-    clearTimeout: (/** @type {any} */ handle) => clearTimeout(handle),
-  };
-  return new Lab(settings, { random, clock });
-}
+/** The page's query parameters that ask for the network lab (see lab.js). */
+const LAB_QUERY = ['lag', 'jitter', 'stall', 'stallevery', 'labseed'];
 
 /**
  * Connects to a game and joins a room. Listeners added right after this
@@ -205,8 +174,8 @@ export class Client {
     this.predictFn = options.predict;
     this.delayTicks = options.interpolationDelayTicks ?? 2;
     this.now = options.now ?? (() => performance.now());
-    /** @type {Lab | null} the network lab, when one is on */
-    this.lab = openLab(options.lab === undefined ? queryLab(location) : options.lab, this.now);
+    /** @type {import('./lab.js').Lab | null} the network lab, once loaded, when one is on */
+    this.lab = null;
     /** @type {Map<keyof ClientEvents, Set<Function>>} */
     this.listeners = new Map();
     /** @type {SchemaView | null} */
@@ -257,17 +226,31 @@ export class Client {
       onEvent: (e) => this.serverEvent(e),
       onStatus: (s) => this.statusChanged(s),
       onWarning: (m) => console.warn(`tickwire: ${m}`),
-      WebSocketImpl: this.lab ? this.lab.wrap(options.WebSocketImpl ?? globalThis.WebSocket) : (options.WebSocketImpl ?? globalThis.WebSocket),
+      WebSocketImpl: options.WebSocketImpl ?? globalThis.WebSocket,
       now: this.now,
       reconnect: options.reconnect ?? true,
     });
     // Start once the caller has added its listeners.
-    queueMicrotask(() => {
+    const start = () => {
       if (this.closed) return;
       this.connection.start();
       this.pumpTimer = setInterval(() => this.pump(this.now()), PUMP_INTERVAL_MS);
       /** @type {{unref?: () => void}} */ (this.pumpTimer).unref?.();
-    });
+    };
+    const lab = options.lab === undefined ? (LAB_QUERY.some((k) => params?.has(k)) ? location?.search : null) : options.lab;
+    if (lab) {
+      // The network lab is for development: its module loads only when a
+      // lab is asked for, and the socket opens once it has.
+      import('./lab.js')
+        .then((module) => {
+          this.lab = module.openLab(lab, this.now);
+          if (this.lab) this.connection.WebSocketImpl = this.lab.wrap(this.connection.WebSocketImpl);
+        })
+        .catch((error) => console.warn(`tickwire: no network lab: ${/** @type {Error} */ (error).message}`))
+        .finally(start);
+    } else {
+      queueMicrotask(start);
+    }
   }
 
   /**
@@ -459,7 +442,7 @@ export class Client {
       interpolationMs: this.interpolator ? this.interpolator.lagMs(now) : 0,
       tick: this.tick,
       interpolationStarved: this.starvedBefore + (this.interpolator?.starved ?? 0),
-      lab: this.lab ? { ...this.lab.settings, stalled: this.lab.stalled } : null,
+      lab: this.lab ? this.lab.figures() : null,
     };
     if (this.predictor) stats.predictionErrorUnits = this.predictor.lastCorrection;
     return stats;

@@ -14,7 +14,6 @@ export { InputCodec, quantizeAxis, quantizeAngle } from './input.js';
 export { Predictor, agree, MAX_PENDING } from './prediction.js';
 export { SchemaView, dequantize, interpolationMode, normaliseQuantization } from './schema.js';
 export { Interpolator, SnapshotClock, JITTER_WINDOW, JITTER_MARGIN_MS, angleDelta, lerpAngle, interpolateFields } from './interpolation.js';
-export { Lab, LabSocket, DelayLine, labSettings, labFromQuery, seededRandom, describeLab, DEFAULT_STALL_EVERY_MS } from './lab.js';
 export { Connection, RateMeter, backoffDelay, gameUrl, BACKOFF_START_MS, BACKOFF_MAX_MS, PING_INTERVAL_MS } from './net.js';
 export * as protocol from './protocol.js';
 
@@ -30,5 +29,3 @@ export * as protocol from './protocol.js';
 /** @typedef {import('./client.js').Status} Status */
 /** @typedef {import('./client.js').Stats} Stats */
 /** @typedef {import('./client.js').ClientEvents} ClientEvents */
-/** @typedef {import('./lab.js').LabOptions} LabOptions */
-/** @typedef {import('./lab.js').LabSettings} LabSettings */

@@ -14,7 +14,9 @@
 //
 // The lab wraps the WebSocket class the connection opens, so the connection
 // itself knows nothing of it; the page's figures (`client.stats`) say what
-// the lab adds, for the HUD.
+// the lab adds, for the HUD. The client loads this module only when a lab
+// is asked for (`index.js` does not re-export it), so a page without one
+// never downloads it; a page that wants its pieces imports `/sdk/lab.js`.
 
 /** Time between the starts of two stalls unless given, in ms. */
 export const DEFAULT_STALL_EVERY_MS = 10000;
@@ -204,6 +206,27 @@ export class DelayLine {
 }
 
 /**
+ * The lab `connect` asked for, on the client's clock: from its `lab`
+ * option, or from a page's query string (`?lag=...`); null when it adds
+ * nothing. A bad figure is a RangeError.
+ * @param {LabOptions | string} asked the `lab` option, or the page's `location.search`
+ * @param {() => number} now the client's clock, in ms
+ * @returns {Lab | null}
+ */
+export function openLab(asked, now) {
+  const options = typeof asked === 'string' ? labFromQuery(asked) : asked;
+  const settings = labSettings(options);
+  if (!settings || !options) return null;
+  const random = options.random ?? (options.seed !== undefined ? seededRandom(options.seed) : Math.random);
+  const clock = {
+    now,
+    setTimeout: (/** @type {() => void} */ fn, /** @type {number} */ ms) => setTimeout(fn, ms),
+    clearTimeout: (/** @type {any} */ handle) => clearTimeout(handle),
+  };
+  return new Lab(settings, { random, clock });
+}
+
+/**
  * The timers and clock a lab socket runs on (the page's, unless a test
  * gives its own).
  * @typedef {object} LabClock
@@ -297,6 +320,16 @@ export class Lab {
   /** Whether the link is frozen now. */
   get stalled() {
     return this.up.stalled(this.clock.now());
+  }
+
+  /**
+   * What the lab adds, whether the link is frozen now, and both in a few
+   * words for a HUD (see {@link describeLab}): the client's `stats.lab`.
+   * @returns {LabSettings & {stalled: boolean, text: string}}
+   */
+  figures() {
+    const figures = { ...this.settings, stalled: this.stalled };
+    return { ...figures, text: describeLab(figures) };
   }
 
   /**

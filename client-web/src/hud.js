@@ -6,10 +6,6 @@
 // a few times a second from a view the main loop hands it. The pure helpers
 // that decide what to show are exported for tests.
 
-// `/sdk/lab.js` on the page (the server serves the SDK at /sdk/), and the
-// SDK's file in the source tree for node's tests: the same module.
-import { describeLab } from '../sdk/lab.js';
-
 /** How long a kill stays in the feed, in ms. */
 export const KILL_FEED_MS = 6000;
 /** Most kills shown at once. */
@@ -39,7 +35,7 @@ export function scoreboardRows(avatars, limit = 10) {
  * with a network lab (`lab`), what it adds.
  * @param {{pingMs: number | null, snapshotsPerSecond: number, downBytesPerSecond: number,
  *   upBytesPerSecond: number, interpolationMs: number, tick: number, interpolationStarved?: number,
- *   lab?: {lagMs: number, jitterMs: number, stallMs: number, stallEveryMs: number, stalled?: boolean} | null}} s
+ *   lab?: {text: string} | null}} s
  * @returns {Array<[string, string]>} label and value
  */
 export function netLines(s) {
@@ -53,7 +49,7 @@ export function netLines(s) {
     ['tick', String(s.tick ?? 0)],
   ];
   if (s.interpolationStarved !== undefined) lines.push(['ran dry', `${s.interpolationStarved}×`]);
-  if (s.lab) lines.push(['lab', describeLab(s.lab)]);
+  if (s.lab) lines.push(['lab', s.lab.text]);
   return lines;
 }
 

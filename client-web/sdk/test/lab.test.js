@@ -240,7 +240,7 @@ test("the page's sends leave late, in order, and a close leaves behind them", ()
   assert.ok(wire.closedWith.at >= wire.sent.at(-1).at);
 });
 
-test("the client's figures show the lab, and none without it", async () => {
+test("the client loads the lab only when asked for, shows it in its figures, and plays without it when it is bad", async () => {
   FakeSocket.all = [];
   const plain = connect({ url: 'ws://example.test/ws', WebSocketImpl: FakeSocket });
   clients.push(plain);
@@ -248,12 +248,34 @@ test("the client's figures show the lab, and none without it", async () => {
   assert.equal(plain.stats.interpolationStarved, 0);
   const client = connect({ url: 'ws://example.test/ws', WebSocketImpl: FakeSocket, lab: { lagMs: 30, jitterMs: 10, seed: 1 } });
   clients.push(client);
-  assert.deepStrictEqual(client.stats.lab, { lagMs: 30, jitterMs: 10, stallMs: 0, stallEveryMs: DEFAULT_STALL_EVERY_MS, stalled: false });
-  assert.throws(() => connect({ url: 'ws://example.test/ws', WebSocketImpl: FakeSocket, lab: { lagMs: -5 } }), RangeError);
+  const warnings = [];
+  const warn = console.warn;
+  console.warn = (m) => warnings.push(m);
+  let bad;
+  try {
+    bad = connect({ url: 'ws://example.test/ws', WebSocketImpl: FakeSocket, lab: { lagMs: -5 } });
+    clients.push(bad);
+    // The lab's module loads, then the sockets open.
+    const deadline = Date.now() + 2000;
+    while (FakeSocket.all.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  } finally {
+    console.warn = warn;
+  }
+  assert.equal(FakeSocket.all.length, 3, 'every client opened its socket');
+  assert.deepStrictEqual(client.stats.lab, {
+    lagMs: 30,
+    jitterMs: 10,
+    stallMs: 0,
+    stallEveryMs: DEFAULT_STALL_EVERY_MS,
+    stalled: false,
+    text: '+30±10 ms each way',
+  });
+  assert.equal(bad.stats.lab, null, 'a bad lab is no lab');
+  assert.match(warnings.join('\n'), /no network lab: lab: lagMs must be a number/);
   // The join leaves only after the open has come through the lab, and the
   // lab's own delay on the way up.
-  await Promise.resolve();
-  const socket = FakeSocket.all.at(-1);
+  const socket = FakeSocket.all.find((s) => s.onopen && client.connection.socket?.socket === s);
+  assert.ok(socket, "the lab wraps the client's socket");
   const opened = performance.now();
   socket.open();
   assert.equal(socket.sent.length, 0, 'nothing leaves at once');
@@ -269,4 +291,18 @@ test('a HUD describes the lab in a few words', () => {
   assert.equal(describeLab(labSettings({ lagMs: 120 })), '+120 ms each way');
   assert.equal(describeLab({ ...labSettings({ lagMs: 120, jitterMs: 30, stallMs: 1000 }), stalled: true }), '+120±30 ms each way, stall 1 s/10 s (stalled)');
   assert.equal(describeLab(labSettings({ stallMs: 500, stallEveryMs: 4000 })), 'stall 0.5 s/4 s');
+});
+
+test('no module a page loads without a lab imports the lab statically', async () => {
+  const { readFileSync } = await import('node:fs');
+  const seen = new Set();
+  const walk = (name) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const text = readFileSync(new URL(`../${name}`, import.meta.url), 'utf8');
+    for (const m of text.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+'\.\/([\w.]+)'/gm)) walk(m[1]);
+  };
+  walk('index.js');
+  assert.ok(seen.has('client.js') && seen.has('interpolation.js'), [...seen].join(', '));
+  assert.ok(!seen.has('lab.js'), `lab.js is loaded statically by: ${[...seen].join(', ')}`);
 });

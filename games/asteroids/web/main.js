@@ -3,7 +3,7 @@
 // others, and predicts the own ship with `stepShip` (the game's own rule,
 // in predict.js); this file reads the keys and draws.
 
-import { connect, describeLab } from '/sdk/index.js';
+import { connect } from '/sdk/index.js';
 import { stepShip } from './predict.js';
 
 const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('space'));
@@ -184,7 +184,7 @@ function draw() {
     `tick   ${s.tick ?? 0}`,
     `dry    ${s.interpolationStarved}×`,
     // The network lab (?lag=&jitter=&stall=), when the page runs one.
-    ...(s.lab ? [`lab    ${describeLab(s.lab)}`] : []),
+    ...(s.lab ? [`lab    ${s.lab.text}`] : []),
   ].join('\n');
   requestAnimationFrame(draw);
 }

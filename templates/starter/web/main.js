@@ -1,7 +1,7 @@
 // The starter's page: joins the game through the SDK, sends the held keys
 // as the game's declared input ({ x, y, dash }), and draws runners and gems.
 
-import { connect, describeLab } from '/sdk/index.js';
+import { connect } from '/sdk/index.js';
 
 const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('field'));
 const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
@@ -68,7 +68,7 @@ function draw() {
   }
   const s = client.stats;
   // With the network lab (?lag=&jitter=&stall=), what it adds.
-  const lab = s.lab ? `\nlab ${describeLab(s.lab)}` : '';
+  const lab = s.lab ? `\nlab ${s.lab.text}` : '';
   hud.textContent = `${scores.sort().join('\n')}\n\nping ${s.pingMs == null ? '…' : Math.round(s.pingMs)} ms · ${Math.round(s.snapshotsPerSecond)} snapshots/s${lab}`;
   requestAnimationFrame(draw);
 }
