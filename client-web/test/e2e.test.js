@@ -292,7 +292,11 @@ test("at lag=150, jitter=40 (the SDK's network lab) the own avatar never rubber-
     const otherId = (await view(other)).avatarId;
     await until('each page to see the other', async () => (await view(page)).entities[otherId] && (await view(other)).entities[id], 10000);
     const lab = await page.evaluate(() => window.tickwire.stats.lab);
-    assert.deepEqual(lab, { lagMs: 150, jitterMs: 40, stallMs: 0, stallEveryMs: 10000, stalled: false }, 'the stats carry the lab');
+    assert.deepEqual(
+      lab,
+      { lagMs: 150, jitterMs: 40, stallMs: 0, stallEveryMs: 10000, stalled: false, text: '+150±40 ms each way' },
+      'the stats carry the lab',
+    );
     const overlay = await page.evaluate(() => document.querySelector('.hud-net')?.textContent ?? '');
     assert.match(overlay, /lab\+150±40 ms each way/, 'the network overlay shows the lab');
     // The interpolation learns the jitter from the first snapshots (it keeps
