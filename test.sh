@@ -6,7 +6,8 @@
 #
 # Needs a Rust toolchain, and checks the rest first, before building
 # anything: Node.js 20+ and npm, Debian's Chromium at /usr/bin/chromium
-# (TICKWIRE_CHROMIUM overrides the path checked), and matplotlib for the
+# (TICKWIRE_CHROMIUM overrides the path checked), redis-server (the
+# cluster tests start their own, on loopback), and matplotlib for the
 # benchmark charts' tests (python3-matplotlib). Run as root on a Debian
 # machine, it installs what is missing with apt-get; otherwise it stops at
 # once with the command to run. It runs `npm ci` in client-web when
@@ -43,8 +44,8 @@ NEEDS=(
     "npm|npm|command -v npm"
     "Debian's Chromium at $CHROMIUM|chromium fonts-dejavu-core|test -x '$CHROMIUM'"
     "matplotlib for Python 3 (the benchmark charts)|python3-matplotlib|chart_python"
-    # The cluster tests will need a Redis server:
-    # "redis-server|redis-server|command -v redis-server"
+    # The cluster tests start their own Redis servers.
+    "redis-server|redis-server|command -v redis-server"
 )
 
 # Sets MISSING (what) and PACKAGES (to install) from NEEDS.

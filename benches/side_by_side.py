@@ -61,8 +61,10 @@ def free_port():
 
 def parse_server(spec):
     env = {}
-    if ":" in spec and "=" in spec.split(":", 1)[0]:
-        settings, spec = spec.split(":", 1)
+    # The settings are everything before the last `:` (a value may hold
+    # one: a URL), the path what follows.
+    if ":" in spec and "=" in spec.rsplit(":", 1)[0]:
+        settings, spec = spec.rsplit(":", 1)
         for pair in settings.split(","):
             name, value = pair.split("=", 1)
             env[name] = value

@@ -442,7 +442,7 @@ export class Client {
       interpolationMs: this.interpolator ? this.interpolator.lagMs(now) : 0,
       tick: this.tick,
       interpolationStarved: this.starvedBefore + (this.interpolator?.starved ?? 0),
-      lab: this.lab ? this.lab.figures() : null,
+      lab: this.lab?.figures() ?? null,
     };
     if (this.predictor) stats.predictionErrorUnits = this.predictor.lastCorrection;
     return stats;

@@ -13,8 +13,9 @@ export { EntityStore } from './store.js';
 export { InputCodec, quantizeAxis, quantizeAngle } from './input.js';
 export { Predictor, agree, MAX_PENDING } from './prediction.js';
 export { SchemaView, dequantize, interpolationMode, normaliseQuantization } from './schema.js';
-export { Interpolator, SnapshotClock, JITTER_WINDOW, JITTER_MARGIN_MS, angleDelta, lerpAngle, interpolateFields } from './interpolation.js';
+export { Interpolator, SnapshotClock, angleDelta, lerpAngle, interpolateFields } from './interpolation.js';
 export { Connection, RateMeter, backoffDelay, gameUrl, BACKOFF_START_MS, BACKOFF_MAX_MS, PING_INTERVAL_MS } from './net.js';
+export { matchmake, seatUrl, nodeUrl, redirectUrl, withoutSeat, MatchmakeError, WRONG_NODE, SEAT_TICKET_INVALID, SEAT_TICKET_EXPIRED, SEAT_TICKET_REPLAYED } from './matchmake.js';
 export * as protocol from './protocol.js';
 
 /** @typedef {import('./store.js').Entity} Entity */
@@ -29,3 +30,4 @@ export * as protocol from './protocol.js';
 /** @typedef {import('./client.js').Status} Status */
 /** @typedef {import('./client.js').Stats} Stats */
 /** @typedef {import('./client.js').ClientEvents} ClientEvents */
+/** @typedef {import('./matchmake.js').Seat} Seat */

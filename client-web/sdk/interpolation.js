@@ -31,6 +31,8 @@ export const DEFAULT_CAPACITY = 32;
 export const JITTER_WINDOW = 90;
 /** Margin the adaptive delay keeps over the latest arrival seen, in ms. */
 export const JITTER_MARGIN_MS = 4;
+/** Most the adaptive delay adds to the delay asked for, in ms. */
+export const MAX_EXTRA_DELAY_MS = 250;
 /** Most the adaptive delay grows per ms that passes (0.03: the others slow to 97 % speed). */
 const DELAY_GROWTH = 0.03;
 /** Most the adaptive delay shrinks per ms that passes (the others speed up by 2 %). */
@@ -147,7 +149,6 @@ export class Interpolator {
    *   many units per tick is a teleport (a jump, a wrap), drawn without sliding (default 100)
    * @param {number} [options.extrapolateIntervals] when the next snapshot is late, how many
    *   snapshot intervals to carry motion on past the newest one before holding (default 1.5)
-   * @param {number} [options.maxExtraDelayMs] most the adaptive delay adds to `delayIntervals`, in ms (default 250)
    */
   constructor({
     tickRate,
@@ -156,7 +157,6 @@ export class Interpolator {
     modes = {},
     teleportDistance = 100,
     extrapolateIntervals = 1.5,
-    maxExtraDelayMs = 250,
   }) {
     this.intervalMs = 1000 / tickRate;
     this.delayIntervals = delayIntervals;
@@ -171,9 +171,10 @@ export class Interpolator {
     this.lastRenderMs = -Infinity;
     /** The delay asked for, in ms: the adaptive delay never goes below it. */
     this.baseDelayMs = delayIntervals * this.intervalMs;
-    this.maxDelayMs = this.baseDelayMs + maxExtraDelayMs;
-    /** The delay drawn with now, in ms, moving toward {@link targetDelayMs}. */
-    this.currentDelayMs = this.baseDelayMs;
+    /** The most the adaptive delay goes to, in ms. */
+    this.maxDelayMs = this.baseDelayMs + MAX_EXTRA_DELAY_MS;
+    /** How far in the past entities are drawn now, in ms: adaptive (see above), moving toward `targetDelayMs`. */
+    this.delayMs = this.baseDelayMs;
     /** The delay the recent arrivals call for, in ms. */
     this.targetDelayMs = this.baseDelayMs;
     /** @type {number[]} how late (ms, against the clock) the recent snapshots came, oldest first */
@@ -186,10 +187,6 @@ export class Interpolator {
     this.starving = false;
   }
 
-  /** How far in the past entities are drawn now, in ms (adaptive; see above). */
-  get delayMs() {
-    return this.currentDelayMs;
-  }
 
   /** Forgets every snapshot and the clock (after a reconnect); keeps what it learnt of the jitter. */
   reset() {
@@ -229,10 +226,9 @@ export class Interpolator {
    * @param {number} lateMs
    */
   observeLateness(lateMs) {
-    this.lateness.push(lateMs);
-    if (this.lateness.length > JITTER_WINDOW) this.lateness.shift();
-    const latest = Math.max(...this.lateness);
-    const wanted = this.intervalMs + latest + JITTER_MARGIN_MS;
+    const late = this.lateness;
+    if (late.push(lateMs) > JITTER_WINDOW) late.shift();
+    const wanted = this.intervalMs + Math.max(...late) + JITTER_MARGIN_MS;
     this.targetDelayMs = Math.min(this.maxDelayMs, Math.max(this.baseDelayMs, wanted));
   }
 
@@ -242,11 +238,10 @@ export class Interpolator {
    * @param {number} nowMs
    */
   adaptDelay(nowMs) {
-    const passed = this.lastSampleAt === null ? 0 : Math.max(0, nowMs - this.lastSampleAt);
+    const passed = Math.max(0, nowMs - (this.lastSampleAt ?? nowMs));
     this.lastSampleAt = nowMs;
-    const gap = this.targetDelayMs - this.currentDelayMs;
-    if (gap > 0) this.currentDelayMs += Math.min(gap, passed * DELAY_GROWTH);
-    else if (gap < 0) this.currentDelayMs -= Math.min(-gap, passed * DELAY_SHRINK);
+    const gap = this.targetDelayMs - this.delayMs;
+    this.delayMs += gap > 0 ? Math.min(gap, passed * DELAY_GROWTH) : Math.max(gap, -passed * DELAY_SHRINK);
   }
 
   /** The moment drawn at local time `nowMs`, in ms on the server's tick timeline. */

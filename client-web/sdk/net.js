@@ -9,9 +9,12 @@
 // keeper, acknowledges it, and hands the new state up. A ping every second
 // measures the round trip. When the socket drops, the connection says so and
 // reconnects with exponential backoff, unless the server refused the client
-// for good (another protocol version or schema).
+// for good (another protocol version or schema). A cluster's redirect (the
+// room is on another node, `matchmake.js`) is followed at once, once: a
+// second one in a row is a drop like any other.
 
 import * as protocol from './protocol.js';
+import { redirectUrl, withoutSeat } from './matchmake.js';
 
 /** First reconnect delay, in ms; it doubles per failed attempt. */
 export const BACKOFF_START_MS = 500;
@@ -39,6 +42,10 @@ const CLOSE_REASONS = new Map([
   [4004, 'room full'],
   [4005, 'too many messages'],
   [4006, 'server shutting down'],
+  [4010, 'the room is on another node'],
+  [4011, 'seat ticket refused'],
+  [4012, 'seat ticket expired'],
+  [4013, 'seat ticket already used'],
 ]);
 
 /**
@@ -125,7 +132,14 @@ export class Connection {
    * @param {boolean} [options.reconnect] whether a dropped socket is reopened (default true); without, a drop is final
    */
   constructor({ url, onWelcome, onSnapshot, onEvent = () => {}, onStatus = () => {}, onWarning = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.now(), reconnect = true }) {
-    this.url = url;
+    /** The URL every (re)connect opens: a seat ticket is good for one connection, so it is not kept here. */
+    this.url = withoutSeat(url);
+    /** @type {string|null} the URL the next connect opens once, seat ticket included */
+    this.onceUrl = url === this.url ? null : url;
+    /** Redirects followed since the last welcome (at most one). */
+    this.redirects = 0;
+    /** A redirect is to be followed when its close arrives. */
+    this.redirecting = false;
     this.reconnect = reconnect;
     this.onWelcome = onWelcome;
     this.onSnapshot = onSnapshot;
@@ -183,7 +197,9 @@ export class Connection {
 
   open() {
     this.setStatus(this.attempt === 0 ? { state: 'connecting' } : this.status);
-    const socket = new this.WebSocketImpl(this.url);
+    const url = this.onceUrl ?? this.url;
+    this.onceUrl = null;
+    const socket = new this.WebSocketImpl(url);
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     socket.onopen = () => {
@@ -221,6 +237,13 @@ export class Connection {
     clearInterval(this.pingTimer);
     this.socket = null;
     if (this.stopped) return;
+    if (this.redirecting) {
+      // The room is on another node: there at once, no backoff.
+      this.redirecting = false;
+      this.setStatus({ state: 'reconnecting', reason: CLOSE_REASONS.get(4010), attempt: this.attempt, retryInMs: 0, code });
+      this.open();
+      return;
+    }
     const fatal = FATAL_CLOSE_CODES.get(code);
     if (fatal || !this.reconnect) {
       this.setStatus({ state: 'failed', reason: reason || fatal || CLOSE_REASONS.get(code) || `code ${code}`, code });
@@ -289,12 +312,40 @@ export class Connection {
         this.onWarning(`server error ${message.code}: ${message.reason}`);
         this.lastError = message;
         break;
+      case 'redirect':
+        this.redirected(message);
+        break;
       default:
         break;
     }
   }
 
+  /**
+   * A cluster's redirect: the room is on the node it names. Followed when
+   * the close that comes with it arrives, unless one was followed since
+   * the last welcome (then the close is a drop like any other).
+   * @param {{url: string, room: string, ticket: string}} redirect
+   */
+  redirected(redirect) {
+    if (this.redirects >= 1) {
+      this.onWarning(`redirected again, to ${redirect.url}: not followed`);
+      return;
+    }
+    let next;
+    try {
+      next = redirectUrl(this.url, redirect);
+    } catch {
+      this.onWarning(`a redirect to a URL that is not one: ${redirect.url}`);
+      return;
+    }
+    this.redirects += 1;
+    this.redirecting = true;
+    this.onceUrl = next;
+    this.url = withoutSeat(next);
+  }
+
   welcomed(welcome) {
+    this.redirects = 0;
     if (this.schemaHash !== welcome.schemaHash || !this.keeper) {
       this.keeper = new protocol.ClientState(welcome.schema);
       this.schemaHash = welcome.schemaHash;

@@ -27,6 +27,10 @@ export const MAX_ENTITIES = 65536;
 export const MAX_NAME_BYTES = 64;
 export const MAX_CHAT_BYTES = 256;
 export const MAX_REASON_BYTES = 256;
+/** Longest node URL in a redirect, in bytes. */
+export const MAX_URL_BYTES = 256;
+/** Longest seat ticket in a redirect, in bytes. */
+export const MAX_TICKET_BYTES = 2048;
 /** Most players in a welcome's roster. */
 export const MAX_ROSTER = 1024;
 /** Most named constants in a welcome. */
@@ -721,6 +725,8 @@ function applyDelta(q, base, d) {
  * - `{type: 'event', event: {type: 'game', kind, name, fields} | {type: 'chat', player, text} | {type: 'playerJoined', player, name} | {type: 'playerLeft', player} | {type: 'watching', player, entity}}`;
  *   a game event names its kind and fields as the schema declares them (`{type: 'game', kind: 1, name: 'goal', fields: {scorer: 3, team: 1}}`)
  * - `{type: 'error', code, reason}`
+ * - `{type: 'redirect', url, room, ticket}`: the room is on another node of a
+ *   cluster; connect there (see `matchmake.js`)
  * @param {Uint8Array} bytes
  * @param {object|null} schema
  */
@@ -792,6 +798,14 @@ export function decodeServerMessage(bytes, schema) {
     }
     case 4:
       message = { type: 'error', code: r.u16(), reason: r.string(MAX_REASON_BYTES, 'error reason') };
+      break;
+    case 5:
+      message = {
+        type: 'redirect',
+        url: r.string(MAX_URL_BYTES, 'node url'),
+        room: r.string(MAX_NAME_BYTES, 'room name'),
+        ticket: r.string(MAX_TICKET_BYTES, 'seat ticket'),
+      };
       break;
     default:
       throw new ProtocolError(`unknown server message tag ${tag}`);

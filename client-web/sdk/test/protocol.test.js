@@ -47,7 +47,7 @@ const names = readdirSync(GOLDEN)
 const welcome = decodeServerMessage(bin('server_welcome'), null);
 
 test('golden vectors are present for every message kind', () => {
-  for (const prefix of ['client_join', 'client_input', 'client_input_trimmed', 'client_input_axis', 'client_input_angle', 'client_input_buttons', 'client_input_int', 'client_ack', 'client_ping', 'client_chat', 'server_welcome', 'server_snapshot_full', 'server_snapshot_delta', 'server_pong', 'server_event_kill', 'server_event_kill_no_killer', 'server_event_goal', 'server_welcome_bare', 'server_error', 'client_watch_player', 'client_watch_rect', 'client_watch_anyone', 'server_welcome_spectator', 'server_event_watching', 'server_event_watching_none']) {
+  for (const prefix of ['client_join', 'client_input', 'client_input_trimmed', 'client_input_axis', 'client_input_angle', 'client_input_buttons', 'client_input_int', 'client_ack', 'client_ping', 'client_chat', 'server_welcome', 'server_snapshot_full', 'server_snapshot_delta', 'server_pong', 'server_event_kill', 'server_event_kill_no_killer', 'server_event_goal', 'server_welcome_bare', 'server_error', 'client_watch_player', 'client_watch_rect', 'client_watch_anyone', 'server_welcome_spectator', 'server_event_watching', 'server_event_watching_none', 'server_redirect']) {
     assert.ok(names.includes(prefix), `missing ${prefix}`);
   }
 });

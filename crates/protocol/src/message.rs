@@ -29,6 +29,10 @@ pub const MAX_REASON_BYTES: usize = 256;
 pub const MAX_ROSTER: usize = 1024;
 /// Most named constants in a welcome.
 pub const MAX_CONSTANTS: usize = 64;
+/// Longest node URL in a [`ServerMessage::Redirect`], in bytes.
+pub const MAX_URL_BYTES: usize = 256;
+/// Longest seat ticket in a [`ServerMessage::Redirect`], in bytes.
+pub const MAX_TICKET_BYTES: usize = 2048;
 
 /// Codes of [`ServerMessage::Error`], in 4000 to 4999 (the range RFC 6455
 /// leaves to applications for close codes), so a client can tell them from
@@ -62,6 +66,35 @@ pub mod error_code {
     pub const BAD_INPUT: u16 = 4007;
     /// A spectator sent an input: a spectator watches and never plays.
     pub const SPECTATOR_INPUT: u16 = 4009;
+    /// A cluster node refused the seat ticket: malformed, or not signed
+    /// with the cluster's secret. Closes with [`close_code::SEAT_TICKET_INVALID`](super::close_code::SEAT_TICKET_INVALID).
+    pub const SEAT_TICKET_INVALID: u16 = 4011;
+    /// A cluster node refused the seat ticket: past its expiry. Closes
+    /// with [`close_code::SEAT_TICKET_EXPIRED`](super::close_code::SEAT_TICKET_EXPIRED).
+    pub const SEAT_TICKET_EXPIRED: u16 = 4012;
+    /// A cluster node refused the seat ticket: already used. Closes with
+    /// [`close_code::SEAT_TICKET_REPLAYED`](super::close_code::SEAT_TICKET_REPLAYED).
+    pub const SEAT_TICKET_REPLAYED: u16 = 4013;
+}
+
+/// The WebSocket close codes of cluster mode (`docs/scaling.md`), in the
+/// range RFC 6455 leaves to applications.
+///
+/// Every other error closes with a standard code (see [`error_code`]);
+/// these close with their own, so that a browser, which sees the close code
+/// but not always the message before it, can tell them apart. A ticket
+/// refusal closes with the same number as its error message's code; the
+/// wrong-node close follows a [`ServerMessage::Redirect`], not an error.
+pub mod close_code {
+    /// The room is on another node: the [`ServerMessage::Redirect`](super::ServerMessage::Redirect)
+    /// just sent names it. Connect there (once).
+    pub const WRONG_NODE: u16 = 4010;
+    /// The seat ticket is malformed or forged.
+    pub const SEAT_TICKET_INVALID: u16 = 4011;
+    /// The seat ticket has expired: matchmake again.
+    pub const SEAT_TICKET_EXPIRED: u16 = 4012;
+    /// The seat ticket was used before: matchmake again.
+    pub const SEAT_TICKET_REPLAYED: u16 = 4013;
 }
 
 /// The `player` of a spectator's [`Welcome`]: no player (a spectator holds
@@ -378,12 +411,28 @@ pub enum ServerMessage {
         /// Human-readable, at most [`MAX_REASON_BYTES`].
         reason: String,
     },
+    /// Tag 5: the room lives on another node of the cluster: connect there
+    /// instead (`/ws?room=ROOM&seat=TICKET` under `url`). The server closes
+    /// the socket with [`close_code::WRONG_NODE`] right after; a client
+    /// follows one redirect, not a chain of them.
+    Redirect {
+        /// The node's public base URL (`https://node-2.game.example`), at
+        /// most [`MAX_URL_BYTES`].
+        url: String,
+        /// The room, at most [`MAX_NAME_BYTES`].
+        room: String,
+        /// A seat ticket for that node and room, at most
+        /// [`MAX_TICKET_BYTES`]; empty when the node is to place the
+        /// player itself.
+        ticket: String,
+    },
 }
 
 const WELCOME_TAG: u32 = 0;
 const PONG_TAG: u32 = 2;
 const EVENT_TAG: u32 = 3;
 const ERROR_TAG: u32 = 4;
+const REDIRECT_TAG: u32 = 5;
 
 /// Why bytes from the server are not a [`ServerMessage`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -467,6 +516,10 @@ impl ServerMessage {
                 out.push(ERROR_TAG as u8);
                 codec::encode_into(&(code, reason), out);
             }
+            Self::Redirect { url, room, ticket } => {
+                out.push(REDIRECT_TAG as u8);
+                codec::encode_into(&(url, room, ticket), out);
+            }
         }
         Ok(())
     }
@@ -547,6 +600,13 @@ impl ServerMessage {
                 let (code, reason): (u16, String) = codec::decode_exact(rest)?;
                 check_len("error reason", reason.len(), MAX_REASON_BYTES)?;
                 Ok(Self::Error { code, reason })
+            }
+            REDIRECT_TAG => {
+                let (url, room, ticket): (String, String, String) = codec::decode_exact(rest)?;
+                check_len("node url", url.len(), MAX_URL_BYTES)?;
+                check_len("room name", room.len(), MAX_NAME_BYTES)?;
+                check_len("seat ticket", ticket.len(), MAX_TICKET_BYTES)?;
+                Ok(Self::Redirect { url, room, ticket })
             }
             other => Err(ServerDecodeError::UnknownTag(other)),
         }

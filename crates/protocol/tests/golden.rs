@@ -304,6 +304,9 @@ fn server_json(schema: &Schema, m: &ServerMessage) -> Value {
         ServerMessage::Error { code, reason } => {
             json!({"type": "error", "code": code, "reason": reason})
         }
+        ServerMessage::Redirect { url, room, ticket } => {
+            json!({"type": "redirect", "url": url, "room": room, "ticket": ticket})
+        }
     }
 }
 
@@ -549,6 +552,14 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
             ServerMessage::Error {
                 code: 4001,
                 reason: "schema mismatch".into(),
+            },
+        ),
+        (
+            "server_redirect",
+            ServerMessage::Redirect {
+                url: "http://10.0.0.2:8080".into(),
+                room: "lobby".into(),
+                ticket: "e30.c2ln".into(),
             },
         ),
     ];

@@ -184,15 +184,15 @@ impl Admission for TicketAdmission {
                     );
                 }
             };
-        if let Some(room) = &claims.room {
-            if request.room != Some(room.as_str()) {
-                return Verdict::Refuse(
-                    Refusal::forbidden(format!(
-                        "this ticket is for room {room}: connect with ?room={room}"
-                    ))
-                    .labelled("ticket_room"),
-                );
-            }
+        if let Some(room) = &claims.room
+            && request.room != Some(room.as_str())
+        {
+            return Verdict::Refuse(
+                Refusal::forbidden(format!(
+                    "this ticket is for room {room}: connect with ?room={room}"
+                ))
+                .labelled("ticket_room"),
+            );
         }
         Verdict::Identified(claims.sub)
     }

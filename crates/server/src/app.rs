@@ -454,10 +454,20 @@ fn serve(config: Config, game: Arc<dyn GameFactory>, page: Page) -> anyhow::Resu
                 .await
                 .with_context(|| format!("cannot listen on {}", config.bind))?;
             let server = Server::builder(config, game).page(page).start(listener)?;
+            // Cluster mode: registered in Redis before saying so.
+            server.ready().await?;
             let addr = server.local_addr();
             tracing::info!(%addr, game = name, "tickwire listening");
             println!("Tickwire is serving the {name} game: open http://{addr}/");
             shutdown_signal().await;
+            if server.cluster_node().is_some() {
+                tokio::select! {
+                    () = server.drain() => {}
+                    () = shutdown_signal() => {
+                        tracing::warn!("a second signal: not waiting for the drain");
+                    }
+                }
+            }
             server.shutdown().await;
             Ok(())
         })

@@ -210,6 +210,72 @@ pub struct Config {
     /// rectangle's centre.
     #[arg(long, env = "TICKWIRE_MAX_SPECTATOR_RECT", default_value_t = 2000.0, value_parser = parse_units)]
     pub max_spectator_rect: f32,
+    /// Cluster mode: the Redis server (`redis://host:6379/0`) that holds
+    /// the cluster's nodes, rooms and placement (see `docs/scaling.md`).
+    /// Needs `--public-url` and `--cluster-secret`. Without it the server
+    /// runs alone and needs no Redis. Printed as `Secret(..)`: the URL may
+    /// hold a password.
+    #[arg(
+        long,
+        env = "TICKWIRE_REDIS",
+        value_name = "URL",
+        hide_env_values = true,
+        help_heading = "Cluster"
+    )]
+    pub redis: Option<Secret>,
+
+    /// The URL players reach this node at, straight and not through a load
+    /// balancer (`https://node-2.game.example`, `http://10.0.0.2:8080`):
+    /// what matchmaking and redirects send them to. Cluster mode refuses
+    /// to start without it. A port of 0 stands for the port the server
+    /// bound (with `--bind ...:0`).
+    #[arg(long, env = "TICKWIRE_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url, help_heading = "Cluster")]
+    pub public_url: Option<url::Url>,
+
+    /// This node's id in the cluster (1 to 64 of `A-Z a-z 0-9 - _ .`);
+    /// default: a random one per start.
+    #[arg(long, env = "TICKWIRE_NODE_ID", value_name = "ID", value_parser = parse_node_id, help_heading = "Cluster")]
+    pub node_id: Option<String>,
+
+    /// Shared secret of the cluster's seat tickets (at least 16 bytes), the
+    /// same on every node: a node signs a player's ticket when it places
+    /// the player, the room's node checks it.
+    #[arg(
+        long,
+        env = "TICKWIRE_CLUSTER_SECRET",
+        hide_env_values = true,
+        conflicts_with = "cluster_secret_file",
+        help_heading = "Cluster"
+    )]
+    pub cluster_secret: Option<Secret>,
+
+    /// The cluster secret, read from this file (one trailing newline ignored).
+    #[arg(long, env = "TICKWIRE_CLUSTER_SECRET_FILE", help_heading = "Cluster")]
+    pub cluster_secret_file: Option<PathBuf>,
+
+    /// Seconds between two heartbeats of this node to Redis: each renews
+    /// the node's and its rooms' leases and writes their counts.
+    #[arg(long, env = "TICKWIRE_HEARTBEAT", value_parser = parse_secs, default_value = "1", help_heading = "Cluster")]
+    pub heartbeat: Duration,
+
+    /// Seconds a node's and its rooms' keys live in Redis unless renewed
+    /// by a heartbeat; at least two heartbeats. A node that stops (or loses
+    /// Redis) for this long drops out of placement, and its rooms may be
+    /// opened elsewhere.
+    #[arg(long, env = "TICKWIRE_LEASE", value_parser = parse_secs, default_value = "3", help_heading = "Cluster")]
+    pub lease: Duration,
+
+    /// Seconds a seat ticket from matchmaking is good for (whole seconds):
+    /// the player connects within it, once.
+    #[arg(long, env = "TICKWIRE_SEAT_TICKET_TTL", value_parser = parse_whole_secs, default_value = "10", help_heading = "Cluster")]
+    pub seat_ticket_ttl: Duration,
+
+    /// Cluster mode: on SIGTERM, the node first drains (no new rooms or
+    /// players are placed on it) for at most this many seconds, until its
+    /// rooms have emptied; then it leaves the cluster and closes whoever is
+    /// left with 1001. A second SIGTERM or SIGINT stops waiting.
+    #[arg(long, env = "TICKWIRE_DRAIN_TIMEOUT", value_parser = parse_secs, default_value = "30", help_heading = "Cluster")]
+    pub drain_timeout: Duration,
 }
 
 /// A secret from the command line or the environment: printed as
@@ -297,6 +363,15 @@ impl Default for Config {
             max_spectators: 64,
             spectator_delay: Duration::ZERO,
             max_spectator_rect: 2000.0,
+            redis: None,
+            public_url: None,
+            node_id: None,
+            cluster_secret: None,
+            cluster_secret_file: None,
+            heartbeat: Duration::from_secs(1),
+            lease: Duration::from_secs(3),
+            seat_ticket_ttl: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -327,6 +402,48 @@ fn parse_units(s: &str) -> Result<f32, String> {
         return Err(format!("`{s}` must be a positive number of world units"));
     }
     Ok(units)
+}
+
+/// Parses a node's public URL: `http` or `https`, a host, maybe a port
+/// and a path, nothing after; kept without a trailing `/`.
+fn parse_public_url(s: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(s.trim()).map_err(|e| format!("`{s}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{s}`: a public URL starts with http:// or https:// (the WebSocket URL is derived from it)"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty)
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(format!(
+            "`{s}`: a public URL is a scheme, a host, maybe a port and a path, nothing else"
+        ));
+    }
+    Ok(url)
+}
+
+/// Parses a node id: 1 to 64 of `A-Z a-z 0-9 - _ .`.
+fn parse_node_id(s: &str) -> Result<String, String> {
+    if s.is_empty()
+        || s.len() > 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(format!("`{s}`: a node id is 1 to 64 of A-Z a-z 0-9 - _ ."));
+    }
+    Ok(s.to_owned())
+}
+
+/// Parses whole seconds, at least one.
+fn parse_whole_secs(s: &str) -> Result<Duration, String> {
+    match s.parse::<u64>() {
+        Ok(secs @ 1..=86_400) => Ok(Duration::from_secs(secs)),
+        _ => Err(format!("`{s}` must be whole seconds between 1 and 86400")),
+    }
 }
 
 /// Parses seconds, fractions allowed (`0.5`).
@@ -479,6 +596,51 @@ mod tests {
         assert!(parse(&["--spectator-delay", "-1"]).is_err());
         assert!(parse(&["--max-spectator-rect", "0"]).is_err());
         assert!(parse(&["--max-spectator-rect", "inf"]).is_err());
+    }
+
+    #[test]
+    fn the_cluster_flags_parse_and_refuse_nonsense() {
+        let parsed = parse(&[
+            "--redis",
+            "redis://:pw@127.0.0.1:6379/0",
+            "--public-url",
+            "http://10.0.0.2:8080/",
+            "--node-id",
+            "node-2",
+            "--cluster-secret",
+            "sixteen bytes at least",
+            "--heartbeat",
+            "0.25",
+            "--lease",
+            "0.75",
+            "--seat-ticket-ttl",
+            "5",
+            "--drain-timeout",
+            "2",
+        ]);
+        assert!(
+            matches!(
+                &parsed,
+                Ok(c) if c.node_id.as_deref() == Some("node-2")
+                    && c.public_url.as_ref().map(url::Url::as_str) == Some("http://10.0.0.2:8080/")
+                    && c.heartbeat == Duration::from_millis(250)
+                    && c.lease == Duration::from_millis(750)
+                    && c.seat_ticket_ttl == Duration::from_secs(5)
+                    && c.drain_timeout == Duration::from_secs(2)
+            ),
+            "{parsed:?}"
+        );
+        let printed = format!("{parsed:?}");
+        assert!(
+            !printed.contains("pw@") && !printed.contains("sixteen"),
+            "{printed}"
+        );
+        assert!(parse(&["--public-url", "ws://10.0.0.2:8080"]).is_err());
+        assert!(parse(&["--public-url", "http://10.0.0.2:8080/?x=1"]).is_err());
+        assert!(parse(&["--public-url", "10.0.0.2:8080"]).is_err());
+        assert!(parse(&["--node-id", "a b"]).is_err());
+        assert!(parse(&["--node-id", &"n".repeat(65)]).is_err());
+        assert!(parse(&["--seat-ticket-ttl", "0.5"]).is_err());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! | `GET /sdk/<file>` | the browser SDK (`client-web/sdk/`), for every game |
 //! | `GET /`, `GET /<file>` | the game's page (see `page`) |
 //! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket (`&ticket=...` with `--ticket-secret`; `&spectate=1`, and `&follow=ID`, to watch without playing) |
-//! | `GET /api/rooms` | rooms as JSON, cached for [`ROOMS_CACHE`] (`?players=1` adds every player's outbox, for operators only) |
+//! | `GET /api/rooms` | rooms as JSON, cached for [`ROOMS_CACHE`] (`?players=1` adds every player's outbox, for operators only); in cluster mode, the whole cluster's |
+//! | `POST /api/matchmake` | cluster mode: a seat, placed in Redis, as `{url, room, node, ticket}` (see `cluster`); 404 otherwise |
 //! | `GET /metrics` | Prometheus text (on the admin address only, with `--admin-bind`) |
 //! | `GET /healthz` | `ok` |
 //!
@@ -118,7 +119,8 @@ pub async fn route(
     let response = match (req.method(), req.uri().path()) {
         (&Method::GET, "/ws") => upgrade(req, shared, peer),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/api/rooms") => rooms(&req, &shared, false),
+        (&Method::GET, "/api/rooms") => rooms(&req, &shared, false).await,
+        (&Method::POST, "/api/matchmake") => crate::cluster::matchmake(req, &shared).await,
         (&Method::GET, "/metrics") if !admin_elsewhere => metrics(),
         (&Method::GET, "/metrics") => text(StatusCode::NOT_FOUND, "not found\n"),
         (&Method::GET | &Method::HEAD, path) => static_file(&shared.front.page, path).await,
@@ -134,7 +136,7 @@ pub async fn admin_route(
 ) -> Result<Response<Body>, Infallible> {
     let response = match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/api/rooms") => rooms(&req, &shared, true),
+        (&Method::GET, "/api/rooms") => rooms(&req, &shared, true).await,
         (&Method::GET, "/metrics") => metrics(),
         (&Method::GET, _) => text(StatusCode::NOT_FOUND, "not found\n"),
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
@@ -164,15 +166,17 @@ fn query_pairs<B>(req: &Request<B>) -> Vec<(String, String)> {
 }
 
 /// `/api/rooms`, on the admin address if `admin`.
-fn rooms(req: &Request<Incoming>, shared: &Shared, admin: bool) -> Response<Body> {
+async fn rooms(req: &Request<Incoming>, shared: &Shared, admin: bool) -> Response<Body> {
     let with_players = query_pairs(req)
         .iter()
         .any(|(k, v)| k == "players" && v != "0");
-    if with_players {
-        if let Some(refused) = player_list_refusal(req.headers(), &shared.config, admin) {
-            metrics::counter!(stats::ADMIN_REFUSED).increment(1);
-            return refused;
-        }
+    if with_players && let Some(refused) = player_list_refusal(req.headers(), &shared.config, admin)
+    {
+        metrics::counter!(stats::ADMIN_REFUSED).increment(1);
+        return refused;
+    }
+    if let Some(cluster) = &shared.cluster {
+        return crate::cluster::rooms(shared, cluster, with_players).await;
     }
     let body = {
         // Rendered under the lock: concurrent requests wait for one
@@ -338,7 +342,7 @@ async fn static_file(page: &Page, path: &str) -> Response<Body> {
 
 /// Whether a client-chosen room name is acceptable: 1 to 32 of
 /// `A-Z a-z 0-9 - _ .`.
-fn valid_room_name(name: &str) -> bool {
+pub(crate) fn valid_room_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_ROOM_NAME
         && name
@@ -375,12 +379,14 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
     let mut name = None;
     let mut spectate = false;
     let mut follow = None;
+    let mut seat = None;
     for (key, value) in query_pairs(&req) {
         match key.as_str() {
             "room" if !value.is_empty() => room = Some(value),
             "name" => name = Some(value),
             "spectate" => spectate = !matches!(value.as_str(), "" | "0" | "false"),
             "follow" => follow = Some(value),
+            "seat" if !value.is_empty() => seat = Some(value),
             _ => {}
         }
     }
@@ -388,13 +394,13 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
         Ok(watch) => watch,
         Err(reason) => return text(StatusCode::BAD_REQUEST, reason),
     };
-    if let Some(room) = &room {
-        if !valid_room_name(room) {
-            return text(
-                StatusCode::BAD_REQUEST,
-                "room names are 1 to 32 of A-Z a-z 0-9 - _ .\n",
-            );
-        }
+    if let Some(room) = &room
+        && !valid_room_name(room)
+    {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "room names are 1 to 32 of A-Z a-z 0-9 - _ .\n",
+        );
     }
     let name = crate::name::clean(name.as_deref().unwrap_or(""));
     if let Err(reason) = check_origin(req.headers(), &shared.front.origins) {
@@ -459,7 +465,21 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
         .remove::<Arc<crate::accept::AddressHold>>();
     tokio::spawn(async move {
         match tokio::time::timeout(timeout, upgrade).await {
-            Ok(Ok(ws)) => session::run(ws, shared, room, name, identity, watch).await,
+            Ok(Ok(ws)) => {
+                let request = session::Request {
+                    room,
+                    name,
+                    identity,
+                    watch,
+                };
+                match shared.cluster.clone() {
+                    // Cluster mode: here, or on to the room's node.
+                    Some(cluster) => {
+                        crate::cluster::serve(ws, shared, cluster, request, seat).await
+                    }
+                    None => session::run(ws, shared, request).await,
+                }
+            }
             Ok(Err(error)) => tracing::debug!(%error, "upgrade failed"),
             Err(_) => tracing::debug!("upgrade timed out"),
         }

@@ -22,7 +22,8 @@
 //! ```
 //!
 //! Modules (private but for [`config`], [`bundled`](mod@bundled),
-//! [`admission`] and [`ticket`]), in the order a connection meets them:
+//! [`admission`], [`ticket`] and [`cluster`]), in the order a connection
+//! meets them:
 //! `accept` (the limits before the upgrade), `http` (routes, the upgrade's checks, the admin address),
 //! `page` (the SDK at `/sdk/` and the game's [`Page`] at `/`), [`admission`]
 //! (who may connect: the hook and the ticket check), [`ticket`] (signed
@@ -37,13 +38,15 @@
 //! around them [`config`] (every flag of the server), `game` (any
 //! `Configure` game as a [`GameFactory`], recording its matches), `app` (the
 //! one-call binary: [`run`], [`Games`]) and [`bundled`](mod@bundled) (the
-//! bundled games). One tick is told step by step in
-//! `docs/architecture.md`.
+//! bundled games). [`cluster`] is cluster mode (`--redis`): the node's
+//! heartbeat, placement and routing through Redis. One tick is told step
+//! by step in `docs/architecture.md`.
 
 mod accept;
 pub mod admission;
 mod app;
 pub mod bundled;
+pub mod cluster;
 pub mod config;
 mod frame;
 mod game;
@@ -138,6 +141,8 @@ pub struct Shared {
     pub alive: Mutex<Option<mpsc::Sender<()>>>,
     /// Who may connect, and the cached room list.
     pub front: http::Front,
+    /// This node of a cluster, with `--redis`.
+    pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -248,25 +253,40 @@ impl Server {
             .unwrap_or_else(|| game.room_player_limit());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (alive, done) = mpsc::channel(1);
+        let game_name = game.name().to_owned();
+        let lobby = Arc::new(
+            lobby::Lobby::new(game, room_limit, config.max_catch_up, alive.clone())
+                .with_bandwidth_budget(config.bandwidth_budget)
+                .with_max_rooms(config.max_rooms)
+                .with_spectating(room::Spectating {
+                    max: config.max_spectators,
+                    delay: config.spectator_delay,
+                    max_rect: config.max_spectator_rect,
+                })
+                .with_room_runtime(lobby::RoomRuntime::new(usize::from(config.room_threads))?),
+        );
+        let cluster = match cluster::Settings::from_config(&config, local_addr)? {
+            Some(settings) => Some(Arc::new(cluster::Cluster::new(
+                settings,
+                Arc::clone(&lobby),
+                room_limit,
+                &config,
+            )?)),
+            None => None,
+        };
         let shared = Arc::new(Shared {
-            game_name: game.name().to_owned(),
-            lobby: Arc::new(
-                lobby::Lobby::new(game, room_limit, config.max_catch_up, alive.clone())
-                    .with_bandwidth_budget(config.bandwidth_budget)
-                    .with_max_rooms(config.max_rooms)
-                    .with_spectating(room::Spectating {
-                        max: config.max_spectators,
-                        delay: config.spectator_delay,
-                        max_rect: config.max_spectator_rect,
-                    })
-                    .with_room_runtime(lobby::RoomRuntime::new(usize::from(config.room_threads))?),
-            ),
+            game_name,
+            lobby,
             connections: Arc::new(Semaphore::new(config.max_connections)),
             shutdown: shutdown_rx,
             alive: Mutex::new(Some(alive)),
             front,
+            cluster,
             config,
         });
+        if let Some(cluster) = &shared.cluster {
+            cluster.start();
+        }
         let acceptor = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         let admin_addr = admin_listener
             .as_ref()
@@ -300,11 +320,38 @@ impl Server {
         self.shared.lobby.summaries(true)
     }
 
+    /// This node's id, in cluster mode (`--redis`).
+    pub fn cluster_node(&self) -> Option<&str> {
+        self.shared.cluster.as_deref().map(cluster::Cluster::node)
+    }
+
+    /// In cluster mode, waits until the node has registered in Redis (at
+    /// most [`cluster::READY_TIMEOUT`]); at once otherwise.
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        match &self.shared.cluster {
+            Some(cluster) => cluster.ready().await,
+            None => Ok(()),
+        }
+    }
+
+    /// In cluster mode, drains the node: no new placement on it, and waits
+    /// (at most `--drain-timeout`) for its rooms to empty. At once
+    /// otherwise. [`Server::shutdown`] follows.
+    pub async fn drain(&self) {
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.drain().await;
+        }
+    }
+
     /// Stops accepting, sends close 1001 to every player, and waits (at
     /// most [`SHUTDOWN_GRACE`]) for every session and room to finish.
     pub async fn shutdown(mut self) {
         tracing::info!("shutting down");
         self.acceptor.abort();
+        if let Some(cluster) = &self.shared.cluster {
+            // Out of the cluster first, so no one is placed here any more.
+            cluster.leave().await;
+        }
         if let Some(admin) = &self.admin {
             admin.abort();
         }

@@ -419,6 +419,27 @@ impl Lobby {
         infos.iter().map(|i| i.summary(with_players)).collect()
     }
 
+    /// Every open room: its name, the seats held in it (players in it and
+    /// on their way in) and its information. What a cluster node's
+    /// heartbeat reports.
+    pub fn occupancy(&self) -> Vec<(String, usize, Arc<RoomInfo>)> {
+        self.rooms
+            .lock()
+            .iter()
+            .map(|(name, e)| (name.clone(), e.seats, Arc::clone(&e.info)))
+            .collect()
+    }
+
+    /// Takes room `name` out of the lobby, so that the next seat in that
+    /// name opens a new room; the room itself runs on until its seats are
+    /// given back. A cluster node does this to a room the directory gave
+    /// to another node (see `cluster`). Returns the room's information.
+    pub fn evict(&self, name: &str) -> Option<Arc<RoomInfo>> {
+        let entry = self.rooms.lock().remove(name)?;
+        metrics::gauge!(stats::ROOMS).decrement(1.0);
+        Some(entry.info)
+    }
+
     /// Refuses new rooms from now on (shutdown).
     pub fn close(&self) {
         self.alive.lock().take();

@@ -209,32 +209,33 @@ impl Outbox {
         if state.closed || state.failed {
             return Offered::Closed;
         }
-        if state.slot.is_none() && state.rest.is_none() {
-            if let Some(socket) = state.socket.as_mut() {
-                let mut cx = Context::from_waker(Waker::noop());
-                match Pin::new(socket).poll_write(&mut cx, frame) {
-                    Poll::Ready(Ok(n)) if n > 0 => {
-                        let whole = n == frame.len();
-                        if !whole {
-                            state.rest = Some(Bytes::copy_from_slice(&frame[n..]));
-                        }
-                        drop(state);
-                        self.mark_written(tick);
-                        if !whole {
-                            self.ready.notify_one();
-                        }
-                        return Offered::Written;
+        if state.slot.is_none()
+            && state.rest.is_none()
+            && let Some(socket) = state.socket.as_mut()
+        {
+            let mut cx = Context::from_waker(Waker::noop());
+            match Pin::new(socket).poll_write(&mut cx, frame) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    let whole = n == frame.len();
+                    if !whole {
+                        state.rest = Some(Bytes::copy_from_slice(&frame[n..]));
                     }
-                    // An error, or a socket that takes nothing: the writer
-                    // task finds out on its next write and ends the session.
-                    Poll::Ready(_) => {
-                        state.failed = true;
-                        drop(state);
+                    drop(state);
+                    self.mark_written(tick);
+                    if !whole {
                         self.ready.notify_one();
-                        return Offered::Closed;
                     }
-                    Poll::Pending => {}
+                    return Offered::Written;
                 }
+                // An error, or a socket that takes nothing: the writer
+                // task finds out on its next write and ends the session.
+                Poll::Ready(_) => {
+                    state.failed = true;
+                    drop(state);
+                    self.ready.notify_one();
+                    return Offered::Closed;
+                }
+                Poll::Pending => {}
             }
         }
         let replaced = state

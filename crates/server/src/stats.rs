@@ -74,6 +74,39 @@ pub const CHANGES_DEFERRED: &str = "tickwire_changes_deferred_total";
 /// Spectators in rooms (gauge): connections that watch without a seat.
 pub const SPECTATORS: &str = "tickwire_spectators";
 
+/// Cluster mode: matchmaking decisions, `POST /api/matchmake` and `/ws`
+/// without a seat ticket alike (counter; label `result` = `existing`,
+/// `new`, `full`, `draining`, `unavailable`).
+pub const MATCHMAKES: &str = "tickwire_matchmakes_total";
+/// Cluster mode: time of one matchmaking decision, the Redis round trip
+/// included (histogram, seconds).
+pub const MATCHMAKE_SECONDS: &str = "tickwire_matchmake_seconds";
+/// Cluster mode: seat tickets refused (counter; label `reason` =
+/// `malformed`, `forged`, `expired`, `replayed`).
+pub const SEAT_TICKETS_REFUSED: &str = "tickwire_seat_tickets_refused_total";
+/// Cluster mode: connections sent to the node that owns their room, and
+/// players of a fenced room sent on (counter).
+pub const REDIRECTS: &str = "tickwire_redirects_total";
+/// Cluster mode: seconds since this node's last heartbeat went through
+/// (gauge, set at every heartbeat).
+pub const HEARTBEAT_LAG: &str = "tickwire_cluster_heartbeat_lag_seconds";
+/// Cluster mode: heartbeats that failed (Redis unreachable, slow) (counter).
+pub const HEARTBEATS_FAILED: &str = "tickwire_cluster_heartbeats_failed_total";
+/// Cluster mode: rooms this node registered at its last heartbeat (gauge;
+/// label `node`).
+pub const NODE_ROOMS: &str = "tickwire_cluster_node_rooms";
+/// Cluster mode: players this node registered at its last heartbeat
+/// (gauge; label `node`).
+pub const NODE_PLAYERS: &str = "tickwire_cluster_node_players";
+/// Cluster mode: nodes with a live lease, as of this node's last heartbeat
+/// (gauge).
+pub const CLUSTER_NODES: &str = "tickwire_cluster_nodes";
+/// Cluster mode: rooms this node stopped because the directory gave them
+/// to another node or another epoch (counter).
+pub const ROOMS_FENCED: &str = "tickwire_cluster_rooms_fenced_total";
+/// Cluster mode: 1 while the node drains, else 0 (gauge).
+pub const DRAINING: &str = "tickwire_cluster_draining";
+
 /// The process's Prometheus recorder, installed on first use. `None` if
 /// another recorder was installed first by an embedding program.
 pub fn prometheus() -> Option<&'static PrometheusHandle> {
@@ -84,8 +117,19 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
             let buckets = [
                 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
             ];
+            // A matchmaking decision is a Redis round trip: about a
+            // millisecond, more under load.
+            let matchmake = [
+                0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+            ];
             let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(TICK_PHASE_SECONDS.to_owned()), &buckets);
+                .set_buckets_for_metric(Matcher::Full(TICK_PHASE_SECONDS.to_owned()), &buckets)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(MATCHMAKE_SECONDS.to_owned()),
+                        &matchmake,
+                    )
+                });
             match builder.and_then(|b| b.install_recorder()) {
                 Ok(handle) => {
                     describe();
@@ -233,6 +277,37 @@ fn describe() {
         "Entity changes a bandwidth budget held back for a later snapshot"
     );
     describe_gauge!(SPECTATORS, "Spectators in rooms (no seat, no avatar)");
+    describe_counter!(MATCHMAKES, "Cluster matchmaking decisions, by result");
+    describe_histogram!(
+        MATCHMAKE_SECONDS,
+        metrics::Unit::Seconds,
+        "Time of one cluster matchmaking decision, Redis included"
+    );
+    describe_counter!(SEAT_TICKETS_REFUSED, "Seat tickets refused, by reason");
+    describe_counter!(
+        REDIRECTS,
+        "Connections sent to the cluster node that owns their room"
+    );
+    describe_gauge!(
+        HEARTBEAT_LAG,
+        metrics::Unit::Seconds,
+        "Seconds since this node's last heartbeat to Redis went through"
+    );
+    describe_counter!(HEARTBEATS_FAILED, "Heartbeats to Redis that failed");
+    describe_gauge!(
+        NODE_ROOMS,
+        "Rooms this node registered at its last heartbeat"
+    );
+    describe_gauge!(
+        NODE_PLAYERS,
+        "Players this node registered at its last heartbeat"
+    );
+    describe_gauge!(CLUSTER_NODES, "Cluster nodes with a live lease");
+    describe_counter!(
+        ROOMS_FENCED,
+        "Rooms stopped because the directory gave them to another node"
+    );
+    describe_gauge!(DRAINING, "1 while this node drains");
 }
 
 /// One tick phase, as labelled in metrics and `/api/rooms`.

@@ -118,7 +118,14 @@ fn mac(secret: &[u8]) -> HmacSha256 {
 
 /// Signs `claims` with `secret`: a ticket for `/ws?ticket=...`.
 pub fn issue(secret: &[u8], claims: &Claims) -> String {
-    // Serialising a struct of strings and an integer cannot fail.
+    sign(secret, claims)
+}
+
+/// Signs any claims with `secret`, in the ticket format: the claims as
+/// JSON, then the HMAC-SHA256 of that payload, both URL-safe base64. What
+/// [`issue`] does for a join ticket, and cluster mode for its seat tickets.
+pub fn sign<T: serde::Serialize>(secret: &[u8], claims: &T) -> String {
+    // Claims are plain structs of strings and integers: this cannot fail.
     let json = serde_json::to_vec(claims).unwrap_or_default();
     let payload = URL_SAFE_NO_PAD.encode(json);
     let mut mac = mac(secret);
@@ -127,11 +134,11 @@ pub fn issue(secret: &[u8], claims: &Claims) -> String {
     format!("{payload}.{signature}")
 }
 
-/// Checks `ticket` against `secret` and the clock `now` (Unix seconds): its
-/// claims if it is well formed, signed with `secret` and not expired. The
-/// signature is compared in constant time, and checked before the payload
-/// is decoded.
-pub fn verify(secret: &[u8], ticket: &str, now: u64) -> Result<Claims, TicketError> {
+/// The claims of a ticket in the format of [`sign`], if it is at most
+/// [`MAX_TICKET`] bytes and signed with `secret`. The signature is compared
+/// in constant time, and checked before the payload is decoded. Whatever
+/// the claims say (an expiry) is the caller's to check.
+pub fn open<T: serde::de::DeserializeOwned>(secret: &[u8], ticket: &str) -> Result<T, TicketError> {
     if ticket.len() > MAX_TICKET {
         return Err(TicketError::Malformed("too long"));
     }
@@ -148,8 +155,16 @@ pub fn verify(secret: &[u8], ticket: &str, now: u64) -> Result<Claims, TicketErr
     let json = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| TicketError::Malformed("payload is not URL-safe base64"))?;
-    let claims: Claims = serde_json::from_slice(&json)
-        .map_err(|_| TicketError::Malformed("payload is not the claims as JSON"))?;
+    serde_json::from_slice(&json)
+        .map_err(|_| TicketError::Malformed("payload is not the claims as JSON"))
+}
+
+/// Checks `ticket` against `secret` and the clock `now` (Unix seconds): its
+/// claims if it is well formed, signed with `secret` and not expired. The
+/// signature is compared in constant time, and checked before the payload
+/// is decoded.
+pub fn verify(secret: &[u8], ticket: &str, now: u64) -> Result<Claims, TicketError> {
+    let claims: Claims = open(secret, ticket)?;
     if claims.sub.is_empty()
         || claims.sub.len() > MAX_SUBJECT
         || claims.sub.chars().any(char::is_control)

@@ -188,6 +188,20 @@ pub fn encode_error(code: u16, reason: &str) -> Bytes {
     )
 }
 
+/// Encodes a cluster redirect: the room is on the node at `url`; `ticket`
+/// (a seat ticket, or empty) lets the player in there. Each string is cut
+/// to what the protocol accepts.
+pub fn encode_redirect(url: &str, room: &str, ticket: &str) -> Bytes {
+    control(
+        &ServerMessage::Redirect {
+            url: truncate_utf8(url, tickwire_protocol::MAX_URL_BYTES).to_owned(),
+            room: truncate_utf8(room, MAX_NAME_BYTES).to_owned(),
+            ticket: truncate_utf8(ticket, tickwire_protocol::MAX_TICKET_BYTES).to_owned(),
+        },
+        &no_schema(),
+    )
+}
+
 /// The per-snapshot budget of a player with a view, from the server's
 /// `--bandwidth-budget` (bytes per second per player) at `tick_rate`
 /// snapshots per second.

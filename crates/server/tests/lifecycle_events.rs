@@ -44,10 +44,10 @@ fn watch(player: Player, name: String, seen: mpsc::UnboundedSender<(String, u32)
             // keeps the state is not what this test is about.
             let decoded = ServerMessage::decode(&bytes, Some(&schema), &Limits::default())
                 .expect("every server message decodes");
-            if let ServerMessage::Event(ServerEvent::PlayerJoined { player, .. }) = decoded {
-                if seen.send((name.clone(), player.0)).is_err() {
-                    break;
-                }
+            if let ServerMessage::Event(ServerEvent::PlayerJoined { player, .. }) = decoded
+                && seen.send((name.clone(), player.0)).is_err()
+            {
+                break;
             }
         }
     });

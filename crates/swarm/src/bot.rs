@@ -2,6 +2,10 @@
 //! [`Behaviour`] picks from the declared input, and decodes every snapshot
 //! with the protocol crate's client state keeper.
 //!
+//! A bot enters its room first ([`enter`]): matchmaking with `--matchmake`,
+//! the connection, the join, up to the welcome; a cluster's redirect (the
+//! room is on another node) is followed once.
+//!
 //! Each bot is two tasks over one socket split in halves, because
 //! fastwebsockets' `read_frame` is not cancel-safe and so cannot share a
 //! `select!` with a timer: the reader decodes and measures; the writer sends
@@ -29,7 +33,7 @@ use tokio::time::Instant;
 use tickwire_types::{PlayerInput, Schema};
 
 use crate::behaviour::{Behaviour, Tick, bot_rng};
-use crate::lab::{DelayLine, LabSettings};
+use crate::lab::{BotLab, DelayLine, LabSettings};
 use crate::stats::{BotTotals, InputCounts, InputTally, Phase, Samples, Shared};
 use crate::wire::{self, Incoming};
 
@@ -47,8 +51,11 @@ pub struct Target {
     pub path_and_query: String,
     /// Largest message accepted from the server.
     pub max_message_size: usize,
-    /// TCP plus WebSocket handshake timeout.
+    /// Time to enter the room: matchmaking, TCP, the WebSocket handshake
+    /// and the welcome.
     pub connect_timeout: Duration,
+    /// Place each bot through the cluster's matchmaking first.
+    pub matchmake: bool,
     /// Seed of the bots' random generators (each bot mixes in its index).
     pub seed: u64,
     /// The network lab every bot's link goes through, if any.
@@ -79,6 +86,7 @@ impl Target {
             max_message_size: 1 << 20,
             connect_timeout: Duration::from_secs(10),
             seed: 1,
+            matchmake: false,
             lab: None,
         })
     }
@@ -118,7 +126,13 @@ pub async fn connect(
     room: &str,
     name: &str,
 ) -> Result<fastwebsockets::WebSocket<Upgraded>, String> {
-    let stream = TcpStream::connect(&target.addr)
+    connect_to(&target.addr, &target.uri_for(room, name)).await
+}
+
+/// Opens a connection to `addr` (`host:port`): TCP (no delay) and the
+/// WebSocket handshake for `uri`.
+async fn connect_to(addr: &str, uri: &str) -> Result<fastwebsockets::WebSocket<Upgraded>, String> {
+    let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     stream
@@ -126,8 +140,8 @@ pub async fn connect(
         .map_err(|e| format!("connect: {e}"))?;
     let req = Request::builder()
         .method("GET")
-        .uri(target.uri_for(room, name))
-        .header("Host", &target.addr)
+        .uri(uri)
+        .header("Host", addr)
         .header(UPGRADE, "websocket")
         .header(CONNECTION, "Upgrade")
         .header("Sec-WebSocket-Key", handshake::generate_key())
@@ -141,6 +155,73 @@ pub async fn connect(
             other => format!("handshake: {other}"),
         })?;
     Ok(ws)
+}
+
+/// Enters `room` as `name`: matchmaking first with [`Target::matchmake`],
+/// then the connection up to the welcome, and the join; returns the
+/// welcome undecoded with the socket. A cluster's redirect is followed once; a
+/// second one is an error, as is any close before the welcome. With the
+/// bot's network lab, the welcome is taken when its down line delivers
+/// it, and the join leaves when its up line does.
+pub async fn enter(
+    target: &Target,
+    room: &str,
+    name: &str,
+    mut lab: Option<&mut BotLab>,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>), String> {
+    let (mut addr, mut uri) = if target.matchmake {
+        let offer = crate::cluster::matchmake(&target.addr, room, name).await?;
+        crate::cluster::endpoint(&offer.url, &offer.room, name, &offer.ticket)?
+    } else {
+        (target.addr.clone(), target.uri_for(room, name))
+    };
+    let mut redirected = false;
+    loop {
+        let mut ws = connect_to(&addr, &uri).await?;
+        ws.set_max_message_size(target.max_message_size);
+        // The server answers the connection itself (a welcome, a redirect,
+        // a refusal); the join goes out after the welcome, so that nothing
+        // is written to a socket being refused (its unread bytes would
+        // reset the connection, and the close with them).
+        let mut reason = None;
+        let to = loop {
+            let frame = ws.read_frame().await.map_err(|e| match e {
+                WebSocketError::UnexpectedEOF => "dropped".to_string(),
+                other => format!("read: {other}"),
+            })?;
+            match frame.opcode {
+                OpCode::Binary => match wire::before_welcome(&frame.payload)? {
+                    wire::BeforeWelcome::Welcome => {
+                        let welcome = frame.payload.to_vec();
+                        if let Some(lab) = lab.as_deref_mut() {
+                            tokio::time::sleep_until(lab.down.delivery_time(Instant::now())).await;
+                            tokio::time::sleep_until(lab.up.delivery_time(Instant::now())).await;
+                        }
+                        ws.write_frame(Frame::binary(Payload::Owned(wire::join())))
+                            .await
+                            .map_err(|e| format!("write: {e}"))?;
+                        return Ok((ws, welcome));
+                    }
+                    wire::BeforeWelcome::Redirect(to) => break to,
+                    wire::BeforeWelcome::Error(why) => reason = Some(why),
+                },
+                OpCode::Close => {
+                    let code = close_code(&frame.payload);
+                    if let Some(reason) = reason {
+                        tracing::debug!(code, %reason, "refused before the welcome");
+                    }
+                    return Err(format!("closed {code}"));
+                }
+                OpCode::Text => return Err("text frame".to_string()),
+                _ => {}
+            }
+        };
+        if redirected {
+            return Err("redirected twice".to_string());
+        }
+        redirected = true;
+        (addr, uri) = crate::cluster::endpoint(&to.url, &to.room, name, &to.ticket)?;
+    }
 }
 
 /// Send times of recent inputs, for matching acknowledgements.
@@ -191,36 +272,41 @@ pub async fn run(
     let stop = done.clone();
     let stopping = move || *stop.borrow();
     let name = format!("bot{index}");
-    let ws =
-        match tokio::time::timeout(target.connect_timeout, connect(&target, &room, &name)).await {
-            Ok(Ok(ws)) => ws,
-            Ok(Err(e)) => {
-                let kind = e.split(':').next().unwrap_or("connect").to_string();
-                shared.error(kind);
-                return BotTotals::default();
-            }
-            Err(_) => {
-                shared.error("connect timeout");
-                return BotTotals::default();
-            }
-        };
+    // The network lab: one delay line a direction, from the connect on.
+    let mut lab = target
+        .lab
+        .map(|settings| BotLab::new(settings, Instant::now(), target.seed, index));
+    let entry = enter(&target, &room, &name, lab.as_mut());
+    let (ws, welcome) = match tokio::time::timeout(target.connect_timeout, entry).await {
+        Ok(Ok(entered)) => entered,
+        Ok(Err(e)) => {
+            let kind = e.split(':').next().unwrap_or("connect").to_string();
+            shared.error(kind);
+            return BotTotals::default();
+        }
+        Err(_) => {
+            shared.error("connect timeout");
+            return BotTotals::default();
+        }
+    };
     let (mut reader, writer) = ws.split(tokio::io::split);
     reader.set_max_message_size(target.max_message_size);
+    let mut decoder = wire::Decoder::default();
+    if let Err(e) = decoder.on_message(&welcome) {
+        shared.error(format!("decode: {e}"));
+        return BotTotals::default();
+    }
 
     let pending = Arc::new(Mutex::new(PendingInputs::default()));
     let (ctrl_tx, ctrl_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(8);
     let (schema_tx, schema_rx) = oneshot::channel::<Schema>();
-    // The network lab: one delay line a direction, both from the connect.
-    let connected = Instant::now();
-    let line = |direction| {
-        target
-            .lab
-            .map(|lab| DelayLine::for_bot(lab, connected, target.seed, index, direction))
+    let (up, down) = match lab {
+        Some(BotLab { up, down }) => (Some(up), Some(down)),
+        None => (None, None),
     };
-    let (up, down) = (line(0), line(1));
 
-    // Writer: the join, then once welcomed an input every 100 ms; control
-    // frames in between.
+    // Writer: once the schema is handed over, an input every 100 ms;
+    // control frames in between.
     let writer = tokio::spawn(write(
         Writer {
             socket: writer,
@@ -238,21 +324,29 @@ pub async fn run(
         schema_rx,
     ));
 
-    // Reader: decode everything, measure in the window; with the network
-    // lab, each frame is handled when the lab's down line delivers it.
+    // Reader: decode everything, measure in the window. The welcome came
+    // with the entry. With the network lab, each frame is handled when the
+    // lab's down line delivers it.
+    let totals = BotTotals {
+        welcomed: Some(Instant::now()),
+        ..BotTotals::default()
+    };
+    if let Some(schema) = decoder.schema() {
+        // The writer is gone only if its socket failed.
+        let _ = schema_tx.send(schema.clone());
+    }
+    shared.connected.fetch_add(1, Ordering::Relaxed);
     let mut inbox = Inbox {
         index,
         shared: Arc::clone(&shared),
         pending: Arc::clone(&pending),
         live,
-        totals: BotTotals::default(),
         samples: Samples::default(),
-        decoder: wire::Decoder::default(),
+        decoder,
         last_snapshot: None,
-        welcomed: false,
         server_reason: None,
-        schema_tx: Some(schema_tx),
         stopping: Box::new(stopping),
+        totals,
     };
     match down {
         None => loop {
@@ -309,13 +403,10 @@ pub async fn run(
     let Inbox {
         mut totals,
         mut samples,
-        welcomed,
         ..
     } = inbox;
     shared.flush(index, &mut samples);
-    if welcomed {
-        shared.connected.fetch_sub(1, Ordering::Relaxed);
-    }
+    shared.connected.fetch_sub(1, Ordering::Relaxed);
     drop(ctrl_tx);
     let writer_result = tokio::time::timeout(Duration::from_secs(2), writer).await;
     totals.inputs = match writer_result {
@@ -343,11 +434,8 @@ struct Inbox {
     samples: Samples,
     decoder: wire::Decoder,
     last_snapshot: Option<Instant>,
-    welcomed: bool,
-    /// The server's error message, if it explained a close.
+    /// The server's error message (or redirect), if it explained a close.
     server_reason: Option<String>,
-    /// Hands the welcome's schema to the writer, once.
-    schema_tx: Option<oneshot::Sender<Schema>>,
     /// Whether the bot was told to leave.
     stopping: Box<dyn Fn() -> bool + Send>,
 }
@@ -373,15 +461,8 @@ impl Inbox {
                 let len = payload.len();
                 match self.decoder.on_message(payload) {
                     Ok(Incoming::Welcome) => {
-                        self.welcomed = true;
-                        self.totals.welcomed = Some(now);
-                        if let (Some(tx), Some(schema)) =
-                            (self.schema_tx.take(), self.decoder.schema())
-                        {
-                            // The writer is gone only if its socket failed.
-                            let _ = tx.send(schema.clone());
-                        }
-                        shared.connected.fetch_add(1, Ordering::Relaxed);
+                        shared.error("a second welcome");
+                        return Flow::Stop;
                     }
                     Ok(Incoming::Snapshot { last_input }) => {
                         shared.snapshots_total.fetch_add(1, Ordering::Relaxed);
@@ -415,6 +496,12 @@ impl Inbox {
                         self.last_snapshot = Some(now);
                     }
                     Ok(Incoming::Other) => {}
+                    // A room the cluster moved: the close that follows is
+                    // the error (a bot follows redirects only on entry).
+                    Ok(Incoming::Redirect(to)) => {
+                        self.server_reason =
+                            Some(format!("redirected to {} ({})", to.url, to.room));
+                    }
                     // The close that follows is the error; keep its reason.
                     Ok(Incoming::ServerError(reason)) => self.server_reason = Some(reason),
                     Err(e) => {
@@ -442,6 +529,7 @@ impl Inbox {
         Flow::Go
     }
 }
+
 /// The writing half of a bot's socket, with what it must answer to.
 struct Writer {
     socket: WebSocketWrite<WriteHalf<Upgraded>>,
@@ -541,8 +629,8 @@ impl Writer {
     }
 }
 
-/// The writer task: the join; then, once the reader has the welcome's
-/// schema, the behaviour's inputs every 100 ms, each checked against the
+/// The writer task: once the reader has the welcome's schema, the
+/// behaviour's inputs every 100 ms, each checked against the
 /// schema. Returns the inputs it sent in the measured window.
 async fn write(
     mut w: Writer,
@@ -552,18 +640,10 @@ async fn write(
     mut rng: Pcg32,
     mut schema_rx: oneshot::Receiver<Schema>,
 ) -> InputCounts {
-    if w.send(wire::join()).await.is_err() {
-        return InputCounts::default();
-    }
-    // Wait for the welcome: the behaviour needs the declared input.
+    // The join went out on entry. Wait for the welcome's schema: the
+    // behaviour needs the declared input.
     let schema = loop {
-        let due = w.next_due();
         tokio::select! {
-            () = until(due) => {
-                if w.send_due().await.is_err() {
-                    return InputCounts::default();
-                }
-            }
             schema = &mut schema_rx => match schema {
                 Ok(schema) => break schema,
                 // The reader stopped before the welcome: it counted why.

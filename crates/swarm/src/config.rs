@@ -22,6 +22,13 @@ pub struct Args {
     )]
     pub url: String,
 
+    /// Place every bot through a Tickwire cluster's matchmaking: `POST
+    /// /api/matchmake` on `--url`'s host, then connect to the node it names
+    /// with the seat ticket it gives. With or without it, a bot follows
+    /// one cluster redirect (the room is on another node).
+    #[arg(long)]
+    pub matchmake: bool,
+
     /// Number of bots.
     #[arg(long, default_value_t = 100)]
     pub bots: usize,
@@ -118,7 +125,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1 << 20)]
     pub max_message_size: usize,
 
-    /// Connect timeout per bot (TCP plus WebSocket handshake).
+    /// Connect timeout per bot: matchmaking, TCP, the WebSocket handshake
+    /// and the welcome (a redirect's second connection included).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
 

@@ -8,6 +8,7 @@
 
 pub mod behaviour;
 pub mod bot;
+pub mod cluster;
 pub mod config;
 pub mod cpu;
 pub mod lab;

@@ -269,6 +269,7 @@ where
     target.max_message_size = args.max_message_size;
     target.connect_timeout = args.connect_timeout;
     target.seed = args.seed;
+    target.matchmake = args.matchmake;
     target.lab = args.lab()?;
     if args.bots == 0 {
         return Err("--bots must be at least 1".into());

@@ -41,8 +41,51 @@ pub enum Incoming {
     },
     /// The server explained why it is about to close.
     ServerError(String),
+    /// The room is on another node of a cluster: connect there.
+    Redirect(Redirect),
     /// Anything else (pong, event).
     Other,
+}
+
+/// Where a cluster node sent a bot instead of letting it in (the protocol's
+/// `Redirect`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redirect {
+    /// The node's public base URL.
+    pub url: String,
+    /// The room.
+    pub room: String,
+    /// A seat ticket for that node; empty: none.
+    pub ticket: String,
+}
+
+/// What came before the welcome, on a bot's entry.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BeforeWelcome {
+    /// The welcome itself.
+    Welcome,
+    /// The room is on another node.
+    Redirect(Redirect),
+    /// The server's error: a close follows.
+    Error(String),
+}
+
+/// Tells what a message before the welcome is; anything but these three is
+/// an error.
+pub fn before_welcome(bytes: &[u8]) -> Result<BeforeWelcome, String> {
+    if bytes.first() == Some(&0) {
+        return Ok(BeforeWelcome::Welcome);
+    }
+    match ServerMessage::decode(bytes, None, &Limits::default()) {
+        Ok(ServerMessage::Redirect { url, room, ticket }) => {
+            Ok(BeforeWelcome::Redirect(Redirect { url, room, ticket }))
+        }
+        Ok(ServerMessage::Error { code, reason }) => {
+            Ok(BeforeWelcome::Error(format!("{code} {reason}")))
+        }
+        Ok(_) => Err("decode: a message before the welcome".to_string()),
+        Err(e) => Err(format!("decode: {e}")),
+    }
 }
 
 /// Decodes server messages and applies snapshots, like a real client.
@@ -84,6 +127,9 @@ impl Decoder {
             ServerMessage::Snapshot(_) => Err("snapshot before the welcome".to_string()),
             ServerMessage::Error { code, reason } => {
                 Ok(Incoming::ServerError(format!("{code} {reason}")))
+            }
+            ServerMessage::Redirect { url, room, ticket } => {
+                Ok(Incoming::Redirect(Redirect { url, room, ticket }))
             }
             ServerMessage::Pong { .. } | ServerMessage::Event(_) => Ok(Incoming::Other),
         }

@@ -384,7 +384,7 @@ impl Room {
             offering + (sent - encoded),
         ]);
         self.ticks.increment(1);
-        if tick % stats::GARBAGE_FLUSH_TICKS == 0 {
+        if tick.is_multiple_of(stats::GARBAGE_FLUSH_TICKS) {
             stats::flush_metric_garbage();
         }
     }

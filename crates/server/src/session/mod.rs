@@ -53,16 +53,28 @@ type Stream = TokioIo<Upgraded>;
 /// The read half of a player's socket.
 type SocketRead = Box<dyn AsyncRead + Send + Unpin>;
 
+/// What a connection asked for in its upgrade's query string.
+#[derive(Debug)]
+pub struct Request {
+    /// The room named (`room=`), if any: otherwise the lobby picks one.
+    pub room: Option<String>,
+    /// The name asked for (`name=`), cleaned.
+    pub name: String,
+    /// Who admission vouched the player is (a ticket's subject), if anyone.
+    pub identity: Option<String>,
+    /// For a spectator (`spectate=1`), what it watches first.
+    pub watch: Option<WatchTarget>,
+}
+
 /// Runs one connection from just after the upgrade to its end: a
 /// player's, or with `watch` a spectator's, watching that first.
-pub async fn run(
-    mut ws: WebSocket<Stream>,
-    shared: Arc<Shared>,
-    room: Option<String>,
-    name: String,
-    identity: Option<String>,
-    watch: Option<WatchTarget>,
-) {
+pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, request: Request) {
+    let Request {
+        room,
+        name,
+        identity,
+        watch,
+    } = request;
     // Over the limit a frame errors before its payload is buffered. The
     // library refuses a payload of exactly the limit, hence the +1.
     ws.set_max_message_size(shared.config.max_message_size.saturating_add(1));

@@ -277,10 +277,10 @@ pub async fn assert_full_rate(player: &mut Player, window: Duration) {
         {
             break;
         }
-        if let (Some(before), Some(now)) = (before, player.last_tick) {
-            if now != before.wrapping_add(1) {
-                skipped.push((before, now));
-            }
+        if let (Some(before), Some(now)) = (before, player.last_tick)
+            && now != before.wrapping_add(1)
+        {
+            skipped.push((before, now));
         }
         n += 1;
         last = Instant::now();
