@@ -10,9 +10,12 @@
 // sends the held input once, stamped with the next sequence number (a few
 // at most to catch up after a stall), and feeds it to the prediction; every
 // drawn frame, `frame(now)` says where everything is. A dropped connection
-// reconnects with backoff and resumes from the newest state held, so the
-// store carries on where it was. A spectator (`spectate: true`) sends no
-// input: it watches a player (`follow`), whose entity is its `own`, or a
+// reconnects with backoff and resumes: the server gives back the same
+// player and entity (it holds the seat for a while), with a delta against
+// the newest state held, so the store, the own entity and the input
+// sequence carry on where they were; when the resume is refused, the client
+// joins afresh and the status says so. A spectator (`spectate: true`) sends
+// no input: it watches a player (`follow`), whose entity is its `own`, or a
 // rectangle of the world, and every entity is drawn interpolated.
 
 import { Connection, gameUrl } from './net.js';
@@ -92,6 +95,7 @@ const PUMP_INTERVAL_MS = 10;
  * @property {number} [retryInMs] when reconnecting: time to the next attempt
  * @property {number} [attempt] when reconnecting: which attempt is next, from 1
  * @property {number} [code] the WebSocket close code, when one caused this
+ * @property {boolean} [resumed] when connected: whether the held seat (same player, same entity) was taken back; false on a first join or a fresh join after a refused resume
  */
 
 /**
@@ -125,8 +129,8 @@ const PUMP_INTERVAL_MS = 10;
  * @property {[{player: number | null, entity: number}]} watching a spectator's snapshots follow another player from now on (null: no one), who controls `entity`
  */
 
-/** The page's query parameters that ask for the network lab (see lab.js). */
-const LAB_QUERY = ['lag', 'jitter', 'stall', 'stallevery', 'labseed'];
+/** A page's query that asks for the network lab (see lab.js). */
+const LAB_QUERY = /[?&](lag|jitter|stall)/;
 
 /**
  * Connects to a game and joins a room. Listeners added right after this
@@ -237,20 +241,12 @@ export class Client {
       this.pumpTimer = setInterval(() => this.pump(this.now()), PUMP_INTERVAL_MS);
       /** @type {{unref?: () => void}} */ (this.pumpTimer).unref?.();
     };
-    const lab = options.lab === undefined ? (LAB_QUERY.some((k) => params?.has(k)) ? location?.search : null) : options.lab;
-    if (lab) {
-      // The network lab is for development: its module loads only when a
-      // lab is asked for, and the socket opens once it has.
-      import('./lab.js')
-        .then((module) => {
-          this.lab = module.openLab(lab, this.now);
-          if (this.lab) this.connection.WebSocketImpl = this.lab.wrap(this.connection.WebSocketImpl);
-        })
-        .catch((error) => console.warn(`tickwire: no network lab: ${/** @type {Error} */ (error).message}`))
-        .finally(start);
-    } else {
-      queueMicrotask(start);
-    }
+    // The network lab is for development: its module loads only when a
+    // lab is asked for (the option, or the page's query), and the socket
+    // opens once it has.
+    const lab = options.lab ?? (LAB_QUERY.test(location?.search ?? '') && location?.search);
+    if (lab) import('./lab.js').then((m) => m.attach(this, lab), console.warn).finally(start);
+    else queueMicrotask(start);
   }
 
   /**
@@ -607,7 +603,7 @@ export class Client {
   /**
    * The connection's state, as the page sees it: a final failure is
    * `closed`, with its reason.
-   * @param {{state: string, reason?: string, retryInMs?: number, attempt?: number, code?: number}} s
+   * @param {{state: string, reason?: string, retryInMs?: number, attempt?: number, code?: number, resumed?: boolean}} s
    */
   statusChanged(s) {
     if (this.closed && s.state !== 'closed') return;
@@ -618,6 +614,7 @@ export class Client {
     if (s.retryInMs !== undefined) status.retryInMs = s.retryInMs;
     if (s.attempt !== undefined) status.attempt = s.attempt;
     if (s.code !== undefined) status.code = s.code;
+    if (s.resumed !== undefined) status.resumed = s.resumed;
     if (state === 'closed' && this.pumpTimer !== null) {
       clearInterval(this.pumpTimer);
       this.pumpTimer = null;

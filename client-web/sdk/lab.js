@@ -227,6 +227,25 @@ export function openLab(asked, now) {
 }
 
 /**
+ * Puts `client`'s connection behind the lab it asked for (see
+ * {@link openLab}), before its socket opens; a lab it cannot read is
+ * warned about on the console, and the client plays without one.
+ * @param {import('./client.js').Client} client
+ * @param {LabOptions | string} asked the `lab` option, or the page's `location.search`
+ */
+export function attach(client, asked) {
+  try {
+    const lab = openLab(asked, client.now);
+    if (lab) {
+      client.lab = lab;
+      client.connection.WebSocketImpl = lab.wrap(client.connection.WebSocketImpl);
+    }
+  } catch (error) {
+    console.warn(`tickwire: no network lab: ${/** @type {Error} */ (error).message}`);
+  }
+}
+
+/**
  * The timers and clock a lab socket runs on (the page's, unless a test
  * gives its own).
  * @typedef {object} LabClock

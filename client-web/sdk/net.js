@@ -1,9 +1,8 @@
 // The connection: one WebSocket to the server's game endpoint, and
 // everything that keeps it useful.
 //
-// Opening `/ws?room=&name=` joins a room at once. The client's first message
-// is a Join with its protocol version (and, after a reconnect, the newest
-// tick it still holds, so the server can resume with a delta). The server
+// Opening `/ws?room=&name=` joins a room at once. The client's first
+// message is a Join with its protocol version. The server
 // answers with a welcome, then a snapshot after every tick; the connection
 // applies each snapshot to its baseline through the protocol module's state
 // keeper, acknowledges it, and hands the new state up. A ping every second
@@ -12,6 +11,15 @@
 // for good (another protocol version or schema). A cluster's redirect (the
 // room is on another node, `matchmake.js`) is followed at once, once: a
 // second one in a row is a drop like any other.
+//
+// Every welcome carries the player's resume token. A reconnect opens
+// `/ws?resume=TOKEN&since=TICK` (on the node the client was on, after a
+// redirect): the server, which holds a dropped player's seat for a while,
+// gives back the same player and entity, and a delta against the newest
+// tick the client still holds. A refused resume (close code 4008: the seat
+// was released, the token expired...) falls back to a fresh join, and the
+// status says so; one refused as "in use" (the server has not seen the old
+// socket drop yet) is tried again a few times first.
 
 import * as protocol from './protocol.js';
 import { redirectUrl, withoutSeat } from './matchmake.js';
@@ -22,6 +30,13 @@ export const BACKOFF_START_MS = 500;
 export const BACKOFF_MAX_MS = 8000;
 /** Time between two pings, in ms. */
 export const PING_INTERVAL_MS = 1000;
+/** Close code of a refused resume (the protocol's error 4008). */
+export const RESUME_REFUSED = 4008;
+/**
+ * Resumes refused as "in use" (the server has not seen the old socket drop
+ * yet) tried again, with the backoff, before joining as a new player.
+ */
+export const MAX_IN_USE_RETRIES = 4;
 
 /** Close codes after which reconnecting cannot help. */
 const FATAL_CLOSE_CODES = new Map([
@@ -42,6 +57,7 @@ const CLOSE_REASONS = new Map([
   [4004, 'room full'],
   [4005, 'too many messages'],
   [4006, 'server shutting down'],
+  [4008, 'resume refused'],
   [4010, 'the room is on another node'],
   [4011, 'seat ticket refused'],
   [4012, 'seat ticket expired'],
@@ -125,7 +141,8 @@ export class Connection {
    * @param {(snapshot: {tick: number, lastInput: number|null, entities: Array<{id: number, kind: number, values: ArrayLike<number>}>}) => void} options.onSnapshot
    *   a snapshot was applied; `entities` is the whole quantized state after it
    * @param {(event: object) => void} [options.onEvent] a server event (a game event by its schema, a join, a leave, a chat line)
-   * @param {(status: {state: string, reason?: string, attempt?: number, retryInMs?: number}) => void} [options.onStatus]
+   * @param {(status: {state: string, reason?: string, attempt?: number, retryInMs?: number, code?: number, resumed?: boolean}) => void} [options.onStatus]
+   *   the connection's state; `connected` says whether the held seat was taken back (`resumed`)
    * @param {(message: string) => void} [options.onWarning] something worth a console warning
    * @param {typeof WebSocket} [options.WebSocketImpl]
    * @param {() => number} [options.now] clock in ms
@@ -168,6 +185,14 @@ export class Connection {
     this.snapshotRate = new RateMeter();
     /** Snapshots applied since the page loaded. */
     this.snapshotsApplied = 0;
+    /** The newest welcome's resume token ('' when the server holds no seats). */
+    this.resumeToken = '';
+    /** Whether the current socket is a resume. */
+    this.resuming = false;
+    /** Resumes refused as "in use" since the last welcome. */
+    this.inUseRetries = 0;
+    /** @type {{code: number, reason: string} | null} the server's error message on the current socket */
+    this.lastError = null;
   }
 
   /** Opens the socket. */
@@ -197,14 +222,17 @@ export class Connection {
 
   open() {
     this.setStatus(this.attempt === 0 ? { state: 'connecting' } : this.status);
-    const url = this.onceUrl ?? this.url;
+    // A seat ticket's URL is for one connection, a fresh join's.
+    const once = this.onceUrl;
     this.onceUrl = null;
+    const url = once ?? this.socketUrl();
+    if (once !== null) this.resuming = false;
     const socket = new this.WebSocketImpl(url);
     socket.binaryType = 'arraybuffer';
+    this.lastError = null;
     this.socket = socket;
     socket.onopen = () => {
-      const resumeTick = this.keeper?.latestTick?.() ?? null;
-      this.send(protocol.encodeJoin({ schemaHash: 0, resumeTick }));
+      this.send(protocol.encodeJoin({ schemaHash: 0 }));
     };
     socket.onmessage = (e) => {
       if (socket !== this.socket) return;
@@ -222,6 +250,21 @@ export class Connection {
     socket.onerror = () => {};
   }
 
+  /**
+   * The URL of the next socket: the game's; after a drop, the resume token
+   * of the newest welcome (`resume=`) to take the held seat back, and the
+   * newest tick still held (`since=`), so the first snapshot can be a delta.
+   */
+  socketUrl() {
+    const since = this.keeper?.latestTick?.() ?? null;
+    this.resuming = this.resumeToken !== '';
+    if (since === null && !this.resuming) return this.url;
+    const url = new URL(this.url);
+    if (this.resuming) url.searchParams.set('resume', this.resumeToken);
+    if (since !== null) url.searchParams.set('since', String(since));
+    return url.toString();
+  }
+
   /** Closes a socket we gave up on and treats it as dropped. */
   drop(socket, code, reason) {
     this.onWarning(`closing the connection: ${reason}`);
@@ -236,6 +279,8 @@ export class Connection {
   closed(code, reason) {
     clearInterval(this.pingTimer);
     this.socket = null;
+    const resuming = this.resuming;
+    this.resuming = false;
     if (this.stopped) return;
     if (this.redirecting) {
       // The room is on another node: there at once, no backoff.
@@ -249,20 +294,33 @@ export class Connection {
       this.setStatus({ state: 'failed', reason: reason || fatal || CLOSE_REASONS.get(code) || `code ${code}`, code });
       return;
     }
+    let why = reason || CLOSE_REASONS.get(code) || `code ${code}`;
+    if (code === RESUME_REFUSED && resuming) {
+      // The error message before the close has the whole reason.
+      if (this.lastError?.code === RESUME_REFUSED) why = this.lastError.reason;
+      if (/in use/.test(why) && this.inUseRetries < MAX_IN_USE_RETRIES) {
+        this.inUseRetries += 1;
+      } else {
+        this.resumeToken = '';
+        this.inUseRetries = 0;
+        why = `${why}; joining as a new player`;
+        this.onWarning(why);
+      }
+    }
     this.attempt += 1;
     const delay = backoffDelay(this.attempt);
     const at = this.now() + delay;
-    const why = reason || CLOSE_REASONS.get(code) || `code ${code}`;
-    const tick = () => {
-      const left = at - this.now();
-      if (left <= 0) {
+    // The first look always says why, however soon the retry is due.
+    const tick = (first = false) => {
+      const left = Math.max(0, at - this.now());
+      if (left <= 0 && !first) {
         this.open();
         return;
       }
       this.setStatus({ state: 'reconnecting', reason: why, attempt: this.attempt, retryInMs: left, code });
       this.retryTimer = setTimeout(tick, Math.min(250, left));
     };
-    tick();
+    tick(true);
   }
 
   send(bytes) {
@@ -350,9 +408,17 @@ export class Connection {
       this.keeper = new protocol.ClientState(welcome.schema);
       this.schemaHash = welcome.schemaHash;
     }
+    // A room behind the newest tick held is a new match (the room closed
+    // and opened again): what the keeper holds is of the old one.
+    const held = this.keeper.latestTick();
+    if (held !== null && held > welcome.tick) this.keeper.clear();
     this.welcome = welcome;
     this.attempt = 0;
-    this.setStatus({ state: 'connected' });
+    const resumed = this.resuming;
+    this.resuming = false;
+    this.inUseRetries = 0;
+    this.resumeToken = welcome.resume ?? '';
+    this.setStatus({ state: 'connected', resumed });
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => this.ping(), PING_INTERVAL_MS);
     this.ping();

@@ -35,6 +35,8 @@ export const MAX_TICKET_BYTES = 2048;
 export const MAX_ROSTER = 1024;
 /** Most named constants in a welcome. */
 export const MAX_CONSTANTS = 64;
+/** Longest resume token in a welcome, in bytes. */
+export const MAX_RESUME_TOKEN_BYTES = 512;
 /** A spectator's welcome `player`: no player (u32::MAX, the -1 of a player field). */
 export const NO_PLAYER = 0xffffffff;
 /** States a ClientState keeps (as many as the server's history ring). */
@@ -269,20 +271,15 @@ class Writer {
 // ---------------------------------------------------------------- client → server
 
 /**
- * The first message on a socket: the version check and, when reconnecting,
- * the newest tick still held.
- * @param {{schemaHash?: number|bigint, resumeTick?: number|null, protocolVersion?: number}} join
+ * The first message on a socket: the version check. (The newest tick held,
+ * when reconnecting, travels in the URL: `since=TICK`.)
+ * @param {{schemaHash?: number|bigint, protocolVersion?: number}} join
  */
-export function encodeJoin({ schemaHash = 0, resumeTick = null, protocolVersion = PROTOCOL_VERSION } = {}) {
+export function encodeJoin({ schemaHash = 0, protocolVersion = PROTOCOL_VERSION } = {}) {
   const w = new Writer();
   w.u32(0);
   w.u16(protocolVersion);
   w.u64(schemaHash);
-  if (resumeTick == null) w.u8(0);
-  else {
-    w.u8(1);
-    w.u32(resumeTick);
-  }
   return w.finish();
 }
 
@@ -473,7 +470,6 @@ export function decodeClientMessage(bytes) {
         type: 'join',
         protocolVersion: r.u16(),
         schemaHash: r.u64(),
-        resumeTick: r.option(() => r.u32()),
       };
       break;
     case 1:
@@ -718,8 +714,9 @@ function applyDelta(q, base, d) {
  * Decodes one server message. Snapshots and game events need the welcome's
  * schema.
  * Returns one of:
- * - `{type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: {game, kinds, input, events}, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]], spectator, following}`
- *   (a spectator's `player` is NO_PLAYER, its `entity` the one the followed player controls, 0 for none, and `following` that player or null)
+ * - `{type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: {game, kinds, input, events}, schemaHash (BigInt), roster: [[player, name]], constants: [[name, value]], spectator, following, resume}`
+ *   (a spectator's `player` is NO_PLAYER, its `entity` the one the followed player controls, 0 for none, and `following` that player or null;
+ *   `resume`: the player's resume token, '' for a spectator or when the server holds no seats)
  * - `{type: 'snapshot', lastInput, body: {tick, baseline, removed, survivors, changed: [{index, mask, deltas}], created: [{id, kind, values}]}}`
  * - `{type: 'pong', clientTime, serverTick}`
  * - `{type: 'event', event: {type: 'game', kind, name, fields} | {type: 'chat', player, text} | {type: 'playerJoined', player, name} | {type: 'playerLeft', player} | {type: 'watching', player, entity}}`;
@@ -761,9 +758,10 @@ export function decodeServerMessage(bytes, schema) {
       // A spectator: no player of its own, `entity` the one the followed player controls.
       const spectator = r.bool();
       const following = r.option(() => r.u32());
+      const resume = r.string(MAX_RESUME_TOKEN_BYTES, 'resume token');
       const computed = schemaHash(decodedSchema);
       if (computed !== hash) throw new ProtocolError(`welcome schema hashes to ${computed}, but claims ${hash}`);
-      message = { type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster, constants, spectator, following };
+      message = { type: 'welcome', protocolVersion, player, entity, room, tickRate, tick, schema: decodedSchema, schemaHash: hash, roster, constants, spectator, following, resume };
       break;
     }
     case 2:

@@ -150,7 +150,7 @@ test('a dropped connection reconnects with backoff, resumes, and the store carri
   }
   assert.equal(FakeSocket.all.length, 2, 'a second socket was opened');
   socket().open();
-  assert.deepStrictEqual(socket().sent[0].resumeTick, 100, 'resumes from the newest tick held');
+  assert.equal(new URL(socket().url).searchParams.get('since'), '100', 'resumes from the newest tick held');
   socket().receive('server_welcome');
   assert.equal(statuses.at(-1).state, 'connected');
   assert.deepStrictEqual(log, [], 'a welcome of the same game keeps the store');

@@ -4,7 +4,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Connection, RateMeter, backoffDelay, gameUrl, BACKOFF_MAX_MS } from '../net.js';
+import { Connection, RateMeter, backoffDelay, gameUrl, BACKOFF_MAX_MS, MAX_IN_USE_RETRIES } from '../net.js';
+import { encodeServerError } from './helpers/fake-socket.js';
 
 import { FakeSocket, golden } from './helpers/fake-socket.js';
 
@@ -95,7 +96,120 @@ test('a dropped socket reconnects with backoff and resumes from the newest tick'
   socket = FakeSocket.all[1];
   socket.open();
   assert.equal(socket.sent[0].type, 'join');
-  assert.equal(socket.sent[0].resumeTick, held);
+  assert.equal(new URL(socket.url).searchParams.get('since'), String(held));
+  conn.stop();
+});
+
+test('a welcome from a room that started over forgets the old match\'s states', async () => {
+  const { conn, seen } = connection();
+  conn.start();
+  let socket = FakeSocket.all[0];
+  socket.open();
+  socket.receive(golden('server_welcome'));
+  socket.receive(golden('server_snapshot_full'));
+  socket.receive(golden('server_snapshot_delta'));
+  assert.equal(conn.keeper.latestTick(), 101);
+  socket.drop(1006);
+  runClock(conn);
+  socket = await sockets(2);
+  socket.open();
+  // The golden welcome says tick 100: behind the 101 held, a new match.
+  socket.receive(golden('server_welcome'));
+  socket.receive(golden('server_snapshot_full'));
+  assert.equal(conn.keeper.latestTick(), 100);
+  assert.equal(seen.statuses.at(-1).state, 'connected', 'the full snapshot applied');
+  assert.equal(seen.snapshots.length, 3);
+  conn.stop();
+});
+
+/** The golden welcome's resume token. */
+const TOKEN = 'eyJyb29tIjoibG9iYnkifQ.c2lnbmF0dXJl';
+
+/** A clock that moves a second at every look: every retry is due at once. */
+function runClock(conn) {
+  let t = 1e9;
+  conn.now = () => (t += 1000);
+}
+
+/** Waits (on real time, bounded) until `n` sockets were opened. */
+async function sockets(n) {
+  for (let waited = 0; FakeSocket.all.length < n && waited < 10000; waited += 20) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(FakeSocket.all.length, n, `socket ${n} was opened`);
+  return FakeSocket.all[n - 1];
+}
+
+/** Refuses a resume on `socket` as the server does: error 4008, then close 4008. */
+function refuse(socket, reason) {
+  socket.receive(encodeServerError(4008, reason));
+  socket.drop(4008, reason.slice(0, 123));
+}
+
+test('a dropped socket resumes with the token of its welcome and says so once welcomed again', async () => {
+  const { conn, seen } = connection();
+  conn.start();
+  let socket = FakeSocket.all[0];
+  assert.equal(new URL(socket.url).searchParams.get('resume'), null, 'a first join has no token');
+  socket.open();
+  socket.receive(golden('server_welcome'));
+  assert.equal(seen.statuses.at(-1).resumed, false);
+  socket.receive(golden('server_snapshot_full'));
+  const held = conn.keeper.latestTick();
+  socket.drop(1006);
+  runClock(conn);
+  socket = await sockets(2);
+  const url = new URL(socket.url);
+  assert.equal(url.searchParams.get('resume'), TOKEN);
+  assert.equal(url.searchParams.get('since'), String(held));
+  assert.equal(url.searchParams.get('name'), 'ann', 'the game URL is kept');
+  socket.open();
+  socket.receive(golden('server_welcome'));
+  assert.deepStrictEqual(seen.statuses.at(-1), { state: 'connected', resumed: true });
+  conn.stop();
+});
+
+test('a refused resume falls back to a fresh join and says so', async () => {
+  const warnings = [];
+  const { conn, seen } = connection({ onWarning: (m) => warnings.push(m) });
+  conn.start();
+  let socket = FakeSocket.all[0];
+  socket.open();
+  socket.receive(golden('server_welcome'));
+  socket.drop(1006);
+  runClock(conn);
+  socket = await sockets(2);
+  socket.open();
+  refuse(socket, 'resume refused: seat released (the reconnect grace ran out, or the match is over)');
+  const status = seen.statuses.at(-1);
+  assert.equal(status.state, 'reconnecting');
+  assert.equal(status.code, 4008);
+  assert.match(status.reason, /seat released.*joining as a new player/);
+  assert.ok(warnings.some((w) => /joining as a new player/.test(w)));
+  socket = await sockets(3);
+  assert.equal(new URL(socket.url).searchParams.get('resume'), null, 'a fresh join');
+  socket.open();
+  assert.equal(socket.sent[0].type, 'join');
+  socket.receive(golden('server_welcome'));
+  assert.equal(seen.statuses.at(-1).resumed, false);
+  conn.stop();
+});
+
+test('a resume refused as in use is tried again a few times, then joins afresh', async () => {
+  const { conn } = connection();
+  conn.start();
+  FakeSocket.all[0].open();
+  FakeSocket.all[0].receive(golden('server_welcome'));
+  FakeSocket.all[0].drop(1006);
+  runClock(conn);
+  for (let n = 2; n <= MAX_IN_USE_RETRIES + 2; n++) {
+    const socket = await sockets(n);
+    assert.equal(new URL(socket.url).searchParams.get('resume'), TOKEN, `attempt ${n} resumes`);
+    socket.open();
+    refuse(socket, 'resume refused: token in use (its seat\'s connection is still attached)');
+  }
+  const socket = await sockets(MAX_IN_USE_RETRIES + 3);
+  assert.equal(new URL(socket.url).searchParams.get('resume'), null, 'then a fresh join');
   conn.stop();
 });
 

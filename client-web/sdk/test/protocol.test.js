@@ -60,7 +60,7 @@ for (const name of names.filter((n) => n.startsWith('server_'))) {
 }
 
 const encoders = {
-  join: (m) => encodeJoin({ protocolVersion: m.protocolVersion, schemaHash: BigInt(m.schemaHash), resumeTick: m.resumeTick }),
+  join: (m) => encodeJoin({ protocolVersion: m.protocolVersion, schemaHash: BigInt(m.schemaHash) }),
   input: (m) => encodeInput(m.seq, m.values),
   ack: (m) => encodeAck(m.tick),
   ping: (m) => encodePing(m.clientTime),

@@ -128,7 +128,7 @@ impl ClientState {
     }
 
     /// The newest tick applied: what to acknowledge, and what to name as
-    /// `resume_tick` when reconnecting.
+    /// `since` when reconnecting.
     pub fn latest_tick(&self) -> Option<u32> {
         self.states.back().map(|(tick, _)| *tick)
     }

@@ -33,9 +33,9 @@ pub use interest::{
 };
 pub use message::{
     ClientDecodeError, ClientMessage, JoinRefused, MAX_CHAT_BYTES, MAX_CONSTANTS, MAX_NAME_BYTES,
-    MAX_REASON_BYTES, MAX_ROSTER, MAX_TICKET_BYTES, MAX_URL_BYTES, NO_ENTITY, NO_PLAYER,
-    ServerDecodeError, ServerEvent, ServerMessage, Snapshot, WatchTarget, Welcome, check_join,
-    close_code, decode_snapshot_message, error_code,
+    MAX_REASON_BYTES, MAX_RESUME_TOKEN_BYTES, MAX_ROSTER, MAX_TICKET_BYTES, MAX_URL_BYTES,
+    NO_ENTITY, NO_PLAYER, ServerDecodeError, ServerEvent, ServerMessage, Snapshot, WatchTarget,
+    Welcome, check_join, close_code, decode_snapshot_message, error_code,
 };
 pub use replicator::{Delivery, ReplicateError, Replicator, Report, Sink};
 pub use rules::truncate_utf8;

@@ -1,8 +1,8 @@
 //! The messages of the protocol, one per WebSocket binary message.
 //!
-//! A client opens `/ws?room=&name=` (which joins it to a room), then sends
-//! [`ClientMessage::Join`] to check versions and name the tick it resumes
-//! from. The server answers [`ServerMessage::Welcome`] (with the schema that
+//! A client opens `/ws?room=&name=` (which joins it to a room), or
+//! `/ws?resume=TOKEN&since=TICK` (which takes back a held seat), then sends
+//! [`ClientMessage::Join`] to check versions. The server answers [`ServerMessage::Welcome`] (with the schema that
 //! every later snapshot is decoded by) or [`ServerMessage::Error`], then
 //! sends a [`ServerMessage::Snapshot`] after every tick, plus pongs and
 //! events. Control messages are bincode (see [`crate::codec`]); snapshot
@@ -33,6 +33,8 @@ pub const MAX_CONSTANTS: usize = 64;
 pub const MAX_URL_BYTES: usize = 256;
 /// Longest seat ticket in a [`ServerMessage::Redirect`], in bytes.
 pub const MAX_TICKET_BYTES: usize = 2048;
+/// Longest resume token in a welcome, in bytes.
+pub const MAX_RESUME_TOKEN_BYTES: usize = 512;
 
 /// Codes of [`ServerMessage::Error`], in 4000 to 4999 (the range RFC 6455
 /// leaves to applications for close codes), so a client can tell them from
@@ -45,6 +47,10 @@ pub const MAX_TICKET_BYTES: usize = 2048;
 /// internal error, 1013 try again later) and the reason cut to fit a close
 /// frame. Several error codes share a close code (4000, 4001 and 4005 all
 /// close with 1008); `docs/operations.md` lists which goes with which.
+/// [`error_code::RESUME_REFUSED`] (like cluster mode's seat-ticket codes)
+/// is an exception: its close code is 4008 too, so that a browser, which
+/// sees close codes, tells a refused resume from a dropped connection
+/// without reading the error message.
 pub mod error_code {
     /// The client speaks another protocol version.
     pub const PROTOCOL_VERSION: u16 = 4000;
@@ -64,6 +70,11 @@ pub mod error_code {
     /// (a value outside its field's range, or past the declared fields;
     /// see `Schema::check_input`).
     pub const BAD_INPUT: u16 = 4007;
+    /// A resume token was refused: forged or malformed, expired, in use by
+    /// another connection, superseded by a newer token, for a seat already
+    /// released, or for another room. The reason says which. The socket is
+    /// closed with this same code.
+    pub const RESUME_REFUSED: u16 = 4008;
     /// A spectator sent an input: a spectator watches and never plays.
     pub const SPECTATOR_INPUT: u16 = 4009;
     /// A cluster node refused the seat ticket: malformed, or not signed
@@ -110,17 +121,15 @@ pub const NO_ENTITY: NetId = NetId(0);
 /// A message from a client to the server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ClientMessage {
-    /// The first message on a socket: the version check, and the tick a
-    /// reconnecting client still holds (the server then resumes with a
-    /// delta against it when it can).
+    /// The first message on a socket: the version check. (The tick a
+    /// reconnecting client holds travels in the URL, `since=TICK`, so the
+    /// server knows it before the first snapshot.)
     Join {
         /// [`PROTOCOL_VERSION`] of the client.
         protocol_version: u16,
         /// [`Schema::hash`] the client was built for, 0 when it decodes any
         /// schema generically.
         schema_hash: u64,
-        /// Newest tick the client holds from an earlier connection.
-        resume_tick: Option<u32>,
     },
     /// One input; the server applies the newest one before each tick. Its
     /// values are the game's declared input fields ([`Schema::input`]), in
@@ -235,11 +244,10 @@ impl ClientMessage {
     }
 
     /// A join for this build of the protocol.
-    pub fn join(schema_hash: u64, resume_tick: Option<u32>) -> Self {
+    pub fn join(schema_hash: u64) -> Self {
         Self::Join {
             protocol_version: PROTOCOL_VERSION,
             schema_hash,
-            resume_tick,
         }
     }
 }
@@ -341,6 +349,11 @@ pub struct Welcome {
     pub spectator: bool,
     /// The player a spectator follows, if any; always `None` for a player.
     pub following: Option<PlayerId>,
+    /// The player's resume token, at most [`MAX_RESUME_TOKEN_BYTES`]: after
+    /// a dropped connection, `/ws?resume=TOKEN&since=TICK` takes the seat
+    /// back while the server holds it. Empty when the server holds no
+    /// seats. Good for one connection: each welcome brings a fresh one.
+    pub resume: String,
 }
 
 /// Something to tell players once: a kill, a chat line, a join, a leave.
@@ -555,6 +568,7 @@ impl ServerMessage {
                 for (name, _) in &welcome.constants {
                     check_len("constant name", name.len(), MAX_NAME_BYTES)?;
                 }
+                check_len("resume token", welcome.resume.len(), MAX_RESUME_TOKEN_BYTES)?;
                 welcome.schema.validate()?;
                 let computed = welcome.schema.hash();
                 if computed != welcome.schema_hash {

@@ -130,6 +130,9 @@ struct Client<H> {
     /// the client holds from before a switch between a view and the whole
     /// room is not a baseline for the other way.
     since: u32,
+    /// The player's connection dropped and its seat is held: it is sent
+    /// nothing, and what its client held is kept for its resume.
+    held: bool,
 }
 
 /// The replication state of one room: the history, every player's
@@ -204,6 +207,7 @@ impl<H> Replicator<H> {
             baseline: None,
             had_view: false,
             since: 0,
+            held: false,
         };
         self.clients.insert(player, client).map(|c| c.handle)
     }
@@ -218,9 +222,66 @@ impl<H> Replicator<H> {
         self.clients.get(&player).map(|c| &c.handle)
     }
 
-    /// Every player and its handle, in id order.
+    /// Every player and its handle, in id order, held ones included.
     pub fn players(&self) -> impl ExactSizeIterator<Item = (PlayerId, &H)> + '_ {
         self.clients.iter().map(|(id, c)| (*id, &c.handle))
+    }
+
+    /// Every player with a connection (not [held](Self::hold)) and its
+    /// handle, in id order.
+    pub fn attached(&self) -> impl Iterator<Item = (PlayerId, &H)> + '_ {
+        self.clients
+            .iter()
+            .filter(|(_, c)| !c.held)
+            .map(|(id, c)| (*id, &c.handle))
+    }
+
+    /// Whether `player` is present and [held](Self::hold).
+    pub fn is_held(&self, player: PlayerId) -> bool {
+        self.clients.get(&player).is_some_and(|c| c.held)
+    }
+
+    /// `player`'s connection dropped and its seat is held: from now on it
+    /// is sent nothing, and what its client holds (its baseline, its view
+    /// tracker) is kept, so that its [resume](Self::attach) can be a delta.
+    /// Returns whether the player was present and attached.
+    pub fn hold(&mut self, player: PlayerId) -> bool {
+        match self.clients.get_mut(&player) {
+            Some(client) if !client.held => {
+                client.held = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A held player resumes on a new transport, `handle`, its client
+    /// holding the state of tick `since` (`None`: nothing). The next delta
+    /// is encoded against `since` when the core still has that state (the
+    /// room-wide history's, or for a player with a view, its tracker's);
+    /// otherwise the next snapshot is full. Returns the old handle, or
+    /// `None` (and changes nothing) if the player is not held.
+    pub fn attach(&mut self, player: PlayerId, handle: H, since: Option<u32>) -> Option<H> {
+        let Self {
+            clients,
+            history,
+            views,
+            ..
+        } = self;
+        let client = clients.get_mut(&player).filter(|c| c.held)?;
+        let held = since.filter(|&tick| {
+            if client.had_view {
+                views.state_at(&client.tracker, tick).is_some()
+            } else {
+                history.get(tick).is_some()
+            }
+        });
+        client.held = false;
+        client.baseline = held;
+        if held.is_none() {
+            client.tracker.clear();
+        }
+        Some(std::mem::replace(&mut client.handle, handle))
     }
 
     /// Every player and its handle, in id order, removing them all.
@@ -303,6 +364,9 @@ impl<H> Replicator<H> {
         let (mut recorded, mut indexed) = (false, false);
         let mut report = Report::default();
         for (&player, client) in clients.iter_mut() {
+            if client.held {
+                continue;
+            }
             let view = interest.view(player);
             if client.had_view != view.is_some() {
                 // A switch between a view and the whole room starts over

@@ -238,9 +238,8 @@ fn client_json(m: &ClientMessage) -> Value {
         ClientMessage::Join {
             protocol_version,
             schema_hash,
-            resume_tick,
         } => json!({"type": "join", "protocolVersion": protocol_version,
-            "schemaHash": schema_hash.to_string(), "resumeTick": resume_tick}),
+            "schemaHash": schema_hash.to_string()}),
         ClientMessage::Input(i) => {
             json!({"type": "input", "seq": i.seq, "values": tickwire_types::sent_values(&i.values)})
         }
@@ -271,7 +270,8 @@ fn server_json(schema: &Schema, m: &ServerMessage) -> Value {
             "schema": schema_json(&w.schema), "schemaHash": w.schema_hash.to_string(),
             "roster": w.roster.iter().map(|(p, n)| json!([p.0, n])).collect::<Vec<_>>(),
             "constants": w.constants.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
-            "spectator": w.spectator, "following": w.following.map(|p| p.0)}),
+            "spectator": w.spectator, "following": w.following.map(|p| p.0),
+            "resume": w.resume}),
         ServerMessage::Snapshot(Snapshot { last_input, body }) => json!({"type": "snapshot",
             "lastInput": last_input, "body": {"tick": body.tick, "baseline": body.baseline,
             "removed": body.removed.iter().map(|id| id.0).collect::<Vec<_>>(),
@@ -326,13 +326,12 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
     let limits = Limits::default();
     let mut out = Vec::new();
     let clients = [
-        ("client_join", ClientMessage::join(schema.hash(), Some(101))),
+        ("client_join", ClientMessage::join(schema.hash())),
         (
-            "client_join_fresh",
+            "client_join_generic",
             ClientMessage::Join {
                 protocol_version: PROTOCOL_VERSION,
                 schema_hash: 0,
-                resume_tick: None,
             },
         ),
         // Every field set: move, aim, buttons (fire and use), slot.
@@ -426,6 +425,7 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 ],
                 spectator: false,
                 following: None,
+                resume: "eyJyb29tIjoibG9iYnkifQ.c2lnbmF0dXJl".into(),
             }),
         ),
         // A spectator following player 2: no player of its own, the
@@ -445,6 +445,7 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 constants: vec![],
                 spectator: true,
                 following: Some(PlayerId(2)),
+                resume: String::new(),
             }),
         ),
         (
@@ -512,6 +513,7 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 constants: vec![],
                 spectator: false,
                 following: None,
+                resume: String::new(),
             }),
         ),
         (
@@ -529,6 +531,7 @@ fn vectors() -> Vec<(String, Vec<u8>, Value)> {
                 constants: vec![],
                 spectator: false,
                 following: None,
+                resume: String::new(),
             }),
         ),
         (

@@ -388,3 +388,97 @@ fn a_replaced_snapshot_is_forgotten_at_once() {
     let seen: Vec<_> = seen.iter().map(|b| (b.tick, b.baseline)).collect();
     assert_eq!(seen, [(1, None), (19, Some(1)), (20, Some(19))]);
 }
+
+/// A resumed player's new transport: writable, nothing written yet.
+fn reconnect(sink: &mut Transports, player: PlayerId) -> Transport {
+    let fresh = Transport {
+        writable: true,
+        ..Transport::default()
+    };
+    sink.players.insert(player, fresh).unwrap_or_default()
+}
+
+#[test]
+fn a_held_player_is_sent_nothing_and_resumes_with_a_delta_against_what_it_holds() {
+    // Player 1 has a view (its tracker is kept while held); player 2 sees
+    // everything (the room-wide history); player 4 stays connected.
+    let (mut core, mut sink) = room(&[1, 2, 4]);
+    for tick in 1..=3 {
+        replicate(&mut core, &mut sink, tick);
+    }
+    for p in [1, 2] {
+        assert!(core.hold(PlayerId(p)));
+        assert!(!core.hold(PlayerId(p)), "held once");
+        assert!(core.is_held(PlayerId(p)));
+    }
+    assert_eq!(
+        core.attached().map(|(p, _)| p.0).collect::<Vec<_>>(),
+        [4],
+        "held players are not attached"
+    );
+    let before: Vec<usize> = [1, 2].map(|p| sink.players[&PlayerId(p)].wire.len()).into();
+    for tick in 4..=6 {
+        replicate(&mut core, &mut sink, tick);
+    }
+    let mut old = Vec::new();
+    for (i, p) in [1, 2].into_iter().enumerate() {
+        let me = PlayerId(p);
+        assert_eq!(
+            sink.players[&me].wire.len(),
+            before[i],
+            "player {p} is sent nothing while held"
+        );
+        old.push(reconnect(&mut sink, me));
+        // The client holds tick 2 (tick 3 was lost with the socket).
+        assert!(core.attach(me, (), Some(2)).is_some());
+        assert!(!core.is_held(me));
+        assert!(core.attach(me, (), Some(2)).is_none(), "not held");
+    }
+    replicate(&mut core, &mut sink, 7);
+    for (i, p) in [1, 2].into_iter().enumerate() {
+        let me = PlayerId(p);
+        let wire = &sink.players[&me].wire;
+        assert_eq!(wire.len(), 1, "player {p}");
+        let (last_input, body) = decode(&wire[0]);
+        assert_eq!(last_input, Some(p * 10));
+        assert_eq!((body.tick, body.baseline), (7, Some(2)), "player {p}");
+        let mut client = ClientState::new(schema()).unwrap();
+        for message in &old[i].wire[..2] {
+            client.apply(&decode(message).1).unwrap();
+        }
+        let state = client.apply(&body).unwrap().to_vec();
+        assert_eq!(state, expected(me, 7), "player {p}");
+    }
+}
+
+#[test]
+fn a_resume_from_a_tick_no_longer_held_is_a_full_snapshot() {
+    // Players 3 and 4 keep the room recording (for views and for the
+    // whole room) while 1 and 2 are held: tick 1 leaves both memories.
+    let (mut core, mut sink) = room(&[1, 2, 3, 4]);
+    replicate(&mut core, &mut sink, 1);
+    for p in [1, 2] {
+        assert!(core.hold(PlayerId(p)));
+    }
+    for tick in 2..=40 {
+        replicate(&mut core, &mut sink, tick);
+    }
+    for p in [1, 2] {
+        reconnect(&mut sink, PlayerId(p));
+        assert!(core.attach(PlayerId(p), (), Some(1)).is_some());
+        assert_eq!(core.baseline(PlayerId(p)), None);
+    }
+    assert!(core.hold(PlayerId(2)));
+    assert!(
+        core.attach(PlayerId(2), (), None).is_some(),
+        "holds nothing"
+    );
+    replicate(&mut core, &mut sink, 41);
+    for p in [1, 2] {
+        let me = PlayerId(p);
+        let (_, body) = decode(sink.players[&me].wire.last().unwrap());
+        assert_eq!((body.tick, body.baseline), (41, None), "player {p}");
+        let mut client = ClientState::new(schema()).unwrap();
+        assert_eq!(client.apply(&body).unwrap().to_vec(), expected(me, 41));
+    }
+}

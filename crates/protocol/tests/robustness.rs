@@ -23,7 +23,7 @@ use tickwire_sim::{GameEvent, NetId, PlayerId, PlayerInput, Schema};
 fn seeds(schema: &Schema) -> (Vec<Vec<u8>>, ServerHistory) {
     let mut seeds = Vec::new();
     for m in [
-        ClientMessage::join(schema.hash(), Some(77)),
+        ClientMessage::join(schema.hash()),
         ClientMessage::Input(PlayerInput::new(70_000, &[-127, 40_000, 3, -3])),
         ClientMessage::Input(PlayerInput::new(5, &[127])),
         ClientMessage::Input(PlayerInput::new(6, &[])),
@@ -54,6 +54,7 @@ fn seeds(schema: &Schema) -> (Vec<Vec<u8>>, ServerHistory) {
         constants: vec![("arena_size".into(), 4000.0)],
         spectator: false,
         following: None,
+        resume: "eyJyb29tIjoibG9iYnkifQ.c2ln".into(),
     });
     let spectator = ServerMessage::Welcome(Welcome {
         protocol_version: tickwire_protocol::PROTOCOL_VERSION,
@@ -68,6 +69,7 @@ fn seeds(schema: &Schema) -> (Vec<Vec<u8>>, ServerHistory) {
         constants: vec![],
         spectator: true,
         following: Some(PlayerId(3)),
+        resume: String::new(),
     });
     for m in [
         welcome,

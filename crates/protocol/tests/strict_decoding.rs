@@ -187,11 +187,47 @@ fn welcome_with_a_wrong_schema_hash_is_refused() {
         constants: vec![],
         spectator: false,
         following: None,
+        resume: String::new(),
     });
     let bytes = welcome.to_bytes(&schema).unwrap();
     assert!(matches!(
         ServerMessage::decode(&bytes, None, &Limits::default()),
         Err(ServerDecodeError::SchemaHash { .. })
+    ));
+}
+
+#[test]
+fn welcome_with_a_resume_token_over_its_limit_is_refused() {
+    use tickwire_protocol::{MAX_RESUME_TOKEN_BYTES, ServerDecodeError, ServerMessage, Welcome};
+    let schema = test_schema();
+    let welcome = |resume: String| {
+        ServerMessage::Welcome(Welcome {
+            protocol_version: tickwire_protocol::PROTOCOL_VERSION,
+            player: Default::default(),
+            avatar: Default::default(),
+            room: "r".into(),
+            tick_rate: 30,
+            tick: 0,
+            schema: schema.clone(),
+            schema_hash: schema.hash(),
+            roster: vec![],
+            constants: vec![],
+            spectator: false,
+            following: None,
+            resume,
+        })
+        .to_bytes(&schema)
+        .unwrap()
+    };
+    let at_limit = welcome("t".repeat(MAX_RESUME_TOKEN_BYTES));
+    assert!(ServerMessage::decode(&at_limit, None, &Limits::default()).is_ok());
+    let over = welcome("t".repeat(MAX_RESUME_TOKEN_BYTES + 1));
+    assert!(matches!(
+        ServerMessage::decode(&over, None, &Limits::default()),
+        Err(ServerDecodeError::TooLong {
+            what: "resume token",
+            ..
+        })
     ));
 }
 

@@ -143,25 +143,32 @@ impl TicketAdmission {
     /// The check `--ticket-secret` or `--ticket-secret-file` asks for, if
     /// either does. A secret shorter than [`MIN_SECRET`] bytes is an error.
     pub fn from_config(config: &crate::Config) -> anyhow::Result<Option<Self>> {
-        use anyhow::Context as _;
-        let secret = match (&config.ticket_secret, &config.ticket_secret_file) {
-            (Some(secret), _) => secret.clone(),
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path).with_context(|| {
-                    format!("cannot read the ticket secret from {}", path.display())
-                })?;
-                let text = text.strip_suffix('\n').unwrap_or(&text);
-                Secret::new(text.strip_suffix('\r').unwrap_or(text))
-            }
-            (None, None) => return Ok(None),
-        };
-        anyhow::ensure!(
-            secret.expose().len() >= MIN_SECRET,
-            "the ticket secret is {} bytes; it needs {MIN_SECRET} at least",
-            secret.expose().len()
-        );
-        Ok(Some(Self::new(secret)))
+        Ok(ticket_secret(config)?.map(Self::new))
     }
+}
+
+/// The ticket secret `--ticket-secret` gives, or `--ticket-secret-file`
+/// holds (one trailing newline ignored), if either does. A secret shorter
+/// than [`MIN_SECRET`] bytes is an error.
+pub(crate) fn ticket_secret(config: &crate::Config) -> anyhow::Result<Option<Secret>> {
+    use anyhow::Context as _;
+    let secret = match (&config.ticket_secret, &config.ticket_secret_file) {
+        (Some(secret), _) => secret.clone(),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read the ticket secret from {}", path.display())
+            })?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            Secret::new(text.strip_suffix('\r').unwrap_or(text))
+        }
+        (None, None) => return Ok(None),
+    };
+    anyhow::ensure!(
+        secret.expose().len() >= MIN_SECRET,
+        "the ticket secret is {} bytes; it needs {MIN_SECRET} at least",
+        secret.expose().len()
+    );
+    Ok(Some(secret))
 }
 
 /// Fewest bytes in a ticket secret.

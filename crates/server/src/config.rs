@@ -130,6 +130,22 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_OUTBOX_LAG", value_parser = parse_secs, default_value = "10")]
     pub outbox_lag: Duration,
 
+    /// Seconds a player's seat and avatar are held after its connection
+    /// drops without a leave (a network drop, not a close with code 1000,
+    /// nor a close for misbehaviour), for it to resume with its token
+    /// (`/ws?resume=...`); the game is told (`Game::dropped`: by default
+    /// the avatar idles). A held seat counts toward the room's limit and
+    /// keeps the room open. After it, the player leaves. 0: never held (a
+    /// drop is a leave, and welcomes carry no token).
+    #[arg(long, env = "TICKWIRE_RECONNECT_GRACE", value_parser = parse_secs_or_zero, default_value = "20")]
+    pub reconnect_grace: Duration,
+
+    /// Seconds a resume token is good for after it is issued (at the join,
+    /// and at each resume). A connection older than this that drops comes
+    /// back as a new player.
+    #[arg(long, env = "TICKWIRE_RESUME_TOKEN_LIFETIME", value_parser = parse_secs, default_value = "86400")]
+    pub resume_token_lifetime: Duration,
+
     /// Catch-up ticks a late room may run back to back before it drops the
     /// remaining time (counted in `tickwire_catchup_ticks_dropped_total`).
     #[arg(long, env = "TICKWIRE_MAX_CATCH_UP", default_value_t = 4)]
@@ -350,6 +366,8 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             outbox_lag: Duration::from_secs(10),
+            reconnect_grace: Duration::from_secs(20),
+            resume_token_lifetime: Duration::from_secs(86_400),
             max_catch_up: 4,
             threads: 0,
             room_threads: 1,
@@ -374,6 +392,14 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// Parses seconds, fractions allowed (`0.5`), zero allowed (off).
+fn parse_secs_or_zero(s: &str) -> Result<Duration, String> {
+    if s.parse::<f64>().is_ok_and(|secs| secs == 0.0) {
+        return Ok(Duration::ZERO);
+    }
+    parse_secs(s)
 }
 
 /// Longest `--spectator-delay`: what a room keeps per tick of it is its
@@ -570,6 +596,23 @@ mod tests {
             parse(&["--max-header-bytes", "8191"]).is_err(),
             "hyper's smallest buffer is 8192 bytes"
         );
+    }
+
+    #[test]
+    fn the_reconnect_grace_parses_and_zero_turns_it_off() {
+        let parsed = parse(&["--reconnect-grace", "0.5", "--resume-token-lifetime", "60"]);
+        assert!(
+            matches!(&parsed, Ok(c) if c.reconnect_grace == Duration::from_millis(500)
+                && c.resume_token_lifetime == Duration::from_secs(60)),
+            "{parsed:?}"
+        );
+        let off = parse(&["--reconnect-grace", "0"]);
+        assert!(
+            matches!(&off, Ok(c) if c.reconnect_grace.is_zero()),
+            "{off:?}"
+        );
+        assert!(parse(&["--reconnect-grace", "-1"]).is_err());
+        assert!(parse(&["--resume-token-lifetime", "0"]).is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! | --- | --- |
 //! | `GET /sdk/<file>` | the browser SDK (`client-web/sdk/`), for every game |
 //! | `GET /`, `GET /<file>` | the game's page (see `page`) |
-//! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket (`&ticket=...` with `--ticket-secret`; `&spectate=1`, and `&follow=ID`, to watch without playing) |
+//! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket (`&ticket=...` with `--ticket-secret`; `&spectate=1`, and `&follow=ID`, to watch without playing; `&since=TICK`: the newest tick the client holds) |
+//! | `GET /ws?resume=TOKEN&since=TICK` | a dropped player's held seat back, without admission (in cluster mode too: on this node, which holds it) |
 //! | `GET /api/rooms` | rooms as JSON, cached for [`ROOMS_CACHE`] (`?players=1` adds every player's outbox, for operators only); in cluster mode, the whole cluster's |
 //! | `POST /api/matchmake` | cluster mode: a seat, placed in Redis, as `{url, room, node, ticket}` (see `cluster`); 404 otherwise |
 //! | `GET /metrics` | Prometheus text (on the admin address only, with `--admin-bind`) |
@@ -380,6 +381,8 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
     let mut spectate = false;
     let mut follow = None;
     let mut seat = None;
+    let mut since = None;
+    let mut resume = None;
     for (key, value) in query_pairs(&req) {
         match key.as_str() {
             "room" if !value.is_empty() => room = Some(value),
@@ -387,6 +390,10 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
             "spectate" => spectate = !matches!(value.as_str(), "" | "0" | "false"),
             "follow" => follow = Some(value),
             "seat" if !value.is_empty() => seat = Some(value),
+            "resume" if !value.is_empty() => resume = Some(value),
+            // A tick the client holds from an earlier connection; anything
+            // else is no tick (the client gets a full snapshot).
+            "since" => since = value.parse::<u32>().ok(),
             _ => {}
         }
     }
@@ -407,8 +414,16 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
         metrics::counter!(stats::UPGRADES_REFUSED, "reason" => "origin").increment(1);
         return text(StatusCode::FORBIDDEN, &reason);
     }
+    // A resume is not asked of admission: its token, which the server
+    // signed at a join admission let in, is its proof, checked by the
+    // session (a refusal is a close code the browser can see).
+    let checks: &[Arc<dyn Admission>] = if resume.is_some() {
+        &[]
+    } else {
+        &shared.front.checks
+    };
     let admitted = admission::decide(
-        &shared.front.checks,
+        checks,
         AdmissionRequest {
             path: req.uri().path(),
             raw_query: req.uri().query().unwrap_or(""),
@@ -471,8 +486,15 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
                     name,
                     identity,
                     watch,
+                    since,
+                    resume,
                 };
                 match shared.cluster.clone() {
+                    // A resume goes to the seat this node holds, if any:
+                    // the session says whether it does.
+                    Some(_) if request.resume.is_some() => {
+                        session::run(ws, shared, request).await;
+                    }
                     // Cluster mode: here, or on to the room's node.
                     Some(cluster) => {
                         crate::cluster::serve(ws, shared, cluster, request, seat).await

@@ -27,7 +27,8 @@
 //! `accept` (the limits before the upgrade), `http` (routes, the upgrade's checks, the admin address),
 //! `page` (the SDK at `/sdk/` and the game's [`Page`] at `/`), [`admission`]
 //! (who may connect: the hook and the ticket check), [`ticket`] (signed
-//! join tickets, and how a backend issues them), `session` (one
+//! join tickets, and how a backend issues them), `resume` (the tokens
+//! that take a dropped player's held seat back), `session` (one
 //! player's connection: its reader and writer tasks, the rate limit, every
 //! close), `lobby` (rooms, matchmaking, seats, each room's phase on the
 //! tick grid), `room` (one match: its timing, its commands, and the sink
@@ -55,6 +56,7 @@ mod lobby;
 mod name;
 mod outbox;
 mod page;
+mod resume;
 mod room;
 mod session;
 mod stats;
@@ -141,6 +143,8 @@ pub struct Shared {
     pub alive: Mutex<Option<mpsc::Sender<()>>>,
     /// Who may connect, and the cached room list.
     pub front: http::Front,
+    /// Resume tokens and the reconnect grace.
+    pub resumes: Arc<resume::Resumes>,
     /// This node of a cluster, with `--redis`.
     pub cluster: Option<Arc<cluster::Cluster>>,
 }
@@ -243,6 +247,7 @@ impl Server {
     ) -> anyhow::Result<Self> {
         let local_addr = listener.local_addr()?;
         let front = http::Front::new(&config, admission, page)?;
+        let resumes = Arc::new(resume::Resumes::from_config(&config)?);
         let admin_listener = match config.admin_bind {
             Some(addr) => Some(bind_now(addr)?),
             None => None,
@@ -258,6 +263,7 @@ impl Server {
             lobby::Lobby::new(game, room_limit, config.max_catch_up, alive.clone())
                 .with_bandwidth_budget(config.bandwidth_budget)
                 .with_max_rooms(config.max_rooms)
+                .with_resumes(Arc::clone(&resumes))
                 .with_spectating(room::Spectating {
                     max: config.max_spectators,
                     delay: config.spectator_delay,
@@ -281,6 +287,7 @@ impl Server {
             shutdown: shutdown_rx,
             alive: Mutex::new(Some(alive)),
             front,
+            resumes,
             cluster,
             config,
         });

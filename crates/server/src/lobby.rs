@@ -10,6 +10,12 @@
 //! `--max-spectators`, so a full room still admits spectators, and holding
 //! the room open like a seat.
 //!
+//! A seat is held by its session, and handed to the room while the
+//! player's connection is dropped and awaiting a resume (see
+//! [`crate::room`]): a held seat still counts, so it keeps its place in a
+//! full room and keeps the room open. A resuming session finds its room by
+//! name ([`Lobby::find`]) and gets the seat back from the room.
+//!
 //! Each room it opens is a task of its own, run outside tokio's
 //! cooperative budget (see [`crate::outbox`]), ticking at one of
 //! [`PHASE_SLOTS`] phases of the server's tick grid. The rooms run on a
@@ -28,10 +34,11 @@ use tickwire_sim::Schema;
 use tokio::sync::mpsc;
 
 use crate::GameFactory;
+use crate::resume::Resumes;
 use crate::room::{Room, RoomCommand, RoomInfo, RoomSettings, RoomSummary, Spectating};
 use crate::stats::{self, TickTimes};
 
-/// Commands a room may have queued (joins, leaves, resumes).
+/// Commands a room may have queued (joins, leaves, holds, resumes).
 const ROOM_COMMAND_QUEUE: usize = 1024;
 
 /// Longest room name accepted from a client.
@@ -105,6 +112,12 @@ pub struct Lobby {
     runtime: Option<RoomRuntime>,
     /// What rooms do for their spectators (`--max-spectators`, ...).
     spectating: Spectating,
+    /// Resume tokens and the reconnect grace, for every room; `None`: no
+    /// seat is ever held.
+    resumes: Option<Arc<Resumes>>,
+    /// Drawn when the lobby is made: with the room's serial, each room's
+    /// match id ([`RoomInfo::match_id`]).
+    match_base: u64,
 }
 
 /// The runtime the rooms tick on, on threads of its own. Dropped with the
@@ -213,12 +226,21 @@ impl Lobby {
             epoch: tokio::time::Instant::now(),
             runtime: None,
             spectating: Spectating::default(),
+            resumes: None,
+            match_base: match_base(),
         }
     }
 
     /// Gives every room these settings for its spectators.
     pub fn with_spectating(mut self, spectating: Spectating) -> Self {
         self.spectating = spectating;
+        self
+    }
+
+    /// Holds dropped players' seats and issues resume tokens in every room
+    /// as `resumes` says (by default no seat is held).
+    pub fn with_resumes(mut self, resumes: Arc<Resumes>) -> Self {
+        self.resumes = Some(resumes);
         self
     }
 
@@ -364,7 +386,9 @@ impl Lobby {
             max_players: self.room_limit.min(sim.max_players()),
             tick_rate,
             schema_hash: sim.schema().hash(),
+            match_id: self.match_base.wrapping_add(n),
             players: Default::default(),
+            held: Default::default(),
             tick: Default::default(),
             // Ten seconds per histogram window.
             times: Mutex::new(TickTimes::new(tick_rate.saturating_mul(10))),
@@ -382,8 +406,11 @@ impl Lobby {
             spectating: self.spectating,
         };
         let (commands, receiver) = mpsc::channel(ROOM_COMMAND_QUEUE);
-        let room = Room::new(sim, Arc::clone(&info), settings)
+        let mut room = Room::new(sim, Arc::clone(&info), settings)
             .map_err(|e| SeatError::Game(format!("the game's schema is invalid: {e}")))?;
+        if let Some(resumes) = &self.resumes {
+            room = room.with_resumes(Arc::clone(resumes));
+        }
         let game = Arc::clone(&self.game);
         let room_name = name.to_owned();
         // Outside the cooperative budget: the room writes to many sockets
@@ -419,6 +446,15 @@ impl Lobby {
         infos.iter().map(|i| i.summary(with_players)).collect()
     }
 
+    /// The open room `name`, without taking a seat in it: a resuming
+    /// session's way to its held seat.
+    pub fn find(&self, name: &str) -> Option<RoomRef> {
+        self.rooms.lock().get(name).map(|entry| RoomRef {
+            commands: entry.commands.clone(),
+            info: Arc::clone(&entry.info),
+        })
+    }
+
     /// Every open room: its name, the seats held in it (players in it and
     /// on their way in) and its information. What a cluster node's
     /// heartbeat reports.
@@ -440,8 +476,32 @@ impl Lobby {
         Some(entry.info)
     }
 
-    /// Refuses new rooms from now on (shutdown).
+    /// Refuses new rooms from now on, and has every room give up its held
+    /// seats (shutdown).
     pub fn close(&self) {
         self.alive.lock().take();
+        for entry in self.rooms.lock().values() {
+            // A room whose queue is full is busy; its held seats run out.
+            let _ = entry.commands.try_send(RoomCommand::ReleaseHeld);
+        }
     }
+}
+
+/// An open room, found by name.
+#[derive(Debug)]
+pub struct RoomRef {
+    /// To the room task.
+    pub commands: mpsc::Sender<RoomCommand>,
+    /// The room's shared information.
+    pub info: Arc<RoomInfo>,
+}
+
+/// A number no other process is likely to draw: match ids of two servers
+/// (sharing a ticket secret, say) never meet.
+fn match_base() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    })
 }

@@ -73,6 +73,14 @@ pub const CATCHUP_TICKS_DROPPED: &str = "tickwire_catchup_ticks_dropped_total";
 pub const CHANGES_DEFERRED: &str = "tickwire_changes_deferred_total";
 /// Spectators in rooms (gauge): connections that watch without a seat.
 pub const SPECTATORS: &str = "tickwire_spectators";
+/// Seats held for players whose connection dropped, awaiting their resume
+/// (gauge; the players are still counted in `tickwire_players`).
+pub const SEATS_HELD: &str = "tickwire_seats_held";
+/// Held seats taken back by a resume (counter).
+pub const RESUMES: &str = "tickwire_resumes_total";
+/// Resumes refused (counter; label `reason` = `malformed`, `forged`,
+/// `expired`, `in_use`, `superseded`, `released`, `wrong_room`).
+pub const RESUMES_REFUSED: &str = "tickwire_resumes_refused_total";
 
 /// Cluster mode: matchmaking decisions, `POST /api/matchmake` and `/ws`
 /// without a seat ticket alike (counter; label `result` = `existing`,
@@ -236,6 +244,12 @@ fn describe() {
         "Chat lines dropped over a player's chat budget"
     );
     describe_counter!(CLOSES, "Connections closed, by reason");
+    describe_gauge!(
+        SEATS_HELD,
+        "Seats held for players whose connection dropped, awaiting their resume"
+    );
+    describe_counter!(RESUMES, "Held seats taken back by a resume");
+    describe_counter!(RESUMES_REFUSED, "Resumes refused, by reason");
     describe_counter!(
         CONNECTIONS_REFUSED,
         "Upgrades refused at the connection limit"

@@ -108,7 +108,7 @@ pub fn now_unix() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn mac(secret: &[u8]) -> HmacSha256 {
+pub(crate) fn mac(secret: &[u8]) -> HmacSha256 {
     // HMAC takes a key of any length: this cannot fail.
     match HmacSha256::new_from_slice(secret) {
         Ok(mac) => mac,

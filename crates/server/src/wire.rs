@@ -68,6 +68,8 @@ pub struct Welcome<'a> {
     pub spectator: bool,
     /// The player a spectator follows, if any.
     pub following: Option<PlayerId>,
+    /// The player's resume token; empty when the server holds no seats.
+    pub resume: String,
 }
 
 /// `s` cut to `max` bytes on a character boundary, reusing its buffer.
@@ -119,6 +121,12 @@ pub fn encode_welcome(welcome: Welcome<'_>) -> Bytes {
             .collect(),
         spectator: welcome.spectator,
         following: welcome.following,
+        // A token is ASCII and far shorter; never cut one into a forgery.
+        resume: if welcome.resume.len() <= tickwire_protocol::MAX_RESUME_TOKEN_BYTES {
+            welcome.resume
+        } else {
+            String::new()
+        },
     });
     control(&message, welcome.schema)
 }
@@ -256,6 +264,7 @@ mod tests {
             constants: vec![],
             spectator: false,
             following: None,
+            resume: String::new(),
         });
         let ServerMessage::Welcome(w) = decode(&welcome, &schema) else {
             panic!("not a welcome");

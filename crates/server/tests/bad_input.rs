@@ -107,7 +107,6 @@ async fn a_wrong_protocol_version_is_closed_with_1008_naming_both_versions() {
         p.send(&ClientMessage::Join {
             protocol_version: 999,
             schema_hash: 0,
-            resume_tick: None,
         })
         .await;
         expect_close(&mut p.ws).await

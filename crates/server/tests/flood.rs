@@ -3,7 +3,7 @@
 //! everything) keeps a snapshot of nearly every tick, the room drops no
 //! tick, and every attacker is closed with 1008 after `--flood-seconds`
 //! and within it plus a lax margin. One test per message type: inputs, chat, acks,
-//! protocol pings, WebSocket pings, resume joins.
+//! protocol pings, WebSocket pings, joins.
 //!
 //! The attackers run on a thread and runtime of their own, as separate
 //! processes would; each is a raw socket that writes batches of frames as
@@ -45,7 +45,7 @@ enum Flood {
     Acks,
     ProtocolPings,
     WebSocketPings,
-    ResumeJoins,
+    Joins,
 }
 
 impl Flood {
@@ -60,10 +60,9 @@ impl Flood {
             Self::Acks => ClientMessage::Ack { tick: n },
             Self::ProtocolPings => ClientMessage::Ping { client_time: n },
             Self::WebSocketPings => return masked(0x9, &n.to_be_bytes()),
-            Self::ResumeJoins => ClientMessage::Join {
+            Self::Joins => ClientMessage::Join {
                 protocol_version: PROTOCOL_VERSION,
                 schema_hash: 0,
-                resume_tick: Some(n),
             },
         };
         masked(0x2, &message.to_bytes())
@@ -353,6 +352,6 @@ async fn four_connections_flooding_websocket_pings_are_closed_and_starve_no_one(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn four_connections_flooding_resume_joins_are_closed_and_starve_no_one() {
-    flood_with(Flood::ResumeJoins).await;
+async fn four_connections_flooding_joins_are_closed_and_starve_no_one() {
+    flood_with(Flood::Joins).await;
 }

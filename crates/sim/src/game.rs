@@ -5,7 +5,8 @@
 //! and the clock, and calls the game at fixed points:
 //!
 //! - [`Game::join`] and [`Game::leave`] when a player comes and goes, at the
-//!   moment the server calls them, in call order;
+//!   moment the server calls them, in call order; [`Game::dropped`] when a
+//!   player's connection drops and the server holds its seat for a resume;
 //! - [`Game::input`] at the start of each tick, for each player's oldest
 //!   buffered input (more only to catch up a backlog), ordered by player,
 //!   then by sequence number;
@@ -84,6 +85,19 @@ pub trait Game: Send + 'static {
     /// override to clean up anything else the player owned.
     fn leave(&mut self, ctx: &mut Ctx<'_, Self::Entity>, player: PlayerId, avatar: EntityKey) {
         let _ = (ctx, player, avatar);
+    }
+
+    /// `player`'s connection dropped without a leave, and the server holds
+    /// its seat and avatar for its resume (`--reconnect-grace`): the player
+    /// stays in the match, sends nothing until it resumes, and leaves
+    /// ([`Game::leave`]) if it does not in time. Its inputs not yet applied
+    /// are dropped before this is called. The default keeps the avatar
+    /// idle: it gives [`Game::input`] the neutral input, every field zero
+    /// (what an idle client sends). Override to do otherwise (take the
+    /// avatar out of play, hand it to a bot).
+    fn dropped(&mut self, ctx: &mut Ctx<'_, Self::Entity>, player: PlayerId, avatar: EntityKey) {
+        let neutral = Self::Input::from_values(&[0; crate::replicate::MAX_INPUT_FIELDS]);
+        self.input(ctx, player, avatar, &neutral);
     }
 
     /// One input of `player`, whose avatar is `avatar`. Called at the start

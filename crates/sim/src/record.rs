@@ -17,7 +17,12 @@
 //! {"game":"arena","seed":7,"tick_rate":30,"config":{...}}
 //! {"t":1,"c":[{"j":"ada"},{"j":"bob"}]}
 //! {"t":2,"c":[{"i":[0,1,[127,0,0,1]]}],"h":1234567}
+//! {"t":3,"c":[{"d":1}]}
 //! ```
+//!
+//! The calls: `j` a join (the name), `l` a leave (the player), `i` an input
+//! (player, sequence number, values), `d` a dropped connection whose seat
+//! is held (the player).
 
 use std::io::{self, BufRead, Write};
 
@@ -62,6 +67,11 @@ pub enum Call {
         /// The input.
         input: PlayerInput,
     },
+    /// [`Simulation::dropped`].
+    Dropped {
+        /// Whose connection dropped.
+        player: PlayerId,
+    },
 }
 
 /// The compact on-disk form of a [`Call`].
@@ -75,6 +85,8 @@ enum CallRepr {
     /// Player, sequence number, and the input's values up to the last
     /// non-zero one.
     Input(u32, u32, Vec<i32>),
+    #[serde(rename = "d")]
+    Dropped(u32),
 }
 
 impl From<Call> for CallRepr {
@@ -85,6 +97,7 @@ impl From<Call> for CallRepr {
             Call::Input { player, input: i } => {
                 Self::Input(player.0, i.seq, sent_values(&i.values).to_vec())
             }
+            Call::Dropped { player } => Self::Dropped(player.0),
         }
     }
 }
@@ -103,6 +116,9 @@ impl From<CallRepr> for Call {
                 // have refused them.
                 input: PlayerInput::new(seq, &values),
             },
+            CallRepr::Dropped(p) => Self::Dropped {
+                player: PlayerId(p),
+            },
         }
     }
 }
@@ -117,6 +133,7 @@ impl Call {
             }
             Self::Leave { player } => sim.leave(*player),
             Self::Input { player, input } => sim.input(*player, *input),
+            Self::Dropped { player } => sim.dropped(*player),
         }
     }
 }
@@ -389,6 +406,10 @@ impl<S: Simulation, W: Write + Send + std::fmt::Debug> Simulation for Recording<
         self.note(Call::Input { player, input });
         self.sim.input(player, input);
     }
+    fn dropped(&mut self, player: PlayerId) {
+        self.note(Call::Dropped { player });
+        self.sim.dropped(player);
+    }
     fn step(&mut self) {
         self.sim.step();
         if let Some(r) = &mut self.recorder {
@@ -446,6 +467,9 @@ impl<S: Simulation + ?Sized> Simulation for Box<S> {
     }
     fn input(&mut self, player: PlayerId, input: PlayerInput) {
         (**self).input(player, input);
+    }
+    fn dropped(&mut self, player: PlayerId) {
+        (**self).dropped(player);
     }
     fn step(&mut self) {
         (**self).step();

@@ -49,6 +49,14 @@ pub trait Simulation: Send + std::fmt::Debug {
     fn join(&mut self, name: &str) -> Result<Joined, JoinError>;
     /// Removes a player and its avatar. Unknown players are ignored.
     fn leave(&mut self, player: PlayerId);
+    /// The player's connection dropped and the server holds its seat: its
+    /// buffered inputs are dropped and the game is told
+    /// ([`crate::Game::dropped`]; by default the avatar idles). Unknown
+    /// players are ignored. The default does nothing, for a simulation
+    /// that holds no seats; a wrapper forwards it.
+    fn dropped(&mut self, player: PlayerId) {
+        let _ = player;
+    }
     /// Buffers an input. A step applies one input per player (the oldest
     /// buffered), so every input gets a tick of its own; see
     /// [`crate::world`]. Unknown players are ignored.

@@ -267,6 +267,17 @@ impl<G: Game> Simulation for World<G> {
         self.entities.compact();
     }
 
+    fn dropped(&mut self, player: PlayerId) {
+        let Some(slot) = self.players.get_mut(&player) else {
+            return;
+        };
+        slot.pending.clear();
+        let avatar = slot.avatar;
+        let mut ctx = ctx!(self, self.tick);
+        self.game.dropped(&mut ctx, player, avatar);
+        self.entities.compact();
+    }
+
     fn input(&mut self, player: PlayerId, input: PlayerInput) {
         let Some(slot) = self.players.get_mut(&player) else {
             return;

@@ -260,3 +260,28 @@ fn a_projectile_outlives_its_leaving_owner_without_panicking() {
     assert_eq!(projectiles(&w), 1);
     assert!(w.avatar(p).is_none());
 }
+
+#[test]
+fn a_dropped_player_stands_still_and_holds_its_fire_by_default() {
+    let (mut w, a, _) = duel();
+    let held = ArenaInput {
+        move_x: 127,
+        buttons: 1,
+        ..ArenaInput::default()
+    };
+    w.input(a, input(1, held));
+    w.input(a, input(2, held));
+    w.step();
+    let moving = avatar(&w, a).pos;
+    w.dropped(a);
+    for _ in 0..10 {
+        w.step();
+    }
+    assert_eq!(
+        avatar(&w, a).pos,
+        moving,
+        "idle: the buffered input 2 was dropped"
+    );
+    assert_eq!(avatar(&w, a).input, ArenaInput::default());
+    assert_eq!(w.last_applied_input(a), Some(1));
+}

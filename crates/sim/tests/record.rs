@@ -69,6 +69,40 @@ fn calls_are_kept_in_call_order() {
 }
 
 #[test]
+fn a_dropped_connection_is_recorded_and_replays_to_the_same_hashes() {
+    let setup = games::setup("arena", None, None, 5).unwrap();
+    let mut rec = Recording::new(games::build(&setup).unwrap(), &setup, Vec::new(), true).unwrap();
+    let p = rec.join("ada").unwrap().player;
+    rec.join("bob").unwrap();
+    for seq in 1..=3 {
+        rec.input(p, PlayerInput::new(seq, &[127, 0, 0, 1]));
+        rec.input(p, PlayerInput::new(seq + 100, &[127, 0, 0, 1]));
+        rec.step();
+    }
+    rec.dropped(p);
+    for _ in 0..5 {
+        rec.step();
+    }
+    let (_, bytes) = rec.finish();
+    let bytes = bytes.unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(
+        text.lines().nth(4).unwrap().contains(r#"{"d":0}"#),
+        "{text}"
+    );
+    let record = MatchRecord::read(bytes.as_slice()).unwrap();
+    assert_eq!(record.ticks[3].calls, vec![Call::Dropped { player: p }]);
+    let replay = record.replay_on(&mut *games::build(&setup).unwrap());
+    assert_eq!(replay.first_divergence, None);
+    assert_eq!(replay.hashes.len(), 8);
+    // Without the drop, the match differs: the buffered inputs would move on.
+    let mut undropped = record.clone();
+    undropped.ticks[3].calls.clear();
+    let replay = undropped.replay_on(&mut *games::build(&setup).unwrap());
+    assert_eq!(replay.first_divergence, Some(4));
+}
+
+#[test]
 fn a_failing_writer_stops_the_recording_not_the_match() {
     let setup = games::setup("arena", None, None, 5).unwrap();
     let out = Failing { budget: 2_000 };

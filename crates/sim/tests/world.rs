@@ -387,3 +387,30 @@ fn a_world_is_usable_as_a_boxed_simulation() {
     assert_eq!(sim.schema().game, "probe");
     assert_eq!(sim.view(joined.player), None);
 }
+
+#[test]
+fn a_dropped_player_keeps_its_avatar_idle_and_its_input_sequence() {
+    let mut w = world();
+    let a = w.join("a").unwrap().player;
+    let b = w.join("b").unwrap().player;
+    w.input(a, input(1));
+    w.input(a, input(2));
+    w.step();
+    assert_eq!(w.last_applied_input(a), Some(1));
+    // Input 2 was buffered when the connection dropped: it is dropped, and
+    // the game is told, by default through the neutral input.
+    w.dropped(a);
+    assert_eq!(w.game().log.last(), Some(&(a, 0)), "the neutral input");
+    w.dropped(PlayerId(77)); // an unknown player is ignored
+    w.step();
+    assert_eq!(w.game().log.len(), 2, "nothing buffered is applied");
+    assert_eq!(w.last_applied_input(a), Some(1), "the sequence carries on");
+    assert!(w.avatar(a).is_some(), "the avatar stays");
+    assert_eq!(w.player_count(), 2);
+    // An input already applied is still stale; a newer one applies.
+    w.input(a, input(1));
+    w.input(a, input(3));
+    w.input(b, input(1));
+    w.step();
+    assert_eq!(&w.game().log[2..], [(a, 3), (b, 1)]);
+}

@@ -4,7 +4,8 @@
 //!
 //! A bot enters its room first ([`enter`]): matchmaking with `--matchmake`,
 //! the connection, the join, up to the welcome; a cluster's redirect (the
-//! room is on another node) is followed once.
+//! room is on another node) is followed once. A socket that drops is
+//! resumed on the same node, with the welcome's resume token.
 //!
 //! Each bot is two tasks over one socket split in halves, because
 //! fastwebsockets' `read_frame` is not cancel-safe and so cannot share a
@@ -33,8 +34,8 @@ use tokio::time::Instant;
 use tickwire_types::{PlayerInput, Schema};
 
 use crate::behaviour::{Behaviour, Tick, bot_rng};
-use crate::lab::{BotLab, DelayLine, LabSettings};
-use crate::stats::{BotTotals, InputCounts, InputTally, Phase, Samples, Shared};
+use crate::lab::{DelayLine, LabSettings};
+use crate::stats::{BotTotals, InputTally, Phase, Samples, Shared};
 use crate::wire::{self, Incoming};
 
 /// Inputs per second a bot sends (the scenario: one every 100 ms).
@@ -104,6 +105,45 @@ impl Target {
     }
 }
 
+/// Where a bot is let in: the address and the request it entered with
+/// (after matchmaking and a redirect, a cluster node's). A resume goes
+/// there again, for the node holds the seat.
+#[derive(Clone, Debug)]
+pub struct Entered {
+    /// `host:port` of the server (or node).
+    pub addr: String,
+    /// The request's URI (`http://host:port/path?query`).
+    pub uri: String,
+}
+
+impl Entered {
+    /// The request that resumes this entry's seat with `token`, holding
+    /// `since`: the same URI without a seat ticket, with `resume=` and
+    /// `since=`.
+    pub fn resume_uri(&self, token: &str, since: Option<u32>) -> String {
+        let Ok(mut url) = url::Url::parse(&self.uri) else {
+            return self.uri.clone();
+        };
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !matches!(k.as_ref(), "seat" | "resume" | "since"))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        {
+            let mut query = url.query_pairs_mut();
+            query.clear();
+            for (k, v) in &kept {
+                query.append_pair(k, v);
+            }
+            query.append_pair("resume", token);
+            if let Some(tick) = since {
+                query.append_pair("since", &tick.to_string());
+            }
+        }
+        url.to_string()
+    }
+}
+
 /// Spawns hyper's connection driver for the client handshake on tokio.
 struct SpawnExecutor;
 
@@ -160,22 +200,64 @@ async fn connect_to(addr: &str, uri: &str) -> Result<fastwebsockets::WebSocket<U
 /// Enters `room` as `name`: matchmaking first with [`Target::matchmake`],
 /// then the connection up to the welcome, and the join; returns the
 /// welcome undecoded with the socket. A cluster's redirect is followed once; a
-/// second one is an error, as is any close before the welcome. With the
-/// bot's network lab, the welcome is taken when its down line delivers
-/// it, and the join leaves when its up line does.
+/// second one is an error, as is any close before the welcome.
 pub async fn enter(
     target: &Target,
     room: &str,
     name: &str,
-    mut lab: Option<&mut BotLab>,
 ) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>), String> {
-    let (mut addr, mut uri) = if target.matchmake {
+    enter_at(target, room, name, None)
+        .await
+        .map(|(ws, welcome, _)| (ws, welcome))
+}
+
+/// [`enter`], saying where the bot was let in, through the bot's network
+/// lab if it has one (see [`open_to`]).
+async fn enter_at(
+    target: &Target,
+    room: &str,
+    name: &str,
+    lab: Option<Lab<'_>>,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
+    let (addr, uri) = if target.matchmake {
         let offer = crate::cluster::matchmake(&target.addr, room, name).await?;
         crate::cluster::endpoint(&offer.url, &offer.room, name, &offer.ticket)?
     } else {
         (target.addr.clone(), target.uri_for(room, name))
     };
-    let mut redirected = false;
+    open_to(target, name, addr, uri, true, lab).await
+}
+
+/// Resumes the seat of `entry` with `token`, holding `since`: up to the
+/// welcome, as [`enter`]; a refusal is `closed 4008: REASON`.
+async fn resume_at(
+    target: &Target,
+    entry: &Entered,
+    token: &str,
+    since: Option<u32>,
+    lab: Option<Lab<'_>>,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
+    let uri = entry.resume_uri(token, since);
+    open_to(target, "", entry.addr.clone(), uri, false, lab).await
+}
+
+/// A bot's two delay lines of the network lab, while it enters: what it
+/// receives, and what it sends.
+type Lab<'a> = (&'a mut DelayLine, &'a mut DelayLine);
+
+/// Connects to `addr` with `uri`, up to the welcome; follows a redirect
+/// once when `follow`. Returns where it was let in. With the bot's network
+/// lab, the welcome is taken when its down line delivers it, and the join
+/// leaves when its up line does.
+async fn open_to(
+    target: &Target,
+    name: &str,
+    mut addr: String,
+    mut uri: String,
+    follow: bool,
+    mut lab: Option<Lab<'_>>,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
+    let mut redirected = !follow;
     loop {
         let mut ws = connect_to(&addr, &uri).await?;
         ws.set_max_message_size(target.max_message_size);
@@ -193,24 +275,28 @@ pub async fn enter(
                 OpCode::Binary => match wire::before_welcome(&frame.payload)? {
                     wire::BeforeWelcome::Welcome => {
                         let welcome = frame.payload.to_vec();
-                        if let Some(lab) = lab.as_deref_mut() {
-                            tokio::time::sleep_until(lab.down.delivery_time(Instant::now())).await;
-                            tokio::time::sleep_until(lab.up.delivery_time(Instant::now())).await;
+                        if let Some((down, up)) = lab.as_mut() {
+                            tokio::time::sleep_until(down.delivery_time(Instant::now())).await;
+                            tokio::time::sleep_until(up.delivery_time(Instant::now())).await;
                         }
                         ws.write_frame(Frame::binary(Payload::Owned(wire::join())))
                             .await
                             .map_err(|e| format!("write: {e}"))?;
-                        return Ok((ws, welcome));
+                        return Ok((ws, welcome, Entered { addr, uri }));
                     }
                     wire::BeforeWelcome::Redirect(to) => break to,
                     wire::BeforeWelcome::Error(why) => reason = Some(why),
                 },
                 OpCode::Close => {
                     let code = close_code(&frame.payload);
-                    if let Some(reason) = reason {
-                        tracing::debug!(code, %reason, "refused before the welcome");
-                    }
-                    return Err(format!("closed {code}"));
+                    // The error kind is what comes before the colon.
+                    return Err(match reason {
+                        Some(reason) => {
+                            tracing::debug!(code, %reason, "refused before the welcome");
+                            format!("closed {code}: {reason}")
+                        }
+                        None => format!("closed {code}"),
+                    });
                 }
                 OpCode::Text => return Err("text frame".to_string()),
                 _ => {}
@@ -254,12 +340,79 @@ impl PendingInputs {
     }
 }
 
+/// A bot's resume: the token of its newest welcome and the newest tick it
+/// holds.
+#[derive(Clone, Debug)]
+struct Resume {
+    token: String,
+    since: Option<u32>,
+    /// Refusals as "in use" so far (the server has not seen the drop yet).
+    in_use: u32,
+}
+
+/// Resumes refused as "in use" tried again before the bot gives up.
+const MAX_IN_USE_RETRIES: u32 = 20;
+/// Pause before a resume, and between two tried again.
+const RESUME_PAUSE: Duration = Duration::from_millis(50);
+
+/// How one connection of a bot ended.
+enum Ended {
+    /// The bot was told to stop, or the run is over.
+    Stopped,
+    /// The socket dropped without a close: the bot may resume.
+    Dropped,
+    /// The server closed it (code, and the reason of its error message).
+    Closed(u16, Option<String>),
+    /// Counted already (a decode error, a text frame, a failed connect).
+    Failed,
+}
+
+/// What a bot's inputs carry from one connection to the next: the
+/// behaviour and its random generator, the last sequence number sent (a
+/// resume carries on from it), and the tally of the measured window
+/// (`None` until the first welcome).
+struct Inputs {
+    behaviour: Box<dyn Behaviour>,
+    rng: Pcg32,
+    seq: u32,
+    tally: Option<InputTally>,
+    /// The network lab's up line: when what the bot sends leaves.
+    up: Option<DelayLine>,
+}
+
+/// What one bot keeps across its connections.
+struct Bot {
+    index: usize,
+    room: String,
+    name: String,
+    target: Arc<Target>,
+    shared: Arc<Shared>,
+    done: watch::Receiver<bool>,
+    live: Arc<AtomicU64>,
+    totals: BotTotals,
+    samples: Samples,
+    decoder: wire::Decoder,
+    last_snapshot: Option<Instant>,
+    pending: Arc<Mutex<PendingInputs>>,
+    /// Where the bot was last let in: where its resumes go.
+    entry: Option<Entered>,
+    /// The network lab's down line: when what the server sends is handled.
+    down: Option<DelayLine>,
+}
+
 /// Runs bot `index` until it is told to stop (`stop` turns true: it
 /// leaves, at the end of the run or earlier when the swarm churns), playing
 /// `behaviour`; returns what it counted in the measured window. Errors are
 /// counted in `shared`, never returned; a close after `stop` is the bot's
 /// own leave, not an error. `live` counts every snapshot the bot decodes,
 /// for the swarm's reports over time.
+///
+/// A socket that drops without a close (the network, not the server) is
+/// resumed: the bot reconnects with its welcome's resume token and the
+/// newest tick it holds, and carries on as the same player, its input
+/// sequence and its state where they were (counted in the report's
+/// `drops` and `resumes`). Without a token, or when the resume is
+/// refused, the drop is an error.
 pub async fn run(
     index: usize,
     room: String,
@@ -269,264 +422,351 @@ pub async fn run(
     done: watch::Receiver<bool>,
     live: Arc<AtomicU64>,
 ) -> BotTotals {
-    let stop = done.clone();
-    let stopping = move || *stop.borrow();
-    let name = format!("bot{index}");
     // The network lab: one delay line a direction, from the connect on.
-    let mut lab = target
-        .lab
-        .map(|settings| BotLab::new(settings, Instant::now(), target.seed, index));
-    let entry = enter(&target, &room, &name, lab.as_mut());
-    let (ws, welcome) = match tokio::time::timeout(target.connect_timeout, entry).await {
-        Ok(Ok(entered)) => entered,
-        Ok(Err(e)) => {
-            let kind = e.split(':').next().unwrap_or("connect").to_string();
-            shared.error(kind);
-            return BotTotals::default();
-        }
-        Err(_) => {
-            shared.error("connect timeout");
-            return BotTotals::default();
-        }
+    let connected = Instant::now();
+    let line = |direction| {
+        target
+            .lab
+            .map(|lab| DelayLine::for_bot(lab, connected, target.seed, index, direction))
     };
-    let (mut reader, writer) = ws.split(tokio::io::split);
-    reader.set_max_message_size(target.max_message_size);
-    let mut decoder = wire::Decoder::default();
-    if let Err(e) = decoder.on_message(&welcome) {
-        shared.error(format!("decode: {e}"));
-        return BotTotals::default();
-    }
-
-    let pending = Arc::new(Mutex::new(PendingInputs::default()));
-    let (ctrl_tx, ctrl_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(8);
-    let (schema_tx, schema_rx) = oneshot::channel::<Schema>();
-    let (up, down) = match lab {
-        Some(BotLab { up, down }) => (Some(up), Some(down)),
-        None => (None, None),
-    };
-
-    // Writer: once the schema is handed over, an input every 100 ms;
-    // control frames in between.
-    let writer = tokio::spawn(write(
-        Writer {
-            socket: writer,
-            ctrl: ctrl_rx,
-            done,
-            up: up.map(|line| Outbox {
-                line,
-                queue: VecDeque::new(),
-            }),
-        },
-        Arc::clone(&pending),
-        Arc::clone(&shared),
+    let (up, down) = (line(0), line(1));
+    let mut inputs = Inputs {
         behaviour,
-        bot_rng(target.seed, index),
-        schema_rx,
-    ));
-
-    // Reader: decode everything, measure in the window. The welcome came
-    // with the entry. With the network lab, each frame is handled when the
-    // lab's down line delivers it.
-    let totals = BotTotals {
-        welcomed: Some(Instant::now()),
-        ..BotTotals::default()
+        rng: bot_rng(target.seed, index),
+        seq: 0,
+        tally: None,
+        up,
     };
-    if let Some(schema) = decoder.schema() {
-        // The writer is gone only if its socket failed.
-        let _ = schema_tx.send(schema.clone());
-    }
-    shared.connected.fetch_add(1, Ordering::Relaxed);
-    let mut inbox = Inbox {
+    let mut bot = Bot {
         index,
-        shared: Arc::clone(&shared),
-        pending: Arc::clone(&pending),
+        room,
+        name: format!("bot{index}"),
+        target,
+        shared,
+        done,
         live,
+        totals: BotTotals::default(),
         samples: Samples::default(),
-        decoder,
+        decoder: wire::Decoder::default(),
         last_snapshot: None,
-        server_reason: None,
-        stopping: Box::new(stopping),
-        totals,
+        pending: Arc::new(Mutex::new(PendingInputs::default())),
+        entry: None,
+        down,
     };
-    match down {
-        None => loop {
-            let mut obliged = |frame: Frame<'_>| {
-                let msg = (frame.opcode, frame.payload.to_vec());
-                let tx = ctrl_tx.clone();
-                async move { tx.send(msg).await.map_err(|_| "writer gone") }
-            };
-            let flow = match reader.read_frame(&mut obliged).await {
-                Ok(frame) => inbox.on_frame(frame.opcode, &frame.payload, Instant::now()),
-                Err(e) => inbox.on_read_error(&e),
-            };
-            if let Flow::Stop = flow {
-                break;
-            }
-        },
-        Some(mut line) => {
-            // Frames are read as they come (control frames answered at
-            // once) and queued with their delivery time; this loop hands
-            // each over when it is due, in order.
-            let (tx, mut rx) =
-                mpsc::unbounded_channel::<(Instant, Result<(OpCode, Vec<u8>), WebSocketError>)>();
-            let obliged_tx = ctrl_tx.clone();
-            let read = tokio::spawn(async move {
-                loop {
-                    let mut obliged = |frame: Frame<'_>| {
-                        let msg = (frame.opcode, frame.payload.to_vec());
-                        let tx = obliged_tx.clone();
-                        async move { tx.send(msg).await.map_err(|_| "writer gone") }
-                    };
-                    let read = reader
-                        .read_frame(&mut obliged)
-                        .await
-                        .map(|frame| (frame.opcode, frame.payload.to_vec()));
-                    let failed = read.is_err();
-                    if tx.send((line.delivery_time(Instant::now()), read)).is_err() || failed {
-                        break;
-                    }
-                }
-            });
-            while let Some((at, read)) = rx.recv().await {
-                tokio::time::sleep_until(at).await;
-                let flow = match read {
-                    Ok((opcode, payload)) => inbox.on_frame(opcode, &payload, Instant::now()),
-                    Err(e) => inbox.on_read_error(&e),
-                };
-                if let Flow::Stop = flow {
-                    break;
-                }
-            }
-            read.abort();
+    let mut resume: Option<Resume> = None;
+    let mut tally = None;
+    loop {
+        let (ended, back) = bot.connection(resume.as_ref(), inputs).await;
+        // Without its inputs back (a writer that hung), the bot ends.
+        let Some(back) = back else {
+            break;
+        };
+        tally = back.tally.as_ref().map(InputTally::counts);
+        inputs = back;
+        if bot.stopping() {
+            break;
         }
+        resume = match (ended, resume) {
+            (Ended::Dropped, _) => match bot.decoder.resume_token() {
+                Some(token) => {
+                    bot.shared.drops.fetch_add(1, Ordering::Relaxed);
+                    Some(Resume {
+                        token: token.to_owned(),
+                        since: bot.decoder.latest_tick(),
+                        in_use: 0,
+                    })
+                }
+                None => {
+                    bot.shared.error("dropped");
+                    None
+                }
+            },
+            (Ended::Closed(code, reason), Some(mut tried)) if code == RESUME_REFUSED => {
+                let reason = reason.unwrap_or_default();
+                if reason.contains("in use") && tried.in_use < MAX_IN_USE_RETRIES {
+                    tried.in_use += 1;
+                    Some(tried)
+                } else {
+                    tracing::debug!(bot = index, %reason, "resume refused");
+                    bot.shared.error("resume refused");
+                    None
+                }
+            }
+            (Ended::Closed(code, reason), _) => {
+                bot.shared.error(format!("closed {code}"));
+                if let Some(reason) = reason {
+                    tracing::debug!(bot = index, code, %reason, "server closed the socket");
+                }
+                None
+            }
+            (Ended::Stopped | Ended::Failed, _) => None,
+        };
+        if resume.is_none() {
+            break;
+        }
+        tokio::time::sleep(RESUME_PAUSE).await;
     }
-    let Inbox {
-        mut totals,
+    let Bot {
+        shared,
         mut samples,
+        mut totals,
         ..
-    } = inbox;
+    } = bot;
     shared.flush(index, &mut samples);
-    shared.connected.fetch_sub(1, Ordering::Relaxed);
-    drop(ctrl_tx);
-    let writer_result = tokio::time::timeout(Duration::from_secs(2), writer).await;
-    totals.inputs = match writer_result {
-        Ok(Ok(n)) => n,
-        _ => InputCounts::default(),
-    };
+    totals.inputs = tally.unwrap_or_default();
     totals
 }
 
-/// Whether the reader goes on.
-enum Flow {
-    Go,
-    Stop,
-}
+/// The close code of a refused resume (the protocol's error 4008).
+const RESUME_REFUSED: u16 = 4008;
 
-/// What a bot's reader keeps: it decodes every frame it is handed and
-/// measures in the window.
-struct Inbox {
-    index: usize,
-    shared: Arc<Shared>,
-    pending: Arc<Mutex<PendingInputs>>,
-    /// Snapshots decoded, for the reports over time.
-    live: Arc<AtomicU64>,
-    totals: BotTotals,
-    samples: Samples,
-    decoder: wire::Decoder,
-    last_snapshot: Option<Instant>,
-    /// The server's error message (or redirect), if it explained a close.
-    server_reason: Option<String>,
-    /// Whether the bot was told to leave.
-    stopping: Box<dyn Fn() -> bool + Send>,
-}
-
-impl Inbox {
-    /// A read failed: counted as an error unless the run or the bot is over.
-    fn on_read_error(&mut self, e: &WebSocketError) -> Flow {
-        if self.shared.phase() != Phase::Done && !(self.stopping)() {
-            self.shared.error(match e {
-                WebSocketError::UnexpectedEOF => "dropped".to_string(),
-                WebSocketError::FrameTooLarge => "frame too large".to_string(),
-                other => format!("read: {other}"),
-            });
-        }
-        Flow::Stop
+impl Bot {
+    /// Whether the bot was told to stop or the run is over.
+    fn stopping(&self) -> bool {
+        *self.done.borrow() || self.shared.phase() == Phase::Done
     }
 
-    /// One frame from the server, handled at `now`.
-    fn on_frame(&mut self, opcode: OpCode, payload: &[u8], now: Instant) -> Flow {
-        let shared = &self.shared;
+    /// Opens one connection (a join, or with `resume` the held seat back)
+    /// and plays it to its end; gives `inputs` back for the next.
+    async fn connection(
+        &mut self,
+        resume: Option<&Resume>,
+        mut inputs: Inputs,
+    ) -> (Ended, Option<Inputs>) {
+        let (target, room, name, entry) = (&self.target, &self.room, &self.name, &self.entry);
+        let lab = match (self.down.as_mut(), inputs.up.as_mut()) {
+            (Some(down), Some(up)) => Some((down, up)),
+            _ => None,
+        };
+        let entering = async {
+            match (resume, entry) {
+                (Some(r), Some(entry)) => resume_at(target, entry, &r.token, r.since, lab).await,
+                _ => enter_at(target, room, name, lab).await,
+            }
+        };
+        let (ws, welcome, entry) =
+            match tokio::time::timeout(self.target.connect_timeout, entering).await {
+                Ok(Ok(entered)) => entered,
+                // A refused resume: the caller decides (an "in use" is
+                // tried again).
+                Ok(Err(e)) if resume.is_some() && e.starts_with("closed 4008") => {
+                    return (Ended::Closed(RESUME_REFUSED, Some(e)), Some(inputs));
+                }
+                Ok(Err(e)) => {
+                    let kind = e.split(':').next().unwrap_or("connect").to_string();
+                    self.shared.error(kind);
+                    return (Ended::Failed, Some(inputs));
+                }
+                Err(_) => {
+                    self.shared.error("connect timeout");
+                    return (Ended::Failed, Some(inputs));
+                }
+            };
+        if let Err(e) = self.decoder.on_message(&welcome) {
+            self.shared.error(format!("decode: {e}"));
+            return (Ended::Failed, Some(inputs));
+        }
+        self.entry = Some(entry);
+        self.totals.welcomed.get_or_insert(Instant::now());
+        self.shared.connected.fetch_add(1, Ordering::Relaxed);
+        if resume.is_some() {
+            self.shared.resumes.fetch_add(1, Ordering::Relaxed);
+        }
+        let (reader, writer) = ws.split(tokio::io::split);
+        let (ctrl_tx, ctrl_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(8);
+        let (schema_tx, schema_rx) = oneshot::channel::<Schema>();
+        if let Some(schema) = self.decoder.schema() {
+            // The writer is gone only if its socket failed.
+            let _ = schema_tx.send(schema.clone());
+        }
+        // Writer: an input every 100 ms; control frames in between.
+        let writer = tokio::spawn(write(
+            Writer {
+                socket: writer,
+                ctrl: ctrl_rx,
+                done: self.done.clone(),
+            },
+            Arc::clone(&self.pending),
+            Arc::clone(&self.shared),
+            inputs,
+            schema_rx,
+        ));
+        let ended = self.read(reader, ctrl_tx).await;
+        self.shared.connected.fetch_sub(1, Ordering::Relaxed);
+        // The writer stops once its socket is closed or its control channel
+        // (dropped by the reader) ends.
+        let inputs = tokio::time::timeout(Duration::from_secs(2), writer)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        (ended, inputs)
+    }
+
+    /// The reader: decodes everything and measures in the window, until the
+    /// connection ends. Returns how. With the network lab, frames are read
+    /// as they come (control frames answered at once) and each is handled
+    /// when the lab's down line delivers it, in order.
+    async fn read(
+        &mut self,
+        mut reader: fastwebsockets::WebSocketRead<tokio::io::ReadHalf<Upgraded>>,
+        ctrl_tx: mpsc::Sender<(OpCode, Vec<u8>)>,
+    ) -> Ended {
+        reader.set_max_message_size(self.target.max_message_size);
+        let mut server_reason: Option<String> = None;
+        if self.down.is_none() {
+            loop {
+                let mut obliged = |frame: Frame<'_>| {
+                    let msg = (frame.opcode, frame.payload.to_vec());
+                    let tx = ctrl_tx.clone();
+                    async move { tx.send(msg).await.map_err(|_| "writer gone") }
+                };
+                let ended = match reader.read_frame(&mut obliged).await {
+                    Ok(frame) => self.on_frame(frame.opcode, &frame.payload, &mut server_reason),
+                    Err(e) => Some(self.on_read_error(e)),
+                };
+                if let Some(ended) = ended {
+                    return ended;
+                }
+            }
+        }
+        type Read = (Instant, Result<(OpCode, Vec<u8>), WebSocketError>);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Read>();
+        let reading = tokio::spawn(async move {
+            loop {
+                let mut obliged = |frame: Frame<'_>| {
+                    let msg = (frame.opcode, frame.payload.to_vec());
+                    let tx = ctrl_tx.clone();
+                    async move { tx.send(msg).await.map_err(|_| "writer gone") }
+                };
+                let read = reader
+                    .read_frame(&mut obliged)
+                    .await
+                    .map(|frame| (frame.opcode, frame.payload.to_vec()));
+                let failed = read.is_err();
+                if tx.send((Instant::now(), read)).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let ended = loop {
+            let Some((arrived, read)) = rx.recv().await else {
+                break Ended::Dropped;
+            };
+            if let Some(line) = self.down.as_mut() {
+                tokio::time::sleep_until(line.delivery_time(arrived)).await;
+            }
+            let ended = match read {
+                Ok((opcode, payload)) => self.on_frame(opcode, &payload, &mut server_reason),
+                Err(e) => Some(self.on_read_error(e)),
+            };
+            if let Some(ended) = ended {
+                break ended;
+            }
+        };
+        reading.abort();
+        ended
+    }
+
+    /// A read failed: how the connection ended.
+    fn on_read_error(&self, e: WebSocketError) -> Ended {
+        if self.stopping() {
+            return Ended::Stopped;
+        }
+        match e {
+            WebSocketError::UnexpectedEOF
+            | WebSocketError::ConnectionClosed
+            | WebSocketError::IoError(_) => Ended::Dropped,
+            WebSocketError::FrameTooLarge => {
+                self.shared.error("frame too large");
+                Ended::Failed
+            }
+            other => {
+                self.shared.error(format!("read: {other}"));
+                Ended::Failed
+            }
+        }
+    }
+
+    /// One frame from the server, handled now; `Some` when the connection
+    /// ended with it. `server_reason` keeps what the server said before a
+    /// close.
+    fn on_frame(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        server_reason: &mut Option<String>,
+    ) -> Option<Ended> {
         match opcode {
             OpCode::Binary => {
+                let now = Instant::now();
                 let len = payload.len();
                 match self.decoder.on_message(payload) {
                     Ok(Incoming::Welcome) => {
-                        shared.error("a second welcome");
-                        return Flow::Stop;
+                        self.shared.error("a second welcome");
+                        return Some(Ended::Failed);
                     }
                     Ok(Incoming::Snapshot { last_input }) => {
-                        shared.snapshots_total.fetch_add(1, Ordering::Relaxed);
-                        self.live.fetch_add(1, Ordering::Relaxed);
-                        if shared.phase() == Phase::Measuring && !(self.stopping)() {
-                            let totals = &mut self.totals;
-                            totals.snapshots += 1;
-                            totals.payload_bytes += len as u64;
-                            totals.wire_bytes +=
-                                (len + tickwire_protocol::server_frame_header_bytes(len)) as u64;
-                            if let Some(prev) = self.last_snapshot {
-                                let gap = now.saturating_duration_since(prev).as_micros();
-                                self.samples
-                                    .gaps_us
-                                    .push(gap.min(u128::from(u32::MAX)) as u32);
-                            }
-                            if let Some(acked) = last_input {
-                                self.pending.lock().acknowledge(
-                                    acked,
-                                    now,
-                                    &mut self.samples.rtts_us,
-                                );
-                            }
-                            if self.samples.full() {
-                                shared.flush(self.index, &mut self.samples);
-                            }
-                        } else if let Some(acked) = last_input {
-                            let mut discard = Vec::new();
-                            self.pending.lock().acknowledge(acked, now, &mut discard);
-                        }
-                        self.last_snapshot = Some(now);
+                        self.snapshot(now, len, last_input, self.index);
                     }
                     Ok(Incoming::Other) => {}
-                    // A room the cluster moved: the close that follows is
-                    // the error (a bot follows redirects only on entry).
+                    // A room the cluster moved: the close that follows
+                    // is the error (a bot follows redirects only on
+                    // entry).
                     Ok(Incoming::Redirect(to)) => {
-                        self.server_reason =
-                            Some(format!("redirected to {} ({})", to.url, to.room));
+                        *server_reason = Some(format!("redirected to {} ({})", to.url, to.room));
                     }
                     // The close that follows is the error; keep its reason.
-                    Ok(Incoming::ServerError(reason)) => self.server_reason = Some(reason),
+                    Ok(Incoming::ServerError(reason)) => *server_reason = Some(reason),
                     Err(e) => {
-                        shared.error(format!("decode: {e}"));
-                        return Flow::Stop;
+                        self.shared.error(format!("decode: {e}"));
+                        return Some(Ended::Failed);
                     }
                 }
             }
             OpCode::Close => {
-                if shared.phase() != Phase::Done && !(self.stopping)() {
-                    let code = close_code(payload);
-                    shared.error(format!("closed {code}"));
-                    if let Some(reason) = self.server_reason.take() {
-                        tracing::debug!(bot = self.index, code, %reason, "server closed the socket");
-                    }
+                if self.stopping() {
+                    return Some(Ended::Stopped);
                 }
-                return Flow::Stop;
+                return Some(Ended::Closed(close_code(payload), server_reason.take()));
             }
             OpCode::Text => {
-                shared.error("text frame");
-                return Flow::Stop;
+                self.shared.error("text frame");
+                return Some(Ended::Failed);
             }
             _ => {}
         }
-        Flow::Go
+        None
+    }
+
+    /// Counts a decoded snapshot (in the window), and matches the inputs it
+    /// acknowledges.
+    fn snapshot(&mut self, now: Instant, len: usize, last_input: Option<u32>, shard: usize) {
+        self.shared.snapshots_total.fetch_add(1, Ordering::Relaxed);
+        self.live.fetch_add(1, Ordering::Relaxed);
+        if self.shared.phase() == Phase::Measuring && !*self.done.borrow() {
+            let totals = &mut self.totals;
+            totals.snapshots += 1;
+            totals.payload_bytes += len as u64;
+            totals.wire_bytes += (len + tickwire_protocol::server_frame_header_bytes(len)) as u64;
+            if let Some(prev) = self.last_snapshot {
+                let gap = now.saturating_duration_since(prev).as_micros();
+                self.samples
+                    .gaps_us
+                    .push(gap.min(u128::from(u32::MAX)) as u32);
+            }
+            if let Some(acked) = last_input {
+                self.pending
+                    .lock()
+                    .acknowledge(acked, now, &mut self.samples.rtts_us);
+            }
+            if self.samples.full() {
+                self.shared.flush(shard, &mut self.samples);
+            }
+        } else if let Some(acked) = last_input {
+            let mut discard = Vec::new();
+            self.pending.lock().acknowledge(acked, now, &mut discard);
+        }
+        self.last_snapshot = Some(now);
     }
 }
 
@@ -537,23 +777,6 @@ struct Writer {
     ctrl: mpsc::Receiver<(OpCode, Vec<u8>)>,
     /// Flips when the run is over.
     done: watch::Receiver<bool>,
-    /// With the network lab: the messages on their way up.
-    up: Option<Outbox>,
-}
-
-/// The network lab's up line of a bot: the messages handed over, each with
-/// the time it leaves, in order.
-struct Outbox {
-    line: DelayLine,
-    queue: VecDeque<(Instant, Vec<u8>)>,
-}
-
-/// Returns at `at`, or never without one.
-async fn until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// What the writer does next after a control frame or the end of the run.
@@ -563,47 +786,6 @@ enum Next {
 }
 
 impl Writer {
-    /// Sends a binary message: at once, or, with the network lab, when its
-    /// up line delivers it. An error means the socket failed.
-    async fn send(&mut self, msg: Vec<u8>) -> Result<(), WebSocketError> {
-        match &mut self.up {
-            None => {
-                self.socket
-                    .write_frame(Frame::binary(Payload::Owned(msg)))
-                    .await
-            }
-            Some(out) => {
-                let at = out.line.delivery_time(Instant::now());
-                out.queue.push_back((at, msg));
-                Ok(())
-            }
-        }
-    }
-
-    /// When the next message of the lab's up line leaves; `None` without
-    /// one.
-    fn next_due(&self) -> Option<Instant> {
-        self.up.as_ref()?.queue.front().map(|(at, _)| *at)
-    }
-
-    /// Sends every message of the lab's up line that is due, in order.
-    async fn send_due(&mut self) -> Result<(), WebSocketError> {
-        let now = Instant::now();
-        while let Some(out) = self.up.as_mut() {
-            match out.queue.front() {
-                Some((at, _)) if *at <= now => {}
-                _ => break,
-            }
-            let Some((_, msg)) = out.queue.pop_front() else {
-                break;
-            };
-            self.socket
-                .write_frame(Frame::binary(Payload::Owned(msg)))
-                .await?;
-        }
-        Ok(())
-    }
-
     /// Sends one frame the reader is obliged to answer.
     async fn forward(&mut self, ctrl: Option<(OpCode, Vec<u8>)>) -> Next {
         let Some((opcode, payload)) = ctrl else {
@@ -629,58 +811,62 @@ impl Writer {
     }
 }
 
-/// The writer task: once the reader has the welcome's schema, the
-/// behaviour's inputs every 100 ms, each checked against the
-/// schema. Returns the inputs it sent in the measured window.
+/// The writer task: once the reader has handed over the welcome's schema
+/// (the join went out on entry), the behaviour's inputs every 100 ms, each
+/// checked against the schema, numbered on from `inputs.seq`. Gives
+/// `inputs` back, with the inputs it sent in the measured window counted.
 async fn write(
     mut w: Writer,
     pending: Arc<Mutex<PendingInputs>>,
     shared: Arc<Shared>,
-    mut behaviour: Box<dyn Behaviour>,
-    mut rng: Pcg32,
+    mut inputs: Inputs,
     mut schema_rx: oneshot::Receiver<Schema>,
-) -> InputCounts {
-    // The join went out on entry. Wait for the welcome's schema: the
-    // behaviour needs the declared input.
+) -> Inputs {
+    // Wait for the welcome: the behaviour needs the declared input.
     let schema = loop {
         tokio::select! {
             schema = &mut schema_rx => match schema {
                 Ok(schema) => break schema,
                 // The reader stopped before the welcome: it counted why.
-                Err(_) => return InputCounts::default(),
+                Err(_) => return inputs,
             },
             ctrl = w.ctrl.recv() => {
                 if let Next::Stop = w.forward(ctrl).await {
-                    return InputCounts::default();
+                    return inputs;
                 }
             }
             () = stopped(&mut w.done) => {
                 w.close("run over").await;
-                return InputCounts::default();
+                return inputs;
             }
         }
     };
-    if let Err(e) = behaviour.start(&schema.game, &schema.input) {
-        shared.fail(e.to_string());
-        w.close("behaviour").await;
-        return InputCounts::default();
+    if inputs.tally.is_none() {
+        // The first welcome; a resume's carries on with the same game.
+        if let Err(e) = inputs.behaviour.start(&schema.game, &schema.input) {
+            shared.fail(e.to_string());
+            w.close("behaviour").await;
+            return inputs;
+        }
+        inputs.tally = Some(InputTally::new(&schema.input));
     }
-    let mut tally = InputTally::new(&schema.input);
     let mut ticker = tokio::time::interval(INPUT_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seq = 0u32;
+    // With the network lab: the inputs on their way up, each with the time
+    // it leaves, in order (lost with the socket, as on a real link).
+    let mut queue: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
     loop {
-        let due = w.next_due();
+        let due = queue.front().map(|(at, _)| *at);
         tokio::select! {
             () = until(due) => {
-                if w.send_due().await.is_err() {
+                if send_due(&mut w, &mut queue).await.is_err() {
                     break;
                 }
             }
             _ = ticker.tick() => {
-                let values = behaviour.next(&mut Tick { index: u64::from(seq), rng: &mut rng });
-                seq += 1;
-                let input = PlayerInput { seq, values };
+                let Inputs { behaviour, rng, seq, tally, up } = &mut inputs;
+                let values = behaviour.next(&mut Tick { index: u64::from(*seq), rng });
+                let input = PlayerInput { seq: *seq + 1, values };
                 if let Err(e) = schema.check_input(&input) {
                     shared.fail(format!(
                         "behaviour `{}` made an input game `{}` refuses: {e}",
@@ -690,13 +876,24 @@ async fn write(
                     w.close("behaviour").await;
                     break;
                 }
-                let msg = wire::input(seq, &values);
-                pending.lock().sent(seq, Instant::now());
-                if w.send(msg).await.is_err() {
+                *seq += 1;
+                let msg = wire::input(*seq, &values);
+                let now = Instant::now();
+                pending.lock().sent(*seq, now);
+                let sent = match up {
+                    Some(line) => {
+                        queue.push_back((line.delivery_time(now), msg));
+                        Ok(())
+                    }
+                    None => w.socket.write_frame(Frame::binary(Payload::Owned(msg))).await,
+                };
+                if sent.is_err() {
                     break;
                 }
                 if shared.phase() == Phase::Measuring && !*w.done.borrow() {
-                    tally.count(&values);
+                    if let Some(tally) = tally {
+                        tally.count(&values);
+                    }
                 }
             }
             ctrl = w.ctrl.recv() => {
@@ -710,7 +907,32 @@ async fn write(
             }
         }
     }
-    tally.counts()
+    inputs
+}
+
+/// Returns at `at`, or never without one.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends every queued message that is due, in order.
+async fn send_due(
+    w: &mut Writer,
+    queue: &mut VecDeque<(Instant, Vec<u8>)>,
+) -> Result<(), WebSocketError> {
+    let now = Instant::now();
+    while queue.front().is_some_and(|(at, _)| *at <= now) {
+        let Some((_, msg)) = queue.pop_front() else {
+            break;
+        };
+        w.socket
+            .write_frame(Frame::binary(Payload::Owned(msg)))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Returns once the bot is told to stop (or its sender is gone).
@@ -752,6 +974,14 @@ mod tests {
         assert_eq!(
             t.uri_for("r", "n"),
             "http://127.0.0.1:9000/ws?token=x&room=r&name=n"
+        );
+        let entry = Entered {
+            addr: t.addr.clone(),
+            uri: "http://127.0.0.1:9000/ws?token=x&room=r&name=n&seat=s.1".into(),
+        };
+        assert_eq!(
+            entry.resume_uri("a.b", Some(7)),
+            "http://127.0.0.1:9000/ws?token=x&room=r&name=n&resume=a.b&since=7"
         );
         assert!(Target::from_url("wss://x/ws").is_err());
         assert!(Target::from_url("nonsense").is_err());

@@ -61,26 +61,6 @@ impl LabSettings {
     }
 }
 
-/// A bot's two delay lines: what it sends, and what it receives.
-#[derive(Debug)]
-pub struct BotLab {
-    /// The bot to the server.
-    pub up: DelayLine,
-    /// The server to the bot.
-    pub down: DelayLine,
-}
-
-impl BotLab {
-    /// Bot `index`'s lines, from `origin` (its connect), seeded from the
-    /// run's seed.
-    pub fn new(settings: LabSettings, origin: Instant, seed: u64, index: usize) -> Self {
-        Self {
-            up: DelayLine::for_bot(settings, origin, seed, index, 0),
-            down: DelayLine::for_bot(settings, origin, seed, index, 1),
-        }
-    }
-}
-
 /// One direction of one bot's link: when each message handed over is
 /// delivered.
 #[derive(Debug)]

@@ -54,6 +54,11 @@ pub struct Report {
     pub leaves: u64,
     /// Bots started over the run, churn's included.
     pub bots_started: usize,
+    /// Sockets dropped without a close that the bots tried to resume.
+    pub drops: u64,
+    /// Of those, held seats taken back (a resume refused, or a drop
+    /// without a token, is an error instead).
+    pub resumes: u64,
     /// Errors: refused or dropped connections, decode failures, closes.
     pub errors: u64,
     /// Errors by kind.
@@ -152,7 +157,7 @@ impl Report {
         } else {
             format!("{} in {} room(s)", self.bots, self.rooms)
         };
-        let rows: [(&str, String); 14] = [
+        let rows: [(&str, String); 15] = [
             ("bots", bots),
             (
                 "churn",
@@ -186,6 +191,10 @@ impl Report {
                 ),
             ),
             ("inputs sent", self.input_summary()),
+            (
+                "dropped sockets",
+                format!("{}, {} resumed", self.drops, self.resumes),
+            ),
             ("errors", self.error_summary()),
             ("swarm cpu", format!("{:.2} cores", self.swarm_cpu)),
             ("verdict", self.verdict()),
@@ -261,6 +270,8 @@ mod tests {
             joins: 0,
             leaves: 0,
             bots_started: 10,
+            drops: 2,
+            resumes: 2,
             errors: 0,
             errors_by_kind: BTreeMap::new(),
             swarm_cpu: 0.1,
@@ -319,6 +330,11 @@ mod tests {
         assert!(line.contains("3000"), "{line}");
         assert!(line.contains("behaviour random"), "{line}");
         assert!(line.contains("buttons.fire 1000"), "{line}");
+        let line = table
+            .lines()
+            .find(|l| l.contains("dropped sockets"))
+            .unwrap_or_default();
+        assert!(line.contains("2, 2 resumed"), "{line}");
     }
 
     #[test]
@@ -343,6 +359,8 @@ mod tests {
             "joins",
             "leaves",
             "bots_started",
+            "drops",
+            "resumes",
             "errors",
             "holds",
             "swarm_cpu",

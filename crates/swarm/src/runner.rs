@@ -533,6 +533,8 @@ pub fn summarize(
         joins: churn.joins,
         leaves: churn.leaves,
         bots_started: churn.bots_started,
+        drops: shared.drops.load(Ordering::Relaxed),
+        resumes: shared.resumes.load(Ordering::Relaxed),
         errors: shared.errors.load(Ordering::Relaxed),
         errors_by_kind: shared.errors_by_kind(),
         swarm_cpu,

@@ -39,6 +39,11 @@ pub struct Shared {
     pub snapshots_total: AtomicU64,
     /// Errors of any kind since the start.
     pub errors: AtomicU64,
+    /// Sockets that dropped without a close while the bot had a resume
+    /// token (so it tried to resume).
+    pub drops: AtomicU64,
+    /// Held seats the bots took back after a drop.
+    pub resumes: AtomicU64,
     errors_by_kind: Mutex<BTreeMap<String, u64>>,
     /// The first error that stops the whole run (a behaviour that cannot
     /// drive the game).
@@ -69,6 +74,8 @@ impl Shared {
             connected: AtomicU64::new(0),
             snapshots_total: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            drops: AtomicU64::new(0),
+            resumes: AtomicU64::new(0),
             errors_by_kind: Mutex::new(BTreeMap::new()),
             fatal: watch::Sender::new(None),
             gaps: (0..SHARDS).map(|_| hist()).collect(),

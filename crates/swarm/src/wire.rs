@@ -17,7 +17,7 @@ const BOT_STATES: usize = 1;
 
 /// The bot's first message: the version check.
 pub fn join() -> Vec<u8> {
-    ClientMessage::join(0, None).to_bytes()
+    ClientMessage::join(0).to_bytes()
 }
 
 /// Input `seq` with these values (in the game's declaration order).
@@ -32,7 +32,8 @@ pub fn input(seq: u32, values: &Values) -> Vec<u8> {
 /// What a decoded message meant to the bot.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming {
-    /// The welcome: the bot now knows the schema ([`Decoder::schema`]).
+    /// The welcome: the bot now knows the schema ([`Decoder::schema`]) and
+    /// its resume token ([`Decoder::resume_token`]).
     Welcome,
     /// A snapshot, applied to its baseline.
     Snapshot {
@@ -88,17 +89,31 @@ pub fn before_welcome(bytes: &[u8]) -> Result<BeforeWelcome, String> {
     }
 }
 
-/// Decodes server messages and applies snapshots, like a real client.
+/// Decodes server messages and applies snapshots, like a real client. It
+/// lives as long as the bot, across the connections of its resumes: what
+/// it holds is what a resume's first delta is against.
 #[derive(Debug, Default)]
 pub struct Decoder {
     state: Option<ClientState>,
     limits: Limits,
+    /// The newest welcome's resume token ('' when the server holds no seats).
+    resume: String,
 }
 
 impl Decoder {
     /// The schema of the welcome, once it came.
     pub fn schema(&self) -> Option<&Schema> {
         self.state.as_ref().map(ClientState::schema)
+    }
+
+    /// The newest welcome's resume token, if the server gave one.
+    pub fn resume_token(&self) -> Option<&str> {
+        Some(self.resume.as_str()).filter(|t| !t.is_empty())
+    }
+
+    /// The newest tick the bot holds, to name when it resumes.
+    pub fn latest_tick(&self) -> Option<u32> {
+        self.state.as_ref().and_then(ClientState::latest_tick)
     }
 
     /// Decodes one message. Snapshots are applied to the bot's state, so a
@@ -119,9 +134,14 @@ impl Decoder {
         let schema = self.state.as_ref().map(ClientState::schema);
         match ServerMessage::decode(bytes, schema, &self.limits).map_err(|e| e.to_string())? {
             ServerMessage::Welcome(welcome) => {
-                let state = ClientState::with_capacity(welcome.schema, BOT_STATES, self.limits)
-                    .map_err(|e| e.to_string())?;
-                self.state = Some(state);
+                self.resume = welcome.resume;
+                // A welcome of the same game (a resume) keeps what the bot
+                // holds: the server's first delta is against it.
+                if self.schema() != Some(&welcome.schema) {
+                    let state = ClientState::with_capacity(welcome.schema, BOT_STATES, self.limits)
+                        .map_err(|e| e.to_string())?;
+                    self.state = Some(state);
+                }
                 Ok(Incoming::Welcome)
             }
             ServerMessage::Snapshot(_) => Err("snapshot before the welcome".to_string()),
@@ -155,10 +175,69 @@ mod tests {
 
     #[test]
     fn join_is_a_join_of_this_protocol_version() {
-        assert_eq!(
-            ClientMessage::decode(&join()),
-            Ok(ClientMessage::join(0, None))
+        assert_eq!(ClientMessage::decode(&join()), Ok(ClientMessage::join(0)));
+    }
+
+    #[test]
+    fn a_welcome_of_the_same_game_keeps_the_state_and_the_newest_token() {
+        use tickwire_protocol::{ServerMessage, Welcome};
+        use tickwire_types::{FieldDecl, KindDecl, NetId, PlayerId, Quantization};
+        let schema = Schema::new(
+            "g",
+            vec![KindDecl {
+                id: 0,
+                name: "dot".into(),
+                fields: vec![FieldDecl {
+                    id: 0,
+                    name: "x".into(),
+                    quant: Quantization::Int { min: 0, max: 9 },
+                }],
+            }],
+            vec![],
+            vec![],
         );
+        let welcome = |resume: &str| {
+            ServerMessage::Welcome(Welcome {
+                protocol_version: tickwire_protocol::PROTOCOL_VERSION,
+                player: PlayerId(1),
+                avatar: NetId(1),
+                room: "r".into(),
+                tick_rate: 30,
+                tick: 0,
+                schema: schema.clone(),
+                schema_hash: schema.hash(),
+                roster: vec![],
+                constants: vec![],
+                spectator: false,
+                following: None,
+                resume: resume.into(),
+            })
+            .to_bytes(&schema)
+            .unwrap_or_default()
+        };
+        let mut d = Decoder::default();
+        assert_eq!(d.on_message(&welcome("")), Ok(Incoming::Welcome));
+        assert_eq!(d.resume_token(), None, "no token: no seat held");
+        assert_eq!(d.on_message(&welcome("t.1")), Ok(Incoming::Welcome));
+        assert_eq!(d.resume_token(), Some("t.1"));
+        let full = ServerMessage::Snapshot(tickwire_protocol::Snapshot {
+            last_input: None,
+            body: tickwire_protocol::SnapshotBody {
+                tick: 5,
+                ..Default::default()
+            },
+        })
+        .to_bytes(&schema)
+        .unwrap_or_default();
+        assert!(d.on_message(&full).is_ok());
+        assert_eq!(d.latest_tick(), Some(5));
+        assert_eq!(d.on_message(&welcome("t.2")), Ok(Incoming::Welcome));
+        assert_eq!(
+            d.latest_tick(),
+            Some(5),
+            "a resume keeps what the bot holds"
+        );
+        assert_eq!(d.resume_token(), Some("t.2"));
     }
 
     #[test]

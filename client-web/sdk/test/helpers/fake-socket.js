@@ -5,6 +5,13 @@ import { readFileSync } from 'node:fs';
 
 import { decodeClientMessage } from '../../protocol.js';
 
+/** A server's error message (tag 4): `code`, then `reason` as a string. */
+export function encodeServerError(code, reason) {
+  const text = new TextEncoder().encode(reason);
+  if (text.length >= 251) throw new RangeError('a short reason only');
+  return Uint8Array.from([4, 251, code & 0xff, code >> 8, text.length, ...text]);
+}
+
 /** The golden vector `name` (`crates/protocol/golden/<name>.bin`). */
 export const golden = (name) =>
   new Uint8Array(readFileSync(new URL(`../../../../crates/protocol/golden/${name}.bin`, import.meta.url)));

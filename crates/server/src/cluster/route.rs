@@ -158,6 +158,8 @@ pub(crate) async fn serve(
         name,
         identity,
         watch,
+        since,
+        resume,
     } = request;
     let (message, code, reason) = match cluster.decide(room, name, seat).await {
         Decision::Local { room, name } => {
@@ -166,6 +168,8 @@ pub(crate) async fn serve(
                 name,
                 identity,
                 watch,
+                since,
+                resume,
             };
             return session::run(ws, shared, request).await;
         }

@@ -25,8 +25,13 @@ pub struct RoomInfo {
     pub tick_rate: u32,
     /// Hash of the game's schema (for checking a client's join).
     pub schema_hash: u64,
-    /// Players in the simulation now.
+    /// The room's match: drawn when the room opened, never reused; resume
+    /// tokens name it, so none outlives its match.
+    pub match_id: u64,
+    /// Players in the simulation now, held seats included.
     pub players: AtomicUsize,
+    /// Seats held now for players whose connection dropped.
+    pub held: AtomicUsize,
     /// The last completed tick.
     pub tick: AtomicU64,
     /// Tick time per phase.
@@ -57,6 +62,8 @@ pub struct PlayerSummary {
     pub outbox_high_water: u64,
     /// Tick of the last snapshot written to its socket.
     pub baseline_tick: Option<u64>,
+    /// Its connection dropped and its seat is held for its resume.
+    pub held: bool,
 }
 
 /// One room as `/api/rooms` shows it.
@@ -66,8 +73,10 @@ pub struct RoomSummary {
     pub room: String,
     /// The game.
     pub game: String,
-    /// Players now.
+    /// Players now, held seats included.
     pub players: usize,
+    /// Of those, seats held for players whose connection dropped.
+    pub held: usize,
     /// Player limit.
     pub max_players: usize,
     /// Last completed tick.
@@ -106,6 +115,7 @@ impl RoomInfo {
                     outbox_pending: link.outbox.pending(),
                     outbox_high_water: link.outbox.high_water(),
                     baseline_tick: link.outbox.written_tick(),
+                    held: link.is_held(),
                 })
                 .collect()
         });
@@ -113,6 +123,7 @@ impl RoomInfo {
             room: self.name.clone(),
             game: self.game.clone(),
             players: self.players.load(Ordering::Relaxed),
+            held: self.held.load(Ordering::Relaxed),
             max_players: self.max_players,
             tick: self.tick.load(Ordering::Relaxed),
             tick_rate: self.tick_rate,

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -221,6 +222,9 @@ pub struct PlayerLink {
     inputs: Mutex<VecDeque<PlayerInput>>,
     /// To the player's writer task.
     pub control: ControlQueue,
+    /// The connection dropped and the player's seat is held for its
+    /// resume (which comes with a new link).
+    held: AtomicBool,
     /// The player's avatar, once the room let it in (spectators follow it).
     avatar: OnceLock<NetId>,
 }
@@ -235,8 +239,30 @@ impl PlayerLink {
             outbox: Outbox::new(),
             inputs: Mutex::new(VecDeque::with_capacity(INPUT_QUEUE)),
             control: ControlQueue::default(),
+            held: AtomicBool::new(false),
             avatar: OnceLock::new(),
         }
+    }
+
+    /// A link for the resume of the player of `old`: its name, identity
+    /// and avatar, nothing queued.
+    pub(super) fn resuming(old: &Self) -> Self {
+        let link = Self::new(old.requested.clone()).with_identity(old.identity.clone());
+        link.set_name(old.name().to_owned());
+        if let Some(avatar) = old.avatar() {
+            link.set_avatar(avatar);
+        }
+        link
+    }
+
+    /// Whether the connection dropped and the seat is held.
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Marks the connection dropped and the seat held, or not.
+    pub(super) fn set_held(&self, held: bool) {
+        self.held.store(held, Ordering::Relaxed);
     }
 
     /// The name the player asked for (cleaned).

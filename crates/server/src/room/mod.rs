@@ -7,8 +7,18 @@
 //!
 //! The room task owns the `Box<dyn Simulation>` outright, so the simulation
 //! needs no lock. Sessions talk to it through a bounded command channel
-//! (join, leave, resume, chat) and, for inputs, through each player's own
-//! bounded input queue ([`PlayerLink`]), which the tick drains.
+//! (join, leave, hold, resume, chat) and, for inputs, through each player's
+//! own bounded input queue ([`PlayerLink`]), which the tick drains.
+//!
+//! A player whose connection dropped keeps its seat for the reconnect
+//! grace: the session hands the room its place in the lobby
+//! ([`RoomCommand::Hold`]), the game is told (`Simulation::dropped`), the
+//! replication core sends it nothing and keeps what its client holds, and
+//! the seat counts toward the room's limit and keeps the room open. A
+//! resume ([`RoomCommand::Resume`]) with the seat's current token gives the
+//! place back to the new session, with a new link and a welcome carrying
+//! the next token; a hold that runs out is a leave (see `seats.rs`,
+//! [`crate::resume`]).
 //!
 //! Rooms tick at one of a few phases within the tick period (see
 //! [`crate::lobby::PHASE_SLOTS`]), so that the sends of many rooms spread
@@ -17,6 +27,7 @@
 
 mod info;
 mod link;
+mod seats;
 mod spectators;
 
 use std::sync::Arc;
@@ -30,14 +41,17 @@ use tickwire_sim::{GameEvent, JoinError, Joined, PlayerId, ReplicatedEntity, Sim
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::lobby::Seat;
 use crate::name::Names;
 use crate::outbox::Offered;
+use crate::resume::{Refused, Resumes};
 use crate::stats;
 use crate::{frame, wire};
 
 pub use info::{PlayerSummary, RoomInfo, RoomSummary};
 use link::Pushed;
 pub use link::{Control, PlayerLink};
+use seats::Seats;
 pub use spectators::{Member, Spectating, SpectatorCommand};
 
 /// Why a player too far behind on the room's events is closed.
@@ -50,18 +64,57 @@ pub enum RoomCommand {
     Join {
         /// The session's side of the player.
         link: Arc<PlayerLink>,
+        /// The newest tick its client holds from an earlier connection:
+        /// its first snapshot is a delta against it when the history still
+        /// holds it. Known before anything is encoded for the player.
+        since: Option<u32>,
         /// Told the outcome.
         reply: oneshot::Sender<Result<Admitted, JoinError>>,
     },
     /// Remove a player.
     Leave(PlayerId),
-    /// The player's client still holds `tick`: use it as the baseline if
-    /// nothing was written yet and the history holds it.
-    Resume(PlayerId, u64),
+    /// The player's connection dropped without a leave: hold its seat, and
+    /// `seat`, its place in the lobby, for the reconnect grace.
+    Hold {
+        /// Whose connection dropped.
+        player: PlayerId,
+        /// Its place in the lobby, kept by the room while the seat is held.
+        seat: Seat,
+    },
+    /// A resume token for `player`'s seat, of `generation`, checked by the
+    /// session (signature, expiry, room, match): take the seat back if it
+    /// is held and the token is its current one.
+    Resume {
+        /// Whose seat.
+        player: PlayerId,
+        /// The token's generation.
+        generation: u32,
+        /// The newest tick the client holds: known before its first
+        /// snapshot is encoded.
+        since: Option<u32>,
+        /// Told the outcome.
+        reply: oneshot::Sender<Result<Resumed, Refused>>,
+    },
+    /// Give up every held seat (the server is shutting down).
+    ReleaseHeld,
     /// A chat line from a player, for everyone in the room.
     Chat(PlayerId, String),
     /// A spectator's join, leave or change of target.
     Spectator(SpectatorCommand),
+}
+
+/// A held seat taken back by a resume.
+#[derive(Debug)]
+pub struct Resumed {
+    /// The player's ids: the same as before the drop.
+    pub joined: Joined,
+    /// The welcome, with the seat's next token, for the session to write
+    /// before anything else.
+    pub welcome: Bytes,
+    /// The player's new link (the same name and identity).
+    pub link: Arc<PlayerLink>,
+    /// The player's place in the lobby, back to the session.
+    pub seat: Seat,
 }
 
 /// A player the room let in.
@@ -108,6 +161,10 @@ pub struct Room {
     sink: Outboxes,
     /// The players' names, so that no two share one.
     names: Names,
+    /// The players' seats: avatars, generations, and those held.
+    seats: Seats<Seat>,
+    /// Resume tokens and the reconnect grace; `None`: no seat is held.
+    resumes: Option<Arc<Resumes>>,
     /// Ticks run.
     ticks: metrics::Counter,
     /// The spectators, while the room has any.
@@ -132,15 +189,25 @@ impl Room {
             events: Vec::new(),
             sink: Outboxes::new(),
             names: Names::default(),
+            seats: Seats::default(),
+            resumes: None,
             ticks: metrics::counter!(stats::TICKS),
             spectators: None,
         })
     }
 
+    /// Holds the seats of players whose connection drops, and issues their
+    /// resume tokens, as `resumes` says (by default no seat is held).
+    #[must_use]
+    pub fn with_resumes(mut self, resumes: Arc<Resumes>) -> Self {
+        self.resumes = Some(resumes);
+        self
+    }
+
     /// Sends a chat line to every player; a full queue drops it (and counts
     /// it): chat is the one thing a slow client may miss.
     fn broadcast_chat(&self, message: &Bytes) {
-        for (_, link) in self.players.players() {
+        for (_, link) in self.players.attached() {
             if !link.control.try_push(Control::Message(message.clone())) {
                 metrics::counter!(stats::EVENTS_DROPPED).increment(1);
             }
@@ -155,7 +222,7 @@ impl Room {
     /// disconnected instead, and resynced by its reconnect's welcome (see
     /// [`link::EVENT_QUEUE`]).
     fn broadcast_event(&self, message: &Bytes) {
-        for (player, link) in self.players.players() {
+        for (player, link) in self.players.attached() {
             let pushed = link.control.push_event(
                 Control::Message(message.clone()),
                 || wire::encode_error(wire::error_code::UNEXPECTED, EVENT_QUEUE_REASON),
@@ -196,6 +263,10 @@ impl Room {
         for (player, _) in self.players.drain() {
             self.sim.leave(player);
         }
+        for (_, seat) in self.seats.release_all() {
+            drop(seat);
+        }
+        self.count_held();
         self.drop_spectators();
         tracing::info!(room = %self.info.name, ticks = self.sim.tick(), "room closed");
         self.sim
@@ -204,6 +275,7 @@ impl Room {
     /// Runs the ticks due by now, at most `max_catch_up` more than one;
     /// drops (and counts) the rest. Returns when the next tick is due.
     fn catch_up(&mut self, mut next_tick: Instant, period: Duration) -> Instant {
+        self.release_expired(Instant::now());
         let mut ran = 0;
         while next_tick <= Instant::now() && ran <= self.settings.max_catch_up {
             self.tick();
@@ -223,8 +295,11 @@ impl Room {
 
     fn handle(&mut self, command: RoomCommand) {
         match command {
-            RoomCommand::Join { link, reply } => {
+            RoomCommand::Join { link, since, reply } => {
                 let result = self.join(&link);
+                if let (Ok(admitted), Some(tick)) = (&result, since) {
+                    self.players.resume(admitted.joined.player, tick);
+                }
                 let joined = result.as_ref().ok().map(|a| a.joined);
                 if reply.send(result).is_err() {
                     // The session went away while we were adding it.
@@ -234,11 +309,33 @@ impl Room {
                 }
             }
             RoomCommand::Leave(player) => self.leave(player),
-            RoomCommand::Resume(player, tick) => {
-                self.players.resume(player, wire::wire_tick(tick));
+            RoomCommand::Hold { player, seat } => self.hold(player, seat),
+            RoomCommand::Resume {
+                player,
+                generation,
+                since,
+                reply,
+            } => {
+                let resumed = self.resume(player, generation, since);
+                let taken = resumed.is_ok();
+                match reply.send(resumed) {
+                    Ok(()) if taken => metrics::counter!(stats::RESUMES).increment(1),
+                    Ok(()) | Err(Err(_)) => {}
+                    // The session went away while we were resuming it: the
+                    // seat is held again (its token is lost with the
+                    // session).
+                    Err(Ok(resumed)) => self.hold(player, resumed.seat),
+                }
+            }
+            RoomCommand::ReleaseHeld => {
+                for (player, seat) in self.seats.release_all() {
+                    self.leave(player);
+                    drop(seat);
+                }
+                self.count_held();
             }
             RoomCommand::Chat(player, text) => {
-                if self.players.get(player).is_some() {
+                if self.players.get(player).is_some() && !self.players.is_held(player) {
                     self.broadcast_chat(&wire::encode_chat(player, &text));
                 }
             }
@@ -262,26 +359,10 @@ impl Room {
         };
         link.set_name(name);
         link.set_avatar(joined.avatar);
-        let mut roster: Vec<_> = self
-            .players
-            .players()
-            .map(|(id, l)| (id, l.name().to_owned()))
-            .collect();
-        roster.push((joined.player, link.name().to_owned()));
-        let welcome = wire::encode_welcome(wire::Welcome {
-            player: joined.player,
-            avatar: joined.avatar,
-            room: &self.info.name,
-            tick_rate: self.sim.tick_rate(),
-            tick: self.sim.tick(),
-            schema: self.sim.schema(),
-            roster,
-            constants: self.sim.client_constants(),
-            spectator: false,
-            following: None,
-        });
+        let generation = self.seats.joined(joined.player, joined.avatar);
         self.broadcast_event(&wire::encode_player_joined(joined.player, link.name()));
         self.players.add(joined.player, Arc::clone(link));
+        let welcome = self.welcome(joined, generation);
         self.info
             .links
             .lock()
@@ -294,7 +375,46 @@ impl Room {
         Ok(Admitted { joined, welcome })
     }
 
+    /// The welcome of `joined`, already among the players, with the token
+    /// of its seat's `generation`.
+    fn welcome(&self, joined: Joined, generation: u32) -> Bytes {
+        let roster = self
+            .players
+            .players()
+            .map(|(id, l)| (id, l.name().to_owned()))
+            .collect();
+        wire::encode_welcome(wire::Welcome {
+            player: joined.player,
+            avatar: joined.avatar,
+            room: &self.info.name,
+            tick_rate: self.sim.tick_rate(),
+            tick: self.sim.tick(),
+            schema: self.sim.schema(),
+            roster,
+            constants: self.sim.client_constants(),
+            spectator: false,
+            following: None,
+            resume: self.token(joined.player, generation),
+        })
+    }
+
+    /// The resume token of `generation` of `player`'s seat; empty when
+    /// this room holds no seats.
+    fn token(&self, player: PlayerId, generation: u32) -> String {
+        match &self.resumes {
+            Some(resumes) if resumes.holds_seats() => resumes.issue(&resumes.claims(
+                &self.info.name,
+                self.info.match_id,
+                player.0,
+                generation,
+            )),
+            _ => String::new(),
+        }
+    }
+
     fn leave(&mut self, player: PlayerId) {
+        // A held seat's place in the lobby is given up after the leave.
+        let place = self.seats.left(player);
         if let Some(link) = self.players.remove(player) {
             self.names.release(link.name());
             self.sim.leave(player);
@@ -306,6 +426,87 @@ impl Room {
             metrics::gauge!(stats::PLAYERS).decrement(1.0);
             tracing::debug!(room = %self.info.name, player = player.0, "player left");
         }
+        if place.is_some() {
+            self.count_held();
+        }
+        drop(place);
+    }
+
+    /// `player`'s connection dropped: holds its seat (and `seat`, its place
+    /// in the lobby) for the reconnect grace, and tells the game. Without
+    /// a grace, or for a player not here, it is a leave.
+    fn hold(&mut self, player: PlayerId, seat: Seat) {
+        let until = match &self.resumes {
+            Some(resumes) if resumes.holds_seats() => Instant::now() + resumes.grace(),
+            _ => {
+                self.leave(player);
+                return;
+            }
+        };
+        let Some(link) = self.players.get(player).map(Arc::clone) else {
+            return;
+        };
+        if let Err(seat) = self.seats.hold(player, seat, until) {
+            // Held already: a place given twice is given back.
+            drop(seat);
+            return;
+        }
+        if self.players.hold(player) {
+            self.sim.dropped(player);
+        }
+        link.set_held(true);
+        self.count_held();
+        tracing::debug!(room = %self.info.name, player = player.0, "connection dropped; seat held");
+    }
+
+    /// A resume of `player`'s seat with a token of `generation`, its client
+    /// holding `since`.
+    fn resume(
+        &mut self,
+        player: PlayerId,
+        generation: u32,
+        since: Option<u32>,
+    ) -> Result<Resumed, Refused> {
+        let taken = self.seats.resume(player, generation)?;
+        let Some(old) = self.players.get(player).map(Arc::clone) else {
+            // A seat without a player cannot be: give it up.
+            self.count_held();
+            return Err(Refused::Released);
+        };
+        let link = Arc::new(PlayerLink::resuming(&old));
+        self.players.attach(player, Arc::clone(&link), since);
+        let joined = Joined {
+            player,
+            avatar: taken.avatar,
+        };
+        let welcome = self.welcome(joined, taken.generation);
+        self.info.links.lock().insert(player, Arc::clone(&link));
+        self.count_held();
+        tracing::debug!(room = %self.info.name, player = player.0, since, "seat resumed");
+        Ok(Resumed {
+            joined,
+            welcome,
+            link,
+            seat: taken.seat,
+        })
+    }
+
+    /// Gives up every held seat whose grace ran out by `now`: its player
+    /// leaves.
+    fn release_expired(&mut self, now: Instant) {
+        while let Some((player, seat)) = self.seats.expired(now) {
+            tracing::debug!(room = %self.info.name, player = player.0, "reconnect grace over; seat released");
+            self.leave(player);
+            drop(seat);
+            self.count_held();
+        }
+    }
+
+    /// Brings the held seats' count (room info and gauge) up to date.
+    fn count_held(&self) {
+        let now = self.seats.held();
+        let was = self.info.held.swap(now, Ordering::Relaxed);
+        metrics::gauge!(stats::SEATS_HELD).increment(now as f64 - was as f64);
     }
 
     /// Runs one tick: simulate, replicate (every player's snapshot offered
@@ -314,7 +515,7 @@ impl Room {
         let start = std::time::Instant::now();
 
         // simulate
-        for (id, link) in self.players.players() {
+        for (id, link) in self.players.attached() {
             link.drain_inputs(|input| self.sim.input(id, input));
         }
         self.sim.step();

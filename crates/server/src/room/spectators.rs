@@ -623,6 +623,8 @@ impl Room {
             constants: self.sim.client_constants(),
             spectator: true,
             following: following.map(|(player, _)| player),
+            // A spectator holds no seat to resume.
+            resume: String::new(),
         });
         spectators.watchers.insert(id, watcher);
         spectators.core.add(id, Arc::clone(link));

@@ -36,9 +36,26 @@
 //! | input flooding: inputs over `--max-inputs-per-second` for `--flood-seconds` | 1008 policy violation | 4005 rate limited | `input_flooding` |
 //! | frame flooding: frames of any kind over `--max-frames-per-second` for `--flood-seconds` | 1008 policy violation | 4005 rate limited | `frame_flooding` |
 //! | too far behind on the room's joins, leaves and game events (the room; `room::link::EVENT_QUEUE`) | 1008 policy violation | 4003 | as the peer answers the close (`peer_closed`, ...); counted in `tickwire_event_queue_closes_total` |
+//! | a resume token refused ([`Refused`]: malformed, forged, expired, in use, superseded, seat released, wrong room) | 4008 resume refused | 4008 resume refused | `resume_refused` (and `tickwire_resumes_refused_total{reason}`) |
 //! | nothing received for the idle timeout (the writer) | 1008 policy violation | none | `idle_timeout` |
-//! | the peer closed | the peer's close, echoed (cut to 125 bytes) | none | `peer_closed` |
+//! | the peer closed with 1000 (or no code): a leave | the peer's close, echoed (cut to 125 bytes) | none | `peer_closed` |
+//! | the peer closed with another code (1001 going away: a page unloading...) | the peer's close, echoed | none | `peer_away` |
 //! | the peer vanished, the socket failed, a write timed out | nothing sent | none | `peer_vanished`, `socket_error`, `write_timeout` |
+//!
+//! 4008 is outside RFC 6455's standard close codes (as are cluster mode's,
+//! in `crate::cluster`): it is the protocol's error code itself (the range
+//! 4000–4999 is the application's), so a browser, which sees close codes,
+//! tells a refused resume from a dropped connection.
+//!
+//! # Which ends hold the seat
+//!
+//! A connection that ends without the player's consent and without its
+//! fault keeps the player's seat and avatar for `--reconnect-grace`, for a
+//! resume ([`End::holds_seat`]): `peer_vanished`, `peer_away`,
+//! `socket_error`, `write_timeout`, `idle_timeout`. A close with 1000 (or
+//! no code) is a leave, at once; so is every close the server makes for
+//! misbehaviour (a bad frame, message or input, flooding, a protocol
+//! mismatch), and a shutdown.
 
 use std::time::Duration;
 
@@ -48,6 +65,7 @@ use tokio::task::JoinHandle;
 
 use super::{SocketRead, Stream};
 use crate::lobby::SeatError;
+use crate::resume::Refused;
 use crate::{stats, wire};
 
 /// The server is shutting down.
@@ -66,11 +84,15 @@ pub const MESSAGE_TOO_BIG: u16 = 1009;
 pub const INTERNAL_ERROR: u16 = 1011;
 /// The room is full; try again later or another room.
 pub const TRY_AGAIN_LATER: u16 = 1013;
+/// A resume token was refused: the protocol's own error code, as a close
+/// code (see the module's doc).
+pub const RESUME_REFUSED: u16 = wire::error_code::RESUME_REFUSED;
 
 /// How a connection ended, for logs and the `tickwire_closes_total` metric.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum End {
     PeerClosed,
+    PeerAway,
     PeerVanished,
     Shutdown,
     TextFrame,
@@ -86,12 +108,14 @@ pub(super) enum End {
     SocketError,
     Internal,
     SpectatorInput,
+    ResumeRefused,
 }
 
 impl End {
     pub(super) fn label(self) -> &'static str {
         match self {
             Self::PeerClosed => "peer_closed",
+            Self::PeerAway => "peer_away",
             Self::PeerVanished => "peer_vanished",
             Self::Shutdown => "shutdown",
             Self::TextFrame => "text_frame",
@@ -107,7 +131,32 @@ impl End {
             Self::SocketError => "socket_error",
             Self::Internal => "internal_error",
             Self::SpectatorInput => "spectator_input",
+            Self::ResumeRefused => "resume_refused",
         }
+    }
+
+    /// How a close frame from the peer, `payload`, ends the connection: a
+    /// leave with 1000 or no code, a going away with any other.
+    pub(super) fn peer_closed(payload: &[u8]) -> Self {
+        match payload {
+            [] => Self::PeerClosed,
+            [a, b, ..] if u16::from_be_bytes([*a, *b]) == 1000 => Self::PeerClosed,
+            _ => Self::PeerAway,
+        }
+    }
+
+    /// Whether the connection ended without the player's consent and
+    /// without its fault, so that its seat is held for a resume (see the
+    /// module's doc).
+    pub(super) fn holds_seat(self) -> bool {
+        matches!(
+            self,
+            Self::PeerAway
+                | Self::PeerVanished
+                | Self::SocketError
+                | Self::WriteTimeout
+                | Self::Idle
+        )
     }
 }
 
@@ -134,6 +183,7 @@ impl CloseWith {
             End::Shutdown => wire::error_code::SHUTDOWN,
             End::BadInput => wire::error_code::BAD_INPUT,
             End::SpectatorInput => wire::error_code::SPECTATOR_INPUT,
+            End::ResumeRefused => wire::error_code::RESUME_REFUSED,
             _ => wire::error_code::MALFORMED,
         };
         Self {
@@ -190,6 +240,17 @@ impl Refusal {
             wire::error_code::FULL,
             reason,
             End::RoomFull,
+        )
+    }
+
+    /// A resume token was refused; counted by its reason.
+    pub(super) fn resume(refused: &Refused) -> Self {
+        metrics::counter!(stats::RESUMES_REFUSED, "reason" => refused.label()).increment(1);
+        Self::new(
+            RESUME_REFUSED,
+            wire::error_code::RESUME_REFUSED,
+            refused.to_string(),
+            End::ResumeRefused,
         )
     }
 
@@ -256,7 +317,7 @@ pub(super) async fn finish(
     // socket with unread input resets it, and a reset peer may never see
     // the close code.
     match written {
-        Some(end @ (End::WriteTimeout | End::PeerClosed)) => {
+        Some(end @ (End::WriteTimeout | End::PeerClosed | End::PeerAway)) => {
             reader.abort();
             end
         }
@@ -325,6 +386,7 @@ mod tests {
         use End::*;
         let all = [
             PeerClosed,
+            PeerAway,
             PeerVanished,
             Shutdown,
             TextFrame,
@@ -340,14 +402,16 @@ mod tests {
             SocketError,
             Internal,
             SpectatorInput,
+            ResumeRefused,
         ];
         // Does not compile when a variant is added: add it above, and to
         // the table in the module doc.
         for end in all {
             match end {
-                PeerClosed | PeerVanished | Shutdown | TextFrame | BadMessage | BadInput
-                | ProtocolVersion | TooBig | Flooding | FrameFlooding | Idle | WriteTimeout
-                | RoomFull | SocketError | Internal | SpectatorInput => {}
+                PeerClosed | PeerAway | PeerVanished | Shutdown | TextFrame | BadMessage
+                | BadInput | ProtocolVersion | TooBig | Flooding | FrameFlooding | Idle
+                | WriteTimeout | RoomFull | SocketError | Internal | SpectatorInput
+                | ResumeRefused => {}
             }
         }
         let table: String = include_str!("close.rs")
@@ -359,6 +423,49 @@ mod tests {
             let label = format!("`{}`", end.label());
             assert!(table.contains(&label), "{label} is not in the close table");
         }
+    }
+
+    #[test]
+    fn only_a_drop_that_is_neither_consented_nor_misbehaviour_holds_the_seat() {
+        use End::*;
+        let holding = [PeerAway, PeerVanished, SocketError, WriteTimeout, Idle];
+        for end in [
+            PeerClosed,
+            Shutdown,
+            TextFrame,
+            BadMessage,
+            BadInput,
+            ProtocolVersion,
+            TooBig,
+            Flooding,
+            FrameFlooding,
+            RoomFull,
+            Internal,
+            SpectatorInput,
+            ResumeRefused,
+        ] {
+            assert!(!end.holds_seat(), "{end:?}");
+        }
+        for end in holding {
+            assert!(end.holds_seat(), "{end:?}");
+        }
+        assert_eq!(End::peer_closed(&[]), PeerClosed);
+        assert_eq!(End::peer_closed(&[0x03, 0xe8, b'o', b'k']), PeerClosed);
+        assert_eq!(End::peer_closed(&[0x03, 0xe9]), PeerAway, "1001 going away");
+        assert_eq!(End::peer_closed(&[0x0f, 0xa0]), PeerAway, "4000");
+    }
+
+    #[test]
+    fn a_refused_resume_closes_with_4008_and_its_reason() {
+        let refusal = Refusal::resume(&Refused::InUse);
+        assert_eq!(refusal.close.code, 4008);
+        assert_eq!(refusal.close.error_code, wire::error_code::RESUME_REFUSED);
+        assert_eq!(refusal.end, End::ResumeRefused);
+        assert!(
+            refusal.close.reason.contains("in use"),
+            "{:?}",
+            refusal.close.reason
+        );
     }
 
     #[test]

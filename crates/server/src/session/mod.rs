@@ -2,11 +2,14 @@
 //! close.
 //!
 //! [`run`] takes the connection through its life: a seat in a room from
-//! the lobby, the join, the welcome (written before anything else), then
-//! two tasks until the end, and the leave. Refusals before the join are a
-//! protocol error message and a close ([`close`]). A spectator takes a
-//! spectator's place instead of a seat (`spectator.rs`), and is the same
-//! connection from its welcome on.
+//! the lobby and the join (or, for `?resume=TOKEN`, the held seat back from
+//! its room), the welcome (written before anything else), then two tasks
+//! until the end, and the leave, or, for a player whose connection dropped
+//! (see [`close`]: `End::holds_seat`), the seat handed to the room to hold
+//! for the player's resume. Refusals before the join are a protocol error
+//! message and a close ([`close`]). A spectator takes a spectator's place
+//! instead of a seat (`spectator.rs`), and is the same connection from its
+//! welcome on; it holds nothing when it drops.
 //!
 //! The **reader** (`reader.rs`) owns the read half. It decodes each client
 //! message with the protocol and acts on it: every frame within the
@@ -36,6 +39,7 @@ use fastwebsockets::{Frame, Payload, Role, WebSocket, WebSocketRead};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tickwire_protocol::WatchTarget;
+use tickwire_sim::PlayerId;
 use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -45,36 +49,39 @@ use self::close::{End, Refusal};
 use self::reader::ReaderContext;
 use crate::lobby::Seat;
 use crate::outbox::SocketWrite;
+use crate::resume::Refused;
 use crate::room::{Admitted, Member, PlayerLink, RoomCommand};
-use crate::{Shared, stats};
+use crate::{Shared, stats, ticket};
 
 type Stream = TokioIo<Upgraded>;
 
 /// The read half of a player's socket.
 type SocketRead = Box<dyn AsyncRead + Send + Unpin>;
 
-/// What a connection asked for in its upgrade's query string.
+/// What a connection asked for at `/ws`, checked by the HTTP side.
 #[derive(Debug)]
 pub struct Request {
-    /// The room named (`room=`), if any: otherwise the lobby picks one.
+    /// The room to join; `None`: matchmaking picks one.
     pub room: Option<String>,
-    /// The name asked for (`name=`), cleaned.
+    /// The player's name, cleaned.
     pub name: String,
-    /// Who admission vouched the player is (a ticket's subject), if anyone.
+    /// Who admission vouched the player is, if anyone.
     pub identity: Option<String>,
-    /// For a spectator (`spectate=1`), what it watches first.
+    /// What a spectator watches first (`spectate=1`, `follow=`); `None`:
+    /// a player.
     pub watch: Option<WatchTarget>,
+    /// The newest tick the client holds from an earlier connection
+    /// (`since=`): its first snapshot is a delta against it when the room
+    /// still has that state.
+    pub since: Option<u32>,
+    /// A resume token (`resume=`): take this held seat back instead of
+    /// joining.
+    pub resume: Option<String>,
 }
 
 /// Runs one connection from just after the upgrade to its end: a
-/// player's, or with `watch` a spectator's, watching that first.
-pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, request: Request) {
-    let Request {
-        room,
-        name,
-        identity,
-        watch,
-    } = request;
+/// player's, a resumed player's, or a spectator's.
+pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, mut request: Request) {
     // Over the limit a frame errors before its payload is buffered. The
     // library refuses a payload of exactly the limit, hence the +1.
     ws.set_max_message_size(shared.config.max_message_size.saturating_add(1));
@@ -86,15 +93,21 @@ pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, request: Reques
         return;
     };
     metrics::gauge!(stats::CONNECTIONS).increment(1.0);
-    let entered = match watch {
-        Some(target) => {
+    let player = |(seat, link, Admitted { joined, welcome })| {
+        (seat, link, Member::Player(joined.player), welcome)
+    };
+    let entered = match (request.resume.take(), request.watch) {
+        (Some(token), _) => resume(&mut ws, &shared, &token, request).await.map(player),
+        (None, Some(target)) => {
+            let Request {
+                room,
+                name,
+                identity,
+                ..
+            } = request;
             spectator::enter(&mut ws, &shared, room.as_deref(), name, identity, target).await
         }
-        None => enter(&mut ws, &shared, room.as_deref(), name, identity)
-            .await
-            .map(|(seat, link, Admitted { joined, welcome })| {
-                (seat, link, Member::Player(joined.player), welcome)
-            }),
+        (None, None) => enter(&mut ws, &shared, request).await.map(player),
     };
     let Some((seat, link, member, welcome)) = entered else {
         metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
@@ -104,7 +117,7 @@ pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, request: Reques
     tracing::debug!(room = %seat.info.name, player = player.0, spectator = member.is_spectator(), identity = link.identity.as_deref(), "session started");
 
     if let Err(end) = write_welcome(&mut ws, welcome, &shared).await {
-        let _ = seat.commands.send(member.leave()).await;
+        give_up(seat, member, end, &shared).await;
         metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
         metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
         return;
@@ -137,12 +150,92 @@ pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, request: Reques
     let end = close::finish(written, reader).await;
     link.outbox.detach();
 
-    let _ = seat.commands.send(member.leave()).await;
-    drop(seat);
+    give_up(seat, member, end, &shared).await;
     drop(alive);
     metrics::gauge!(stats::CONNECTIONS).decrement(1.0);
     metrics::counter!(stats::CLOSES, "reason" => end.label()).increment(1);
     log_end(member, end);
+}
+
+/// The connection of `member`, in `seat`, ended as `end`: it leaves, or,
+/// for a player whose connection dropped (and a server that holds seats),
+/// the seat goes to the room to hold for its resume.
+async fn give_up(seat: Seat, member: Member, end: End, shared: &Shared) {
+    let commands = seat.commands.clone();
+    // A server shutting down holds nothing: its rooms are closing.
+    let holds = end.holds_seat() && shared.resumes.holds_seats() && !*shared.shutdown.borrow();
+    let command = match member {
+        Member::Player(player) if holds => RoomCommand::Hold { player, seat },
+        _ => {
+            drop(seat);
+            member.leave()
+        }
+    };
+    // A room that is gone has no player to remove.
+    let _ = commands.send(command).await;
+}
+
+/// Takes `player`'s held seat back with the resume `token`. A refusal is
+/// sent (error message 4008 and close 4008) and gives `None`.
+async fn resume(
+    ws: &mut WebSocket<Stream>,
+    shared: &Shared,
+    token: &str,
+    request: Request,
+) -> Option<(Seat, Arc<PlayerLink>, Admitted)> {
+    match take_back(shared, token, &request).await {
+        Ok(Some(entered)) => Some(entered),
+        Ok(None) => {
+            Refusal::room_unavailable().send(ws).await;
+            None
+        }
+        Err(refused) => {
+            Refusal::resume(&refused).send(ws).await;
+            None
+        }
+    }
+}
+
+/// Checks `token` (signature, expiry, room, match) and asks the room for
+/// its seat. `Ok(None)`: the room did not answer.
+async fn take_back(
+    shared: &Shared,
+    token: &str,
+    request: &Request,
+) -> Result<Option<(Seat, Arc<PlayerLink>, Admitted)>, Refused> {
+    let claims = shared.resumes.verify(token, ticket::now_unix())?;
+    if let Some(asked) = request.room.as_ref().filter(|r| **r != claims.room) {
+        return Err(Refused::WrongRoom {
+            token: claims.room,
+            asked: asked.clone(),
+        });
+    }
+    let room = shared
+        .lobby
+        .find(&claims.room)
+        .filter(|room| room.info.match_id == claims.match_id)
+        .ok_or(Refused::Released)?;
+    let (reply, answer) = oneshot::channel();
+    let asked = RoomCommand::Resume {
+        player: PlayerId(claims.player),
+        generation: claims.generation,
+        since: request.since,
+        reply,
+    };
+    if room.commands.send(asked).await.is_err() {
+        // The room closed since it was found: its seats are given up.
+        return Err(Refused::Released);
+    }
+    let Ok(resumed) = answer.await else {
+        return Ok(None);
+    };
+    let resumed = resumed?;
+    tracing::debug!(room = %claims.room, player = claims.player, identity = resumed.link.identity.as_deref(), "seat taken back");
+    let admitted = Admitted {
+        joined: resumed.joined,
+        welcome: resumed.welcome,
+    };
+    Ok(Some((resumed.seat, resumed.link, admitted)))
 }
 
 /// Takes a seat in the room and joins it. A refusal is sent (error message
@@ -150,11 +243,16 @@ pub async fn run(mut ws: WebSocket<Stream>, shared: Arc<Shared>, request: Reques
 async fn enter(
     ws: &mut WebSocket<Stream>,
     shared: &Shared,
-    room: Option<&str>,
-    name: String,
-    identity: Option<String>,
+    request: Request,
 ) -> Option<(Seat, Arc<PlayerLink>, Admitted)> {
-    let seat = match shared.lobby.seat(room) {
+    let Request {
+        room,
+        name,
+        identity,
+        since,
+        ..
+    } = request;
+    let seat = match shared.lobby.seat(room.as_deref()) {
         Ok(seat) => seat,
         Err(error) => {
             Refusal::seat(&error).send(ws).await;
@@ -167,6 +265,7 @@ async fn enter(
         .commands
         .send(RoomCommand::Join {
             link: Arc::clone(&link),
+            since,
             reply: reply_tx,
         })
         .await
@@ -257,7 +356,7 @@ fn split(stream: Stream) -> (SocketRead, SocketWrite) {
 fn log_end(member: Member, end: End) {
     let (player, spectator) = (member.id().0, member.is_spectator());
     match end {
-        End::PeerClosed | End::PeerVanished | End::Shutdown => {
+        End::PeerClosed | End::PeerAway | End::PeerVanished | End::Shutdown => {
             tracing::debug!(player, spectator, reason = end.label(), "session ended");
         }
         _ => tracing::info!(player, spectator, reason = end.label(), "session closed"),

@@ -4,8 +4,8 @@
 //! connection ends. Every frame spends the connection's frame budget first
 //! (see [`super::rate`]); over it the frame is dropped unread. Inputs go
 //! (within their own budget) into the player's bounded input queue, chat
-//! (within its own small budget) and the first resume to the room, a
-//! spectator's change of target (within the same budget) too, pings
+//! (within its own small budget) to the room, a spectator's change of
+//! target (within the same budget) too, pings
 //! (protocol and WebSocket) are answered through the writer. The loop
 //! spends tokio's cooperative budget for every frame, so a backlog of
 //! buffered frames yields its worker like any busy task. A bad frame or message ends the connection:
@@ -118,7 +118,6 @@ async fn read_until_end(
             Some(config.flood_seconds),
         ),
         chat: Budget::new(config.max_chat_per_second, config.chat_burst, None),
-        resumed: false,
     };
     let mut assembly = Assembly {
         partial: None,
@@ -134,7 +133,7 @@ async fn read_until_end(
             .store(millis_since(cx.epoch), Ordering::Relaxed);
         if frame.opcode == OpCode::Close {
             // Echoed already; nothing more is read.
-            return ReaderVerdict::quiet(End::PeerClosed);
+            return ReaderVerdict::quiet(End::peer_closed(&frame.payload));
         }
         // Frames the library had buffered are handed over without a read
         // of the socket: each one spends tokio's cooperative budget, so a
@@ -166,8 +165,7 @@ async fn read_until_end(
     }
 }
 
-/// A connection's budgets (see [`super::rate`]), and whether it asked to
-/// resume already.
+/// A connection's budgets (see [`super::rate`]).
 struct Budgets {
     /// Every frame.
     frames: Budget,
@@ -176,9 +174,6 @@ struct Budgets {
     /// Chat lines (a spectator's changes of target), within the frame
     /// budget.
     chat: Budget,
-    /// A resume was passed to the room: it can use one, before anything
-    /// was written, so later ones are ignored.
-    resumed: bool,
 }
 
 /// Binary messages from frames: a fragmented one is assembled, capped at
@@ -214,7 +209,7 @@ impl Assembly {
                 close::UNSUPPORTED_DATA,
                 "text frames are not accepted: send binary protocol messages",
             )),
-            OpCode::Close => Err(ReaderVerdict::quiet(End::PeerClosed)),
+            OpCode::Close => Err(ReaderVerdict::quiet(End::peer_closed(&frame.payload))),
             OpCode::Ping | OpCode::Pong => Ok(None),
             OpCode::Binary => {
                 if self.partial.is_some() || self.skipping {
@@ -280,7 +275,6 @@ fn handle_message(
         wire::ClientMessage::Join {
             protocol_version,
             schema_hash,
-            resume_tick,
         } => {
             if let Err(refused) = wire::check_join(protocol_version, schema_hash, cx.schema_hash) {
                 return Some(ReaderVerdict {
@@ -291,15 +285,6 @@ fn handle_message(
                         reason: refused.to_string(),
                     }),
                 });
-            }
-            // A spectator starts over with a full snapshot.
-            if let Some(tick) = resume_tick.filter(|_| !budgets.resumed && !cx.spectator) {
-                budgets.resumed = true;
-                // A room whose queue is full is busy: it starts the player
-                // over with a full snapshot instead.
-                let _ = cx
-                    .commands
-                    .try_send(RoomCommand::Resume(cx.player, u64::from(tick)));
             }
         }
         wire::ClientMessage::Chat { .. } if cx.spectator => {

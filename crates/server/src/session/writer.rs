@@ -116,7 +116,7 @@ fn compose_control(control: Control, out: &mut Vec<u8>) -> Option<Composed> {
         }
         Control::CloseEcho(bytes) => {
             frame::push(out, OpCode::Close, &bytes);
-            (true, Some(End::PeerClosed))
+            (true, Some(End::peer_closed(&bytes)))
         }
         Control::Close(code, reason) => {
             frame::push_close(out, code, close_reason(&reason));

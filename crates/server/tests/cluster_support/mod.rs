@@ -433,7 +433,7 @@ pub async fn open(url: &str) -> Entered {
     match message {
         ServerMessage::Welcome(welcome) => {
             let mut player = Player::welcomed(ws, welcome);
-            player.send(&ClientMessage::join(0, None)).await;
+            player.send(&ClientMessage::join(0)).await;
             Entered::Welcomed(Box::new(player))
         }
         ServerMessage::Redirect { url, room, ticket } => Entered::Redirected {

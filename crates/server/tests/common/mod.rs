@@ -17,10 +17,13 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// A config for tests: the arena, short timeouts.
+/// A config for tests: the arena, short timeouts, and no seat held for a
+/// dropped socket (a test that drops a player's socket sees it leave at
+/// once; the resume tests set a grace of their own).
 pub fn test_config() -> Config {
     Config {
         bind: "127.0.0.1:0".parse().unwrap(),
+        reconnect_grace: Duration::ZERO,
         ..Config::default()
     }
 }
