@@ -73,6 +73,8 @@ export class Game {
     this.lastHud = -Infinity;
     /** @type {{x: number, y: number} | null} where the own avatar was last drawn */
     this.drawnOwn = null;
+    /** @type {Map<number, {x: number, y: number}>} where each avatar was last drawn, by entity id */
+    this.drawnAvatars = new Map();
     this.client.on('welcome', (w) => this.welcomed(w));
     this.client.on('snapshot', () => this.snapshot());
     this.client.on('event', (ev) => this.event(ev));
@@ -194,6 +196,7 @@ export class Game {
     let camera = { x: arenaSize / 2, y: arenaSize / 2 };
     const ownId = this.client.own?.id;
     this.drawnOwn = null;
+    this.drawnAvatars.clear();
     const A = ARENA.avatar;
     const P = ARENA.projectile;
     for (const e of d ? entities : []) {
@@ -206,6 +209,7 @@ export class Game {
           this.drawnOwn = { x: f[A.x], y: f[A.y] };
           camera = this.drawnOwn;
         }
+        this.drawnAvatars.set(e.id, { x: f[A.x], y: f[A.y] });
         avatars.push({
           id: e.id,
           x: f[A.x],
@@ -326,6 +330,10 @@ export class Game {
       /** Where the own avatar was last drawn (prediction plus smoothing). */
       get drawn() {
         return game.drawnOwn ? { ...game.drawnOwn } : null;
+      },
+      /** Where every avatar was last drawn (the others interpolated): id -> { x, y }. */
+      get drawnAvatars() {
+        return Object.fromEntries(game.drawnAvatars);
       },
       /** Frames drawn since the game started. */
       get frames() {

@@ -54,8 +54,11 @@ pub const MAX_PENDING_INPUTS: usize = 16;
 /// Inputs of a player that may wait for a later tick after a step. A step
 /// applies a player's oldest input; when more than this many would still
 /// wait, it applies the oldest of those too, so a burst of inputs (after a
-/// network stall) delays a player by at most this many ticks.
-pub const MAX_INPUT_BACKLOG: usize = 2;
+/// network stall) delays a player by at most this many ticks. Three ticks
+/// (100 ms at 30 Hz) absorb arrivals 40 ms early or late (80 ms of
+/// spread, bunched up behind late ones since TCP keeps the order) without
+/// two inputs ever sharing a tick; two did not.
+pub const MAX_INPUT_BACKLOG: usize = 3;
 
 /// Longest player name kept, in characters; longer names are cut.
 pub const MAX_NAME_CHARS: usize = 32;
