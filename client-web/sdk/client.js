@@ -126,6 +126,7 @@ const PUMP_INTERVAL_MS = 10;
  * @property {[ChatLine]} chat a chat line
  * @property {[Status]} status the connection's state changed
  * @property {[number]} snapshot a snapshot was applied: its tick
+ * @property {[number, NamedInput, number]} input an input went out: its sequence number, values and when it was due (the client's clock, ms), once (a game spawns what it predicts here, never in `predict`, which replays)
  * @property {[{player: number | null, entity: number}]} watching a spectator's snapshots follow another player from now on (null: no one), who controls `entity`
  */
 
@@ -493,7 +494,9 @@ export class Client {
       const seq = this.inputSeq + 1;
       if (!this.connection.sendInput(seq, this.heldValues, view)) break;
       this.inputSeq = seq;
-      this.predictor?.applyInput(seq, this.codec.named(this.heldValues));
+      const named = this.codec.named(this.heldValues);
+      this.predictor?.applyInput(seq, named);
+      this.emit('input', seq, named, this.nextInputAt);
       this.lastInputAt = this.nextInputAt;
       this.nextInputAt += interval;
     }

@@ -282,6 +282,78 @@ test('at 100 ms round trip the own avatar moves at once and never rubber-bands',
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+test('at 100 ms round trip the own shot leaves the barrel at once and is drawn once', { timeout: 60000 }, async (t) => {
+  const server = await startServer(process.env.TICKWIRE_BIN);
+  const proxy = await latencyProxy(server.url, 50);
+  let browser;
+  const errors = [];
+  try {
+    browser = await launchChromium();
+    const page = await join(browser, proxy.url, 'gunner', `shot-${process.pid}`, errors);
+    await until('a ping measurement', () => page.evaluate(() => window.tickwire.stats.pingMs !== null), 5000);
+    // Aim at the arena's centre, so the shot flies its whole life inside.
+    const aim = await page.evaluate(() => {
+      const t = window.tickwire;
+      const me = t.worldToScreen(t.drawn.x, t.drawn.y);
+      const to = t.worldToScreen(2000, 2000);
+      const d = Math.hypot(to.x - me.x, to.y - me.y) || 1;
+      const r = document.querySelector('canvas').getBoundingClientRect();
+      return { x: r.left + me.x + ((to.x - me.x) / d) * 200, y: r.top + me.y + ((to.y - me.y) / d) * 200 };
+    });
+    await page.mouse.move(aim.x, aim.y);
+    await sleep(200);
+    // Every frame: the projectiles drawn (the page's own, the others), the
+    // server's projectiles in the store, and where the own avatar is drawn.
+    await page.evaluate(() => {
+      window.shotTrace = [];
+      const record = (ts) => {
+        const t = window.tickwire;
+        const drawn = t.drawnProjectiles;
+        const stored = Object.values(t.entities).filter((e) => e.kind === 'projectile').length;
+        window.shotTrace.push({ t: ts, own: drawn.filter((p) => p.own), others: drawn.filter((p) => !p.own).length, stored, me: t.drawn });
+        if (window.shotTrace.length < 600) requestAnimationFrame(record);
+      };
+      requestAnimationFrame(record);
+    });
+    // One click: fire held for about two ticks, one shot (the gun takes
+    // eight ticks to cool).
+    await page.mouse.down();
+    const pressedAt = await page.evaluate(() => performance.now());
+    await sleep(60);
+    await page.mouse.up();
+    await sleep(1300);
+    const trace = await page.evaluate(() => window.shotTrace);
+    const ping = await page.evaluate(() => window.tickwire.stats.pingMs);
+    assert.ok(ping >= 90, `the proxy makes a round trip of about 100 ms (measured ${ping})`);
+
+    const first = trace.find((f) => f.t >= pressedAt && f.own.length > 0);
+    assert.ok(first, 'the own shot was drawn');
+    t.diagnostic(`the own shot was drawn ${Math.round(first.t - pressedAt)} ms after the click, at a round trip of ${Math.round(ping)} ms`);
+    assert.ok(first.t - pressedAt < ping, `drawn ${Math.round(first.t - pressedAt)} ms after the click: it waited for the server (round trip ${Math.round(ping)} ms)`);
+    const gap = Math.hypot(first.own[0].x - first.me.x, first.own[0].y - first.me.y);
+    assert.ok(gap < 60, `it left from the avatar as drawn (${gap.toFixed(1)} units away)`);
+    // The server's projectile arrived, and was never drawn beside it.
+    assert.ok(trace.some((f) => f.stored > 0), "the server's projectile reached the page");
+    const most = Math.max(...trace.map((f) => f.own.length + f.others));
+    assert.equal(most, 1, 'one shot, drawn once in every frame');
+    // Matched to the server's: drawn on, past when an unmatched shot is
+    // dropped (a round trip and 250 ms), until the server's goes.
+    const late = trace.find((f) => f.t > pressedAt + ping + 500);
+    assert.ok(late && late.own.length === 1, 'the shot is still drawn half a second after a round trip');
+    const end = trace[trace.length - 1];
+    assert.equal(end.own.length + end.others, 0, "gone once the server's flew its life");
+    assert.deepEqual(errors, [], 'no console errors');
+  } catch (error) {
+    error.message += `\nserver output (tail):\n${server.output.slice(-20).join('')}`;
+    throw error;
+  } finally {
+    await browser?.close();
+    await proxy.close();
+    await server.stop();
+  }
+});
+
+
 /**
  * Walks `page`'s own avatar to within `tolerance` units of `target` on both
  * axes: held keys while far, then taps of about a tick (6.7 units).
