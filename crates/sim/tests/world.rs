@@ -3,7 +3,7 @@
 
 use tickwire_sim::prelude::*;
 use tickwire_sim::world::{MAX_INPUT_BACKLOG, MAX_PENDING_INPUTS};
-use tickwire_sim::{EntityKey, JoinError, PlayerInput, ReplicatedEntity};
+use tickwire_sim::{EntityKey, InputTiming, JoinError, PlayerInput, ReplicatedEntity};
 
 /// A game that logs every input and moves a dot right by its input's x.
 #[derive(Debug, Default)]
@@ -156,6 +156,44 @@ fn a_backlog_is_caught_up_down_to_its_bound() {
     assert_eq!(w.last_applied_input(a), Some(6));
     let applied: Vec<u32> = w.game().log.iter().map(|&(_, s)| s).collect();
     assert_eq!(applied, (1..=6).collect::<Vec<_>>());
+}
+
+#[test]
+fn input_timing_counts_what_a_client_could_not_predict() {
+    let mut w = world();
+    let a = w.join("a").unwrap().player;
+    let b = w.join("b").unwrap().player;
+    // Before a player's first input, waiting for it is no miss.
+    w.step();
+    assert_eq!(w.input_timing(), InputTiming::default());
+    // One input a tick: each in a tick of its own.
+    for s in 1..=3 {
+        w.input(a, input(s));
+        w.input(b, input(s));
+        w.step();
+    }
+    assert_eq!(w.input_timing(), InputTiming::default());
+    // A stall, then a burst of six: three go in one tick (two of them
+    // bunched behind the first), then one a tick.
+    for s in 4..=9 {
+        w.input(a, input(s));
+    }
+    w.input(b, input(4));
+    w.step();
+    let t = w.input_timing();
+    assert_eq!(
+        (t.bunched, t.starved),
+        (6 - MAX_INPUT_BACKLOG as u64 - 1, 0)
+    );
+    // b sends nothing for two ticks: its game runs on its last input.
+    w.step();
+    w.step();
+    assert_eq!(w.input_timing().starved, 2);
+    // A dropped connection sends nothing, and is not a miss.
+    w.dropped(b);
+    w.step();
+    assert_eq!(w.input_timing().starved, 2);
+    assert_eq!(w.input_timing().bunched, 2);
 }
 
 #[test]
