@@ -317,11 +317,13 @@ function rawHash(path, tick) {
 function editInput(path, tick) {
   const lines = readFileSync(path, 'utf8').split('\n');
   const line = lines[tick];
-  const edited = line.replace(/\{"i":\[(\d+),(\d+),\[([-\d,]*)\]\]\}/, (_, player, seq, values) => {
+  // An input is [player, seq, values] and, with lag compensation, the
+  // tick its client showed after them.
+  const edited = line.replace(/\{"i":\[(\d+),(\d+),\[([-\d,]*)\]((?:,\d+)?)\]\}/, (_, player, seq, values, view) => {
     const v = values === '' ? [] : values.split(',').map(Number);
     while (v.length < 3) v.push(0);
     v[2] = (v[2] + 20000) % 65536;
-    return `{"i":[${player},${seq},[${v.join(',')}]]}`;
+    return `{"i":[${player},${seq},[${v.join(',')}]${view}]}`;
   });
   assert.notEqual(edited, line, 'an input was changed');
   lines[tick] = edited;
