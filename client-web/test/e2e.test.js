@@ -345,7 +345,9 @@ test('at 100 ms round trip the own shot leaves the barrel at once and is drawn o
     const pressedAt = await page.evaluate(() => performance.now());
     await sleep(60);
     await page.mouse.up();
-    await sleep(1300);
+    await sleep(90);
+    await page.screenshot({ path: resultPath('e2e-own-shot.png') });
+    await sleep(1200);
     const trace = await page.evaluate(() => window.shotTrace);
     const ping = await page.evaluate(() => window.tickwire.stats.pingMs);
     assert.ok(ping >= 90, `the proxy makes a round trip of about 100 ms (measured ${ping})`);
