@@ -459,6 +459,19 @@ pub async fn run(
                     None
                 }
             }
+            (Ended::Closed(code, reason), _) if operator_close(code).is_some() => {
+                if let Some(kind) = operator_close(code) {
+                    bot.shared.operator_closed(kind);
+                }
+                bot.totals.closed_by_operator = true;
+                tracing::debug!(
+                    bot = index,
+                    code,
+                    reason = reason.as_deref().unwrap_or(""),
+                    "closed by an operator"
+                );
+                None
+            }
             (Ended::Closed(code, reason), _) => {
                 bot.shared.error(format!("closed {code}"));
                 if let Some(reason) = reason {
@@ -486,6 +499,16 @@ pub async fn run(
 
 /// The close code of a refused resume (the protocol's error 4008).
 const RESUME_REFUSED: u16 = 4008;
+
+/// How the report names an operator's close (`docs/operations.md`), or
+/// `None` for any other close code.
+fn operator_close(code: u16) -> Option<&'static str> {
+    match code {
+        tickwire_protocol::close_code::KICKED => Some("kicked"),
+        tickwire_protocol::close_code::ROOM_CLOSED => Some("room closed"),
+        _ => None,
+    }
+}
 
 impl Bot {
     /// Whether the bot was told to stop or the run is over.

@@ -61,6 +61,9 @@ pub struct Report {
     pub resumes: u64,
     /// Errors: refused or dropped connections, decode failures, closes.
     pub errors: u64,
+    /// Bots an operator closed, by kind (`kicked`, `room closed`): not
+    /// errors, and their snapshot rate is not judged.
+    pub closed_by_operator: BTreeMap<String, u64>,
     /// Errors by kind.
     pub errors_by_kind: BTreeMap<String, u64>,
     /// The swarm's own CPU seconds per wall second over the window.
@@ -157,7 +160,7 @@ impl Report {
         } else {
             format!("{} in {} room(s)", self.bots, self.rooms)
         };
-        let rows: [(&str, String); 15] = [
+        let rows: [(&str, String); 16] = [
             ("bots", bots),
             (
                 "churn",
@@ -196,6 +199,7 @@ impl Report {
                 format!("{}, {} resumed", self.drops, self.resumes),
             ),
             ("errors", self.error_summary()),
+            ("closed by operator", self.operator_summary()),
             ("swarm cpu", format!("{:.2} cores", self.swarm_cpu)),
             ("verdict", self.verdict()),
         ];
@@ -221,6 +225,19 @@ impl Report {
             "{} (behaviour {}); {held}",
             self.inputs_sent, self.behaviour
         )
+    }
+
+    /// `kicked 1, room closed 10`, or `none`.
+    fn operator_summary(&self) -> String {
+        if self.closed_by_operator.is_empty() {
+            return "none".to_string();
+        }
+        let each: Vec<String> = self
+            .closed_by_operator
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        each.join(", ")
     }
 
     fn error_summary(&self) -> String {
@@ -274,6 +291,7 @@ mod tests {
             resumes: 2,
             errors: 0,
             errors_by_kind: BTreeMap::new(),
+            closed_by_operator: BTreeMap::new(),
             swarm_cpu: 0.1,
             holds: false,
             missed: vec![],
