@@ -276,7 +276,9 @@ impl Server {
             Some(addr) => Some(bind_now(addr)?),
             None => None,
         };
-        let _ = stats::prometheus();
+        if stats::prometheus().is_some() {
+            stats::zero_series(&session::close_labels(), config.redis.is_some());
+        }
         let room_limit = config
             .max_room_players
             .unwrap_or_else(|| game.room_player_limit());

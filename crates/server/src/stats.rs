@@ -209,6 +209,94 @@ fn spawn_periodic(
         .map(drop)
 }
 
+/// Registers the series the server exports at zero, so that every metric
+/// is in `/metrics` from the start and a dashboard's `rate()` sees a zero
+/// rather than nothing: the counters and gauges without labels, and those
+/// with labels for every value their callers use (`closes`: the session's
+/// end labels). With `cluster`, the cluster's too. Registering is
+/// idempotent: a series already counting keeps its count.
+pub fn zero_series(closes: &[&'static str], cluster: bool) {
+    use metrics::{counter, gauge};
+    for name in [
+        CONNECTIONS,
+        PLAYERS,
+        ROOMS,
+        SPECTATORS,
+        SEATS_HELD,
+        PENDING_CONNECTIONS,
+    ] {
+        gauge!(name).increment(0.0);
+    }
+    for name in [
+        TICKS,
+        BYTES_OUT,
+        FRAMES_OUT,
+        SNAPSHOTS_SKIPPED,
+        FRAMES_DROPPED,
+        CHAT_DROPPED,
+        EVENTS_DROPPED,
+        EVENT_QUEUE_CLOSES,
+        CONNECTIONS_REFUSED,
+        ADMIN_REFUSED,
+        ACCEPT_ERRORS,
+        ROOMS_REFUSED,
+        CATCHUP_TICKS_DROPPED,
+        CHANGES_DEFERRED,
+        RESUMES,
+    ] {
+        counter!(name).increment(0);
+    }
+    for reason in closes {
+        counter!(CLOSES, "reason" => *reason).increment(0);
+    }
+    for reason in ["rate", "queue"] {
+        counter!(INPUTS_DROPPED, "reason" => reason).increment(0);
+    }
+    for limit in ["pending", "address"] {
+        counter!(ACCEPTS_REFUSED, "limit" => limit).increment(0);
+    }
+    for reason in ["headers_too_large", "header_timeout"] {
+        counter!(HTTP_HEAD_REFUSED, "reason" => reason).increment(0);
+    }
+    for reason in [
+        "origin",
+        "ticket_missing",
+        "ticket_malformed",
+        "ticket_forged",
+        "ticket_expired",
+        "ticket_room",
+        "admission",
+    ] {
+        counter!(UPGRADES_REFUSED, "reason" => reason).increment(0);
+    }
+    for reason in [
+        "malformed",
+        "forged",
+        "expired",
+        "in_use",
+        "superseded",
+        "released",
+        "wrong_room",
+    ] {
+        counter!(RESUMES_REFUSED, "reason" => reason).increment(0);
+    }
+    if !cluster {
+        return;
+    }
+    for result in ["new", "existing", "full", "draining", "unavailable"] {
+        counter!(MATCHMAKES, "result" => result).increment(0);
+    }
+    for reason in ["malformed", "forged", "expired", "replayed"] {
+        counter!(SEAT_TICKETS_REFUSED, "reason" => reason).increment(0);
+    }
+    for name in [REDIRECTS, HEARTBEATS_FAILED, ROOMS_FENCED] {
+        counter!(name).increment(0);
+    }
+    for name in [HEARTBEAT_LAG, CLUSTER_NODES, DRAINING] {
+        gauge!(name).increment(0.0);
+    }
+}
+
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(CONNECTIONS, "Open WebSocket connections");

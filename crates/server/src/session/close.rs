@@ -121,6 +121,31 @@ pub(super) enum End {
 }
 
 impl End {
+    /// Every end, in the order of the module's table.
+    pub(super) const ALL: [End; 21] = [
+        Self::PeerClosed,
+        Self::PeerAway,
+        Self::PeerVanished,
+        Self::Shutdown,
+        Self::TextFrame,
+        Self::BadMessage,
+        Self::BadInput,
+        Self::ProtocolVersion,
+        Self::TooBig,
+        Self::Flooding,
+        Self::FrameFlooding,
+        Self::Idle,
+        Self::WriteTimeout,
+        Self::RoomFull,
+        Self::SocketError,
+        Self::Internal,
+        Self::SpectatorInput,
+        Self::ResumeRefused,
+        Self::Kicked,
+        Self::RoomClosed,
+        Self::Drained,
+    ];
+
     pub(super) fn label(self) -> &'static str {
         match self {
             Self::PeerClosed => "peer_closed",
@@ -446,6 +471,11 @@ mod tests {
                 | ResumeRefused | Kicked | RoomClosed | Drained => {}
             }
         }
+        assert_eq!(
+            all,
+            End::ALL,
+            "End::ALL (the metric's labels) has every end"
+        );
         let table: String = include_str!("close.rs")
             .lines()
             .take_while(|line| line.starts_with("//!"))

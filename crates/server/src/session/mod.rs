@@ -363,6 +363,11 @@ fn log_end(member: Member, end: End) {
     }
 }
 
+/// The labels of `tickwire_closes_total`: every way a connection ends.
+pub(crate) fn close_labels() -> Vec<&'static str> {
+    close::End::ALL.iter().map(|end| end.label()).collect()
+}
+
 /// The payload of the writer's WebSocket pings: microseconds since the
 /// session's `epoch`, big-endian, which the pong brings back for the
 /// player's round trip (`/admin/api/rooms`).
