@@ -460,16 +460,17 @@ pub async fn run(
                 }
             }
             (Ended::Closed(code, reason), _) if operator_close(code).is_some() => {
+                // The error message's reason, without its code in front.
+                let reason = reason.unwrap_or_default();
+                let reason = reason
+                    .strip_prefix(&format!("{code} "))
+                    .unwrap_or(&reason)
+                    .to_owned();
                 if let Some(kind) = operator_close(code) {
-                    bot.shared.operator_closed(kind);
+                    bot.shared.operator_closed(kind, &reason);
                 }
                 bot.totals.closed_by_operator = true;
-                tracing::debug!(
-                    bot = index,
-                    code,
-                    reason = reason.as_deref().unwrap_or(""),
-                    "closed by an operator"
-                );
+                tracing::debug!(bot = index, code, %reason, "closed by an operator");
                 None
             }
             (Ended::Closed(code, reason), _) => {

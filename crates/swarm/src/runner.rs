@@ -537,6 +537,7 @@ pub fn summarize(
         errors: shared.errors.load(Ordering::Relaxed),
         errors_by_kind: shared.errors_by_kind(),
         closed_by_operator: shared.operator_closes(),
+        operator_reasons: shared.operator_reasons(),
         swarm_cpu,
         holds: false,
         missed: Vec::new(),

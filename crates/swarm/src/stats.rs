@@ -46,8 +46,8 @@ pub struct Shared {
     pub resumes: AtomicU64,
     errors_by_kind: Mutex<BTreeMap<String, u64>>,
     /// Bots an operator closed (not errors): `kicked` (close 4014), `room
-    /// closed` (4015).
-    operator_closes: Mutex<BTreeMap<String, u64>>,
+    /// closed` (4015), with the first reason the server gave for each.
+    operator_closes: Mutex<BTreeMap<String, (u64, String)>>,
     /// The first error that stops the whole run (a behaviour that cannot
     /// drive the game).
     fatal: watch::Sender<Option<String>>,
@@ -129,13 +129,31 @@ impl Shared {
     /// Counts one bot closed by an operator, as `kind` (`kicked`, `room
     /// closed`): the server's admin did it, the bot did nothing wrong, and
     /// it is no error.
-    pub fn operator_closed(&self, kind: impl Into<String>) {
-        *self.operator_closes.lock().entry(kind.into()).or_default() += 1;
+    /// `reason` is the server's (its error message before the close).
+    pub fn operator_closed(&self, kind: impl Into<String>, reason: &str) {
+        let mut closes = self.operator_closes.lock();
+        let (count, first) = closes
+            .entry(kind.into())
+            .or_insert_with(|| (0, reason.to_owned()));
+        *count += 1;
+        if first.is_empty() {
+            reason.clone_into(first);
+        }
     }
 
     /// Bots closed by an operator so far, by kind.
     pub fn operator_closes(&self) -> BTreeMap<String, u64> {
-        self.operator_closes.lock().clone()
+        let closes = self.operator_closes.lock();
+        closes.iter().map(|(k, (n, _))| (k.clone(), *n)).collect()
+    }
+
+    /// The first reason the server gave for each kind of operator's close.
+    pub fn operator_reasons(&self) -> BTreeMap<String, String> {
+        let closes = self.operator_closes.lock();
+        closes
+            .iter()
+            .map(|(k, (_, r))| (k.clone(), r.clone()))
+            .collect()
     }
 
     /// Errors counted so far, by kind.
