@@ -84,10 +84,11 @@ if [ ! -f client-web/node_modules/.package-lock.json ] ||
 fi
 
 # First: the browser tests run the release game servers (the arena, the
-# asteroids game and the starter template, each serving its own page), and
-# the profile test replays debug-built records in the release game servers.
-echo "== building the release game servers"
-cargo build --release -p tickwire -p tickwire-asteroids -p tickwire-starter
+# asteroids game and the starter template, each serving its own page) and
+# the release swarm (the operator console's test plays 30 bots), and the
+# profile test replays debug-built records in the release game servers.
+echo "== building the release game servers and the swarm"
+cargo build --release -p tickwire -p tickwire-asteroids -p tickwire-starter -p tickwire-swarm
 
 echo "== cargo test (workspace)"
 cargo test --workspace --all-targets
@@ -97,5 +98,6 @@ echo "== web client tests"
 (cd client-web && TICKWIRE_BIN="$(pwd)/../target/release/tickwire" \
     TICKWIRE_ASTEROIDS_BIN="$(pwd)/../target/release/asteroids" \
     TICKWIRE_STARTER_BIN="$(pwd)/../target/release/starter" \
+    TICKWIRE_SWARM_BIN="$(pwd)/../target/release/tickwire-swarm" \
     TICKWIRE_CHROMIUM="$CHROMIUM" \
     node --test --test-concurrency=1 sdk/test/ test/)

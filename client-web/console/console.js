@@ -131,7 +131,9 @@ export function drawGraph(canvas, history) {
   }
   g.fillStyle = '#8d98ad';
   g.font = '10px system-ui, sans-serif';
-  g.fillText(`${formatMicros(top)} · last ${history.length} s`, 4, 11);
+  g.fillText(`mean per second, top ${formatMicros(top)}`, 4, 11);
+  g.fillText('3 min ago', 4, height - 4);
+  g.fillText('now', width - 22, 11);
   if (history.length < 2) return;
   // The newest second at the right edge; 180 s fill the width.
   const span = Math.max(history.length - 1, 179);
@@ -189,9 +191,11 @@ function roomCard(node, room) {
     </div>
     <canvas class="graph" data-points="0"></canvas>
     <div class="legend">${PHASES.map((p) => `<span><i style="background:${PHASE_COLOURS[p]}"></i>${p}</span>`).join('')}
-      <span class="grow"></span>${record}</div>
+      <span class="grow"></span>${record ? `<span class="record-of">record</span>${record}` : ''}</div>
     <table class="players">
-      <thead><tr><th>id</th><th>name</th><th>ping</th><th>bytes</th><th>skipped</th><th>inputs dropped</th><th></th></tr></thead>
+      <thead><tr><th>id</th><th>name</th><th title="round trip of the last WebSocket ping">ping</th>
+        <th title="bytes sent over the last second">bytes/s</th><th title="snapshots skipped (slow socket)">skipped</th>
+        <th title="inputs dropped (over the rate, or queue full)">dropped</th><th></th></tr></thead>
       <tbody>${playerRows(node, room)}</tbody>
     </table>
   </section>`;
