@@ -666,8 +666,9 @@ impl Room {
             ],
         );
         if sampled {
-            // Once a second: each player's bytes per second.
-            for (_, link) in self.players.attached() {
+            // Once a second: each player's bytes per second (a held
+            // seat's link, written to no more, falls to 0).
+            for (_, link) in self.players.players() {
                 link.sample_bytes();
             }
         }
