@@ -154,7 +154,8 @@ pub async fn admin_route(
     Ok(response)
 }
 
-fn text(status: StatusCode, body: &str) -> Response<Body> {
+/// A plain-text answer with `status`.
+pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -274,7 +275,7 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
 /// Whether a browser's upgrade request may come from its page's origin:
 /// no `Origin` (not a browser), the server's own (`http` or `https` and the
 /// request's `Host`), or one of `allowed`. `Err`: the reason why not.
-fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+pub(crate) fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
     let Some(origin) = headers.get(ORIGIN) else {
         return Ok(());
     };
@@ -319,7 +320,7 @@ fn metrics() -> Response<Body> {
 /// A file of the SDK (under `/sdk/`) or of the game's page (anything
 /// else), typed by its extension, revalidated at every use (`no-cache`);
 /// 404 for a path [`page::file_path`] refuses or no file.
-async fn static_file(page: &Page, path: &str) -> Response<Body> {
+pub(crate) async fn static_file(page: &Page, path: &str) -> Response<Body> {
     let (sdk, path) = match path.strip_prefix("/sdk") {
         Some(rest) if rest.starts_with('/') => (true, rest),
         _ => (false, path),

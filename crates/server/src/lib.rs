@@ -57,6 +57,7 @@ mod lobby;
 mod name;
 mod outbox;
 mod page;
+pub mod replay;
 mod resume;
 mod room;
 mod session;

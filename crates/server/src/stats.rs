@@ -32,6 +32,11 @@ pub const FRAMES_OUT: &str = "tickwire_frames_out_total";
 pub const SNAPSHOTS_SKIPPED: &str = "tickwire_snapshots_skipped_total";
 /// Inputs dropped (counter; label `reason` = `rate` or `queue`).
 pub const INPUTS_DROPPED: &str = "tickwire_inputs_dropped_total";
+/// Inputs applied in a tick behind another of their player's (a backlog
+/// caught up after a stall), and ticks that found a player with no input
+/// waiting (counter; label `kind` = `bunched` or `starved`): the ticks a
+/// client's prediction of its own entity could not foresee.
+pub const INPUT_TIMING: &str = "tickwire_input_timing_total";
 /// Frames dropped unread, over a player's `--max-frames-per-second` (counter).
 pub const FRAMES_DROPPED: &str = "tickwire_frames_dropped_total";
 /// Chat lines dropped, over a player's chat budget (counter).
@@ -252,6 +257,9 @@ pub fn zero_series(closes: &[&'static str], cluster: bool) {
     for reason in ["rate", "queue"] {
         counter!(INPUTS_DROPPED, "reason" => reason).increment(0);
     }
+    for kind in ["bunched", "starved"] {
+        counter!(INPUT_TIMING, "kind" => kind).increment(0);
+    }
     for limit in ["pending", "address"] {
         counter!(ACCEPTS_REFUSED, "limit" => limit).increment(0);
     }
@@ -315,6 +323,10 @@ fn describe() {
         "Snapshots replaced before a slow socket took them"
     );
     describe_counter!(INPUTS_DROPPED, "Inputs dropped (rate limit or full queue)");
+    describe_counter!(
+        INPUT_TIMING,
+        "Inputs applied bunched behind another, and ticks a player had none waiting"
+    );
     describe_counter!(
         EVENTS_DROPPED,
         "Chat lines dropped for a full control queue"

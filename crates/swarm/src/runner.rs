@@ -270,6 +270,7 @@ where
     target.connect_timeout = args.connect_timeout;
     target.seed = args.seed;
     target.matchmake = args.matchmake;
+    target.lab = args.lab()?;
     if args.bots == 0 {
         return Err("--bots must be at least 1".into());
     }

@@ -37,7 +37,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use fastwebsockets::OpCode;
 use tickwire_protocol::{Delivery, Replicator, Sink};
-use tickwire_sim::{GameEvent, JoinError, Joined, PlayerId, ReplicatedEntity, Simulation};
+use tickwire_sim::{
+    GameEvent, InputTiming, JoinError, Joined, PlayerId, ReplicatedEntity, Simulation,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -193,6 +195,8 @@ pub struct Room {
     spectators: Option<spectators::Spectators>,
     /// An operator closed the room: how, and why.
     closed: Option<(OperatorClose, String)>,
+    /// The simulation's input timing when the metrics last took it.
+    input_timing: InputTiming,
 }
 
 impl Room {
@@ -218,6 +222,7 @@ impl Room {
             ticks: metrics::counter!(stats::TICKS),
             spectators: None,
             closed: None,
+            input_timing: InputTiming::default(),
         })
     }
 
@@ -587,6 +592,20 @@ impl Room {
         metrics::gauge!(stats::SEATS_HELD).increment(now as f64 - was as f64);
     }
 
+    /// Adds what the last step counted of the inputs' timing to the metrics.
+    fn count_input_timing(&mut self) {
+        let now = self.sim.input_timing();
+        let was = std::mem::replace(&mut self.input_timing, now);
+        let bunched = now.bunched.saturating_sub(was.bunched);
+        let starved = now.starved.saturating_sub(was.starved);
+        if bunched > 0 {
+            metrics::counter!(stats::INPUT_TIMING, "kind" => "bunched").increment(bunched);
+        }
+        if starved > 0 {
+            metrics::counter!(stats::INPUT_TIMING, "kind" => "starved").increment(starved);
+        }
+    }
+
     /// Runs one tick: simulate, replicate (every player's snapshot offered
     /// to its outbox as soon as it is encoded), then the tick's events.
     pub fn tick(&mut self) {
@@ -597,6 +616,7 @@ impl Room {
             link.drain_inputs(|input| self.sim.input(id, input));
         }
         self.sim.step();
+        self.count_input_timing();
         self.events.clear();
         self.sim.drain_events(&mut self.events);
         let simulated = std::time::Instant::now();

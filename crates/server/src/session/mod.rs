@@ -26,7 +26,7 @@
 
 pub mod close;
 mod masked;
-mod rate;
+pub(crate) mod rate;
 mod reader;
 mod spectator;
 mod writer;
