@@ -103,9 +103,11 @@ echo "== benchmark charts and results (python)"
 "$(chart_python)" benches/test_plots.py
 
 # First: the browser tests run the release game servers (the arena, the
-# asteroids game and the starter template, each serving its own page), and
-# the profile test replays debug-built records in the release game servers.
-echo "== building the release game servers (and the swarm, whose bots play the replay viewer's match)"
+# asteroids game and the starter template, each serving its own page) and
+# the release swarm (its bots play the replay viewer's match, and 30 of them
+# the operator console's test), and the profile test replays debug-built
+# records in the release game servers.
+echo "== building the release game servers and the swarm"
 cargo build --release -p tickwire -p tickwire-asteroids -p tickwire-starter -p tickwire-swarm
 
 echo "== cargo test (workspace)"

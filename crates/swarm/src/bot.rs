@@ -492,6 +492,20 @@ pub async fn run(
                     None
                 }
             }
+            (Ended::Closed(code, reason), _) if operator_close(code).is_some() => {
+                // The error message's reason, without its code in front.
+                let reason = reason.unwrap_or_default();
+                let reason = reason
+                    .strip_prefix(&format!("{code} "))
+                    .unwrap_or(&reason)
+                    .to_owned();
+                if let Some(kind) = operator_close(code) {
+                    bot.shared.operator_closed(kind, &reason);
+                }
+                bot.totals.closed_by_operator = true;
+                tracing::debug!(bot = index, code, %reason, "closed by an operator");
+                None
+            }
             (Ended::Closed(code, reason), _) => {
                 bot.shared.error(format!("closed {code}"));
                 if let Some(reason) = reason {
@@ -519,6 +533,16 @@ pub async fn run(
 
 /// The close code of a refused resume (the protocol's error 4008).
 const RESUME_REFUSED: u16 = 4008;
+
+/// How the report names an operator's close (`docs/operations.md`), or
+/// `None` for any other close code.
+fn operator_close(code: u16) -> Option<&'static str> {
+    match code {
+        tickwire_protocol::close_code::KICKED => Some("kicked"),
+        tickwire_protocol::close_code::ROOM_CLOSED => Some("room closed"),
+        _ => None,
+    }
+}
 
 impl Bot {
     /// Whether the bot was told to stop or the run is over.
