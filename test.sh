@@ -6,8 +6,9 @@
 #
 # Needs a Rust toolchain, and checks the rest first, before building
 # anything: Node.js 20+ and npm, Debian's Chromium at /usr/bin/chromium
-# (TICKWIRE_CHROMIUM overrides the path checked), and redis-server (the
-# cluster tests start their own, on loopback). Run as root on a Debian
+# (TICKWIRE_CHROMIUM overrides the path checked), redis-server (the
+# cluster tests start their own, on loopback), and matplotlib for the
+# benchmark charts' tests (python3-matplotlib). Run as root on a Debian
 # machine, it installs what is missing with apt-get; otherwise it stops at
 # once with the command to run. It runs `npm ci` in client-web when
 # node_modules is missing or older than package-lock.json.
@@ -22,12 +23,27 @@ node_20_or_newer() {
     [ "$major" -ge 20 ]
 }
 
+# The Python that draws the benchmark charts (benches/plots.py): python3 if
+# it has matplotlib, else Debian's, where python3-matplotlib installs (the
+# python3 first on PATH may be another Python).
+chart_python() {
+    local py
+    for py in python3 /usr/bin/python3; do
+        if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import matplotlib' >/dev/null 2>&1; then
+            echo "$py"
+            return 0
+        fi
+    done
+    return 1
+}
+
 # The needs, one a line: what it is | the Debian packages that provide it |
 # the check (a shell command that succeeds when the need is met).
 NEEDS=(
     "Node.js 20+|nodejs|node_20_or_newer"
     "npm|npm|command -v npm"
     "Debian's Chromium at $CHROMIUM|chromium fonts-dejavu-core|test -x '$CHROMIUM'"
+    "matplotlib for Python 3 (the benchmark charts)|python3-matplotlib|chart_python"
     # The cluster tests start their own Redis servers.
     "redis-server|redis-server|command -v redis-server"
 )
@@ -83,11 +99,16 @@ if [ ! -f client-web/node_modules/.package-lock.json ] ||
     (cd client-web && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+echo "== benchmark charts and results (python)"
+"$(chart_python)" benches/test_plots.py
+
 # First: the browser tests run the release game servers (the arena, the
-# asteroids game and the starter template, each serving its own page), and
-# the profile test replays debug-built records in the release game servers.
-echo "== building the release game servers"
-cargo build --release -p tickwire -p tickwire-asteroids -p tickwire-starter
+# asteroids game and the starter template, each serving its own page) and
+# the release swarm (its bots play the replay viewer's match, and 30 of them
+# the operator console's test), and the profile test replays debug-built
+# records in the release game servers.
+echo "== building the release game servers and the swarm"
+cargo build --release -p tickwire -p tickwire-asteroids -p tickwire-starter -p tickwire-swarm
 
 echo "== cargo test (workspace)"
 cargo test --workspace --all-targets
@@ -97,5 +118,6 @@ echo "== web client tests"
 (cd client-web && TICKWIRE_BIN="$(pwd)/../target/release/tickwire" \
     TICKWIRE_ASTEROIDS_BIN="$(pwd)/../target/release/asteroids" \
     TICKWIRE_STARTER_BIN="$(pwd)/../target/release/starter" \
+    TICKWIRE_SWARM_BIN="$(pwd)/../target/release/tickwire-swarm" \
     TICKWIRE_CHROMIUM="$CHROMIUM" \
     node --test --test-concurrency=1 sdk/test/ test/)

@@ -9,8 +9,19 @@ replaces the capacity section of BENCHMARKS.md.
 
     python3 benches/capacity.py                       # the default layouts
     python3 benches/capacity.py --only one-room-100   # one row
-    python3 benches/capacity.py --write               # update BENCHMARKS.md
+    python3 benches/capacity.py --write               # update BENCHMARKS.md and the charts
     python3 benches/capacity.py --floor               # and the floor of each row
+    python3 benches/capacity.py --plot-only           # redraw the charts from the results JSON
+    python3 benches/capacity.py --plot-only --write   # and the table in BENCHMARKS.md
+
+With --write, the rows are also kept in benches/capacity-results.json and
+drawn as charts (benches/charts/capacity-*.svg, shown in BENCHMARKS.md):
+server CPU per bot against N, per layout, with the floor beside it; bytes
+per bot against N; gap p99 against N. --plot-only draws them again from
+that JSON without running anything. The charts need matplotlib (Debian's
+python3-matplotlib, or pip install matplotlib); running the rows does not.
+--import-markdown reads the table already in BENCHMARKS.md into the
+results JSON instead (for figures measured before the JSON was kept).
 
 `churn-N` is `rooms-of-10-N` with churn: from the end of the ramp-up to the
 end of the window, 10% of the bots a minute leave and as many new ones join,
@@ -60,6 +71,10 @@ CHURN_PER_MINUTE = "10%"
 CHURN_BATCH = 10
 BEGIN = "<!-- capacity:begin -->"
 END = "<!-- capacity:end -->"
+# Where --write keeps the rows, and where the charts go.
+RESULTS = os.path.join(ROOT, "benches", "capacity-results.json")
+CHARTS = os.path.join(ROOT, "benches", "charts")
+BENCHMARKS = os.path.join(ROOT, "BENCHMARKS.md")
 
 
 def parse_layout(name):
@@ -201,11 +216,111 @@ def table(rows):
                 "yes" if s.get("holds") else "no"))
         floor = r.get("floor")
         if floors and floor and floor.get("cpu"):
+            # A row read back from the table keeps the ratio it showed (of
+            # the unrounded figures).
             lines[-1] += " %.2f, %s | %.2fx |" % (
-                floor["cpu"], "yes" if floor.get("holds") else "no", r["server_cpu"] / floor["cpu"])
+                floor["cpu"], "yes" if floor.get("holds") else "no", floor.get("ratio") or r["server_cpu"] / floor["cpu"])
         elif floors:
             lines[-1] += " | |"
     return "\n".join(lines)
+
+
+def parse_table(text):
+    """The rows of a table `table` wrote (the capacity section of
+    BENCHMARKS.md), as the runner's rows: what the table shows of them."""
+    rows = []
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    if not lines or not lines[0].startswith("| layout |"):
+        raise ValueError("no capacity table")
+    floors = "floor CPU" in lines[0]
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        label = cells[0]
+        m = re.fullmatch(r"(\S+)(?: \((\d+) left, (\d+) joined\))?", label)
+        if not m:
+            raise ValueError("bad layout cell %r" % label)
+        name = m.group(1)
+        _, n = parse_layout(name)
+        if cells[2] == "":
+            rows.append({"layout": name, "error": cells[1]})
+            continue
+        num = float
+        pair = lambda cell: [float(x) for x in cell.split("/")]  # noqa: E731
+        snap_mean, snap_min = pair(cells[7])
+        rtt50, rtt99 = pair(cells[9])
+        report = {
+            "snapshots_per_s_mean": snap_mean, "snapshots_per_s_min": snap_min,
+            "gap_ms_p99": num(cells[8]), "rtt_ms_p50": rtt50, "rtt_ms_p99": rtt99,
+            "bytes_per_bot_per_s": num(cells[10]), "errors": int(cells[11]),
+            "swarm_cpu": num(cells[12]), "holds": cells[13] == "yes",
+        }
+        if m.group(2):
+            report["leaves"] = int(m.group(2))
+            report["joins"] = int(m.group(3))
+        row = {
+            "layout": name, "bots": n, "server_cpu": num(cells[1]), "server_cpu_per_bot_ms": num(cells[2]),
+            "rss_mib": num(cells[3]), "rss_per_bot_kib": num(cells[4]), "rss_idle_mib": num(cells[5]),
+            "rss_over_idle_per_bot_kib": num(cells[6]), "report": report,
+        }
+        if floors and len(cells) > 14 and cells[14]:
+            cpu, holds = [c.strip() for c in cells[14].split(",")]
+            row["floor"] = {"cpu": num(cpu), "holds": holds == "yes", "ratio": num(cells[15].rstrip("x"))}
+        rows.append(row)
+    return rows
+
+
+def import_markdown(path=BENCHMARKS):
+    """The results JSON of the capacity section of BENCHMARKS.md: its rows,
+    and when, where and how they were measured, as its first line says."""
+    body = open(path).read()
+    if BEGIN not in body or END not in body:
+        raise SystemExit("%s has no capacity section to import" % path)
+    section = body[body.index(BEGIN) + len(BEGIN):body.index(END)]
+    m = re.search(r"Measured (\S+) on (\d+) cores, server and swarm on the same machine, (\d+) s after a (\d+) s warm-up, with `([^`]+)`", section)
+    if not m:
+        raise SystemExit("the capacity section of %s does not say how it was measured" % path)
+    return {
+        "measured": m.group(1), "cores": int(m.group(2)), "duration": int(m.group(3)), "warmup": int(m.group(4)),
+        "command": m.group(5), "source": "imported from the table in BENCHMARKS.md",
+        "rows": parse_table(section),
+    }
+
+
+def section(results):
+    """The capacity section of BENCHMARKS.md for `results`: how it was
+    measured, the table, and the charts."""
+    charts = "\n\n".join("![%s](benches/charts/%s)" % (alt, name) for alt, name in (
+        ("Server CPU per bot against N, per layout, with the floor beside it", "capacity-cpu.svg"),
+        ("Bytes per bot against N, per layout", "capacity-bytes.svg"),
+        ("Gap p99 against N, per layout", "capacity-gap.svg")))
+    return "%s\nMeasured %s on %d cores, server and swarm on the same machine, %d s after a %d s warm-up, with `%s`.\n\n%s\n\n%s\n%s" % (
+        BEGIN, results["measured"], results["cores"], results["duration"], results["warmup"], results["command"],
+        table(results["rows"]), charts, END)
+
+
+def write_section(results, path=BENCHMARKS):
+    """Replaces the capacity section of BENCHMARKS.md (or adds one)."""
+    body = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    text = section(results)
+    if BEGIN in body and END in body:
+        body = body[:body.index(BEGIN)] + text + body[body.index(END) + len(END):]
+    else:
+        body = body.rstrip("\n") + "\n\n## Capacity (the arena scenario)\n\n" + text + "\n"
+    with open(path, "w") as f:
+        f.write(body)
+
+
+def save_results(results, path):
+    with open(path, "w") as f:
+        json.dump(results, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def draw(results, charts_dir):
+    """The charts of `results`, into `charts_dir` (imports matplotlib)."""
+    import plots
+    for path in plots.capacity_charts(results, charts_dir):
+        print("drew %s" % os.path.relpath(path, ROOT), file=sys.stderr)
 
 
 def main():
@@ -217,7 +332,28 @@ def main():
     p.add_argument("--no-build", action="store_true", help="use the existing release binaries")
     p.add_argument("--floor", action="store_true",
                    help="after each row, run the bare fan-out at its size (doubles the time)")
+    p.add_argument("--plot-only", action="store_true",
+                   help="run nothing: draw the charts from the results JSON (with --write, the table too)")
+    p.add_argument("--import-markdown", action="store_true",
+                   help="run nothing: read the table in BENCHMARKS.md into the results JSON, and draw it")
+    p.add_argument("--results", default=RESULTS, help="the results JSON (default benches/capacity-results.json)")
+    p.add_argument("--charts-dir", default=CHARTS, help="where the charts go (default benches/charts)")
     args = p.parse_args()
+    if args.import_markdown:
+        results = import_markdown()
+        save_results(results, args.results)
+        draw(results, args.charts_dir)
+        return
+    if args.plot_only:
+        try:
+            with open(args.results) as f:
+                results = json.load(f)
+        except (OSError, ValueError) as e:
+            sys.exit("cannot read the results JSON %s: %s (run with --write first)" % (args.results, e))
+        draw(results, args.charts_dir)
+        if args.write:
+            write_section(results)
+        return
     layouts = args.only or DEFAULT_LAYOUTS
     for name in layouts:
         parse_layout(name)
@@ -238,16 +374,11 @@ def main():
     print(text)
     if args.write:
         command = "python3 benches/capacity.py --write" + (" --floor" if args.floor else "")
-        section = "%s\nMeasured %s on %d cores, server and swarm on the same machine, %d s after a %d s warm-up, with `%s`.\n\n%s\n%s" % (
-            BEGIN, datetime.date.today().isoformat(), os.cpu_count(), args.duration, args.warmup, command, text, END)
-        path = os.path.join(ROOT, "BENCHMARKS.md")
-        body = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-        if BEGIN in body and END in body:
-            body = body[:body.index(BEGIN)] + section + body[body.index(END) + len(END):]
-        else:
-            body = body.rstrip("\n") + "\n\n## Capacity (the arena scenario)\n\n" + section + "\n"
-        with open(path, "w") as f:
-            f.write(body)
+        results = {"measured": datetime.date.today().isoformat(), "cores": os.cpu_count(),
+                   "duration": args.duration, "warmup": args.warmup, "command": command, "rows": rows}
+        save_results(results, args.results)
+        draw(results, args.charts_dir)
+        write_section(results)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ fails, 2 when the run could not be made.
     python3 benches/soak.py --duration 2m --bots 200 --warmup 40s \\
         --max-rss-slope 600            # the short version ./test.sh runs
 
-Standard library only. Every process it starts is bounded (the swarm stops
+Standard library only, but for the chart: `--svg` draws it with matplotlib
+(`benches/plots.py`; Debian's python3-matplotlib, or pip install
+matplotlib), and says so when it is missing. Every process it starts is bounded (the swarm stops
 by itself after its duration, and is killed a minute after that) and
 stopped on the way out; everything binds 127.0.0.1.
 """
@@ -353,99 +355,6 @@ def judge(result, args):
     return checks, fits
 
 
-# The chart: one panel a figure, minutes across, drawn by hand.
-W, PANEL_H, LEFT, RIGHT, TOP, GAP = 760, 150, 70, 150, 30, 40
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
-
-
-def nice_ticks(lo, hi, n=4):
-    if hi <= lo:
-        hi = lo + 1
-    raw = (hi - lo) / n
-    mag = 10 ** math.floor(math.log10(raw))
-    step = min((s * mag for s in (1, 2, 2.5, 5, 10) if s * mag >= raw), default=10 * mag)
-    first = math.floor(lo / step) * step
-    ticks, v = [], first
-    while v <= hi + step * 0.5:
-        ticks.append(v)
-        v += step
-    return ticks
-
-
-def esc(text):
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def svg_chart(result, fits, args, title):
-    samples = result["samples"]
-    intervals = result["intervals"]
-    t_max = max([s["t"] for s in samples] + [1]) / 60.0
-    panels = [
-        ("RSS (MiB)", [("RSS", [(s["t"], s["rss_kib"] / 1024.0) for s in samples])], "rss_kib", 1 / 1024.0),
-        ("file descriptors, connections", [
-            ("fds", [(s["t"], s["fds"]) for s in samples]),
-            ("connections + own fds", [(s["t"], (s["connections"] or 0) + result["idle"]["fds"]) for s in samples]),
-        ], None, 1),
-        ("threads", [("threads", [(s["t"], s["threads"]) for s in samples])], None, 1),
-        ("tick phase p99 and mean (µs), from /metrics", [("p99 " + p, [(s["t"], s["p99_us_" + p]) for s in samples if s["p99_us_" + p] is not None]) for p in PHASES]
-         + [("mean " + p, [(s["t"], s["mean_us_" + p]) for s in samples if s["mean_us_" + p] is not None]) for p in PHASES], None, 1),
-        ("swarm: slowest bot (snapshots/s), gap p99 (ms)", [
-            ("slowest bot", [(line["t"], line["snapshots_per_s_min"]) for line in intervals]),
-            ("gap p99", [(line["t"], line["gap_ms_p99"]) for line in intervals]),
-        ], None, 1),
-    ]
-    height = TOP + len(panels) * (PANEL_H + GAP) + 20
-    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">' % (W, height),
-           '<rect width="100%" height="100%" fill="white"/>',
-           '<text x="%d" y="18" font-size="13" font-weight="bold">%s</text>' % (LEFT, esc(title))]
-    plot_w = W - LEFT - RIGHT
-    for i, (name, lines, fitted, scale) in enumerate(panels):
-        y0 = TOP + i * (PANEL_H + GAP) + 14
-        values = [v for _, pts in lines for _, v in pts]
-        if not values:
-            values = [0, 1]
-        lo, hi = min(values), max(values)
-        pad = (hi - lo) * 0.1 or max(abs(hi) * 0.05, 1)
-        ticks = nice_ticks(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
-        lo, hi = ticks[0], ticks[-1]
-        sx = lambda t: LEFT + plot_w * (t / 60.0) / t_max  # noqa: E731
-        sy = lambda v: y0 + PANEL_H - PANEL_H * (v - lo) / (hi - lo)  # noqa: E731
-        out.append('<text x="%d" y="%d" font-weight="bold">%s</text>' % (LEFT, y0 - 4, esc(name)))
-        out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#999"/>' % (LEFT, y0, plot_w, PANEL_H))
-        for v in ticks:
-            out.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#eee"/>' % (LEFT, LEFT + plot_w, sy(v), sy(v)))
-            out.append('<text x="%d" y="%.1f" text-anchor="end">%s</text>' % (LEFT - 4, sy(v) + 4, ("%.2f" % v).rstrip("0").rstrip(".")))
-        for m in nice_ticks(0, t_max, 6):
-            if m <= t_max:
-                out.append('<text x="%.1f" y="%d" text-anchor="middle">%s</text>' % (sx(m * 60), y0 + PANEL_H + 13, ("%g min" % m) if m else "0"))
-        wx = sx(args.warmup)
-        out.append('<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" stroke="#aaa" stroke-dasharray="3,3"/>' % (wx, wx, y0, y0 + PANEL_H))
-        for j, (label, pts) in enumerate(lines):
-            colour = COLOURS[j % 3] if label.startswith("mean ") else COLOURS[j % len(COLOURS)]
-            dash = ' stroke-dasharray="4,2"' if label.startswith("mean ") else ""
-            if pts:
-                path = " ".join("%.1f,%.1f" % (sx(t), sy(v)) for t, v in pts)
-                out.append('<polyline fill="none" stroke="%s" stroke-width="1.3"%s points="%s"/>' % (colour, dash, path))
-            out.append('<text x="%d" y="%d" fill="%s">%s</text>' % (LEFT + plot_w + 8, y0 + 14 + 14 * j, colour, esc(label)))
-        f = fits.get(fitted) if fitted else None
-        if f:
-            a, b = args.warmup / 60.0, t_max
-            ya, yb = (f["intercept"] + f["slope"] * a) * scale, (f["intercept"] + f["slope"] * b) * scale
-            out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black" stroke-dasharray="6,3"/>' % (sx(a * 60), sy(ya), sx(b * 60), sy(yb)))
-            out.append('<text x="%d" y="%d">fit after warm-up:</text>' % (LEFT + plot_w + 8, y0 + 50))
-            out.append('<text x="%d" y="%d">%+.2f KiB/min</text>' % (LEFT + plot_w + 8, y0 + 64, f["slope"]))
-            out.append('<text x="%d" y="%d">± %.2f (s.e.)</text>' % (LEFT + plot_w + 8, y0 + 78, f["slope_se"]))
-            late = fits.get(fitted + "_last")
-            if late:
-                a = max(args.warmup, t_max * 60 - args.plateau) / 60.0
-                ya, yb = (late["intercept"] + late["slope"] * a) * scale, (late["intercept"] + late["slope"] * b) * scale
-                out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#d62728" stroke-width="1.5"/>' % (sx(a * 60), sy(ya), sx(b * 60), sy(yb)))
-                out.append('<text x="%d" y="%d" fill="#d62728">last %g min:</text>' % (LEFT + plot_w + 8, y0 + 100, round(args.plateau / 60.0, 1)))
-                out.append('<text x="%d" y="%d" fill="#d62728">%+.2f ± %.2f KiB/min</text>' % (LEFT + plot_w + 8, y0 + 114, late["slope"], late["slope_se"]))
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=duration, default=duration("30m"), help="the swarm's measured window (default 30m)")
@@ -471,7 +380,8 @@ def main():
     p.add_argument("--verbose", "-v", action="store_true", help="print each sample")
     p.add_argument("--rejudge", metavar="JSON", help="judge and draw a run saved with --json again, with these thresholds, instead of running")
     args = p.parse_args()
-    if args.plateau is None:
+    plateau_given = args.plateau is not None
+    if not plateau_given:
         args.plateau = max(0.0, args.duration - args.warmup) / 3.0
     churn = (args.churn or "0").strip()
     args.churn = None if churn in ("0", "0%") else churn
@@ -484,6 +394,9 @@ def main():
             saved = json.load(f)
         for key in ("duration", "bots", "room_size", "churn", "churn_batch", "churn_period", "sample", "swarm_warmup"):
             setattr(args, key, saved["args"][key])
+        if not plateau_given:
+            # The default plateau is a third of the saved run after the warm-up.
+            args.plateau = max(0.0, args.duration - args.warmup) / 3.0
         result = {k: saved[k] for k in ("idle", "samples", "intervals", "report", "server_cmd", "swarm_cmd")}
         return finish(result, args)
     if not args.no_build and not args.server:
@@ -512,8 +425,8 @@ def finish(result, args):
     if args.svg:
         title = args.title or "soak: %d bots, rooms of %d, churn %s, %.0f min" % (
             args.bots, args.room_size, args.churn or "none", args.duration / 60.0)
-        with open(args.svg, "w") as f:
-            f.write(svg_chart(result, fits, args, title))
+        import plots  # matplotlib, only to draw
+        plots.soak_chart(result, fits, args.warmup, args.plateau, title, args.svg)
     return 0 if ok else 1
 
 

@@ -46,10 +46,11 @@ fn room(serial: u64) -> Option<Bench> {
         players: Default::default(),
         held: Default::default(),
         tick: Default::default(),
-        times: Mutex::new(TickTimes::new(tick_rate * 10)),
+        times: Mutex::new(TickTimes::new(tick_rate * 10, tick_rate)),
         links: Mutex::new(BTreeMap::new()),
         spectators: Default::default(),
         max_spectators: 0,
+        record: None,
     });
     let settings = RoomSettings {
         max_catch_up: 2,

@@ -47,6 +47,9 @@ const PUMP_INTERVAL_MS = 10;
  * @property {PredictFn} [predict] the game's step for its own entity; without it the own entity is drawn from the server's state
  * @property {number} [interpolationDelayTicks] how far in the past others are drawn, in ticks (default 2)
  * @property {boolean} [reconnect] whether a dropped connection reconnects (default true)
+ * @property {import('./lab.js').LabOptions | false} [lab] the network lab: added latency, jitter and stalls, each way
+ *   (see lab.js, loaded only then); default the page's `?lag=&jitter=&stall=`, none without them; `false`: none
+ *   whatever the query says; a bad figure is warned about and the page plays without a lab
  * @property {typeof WebSocket} [WebSocketImpl] the WebSocket class (for tests; default the global one)
  * @property {() => number} [now] the clock in ms (for tests; default `performance.now()`)
  */
@@ -105,6 +108,9 @@ const PUMP_INTERVAL_MS = 10;
  * @property {number} interpolationMs how far in the past others are drawn
  * @property {number} tick the newest server tick
  * @property {number} [predictionErrorUnits] the last correction of the own entity's coordinates, in units (with `predict`)
+ * @property {number} interpolationStarved times the drawn moment of the others ran past the newest snapshot (nothing left to interpolate toward)
+ * @property {(import('./lab.js').LabSettings & {stalled: boolean, text: string}) | null} lab what the network lab adds
+ *   (null: no lab), whether the link is frozen now, and both in a few words for a HUD
  */
 
 /**
@@ -120,8 +126,12 @@ const PUMP_INTERVAL_MS = 10;
  * @property {[ChatLine]} chat a chat line
  * @property {[Status]} status the connection's state changed
  * @property {[number]} snapshot a snapshot was applied: its tick
+ * @property {[number, NamedInput, number]} input an input went out: its sequence number, values and when it was due (the client's clock, ms), once (a game spawns what it predicts here, never in `predict`, which replays)
  * @property {[{player: number | null, entity: number}]} watching a spectator's snapshots follow another player from now on (null: no one), who controls `entity`
  */
+
+/** A page's query that asks for the network lab (see lab.js). */
+const LAB_QUERY = /[?&](lag|jitter|stall)/;
 
 /**
  * Connects to a game and joins a room. Listeners added right after this
@@ -169,6 +179,8 @@ export class Client {
     this.predictFn = options.predict;
     this.delayTicks = options.interpolationDelayTicks ?? 2;
     this.now = options.now ?? (() => performance.now());
+    /** @type {import('./lab.js').Lab | null} the network lab, once loaded, when one is on */
+    this.lab = null;
     /** @type {Map<keyof ClientEvents, Set<Function>>} */
     this.listeners = new Map();
     /** @type {SchemaView | null} */
@@ -184,6 +196,8 @@ export class Client {
     });
     /** @type {Interpolator | null} */
     this.interpolator = null;
+    /** Starved moments of the interpolators before the current one (one a welcome). */
+    this.starvedBefore = 0;
     /** @type {Predictor | null} */
     this.predictor = null;
     /** @type {InputCodec | null} */
@@ -222,12 +236,18 @@ export class Client {
       reconnect: options.reconnect ?? true,
     });
     // Start once the caller has added its listeners.
-    queueMicrotask(() => {
+    const start = () => {
       if (this.closed) return;
       this.connection.start();
       this.pumpTimer = setInterval(() => this.pump(this.now()), PUMP_INTERVAL_MS);
       /** @type {{unref?: () => void}} */ (this.pumpTimer).unref?.();
-    });
+    };
+    // The network lab is for development: its module loads only when a
+    // lab is asked for (the option, or the page's query), and the socket
+    // opens once it has.
+    const lab = options.lab ?? (LAB_QUERY.test(location?.search ?? '') && location?.search);
+    if (lab) import('./lab.js').then((m) => m.attach(this, lab), console.warn).finally(start);
+    else queueMicrotask(start);
   }
 
   /**
@@ -418,6 +438,8 @@ export class Client {
       snapshotsPerSecond: c.snapshotRate.rate(now),
       interpolationMs: this.interpolator ? this.interpolator.lagMs(now) : 0,
       tick: this.tick,
+      interpolationStarved: this.starvedBefore + (this.interpolator?.starved ?? 0),
+      lab: this.lab?.figures() ?? null,
     };
     if (this.predictor) stats.predictionErrorUnits = this.predictor.lastCorrection;
     return stats;
@@ -472,7 +494,9 @@ export class Client {
       const seq = this.inputSeq + 1;
       if (!this.connection.sendInput(seq, this.heldValues, view)) break;
       this.inputSeq = seq;
-      this.predictor?.applyInput(seq, this.codec.named(this.heldValues));
+      const named = this.codec.named(this.heldValues);
+      this.predictor?.applyInput(seq, named);
+      this.emit('input', seq, named, this.nextInputAt);
       this.lastInputAt = this.nextInputAt;
       this.nextInputAt += interval;
     }
@@ -516,6 +540,7 @@ export class Client {
       following: w.following ?? null,
     };
     this.tick = w.tick;
+    this.starvedBefore += this.interpolator?.starved ?? 0;
     this.interpolator = new Interpolator({ tickRate: w.tickRate, delayIntervals: this.delayTicks, modes: schema.modes });
     this.predictor = this.predictFn && !this.spectating ? new Predictor({ predict: this.predictFn, tickRate: w.tickRate, constants }) : null;
     this.nextInputAt = null;

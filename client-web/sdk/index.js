@@ -14,7 +14,7 @@ export { InputCodec, quantizeAxis, quantizeAngle } from './input.js';
 export { Predictor, agree, MAX_PENDING } from './prediction.js';
 export { SchemaView, dequantize, interpolationMode, normaliseQuantization } from './schema.js';
 export { Interpolator, SnapshotClock, angleDelta, lerpAngle, interpolateFields } from './interpolation.js';
-export { Connection, RateMeter, backoffDelay, gameUrl, BACKOFF_START_MS, BACKOFF_MAX_MS, PING_INTERVAL_MS } from './net.js';
+export { Connection, RateMeter, backoffDelay, gameUrl, BACKOFF_START_MS, BACKOFF_MAX_MS, PING_INTERVAL_MS, KICKED, ROOM_CLOSED } from './net.js';
 export { matchmake, seatUrl, nodeUrl, redirectUrl, withoutSeat, MatchmakeError, WRONG_NODE, SEAT_TICKET_INVALID, SEAT_TICKET_EXPIRED, SEAT_TICKET_REPLAYED } from './matchmake.js';
 export * as protocol from './protocol.js';
 

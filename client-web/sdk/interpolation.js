@@ -10,6 +10,13 @@
 // arrives late or early moves the clock by a fraction of a millisecond
 // instead of making the picture jump. Fields move as the schema says:
 // coordinates linearly, angles along the shorter arc, integers in steps.
+//
+// The delay adapts to the network: a snapshot can only be drawn toward once
+// it is there, so the delay is at least one interval plus how late, against
+// the smoothed clock, the latest snapshots of the last few seconds came. On
+// a steady network that is the two intervals asked for; under jitter it
+// grows (by at most 3 % of the time passing, so the others slow a
+// little rather than stop) and shrinks back slowly when the jitter goes.
 
 const TAU = Math.PI * 2;
 
@@ -20,6 +27,16 @@ const TAU = Math.PI * 2;
 
 /** Most snapshots the interpolator keeps (about one second at 30 Hz). */
 export const DEFAULT_CAPACITY = 32;
+/** Snapshots over which the adaptive delay takes the latest arrival (3 s at 30 Hz). */
+export const JITTER_WINDOW = 90;
+/** Margin the adaptive delay keeps over the latest arrival seen, in ms. */
+export const JITTER_MARGIN_MS = 4;
+/** Most the adaptive delay adds to the delay asked for, in ms. */
+export const MAX_EXTRA_DELAY_MS = 250;
+/** Most the adaptive delay grows per ms that passes (0.03: the others slow to 97 % speed). */
+const DELAY_GROWTH = 0.03;
+/** Most the adaptive delay shrinks per ms that passes (the others speed up by 2 %). */
+const DELAY_SHRINK = 0.02;
 
 /**
  * Maps local time to the server's tick timeline from the arrival times of
@@ -152,18 +169,32 @@ export class Interpolator {
     this.snapshots = [];
     /** Last render time handed out, so the picture never runs backwards. */
     this.lastRenderMs = -Infinity;
+    /** The delay asked for, in ms: the adaptive delay never goes below it. */
+    this.baseDelayMs = delayIntervals * this.intervalMs;
+    /** The most the adaptive delay goes to, in ms. */
+    this.maxDelayMs = this.baseDelayMs + MAX_EXTRA_DELAY_MS;
+    /** How far in the past entities are drawn now, in ms: adaptive (see above), moving toward `targetDelayMs`. */
+    this.delayMs = this.baseDelayMs;
+    /** The delay the recent arrivals call for, in ms. */
+    this.targetDelayMs = this.baseDelayMs;
+    /** @type {number[]} how late (ms, against the clock) the recent snapshots came, oldest first */
+    this.lateness = [];
+    /** @type {number | null} local time of the last sample, for moving the delay */
+    this.lastSampleAt = null;
+    /** Times the drawn moment ran past the newest snapshot (nothing left to interpolate toward). */
+    this.starved = 0;
+    /** Whether the last sample was past the newest snapshot. */
+    this.starving = false;
   }
 
-  /** How far in the past entities are drawn, in ms. */
-  get delayMs() {
-    return this.delayIntervals * this.intervalMs;
-  }
 
-  /** Forgets every snapshot and the clock (after a reconnect). */
+  /** Forgets every snapshot and the clock (after a reconnect); keeps what it learnt of the jitter. */
   reset() {
     this.snapshots = [];
     this.clock = new SnapshotClock({ intervalMs: this.intervalMs });
     this.lastRenderMs = -Infinity;
+    this.lastSampleAt = null;
+    this.starving = false;
   }
 
   /**
@@ -176,13 +207,46 @@ export class Interpolator {
   push(tick, entities, nowMs) {
     const newest = this.snapshots[this.snapshots.length - 1];
     if (newest && tick <= newest.tick) return;
-    if (this.clock.observe(tick, nowMs)) this.lastRenderMs = -Infinity;
+    const before = this.clock.offset;
+    if (this.clock.observe(tick, nowMs)) {
+      this.lastRenderMs = -Infinity;
+    } else if (before !== null) {
+      // How late this one came against the smoothed clock (negative: early).
+      this.observeLateness(before - (tick * this.intervalMs - nowMs));
+    }
     this.snapshots.push({ tick, entities });
     if (this.snapshots.length > this.capacity) this.snapshots.shift();
   }
 
+  /**
+   * Records how late a snapshot came, and sets the delay the recent ones
+   * call for: one interval (the next snapshot is due that much after the
+   * drawn moment reaches the newest) plus the latest arrival of the window
+   * plus a margin, within the delay asked for and the most allowed.
+   * @param {number} lateMs
+   */
+  observeLateness(lateMs) {
+    const late = this.lateness;
+    if (late.push(lateMs) > JITTER_WINDOW) late.shift();
+    const wanted = this.intervalMs + Math.max(...late) + JITTER_MARGIN_MS;
+    this.targetDelayMs = Math.min(this.maxDelayMs, Math.max(this.baseDelayMs, wanted));
+  }
+
+  /**
+   * Moves the delay toward its target for the time passed since the last
+   * sample: up by at most 3 % of it, down by at most 2 %.
+   * @param {number} nowMs
+   */
+  adaptDelay(nowMs) {
+    const passed = Math.max(0, nowMs - (this.lastSampleAt ?? nowMs));
+    this.lastSampleAt = nowMs;
+    const gap = this.targetDelayMs - this.delayMs;
+    this.delayMs += gap > 0 ? Math.min(gap, passed * DELAY_GROWTH) : Math.max(gap, -passed * DELAY_SHRINK);
+  }
+
   /** The moment drawn at local time `nowMs`, in ms on the server's tick timeline. */
   renderTime(nowMs) {
+    this.adaptDelay(nowMs);
     const t = Math.max(this.clock.serverTime(nowMs) - this.delayMs, this.lastRenderMs);
     this.lastRenderMs = t;
     return t;
@@ -222,6 +286,9 @@ export class Interpolator {
     const out = new Map();
     if (this.snapshots.length === 0) return out;
     const tick = this.renderTime(nowMs) / this.intervalMs;
+    const past = tick > this.snapshots[this.snapshots.length - 1].tick;
+    if (past && !this.starving) this.starved += 1;
+    this.starving = past;
     // Drop snapshots that can no longer bracket the render moment.
     while (this.snapshots.length > 2 && this.snapshots[1].tick <= tick) this.snapshots.shift();
     const n = this.snapshots.length;

@@ -38,10 +38,17 @@ export const RESUME_REFUSED = 4008;
  */
 export const MAX_IN_USE_RETRIES = 4;
 
-/** Close codes after which reconnecting cannot help. */
+/** Close code of a player kicked by an operator (the protocol's error 4014). */
+export const KICKED = 4014;
+/** Close code of a room an operator closed (the protocol's error 4015). */
+export const ROOM_CLOSED = 4015;
+
+/** Close codes after which reconnecting cannot help (or must not happen). */
 const FATAL_CLOSE_CODES = new Map([
   [4000, 'the server speaks another protocol version'],
   [4001, 'the server runs another game schema'],
+  [KICKED, 'kicked by the operator'],
+  [ROOM_CLOSED, 'the operator closed the room'],
   [1002, 'the server did not understand this client'],
   [1003, 'the server did not understand this client'],
 ]);

@@ -1014,11 +1014,20 @@ export class ClientState {
   /**
    * Applies a snapshot body to its baseline, keeps the result as the newest
    * state and returns its entities. Throws (changing nothing) when the
-   * baseline is not held, the snapshot is not newer, or it does not fit.
+   * baseline is not held, the snapshot is not newer, or it does not fit;
+   * but a full snapshot that is not newer needs nothing held, and starts
+   * the keeper over at its tick, every state held before forgotten (the
+   * replay viewer starts a page over so when it seeks back).
    * @param {SnapshotBody} body
    * @returns {Row[]}
    */
   apply(body) {
+    const newest = this.latestTick();
+    if (body.baseline === null && newest !== null && body.tick <= newest) {
+      const entities = applySnapshot(this.schema, [], body);
+      this.states = [{ tick: body.tick, entities }];
+      return entities;
+    }
     const latest = this.latestTick();
     if (latest !== null && body.tick <= latest) {
       throw new ProtocolError(`snapshot tick ${body.tick} is not newer than the latest tick ${latest}`);

@@ -32,7 +32,17 @@ export const ARENA = Object.freeze({
   /** The twin-stick input: two axes, an aim angle, a fire button. */
   input: Object.freeze({ moveX: 'move_x', moveY: 'move_y', aim: 'aim', fire: 'fire' }),
   /** The welcome's constants the page reads. */
-  constants: Object.freeze({ arenaSize: 'arena_size', speed: 'player_speed', maxHp: 'max_hp' }),
+  constants: Object.freeze({
+    arenaSize: 'arena_size',
+    speed: 'player_speed',
+    maxHp: 'max_hp',
+    /** The own shots (shots.js): how fast a projectile flies, units a second... */
+    projectileSpeed: 'projectile_speed',
+    /** ...ticks between shots... */
+    fireTicks: 'fire_ticks',
+    /** ...and ticks a projectile flies. */
+    lifeTicks: 'projectile_life_ticks',
+  }),
   /** The arena game's defaults (`assets/arena.toml`), for a welcome that does not give them. */
   defaults: Object.freeze({ arenaSize: 4000, speed: 200, maxHp: 100 }),
 });

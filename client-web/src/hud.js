@@ -30,14 +30,17 @@ export function scoreboardRows(avatars, limit = 10) {
 }
 
 /**
- * The lines of the network overlay, from the SDK's `client.stats`.
+ * The lines of the network overlay, from the SDK's `client.stats`: with
+ * `interpolationStarved`, how often the others' interpolation ran dry;
+ * with a network lab (`lab`), what it adds.
  * @param {{pingMs: number | null, snapshotsPerSecond: number, downBytesPerSecond: number,
- *   upBytesPerSecond: number, interpolationMs: number, tick: number}} s
+ *   upBytesPerSecond: number, interpolationMs: number, tick: number, interpolationStarved?: number,
+ *   lab?: {text: string} | null}} s
  * @returns {Array<[string, string]>} label and value
  */
 export function netLines(s) {
   const kbps = (bytes) => `${((bytes * 8) / 1000).toFixed(1)} kbit/s`;
-  return [
+  const lines = [
     ['ping', s.pingMs == null ? '–' : `${Math.round(s.pingMs)} ms`],
     ['snapshots', `${s.snapshotsPerSecond.toFixed(0)}/s`],
     ['down', kbps(s.downBytesPerSecond)],
@@ -45,6 +48,9 @@ export function netLines(s) {
     ['interp', `${Math.round(s.interpolationMs)} ms`],
     ['tick', String(s.tick ?? 0)],
   ];
+  if (s.interpolationStarved !== undefined) lines.push(['ran dry', `${s.interpolationStarved}×`]);
+  if (s.lab) lines.push(['lab', s.lab.text]);
+  return lines;
 }
 
 /**

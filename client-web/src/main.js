@@ -17,6 +17,7 @@ import { ARENA, declared } from './arena.js';
 import { InputState } from './input.js';
 import { isDead, stepAvatar } from './predict.js';
 import { Renderer } from './render.js';
+import { OwnShots, shotRules } from './shots.js';
 import { Hud, respawnSeconds } from './hud.js';
 import { Scores } from './scoreboard.js';
 import { WATCH_HELP, WatchKeys, cyclePlayer, watchText } from './watch.js';
@@ -73,7 +74,21 @@ export class Game {
     this.lastHud = -Infinity;
     /** @type {{x: number, y: number} | null} where the own avatar was last drawn */
     this.drawnOwn = null;
+    /** @type {Map<number, {x: number, y: number}>} where each avatar was last drawn, by entity id */
+    this.drawnAvatars = new Map();
+    /** @type {OwnShots | null} the own shots, drawn at once (a player in a game with the arena's shots) */
+    this.shots = null;
+    /** The round trip, ms, as the HUD last read it. */
+    this.rttMs = 0;
+    /** @type {Array<{x: number, y: number, heading: number, own: boolean}>} the projectiles last drawn */
+    this.drawnProjectiles = [];
     this.client.on('welcome', (w) => this.welcomed(w));
+    this.client.on('input', (seq, named, at) => this.inputSent(seq, named, at));
+    this.client.on('added', (e) => {
+      const P = ARENA.projectile;
+      if (e.kind === P.kind) this.shots?.arrived(e.id, { x: e.fields[P.x], y: e.fields[P.y], heading: e.fields[P.heading] ?? 0 });
+    });
+    this.client.on('removed', (e) => this.shots?.gone(e.id));
     this.client.on('snapshot', () => this.snapshot());
     this.client.on('event', (ev) => this.event(ev));
     this.client.on('left', ({ player }) => this.scores.left(player));
@@ -93,6 +108,8 @@ export class Game {
     const first = this.declared === null;
     this.declared = declared(w.schema, w.constants);
     this.scores.reset();
+    const rules = shotRules(w.constants);
+    this.shots = !w.spectator && this.declared.projectile && this.declared.input && rules ? new OwnShots(rules, w.tickRate) : null;
     if (!this.declared.input) console.warn(`tickwire: game ${w.game} does not declare the arena's input; this page sends none`);
     if (first && w.spectator) console.info(`tickwire: watching room ${w.room} (${w.game})`);
     else if (first) console.info(`tickwire: joined room ${w.room} as player ${w.player} (${w.game})`);
@@ -148,6 +165,22 @@ export class Game {
     this.scores.kill(killer);
   }
 
+  /**
+   * An input went out: it may fire one of the own shots, from where the
+   * own avatar is predicted after it.
+   * @param {number} seq
+   * @param {Record<string, number | boolean>} named
+   * @param {number} at when it was due, ms
+   */
+  inputSent(seq, named, at) {
+    if (!this.shots) return;
+    const own = this.client.own;
+    const p = this.client.predicted;
+    const A = ARENA.avatar;
+    const from = own && p && !isDead(own.fields) ? { x: p[A.x], y: p[A.y] } : null;
+    this.shots.sent(seq, named, from, at);
+  }
+
   /** Hands what the player holds to the SDK, which sends it each tick (a spectator holds nothing). */
   sendInput() {
     if (this.declared?.input && !this.spectate) this.client.setInput(this.input.named(this.aim));
@@ -175,7 +208,9 @@ export class Game {
     this.sendInput();
     if (now - this.lastHud >= HUD_INTERVAL_MS) {
       this.lastHud = now;
-      this.hud.update(this.hudView(), now);
+      const view = this.hudView();
+      this.rttMs = view.net.pingMs ?? 0;
+      this.hud.update(view, now);
     }
   }
 
@@ -194,6 +229,7 @@ export class Game {
     let camera = { x: arenaSize / 2, y: arenaSize / 2 };
     const ownId = this.client.own?.id;
     this.drawnOwn = null;
+    this.drawnAvatars.clear();
     const A = ARENA.avatar;
     const P = ARENA.projectile;
     for (const e of d ? entities : []) {
@@ -206,6 +242,7 @@ export class Game {
           this.drawnOwn = { x: f[A.x], y: f[A.y] };
           camera = this.drawnOwn;
         }
+        this.drawnAvatars.set(e.id, { x: f[A.x], y: f[A.y] });
         avatars.push({
           id: e.id,
           x: f[A.x],
@@ -219,10 +256,15 @@ export class Game {
           name: this.avatarName(own, player, e.id),
           colourId: player >= 0 ? player : e.id,
         });
-      } else if (e.kind === P.kind && d?.projectile) {
-        projectiles.push({ id: e.id, x: f[P.x], y: f[P.y], heading: f[P.heading] });
+      } else if (e.kind === P.kind && d?.projectile && !this.shots?.hidden.has(e.id)) {
+        projectiles.push({ id: e.id, x: f[P.x], y: f[P.y], heading: f[P.heading], own: false });
       }
     }
+    // The own shots, where they are now (the server's, once matched, hidden above).
+    for (const s of this.shots?.drawn(now, this.rttMs) ?? []) {
+      projectiles.push({ id: -s.seq, x: s.x, y: s.y, heading: s.heading, own: true });
+    }
+    this.drawnProjectiles = projectiles;
     return { arenaSize, camera, avatars, projectiles };
   }
 
@@ -326,6 +368,14 @@ export class Game {
       /** Where the own avatar was last drawn (prediction plus smoothing). */
       get drawn() {
         return game.drawnOwn ? { ...game.drawnOwn } : null;
+      },
+      /** Where every avatar was last drawn (the others interpolated): id -> { x, y }. */
+      get drawnAvatars() {
+        return Object.fromEntries(game.drawnAvatars);
+      },
+      /** The projectiles last drawn: `{ x, y, heading, own }`, `own` for the page's own shots drawn at once. */
+      get drawnProjectiles() {
+        return game.drawnProjectiles.map((p) => ({ x: p.x, y: p.y, heading: p.heading, own: p.own }));
       },
       /** Frames drawn since the game started. */
       get frames() {

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
-import { aimToward, latencyProxy, launchChromium, resultPath, startServer } from './helpers/browser.js';
+import { aimToward, inputTiming, latencyProxy, launchChromium, resultPath, startServer, timingSince } from './helpers/browser.js';
 
 const VIEWPORT = { width: 1280, height: 720 };
 
@@ -28,15 +28,15 @@ async function until(what, fn, timeoutMs, stepMs = 100) {
   }
 }
 
-/** Opens the client, fills the join screen and presses Play. */
-async function join(browser, url, name, room, errors) {
+/** Opens the client (with `query`, such as the network lab's), fills the join screen and presses Play. */
+async function join(browser, url, name, room, errors, query = '') {
   const context = await browser.newContext({ viewport: VIEWPORT });
   const page = await context.newPage();
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(`${name}: ${m.text()}`);
   });
   page.on('pageerror', (e) => errors.push(`${name}: ${e}`));
-  await page.goto(`${url}/`);
+  await page.goto(`${url}/${query}`);
   await page.fill('#name', name);
   await page.fill('#room', room);
   await page.click('#play');
@@ -218,12 +218,14 @@ test('at 100 ms round trip the own avatar moves at once and never rubber-bands',
       };
       requestAnimationFrame(record);
     });
+    const timingBefore = await inputTiming(server.url);
     await page.keyboard.down(key);
     const pressedAt = await page.evaluate(() => performance.now());
     await new Promise((r) => setTimeout(r, 1500));
     await page.keyboard.up(key);
     await new Promise((r) => setTimeout(r, 600));
     const trace = await page.evaluate(() => window.trace);
+    const timing = timingSince(timingBefore, await inputTiming(server.url));
     const ping = await page.evaluate(() => window.tickwire.stats.pingMs);
     assert.ok(ping >= 90, `the proxy makes a round trip of about 100 ms (measured ${ping})`);
 
@@ -243,8 +245,10 @@ test('at 100 ms round trip the own avatar moves at once and never rubber-bands',
     }
     t.diagnostic(
       `ping ${Math.round(ping)} ms, first move ${Math.round(first.t - pressedAt)} ms after the press, ` +
-        `${trace.length} frames, largest step back ${back.toFixed(3)} units, fastest ${fastest.toFixed(0)} units/s`,
+        `${trace.length} frames, largest step back ${back.toFixed(3)} units, fastest ${fastest.toFixed(0)} units/s; ` +
+        `server: ${timing.bunched} inputs bunched, ${timing.starved} ticks starved`,
     );
+    const slack = mispredicted(timing);
     // Frame to frame: never backwards, no sideways jolts, and no jump: at
     // most what the avatar runs (200 units/s, with slack for uneven frame
     // times) in the frame's time plus one tick, since the prediction steps
@@ -256,8 +260,8 @@ test('at 100 ms round trip the own avatar moves at once and never rubber-bands',
       const dt = Math.max(trace[i].t - trace[i - 1].t, 1000 / 60);
       const dx = (trace[i].x - trace[i - 1].x) * sign;
       const dy = trace[i].y - trace[i - 1].y;
-      assert.ok(dx > -0.5, `frame ${i} went back ${-dx} units`);
-      assert.ok(dx <= 200 * 1.6 * ((dt + tick) / 1000) + 1, `frame ${i} jumped ${dx} units in ${dt} ms`);
+      assert.ok(dx > -0.5 - slack.back, `frame ${i} went back ${-dx} units (${slack.why})`);
+      assert.ok(dx <= 200 * 1.6 * ((dt + tick) / 1000) + 1 + slack.ahead, `frame ${i} jumped ${dx} units in ${dt} ms (${slack.why})`);
       assert.ok(Math.abs(dy) < 0.5, `frame ${i} moved ${dy} units sideways`);
     }
     const moving = trace.filter((p) => p.t >= first.t);
@@ -281,6 +285,100 @@ test('at 100 ms round trip the own avatar moves at once and never rubber-bands',
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * What the own avatar's drawing may be pulled by, given what the server
+ * says of the inputs' timing over the run. While the server applied every
+ * input in a tick of its own, the prediction is exact: nothing. Each input
+ * it applied bunched behind another (a stall on a busy machine, then a
+ * burst) is a tick of running (200 units a second: 6.7 units) the page
+ * predicted and the server did not run, so the drawing may step back by
+ * as much; each tick it ran with no input waiting is a tick it ran that
+ * the page did not predict, so it may jump ahead by as much.
+ * @param {{bunched: number, starved: number}} timing
+ */
+function mispredicted(timing) {
+  const oneTick = 200 / 30;
+  return {
+    back: timing.bunched * oneTick,
+    ahead: timing.starved * oneTick,
+    why: `the server applied ${timing.bunched} inputs bunched and ran ${timing.starved} ticks without one`,
+  };
+}
+
+test('at 100 ms round trip the own shot leaves the barrel at once and is drawn once', { timeout: 60000 }, async (t) => {
+  const server = await startServer(process.env.TICKWIRE_BIN);
+  const proxy = await latencyProxy(server.url, 50);
+  let browser;
+  const errors = [];
+  try {
+    browser = await launchChromium();
+    const page = await join(browser, proxy.url, 'gunner', `shot-${process.pid}`, errors);
+    await until('a ping measurement', () => page.evaluate(() => window.tickwire.stats.pingMs !== null), 5000);
+    // Aim at the arena's centre, so the shot flies its whole life inside.
+    const aim = await page.evaluate(() => {
+      const t = window.tickwire;
+      const me = t.worldToScreen(t.drawn.x, t.drawn.y);
+      const to = t.worldToScreen(2000, 2000);
+      const d = Math.hypot(to.x - me.x, to.y - me.y) || 1;
+      const r = document.querySelector('canvas').getBoundingClientRect();
+      return { x: r.left + me.x + ((to.x - me.x) / d) * 200, y: r.top + me.y + ((to.y - me.y) / d) * 200 };
+    });
+    await page.mouse.move(aim.x, aim.y);
+    await sleep(200);
+    // Every frame: the projectiles drawn (the page's own, the others), the
+    // server's projectiles in the store, and where the own avatar is drawn.
+    await page.evaluate(() => {
+      window.shotTrace = [];
+      const record = (ts) => {
+        const t = window.tickwire;
+        const drawn = t.drawnProjectiles;
+        const stored = Object.values(t.entities).filter((e) => e.kind === 'projectile').length;
+        window.shotTrace.push({ t: ts, own: drawn.filter((p) => p.own), others: drawn.filter((p) => !p.own).length, stored, me: t.drawn });
+        if (window.shotTrace.length < 600) requestAnimationFrame(record);
+      };
+      requestAnimationFrame(record);
+    });
+    // One click: fire held for about two ticks, one shot (the gun takes
+    // eight ticks to cool).
+    await page.mouse.down();
+    const pressedAt = await page.evaluate(() => performance.now());
+    await sleep(60);
+    await page.mouse.up();
+    await sleep(90);
+    await page.screenshot({ path: resultPath('e2e-own-shot.png') });
+    await sleep(1200);
+    const trace = await page.evaluate(() => window.shotTrace);
+    const ping = await page.evaluate(() => window.tickwire.stats.pingMs);
+    assert.ok(ping >= 90, `the proxy makes a round trip of about 100 ms (measured ${ping})`);
+
+    const first = trace.find((f) => f.t >= pressedAt && f.own.length > 0);
+    assert.ok(first, 'the own shot was drawn');
+    t.diagnostic(`the own shot was drawn ${Math.round(first.t - pressedAt)} ms after the click, at a round trip of ${Math.round(ping)} ms`);
+    assert.ok(first.t - pressedAt < ping, `drawn ${Math.round(first.t - pressedAt)} ms after the click: it waited for the server (round trip ${Math.round(ping)} ms)`);
+    const gap = Math.hypot(first.own[0].x - first.me.x, first.own[0].y - first.me.y);
+    assert.ok(gap < 60, `it left from the avatar as drawn (${gap.toFixed(1)} units away)`);
+    // The server's projectile arrived, and was never drawn beside it.
+    assert.ok(trace.some((f) => f.stored > 0), "the server's projectile reached the page");
+    const most = Math.max(...trace.map((f) => f.own.length + f.others));
+    assert.equal(most, 1, 'one shot, drawn once in every frame');
+    // Matched to the server's: drawn on, past when an unmatched shot is
+    // dropped (a round trip and 250 ms), until the server's goes.
+    const late = trace.find((f) => f.t > pressedAt + ping + 500);
+    assert.ok(late && late.own.length === 1, 'the shot is still drawn half a second after a round trip');
+    const end = trace[trace.length - 1];
+    assert.equal(end.own.length + end.others, 0, "gone once the server's flew its life");
+    assert.deepEqual(errors, [], 'no console errors');
+  } catch (error) {
+    error.message += `\nserver output (tail):\n${server.output.slice(-20).join('')}`;
+    throw error;
+  } finally {
+    await browser?.close();
+    await proxy.close();
+    await server.stop();
+  }
+});
+
 
 /**
  * Walks `page`'s own avatar to within `tolerance` units of `target` on both
@@ -464,5 +562,151 @@ test('at 100 ms round trip a shot at where a moving avatar is drawn hits it', { 
     await proxy.close();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("at lag=150, jitter=40 (the SDK's network lab) the own avatar never rubber-bands and the others never jump", { timeout: 90000 }, async (t) => {
+  // An arena half a view wide (a view is 2000 units, centred on the
+  // avatar): each page sees the other wherever it spawns.
+  const server = await startServer(process.env.TICKWIRE_BIN, ['--arena-size', '1000']);
+  let browser;
+  const errors = [];
+  try {
+    browser = await launchChromium();
+    const room = `lab-${process.pid}`;
+    // No proxy: the page's query turns the SDK's lab on, 150 ms each way,
+    // give or take 40, in order; the seed makes the delays repeatable.
+    const page = await join(browser, server.url, 'laggy', room, errors, '?lag=150&jitter=40&labseed=7');
+    const other = await join(browser, server.url, 'other', room, errors);
+    const id = (await view(page)).avatarId;
+    const otherId = (await view(other)).avatarId;
+    await until('each page to see the other', async () => (await view(page)).entities[otherId] && (await view(other)).entities[id], 10000);
+    const lab = await page.evaluate(() => window.tickwire.stats.lab);
+    assert.deepEqual(
+      lab,
+      { lagMs: 150, jitterMs: 40, stallMs: 0, stallEveryMs: 10000, stalled: false, text: '+150±40 ms each way' },
+      'the stats carry the lab',
+    );
+    const overlay = await page.evaluate(() => document.querySelector('.hud-net')?.textContent ?? '');
+    assert.match(overlay, /lab\+150±40 ms each way/, 'the network overlay shows the lab');
+    // The interpolation learns the jitter from the first snapshots (it keeps
+    // the last 3 s): let it, then count from here.
+    await new Promise((r) => setTimeout(r, 3500));
+    const ping = await page.evaluate(() => window.tickwire.stats.pingMs);
+    assert.ok(ping >= 2 * (150 - 40), `the lab makes a round trip of about 300 ms (measured ${ping})`);
+    const before = await page.evaluate(() => window.tickwire.stats);
+
+    const start = (await view(page)).entities[id];
+    const key = start.x < 500 ? 'KeyD' : 'KeyA';
+    const sign = key === 'KeyD' ? 1 : -1;
+    const otherStart = (await view(other)).entities[otherId];
+    const otherKey = otherStart.y < 500 ? 'KeyS' : 'KeyW';
+    const otherSign = otherKey === 'KeyS' ? 1 : -1;
+    // Record, on the laggy page, where its own avatar and the other one are
+    // drawn on every frame, while both hold a key and for a moment after.
+    await page.evaluate((remote) => {
+      window.trace = [];
+      const record = (t) => {
+        const own = window.tickwire.drawn;
+        const them = window.tickwire.drawnAvatars[remote];
+        if (own && them) window.trace.push({ t, x: own.x, y: own.y, ox: them.x, oy: them.y });
+        if (window.trace.length < 1000) requestAnimationFrame(record);
+      };
+      requestAnimationFrame(record);
+    }, otherId);
+    const timingBefore = await inputTiming(server.url);
+    await other.keyboard.down(otherKey);
+    await page.keyboard.down(key);
+    const pressedAt = await page.evaluate(() => performance.now());
+    await new Promise((r) => setTimeout(r, 1500));
+    await page.keyboard.up(key);
+    await new Promise((r) => setTimeout(r, 500));
+    await other.keyboard.up(otherKey);
+    await new Promise((r) => setTimeout(r, 1000));
+    const trace = await page.evaluate(() => window.trace);
+    const after = await page.evaluate(() => window.tickwire.stats);
+    const timing = timingSince(timingBefore, await inputTiming(server.url));
+    const slack = mispredicted(timing);
+
+    // First the figures, printed whether or not the test passes.
+    const tick = 1000 / 30;
+    const first = trace.find((p) => (p.x - start.x) * sign > 1);
+    let back = 0;
+    let otherBack = 0;
+    let otherFastest = 0;
+    let lateFrames = 0;
+    for (let i = 1; i < trace.length; i++) {
+      const dt = Math.max(trace[i].t - trace[i - 1].t, 1000 / 60);
+      back = Math.max(back, -(trace[i].x - trace[i - 1].x) * sign);
+      otherBack = Math.max(otherBack, -(trace[i].oy - trace[i - 1].oy) * otherSign);
+      otherFastest = Math.max(otherFastest, ((trace[i].oy - trace[i - 1].oy) * otherSign * 1000) / dt);
+      if (trace[i].t - trace[i - 1].t > 50) lateFrames += 1;
+    }
+    const starved = after.interpolationStarved - before.interpolationStarved;
+    // The delay the SDK draws the others with (stats.interpolationMs is how
+    // far behind the newest snapshot they are, which moves with each one).
+    const delay = await page.evaluate(() => window.tickwire.client.interpolator.delayMs);
+    t.diagnostic(
+      `ping ${Math.round(ping)} ms, first move ${first ? Math.round(first.t - pressedAt) : '–'} ms after the press, ` +
+        `interpolation delay ${Math.round(delay)} ms, ran dry ${starved}× in ${Math.round(trace[trace.length - 1].t - trace[0].t)} ms ` +
+        `(${after.interpolationStarved}× since joining), ${trace.length} frames (${lateFrames} over 50 ms), own: largest step back ${back.toFixed(3)}, ` +
+        `other: largest step back ${otherBack.toFixed(3)}, fastest ${otherFastest.toFixed(0)} units/s; ` +
+        `server: ${timing.bunched} inputs bunched, ${timing.starved} ticks starved`,
+    );
+
+    // The own avatar: the bound of the 100 ms test above, at three times
+    // the round trip and with jitter.
+    assert.ok(
+      first && first.t - pressedAt < ping,
+      `moved ${first ? Math.round(first.t - pressedAt) : 'never'} ms after the key press, round trip ${Math.round(ping)} ms`,
+    );
+    for (let i = 1; i < trace.length; i++) {
+      const dt = Math.max(trace[i].t - trace[i - 1].t, 1000 / 60);
+      const dx = (trace[i].x - trace[i - 1].x) * sign;
+      const dy = trace[i].y - trace[i - 1].y;
+      assert.ok(dx > -0.5 - slack.back, `frame ${i} went back ${-dx} units (${slack.why})`);
+      assert.ok(dx <= 200 * 1.6 * ((dt + tick) / 1000) + 1 + slack.ahead, `frame ${i} jumped ${dx} units in ${dt} ms (${slack.why})`);
+      assert.ok(Math.abs(dy) < 0.5, `frame ${i} moved ${dy} units sideways`);
+      // The other avatar, interpolated: the same bound, no step back, no
+      // sideways jolt.
+      const ody = (trace[i].oy - trace[i - 1].oy) * otherSign;
+      const odx = trace[i].ox - trace[i - 1].ox;
+      assert.ok(ody > -0.5, `frame ${i}: the other avatar went back ${-ody} units`);
+      assert.ok(ody <= 200 * 1.6 * ((dt + tick) / 1000) + 1, `frame ${i}: the other avatar jumped ${ody} units in ${dt} ms`);
+      assert.ok(Math.abs(odx) < 0.5, `frame ${i}: the other avatar moved ${odx} units sideways`);
+    }
+    const moving = trace.filter((p) => p.t >= first.t);
+    const ran = (moving[moving.length - 1].x - first.x) * sign;
+    const took = moving[moving.length - 1].t - first.t;
+    assert.ok(ran <= 200 * 1.1 * (took / 1000) + 10, `ran ${ran} units in ${took} ms`);
+    const end = (await view(page)).entities[id];
+    const last = trace[trace.length - 1];
+    assert.ok(Math.abs(last.x - end.x) < 1, `drawn at ${last.x}, the server says ${end.x}`);
+    assert.ok((end.x - start.x) * sign > 250, 'it ran about 300 units');
+    const otherRan = (last.oy - trace[0].oy) * otherSign;
+    assert.ok(otherRan > 300, `the other avatar was seen to run ${otherRan} units`);
+    // The others never ran dry: the interpolation always had the next
+    // snapshot when it drew. The adaptive delay covers the network's
+    // jitter (the SDK's unit test holds it to exactly 0 on the lab's
+    // schedule); the count here is exact too (every time the drawn moment
+    // passed the newest snapshot). What the network does not explain is
+    // the page itself stalling on a busy machine: a frame 50 ms late means
+    // the page's timers, which deliver the lab's messages (as the browser
+    // delivers a socket's), ran late too. So one time is allowed, and one
+    // more for each such frame; both are printed above.
+    assert.ok(starved <= 1 + lateFrames, `the interpolation ran dry ${starved} times, with ${lateFrames} frames over 50 ms`);
+    // Whether the delay had to grow past its two ticks to get there depends
+    // on how late, against the page's smoothed clock, the lab's arrivals
+    // came in this run (printed above: 67 ms is two ticks); that it grows
+    // to fit the lab's schedule is the SDK's unit test
+    // ('under 150 ms of lag and 40 of jitter the delay grows to fit').
+    await page.screenshot({ path: resultPath('e2e-lab.png') });
+    assert.deepEqual(errors, [], 'no console errors');
+  } catch (error) {
+    error.message += `\nserver output (tail):\n${server.output.slice(-20).join('')}`;
+    throw error;
+  } finally {
+    await browser?.close();
+    await server.stop();
   }
 });

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLIENT_ROOT, gameBinary, latencyProxy, launchChromium, resultPath, startServer } from './helpers/browser.js';
+import { CLIENT_ROOT, gameBinary, inputTiming, latencyProxy, launchChromium, resultPath, startServer, timingSince } from './helpers/browser.js';
 
 const VIEWPORT = { width: 1000, height: 640 };
 const TAU = Math.PI * 2;
@@ -358,6 +358,7 @@ test('at 100 ms round trip the own ship never steps back while turning and thrus
       };
       requestAnimationFrame(record);
     });
+    const timingBefore = await inputTiming(server.url);
     await page.keyboard.down('ArrowUp');
     await page.keyboard.down('ArrowRight');
     const pressedAt = await page.evaluate(() => performance.now());
@@ -373,9 +374,22 @@ test('at 100 ms round trip the own ship never steps back while turning and thrus
       window.traceDone = true;
       return window.trace;
     });
+    const timing = timingSince(timingBefore, await inputTiming(server.url));
     const ping = await page.evaluate(() => window.tickwire.stats.pingMs);
     assert.ok(ping >= 90, `the proxy makes a round trip of about 100 ms (measured ${ping})`);
     assert.ok(trace.every((p) => p.status !== 2), 'the ship never crashed');
+    // While the server applied every input in a tick of its own, the
+    // prediction is exact. Each input it applied bunched behind another (a
+    // stall on a busy machine, then a burst) is a tick of flight and turn
+    // the page predicted and the server did not run: the drawing may step
+    // back by as much.
+    const { turnRate, maxSpeed } = await page.evaluate(() => ({
+      turnRate: window.tickwire.welcome.constants.turn_rate,
+      maxSpeed: window.tickwire.welcome.constants.max_speed,
+    }));
+    const backSlack = (timing.bunched * maxSpeed) / 30;
+    const turnSlack = (timing.bunched * turnRate) / 30;
+    const why = `the server applied ${timing.bunched} inputs bunched and ran ${timing.starved} ticks without one`;
 
     // It turns before a round trip has passed: it does not wait for the server.
     const first = trace.find((p) => Math.abs(angleDelta(trace[0].heading, p.heading)) > 0.01);
@@ -402,12 +416,12 @@ test('at 100 ms round trip the own ship never steps back while turning and thrus
       turnedBack = Math.max(turnedBack, -dh);
       turned += dh;
       path += Math.hypot(dx, dy);
-      assert.ok(along >= -step, `frame ${i} went back ${-along} units along its flight (one step is ${step}): ${JSON.stringify([p, q])}`);
-      assert.ok(dh >= -angleStep, `frame ${i} turned back ${-dh} rad (one step is ${angleStep}): ${JSON.stringify([p, q])}`);
+      assert.ok(along >= -step - backSlack, `frame ${i} went back ${-along} units along its flight (one step is ${step}; ${why}): ${JSON.stringify([p, q])}`);
+      assert.ok(dh >= -angleStep - turnSlack, `frame ${i} turned back ${-dh} rad (one step is ${angleStep}; ${why}): ${JSON.stringify([p, q])}`);
     }
     t.diagnostic(
       `ping ${Math.round(ping)} ms, first turn ${Math.round(first.t - pressedAt)} ms after the press, ${trace.length} frames, turned ${turned.toFixed(2)} rad over ${path.toFixed(0)} units; ` +
-        `largest step back ${back.toFixed(4)} units, largest turn back ${turnedBack.toFixed(5)} rad`,
+        `largest step back ${back.toFixed(4)} units, largest turn back ${turnedBack.toFixed(5)} rad; ${why}`,
     );
     // And it did turn and fly: some 4 rad/s for 2.5 s; turning while it
     // thrusts it loops at up to 200 units/s, and straight on it speeds up.

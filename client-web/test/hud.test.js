@@ -31,6 +31,18 @@ test('the network overlay shows ping, snapshot rate, bandwidth and interpolation
   assert.equal(Object.fromEntries(netLines(idle)).ping, '–');
 });
 
+test('the network overlay says how often interpolation ran dry, and what the network lab adds', () => {
+  const stats = { pingMs: 341, snapshotsPerSecond: 30, downBytesPerSecond: 0, upBytesPerSecond: 0, interpolationMs: 77, tick: 9 };
+  const plain = Object.fromEntries(netLines({ ...stats, interpolationStarved: 0, lab: null }));
+  assert.equal(plain['ran dry'], '0×');
+  assert.equal(plain.lab, undefined, 'no lab, no line');
+  // The SDK's stats.lab says it in words (see the SDK's lab tests).
+  const lab = { lagMs: 150, jitterMs: 40, stallMs: 1000, stallEveryMs: 10000, stalled: false, text: '+150±40 ms each way, stall 1 s/10 s' };
+  const lines = Object.fromEntries(netLines({ ...stats, interpolationStarved: 2, lab }));
+  assert.equal(lines['ran dry'], '2×');
+  assert.equal(lines.lab, '+150±40 ms each way, stall 1 s/10 s');
+});
+
 test('the respawn countdown is in seconds', () => {
   assert.equal(respawnSeconds(45, 30), 1.5);
   assert.equal(respawnSeconds(0, 30), 0);

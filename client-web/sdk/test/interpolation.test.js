@@ -186,3 +186,71 @@ test('snapshots the server skipped leave a longer, still linear, gap', () => {
     assert.ok(Math.abs(x - at * 10) < 1e-6, `tick ${at}: x = ${x}`);
   }
 });
+
+test('running past the newest snapshot is counted, once a time', () => {
+  const interp = steady(5);
+  interp.sample(6 * INTERVAL);
+  assert.equal(interp.starved, 0, 'tick 4 is drawn: nothing ran out');
+  interp.sample(7.5 * INTERVAL);
+  interp.sample(8 * INTERVAL);
+  assert.equal(interp.starved, 1, 'past tick 5 with nothing newer: one time, however many frames');
+  interp.push(6, world([1, avatar({ x: 60 })]), 8.1 * INTERVAL);
+  interp.push(7, world([1, avatar({ x: 70 })]), 8.2 * INTERVAL);
+  interp.sample(8.3 * INTERVAL);
+  interp.sample(12 * INTERVAL);
+  assert.equal(interp.starved, 2);
+});
+
+/**
+ * Snapshots of a steady motion (10 units a tick) through a delay line of
+ * the network lab, drawn at 60 Hz for `seconds`: the drawn x per frame, the
+ * interpolator, and how many times it ran dry after the first 3 seconds.
+ */
+async function throughLab(settings, seconds, options = {}) {
+  const { DelayLine, labSettings, seededRandom } = await import('../lab.js');
+  const line = new DelayLine(labSettings(settings), { random: seededRandom(5) });
+  const interp = new Interpolator({ tickRate: TICK_RATE, modes: MODES });
+  if (options.fixed) interp.maxDelayMs = interp.baseDelayMs;
+  const arrivals = [];
+  for (let tick = 0; tick < seconds * TICK_RATE; tick++) arrivals.push({ tick, at: line.deliveryTime(tick * INTERVAL) });
+  const frame = 1000 / 60;
+  let next = 0;
+  let starvedAtThree = null;
+  const xs = [];
+  for (let now = 0; now < seconds * 1000; now += frame) {
+    while (next < arrivals.length && arrivals[next].at <= now) {
+      const { tick, at } = arrivals[next++];
+      interp.push(tick, world([1, avatar({ x: tick * 10 })]), at);
+    }
+    if (starvedAtThree === null && now >= 3000) starvedAtThree = interp.starved;
+    const e = interp.sample(now).get(1);
+    if (now >= 3000) xs.push(e.fields.x);
+  }
+  return { xs, interp, starved: interp.starved - (starvedAtThree ?? 0) };
+}
+
+test('under 150 ms of lag and 40 of jitter the delay grows to fit and the others never run dry', async () => {
+  const { xs, interp, starved } = await throughLab({ lagMs: 150, jitterMs: 40 }, 30);
+  assert.equal(starved, 0, 'no snapshot was missing when drawn, after the first seconds');
+  // A snapshot comes up to 40 ms later than the clock's mean: the delay is
+  // one interval plus that (and a margin), more than the two intervals
+  // asked for.
+  assert.ok(interp.delayMs > 2 * INTERVAL && interp.delayMs < INTERVAL + 40 + 15, `delay ${interp.delayMs} ms`);
+  // The motion stays steady: 5 units a 60 Hz frame, give or take the
+  // delay's slow moves.
+  for (let i = 1; i < xs.length; i++) {
+    const step = xs[i] - xs[i - 1];
+    assert.ok(Math.abs(step - 5) < 0.5, `frame ${i}: moved ${step}`);
+  }
+});
+
+test('at a fixed delay of two intervals the same jitter runs dry', async () => {
+  const { starved } = await throughLab({ lagMs: 150, jitterMs: 40 }, 30, { fixed: true });
+  assert.ok(starved > 10, `ran dry ${starved} times in 27 s`);
+});
+
+test('on a steady network the delay stays what was asked for', async () => {
+  const { interp, starved } = await throughLab({ lagMs: 150 }, 10);
+  assert.equal(starved, 0);
+  assert.equal(interp.delayMs, 2 * INTERVAL);
+});

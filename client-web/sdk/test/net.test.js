@@ -228,6 +228,27 @@ test('a refused protocol version is final and says why', () => {
   assert.equal(FakeSocket.all.length, 1);
 });
 
+test('a kick or a room closed by the operator is final and says why', async () => {
+  for (const [code, reason] of [
+    [4014, 'kicked by operator: spamming'],
+    [4015, 'room closed by operator: match abandoned'],
+  ]) {
+    const { conn, seen } = connection();
+    conn.start();
+    FakeSocket.all[0].open();
+    FakeSocket.all[0].receive(golden('server_welcome'));
+    FakeSocket.all[0].drop(code, reason);
+    runClock(conn);
+    await new Promise((r) => setTimeout(r, 20));
+    const status = seen.statuses.at(-1);
+    assert.equal(status.state, 'failed', `${code}`);
+    assert.equal(status.reason, reason);
+    assert.equal(status.code, code);
+    assert.equal(FakeSocket.all.length, 1, `no reconnect after ${code}`);
+    conn.stop();
+  }
+});
+
 test('an undecodable message closes the socket instead of throwing', () => {
   const warnings = [];
   const { conn, seen } = connection({ onWarning: (m) => warnings.push(m) });

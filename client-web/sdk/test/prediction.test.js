@@ -2,7 +2,7 @@
 // like the arena's: it turns, thrusts, coasts and wraps around the field),
 // predicted by `games/asteroids/web/predict.js` against a fixture recorded
 // from the Rust game (`cargo run -p tickwire-asteroids --example
-// prediction_fixture`). After every reconciliation the predicted ship is
+// ship_prediction_fixture`). After every reconciliation the predicted ship is
 // within one quantization step of where the server puts it, at any lag.
 
 import { test } from 'node:test';

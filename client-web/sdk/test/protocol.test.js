@@ -97,6 +97,28 @@ test('keeper refuses a delta whose baseline it does not hold', () => {
   assert.equal(keeper.latestTick(), null);
 });
 
+test('keeper takes a full snapshot of an earlier tick as a start over, and refuses a delta not newer', () => {
+  const keeper = new ClientState(welcome.schema);
+  const steps = json('keeper').steps;
+  for (const step of steps) keeper.apply(decodeServerMessage(bin(step.message), welcome.schema).body);
+  const latest = keeper.latestTick();
+  // A delta of the golden run again: not newer than what is held.
+  const delta = decodeServerMessage(bin('server_snapshot_delta'), welcome.schema);
+  assert.ok(delta.body.tick <= latest);
+  assert.throws(() => keeper.apply(delta.body), /not newer/);
+  assert.equal(keeper.latestTick(), latest);
+  // The full snapshot of tick 100: the keeper holds it alone now.
+  const full = decodeServerMessage(bin('server_snapshot_full'), welcome.schema);
+  assert.ok(full.body.tick < latest);
+  const state = keeper.apply(full.body);
+  assert.equal(keeper.latestTick(), full.body.tick);
+  assert.deepStrictEqual(plain(state), steps[0].state);
+  assert.equal(keeper.stateAt(latest), null);
+  // And the delta against it applies again.
+  assert.equal(keeper.apply(delta.body).length > 0, true);
+  assert.equal(keeper.latestTick(), delta.body.tick);
+});
+
 test('snapshot before the welcome is an error', () => {
   assert.throws(() => decodeServerMessage(bin('server_snapshot_full'), null), ProtocolError);
 });

@@ -222,3 +222,31 @@ export async function aimToward(page, id) {
   if (pos) await page.mouse.move(pos.x, pos.y);
   return pos !== null;
 }
+
+/**
+ * The server's count of the ticks a client's prediction could not foresee
+ * (`tickwire_input_timing_total` in `/metrics`): inputs applied `bunched`
+ * behind another of their player's after a stall, and ticks `starved` of a
+ * player's input. While both stay put, the server applied every input in a
+ * tick of its own, as the page predicted; a busy machine stalls the page,
+ * the proxy or the server, and then they move.
+ * @param {string} serverUrl the server's own URL (not a proxy's)
+ * @returns {Promise<{bunched: number, starved: number}>}
+ */
+export async function inputTiming(serverUrl) {
+  const text = await (await fetch(`${serverUrl}/metrics`)).text();
+  const count = (kind) => {
+    const m = text.match(new RegExp(`^tickwire_input_timing_total\\{kind="${kind}"\\} (\\S+)$`, 'm'));
+    return m ? Number(m[1]) : 0;
+  };
+  return { bunched: count('bunched'), starved: count('starved') };
+}
+
+/**
+ * What changed between two {@link inputTiming} readings.
+ * @param {{bunched: number, starved: number}} before
+ * @param {{bunched: number, starved: number}} after
+ */
+export function timingSince(before, after) {
+  return { bunched: after.bunched - before.bunched, starved: after.starved - before.starved };
+}

@@ -79,7 +79,29 @@ impl ClientState {
     /// Applies a snapshot to its baseline (or from scratch when full), keeps
     /// the result as the newest state and returns it. On error nothing
     /// changes.
+    ///
+    /// A snapshot must be newer than the newest state held, with one
+    /// exception: a full snapshot needs nothing held, so one that is not
+    /// newer starts the client over at its tick, every state held before
+    /// forgotten (the replay viewer starts a page over so when it seeks
+    /// back).
     pub fn apply(&mut self, body: &SnapshotBody) -> Result<&[ReplicatedEntity], ApplyError> {
+        let earlier = self
+            .latest_tick()
+            .is_some_and(|latest| not_newer(body.tick, latest));
+        if body.baseline.is_none() && earlier {
+            let mut state = std::mem::take(&mut self.spare);
+            if let Err(e) = apply_snapshot_into(&self.schema, &[], body, &self.limits, &mut state) {
+                self.spare = state;
+                return Err(e);
+            }
+            if let Some((_, old)) = self.states.pop_back() {
+                self.spare = old;
+            }
+            self.states.clear();
+            self.states.push_back((body.tick, state));
+            return self.latest().ok_or(ApplyError::BaselineNotHeld(body.tick));
+        }
         let latest = self.latest_tick();
         if let Some(latest) = latest {
             if not_newer(body.tick, latest) {

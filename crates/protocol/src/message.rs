@@ -86,16 +86,23 @@ pub mod error_code {
     /// A cluster node refused the seat ticket: already used. Closes with
     /// [`close_code::SEAT_TICKET_REPLAYED`](super::close_code::SEAT_TICKET_REPLAYED).
     pub const SEAT_TICKET_REPLAYED: u16 = 4013;
+    /// An operator kicked the player (the server's admin console or API);
+    /// the reason is the operator's. Closes with [`close_code::KICKED`](super::close_code::KICKED).
+    pub const KICKED: u16 = 4014;
+    /// An operator closed the player's room; the reason is the
+    /// operator's. Closes with [`close_code::ROOM_CLOSED`](super::close_code::ROOM_CLOSED).
+    pub const ROOM_CLOSED: u16 = 4015;
 }
 
-/// The WebSocket close codes of cluster mode (`docs/scaling.md`), in the
-/// range RFC 6455 leaves to applications.
+/// The WebSocket close codes of cluster mode (`docs/scaling.md`) and of an
+/// operator's actions (`docs/operations.md`), in the range RFC 6455 leaves
+/// to applications.
 ///
 /// Every other error closes with a standard code (see [`error_code`]);
 /// these close with their own, so that a browser, which sees the close code
 /// but not always the message before it, can tell them apart. A ticket
-/// refusal closes with the same number as its error message's code; the
-/// wrong-node close follows a [`ServerMessage::Redirect`], not an error.
+/// refusal, a kick and a room closed by an operator close with the same
+/// number as their error message's code; the wrong-node close follows a [`ServerMessage::Redirect`], not an error.
 pub mod close_code {
     /// The room is on another node: the [`ServerMessage::Redirect`](super::ServerMessage::Redirect)
     /// just sent names it. Connect there (once).
@@ -106,6 +113,12 @@ pub mod close_code {
     pub const SEAT_TICKET_EXPIRED: u16 = 4012;
     /// The seat ticket was used before: matchmake again.
     pub const SEAT_TICKET_REPLAYED: u16 = 4013;
+    /// An operator kicked the player (`kicked by operator: REASON`): do
+    /// not reconnect on your own.
+    pub const KICKED: u16 = 4014;
+    /// An operator closed the room (`room closed by operator: REASON`):
+    /// the match is over.
+    pub const ROOM_CLOSED: u16 = 4015;
 }
 
 /// The `player` of a spectator's [`Welcome`]: no player (a spectator holds

@@ -211,3 +211,48 @@ fn delta_against_a_baseline_the_client_dropped_is_refused() {
         "a refused snapshot changes nothing"
     );
 }
+
+#[test]
+fn a_full_snapshot_of_an_earlier_tick_starts_the_client_over_and_a_delta_may_not() {
+    let mut world = RandomWorld::new(13);
+    let schema = world.schema.clone();
+    let limits = Limits::default();
+    let mut server = ServerHistory::new(schema.clone()).unwrap();
+    let mut states = Vec::new();
+    for tick in 1..=20 {
+        world.step();
+        server.record(tick, world.entities.clone()).unwrap();
+        states.push(world.entities.clone());
+    }
+    for capacity in [1, HISTORY_TICKS] {
+        let mut client = ClientState::with_capacity(schema.clone(), capacity, limits).unwrap();
+        let decode = |bytes: &[u8]| SnapshotBody::decode(&schema, bytes, &limits).unwrap();
+        client
+            .apply(&decode(&server.encode_body(None).unwrap().bytes))
+            .unwrap();
+        assert_eq!(client.latest_tick(), Some(20));
+
+        // A delta of an earlier tick is refused, and changes nothing.
+        let mut early = ServerHistory::new(schema.clone()).unwrap();
+        early.record(4, states[3].clone()).unwrap();
+        early.record(5, states[4].clone()).unwrap();
+        let delta = decode(&early.encode_body(Some(4)).unwrap().bytes);
+        assert!(matches!(
+            client.apply(&delta),
+            Err(tickwire_protocol::ApplyError::NotNewer { .. }
+                | tickwire_protocol::ApplyError::BaselineNotHeld(4))
+        ));
+        assert_eq!(client.latest_tick(), Some(20));
+
+        // A full one of an earlier tick is the client's only state now.
+        let full = decode(&early.encode_body(None).unwrap().bytes);
+        assert_eq!(full.tick, 5);
+        assert_eq!(client.apply(&full).unwrap(), &states[4][..]);
+        assert_eq!(client.latest_tick(), Some(5));
+        assert_eq!(client.state_at(20), None, "tick 20 is forgotten");
+        // And deltas go on from it.
+        early.record(6, states[5].clone()).unwrap();
+        let next = decode(&early.encode_body(Some(5)).unwrap().bytes);
+        assert_eq!(client.apply(&next).unwrap(), &states[5][..]);
+    }
+}

@@ -30,25 +30,35 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::builder::PossibleValuesParser;
 use clap::{Arg, ArgMatches, Args, FromArgMatches as _, Subcommand};
-use tickwire_sim::record::{MatchRecord, Replay};
+use tickwire_sim::record::{MatchRecord, MatchSetup, Replay};
 use tickwire_sim::setup::{self, Configure, SetupError};
 use tracing_subscriber::EnvFilter;
 
 use crate::game::{GameOptions, factory};
+use crate::replay::recorded::{self, Replayable};
+use crate::replay::{Timeline, TimelineOptions, Viewer, ViewerOptions};
 use crate::{Config, GameFactory, LogFormat, Page, Server};
 
 /// Serves the game `G` with the standard flags, as the binary's `main`
 /// does: `fn main() -> ExitCode { tickwire::run::<MyGame>() }`. Returns
 /// when the server has shut down, or at once for `--help`, a subcommand or
 /// a mistake (printed on stderr, with a failure code).
-pub fn run<G: Configure>() -> ExitCode {
+pub fn run<G>() -> ExitCode
+where
+    G: Configure + Clone,
+    G::Entity: Clone,
+{
     Games::new().game::<G>().run()
 }
 
 /// [`run`], serving `page` at `/`: the game's own page, embedded in the
 /// binary with [`page!`](crate::page!):
 /// `tickwire::run_with_page::<MyGame>(tickwire::page!("web"))`.
-pub fn run_with_page<G: Configure>(page: Page) -> ExitCode {
+pub fn run_with_page<G>(page: Page) -> ExitCode
+where
+    G: Configure + Clone,
+    G::Entity: Clone,
+{
     Games::new().game::<G>().page(page).run()
 }
 
@@ -110,7 +120,8 @@ enum Command {
     /// Replays a match record (`--record`) on a match rebuilt from the
     /// record's own game, config, seed and tick rate, and compares every
     /// tick's state hash with the recorded one. Exits non-zero at a
-    /// divergence, naming the first tick that differs.
+    /// divergence, naming the first tick that differs. With --serve,
+    /// opens the match in the browser: the replay viewer.
     Replay(ReplayFlags),
     /// Prints a signed join ticket, as a game backend issues them
     /// (`tickwire::ticket::issue`): for trying `--ticket-secret` out, and
@@ -123,6 +134,53 @@ enum Command {
 struct ReplayFlags {
     /// The record, a `.jsonl` file that `--record DIR` wrote.
     file: PathBuf,
+    /// Opens the match in the browser instead: serves the replay viewer,
+    /// the game drawn by its own page, until Ctrl-C.
+    #[arg(long)]
+    serve: bool,
+    /// Where the viewer listens (with --serve); port 0 picks a free one.
+    /// The URL to open is printed.
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        default_value = "127.0.0.1:0",
+        requires = "serve"
+    )]
+    listen: std::net::SocketAddr,
+    /// Seconds of match between two keyframes the viewer seeks from (with
+    /// --serve): a seek re-simulates at most this much.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, requires = "serve")]
+    keyframe_seconds: f64,
+    /// Measure what each player was sent under this bandwidth budget, in
+    /// bytes per second, as `--bandwidth-budget` does in a server (with
+    /// --serve).
+    #[arg(long, value_name = "BYTES_PER_S", requires = "serve")]
+    bandwidth_budget: Option<u64>,
+    /// Serve the game's page from this folder instead of the binary's
+    /// (with --serve), as the server's --client-dir does.
+    #[arg(long, value_name = "DIR", requires = "serve")]
+    client_dir: Option<PathBuf>,
+    /// Sockets open at once, game pages and viewer pages together (with
+    /// --serve); more get HTTP 503.
+    #[arg(long, value_name = "N", default_value_t = 16, requires = "serve")]
+    max_connections: usize,
+}
+
+impl ReplayFlags {
+    /// The timeline's options, for a match at `tick_rate`.
+    fn timeline_options(&self, tick_rate: u32) -> anyhow::Result<TimelineOptions> {
+        anyhow::ensure!(
+            self.keyframe_seconds.is_finite() && self.keyframe_seconds > 0.0,
+            "--keyframe-seconds must be above 0, not {}",
+            self.keyframe_seconds
+        );
+        let ticks = (self.keyframe_seconds * f64::from(tick_rate)).round();
+        Ok(TimelineOptions {
+            // At least one tick; beyond u64 is beyond any match.
+            keyframe_ticks: ticks.clamp(1.0, u64::MAX as f64) as u64,
+            bandwidth_budget: self.bandwidth_budget,
+        })
+    }
 }
 
 /// The `ticket` subcommand's flags.
@@ -159,6 +217,7 @@ struct Entry {
     name: &'static str,
     factory: fn(&GameOptions) -> anyhow::Result<Arc<dyn GameFactory>>,
     replay: fn(&MatchRecord) -> Result<Replay, SetupError>,
+    fresh: fn(&MatchSetup) -> Result<Box<dyn Replayable>, SetupError>,
 }
 
 /// The games one binary serves, and its command line: `--game NAME` picks
@@ -229,12 +288,19 @@ impl Games {
     }
 
     /// Serves `G` too, under its [`Game::NAME`](tickwire_sim::Game::NAME).
+    /// The game and its entities are `Clone`: the replay viewer keeps
+    /// copies of a match to seek from.
     #[must_use]
-    pub fn game<G: Configure>(mut self) -> Self {
+    pub fn game<G>(mut self) -> Self
+    where
+        G: Configure + Clone,
+        G::Entity: Clone,
+    {
         self.games.push(Entry {
             name: G::NAME,
             factory: factory::<G>,
             replay: setup::replay::<G>,
+            fresh: recorded::fresh::<G>,
         });
         self
     }
@@ -264,6 +330,11 @@ impl Games {
         self
     }
 
+    /// The page served at `/` ([`Games::page`]).
+    pub fn served_page(&self) -> Page {
+        self.page.clone()
+    }
+
     /// The names of the games, in the order they were added.
     pub fn names(&self) -> Vec<&'static str> {
         self.games.iter().map(|g| g.name).collect()
@@ -285,6 +356,20 @@ impl Games {
         let replay = (entry.replay)(record)
             .with_context(|| format!("cannot replay the `{}` record", entry.name))?;
         verdict(record, &replay)
+    }
+
+    /// Replays `record` with the game it names into a [`Timeline`], for
+    /// the replay viewer ([`Viewer`]); `name` is what the viewer calls it.
+    pub fn timeline(
+        &self,
+        name: &str,
+        record: MatchRecord,
+        options: TimelineOptions,
+    ) -> anyhow::Result<Timeline> {
+        let entry = self.entry(&record.setup.game)?;
+        let fresh = (entry.fresh)(&record.setup)
+            .with_context(|| format!("cannot replay the `{}` record", entry.name))?;
+        Timeline::build(name, record, fresh, options)
     }
 
     fn entry(&self, name: &str) -> anyhow::Result<&Entry> {
@@ -383,6 +468,7 @@ impl Games {
                 println!("{}", ticket.issue());
                 Ok(ExitCode::SUCCESS)
             }
+            Some(Command::Replay(replay)) if replay.serve => self.view_file(&replay),
             Some(Command::Replay(replay)) => self.replay_file(&replay.file),
             None => {
                 let config = Config::from_arg_matches(&matches)?;
@@ -403,10 +489,7 @@ impl Games {
 
     /// `replay FILE`: prints the verdict; a divergence is a failure.
     fn replay_file(&self, file: &std::path::Path) -> anyhow::Result<ExitCode> {
-        let reader = std::fs::File::open(file)
-            .with_context(|| format!("cannot open the record {}", file.display()))?;
-        let record = MatchRecord::read(BufReader::new(reader))
-            .with_context(|| format!("cannot read the record {}", file.display()))?;
+        let record = read_record(file)?;
         let verdict = self.replay(&record)?;
         println!("{}: {verdict}", file.display());
         Ok(match verdict {
@@ -414,6 +497,76 @@ impl Games {
             ReplayVerdict::Diverged { .. } => ExitCode::FAILURE,
         })
     }
+}
+
+impl Games {
+    /// `replay FILE --serve`: replays the record into a timeline, prints
+    /// its verdict and the viewer's URL, and serves the viewer until
+    /// SIGINT or SIGTERM. A divergence is shown, not a failure.
+    fn view_file(&self, flags: &ReplayFlags) -> anyhow::Result<ExitCode> {
+        let file = &flags.file;
+        let record = read_record(file)?;
+        let options = flags.timeline_options(record.setup.tick_rate)?;
+        let name = file
+            .file_stem()
+            .map_or_else(|| "replay".to_owned(), |s| s.to_string_lossy().into_owned());
+        let page = match &flags.client_dir {
+            Some(dir) => Page::dir(dir),
+            None => self.page.clone(),
+        };
+        page.check()?;
+        init_logging(LogFormat::Text);
+        let timeline = self.timeline(&name, record, options)?;
+        let verdict = match timeline.divergences().next() {
+            Some(d) => ReplayVerdict::Diverged {
+                tick: d.tick,
+                recorded: d.recorded,
+                replayed: d.replayed,
+            },
+            None => ReplayVerdict::Equal {
+                ticks: timeline.hashed_ticks(),
+            },
+        };
+        if timeline.hashed_ticks() == 0 {
+            println!(
+                "{}: the record holds no state hashes: shown unchecked",
+                file.display()
+            );
+        } else {
+            println!("{}: {verdict}", file.display());
+        }
+        let viewer_options = ViewerOptions {
+            max_connections: flags.max_connections,
+        };
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the runtime")?
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::bind(flags.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", flags.listen))?;
+                let viewer = Viewer::start(timeline, page, listener, viewer_options)?;
+                tracing::info!(addr = %viewer.local_addr(), "replay viewer listening");
+                println!(
+                    "Tickwire is showing the record {}: open {}",
+                    file.display(),
+                    viewer.url()
+                );
+                let _ = std::io::Write::flush(&mut std::io::stdout());
+                shutdown_signal().await;
+                viewer.shutdown().await;
+                Ok(ExitCode::SUCCESS)
+            })
+    }
+}
+
+/// Reads a record file.
+fn read_record(file: &std::path::Path) -> anyhow::Result<MatchRecord> {
+    let reader = std::fs::File::open(file)
+        .with_context(|| format!("cannot open the record {}", file.display()))?;
+    MatchRecord::read(BufReader::new(reader))
+        .with_context(|| format!("cannot read the record {}", file.display()))
 }
 
 fn subcommand(matches: &ArgMatches) -> Result<Option<Command>, clap::Error> {
@@ -639,6 +792,75 @@ mod tests {
             matches!(&claims, Ok(c) if c.sub == "ann" && c.room.as_deref() == Some("r1") && c.exp > now),
             "{claims:?}"
         );
+    }
+
+    #[test]
+    fn the_viewer_flags_go_with_serve_only() {
+        let games = bundled();
+        let args = [
+            "replay",
+            "r.jsonl",
+            "--serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--keyframe-seconds",
+            "2",
+            "--bandwidth-budget",
+            "3000",
+        ];
+        let command = parse(&games, &args).and_then(|m| subcommand(&m));
+        let Ok(Some(Command::Replay(flags))) = command else {
+            panic!("not the replay subcommand: {command:?}");
+        };
+        assert!(flags.serve);
+        assert_eq!(flags.listen.port(), 0);
+        assert_eq!(flags.max_connections, 16);
+        let options = flags.timeline_options(30);
+        assert!(
+            matches!(
+                options,
+                Ok(TimelineOptions {
+                    keyframe_ticks: 60,
+                    bandwidth_budget: Some(3000)
+                })
+            ),
+            "{options:?}"
+        );
+        // Without --serve, the viewer's flags are refused.
+        assert!(parse(&games, &["replay", "r.jsonl", "--listen", "127.0.0.1:0"]).is_err());
+        assert!(parse(&games, &["replay", "r.jsonl", "--keyframe-seconds", "1"]).is_err());
+        // A keyframe every 0 seconds is no keyframe.
+        let command = parse(
+            &games,
+            &["replay", "r.jsonl", "--serve", "--keyframe-seconds", "0"],
+        )
+        .and_then(|m| subcommand(&m));
+        let Ok(Some(Command::Replay(flags))) = command else {
+            panic!("not the replay subcommand: {command:?}");
+        };
+        assert!(flags.timeline_options(30).is_err());
+        // A hair of a second is still a tick.
+        let command = parse(
+            &games,
+            &[
+                "replay",
+                "r.jsonl",
+                "--serve",
+                "--keyframe-seconds",
+                "0.001",
+            ],
+        )
+        .and_then(|m| subcommand(&m));
+        let Ok(Some(Command::Replay(flags))) = command else {
+            panic!("not the replay subcommand: {command:?}");
+        };
+        assert!(matches!(
+            flags.timeline_options(30),
+            Ok(TimelineOptions {
+                keyframe_ticks: 1,
+                ..
+            })
+        ));
     }
 
     #[test]

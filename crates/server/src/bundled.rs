@@ -16,11 +16,14 @@ use tickwire_sim::games::bench::Bench;
 use crate::{GameFactory, GameOptions, Games, Page};
 
 /// The arena app (`client-web/` but the SDK, served at `/sdk/` for every
-/// game, and the app's tests and tools). Release builds embed it; debug
+/// game, the replay viewer's page, the operator console, served at
+/// `/admin/`, and the app's tests and tools). Release builds embed it; debug
 /// builds read it from the source tree, so edits show up on reload.
 #[derive(RustEmbed)]
 #[folder = "$CARGO_MANIFEST_DIR/../../client-web"]
 #[exclude = "sdk/*"]
+#[exclude = "console/*"]
+#[exclude = "viewer/*"]
 #[exclude = "node_modules/*"]
 #[exclude = "test/*"]
 #[exclude = "test-results/*"]

@@ -206,11 +206,23 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_TICKET_SECRET_FILE")]
     pub ticket_secret_file: Option<PathBuf>,
 
-    /// Bearer token that `/api/rooms?players=1` asks for (`Authorization:
-    /// Bearer TOKEN`); without it, player lists are never served on the
-    /// public address.
-    #[arg(long, env = "TICKWIRE_ADMIN_TOKEN", hide_env_values = true)]
+    /// Bearer token of the operators (`Authorization: Bearer TOKEN`): it
+    /// turns on the operator console at `/admin` and its JSON API at
+    /// `/admin/api/` (404 without it), and `/api/rooms?players=1` asks for
+    /// it; without it, player lists are never served on the public address.
+    /// In cluster mode every node has the same one (actions are forwarded
+    /// to a room's node with it).
+    #[arg(
+        long,
+        env = "TICKWIRE_ADMIN_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "admin_token_file"
+    )]
     pub admin_token: Option<Secret>,
+
+    /// The admin token, read from this file (one trailing newline ignored).
+    #[arg(long, env = "TICKWIRE_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
 
     /// A second address for operators: when set, `/metrics` and
     /// `/api/rooms?players=1` are served there only (the token, if set, is
@@ -299,9 +311,21 @@ pub struct Config {
     /// Cluster mode: on SIGTERM, the node first drains (no new rooms or
     /// players are placed on it) for at most this many seconds, until its
     /// rooms have emptied; then it leaves the cluster and closes whoever is
-    /// left with 1001. A second SIGTERM or SIGINT stops waiting.
+    /// left with 1001. A second SIGTERM or SIGINT stops waiting. Also how
+    /// long an operator's drain (`POST /admin/api/drain`) waits, in any
+    /// mode, before it closes the rooms left.
     #[arg(long, env = "TICKWIRE_DRAIN_TIMEOUT", value_parser = parse_secs, default_value = "30", help_heading = "Cluster")]
     pub drain_timeout: Duration,
+}
+
+/// The secret in the file at `path` (one trailing newline ignored), `what`
+/// naming it in the error.
+pub(crate) fn read_secret_file(path: &std::path::Path, what: &str) -> anyhow::Result<Secret> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} from {}", path.display()))?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(Secret::new(text.strip_suffix('\r').unwrap_or(text)))
 }
 
 /// A secret from the command line or the environment: printed as
@@ -388,6 +412,7 @@ impl Default for Config {
             ticket_secret: None,
             ticket_secret_file: None,
             admin_token: None,
+            admin_token_file: None,
             admin_bind: None,
             max_spectators: 64,
             spectator_delay: Duration::ZERO,
@@ -572,6 +597,7 @@ mod tests {
             );
         }
         assert!(parse(&["--ticket-secret", "a", "--ticket-secret-file", "/x"]).is_err());
+        assert!(parse(&["--admin-token", "a", "--admin-token-file", "/x"]).is_err());
     }
 
     #[test]

@@ -184,11 +184,19 @@ impl<G: Configure> GameFactory for Configured<G> {
     }
 
     fn new_match(&self, room: &str, serial: u64) -> anyhow::Result<Box<dyn Simulation>> {
+        self.open_match(room, serial).map(|(sim, _)| sim)
+    }
+
+    fn open_match(
+        &self,
+        room: &str,
+        serial: u64,
+    ) -> anyhow::Result<(Box<dyn Simulation>, Option<PathBuf>)> {
         let seed = seed_for(serial);
         let world =
             setup::world::<G>(&self.config, seed, self.tick_rate)?.with_max_rewind(self.max_rewind);
         let Some(dir) = &self.record_dir else {
-            return Ok(Box::new(world));
+            return Ok((Box::new(world), None));
         };
         let path = dir.join(format!("{room}-{serial}-{seed:016x}.jsonl"));
         let file = File::create(&path)
@@ -198,12 +206,8 @@ impl<G: Configure> GameFactory for Configured<G> {
         header.max_rewind = self.max_rewind;
         // Per-tick state hashes let a replay name the first tick that
         // diverges; they cost one pass over the state per tick.
-        Ok(Box::new(Recording::new(
-            world,
-            &header,
-            BufWriter::new(file),
-            true,
-        )?))
+        let recording = Recording::new(world, &header, BufWriter::new(file), true)?;
+        Ok((Box::new(recording), Some(path)))
     }
 
     // Dropping the recording flushes it: `match_over`'s default is enough.

@@ -9,10 +9,11 @@
 //! | `GET /api/rooms` | rooms as JSON, cached for [`ROOMS_CACHE`] (`?players=1` adds every player's outbox, for operators only); in cluster mode, the whole cluster's |
 //! | `POST /api/matchmake` | cluster mode: a seat, placed in Redis, as `{url, room, node, ticket}` (see `cluster`); 404 otherwise |
 //! | `GET /metrics` | Prometheus text (on the admin address only, with `--admin-bind`) |
+//! | `/admin`, `/admin/api/...` | the operator console and its API, with `--admin-token` (404 without; on the admin address only, with `--admin-bind`): see [`crate::admin`] |
 //! | `GET /healthz` | `ok` |
 //!
 //! With `--admin-bind`, a second listener answers [`admin_route`]:
-//! `/metrics`, `/api/rooms` and `/healthz`, nothing else.
+//! `/metrics`, `/api/rooms`, `/healthz` and the console, nothing else.
 //!
 //! Everything that can be refused before the upgrade is refused here with
 //! an HTTP status and a one-line reason: a request to `/ws` that is not a
@@ -122,6 +123,13 @@ pub async fn route(
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/api/rooms") => rooms(&req, &shared, false).await,
         (&Method::POST, "/api/matchmake") => crate::cluster::matchmake(req, &shared).await,
+        (_, path) if crate::admin::is_admin_path(path) => {
+            if admin_elsewhere {
+                text(StatusCode::NOT_FOUND, "not found\n")
+            } else {
+                crate::admin::route(req, shared).await
+            }
+        }
         (&Method::GET, "/metrics") if !admin_elsewhere => metrics(),
         (&Method::GET, "/metrics") => text(StatusCode::NOT_FOUND, "not found\n"),
         (&Method::GET | &Method::HEAD, path) => static_file(&shared.front.page, path).await,
@@ -139,13 +147,15 @@ pub async fn admin_route(
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/api/rooms") => rooms(&req, &shared, true).await,
         (&Method::GET, "/metrics") => metrics(),
+        (_, path) if crate::admin::is_admin_path(path) => crate::admin::route(req, shared).await,
         (&Method::GET, _) => text(StatusCode::NOT_FOUND, "not found\n"),
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     };
     Ok(response)
 }
 
-fn text(status: StatusCode, body: &str) -> Response<Body> {
+/// A plain-text answer with `status`.
+pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -254,7 +264,7 @@ fn player_list_refusal(
 
 /// Compares two secrets in time that depends on neither: their SHA-256
 /// digests, every byte.
-fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     let (a, b) = (sha2::Sha256::digest(a), sha2::Sha256::digest(b));
     a.iter()
         .zip(b.iter())
@@ -265,7 +275,7 @@ fn same_secret(a: &str, b: &str) -> bool {
 /// Whether a browser's upgrade request may come from its page's origin:
 /// no `Origin` (not a browser), the server's own (`http` or `https` and the
 /// request's `Host`), or one of `allowed`. `Err`: the reason why not.
-fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+pub(crate) fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
     let Some(origin) = headers.get(ORIGIN) else {
         return Ok(());
     };
@@ -310,7 +320,7 @@ fn metrics() -> Response<Body> {
 /// A file of the SDK (under `/sdk/`) or of the game's page (anything
 /// else), typed by its extension, revalidated at every use (`no-cache`);
 /// 404 for a path [`page::file_path`] refuses or no file.
-async fn static_file(page: &Page, path: &str) -> Response<Body> {
+pub(crate) async fn static_file(page: &Page, path: &str) -> Response<Body> {
     let (sdk, path) = match path.strip_prefix("/sdk") {
         Some(rest) if rest.starts_with('/') => (true, rest),
         _ => (false, path),

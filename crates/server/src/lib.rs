@@ -44,6 +44,7 @@
 //! by step in `docs/architecture.md`.
 
 mod accept;
+pub mod admin;
 pub mod admission;
 mod app;
 pub mod bundled;
@@ -57,6 +58,7 @@ mod malloc;
 mod name;
 mod outbox;
 mod page;
+pub mod replay;
 mod resume;
 mod room;
 mod session;
@@ -119,6 +121,16 @@ pub trait GameFactory: Send + Sync + 'static {
     /// otherwise. Default: 64.
     fn room_player_limit(&self) -> usize {
         64
+    }
+    /// A fresh match, as [`GameFactory::new_match`], and the file it is
+    /// recorded into, if it is (`--record`): the operator console links
+    /// it. The default records nothing.
+    fn open_match(
+        &self,
+        room: &str,
+        serial: u64,
+    ) -> anyhow::Result<(Box<dyn Simulation>, Option<std::path::PathBuf>)> {
+        Ok((self.new_match(room, serial)?, None))
     }
     /// Called with the finished match when a room closes (to write its
     /// record, for instance). The default drops it.
@@ -249,13 +261,28 @@ impl Server {
         page: Page,
     ) -> anyhow::Result<Self> {
         let local_addr = listener.local_addr()?;
+        let mut config = config;
+        if config.admin_token.is_none()
+            && let Some(path) = &config.admin_token_file
+        {
+            config.admin_token = Some(config::read_secret_file(path, "admin token")?);
+        }
+        if config
+            .admin_token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().is_empty())
+        {
+            anyhow::bail!("the admin token is empty");
+        }
         let front = http::Front::new(&config, admission, page)?;
         let resumes = Arc::new(resume::Resumes::from_config(&config)?);
         let admin_listener = match config.admin_bind {
             Some(addr) => Some(bind_now(addr)?),
             None => None,
         };
-        let _ = stats::prometheus();
+        if stats::prometheus().is_some() {
+            stats::zero_series(&session::close_labels(), config.redis.is_some());
+        }
         let room_limit = config
             .max_room_players
             .unwrap_or_else(|| game.room_player_limit());

@@ -27,7 +27,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use tickwire_sim::Schema;
@@ -35,7 +35,9 @@ use tokio::sync::mpsc;
 
 use crate::GameFactory;
 use crate::resume::Resumes;
-use crate::room::{Room, RoomCommand, RoomInfo, RoomSettings, RoomSummary, Spectating};
+use crate::room::{
+    OperatorClose, Room, RoomCommand, RoomInfo, RoomSettings, RoomSummary, Spectating,
+};
 use crate::stats::{self, TickTimes};
 
 /// Commands a room may have queued (joins, leaves, holds, resumes).
@@ -67,6 +69,9 @@ pub enum SeatError {
     /// The server is shutting down.
     #[error("server is shutting down")]
     ShuttingDown,
+    /// An operator drains the server: it admits no one.
+    #[error("server is draining (an operator's drain): try another server or later")]
+    Draining,
     /// The room holds its spectator limit (`--max-spectators`).
     #[error("room `{room}` has its {limit} spectators")]
     SpectatorsFull {
@@ -118,6 +123,8 @@ pub struct Lobby {
     /// Drawn when the lobby is made: with the room's serial, each room's
     /// match id ([`RoomInfo::match_id`]).
     match_base: u64,
+    /// An operator drains the server: no seat is given (resumes still are).
+    draining: AtomicBool,
 }
 
 /// The runtime the rooms tick on, on threads of its own. Dropped with the
@@ -228,7 +235,59 @@ impl Lobby {
             spectating: Spectating::default(),
             resumes: None,
             match_base: match_base(),
+            draining: AtomicBool::new(false),
         }
+    }
+
+    /// Gives no seat and no spectator's place from now on
+    /// ([`SeatError::Draining`]): an operator's drain.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the lobby drains.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// An operator's kick of `player` in `room` (see
+    /// [`RoomCommand::Kick`]): `None` if there is no such room, else
+    /// whether the room had the player.
+    pub async fn kick(
+        &self,
+        room: &str,
+        player: tickwire_sim::PlayerId,
+        reason: &str,
+    ) -> Option<bool> {
+        let commands = self.rooms.lock().get(room)?.commands.clone();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let kick = RoomCommand::Kick {
+            player,
+            reason: reason.to_owned(),
+            reply,
+        };
+        commands.send(kick).await.ok()?;
+        answer.await.ok()
+    }
+
+    /// An operator closes `room` (see [`RoomCommand::Close`]): out of the
+    /// lobby at once, so the next seat in its name opens a new room, and
+    /// every connection in it closed with `kind` and `reason`. Whether
+    /// there was such a room.
+    pub fn close_room(&self, room: &str, kind: OperatorClose, reason: String) -> bool {
+        let Some(entry) = self.rooms.lock().remove(room) else {
+            return false;
+        };
+        metrics::gauge!(stats::ROOMS).decrement(1.0);
+        let close = RoomCommand::Close { kind, reason };
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full(close)) =
+            entry.commands.try_send(close)
+        {
+            // A busy room: it gets the close after what it has queued.
+            let commands = entry.commands.clone();
+            tokio::spawn(async move { commands.send(close).await });
+        }
+        true
     }
 
     /// Gives every room these settings for its spectators.
@@ -268,6 +327,9 @@ impl Lobby {
     /// A seat in `room`, or with `None` in the fullest room with space
     /// (a new room if none has space).
     pub fn seat(self: &Arc<Self>, room: Option<&str>) -> Result<Seat, SeatError> {
+        if self.is_draining() {
+            return Err(SeatError::Draining);
+        }
         let mut rooms = self.rooms.lock();
         let name = match room {
             Some(name) => name.to_owned(),
@@ -313,6 +375,9 @@ impl Lobby {
     /// full room still has places for `--max-spectators` spectators; like
     /// a seat, it keeps the room open until it is given back.
     pub fn watch(self: &Arc<Self>, room: Option<&str>) -> Result<Seat, SeatError> {
+        if self.is_draining() {
+            return Err(SeatError::Draining);
+        }
         let mut rooms = self.rooms.lock();
         let name = match room {
             Some(name) => Some(name.to_owned()),
@@ -374,9 +439,9 @@ impl Lobby {
             return Err(SeatError::ShuttingDown);
         };
         let n = self.created.fetch_add(1, Ordering::Relaxed) + 1;
-        let sim = self
+        let (sim, record) = self
             .game
-            .new_match(name, n)
+            .open_match(name, n)
             .map_err(|e| SeatError::Game(format!("{e:#}")))?;
         let tick_rate = sim.tick_rate();
         let schema = Arc::new(sim.schema().clone());
@@ -391,10 +456,12 @@ impl Lobby {
             held: Default::default(),
             tick: Default::default(),
             // Ten seconds per histogram window.
-            times: Mutex::new(TickTimes::new(tick_rate.saturating_mul(10))),
+            // and a sample of the history a second.
+            times: Mutex::new(TickTimes::new(tick_rate.saturating_mul(10), tick_rate)),
             links: Mutex::new(BTreeMap::new()),
             spectators: Default::default(),
             max_spectators: self.spectating.max,
+            record,
         });
         let settings = RoomSettings {
             max_catch_up: self.max_catch_up,
@@ -444,6 +511,15 @@ impl Lobby {
             .map(|e| Arc::clone(&e.info))
             .collect();
         infos.iter().map(|i| i.summary(with_players)).collect()
+    }
+
+    /// Every open room's information, by name.
+    pub fn infos(&self) -> Vec<Arc<RoomInfo>> {
+        self.rooms
+            .lock()
+            .values()
+            .map(|e| Arc::clone(&e.info))
+            .collect()
     }
 
     /// The open room `name`, without taking a seat in it: a resuming

@@ -157,6 +157,9 @@ pub struct Outbox {
     /// Most snapshots ever held at once; 1 by construction, kept so tests and
     /// operators can see it.
     high_water: AtomicU64,
+    /// Frame bytes begun on the socket: snapshots, and the writer's own
+    /// frames (the welcome is written before the outbox has the socket).
+    bytes: AtomicU64,
 }
 
 impl Default for Outbox {
@@ -181,6 +184,7 @@ impl Outbox {
             written_tick: AtomicU64::new(NONE),
             skipped: AtomicU64::new(0),
             high_water: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
         }
     }
 
@@ -221,6 +225,7 @@ impl Outbox {
                         state.rest = Some(Bytes::copy_from_slice(&frame[n..]));
                     }
                     drop(state);
+                    self.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
                     self.mark_written(tick);
                     if !whole {
                         self.ready.notify_one();
@@ -283,6 +288,8 @@ impl Outbox {
                 };
                 sent.frames += 1;
                 sent.bytes += snapshot.frame.len() as u64;
+                self.bytes
+                    .fetch_add(snapshot.frame.len() as u64, Ordering::Relaxed);
                 state.rest = Some(snapshot.frame);
                 self.mark_written(snapshot.tick);
             }
@@ -304,6 +311,7 @@ impl Outbox {
                 return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
             }
             begun = true;
+            self.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
             if last {
                 state.closed = true;
                 state.slot = None;
@@ -346,6 +354,12 @@ impl Outbox {
             NONE => None,
             t => Some(t),
         }
+    }
+
+    /// Frame bytes begun on the socket so far (snapshots and the writer's
+    /// frames; not the welcome).
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Snapshots skipped because the socket was slower than the tick.

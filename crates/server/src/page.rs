@@ -36,6 +36,20 @@ use rust_embed::RustEmbed;
 #[exclude = "*/.*"]
 struct SdkFiles;
 
+/// The operator console's page (`client-web/console/`), served at
+/// `/admin/` with `--admin-token` (see [`crate::admin`]). Embedded like
+/// the SDK.
+#[derive(RustEmbed)]
+#[folder = "$CARGO_MANIFEST_DIR/../../client-web/console"]
+#[exclude = ".*"]
+#[exclude = "*/.*"]
+struct ConsoleFiles;
+
+/// The console's file at `file`, a path [`file_path`] accepted.
+pub(crate) fn console_file(file: &str) -> Option<Cow<'static, [u8]>> {
+    ConsoleFiles::get(file).map(|f| f.data)
+}
+
 /// Where the SDK's generic page lives inside the SDK's folder.
 const MINIMAL_PAGE: &str = "examples/minimal.html";
 

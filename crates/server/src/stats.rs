@@ -32,6 +32,11 @@ pub const FRAMES_OUT: &str = "tickwire_frames_out_total";
 pub const SNAPSHOTS_SKIPPED: &str = "tickwire_snapshots_skipped_total";
 /// Inputs dropped (counter; label `reason` = `rate` or `queue`).
 pub const INPUTS_DROPPED: &str = "tickwire_inputs_dropped_total";
+/// Inputs applied in a tick behind another of their player's (a backlog
+/// caught up after a stall), and ticks that found a player with no input
+/// waiting (counter; label `kind` = `bunched` or `starved`): the ticks a
+/// client's prediction of its own entity could not foresee.
+pub const INPUT_TIMING: &str = "tickwire_input_timing_total";
 /// Frames dropped unread, over a player's `--max-frames-per-second` (counter).
 pub const FRAMES_DROPPED: &str = "tickwire_frames_dropped_total";
 /// Chat lines dropped, over a player's chat budget (counter).
@@ -221,6 +226,97 @@ fn spawn_periodic(
         .map(drop)
 }
 
+/// Registers the series the server exports at zero, so that every metric
+/// is in `/metrics` from the start and a dashboard's `rate()` sees a zero
+/// rather than nothing: the counters and gauges without labels, and those
+/// with labels for every value their callers use (`closes`: the session's
+/// end labels). With `cluster`, the cluster's too. Registering is
+/// idempotent: a series already counting keeps its count.
+pub fn zero_series(closes: &[&'static str], cluster: bool) {
+    use metrics::{counter, gauge};
+    for name in [
+        CONNECTIONS,
+        PLAYERS,
+        ROOMS,
+        SPECTATORS,
+        SEATS_HELD,
+        PENDING_CONNECTIONS,
+    ] {
+        gauge!(name).increment(0.0);
+    }
+    for name in [
+        TICKS,
+        BYTES_OUT,
+        FRAMES_OUT,
+        SNAPSHOTS_SKIPPED,
+        FRAMES_DROPPED,
+        CHAT_DROPPED,
+        EVENTS_DROPPED,
+        EVENT_QUEUE_CLOSES,
+        CONNECTIONS_REFUSED,
+        ADMIN_REFUSED,
+        ACCEPT_ERRORS,
+        ROOMS_REFUSED,
+        CATCHUP_TICKS_DROPPED,
+        CHANGES_DEFERRED,
+        RESUMES,
+    ] {
+        counter!(name).increment(0);
+    }
+    for reason in closes {
+        counter!(CLOSES, "reason" => *reason).increment(0);
+    }
+    for reason in ["rate", "queue"] {
+        counter!(INPUTS_DROPPED, "reason" => reason).increment(0);
+    }
+    for kind in ["bunched", "starved"] {
+        counter!(INPUT_TIMING, "kind" => kind).increment(0);
+    }
+    for limit in ["pending", "address"] {
+        counter!(ACCEPTS_REFUSED, "limit" => limit).increment(0);
+    }
+    for reason in ["headers_too_large", "header_timeout"] {
+        counter!(HTTP_HEAD_REFUSED, "reason" => reason).increment(0);
+    }
+    for reason in [
+        "origin",
+        "ticket_missing",
+        "ticket_malformed",
+        "ticket_forged",
+        "ticket_expired",
+        "ticket_room",
+        "admission",
+    ] {
+        counter!(UPGRADES_REFUSED, "reason" => reason).increment(0);
+    }
+    for reason in [
+        "malformed",
+        "forged",
+        "expired",
+        "in_use",
+        "superseded",
+        "released",
+        "wrong_room",
+    ] {
+        counter!(RESUMES_REFUSED, "reason" => reason).increment(0);
+    }
+    if !cluster {
+        return;
+    }
+    for result in ["new", "existing", "full", "draining", "unavailable"] {
+        counter!(MATCHMAKES, "result" => result).increment(0);
+    }
+    for reason in ["malformed", "forged", "expired", "replayed"] {
+        counter!(SEAT_TICKETS_REFUSED, "reason" => reason).increment(0);
+    }
+    for name in [REDIRECTS, HEARTBEATS_FAILED, ROOMS_FENCED] {
+        counter!(name).increment(0);
+    }
+    for name in [HEARTBEAT_LAG, CLUSTER_NODES, DRAINING] {
+        gauge!(name).increment(0.0);
+    }
+}
+
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(CONNECTIONS, "Open WebSocket connections");
@@ -244,6 +340,10 @@ fn describe() {
         "Snapshots replaced before a slow socket took them"
     );
     describe_counter!(INPUTS_DROPPED, "Inputs dropped (rate limit or full queue)");
+    describe_counter!(
+        INPUT_TIMING,
+        "Inputs applied bunched behind another, and ticks a player had none waiting"
+    );
     describe_counter!(
         EVENTS_DROPPED,
         "Chat lines dropped for a full control queue"
@@ -370,10 +470,28 @@ impl Phase {
 /// longer phase is recorded as 1 s, which is already 30 ticks late.
 const MAX_MICROS: u64 = 1_000_000;
 
-/// Per-room tick-time histograms over a rolling window, for `/api/rooms`.
+/// Samples of tick time each room keeps, one a second: the live graph of
+/// the operator console (`/admin/api/rooms`) covers this many seconds.
+pub const TICK_HISTORY: usize = 180;
+
+/// One second of a room's tick times (one [`TickTimes`] sample): per phase,
+/// in [`Phase::ALL`] order (`simulate`, `encode`, `send`), microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TickSample {
+    /// The room's tick at the end of the second.
+    pub tick: u64,
+    /// Mean time of each phase over the second's ticks.
+    pub mean_us: [u32; 3],
+    /// Longest time of each phase over the second's ticks.
+    pub max_us: [u32; 3],
+}
+
+/// Per-room tick-time histograms over a rolling window, for `/api/rooms`,
+/// and a history of per-second samples, for the operator console.
 ///
 /// Two windows: the one filling and the last full one; percentiles are read
-/// from both merged, so they describe the last 10 to 20 seconds.
+/// from both merged, so they describe the last 10 to 20 seconds. The
+/// history holds the last [`TICK_HISTORY`] samples (32 bytes each).
 #[derive(Debug)]
 pub struct TickTimes {
     current: [Histogram<u16>; 3],
@@ -382,6 +500,12 @@ pub struct TickTimes {
     exported: [metrics::Histogram; 3],
     ticks_in_window: u32,
     window_ticks: u32,
+    /// The sample being summed: per phase, total and longest microseconds.
+    second: [(u64, u32); 3],
+    ticks_in_second: u32,
+    /// Ticks per sample: the tick rate, so a sample is a second.
+    sample_ticks: u32,
+    history: std::collections::VecDeque<TickSample>,
 }
 
 /// Percentiles of one phase, microseconds.
@@ -408,8 +532,9 @@ fn new_histogram() -> Histogram<u16> {
 }
 
 impl TickTimes {
-    /// Histograms whose window spans `window_ticks` ticks.
-    pub fn new(window_ticks: u32) -> Self {
+    /// Histograms whose window spans `window_ticks` ticks, and a history
+    /// of one sample per `sample_ticks` ticks.
+    pub fn new(window_ticks: u32, sample_ticks: u32) -> Self {
         Self {
             current: [new_histogram(), new_histogram(), new_histogram()],
             previous: [new_histogram(), new_histogram(), new_histogram()],
@@ -417,17 +542,42 @@ impl TickTimes {
                 .map(|phase| metrics::histogram!(TICK_PHASE_SECONDS, "phase" => phase.name())),
             ticks_in_window: 0,
             window_ticks: window_ticks.max(1),
+            second: [(0, 0); 3],
+            ticks_in_second: 0,
+            sample_ticks: sample_ticks.max(1),
+            history: std::collections::VecDeque::new(),
         }
     }
 
-    /// Records one tick's three phase times and exports them as metrics.
-    pub fn record(&mut self, phases: [Duration; 3]) {
+    /// Records the three phase times of `tick` and exports them as
+    /// metrics. Returns whether a sample of the history ended with it
+    /// (once a second).
+    pub fn record(&mut self, tick: u64, phases: [Duration; 3]) -> bool {
         for (i, d) in phases.into_iter().enumerate() {
             let micros = u64::try_from(d.as_micros())
                 .unwrap_or(MAX_MICROS)
                 .clamp(1, MAX_MICROS);
             let _ = self.current[i].record(micros);
             self.exported[i].record(d.as_secs_f64());
+            let (sum, max) = &mut self.second[i];
+            *sum += micros;
+            *max = (*max).max(micros as u32);
+        }
+        self.ticks_in_second += 1;
+        let sampled = self.ticks_in_second >= self.sample_ticks;
+        if sampled {
+            let n = u64::from(self.ticks_in_second);
+            let sample = TickSample {
+                tick,
+                mean_us: self.second.map(|(sum, _)| (sum / n) as u32),
+                max_us: self.second.map(|(_, max)| max),
+            };
+            if self.history.len() >= TICK_HISTORY {
+                self.history.pop_front();
+            }
+            self.history.push_back(sample);
+            self.second = [(0, 0); 3];
+            self.ticks_in_second = 0;
         }
         self.ticks_in_window += 1;
         if self.ticks_in_window >= self.window_ticks {
@@ -437,6 +587,16 @@ impl TickTimes {
             }
             self.ticks_in_window = 0;
         }
+        sampled
+    }
+
+    /// The history's samples, oldest first, after tick `since` if given.
+    pub fn history(&self, since: Option<u64>) -> Vec<TickSample> {
+        self.history
+            .iter()
+            .filter(|s| since.is_none_or(|since| s.tick > since))
+            .copied()
+            .collect()
     }
 
     /// Percentiles of each phase, in [`Phase::ALL`] order.
@@ -485,13 +645,16 @@ mod tests {
 
     #[test]
     fn percentiles_cover_the_recorded_phases() {
-        let mut t = TickTimes::new(1000);
+        let mut t = TickTimes::new(1000, 30);
         for i in 1..=100u64 {
-            t.record([
-                Duration::from_micros(i),
-                Duration::from_micros(2 * i),
-                Duration::from_micros(3),
-            ]);
+            t.record(
+                i,
+                [
+                    Duration::from_micros(i),
+                    Duration::from_micros(2 * i),
+                    Duration::from_micros(3),
+                ],
+            );
         }
         let [sim, enc, send] = t.percentiles();
         assert!((49..=51).contains(&sim.p50_us), "{sim:?}");
@@ -503,10 +666,10 @@ mod tests {
     #[test]
     fn two_windows_at_the_highest_tick_rate_fit_the_counts() {
         // 240 Hz, ten-second windows: 2,400 ticks each, 4,800 merged.
-        let mut t = TickTimes::new(240 * 10);
+        let mut t = TickTimes::new(240 * 10, 240);
         for i in 0..4_799u64 {
             let d = Duration::from_micros(if i % 100 == 0 { 900 } else { 100 });
-            t.record([d, d, Duration::from_secs(5)]);
+            t.record(i, [d, d, Duration::from_secs(5)]);
         }
         let [sim, _, send] = t.percentiles();
         assert!((99..=101).contains(&sim.p50_us), "{sim:?}");
@@ -519,13 +682,38 @@ mod tests {
 
     #[test]
     fn old_windows_are_forgotten() {
-        let mut t = TickTimes::new(10);
-        for _ in 0..10 {
-            t.record([Duration::from_millis(5); 3]);
+        let mut t = TickTimes::new(10, 10);
+        for i in 0..10 {
+            t.record(i, [Duration::from_millis(5); 3]);
         }
-        for _ in 0..20 {
-            t.record([Duration::from_micros(10); 3]);
+        for i in 10..30 {
+            t.record(i, [Duration::from_micros(10); 3]);
         }
         assert!(t.percentiles()[0].max_us < 100);
+    }
+
+    #[test]
+    fn the_history_holds_one_sample_a_second_and_forgets_the_oldest() {
+        let mut t = TickTimes::new(300, 30);
+        let mut sampled = 0;
+        for i in 1..=30 * (TICK_HISTORY as u64 + 5) {
+            let micros = if i % 30 == 0 { 900 } else { 100 };
+            let d = Duration::from_micros(micros);
+            if t.record(i, [d, Duration::from_micros(20), d]) {
+                sampled += 1;
+            }
+        }
+        assert_eq!(sampled, TICK_HISTORY + 5);
+        let history = t.history(None);
+        assert_eq!(history.len(), TICK_HISTORY, "bounded");
+        assert_eq!(history[0].tick, 30 * 6, "the oldest five forgotten");
+        let last = history[TICK_HISTORY - 1];
+        assert_eq!(last.tick, 30 * (TICK_HISTORY as u64 + 5));
+        assert_eq!(last.max_us, [900, 20, 900]);
+        assert_eq!(
+            last.mean_us,
+            [(29 * 100 + 900) / 30, 20, (29 * 100 + 900) / 30]
+        );
+        assert_eq!(t.history(Some(last.tick - 30)), vec![last], "since");
     }
 }

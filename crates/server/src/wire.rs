@@ -22,7 +22,8 @@ use tickwire_protocol::{
 use tickwire_sim::{GameEvent, NetId, PlayerId, Schema};
 
 pub use tickwire_protocol::{
-    ClientDecodeError, ClientMessage, JoinRefused, PROTOCOL_VERSION, error_code, truncate_utf8,
+    ClientDecodeError, ClientMessage, JoinRefused, PROTOCOL_VERSION, close_code, error_code,
+    truncate_utf8,
 };
 
 /// A simulation tick as the wire counts it (saturating; see module docs).

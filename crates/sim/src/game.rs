@@ -183,6 +183,10 @@ pub(crate) struct PlayerSlot {
     /// The tick the newest input applied says its player was showing (0:
     /// none), for [`Rewind::ticks`].
     pub(crate) view: u32,
+    /// Whether the player sends inputs: set by an input, cleared when its
+    /// connection drops. A tick that finds such a player with none waiting
+    /// counts as [`crate::InputTiming::starved`].
+    pub(crate) fed: bool,
 }
 
 /// The players of a match, in id order: the ids in a sorted array (a few
@@ -335,6 +339,7 @@ mod tests {
             pending: Vec::new(),
             last_applied: None,
             view: 0,
+            fed: false,
         }
     }
 

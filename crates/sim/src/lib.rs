@@ -45,7 +45,7 @@ pub use replicate::{
 };
 pub use rewind::{GridHistory, Rewind};
 pub use setup::{Configure, SetupError, Shape};
-pub use simulation::{JoinError, Joined, Simulation};
+pub use simulation::{InputTiming, JoinError, Joined, Simulation};
 pub use typed::{Event, Input, IntField, NoEvents, RealField, Replicate};
 // The derives, each next to the trait of the same name (a derive macro and
 // a trait live in different namespaces, so one `use` brings both).

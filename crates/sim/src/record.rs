@@ -435,6 +435,9 @@ impl<S: Simulation, W: Write + Send + std::fmt::Debug> Simulation for Recording<
     fn last_applied_input(&self, player: PlayerId) -> Option<u32> {
         self.sim.last_applied_input(player)
     }
+    fn input_timing(&self) -> crate::InputTiming {
+        self.sim.input_timing()
+    }
     fn view(&self, player: PlayerId) -> Option<Rect> {
         self.sim.view(player)
     }
@@ -488,6 +491,9 @@ impl<S: Simulation + ?Sized> Simulation for Box<S> {
     }
     fn last_applied_input(&self, player: PlayerId) -> Option<u32> {
         (**self).last_applied_input(player)
+    }
+    fn input_timing(&self) -> crate::InputTiming {
+        (**self).input_timing()
     }
     fn view(&self, player: PlayerId) -> Option<Rect> {
         (**self).view(player)

@@ -29,6 +29,21 @@ pub enum JoinError {
     Refused(String),
 }
 
+/// How a match's inputs met its ticks, counted since it began. A client
+/// that predicts its own entity applies each of its inputs in a tick of its
+/// own; the server does too while inputs arrive one a tick. When they do
+/// not (a stall on the way, then a burst), the prediction misses by a tick
+/// of movement, and these say how often (see [`crate::world`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputTiming {
+    /// Inputs applied in the same tick as an earlier input of the same
+    /// player: a backlog caught up after a stall.
+    pub bunched: u64,
+    /// Ticks that found a player who sends inputs with none waiting, so its
+    /// game ran on with the one before.
+    pub starved: u64,
+}
+
 /// A running match, driven one tick at a time.
 ///
 /// Calls between two `step`s are recorded in call order, so a replay that
@@ -69,6 +84,12 @@ pub trait Simulation: Send + std::fmt::Debug {
     fn drain_events(&mut self, out: &mut Vec<GameEvent>);
     /// Sequence number of the newest input of `player` applied so far.
     fn last_applied_input(&self, player: PlayerId) -> Option<u32>;
+    /// How the players' inputs met the ticks since the match began: the
+    /// ticks a client's prediction of its own entity could not foresee.
+    /// The default counts nothing, for a simulation that does not know.
+    fn input_timing(&self) -> InputTiming {
+        InputTiming::default()
+    }
     /// What `player` may see, or `None` to see everything.
     fn view(&self, player: PlayerId) -> Option<Rect>;
     /// A hash of the full simulation state after the last tick.

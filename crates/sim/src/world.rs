@@ -38,7 +38,7 @@ use crate::replicate::{
     GameEvent, NetId, PlayerId, PlayerInput, Rect, ReplicatedEntity, Schema, SchemaError,
 };
 use crate::rewind::{DEFAULT_MAX_REWIND_MS, GridHistory, MAX_REWIND_MS, Rewind, rewind_ticks};
-use crate::simulation::{JoinError, Joined, Simulation};
+use crate::simulation::{InputTiming, JoinError, Joined, Simulation};
 use crate::typed::{Input, Replicate};
 
 /// Ticks per second unless a game or the server says otherwise.
@@ -54,8 +54,11 @@ pub const MAX_PENDING_INPUTS: usize = 16;
 /// Inputs of a player that may wait for a later tick after a step. A step
 /// applies a player's oldest input; when more than this many would still
 /// wait, it applies the oldest of those too, so a burst of inputs (after a
-/// network stall) delays a player by at most this many ticks.
-pub const MAX_INPUT_BACKLOG: usize = 2;
+/// network stall) delays a player by at most this many ticks. Three ticks
+/// (100 ms at 30 Hz) absorb arrivals 40 ms early or late (80 ms of
+/// spread, bunched up behind late ones since TCP keeps the order) without
+/// two inputs ever sharing a tick; two did not.
+pub const MAX_INPUT_BACKLOG: usize = 3;
 
 /// Longest player name kept, in characters; longer names are cut.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -98,6 +101,8 @@ pub struct World<G: Game> {
     grid_stale: bool,
     /// Events of the last tick, until drained.
     events: Vec<GameEvent>,
+    /// How the inputs met the ticks so far (not part of the state).
+    input_timing: InputTiming,
     /// Scratch: this tick's inputs in application order.
     inputs: Vec<(PlayerId, EntityKey, PlayerInput)>,
     /// Last completed tick.
@@ -117,6 +122,37 @@ impl<G: Game> std::fmt::Debug for World<G> {
             .field("players", &self.players.len())
             .field("entities", &self.entities.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// A copy of the match, to run on apart from the original: the same
+/// steps give both the same states, bit for bit (the RNG is copied with
+/// its state). The replay viewer keeps such copies as keyframes to seek
+/// from. Needs the game and its entities to be `Clone`, as the derives
+/// usually make them.
+impl<G: Game + Clone> Clone for World<G>
+where
+    G::Entity: Clone,
+{
+    fn clone(&self) -> Self {
+        Self {
+            game: self.game.clone(),
+            schema: self.schema.clone(),
+            seed: self.seed,
+            rng: self.rng.clone(),
+            entities: self.entities.clone(),
+            players: self.players.clone(),
+            next_player: self.next_player,
+            history: self.history.clone(),
+            max_rewind: self.max_rewind,
+            grid_stale: self.grid_stale,
+            events: self.events.clone(),
+            input_timing: self.input_timing,
+            inputs: Vec::new(),
+            tick: self.tick,
+            tick_rate: self.tick_rate,
+            dt: self.dt,
+        }
     }
 }
 
@@ -173,6 +209,7 @@ impl<G: Game> World<G> {
             max_rewind,
             grid_stale: false,
             events: Vec::new(),
+            input_timing: InputTiming::default(),
             inputs: Vec::new(),
             tick: 0,
             tick_rate,
@@ -284,6 +321,7 @@ impl<G: Game> Simulation for World<G> {
                 pending: Vec::new(),
                 last_applied: None,
                 view: 0,
+                fed: false,
             },
         );
         Ok(Joined {
@@ -308,6 +346,7 @@ impl<G: Game> Simulation for World<G> {
             return;
         };
         slot.pending.clear();
+        slot.fed = false;
         let avatar = slot.avatar;
         let mut ctx = ctx!(self, self.tick);
         self.game.dropped(&mut ctx, player, avatar);
@@ -324,6 +363,7 @@ impl<G: Game> Simulation for World<G> {
         if slot.pending.len() >= MAX_PENDING_INPUTS {
             slot.pending.remove(0);
         }
+        slot.fed = true;
         slot.pending.push(input);
     }
 
@@ -337,11 +377,17 @@ impl<G: Game> Simulation for World<G> {
         inputs.clear();
         for (&player, slot) in self.players.iter_mut() {
             if slot.pending.is_empty() {
+                // Its game runs on with the input before: a tick its client
+                // did not predict.
+                if slot.fed {
+                    self.input_timing.starved += 1;
+                }
                 continue;
             }
             slot.pending.sort_by_key(|i| i.seq);
             slot.pending.dedup_by_key(|i| i.seq);
             let take = slot.pending.len().saturating_sub(MAX_INPUT_BACKLOG).max(1);
+            self.input_timing.bunched += take as u64 - 1;
             for input in slot.pending.drain(..take) {
                 slot.last_applied = Some(input.seq);
                 // What the game's rewinds go by: the newest input's view.
@@ -387,6 +433,10 @@ impl<G: Game> Simulation for World<G> {
 
     fn last_applied_input(&self, player: PlayerId) -> Option<u32> {
         self.players.get(&player).and_then(|p| p.last_applied)
+    }
+
+    fn input_timing(&self) -> InputTiming {
+        self.input_timing
     }
 
     fn view(&self, player: PlayerId) -> Option<Rect> {

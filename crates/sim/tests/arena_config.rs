@@ -111,11 +111,14 @@ fn a_zero_tick_rate_is_refused() {
 }
 
 #[test]
-fn clients_are_told_the_configured_size_speed_and_hit_points() {
+fn clients_are_told_the_configured_size_speed_hit_points_and_shots() {
     let config = ArenaConfig {
         arena_size: 2500.0,
         player_speed: 150.0,
         max_hp: 250,
+        projectile_speed: 600.0,
+        projectile_lifetime: 0.5,
+        fire_interval: 0.2,
         ..ArenaConfig::default()
     };
     let world = tickwire_sim::games::arena::new_world(1, config).unwrap();
@@ -132,4 +135,15 @@ fn clients_are_told_the_configured_size_speed_and_hit_points() {
         constants.contains(&("max_hp".to_string(), 250.0)),
         "{constants:?}"
     );
+    // What the page draws its own shots with, in ticks at 30 Hz.
+    for (name, value) in [
+        ("projectile_speed", 600.0),
+        ("fire_ticks", 6.0),
+        ("projectile_life_ticks", 15.0),
+    ] {
+        assert!(
+            constants.contains(&(name.to_string(), value)),
+            "{name}: {constants:?}"
+        );
+    }
 }

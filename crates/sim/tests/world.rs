@@ -3,7 +3,7 @@
 
 use tickwire_sim::prelude::*;
 use tickwire_sim::world::{MAX_INPUT_BACKLOG, MAX_PENDING_INPUTS};
-use tickwire_sim::{EntityKey, JoinError, PlayerInput, ReplicatedEntity};
+use tickwire_sim::{EntityKey, InputTiming, JoinError, PlayerInput, ReplicatedEntity};
 
 /// A game that logs every input and moves a dot right by its input's x.
 #[derive(Debug, Default)]
@@ -147,7 +147,8 @@ fn a_backlog_is_caught_up_down_to_its_bound() {
         w.input(a, input(s));
     }
     w.step();
-    // Six waiting: four go now, MAX_INPUT_BACKLOG wait one tick each.
+    // Six waiting: all but MAX_INPUT_BACKLOG go now, and those wait one
+    // tick each.
     assert_eq!(w.last_applied_input(a), Some(6 - MAX_INPUT_BACKLOG as u32));
     for _ in 0..MAX_INPUT_BACKLOG {
         w.step();
@@ -155,6 +156,98 @@ fn a_backlog_is_caught_up_down_to_its_bound() {
     assert_eq!(w.last_applied_input(a), Some(6));
     let applied: Vec<u32> = w.game().log.iter().map(|&(_, s)| s).collect();
     assert_eq!(applied, (1..=6).collect::<Vec<_>>());
+}
+
+#[test]
+fn input_timing_counts_what_a_client_could_not_predict() {
+    let mut w = world();
+    let a = w.join("a").unwrap().player;
+    let b = w.join("b").unwrap().player;
+    // Before a player's first input, waiting for it is no miss.
+    w.step();
+    assert_eq!(w.input_timing(), InputTiming::default());
+    // One input a tick: each in a tick of its own.
+    for s in 1..=3 {
+        w.input(a, input(s));
+        w.input(b, input(s));
+        w.step();
+    }
+    assert_eq!(w.input_timing(), InputTiming::default());
+    // A stall, then a burst of six: three go in one tick (two of them
+    // bunched behind the first), then one a tick.
+    for s in 4..=9 {
+        w.input(a, input(s));
+    }
+    w.input(b, input(4));
+    w.step();
+    let t = w.input_timing();
+    assert_eq!(
+        (t.bunched, t.starved),
+        (6 - MAX_INPUT_BACKLOG as u64 - 1, 0)
+    );
+    // b sends nothing for two ticks: its game runs on its last input.
+    w.step();
+    w.step();
+    assert_eq!(w.input_timing().starved, 2);
+    // A dropped connection sends nothing, and is not a miss.
+    w.dropped(b);
+    w.step();
+    assert_eq!(w.input_timing().starved, 2);
+    assert_eq!(w.input_timing().bunched, 2);
+}
+
+#[test]
+fn inputs_jittered_by_40_ms_either_way_each_get_a_tick_of_their_own() {
+    // A client sends an input every tick; each reaches the room 150 ms
+    // later, give or take up to 40 (the network lab's `lag=150&jitter=40`),
+    // and never before the one sent before it (TCP keeps the order). So
+    // arrivals bunch up behind a late one and thin out after it, up to
+    // 80 ms (2.4 ticks) apart from their schedule. The backlog the world
+    // waits out covers that: no tick applies two inputs, so the client's
+    // prediction, one tick an input, stays exact.
+    let interval = 1000.0 / 30.0;
+    for phase in [0.0, 11.0, 22.0] {
+        let mut seed: u64 = 7;
+        let mut random = || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut arrivals = Vec::new();
+        let mut last = 0.0f64;
+        for seq in 1..=18_000u32 {
+            let sent = f64::from(seq) * interval;
+            let at = (sent + 150.0 + 40.0 * (2.0 * random() - 1.0)).max(last);
+            last = at;
+            arrivals.push((at, seq));
+        }
+        let mut w = world();
+        let a = w.join("a").unwrap().player;
+        let mut next = 0;
+        let mut tick = 0u32;
+        while w.game().log.len() < arrivals.len() {
+            tick += 1;
+            let now = f64::from(tick) * interval + phase;
+            while next < arrivals.len() && arrivals[next].0 <= now {
+                w.input(a, input(arrivals[next].1));
+                next += 1;
+            }
+            let before = w.game().log.len();
+            w.step();
+            let applied = w.game().log.len() - before;
+            assert!(
+                applied <= 1,
+                "phase {phase} ms, tick {tick}: {applied} inputs in one tick"
+            );
+        }
+        let applied: Vec<u32> = w.game().log.iter().map(|&(_, s)| s).collect();
+        assert_eq!(
+            applied,
+            (1..=18_000).collect::<Vec<_>>(),
+            "every input, in order"
+        );
+    }
 }
 
 #[test]

@@ -13,6 +13,7 @@
 //! an input every 100 ms and forwards the control frames (pongs, close
 //! echoes) the reader is obliged to answer.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +34,7 @@ use tokio::time::Instant;
 use tickwire_types::{PlayerInput, Schema};
 
 use crate::behaviour::{Behaviour, Tick, bot_rng};
+use crate::lab::{DelayLine, LabSettings};
 use crate::stats::{BotTotals, InputTally, Phase, Samples, Shared};
 use crate::wire::{self, Incoming};
 
@@ -57,6 +59,8 @@ pub struct Target {
     pub matchmake: bool,
     /// Seed of the bots' random generators (each bot mixes in its index).
     pub seed: u64,
+    /// The network lab every bot's link goes through, if any.
+    pub lab: Option<LabSettings>,
 }
 
 impl Target {
@@ -84,6 +88,7 @@ impl Target {
             connect_timeout: Duration::from_secs(10),
             seed: 1,
             matchmake: false,
+            lab: None,
         })
     }
 
@@ -201,16 +206,18 @@ pub async fn enter(
     room: &str,
     name: &str,
 ) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>), String> {
-    enter_at(target, room, name)
+    enter_at(target, room, name, None)
         .await
         .map(|(ws, welcome, _)| (ws, welcome))
 }
 
-/// [`enter`], saying where the bot was let in.
+/// [`enter`], saying where the bot was let in, through the bot's network
+/// lab if it has one (see [`open_to`]).
 async fn enter_at(
     target: &Target,
     room: &str,
     name: &str,
+    lab: Option<Lab<'_>>,
 ) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
     let (addr, uri) = if target.matchmake {
         let offer = crate::cluster::matchmake(&target.addr, room, name).await?;
@@ -218,7 +225,7 @@ async fn enter_at(
     } else {
         (target.addr.clone(), target.uri_for(room, name))
     };
-    open_to(target, name, addr, uri, true).await
+    open_to(target, name, addr, uri, true, lab).await
 }
 
 /// Resumes the seat of `entry` with `token`, holding `since`: up to the
@@ -228,19 +235,27 @@ async fn resume_at(
     entry: &Entered,
     token: &str,
     since: Option<u32>,
+    lab: Option<Lab<'_>>,
 ) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
     let uri = entry.resume_uri(token, since);
-    open_to(target, "", entry.addr.clone(), uri, false).await
+    open_to(target, "", entry.addr.clone(), uri, false, lab).await
 }
 
+/// A bot's two delay lines of the network lab, while it enters: what it
+/// receives, and what it sends.
+type Lab<'a> = (&'a mut DelayLine, &'a mut DelayLine);
+
 /// Connects to `addr` with `uri`, up to the welcome; follows a redirect
-/// once when `follow`. Returns where it was let in.
+/// once when `follow`. Returns where it was let in. With the bot's network
+/// lab, the welcome is taken when its down line delivers it, and the join
+/// leaves when its up line does.
 async fn open_to(
     target: &Target,
     name: &str,
     mut addr: String,
     mut uri: String,
     follow: bool,
+    mut lab: Option<Lab<'_>>,
 ) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
     let mut redirected = !follow;
     loop {
@@ -260,6 +275,10 @@ async fn open_to(
                 OpCode::Binary => match wire::before_welcome(&frame.payload)? {
                     wire::BeforeWelcome::Welcome => {
                         let welcome = frame.payload.to_vec();
+                        if let Some((down, up)) = lab.as_mut() {
+                            tokio::time::sleep_until(down.delivery_time(Instant::now())).await;
+                            tokio::time::sleep_until(up.delivery_time(Instant::now())).await;
+                        }
                         ws.write_frame(Frame::binary(Payload::Owned(wire::join())))
                             .await
                             .map_err(|e| format!("write: {e}"))?;
@@ -357,6 +376,8 @@ struct Inputs {
     rng: Pcg32,
     seq: u32,
     tally: Option<InputTally>,
+    /// The network lab's up line: when what the bot sends leaves.
+    up: Option<DelayLine>,
 }
 
 /// What one bot keeps across its connections.
@@ -375,6 +396,8 @@ struct Bot {
     pending: Arc<Mutex<PendingInputs>>,
     /// Where the bot was last let in: where its resumes go.
     entry: Option<Entered>,
+    /// The network lab's down line: when what the server sends is handled.
+    down: Option<DelayLine>,
 }
 
 /// Runs bot `index` until it is told to stop (`stop` turns true: it
@@ -399,11 +422,20 @@ pub async fn run(
     done: watch::Receiver<bool>,
     live: Arc<AtomicU64>,
 ) -> BotTotals {
+    // The network lab: one delay line a direction, from the connect on.
+    let connected = Instant::now();
+    let line = |direction| {
+        target
+            .lab
+            .map(|lab| DelayLine::for_bot(lab, connected, target.seed, index, direction))
+    };
+    let (up, down) = (line(0), line(1));
     let mut inputs = Inputs {
         behaviour,
         rng: bot_rng(target.seed, index),
         seq: 0,
         tally: None,
+        up,
     };
     let mut bot = Bot {
         index,
@@ -419,6 +451,7 @@ pub async fn run(
         last_snapshot: None,
         pending: Arc::new(Mutex::new(PendingInputs::default())),
         entry: None,
+        down,
     };
     let mut resume: Option<Resume> = None;
     let mut tally = None;
@@ -459,6 +492,20 @@ pub async fn run(
                     None
                 }
             }
+            (Ended::Closed(code, reason), _) if operator_close(code).is_some() => {
+                // The error message's reason, without its code in front.
+                let reason = reason.unwrap_or_default();
+                let reason = reason
+                    .strip_prefix(&format!("{code} "))
+                    .unwrap_or(&reason)
+                    .to_owned();
+                if let Some(kind) = operator_close(code) {
+                    bot.shared.operator_closed(kind, &reason);
+                }
+                bot.totals.closed_by_operator = true;
+                tracing::debug!(bot = index, code, %reason, "closed by an operator");
+                None
+            }
             (Ended::Closed(code, reason), _) => {
                 bot.shared.error(format!("closed {code}"));
                 if let Some(reason) = reason {
@@ -487,6 +534,16 @@ pub async fn run(
 /// The close code of a refused resume (the protocol's error 4008).
 const RESUME_REFUSED: u16 = 4008;
 
+/// How the report names an operator's close (`docs/operations.md`), or
+/// `None` for any other close code.
+fn operator_close(code: u16) -> Option<&'static str> {
+    match code {
+        tickwire_protocol::close_code::KICKED => Some("kicked"),
+        tickwire_protocol::close_code::ROOM_CLOSED => Some("room closed"),
+        _ => None,
+    }
+}
+
 impl Bot {
     /// Whether the bot was told to stop or the run is over.
     fn stopping(&self) -> bool {
@@ -498,12 +555,17 @@ impl Bot {
     async fn connection(
         &mut self,
         resume: Option<&Resume>,
-        inputs: Inputs,
+        mut inputs: Inputs,
     ) -> (Ended, Option<Inputs>) {
+        let (target, room, name, entry) = (&self.target, &self.room, &self.name, &self.entry);
+        let lab = match (self.down.as_mut(), inputs.up.as_mut()) {
+            (Some(down), Some(up)) => Some((down, up)),
+            _ => None,
+        };
         let entering = async {
-            match (resume, &self.entry) {
-                (Some(r), Some(entry)) => resume_at(&self.target, entry, &r.token, r.since).await,
-                _ => enter_at(&self.target, &self.room, &self.name).await,
+            match (resume, entry) {
+                (Some(r), Some(entry)) => resume_at(target, entry, &r.token, r.since, lab).await,
+                _ => enter_at(target, room, name, lab).await,
             }
         };
         let (ws, welcome, entry) =
@@ -565,7 +627,9 @@ impl Bot {
     }
 
     /// The reader: decodes everything and measures in the window, until the
-    /// connection ends. Returns how.
+    /// connection ends. Returns how. With the network lab, frames are read
+    /// as they come (control frames answered at once) and each is handled
+    /// when the lab's down line delivers it, in order.
     async fn read(
         &mut self,
         mut reader: fastwebsockets::WebSocketRead<tokio::io::ReadHalf<Upgraded>>,
@@ -573,74 +637,129 @@ impl Bot {
     ) -> Ended {
         reader.set_max_message_size(self.target.max_message_size);
         let mut server_reason: Option<String> = None;
-        let shard = self.index;
-        loop {
-            let mut obliged = |frame: Frame<'_>| {
-                let msg = (frame.opcode, frame.payload.to_vec());
-                let tx = ctrl_tx.clone();
-                async move { tx.send(msg).await.map_err(|_| "writer gone") }
-            };
-            let frame = match reader.read_frame(&mut obliged).await {
-                Ok(frame) => frame,
-                Err(e) => {
-                    if self.stopping() {
-                        return Ended::Stopped;
-                    }
-                    return match e {
-                        WebSocketError::UnexpectedEOF
-                        | WebSocketError::ConnectionClosed
-                        | WebSocketError::IoError(_) => Ended::Dropped,
-                        WebSocketError::FrameTooLarge => {
-                            self.shared.error("frame too large");
-                            Ended::Failed
-                        }
-                        other => {
-                            self.shared.error(format!("read: {other}"));
-                            Ended::Failed
-                        }
-                    };
+        if self.down.is_none() {
+            loop {
+                let mut obliged = |frame: Frame<'_>| {
+                    let msg = (frame.opcode, frame.payload.to_vec());
+                    let tx = ctrl_tx.clone();
+                    async move { tx.send(msg).await.map_err(|_| "writer gone") }
+                };
+                let ended = match reader.read_frame(&mut obliged).await {
+                    Ok(frame) => self.on_frame(frame.opcode, &frame.payload, &mut server_reason),
+                    Err(e) => Some(self.on_read_error(e)),
+                };
+                if let Some(ended) = ended {
+                    return ended;
                 }
-            };
-            match frame.opcode {
-                OpCode::Binary => {
-                    let now = Instant::now();
-                    let len = frame.payload.len();
-                    match self.decoder.on_message(&frame.payload) {
-                        Ok(Incoming::Welcome) => {
-                            self.shared.error("a second welcome");
-                            return Ended::Failed;
-                        }
-                        Ok(Incoming::Snapshot { last_input }) => {
-                            self.snapshot(now, len, last_input, shard);
-                        }
-                        Ok(Incoming::Other) => {}
-                        // A room the cluster moved: the close that follows
-                        // is the error (a bot follows redirects only on
-                        // entry).
-                        Ok(Incoming::Redirect(to)) => {
-                            server_reason = Some(format!("redirected to {} ({})", to.url, to.room));
-                        }
-                        // The close that follows is the error; keep its reason.
-                        Ok(Incoming::ServerError(reason)) => server_reason = Some(reason),
-                        Err(e) => {
-                            self.shared.error(format!("decode: {e}"));
-                            return Ended::Failed;
-                        }
-                    }
-                }
-                OpCode::Close => {
-                    if self.stopping() {
-                        return Ended::Stopped;
-                    }
-                    return Ended::Closed(close_code(&frame.payload), server_reason);
-                }
-                OpCode::Text => {
-                    self.shared.error("text frame");
-                    return Ended::Failed;
-                }
-                _ => {}
             }
         }
+        type Read = (Instant, Result<(OpCode, Vec<u8>), WebSocketError>);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Read>();
+        let reading = tokio::spawn(async move {
+            loop {
+                let mut obliged = |frame: Frame<'_>| {
+                    let msg = (frame.opcode, frame.payload.to_vec());
+                    let tx = ctrl_tx.clone();
+                    async move { tx.send(msg).await.map_err(|_| "writer gone") }
+                };
+                let read = reader
+                    .read_frame(&mut obliged)
+                    .await
+                    .map(|frame| (frame.opcode, frame.payload.to_vec()));
+                let failed = read.is_err();
+                if tx.send((Instant::now(), read)).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let ended = loop {
+            let Some((arrived, read)) = rx.recv().await else {
+                break Ended::Dropped;
+            };
+            if let Some(line) = self.down.as_mut() {
+                tokio::time::sleep_until(line.delivery_time(arrived)).await;
+            }
+            let ended = match read {
+                Ok((opcode, payload)) => self.on_frame(opcode, &payload, &mut server_reason),
+                Err(e) => Some(self.on_read_error(e)),
+            };
+            if let Some(ended) = ended {
+                break ended;
+            }
+        };
+        reading.abort();
+        ended
+    }
+
+    /// A read failed: how the connection ended.
+    fn on_read_error(&self, e: WebSocketError) -> Ended {
+        if self.stopping() {
+            return Ended::Stopped;
+        }
+        match e {
+            WebSocketError::UnexpectedEOF
+            | WebSocketError::ConnectionClosed
+            | WebSocketError::IoError(_) => Ended::Dropped,
+            WebSocketError::FrameTooLarge => {
+                self.shared.error("frame too large");
+                Ended::Failed
+            }
+            other => {
+                self.shared.error(format!("read: {other}"));
+                Ended::Failed
+            }
+        }
+    }
+
+    /// One frame from the server, handled now; `Some` when the connection
+    /// ended with it. `server_reason` keeps what the server said before a
+    /// close.
+    fn on_frame(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        server_reason: &mut Option<String>,
+    ) -> Option<Ended> {
+        match opcode {
+            OpCode::Binary => {
+                let now = Instant::now();
+                let len = payload.len();
+                match self.decoder.on_message(payload) {
+                    Ok(Incoming::Welcome) => {
+                        self.shared.error("a second welcome");
+                        return Some(Ended::Failed);
+                    }
+                    Ok(Incoming::Snapshot { last_input }) => {
+                        self.snapshot(now, len, last_input, self.index);
+                    }
+                    Ok(Incoming::Other) => {}
+                    // A room the cluster moved: the close that follows
+                    // is the error (a bot follows redirects only on
+                    // entry).
+                    Ok(Incoming::Redirect(to)) => {
+                        *server_reason = Some(format!("redirected to {} ({})", to.url, to.room));
+                    }
+                    // The close that follows is the error; keep its reason.
+                    Ok(Incoming::ServerError(reason)) => *server_reason = Some(reason),
+                    Err(e) => {
+                        self.shared.error(format!("decode: {e}"));
+                        return Some(Ended::Failed);
+                    }
+                }
+            }
+            OpCode::Close => {
+                if self.stopping() {
+                    return Some(Ended::Stopped);
+                }
+                return Some(Ended::Closed(close_code(payload), server_reason.take()));
+            }
+            OpCode::Text => {
+                self.shared.error("text frame");
+                return Some(Ended::Failed);
+            }
+            _ => {}
+        }
+        None
     }
 
     /// Counts a decoded snapshot (in the window), and matches the inputs it
@@ -757,10 +876,19 @@ async fn write(
     }
     let mut ticker = tokio::time::interval(INPUT_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // With the network lab: the inputs on their way up, each with the time
+    // it leaves, in order (lost with the socket, as on a real link).
+    let mut queue: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
     loop {
+        let due = queue.front().map(|(at, _)| *at);
         tokio::select! {
+            () = until(due) => {
+                if send_due(&mut w, &mut queue).await.is_err() {
+                    break;
+                }
+            }
             _ = ticker.tick() => {
-                let Inputs { behaviour, rng, seq, tally } = &mut inputs;
+                let Inputs { behaviour, rng, seq, tally, up } = &mut inputs;
                 let values = behaviour.next(&mut Tick { index: u64::from(*seq), rng });
                 let input = PlayerInput { seq: *seq + 1, values, view: 0 };
                 if let Err(e) = schema.check_input(&input) {
@@ -774,8 +902,16 @@ async fn write(
                 }
                 *seq += 1;
                 let msg = wire::input(*seq, &values);
-                pending.lock().sent(*seq, Instant::now());
-                if w.socket.write_frame(Frame::binary(Payload::Owned(msg))).await.is_err() {
+                let now = Instant::now();
+                pending.lock().sent(*seq, now);
+                let sent = match up {
+                    Some(line) => {
+                        queue.push_back((line.delivery_time(now), msg));
+                        Ok(())
+                    }
+                    None => w.socket.write_frame(Frame::binary(Payload::Owned(msg))).await,
+                };
+                if sent.is_err() {
                     break;
                 }
                 if shared.phase() == Phase::Measuring && !*w.done.borrow() {
@@ -796,6 +932,31 @@ async fn write(
         }
     }
     inputs
+}
+
+/// Returns at `at`, or never without one.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends every queued message that is due, in order.
+async fn send_due(
+    w: &mut Writer,
+    queue: &mut VecDeque<(Instant, Vec<u8>)>,
+) -> Result<(), WebSocketError> {
+    let now = Instant::now();
+    while queue.front().is_some_and(|(at, _)| *at <= now) {
+        let Some((_, msg)) = queue.pop_front() else {
+            break;
+        };
+        w.socket
+            .write_frame(Frame::binary(Payload::Owned(msg)))
+            .await?;
+    }
+    Ok(())
 }
 
 /// Returns once the bot is told to stop (or its sender is gone).

@@ -133,6 +133,46 @@ pub struct Args {
     /// Worker threads of the swarm's runtime (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+
+    /// Network lab: latency added to every message of every bot, each way
+    /// (`150ms`): its inputs leave this much later, and what the server
+    /// sends is handled, and measured, this much later.
+    #[arg(long, default_value = "0ms", value_parser = parse_lab_duration)]
+    pub lag: Duration,
+
+    /// Network lab: each message waits `--lag` plus or minus up to this,
+    /// uniformly (`40ms`), and never before the one before it (TCP never
+    /// reorders).
+    #[arg(long, default_value = "0ms", value_parser = parse_lab_duration)]
+    pub jitter: Duration,
+
+    /// Network lab: each bot's link freezes, both ways, for this long
+    /// (`1s`) once every `--stall-every`; what it held back goes through at
+    /// the end of the freeze, in order.
+    #[arg(long, default_value = "0s", value_parser = parse_lab_duration)]
+    pub stall: Duration,
+
+    /// Network lab: time between the starts of two stalls; the first
+    /// starts `--stall-every` minus `--stall` after the bot connected.
+    #[arg(long, default_value = "10s", value_parser = parse_lab_duration)]
+    pub stall_every: Duration,
+}
+
+/// Most any network lab figure may be (a typo, not a network, past it).
+const MAX_LAB: Duration = Duration::from_secs(60);
+
+/// Parses a network lab figure: a duration with its unit (`150ms`, `1s`),
+/// at most a minute. A bare number is refused, since `--lag 150` would be
+/// 150 seconds.
+pub fn parse_lab_duration(s: &str) -> Result<Duration, String> {
+    if s.trim().chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(format!("`{s}` needs a unit, like 150ms or 1s"));
+    }
+    let d = parse_duration(s)?;
+    if d > MAX_LAB {
+        return Err(format!("`{s}` is more than a minute"));
+    }
+    Ok(d)
 }
 
 /// Parses `250ms`, `30s`, `2m` or a bare number of seconds.
@@ -187,6 +227,12 @@ pub fn parse_churn(s: &str) -> Result<Churn, String> {
 }
 
 impl Args {
+    /// The network lab the flags ask for; `None` when they add nothing, an
+    /// error when a stall would never end.
+    pub fn lab(&self) -> Result<Option<crate::lab::LabSettings>, String> {
+        crate::lab::LabSettings::new(self.lag, self.jitter, self.stall, self.stall_every)
+    }
+
     /// Bots that leave (and join) per minute; 0 without churn.
     pub fn churn_bots_per_minute(&self) -> f64 {
         match self.churn_per_minute {
@@ -270,6 +316,33 @@ mod tests {
         assert_eq!(args.churn_period(), Some(Duration::from_secs(12)));
         let still = Args::parse_from(["tickwire-swarm", "--bots", "500"]);
         assert_eq!(still.churn_period(), None);
+    }
+
+    #[test]
+    fn the_network_lab_takes_durations_with_units() {
+        let none = Args::parse_from(["tickwire-swarm"]);
+        assert_eq!(none.lab(), Ok(None));
+        let args = Args::parse_from([
+            "tickwire-swarm",
+            "--lag",
+            "150ms",
+            "--jitter",
+            "40ms",
+            "--stall",
+            "1s",
+        ]);
+        let lab = args
+            .lab()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no lab"));
+        assert_eq!(lab.lag, Duration::from_millis(150));
+        assert_eq!(lab.jitter, Duration::from_millis(40));
+        assert_eq!(lab.stall, Duration::from_secs(1));
+        assert_eq!(lab.stall_every, Duration::from_secs(10));
+        assert!(Args::try_parse_from(["tickwire-swarm", "--lag", "150"]).is_err());
+        assert!(Args::try_parse_from(["tickwire-swarm", "--lag", "2m"]).is_err());
+        let never = Args::parse_from(["tickwire-swarm", "--stall", "10s", "--stall-every", "5s"]);
+        assert!(never.lab().is_err());
     }
 
     #[test]

@@ -61,6 +61,12 @@ pub struct Report {
     pub resumes: u64,
     /// Errors: refused or dropped connections, decode failures, closes.
     pub errors: u64,
+    /// Bots an operator closed, by kind (`kicked`, `room closed`): not
+    /// errors, and their snapshot rate is not judged.
+    pub closed_by_operator: BTreeMap<String, u64>,
+    /// The first reason the server gave for each kind of
+    /// `closed_by_operator` (`kicked by operator: REASON`).
+    pub operator_reasons: BTreeMap<String, String>,
     /// Errors by kind.
     pub errors_by_kind: BTreeMap<String, u64>,
     /// The swarm's own CPU seconds per wall second over the window.
@@ -157,7 +163,7 @@ impl Report {
         } else {
             format!("{} in {} room(s)", self.bots, self.rooms)
         };
-        let rows: [(&str, String); 15] = [
+        let rows: [(&str, String); 16] = [
             ("bots", bots),
             (
                 "churn",
@@ -196,6 +202,7 @@ impl Report {
                 format!("{}, {} resumed", self.drops, self.resumes),
             ),
             ("errors", self.error_summary()),
+            ("closed by operator", self.operator_summary()),
             ("swarm cpu", format!("{:.2} cores", self.swarm_cpu)),
             ("verdict", self.verdict()),
         ];
@@ -221,6 +228,22 @@ impl Report {
             "{} (behaviour {}); {held}",
             self.inputs_sent, self.behaviour
         )
+    }
+
+    /// `kicked 1, room closed 10`, or `none`.
+    fn operator_summary(&self) -> String {
+        if self.closed_by_operator.is_empty() {
+            return "none".to_string();
+        }
+        let each: Vec<String> = self
+            .closed_by_operator
+            .iter()
+            .map(|(k, n)| match self.operator_reasons.get(k) {
+                Some(reason) if !reason.is_empty() => format!("{k} {n} ({reason})"),
+                _ => format!("{k} {n}"),
+            })
+            .collect();
+        each.join(", ")
     }
 
     fn error_summary(&self) -> String {
@@ -274,6 +297,8 @@ mod tests {
             resumes: 2,
             errors: 0,
             errors_by_kind: BTreeMap::new(),
+            closed_by_operator: BTreeMap::new(),
+            operator_reasons: BTreeMap::new(),
             swarm_cpu: 0.1,
             holds: false,
             missed: vec![],
@@ -338,6 +363,27 @@ mod tests {
     }
 
     #[test]
+    fn bots_an_operator_closed_are_reported_and_are_no_error() {
+        let mut r = good();
+        r.closed_by_operator.insert("kicked".into(), 1);
+        r.closed_by_operator.insert("room closed".into(), 10);
+        r.operator_reasons
+            .insert("kicked".into(), "kicked by operator: afk".into());
+        defaults().judge(&mut r);
+        assert!(r.holds, "{}", r.verdict());
+        let table = r.table();
+        let line = table
+            .lines()
+            .find(|l| l.contains("closed by operator"))
+            .unwrap_or_default();
+        assert!(
+            line.contains("kicked 1 (kicked by operator: afk), room closed 10"),
+            "{line}"
+        );
+        assert!(good().table().contains("closed by operator   none"));
+    }
+
+    #[test]
     fn json_keys_are_the_documented_ones() {
         let v = serde_json::to_value(good()).unwrap_or_default();
         for key in [
@@ -362,6 +408,8 @@ mod tests {
             "drops",
             "resumes",
             "errors",
+            "closed_by_operator",
+            "operator_reasons",
             "holds",
             "swarm_cpu",
         ] {

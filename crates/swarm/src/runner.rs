@@ -270,6 +270,7 @@ where
     target.connect_timeout = args.connect_timeout;
     target.seed = args.seed;
     target.matchmake = args.matchmake;
+    target.lab = args.lab()?;
     if args.bots == 0 {
         return Err("--bots must be at least 1".into());
     }
@@ -488,7 +489,7 @@ pub fn summarize(
     let rated = MIN_RATED_EXPOSURE_S.min(window_s * 0.999);
     let rates: Vec<f64> = totals
         .iter()
-        .filter(|(_, e)| *e >= rated)
+        .filter(|(t, e)| *e >= rated && !t.closed_by_operator)
         .map(|(t, e)| {
             if *e > 0.0 {
                 t.snapshots as f64 / e
@@ -536,6 +537,8 @@ pub fn summarize(
         resumes: shared.resumes.load(Ordering::Relaxed),
         errors: shared.errors.load(Ordering::Relaxed),
         errors_by_kind: shared.errors_by_kind(),
+        closed_by_operator: shared.operator_closes(),
+        operator_reasons: shared.operator_reasons(),
         swarm_cpu,
         holds: false,
         missed: Vec::new(),

@@ -45,6 +45,9 @@ pub struct Shared {
     /// Held seats the bots took back after a drop.
     pub resumes: AtomicU64,
     errors_by_kind: Mutex<BTreeMap<String, u64>>,
+    /// Bots an operator closed (not errors): `kicked` (close 4014), `room
+    /// closed` (4015), with the first reason the server gave for each.
+    operator_closes: Mutex<BTreeMap<String, (u64, String)>>,
     /// The first error that stops the whole run (a behaviour that cannot
     /// drive the game).
     fatal: watch::Sender<Option<String>>,
@@ -77,6 +80,7 @@ impl Shared {
             drops: AtomicU64::new(0),
             resumes: AtomicU64::new(0),
             errors_by_kind: Mutex::new(BTreeMap::new()),
+            operator_closes: Mutex::new(BTreeMap::new()),
             fatal: watch::Sender::new(None),
             gaps: (0..SHARDS).map(|_| hist()).collect(),
             rtts: (0..SHARDS).map(|_| hist()).collect(),
@@ -120,6 +124,36 @@ impl Shared {
     /// Watches for the error that stops the run ([`Shared::fail`]).
     pub fn fatal(&self) -> watch::Receiver<Option<String>> {
         self.fatal.subscribe()
+    }
+
+    /// Counts one bot closed by an operator, as `kind` (`kicked`, `room
+    /// closed`): the server's admin did it, the bot did nothing wrong, and
+    /// it is no error.
+    /// `reason` is the server's (its error message before the close).
+    pub fn operator_closed(&self, kind: impl Into<String>, reason: &str) {
+        let mut closes = self.operator_closes.lock();
+        let (count, first) = closes
+            .entry(kind.into())
+            .or_insert_with(|| (0, reason.to_owned()));
+        *count += 1;
+        if first.is_empty() {
+            reason.clone_into(first);
+        }
+    }
+
+    /// Bots closed by an operator so far, by kind.
+    pub fn operator_closes(&self) -> BTreeMap<String, u64> {
+        let closes = self.operator_closes.lock();
+        closes.iter().map(|(k, (n, _))| (k.clone(), *n)).collect()
+    }
+
+    /// The first reason the server gave for each kind of operator's close.
+    pub fn operator_reasons(&self) -> BTreeMap<String, String> {
+        let closes = self.operator_closes.lock();
+        closes
+            .iter()
+            .map(|(k, (_, r))| (k.clone(), r.clone()))
+            .collect()
     }
 
     /// Errors counted so far, by kind.
@@ -282,4 +316,7 @@ pub struct BotTotals {
     pub inputs: InputCounts,
     /// When the bot got its welcome (none if it never did).
     pub welcomed: Option<tokio::time::Instant>,
+    /// An operator closed the bot (a kick, its room closed): its snapshot
+    /// rate stopped short, and is not judged.
+    pub closed_by_operator: bool,
 }

@@ -182,6 +182,9 @@ function draw() {
     `snaps  ${Math.round(s.snapshotsPerSecond ?? 0)}/s`,
     `down   ${((s.downBytesPerSecond ?? 0) * 8 / 1000).toFixed(1)} kbit/s`,
     `tick   ${s.tick ?? 0}`,
+    `dry    ${s.interpolationStarved}×`,
+    // The network lab (?lag=&jitter=&stall=), when the page runs one.
+    ...(s.lab ? [`lab    ${s.lab.text}`] : []),
   ].join('\n');
   requestAnimationFrame(draw);
 }

@@ -67,7 +67,9 @@ function draw() {
     }
   }
   const s = client.stats;
-  hud.textContent = `${scores.sort().join('\n')}\n\nping ${s.pingMs == null ? '…' : Math.round(s.pingMs)} ms · ${Math.round(s.snapshotsPerSecond)} snapshots/s`;
+  // With the network lab (?lag=&jitter=&stall=), what it adds.
+  const lab = s.lab ? `\nlab ${s.lab.text}` : '';
+  hud.textContent = `${scores.sort().join('\n')}\n\nping ${s.pingMs == null ? '…' : Math.round(s.pingMs)} ms · ${Math.round(s.snapshotsPerSecond)} snapshots/s${lab}`;
   requestAnimationFrame(draw);
 }
 requestAnimationFrame(draw);

@@ -324,6 +324,12 @@ impl Cluster {
         }
     }
 
+    /// Every node with a live lease, as the directory lists them (the
+    /// operator console's node list).
+    pub async fn nodes(&self) -> Result<Vec<directory::ListedNode>, directory::DirectoryError> {
+        self.directory.list().await.map(|listing| listing.nodes)
+    }
+
     /// Whether the node is draining.
     pub fn is_draining(&self) -> bool {
         self.draining.load(std::sync::atomic::Ordering::Relaxed)

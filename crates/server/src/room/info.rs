@@ -42,6 +42,8 @@ pub struct RoomInfo {
     pub spectators: AtomicUsize,
     /// Its spectator limit (`--max-spectators`).
     pub max_spectators: usize,
+    /// The file its match is recorded into (`--record`), if it is.
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// One player as `/api/rooms?players=1` shows it.

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -59,8 +59,24 @@ pub enum Control {
     CloseEcho(Bytes),
     /// Close with this code and reason, then stop.
     Close(u16, String),
+    /// An operator's close (a kick, a room closed, a drain): the protocol
+    /// error and the close that go with it, then stop; the session ends as
+    /// the operator said, and the player's seat is not held.
+    Operator(OperatorClose, String),
     /// Stop without writing anything (the peer is gone).
     Stop,
+}
+
+/// What an operator did to a connection (see `crate::admin`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OperatorClose {
+    /// Kicked: close and error 4014, `kicked by operator: REASON`.
+    Kicked,
+    /// Its room closed: close and error 4015, `room closed by operator:
+    /// REASON`.
+    RoomClosed,
+    /// Its node drained and the drain timed out: close 1001, error 4006.
+    Drained,
 }
 
 /// Which bound an item of the [`ControlQueue`] counts against.
@@ -227,6 +243,16 @@ pub struct PlayerLink {
     held: AtomicBool,
     /// The player's avatar, once the room let it in (spectators follow it).
     avatar: OnceLock<NetId>,
+    /// Inputs of this player dropped (over its rate, or its queue full).
+    inputs_dropped: AtomicU64,
+    /// Round trip of the last WebSocket ping answered, microseconds (0:
+    /// none answered yet).
+    rtt_us: AtomicU64,
+    /// Frame bytes sent over the last second, as the room's sampler
+    /// counted them.
+    bytes_per_second: AtomicU64,
+    /// [`Outbox::bytes_written`] at the sampler's last look.
+    bytes_sampled: AtomicU64,
 }
 
 impl PlayerLink {
@@ -241,7 +267,49 @@ impl PlayerLink {
             control: ControlQueue::default(),
             held: AtomicBool::new(false),
             avatar: OnceLock::new(),
+            inputs_dropped: AtomicU64::new(0),
+            rtt_us: AtomicU64::new(0),
+            bytes_per_second: AtomicU64::new(0),
+            bytes_sampled: AtomicU64::new(0),
         }
+    }
+
+    /// Counts one input of this player dropped.
+    pub fn count_input_dropped(&self) {
+        self.inputs_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Inputs of this player dropped so far.
+    pub fn inputs_dropped(&self) -> u64 {
+        self.inputs_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Records the round trip of a WebSocket ping.
+    pub fn set_rtt(&self, rtt: std::time::Duration) {
+        let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX).max(1);
+        self.rtt_us.store(us, Ordering::Relaxed);
+    }
+
+    /// Round trip of the last WebSocket ping answered, if any.
+    pub fn rtt(&self) -> Option<std::time::Duration> {
+        match self.rtt_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(std::time::Duration::from_micros(us)),
+        }
+    }
+
+    /// The room's sampler, once a second: the bytes written since its last
+    /// look become the player's bytes per second.
+    pub(crate) fn sample_bytes(&self) {
+        let now = self.outbox.bytes_written();
+        let before = self.bytes_sampled.swap(now, Ordering::Relaxed);
+        self.bytes_per_second
+            .store(now.saturating_sub(before), Ordering::Relaxed);
+    }
+
+    /// Frame bytes sent over the last second sampled.
+    pub fn bytes_per_second(&self) -> u64 {
+        self.bytes_per_second.load(Ordering::Relaxed)
     }
 
     /// A link for the resume of the player of `old`: its name, identity
@@ -314,6 +382,10 @@ impl PlayerLink {
             false
         };
         q.push_back(input);
+        drop(q);
+        if dropped {
+            self.count_input_dropped();
+        }
         !dropped
     }
 

@@ -37,7 +37,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use fastwebsockets::OpCode;
 use tickwire_protocol::{Delivery, Replicator, Sink};
-use tickwire_sim::{GameEvent, JoinError, Joined, PlayerId, ReplicatedEntity, Simulation};
+use tickwire_sim::{
+    GameEvent, InputTiming, JoinError, Joined, PlayerId, ReplicatedEntity, Simulation,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -50,7 +52,7 @@ use crate::{frame, wire};
 
 pub use info::{PlayerSummary, RoomInfo, RoomSummary};
 use link::Pushed;
-pub use link::{Control, PlayerLink};
+pub use link::{Control, OperatorClose, PlayerLink};
 use seats::Seats;
 pub use spectators::{Member, Spectating, SpectatorCommand};
 
@@ -101,6 +103,28 @@ pub enum RoomCommand {
     Chat(PlayerId, String),
     /// A spectator's join, leave or change of target.
     Spectator(SpectatorCommand),
+    /// An operator's kick (`crate::admin`): `player` is closed with 4014
+    /// and `kicked by operator: REASON`; a held seat is given up. The
+    /// reply says whether the room had the player.
+    Kick {
+        /// Whom.
+        player: PlayerId,
+        /// The operator's reason.
+        reason: String,
+        /// Told whether the player was here.
+        reply: oneshot::Sender<bool>,
+    },
+    /// An operator closed the room (`crate::admin`): every player and
+    /// spectator is closed, and so is any join after it, with `kind`
+    /// (4015 and `room closed by operator: REASON`, or a drain's 1001),
+    /// and held seats are given up. The lobby has forgotten the room, so
+    /// it ends as its sessions do.
+    Close {
+        /// How the connections are closed.
+        kind: OperatorClose,
+        /// The whole reason, for the close frames.
+        reason: String,
+    },
 }
 
 /// A held seat taken back by a resume.
@@ -169,6 +193,10 @@ pub struct Room {
     ticks: metrics::Counter,
     /// The spectators, while the room has any.
     spectators: Option<spectators::Spectators>,
+    /// An operator closed the room: how, and why.
+    closed: Option<(OperatorClose, String)>,
+    /// The simulation's input timing when the metrics last took it.
+    input_timing: InputTiming,
 }
 
 impl Room {
@@ -193,6 +221,8 @@ impl Room {
             resumes: None,
             ticks: metrics::counter!(stats::TICKS),
             spectators: None,
+            closed: None,
+            input_timing: InputTiming::default(),
         })
     }
 
@@ -301,6 +331,11 @@ impl Room {
                     self.players.resume(admitted.joined.player, tick);
                 }
                 let joined = result.as_ref().ok().map(|a| a.joined);
+                if let (Some(_), Some((kind, reason))) = (joined, &self.closed) {
+                    // A seat taken before the room closed: closed too.
+                    link.control
+                        .push_final(Control::Operator(*kind, reason.clone()));
+                }
                 if reply.send(result).is_err() {
                     // The session went away while we were adding it.
                     if let Some(joined) = joined {
@@ -340,7 +375,55 @@ impl Room {
                 }
             }
             RoomCommand::Spectator(command) => self.spectator(command),
+            RoomCommand::Kick {
+                player,
+                reason,
+                reply,
+            } => {
+                let _ = reply.send(self.kick(player, &reason));
+            }
+            RoomCommand::Close { kind, reason } => self.close(kind, reason),
         }
+    }
+
+    /// An operator's kick of `player`; whether the room had it.
+    fn kick(&mut self, player: PlayerId, reason: &str) -> bool {
+        let Some(link) = self.players.get(player).map(Arc::clone) else {
+            return false;
+        };
+        tracing::info!(room = %self.info.name, player = player.0, reason, "player kicked by an operator");
+        if self.players.is_held(player) {
+            // No connection to close: the seat is given up.
+            self.leave(player);
+        } else {
+            link.control.push_final(Control::Operator(
+                OperatorClose::Kicked,
+                format!("kicked by operator: {reason}"),
+            ));
+        }
+        true
+    }
+
+    /// An operator closed the room: closes every player and spectator (and
+    /// any later join) with `kind` and `reason`, and gives up held seats.
+    fn close(&mut self, kind: OperatorClose, reason: String) {
+        tracing::info!(room = %self.info.name, %reason, "room closed by an operator");
+        for (player, seat) in self.seats.release_all() {
+            self.leave(player);
+            drop(seat);
+        }
+        self.count_held();
+        for (_, link) in self.players.attached() {
+            link.control
+                .push_final(Control::Operator(kind, reason.clone()));
+        }
+        if let Some(spectators) = &self.spectators {
+            for (_, link) in spectators.links() {
+                link.control
+                    .push_final(Control::Operator(kind, reason.clone()));
+            }
+        }
+        self.closed = Some((kind, reason));
     }
 
     /// Adds a player, as a [`RoomCommand::Join`] does: the room task's way,
@@ -509,6 +592,20 @@ impl Room {
         metrics::gauge!(stats::SEATS_HELD).increment(now as f64 - was as f64);
     }
 
+    /// Adds what the last step counted of the inputs' timing to the metrics.
+    fn count_input_timing(&mut self) {
+        let now = self.sim.input_timing();
+        let was = std::mem::replace(&mut self.input_timing, now);
+        let bunched = now.bunched.saturating_sub(was.bunched);
+        let starved = now.starved.saturating_sub(was.starved);
+        if bunched > 0 {
+            metrics::counter!(stats::INPUT_TIMING, "kind" => "bunched").increment(bunched);
+        }
+        if starved > 0 {
+            metrics::counter!(stats::INPUT_TIMING, "kind" => "starved").increment(starved);
+        }
+    }
+
     /// Runs one tick: simulate, replicate (every player's snapshot offered
     /// to its outbox as soon as it is encoded), then the tick's events.
     pub fn tick(&mut self) {
@@ -519,6 +616,7 @@ impl Room {
             link.drain_inputs(|input| self.sim.input(id, input));
         }
         self.sim.step();
+        self.count_input_timing();
         self.events.clear();
         self.sim.drain_events(&mut self.events);
         let simulated = std::time::Instant::now();
@@ -579,11 +677,21 @@ impl Room {
         let sent = std::time::Instant::now();
 
         let offering = self.sink.offering();
-        self.info.times.lock().record([
-            simulated - start,
-            (encoded - simulated).saturating_sub(offering),
-            offering + (sent - encoded),
-        ]);
+        let sampled = self.info.times.lock().record(
+            tick,
+            [
+                simulated - start,
+                (encoded - simulated).saturating_sub(offering),
+                offering + (sent - encoded),
+            ],
+        );
+        if sampled {
+            // Once a second: each player's bytes per second (a held
+            // seat's link, written to no more, falls to 0).
+            for (_, link) in self.players.players() {
+                link.sample_bytes();
+            }
+        }
         self.ticks.increment(1);
         if tick.is_multiple_of(stats::GARBAGE_FLUSH_TICKS) {
             stats::flush_metric_garbage();

@@ -23,6 +23,7 @@
 //! | room full ([`SeatError::Full`], [`JoinError::Full`]) | 1013 try again later | 4004 full | `room_full` |
 //! | a spectator over the room's `--max-spectators` ([`SeatError::SpectatorsFull`]) | 1013 try again later | 4004 full | `room_full` |
 //! | the server's room limit ([`SeatError::TooManyRooms`], `--max-rooms`) | 1013 try again later | 4004 full | `room_full` |
+//! | the server drains (an operator's drain; [`SeatError::Draining`]) | 1013 try again later | 4004 full | `room_full` |
 //! | the game refused the join ([`JoinError::Refused`]) | 1013 try again later | 4004 full | `room_full` |
 //! | the match could not start ([`SeatError::Game`]) | 1011 internal error | 4003 (no server-error code exists) | `internal_error` |
 //! | the room task is gone or never answered the join | 1011 internal error | 4003 | `internal_error` |
@@ -38,6 +39,9 @@
 //! | too far behind on the room's joins, leaves and game events (the room; `room::link::EVENT_QUEUE`) | 1008 policy violation | 4003 | as the peer answers the close (`peer_closed`, ...); counted in `tickwire_event_queue_closes_total` |
 //! | a resume token refused ([`Refused`]: malformed, forged, expired, in use, superseded, seat released, wrong room) | 4008 resume refused | 4008 resume refused | `resume_refused` (and `tickwire_resumes_refused_total{reason}`) |
 //! | nothing received for the idle timeout (the writer) | 1008 policy violation | none | `idle_timeout` |
+//! | an operator kicked the player (`POST /admin/api/kick`; reason `kicked by operator: REASON`) | 4014 kicked | 4014 kicked | `kicked` |
+//! | an operator closed the room (`POST /admin/api/close`; reason `room closed by operator: REASON`), players and spectators | 4015 room closed | 4015 room closed | `room_closed` |
+//! | an operator's drain timed out with the room still open (`POST /admin/api/drain`) | 1001 going away | 4006 shutdown | `drained` |
 //! | the peer closed with 1000 (or no code): a leave | the peer's close, echoed (cut to 125 bytes) | none | `peer_closed` |
 //! | the peer closed with another code (1001 going away: a page unloading...) | the peer's close, echoed | none | `peer_away` |
 //! | the peer vanished, the socket failed, a write timed out | nothing sent | none | `peer_vanished`, `socket_error`, `write_timeout` |
@@ -55,7 +59,8 @@
 //! `socket_error`, `write_timeout`, `idle_timeout`. A close with 1000 (or
 //! no code) is a leave, at once; so is every close the server makes for
 //! misbehaviour (a bad frame, message or input, flooding, a protocol
-//! mismatch), and a shutdown.
+//! mismatch), a shutdown, and every operator's close (kick, room closed,
+//! drain).
 
 use std::time::Duration;
 
@@ -66,6 +71,7 @@ use tokio::task::JoinHandle;
 use super::{SocketRead, Stream};
 use crate::lobby::SeatError;
 use crate::resume::Refused;
+use crate::room::OperatorClose;
 use crate::{stats, wire};
 
 /// The server is shutting down.
@@ -109,9 +115,37 @@ pub(super) enum End {
     Internal,
     SpectatorInput,
     ResumeRefused,
+    Kicked,
+    RoomClosed,
+    Drained,
 }
 
 impl End {
+    /// Every end, in the order of the module's table.
+    pub(super) const ALL: [End; 21] = [
+        Self::PeerClosed,
+        Self::PeerAway,
+        Self::PeerVanished,
+        Self::Shutdown,
+        Self::TextFrame,
+        Self::BadMessage,
+        Self::BadInput,
+        Self::ProtocolVersion,
+        Self::TooBig,
+        Self::Flooding,
+        Self::FrameFlooding,
+        Self::Idle,
+        Self::WriteTimeout,
+        Self::RoomFull,
+        Self::SocketError,
+        Self::Internal,
+        Self::SpectatorInput,
+        Self::ResumeRefused,
+        Self::Kicked,
+        Self::RoomClosed,
+        Self::Drained,
+    ];
+
     pub(super) fn label(self) -> &'static str {
         match self {
             Self::PeerClosed => "peer_closed",
@@ -132,6 +166,9 @@ impl End {
             Self::Internal => "internal_error",
             Self::SpectatorInput => "spectator_input",
             Self::ResumeRefused => "resume_refused",
+            Self::Kicked => "kicked",
+            Self::RoomClosed => "room_closed",
+            Self::Drained => "drained",
         }
     }
 
@@ -157,6 +194,24 @@ impl End {
                 | Self::WriteTimeout
                 | Self::Idle
         )
+    }
+}
+
+/// The close code, the protocol error code and the end of an operator's
+/// close.
+pub(super) fn operator_close(kind: OperatorClose) -> (u16, u16, End) {
+    match kind {
+        OperatorClose::Kicked => (
+            wire::close_code::KICKED,
+            wire::error_code::KICKED,
+            End::Kicked,
+        ),
+        OperatorClose::RoomClosed => (
+            wire::close_code::ROOM_CLOSED,
+            wire::error_code::ROOM_CLOSED,
+            End::RoomClosed,
+        ),
+        OperatorClose::Drained => (GOING_AWAY, wire::error_code::SHUTDOWN, End::Drained),
     }
 }
 
@@ -218,9 +273,8 @@ impl Refusal {
         let (code, error_code, end) = match error {
             SeatError::Full { .. }
             | SeatError::TooManyRooms { .. }
-            | SeatError::SpectatorsFull { .. } => {
-                (TRY_AGAIN_LATER, wire::error_code::FULL, End::RoomFull)
-            }
+            | SeatError::SpectatorsFull { .. }
+            | SeatError::Draining => (TRY_AGAIN_LATER, wire::error_code::FULL, End::RoomFull),
             SeatError::ShuttingDown => (GOING_AWAY, wire::error_code::SHUTDOWN, End::Shutdown),
             // The protocol has no server-error code; 4003 is what the
             // server sends whenever it cannot start or reach a room.
@@ -403,6 +457,9 @@ mod tests {
             Internal,
             SpectatorInput,
             ResumeRefused,
+            Kicked,
+            RoomClosed,
+            Drained,
         ];
         // Does not compile when a variant is added: add it above, and to
         // the table in the module doc.
@@ -411,9 +468,14 @@ mod tests {
                 PeerClosed | PeerAway | PeerVanished | Shutdown | TextFrame | BadMessage
                 | BadInput | ProtocolVersion | TooBig | Flooding | FrameFlooding | Idle
                 | WriteTimeout | RoomFull | SocketError | Internal | SpectatorInput
-                | ResumeRefused => {}
+                | ResumeRefused | Kicked | RoomClosed | Drained => {}
             }
         }
+        assert_eq!(
+            all,
+            End::ALL,
+            "End::ALL (the metric's labels) has every end"
+        );
         let table: String = include_str!("close.rs")
             .lines()
             .take_while(|line| line.starts_with("//!"))
@@ -443,6 +505,9 @@ mod tests {
             Internal,
             SpectatorInput,
             ResumeRefused,
+            Kicked,
+            RoomClosed,
+            Drained,
         ] {
             assert!(!end.holds_seat(), "{end:?}");
         }

@@ -26,7 +26,7 @@
 
 pub mod close;
 mod masked;
-mod rate;
+pub(crate) mod rate;
 mod reader;
 mod spectator;
 mod writer;
@@ -361,6 +361,20 @@ fn log_end(member: Member, end: End) {
         }
         _ => tracing::info!(player, spectator, reason = end.label(), "session closed"),
     }
+}
+
+/// The labels of `tickwire_closes_total`: every way a connection ends.
+pub(crate) fn close_labels() -> Vec<&'static str> {
+    close::End::ALL.iter().map(|end| end.label()).collect()
+}
+
+/// The payload of the writer's WebSocket pings: microseconds since the
+/// session's `epoch`, big-endian, which the pong brings back for the
+/// player's round trip (`/admin/api/rooms`).
+fn ping_payload(epoch: Instant) -> [u8; 8] {
+    u64::try_from(epoch.elapsed().as_micros())
+        .unwrap_or(u64::MAX)
+        .to_be_bytes()
 }
 
 fn millis_since(epoch: Instant) -> u64 {

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 
 /// Outcome of a rate check.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Admit {
+pub(crate) enum Admit {
     Yes,
     Dropped,
     Flooding,
@@ -41,7 +41,7 @@ const FLOOD_GAP: Duration = Duration::from_secs(1);
 /// A token bucket (`rate` per second, at most `burst` at once), and the
 /// run of drops the flood check measures.
 #[derive(Debug)]
-pub(super) struct Budget {
+pub(crate) struct Budget {
     rate: f64,
     burst: f64,
     tokens: f64,
@@ -56,7 +56,7 @@ pub(super) struct Budget {
 impl Budget {
     /// `per_second` with a burst of `burst`; a run of drops lasting
     /// `flood_seconds` is flooding (`None`: over-budget is only dropped).
-    pub(super) fn new(per_second: u32, burst: u32, flood_seconds: Option<u32>) -> Self {
+    pub(crate) fn new(per_second: u32, burst: u32, flood_seconds: Option<u32>) -> Self {
         let burst = f64::from(burst.max(1));
         Self {
             rate: f64::from(per_second.max(1)),
@@ -70,7 +70,7 @@ impl Budget {
 
     /// Spends one token at `now`, or says why not; `silence` is the peer's
     /// pauses so far, in all.
-    pub(super) fn admit(&mut self, now: Instant, silence: Duration) -> Admit {
+    pub(crate) fn admit(&mut self, now: Instant, silence: Duration) -> Admit {
         if let Some(last) = self.last {
             let earned = now.saturating_duration_since(last).as_secs_f64() * self.rate;
             self.tokens = (self.tokens + earned).min(self.burst);

@@ -16,6 +16,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use fastwebsockets::{Frame, OpCode, WebSocketError, WebSocketRead};
@@ -147,6 +148,17 @@ async fn read_until_end(
                 continue;
             }
             Admit::Flooding => return frame_flooding(cx),
+        }
+        if frame.opcode == OpCode::Pong {
+            // The answer to the writer's ping, whose payload is when it
+            // was sent (see `super::ping_payload`): the round trip.
+            if let Ok(sent) = <[u8; 8]>::try_from(&frame.payload[..]) {
+                let sent = Duration::from_micros(u64::from_be_bytes(sent));
+                if let Some(rtt) = cx.epoch.elapsed().checked_sub(sent) {
+                    cx.link.set_rtt(rtt);
+                }
+            }
+            continue;
         }
         if frame.opcode == OpCode::Ping {
             // A full control queue means the writer is stuck; a later
@@ -327,6 +339,7 @@ fn handle_message(
                 }
                 Admit::Dropped => {
                     metrics::counter!(stats::INPUTS_DROPPED, "reason" => "rate").increment(1);
+                    cx.link.count_input_dropped();
                 }
                 Admit::Flooding => return Some(input_flooding(cx)),
             }

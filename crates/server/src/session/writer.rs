@@ -82,7 +82,7 @@ pub(super) async fn write_loop(
             },
             Next::Ping => {
                 let silent = millis_since(epoch).saturating_sub(last_heard.load(Ordering::Relaxed));
-                compose_ping(Duration::from_millis(silent) >= idle, &mut out)
+                compose_ping(Duration::from_millis(silent) >= idle, epoch, &mut out)
             }
         };
         let len = out.len();
@@ -122,12 +122,18 @@ fn compose_control(control: Control, out: &mut Vec<u8>) -> Option<Composed> {
             frame::push_close(out, code, close_reason(&reason));
             (true, None)
         }
+        Control::Operator(kind, reason) => {
+            let (code, error, end) = close::operator_close(kind);
+            frame::push(out, OpCode::Binary, &wire::encode_error(error, &reason));
+            frame::push_close(out, code, close_reason(&reason));
+            (true, Some(end))
+        }
         Control::Stop => return None,
     })
 }
 
 /// A ping, or the idle close if the peer has been silent too long.
-fn compose_ping(idle: bool, out: &mut Vec<u8>) -> Composed {
+fn compose_ping(idle: bool, epoch: Instant, out: &mut Vec<u8>) -> Composed {
     if idle {
         frame::push_close(
             out,
@@ -136,7 +142,7 @@ fn compose_ping(idle: bool, out: &mut Vec<u8>) -> Composed {
         );
         (true, Some(End::Idle))
     } else {
-        frame::push(out, OpCode::Ping, &[]);
+        frame::push(out, OpCode::Ping, &super::ping_payload(epoch));
         (false, None)
     }
 }

@@ -25,13 +25,13 @@ impl Default for DotsConfig {
 }
 
 /// The dots game.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Dots {
     step: i32,
 }
 
 /// A dot: where it is and which way it is pushed.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Dot {
     x: i32,
     push: i32,

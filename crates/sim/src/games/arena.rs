@@ -508,6 +508,10 @@ impl Game for Arena {
             ("arena_size".into(), self.config.arena_size),
             ("player_speed".into(), self.config.player_speed),
             ("max_hp".into(), self.config.max_hp as f32),
+            // What the page needs to draw its own shots at once.
+            ("projectile_speed".into(), self.config.projectile_speed),
+            ("fire_ticks".into(), self.fire_ticks as f32),
+            ("projectile_life_ticks".into(), self.life_ticks as f32),
         ]
     }
 

@@ -5,7 +5,7 @@
 //! JavaScript step comes), and the constants the step needs.
 //!
 //! ```sh
-//! cargo run -p tickwire-asteroids --example prediction_fixture
+//! cargo run -p tickwire-asteroids --example ship_prediction_fixture
 //! ```
 //!
 //! writes `client-web/sdk/test/fixtures/asteroids-prediction.json` (or the
@@ -147,7 +147,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let fixture = json!({
         "about": "One asteroids ship turning and thrusting on a World<Asteroids>: \
-                  regenerate with `cargo run -p tickwire-asteroids --example prediction_fixture`.",
+                  regenerate with `cargo run -p tickwire-asteroids --example ship_prediction_fixture`.",
         "tickRate": TICK_RATE,
         "dt": world.dt(),
         "constants": constants,
