@@ -20,8 +20,8 @@ fails, 2 when the run could not be made.
 
     python3 benches/soak.py --duration 30m --bots 500 --room-size 10 \\
         --churn 10% --churn-batch 10 --svg soak.svg --json soak.json
-    python3 benches/soak.py --duration 2m --bots 200 --warmup 40s \\
-        --max-rss-slope 600            # the short version ./test.sh runs
+    python3 benches/soak.py --duration 2m --bots 200 --room-size 2 --churn 0 \\
+        --sample 2s --warmup 60s --max-rss-slope 40   # a short one
 
 Standard library only, but for the chart: `--svg` draws it with matplotlib
 (`benches/plots.py`; Debian's python3-matplotlib, or pip install
