@@ -46,7 +46,7 @@ impl Default for GridSpec {
 }
 
 /// One entity in the grid.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GridItem {
     /// The entity's handle (may be stale: see the module docs).
     pub key: EntityKey,
@@ -177,6 +177,12 @@ impl Grid {
             + self.items.capacity() * size_of::<GridItem>()
             + self.spots.capacity() * size_of::<(NetId, Vec2)>()
             + self.staging.capacity() * size_of::<(u32, GridItem)>()
+    }
+
+    /// The items, sorted by cell, then in insertion order: rebuilt from
+    /// in this order, a grid of the same spec comes out the same.
+    pub(crate) fn items(&self) -> &[GridItem] {
+        &self.items
     }
 
     /// Number of items in the grid.
