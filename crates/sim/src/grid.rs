@@ -202,7 +202,8 @@ impl Grid {
         let (c1, r1) = self.cell_of(rect.max);
         let empty = rect.min.x > rect.max.x || rect.min.y > rect.max.y;
         let rows = r0..if empty { r0 } else { r1 + 1 };
-        let width = (c1 - c0) as usize + 1;
+        // Unused when empty (no rows), where `c1` may lie before `c0`.
+        let width = c1.saturating_sub(c0) as usize + 1;
         rows.flat_map(move |row| {
             let span = self.row_span(row, c0, width);
             self.items.get(span).unwrap_or(&[]).iter()

@@ -215,6 +215,7 @@ pub enum ArenaEvent {
 /// buffers reused every tick. Its snapshot ([`crate::snapshot`]) holds the
 /// configuration and the ticks, not the scratch buffers.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "ArenaSaved")]
 pub struct Arena {
     config: ArenaConfig,
     /// Ticks between two shots.
@@ -235,6 +236,41 @@ pub struct Arena {
     /// Scratch: avatars whose countdown ended this tick.
     #[serde(skip)]
     respawning: Vec<EntityKey>,
+}
+
+/// An [`Arena`] as a snapshot holds it (its fields but the scratch
+/// buffers, in order): restored only if the configuration validates and
+/// the ticks are at least one, as [`Arena::new`] makes them.
+#[derive(serde::Deserialize)]
+struct ArenaSaved {
+    config: ArenaConfig,
+    fire_ticks: u32,
+    life_ticks: u32,
+    respawn_ticks: u32,
+}
+
+impl TryFrom<ArenaSaved> for Arena {
+    type Error = String;
+
+    fn try_from(saved: ArenaSaved) -> Result<Self, String> {
+        saved
+            .config
+            .validate("arena snapshot")
+            .map_err(|e| e.to_string())?;
+        if saved.fire_ticks == 0 || saved.life_ticks == 0 {
+            return Err("arena snapshot: a tick count is 0".into());
+        }
+        Ok(Self {
+            config: saved.config,
+            fire_ticks: saved.fire_ticks,
+            life_ticks: saved.life_ticks,
+            respawn_ticks: saved.respawn_ticks,
+            shots: Vec::new(),
+            flying: Vec::new(),
+            expired: Vec::new(),
+            respawning: Vec::new(),
+        })
+    }
 }
 
 /// A projectile to resolve this tick.
