@@ -376,6 +376,84 @@ mod tests {
         }
     }
 
+    /// Its own snapshot, as restored (the entities being `Copy`).
+    fn round_trip(e: &Entities<u32>) -> Result<Entities<u32>, &'static str> {
+        let snap = e.to_snapshot();
+        Entities::from_snapshot(EntitiesSnapshot {
+            slots: snap
+                .slots
+                .iter()
+                .map(|&(v, l)| (v, l.map(|(id, s)| (id, *s))))
+                .collect(),
+            free: snap.free,
+            next_id: snap.next_id,
+        })
+    }
+
+    #[test]
+    fn a_restored_store_reuses_the_free_slots_in_the_same_order() {
+        let mut e = Entities::default();
+        let keys: Vec<EntityKey> = (0..40u32).map(|i| e.spawn(i)).collect();
+        for &i in &[5usize, 30, 2, 17, 39, 11, 0] {
+            e.despawn(keys[i]);
+        }
+        e.spawn(100);
+        e.compact();
+        let mut r = round_trip(&e).unwrap();
+        for i in 0..10 {
+            assert_eq!(e.spawn(200 + i), r.spawn(200 + i));
+        }
+        let all = |e: &Entities<u32>| e.iter().map(|(k, id, &s)| (k, id, s)).collect::<Vec<_>>();
+        assert_eq!(all(&e), all(&r));
+        assert!(e.by_net_id().eq(r.by_net_id()));
+    }
+
+    #[test]
+    fn an_inconsistent_store_is_refused() {
+        let mut e = Entities::default();
+        let a = e.spawn(1u32);
+        e.spawn(2);
+        e.despawn(a);
+        e.compact();
+        let good = |e: &Entities<u32>| {
+            let snap = e.to_snapshot();
+            EntitiesSnapshot {
+                slots: snap
+                    .slots
+                    .iter()
+                    .map(|&(v, l)| (v, l.map(|(id, s)| (id, *s))))
+                    .collect(),
+                free: snap.free,
+                next_id: snap.next_id,
+            }
+        };
+        assert!(Entities::from_snapshot(good(&e)).is_ok());
+        let mut bad = good(&e);
+        bad.free = vec![2];
+        assert!(
+            Entities::from_snapshot(bad).is_err(),
+            "a live slot listed free"
+        );
+        let mut bad = good(&e);
+        bad.free = vec![];
+        assert!(
+            Entities::from_snapshot(bad).is_err(),
+            "a free slot not listed"
+        );
+        let mut bad = good(&e);
+        bad.slots[0].0 = 3;
+        assert!(
+            Entities::from_snapshot(bad).is_err(),
+            "odd version, no entity"
+        );
+        let mut bad = good(&e);
+        bad.slots.push((1, Some((NetId(2), 9))));
+        assert!(Entities::from_snapshot(bad).is_err(), "an id twice");
+        let mut bad = good(&e);
+        bad.free = vec![0];
+        assert!(Entities::from_snapshot(bad).is_err(), "the sentinel slot");
+    }
+
     #[test]
     fn net_ids_start_at_one_and_only_grow() {
         let mut e = Entities::default();

@@ -424,22 +424,30 @@ fn snapshot_sizes() {
     assert_eq!(a.player_count(), 10);
     let arena_size = a.save().unwrap().len();
 
-    let mut b = bench::new_world(1, BenchConfig::default()).unwrap();
-    for i in 0..1000 {
-        b.join(&format!("bot{i}")).unwrap();
-    }
-    for _ in 0..30 {
-        b.step();
-    }
-    assert_eq!(b.entities().len(), 1000);
+    let bench_world = |max_rewind: u32| {
+        let mut b = bench::new_world(1, BenchConfig::default())
+            .unwrap()
+            .with_max_rewind(max_rewind);
+        for i in 0..1000 {
+            b.join(&format!("bot{i}")).unwrap();
+        }
+        for _ in 0..30 {
+            b.step();
+        }
+        assert_eq!(b.entities().len(), 1000);
+        b
+    };
+    let b = bench_world(6);
     let bench_size = b.save().unwrap().len();
+    let one_grid = bench_world(0).save().unwrap().len();
     println!(
         "snapshot: arena, 10 players, tick 300, {} entities, max rewind {}: {arena_size} bytes",
         a.entities().len(),
         a.max_rewind()
     );
     println!(
-        "snapshot: bench, 1000 avatars, tick 30, max rewind {}: {bench_size} bytes",
+        "snapshot: bench, 1000 avatars, tick 30, max rewind {}: {bench_size} bytes \
+         ({one_grid} bytes with max rewind 0: one grid)",
         b.max_rewind()
     );
     assert!(arena_size > 0 && bench_size > arena_size);
