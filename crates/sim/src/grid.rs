@@ -46,7 +46,7 @@ impl Default for GridSpec {
 }
 
 /// One entity in the grid.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GridItem {
     /// The entity's handle (may be stale: see the module docs).
     pub key: EntityKey,
@@ -179,6 +179,12 @@ impl Grid {
             + self.staging.capacity() * size_of::<(u32, GridItem)>()
     }
 
+    /// The items, sorted by cell, then in insertion order: rebuilt from
+    /// in this order, a grid of the same spec comes out the same.
+    pub(crate) fn items(&self) -> &[GridItem] {
+        &self.items
+    }
+
     /// Number of items in the grid.
     pub fn len(&self) -> usize {
         self.items.len()
@@ -196,7 +202,8 @@ impl Grid {
         let (c1, r1) = self.cell_of(rect.max);
         let empty = rect.min.x > rect.max.x || rect.min.y > rect.max.y;
         let rows = r0..if empty { r0 } else { r1 + 1 };
-        let width = (c1 - c0) as usize + 1;
+        // Unused when empty (no rows), where `c1` may lie before `c0`.
+        let width = c1.saturating_sub(c0) as usize + 1;
         rows.flat_map(move |row| {
             let span = self.row_span(row, c0, width);
             self.items.get(span).unwrap_or(&[]).iter()

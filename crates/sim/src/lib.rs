@@ -50,6 +50,7 @@ pub use typed::{Event, Input, IntField, NoEvents, RealField, Replicate};
 // The derives, each next to the trait of the same name (a derive macro and
 // a trait live in different namespaces, so one `use` brings both).
 pub use tickwire_derive::{Event, Input, Replicate, StateHash};
+pub use world::snapshot::{self, SnapshotError};
 pub use world::{DEFAULT_TICK_RATE, World, WorldError};
 
 /// What a game's source needs, in one import.

@@ -444,6 +444,9 @@ impl<S: Simulation, W: Write + Send + std::fmt::Debug> Simulation for Recording<
     fn state_hash(&self) -> u64 {
         self.sim.state_hash()
     }
+    fn save(&self) -> Option<Result<Vec<u8>, crate::snapshot::SnapshotError>> {
+        self.sim.save()
+    }
     fn entities_in(&self, rect: Rect, out: &mut Vec<NetId>) {
         self.sim.entities_in(rect, out);
     }
@@ -500,6 +503,9 @@ impl<S: Simulation + ?Sized> Simulation for Box<S> {
     }
     fn state_hash(&self) -> u64 {
         (**self).state_hash()
+    }
+    fn save(&self) -> Option<Result<Vec<u8>, crate::snapshot::SnapshotError>> {
+        (**self).save()
     }
     fn entities_in(&self, rect: Rect, out: &mut Vec<NetId>) {
         (**self).entities_in(rect, out);

@@ -149,11 +149,66 @@ impl GridHistory {
         self.held = 1;
     }
 
+    /// The grids the ring holds, the oldest first, for a snapshot: each
+    /// one's items in the grid's own order.
+    pub(crate) fn to_snapshot(&self) -> HistorySnapshot<'_> {
+        let len = self.past.len();
+        let mut grids: Vec<std::borrow::Cow<'_, [GridItem]>> = (1..self.held)
+            .rev()
+            .filter_map(|back| self.past.get((self.next + len - back) % len))
+            .map(|g| std::borrow::Cow::Borrowed(g.items()))
+            .collect();
+        grids.push(std::borrow::Cow::Borrowed(self.newest.items()));
+        HistorySnapshot {
+            newest_tick: self.newest_tick,
+            grids,
+        }
+    }
+
+    /// The history a snapshot describes, `depth` grids deep over `spec`:
+    /// each grid rebuilt from its items in their order, the same grid as
+    /// the one saved. Refuses more grids than the depth, none at all, or
+    /// ticks before 0.
+    pub(crate) fn from_snapshot(
+        spec: GridSpec,
+        depth: usize,
+        snap: HistorySnapshot<'_>,
+    ) -> Result<Self, &'static str> {
+        let held = snap.grids.len();
+        let oldest = snap
+            .newest_tick
+            .checked_sub(held.saturating_sub(1) as u64)
+            .ok_or("the grid history starts before tick 0")?;
+        if held == 0 || held > depth.max(1) {
+            return Err("the grid history holds no grid or more than its depth");
+        }
+        let mut history = Self::new(spec, depth);
+        let mut grids = snap.grids.into_iter();
+        if let Some(first) = grids.next() {
+            history.newest.rebuild(first.iter().copied());
+            history.newest_tick = oldest;
+        }
+        for (tick, items) in (oldest + 1..).zip(grids) {
+            history.rebuild(tick, items.iter().copied());
+        }
+        Ok(history)
+    }
+
     /// Bytes the ring's grids hold on the heap (their buffers' capacity):
     /// what the history costs a room.
     pub fn heap_bytes(&self) -> usize {
         self.newest.heap_bytes() + self.past.iter().map(Grid::heap_bytes).sum::<usize>()
     }
+}
+
+/// A [`GridHistory`] as a snapshot holds it: the tick of the newest grid
+/// and every grid held, the oldest first, as its items.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct HistorySnapshot<'a> {
+    /// The tick the newest grid was built after.
+    pub(crate) newest_tick: u64,
+    /// The grids, the oldest first.
+    pub(crate) grids: Vec<std::borrow::Cow<'a, [GridItem]>>,
 }
 
 /// The world as players saw it, lent to a game call as `ctx.rewind`: how far

@@ -108,6 +108,13 @@ pub trait Simulation: Send + std::fmt::Debug {
         let _ = (view, row);
         1.0
     }
+    /// The match's full state as a snapshot ([`crate::snapshot`]), to
+    /// continue it elsewhere with `World::restore`; `None` for a game that
+    /// does not opt in to snapshots (or a simulation that is not a world).
+    fn save(&self) -> Option<Result<Vec<u8>, crate::snapshot::SnapshotError>> {
+        None
+    }
+
     /// Named constants a client needs to predict and draw the game (the
     /// arena's size, the avatars' speed), sent in the welcome. The default
     /// has none.

@@ -28,6 +28,8 @@
 //!    oldest grid of the history that lag compensation rewinds to
 //!    ([`crate::rewind`]; [`World::with_max_rewind`] sets how deep).
 
+pub mod snapshot;
+
 use rand::{RngCore, SeedableRng};
 
 use crate::entities::{Entities, EntityKey};
@@ -40,6 +42,7 @@ use crate::replicate::{
 use crate::rewind::{DEFAULT_MAX_REWIND_MS, GridHistory, MAX_REWIND_MS, Rewind, rewind_ticks};
 use crate::simulation::{InputTiming, JoinError, Joined, Simulation};
 use crate::typed::{Input, Replicate};
+use snapshot::SnapshotError;
 
 /// Ticks per second unless a game or the server says otherwise.
 pub const DEFAULT_TICK_RATE: u32 = 30;
@@ -111,7 +114,14 @@ pub struct World<G: Game> {
     tick_rate: u32,
     /// Seconds per tick.
     dt: f32,
+    /// What [`Simulation::save`] calls: [`World::save`] for a game that
+    /// opted in to snapshots ([`World::with_snapshots`]), else nothing.
+    saver: Option<Saver<G>>,
 }
+
+/// A world's own [`World::save`], kept as a plain function so that
+/// [`Simulation::save`] reaches it for the games that have it.
+type Saver<G> = fn(&World<G>) -> Result<Vec<u8>, SnapshotError>;
 
 impl<G: Game> std::fmt::Debug for World<G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -152,6 +162,7 @@ where
             tick: self.tick,
             tick_rate: self.tick_rate,
             dt: self.dt,
+            saver: self.saver,
         }
     }
 }
@@ -214,6 +225,7 @@ impl<G: Game> World<G> {
             tick: 0,
             tick_rate,
             dt: 1.0 / tick_rate as f32,
+            saver: None,
         })
     }
 
@@ -462,6 +474,10 @@ impl<G: Game> Simulation for World<G> {
         } else {
             grid.ids_in_rect(rect, out);
         }
+    }
+
+    fn save(&self) -> Option<Result<Vec<u8>, SnapshotError>> {
+        self.saver.map(|save| save(self))
     }
 
     fn state_hash(&self) -> u64 {

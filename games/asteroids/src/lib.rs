@@ -134,7 +134,7 @@ pub const LARGEST: u8 = 3;
 pub const ROCK_MAX_SPEED: f32 = 150.0;
 
 /// What a player sends: a turn and two buttons.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Input, StateHash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Input, StateHash, Serialize, Deserialize)]
 pub struct ShipInput {
     /// Turn, -1.0 (left) to 1.0 (right), in 1/127 steps.
     #[axis(127)]
@@ -146,7 +146,7 @@ pub struct ShipInput {
 }
 
 /// A player's ship.
-#[derive(Clone, Debug, PartialEq, StateHash)]
+#[derive(Clone, Debug, PartialEq, StateHash, Serialize, Deserialize)]
 pub struct Ship {
     /// Its player.
     pub player: PlayerId,
@@ -167,7 +167,7 @@ pub struct Ship {
 }
 
 /// A drifting rock.
-#[derive(Clone, Debug, PartialEq, StateHash)]
+#[derive(Clone, Debug, PartialEq, StateHash, Serialize, Deserialize)]
 pub struct Asteroid {
     /// Position.
     pub pos: Vec2,
@@ -178,7 +178,7 @@ pub struct Asteroid {
 }
 
 /// A bullet in flight.
-#[derive(Clone, Debug, PartialEq, StateHash)]
+#[derive(Clone, Debug, PartialEq, StateHash, Serialize, Deserialize)]
 pub struct Bullet {
     /// Who fired it.
     pub owner: PlayerId,
@@ -191,7 +191,7 @@ pub struct Bullet {
 }
 
 /// Every entity of the game.
-#[derive(Clone, Debug, PartialEq, StateHash)]
+#[derive(Clone, Debug, PartialEq, StateHash, Serialize, Deserialize)]
 pub enum Thing {
     /// A ship.
     Ship(Ship),
@@ -286,18 +286,22 @@ pub enum AsteroidsEvent {
     },
 }
 
-/// The rules, resolved to ticks, and scratch buffers.
-#[derive(Clone, Debug)]
+/// The rules, resolved to ticks, and scratch buffers. A snapshot holds
+/// the rules, not the scratch buffers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Asteroids {
     config: AsteroidsConfig,
     fire_ticks: u32,
     bullet_ticks: u32,
     respawn_ticks: u32,
     /// Scratch: what spawns at the end of the tick.
+    #[serde(skip)]
     spawns: Vec<Thing>,
     /// Scratch: the bullets to move this tick.
+    #[serde(skip)]
     bullets: Vec<EntityKey>,
     /// Scratch: the players and their ships, to check for crashes.
+    #[serde(skip)]
     ships: Vec<(PlayerId, EntityKey)>,
 }
 

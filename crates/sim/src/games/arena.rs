@@ -55,7 +55,7 @@ pub const AVATAR: u8 = 0;
 pub const PROJECTILE: u8 = 1;
 
 /// A player's avatar.
-#[derive(Clone, Debug, PartialEq, StateHash)]
+#[derive(Clone, Debug, PartialEq, StateHash, serde::Serialize, serde::Deserialize)]
 pub struct Avatar {
     /// The player who owns it.
     pub player: PlayerId,
@@ -79,7 +79,7 @@ pub struct Avatar {
 }
 
 /// A projectile in flight.
-#[derive(Clone, Debug, PartialEq, StateHash)]
+#[derive(Clone, Debug, PartialEq, StateHash, serde::Serialize, serde::Deserialize)]
 pub struct Projectile {
     /// Who fired it (scores the kill).
     pub owner: PlayerId,
@@ -99,7 +99,7 @@ pub struct Projectile {
 }
 
 /// An arena entity.
-#[derive(Clone, Debug, PartialEq, StateHash)]
+#[derive(Clone, Debug, PartialEq, StateHash, serde::Serialize, serde::Deserialize)]
 pub enum ArenaEntity {
     /// A player's avatar.
     Avatar(Avatar),
@@ -108,7 +108,19 @@ pub enum ArenaEntity {
 }
 
 /// The arena's input: a twin-stick shooter's move vector, aim and buttons.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Input, StateHash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Input,
+    StateHash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct ArenaInput {
     /// Movement x in -127..=127 (127 is full speed right).
     #[axis(127)]
@@ -200,8 +212,10 @@ pub enum ArenaEvent {
 }
 
 /// The arena's rules: its configuration resolved to ticks, plus scratch
-/// buffers reused every tick.
-#[derive(Clone, Debug)]
+/// buffers reused every tick. Its snapshot ([`crate::snapshot`]) holds the
+/// configuration and the ticks, not the scratch buffers.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "ArenaSaved")]
 pub struct Arena {
     config: ArenaConfig,
     /// Ticks between two shots.
@@ -211,13 +225,52 @@ pub struct Arena {
     /// Ticks a dead avatar waits.
     respawn_ticks: u32,
     /// Scratch: shots queued this tick.
+    #[serde(skip)]
     shots: Vec<Projectile>,
     /// Scratch: projectiles to resolve this tick.
+    #[serde(skip)]
     flying: Vec<Flying>,
     /// Scratch: projectiles expired this tick.
+    #[serde(skip)]
     expired: Vec<EntityKey>,
     /// Scratch: avatars whose countdown ended this tick.
+    #[serde(skip)]
     respawning: Vec<EntityKey>,
+}
+
+/// An [`Arena`] as a snapshot holds it (its fields but the scratch
+/// buffers, in order): restored only if the configuration validates and
+/// the ticks are at least one, as [`Arena::new`] makes them.
+#[derive(serde::Deserialize)]
+struct ArenaSaved {
+    config: ArenaConfig,
+    fire_ticks: u32,
+    life_ticks: u32,
+    respawn_ticks: u32,
+}
+
+impl TryFrom<ArenaSaved> for Arena {
+    type Error = String;
+
+    fn try_from(saved: ArenaSaved) -> Result<Self, String> {
+        saved
+            .config
+            .validate("arena snapshot")
+            .map_err(|e| e.to_string())?;
+        if saved.fire_ticks == 0 || saved.life_ticks == 0 {
+            return Err("arena snapshot: a tick count is 0".into());
+        }
+        Ok(Self {
+            config: saved.config,
+            fire_ticks: saved.fire_ticks,
+            life_ticks: saved.life_ticks,
+            respawn_ticks: saved.respawn_ticks,
+            shots: Vec::new(),
+            flying: Vec::new(),
+            expired: Vec::new(),
+            respawning: Vec::new(),
+        })
+    }
 }
 
 /// A projectile to resolve this tick.
@@ -555,16 +608,13 @@ pub fn new_world(seed: u64, config: ArenaConfig) -> Result<World<Arena>, GameErr
     new_world_at(seed, config, DEFAULT_TICK_RATE)
 }
 
-/// An arena match ticking `tick_rate` times per second.
+/// An arena match ticking `tick_rate` times per second, answering
+/// [`crate::Simulation::save`] with a snapshot.
 pub fn new_world_at(
     seed: u64,
     config: ArenaConfig,
     tick_rate: u32,
 ) -> Result<World<Arena>, GameError> {
     config.validate("arena config")?;
-    Ok(World::with_tick_rate(
-        Arena::new(config, tick_rate),
-        seed,
-        tick_rate,
-    )?)
+    Ok(World::with_tick_rate(Arena::new(config, tick_rate), seed, tick_rate)?.with_snapshots())
 }

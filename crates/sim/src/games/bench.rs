@@ -98,7 +98,7 @@ impl BenchConfig {
 }
 
 /// A bench avatar: the scenario's state, plus the direction being held.
-#[derive(Clone, Debug, PartialEq, StateHash)]
+#[derive(Clone, Debug, PartialEq, StateHash, Serialize, Deserialize)]
 pub struct BenchAvatar {
     /// Position.
     pub pos: Vec2,
@@ -111,7 +111,7 @@ pub struct BenchAvatar {
 }
 
 /// The bench game's rules.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Bench {
     config: BenchConfig,
 }
@@ -256,12 +256,13 @@ pub fn new_world(seed: u64, config: BenchConfig) -> Result<World<Bench>, GameErr
     new_world_at(seed, config, DEFAULT_TICK_RATE)
 }
 
-/// A bench match ticking `tick_rate` times per second.
+/// A bench match ticking `tick_rate` times per second, answering
+/// [`crate::Simulation::save`] with a snapshot.
 pub fn new_world_at(
     seed: u64,
     config: BenchConfig,
     tick_rate: u32,
 ) -> Result<World<Bench>, GameError> {
     config.validate()?;
-    Ok(World::with_tick_rate(Bench::new(config), seed, tick_rate)?)
+    Ok(World::with_tick_rate(Bench::new(config), seed, tick_rate)?.with_snapshots())
 }
