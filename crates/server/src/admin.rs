@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 use tickwire_sim::PlayerId;
 
 use crate::config::Secret;
-use crate::http::{Body, same_secret};
+use crate::http::{Body, file_response, same_secret, text};
 use crate::room::{OperatorClose, RoomInfo};
 use crate::stats::{self, PhasePercentiles, TickSample};
 use crate::{Shared, page, wire};
@@ -156,19 +156,7 @@ fn console_file(path: &str) -> Response<Body> {
     let Some(data) = page::console_file(&file) else {
         return text(StatusCode::NOT_FOUND, "not found\n");
     };
-    let mime = mime_guess::from_path(&file).first_or_octet_stream();
-    let body = match data {
-        std::borrow::Cow::Borrowed(data) => Bytes::from_static(data),
-        std::borrow::Cow::Owned(data) => Bytes::from(data),
-    };
-    let mut response = Response::new(Full::new(body));
-    if let Ok(value) = HeaderValue::from_str(mime.as_ref()) {
-        response.headers_mut().insert(CONTENT_TYPE, value);
-    }
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    file_response(&file, data)
 }
 
 /// One player as the console shows it.
@@ -680,16 +668,6 @@ fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<
 
 fn error(status: StatusCode, reason: &str) -> Response<Body> {
     json_response(status, &json!({ "error": reason }))
-}
-
-fn text(status: StatusCode, body: &str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::copy_from_slice(body.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 #[cfg(test)]

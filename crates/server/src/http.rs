@@ -336,7 +336,13 @@ pub(crate) async fn static_file(page: &Page, path: &str) -> Response<Body> {
     let Some(data) = data else {
         return text(StatusCode::NOT_FOUND, "not found\n");
     };
-    let mime = mime_guess::from_path(&file).first_or_octet_stream();
+    file_response(&file, data)
+}
+
+/// A page's file `data`, typed by the extension of its name `file`,
+/// revalidated at every use (`no-cache`).
+pub(crate) fn file_response(file: &str, data: std::borrow::Cow<'static, [u8]>) -> Response<Body> {
+    let mime = mime_guess::from_path(file).first_or_octet_stream();
     let body = match data {
         std::borrow::Cow::Borrowed(data) => Bytes::from_static(data),
         std::borrow::Cow::Owned(data) => Bytes::from(data),
