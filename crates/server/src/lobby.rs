@@ -97,6 +97,21 @@ struct Entry {
     spectators: usize,
 }
 
+impl Entry {
+    /// A place in this room, `room`, handed out by `lobby`: a seat, or a
+    /// spectator's place. The caller has counted it.
+    fn seat(&self, lobby: &Arc<Lobby>, room: String, spectator: bool) -> Seat {
+        Seat {
+            lobby: Arc::clone(lobby),
+            room,
+            commands: self.commands.clone(),
+            info: Arc::clone(&self.info),
+            schema: Arc::clone(&self.schema),
+            spectator,
+        }
+    }
+}
+
 /// All rooms of a server.
 pub struct Lobby {
     rooms: Mutex<BTreeMap<String, Entry>>,
@@ -340,19 +355,7 @@ impl Lobby {
                 .map(|(name, _)| name.clone())
                 .unwrap_or_else(|| self.fresh_name(&rooms)),
         };
-        if !rooms.contains_key(&name) {
-            if rooms.len() >= self.max_rooms {
-                metrics::counter!(stats::ROOMS_REFUSED).increment(1);
-                return Err(SeatError::TooManyRooms {
-                    limit: self.max_rooms,
-                });
-            }
-            let entry = self.open_room(&name)?;
-            rooms.insert(name.clone(), entry);
-        }
-        let Some(entry) = rooms.get_mut(&name) else {
-            return Err(SeatError::ShuttingDown);
-        };
+        let entry = self.open_or_get(&mut rooms, &name)?;
         if entry.seats >= entry.info.max_players {
             return Err(SeatError::Full {
                 room: name,
@@ -360,14 +363,7 @@ impl Lobby {
             });
         }
         entry.seats += 1;
-        Ok(Seat {
-            lobby: Arc::clone(self),
-            room: name,
-            commands: entry.commands.clone(),
-            info: Arc::clone(&entry.info),
-            schema: Arc::clone(&entry.schema),
-            spectator: false,
-        })
+        Ok(entry.seat(self, name, false))
     }
 
     /// A spectator's place in `room`, or with `None` in the room with the
@@ -380,29 +376,14 @@ impl Lobby {
         }
         let mut rooms = self.rooms.lock();
         let name = match room {
-            Some(name) => Some(name.to_owned()),
+            Some(name) => name.to_owned(),
             None => rooms
                 .iter()
                 .max_by_key(|(_, e)| e.seats)
-                .map(|(name, _)| name.clone()),
+                .map(|(name, _)| name.clone())
+                .unwrap_or_else(|| self.fresh_name(&rooms)),
         };
-        let name = match name {
-            Some(name) => name,
-            None => self.fresh_name(&rooms),
-        };
-        if !rooms.contains_key(&name) {
-            if rooms.len() >= self.max_rooms {
-                metrics::counter!(stats::ROOMS_REFUSED).increment(1);
-                return Err(SeatError::TooManyRooms {
-                    limit: self.max_rooms,
-                });
-            }
-            let entry = self.open_room(&name)?;
-            rooms.insert(name.clone(), entry);
-        }
-        let Some(entry) = rooms.get_mut(&name) else {
-            return Err(SeatError::ShuttingDown);
-        };
+        let entry = self.open_or_get(&mut rooms, &name)?;
         if entry.spectators >= self.spectating.max {
             return Err(SeatError::SpectatorsFull {
                 room: name,
@@ -410,14 +391,27 @@ impl Lobby {
             });
         }
         entry.spectators += 1;
-        Ok(Seat {
-            lobby: Arc::clone(self),
-            room: name,
-            commands: entry.commands.clone(),
-            info: Arc::clone(&entry.info),
-            schema: Arc::clone(&entry.schema),
-            spectator: true,
-        })
+        Ok(entry.seat(self, name, true))
+    }
+
+    /// The room `name`, opened if there is none yet (refused past
+    /// `--max-rooms`). Called with the rooms lock held.
+    fn open_or_get<'r>(
+        &self,
+        rooms: &'r mut BTreeMap<String, Entry>,
+        name: &str,
+    ) -> Result<&'r mut Entry, SeatError> {
+        if !rooms.contains_key(name) {
+            if rooms.len() >= self.max_rooms {
+                metrics::counter!(stats::ROOMS_REFUSED).increment(1);
+                return Err(SeatError::TooManyRooms {
+                    limit: self.max_rooms,
+                });
+            }
+            let entry = self.open_room(name)?;
+            rooms.insert(name.to_owned(), entry);
+        }
+        rooms.get_mut(name).ok_or(SeatError::ShuttingDown)
     }
 
     /// A name for a matchmade room that no client-named room has taken.
@@ -455,8 +449,8 @@ impl Lobby {
             players: Default::default(),
             held: Default::default(),
             tick: Default::default(),
-            // Ten seconds per histogram window.
-            // and a sample of the history a second.
+            // Ten seconds per histogram window, and a sample of the
+            // history a second.
             times: Mutex::new(TickTimes::new(tick_rate.saturating_mul(10), tick_rate)),
             links: Mutex::new(BTreeMap::new()),
             spectators: Default::default(),
