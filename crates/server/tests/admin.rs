@@ -15,7 +15,6 @@ use serde_json::Value;
 use tickwire::config::Secret;
 use tickwire::{BundledOptions, Config};
 use tickwire_protocol::{Limits, ServerMessage, close_code, error_code};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio_tungstenite::tungstenite::Message;
 
 const TOKEN: &str = "the operators' token";
@@ -27,8 +26,8 @@ fn admin_config() -> Config {
     }
 }
 
-/// One HTTP/1.1 request (`Connection: close`) with the bearer `token`, if
-/// any: the status and the body.
+/// One request to the admin API, with the bearer `token` if any: the
+/// status and the body.
 async fn call(
     addr: SocketAddr,
     method: &str,
@@ -36,29 +35,7 @@ async fn call(
     token: Option<&str>,
     body: &str,
 ) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let auth = token
-        .map(|t| format!("authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
-        .await
-        .expect("an answer within 10 s")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_owned())
+    common::http(addr, method, path, token, body).await
 }
 
 /// `GET /admin/api/rooms` with the token.
