@@ -98,6 +98,16 @@ def plain_log_axes(ax, rows, log_y=False):
         ax.tick_params(axis="y", which="minor", labelsize=7)
 
 
+def plot_layouts(ax, rows, value):
+    """One line per layout of `value` against N, its missed rows circled."""
+    data = series(rows, value)
+    for kind in LAYOUTS:
+        if kind in data:
+            xs, ys = zip(*data[kind])
+            ax.plot(xs, ys, "-o", color=COLOURS[kind], label=kind, markersize=4)
+            held_markers(ax, rows, value, kind, COLOURS[kind])
+
+
 def held_markers(ax, rows, value, kind, colour):
     """Rows that missed the verdict, circled in red."""
     for row in rows:
@@ -186,12 +196,7 @@ def capacity_charts(results, out_dir):
 
     # Bytes per bot.
     fig, ax = plt.subplots(figsize=(7, 4))
-    data = series(rows, bytes_per_bot)
-    for kind in LAYOUTS:
-        if kind in data:
-            xs, ys = zip(*data[kind])
-            ax.plot(xs, ys, "-o", color=COLOURS[kind], label=kind, markersize=4)
-            held_markers(ax, rows, bytes_per_bot, kind, COLOURS[kind])
+    plot_layouts(ax, rows, bytes_per_bot)
     plain_log_axes(ax, rows, log_y=True)
     ax.set_xlabel("bots (N)")
     ax.set_ylabel("payload bytes per bot per second")
@@ -205,12 +210,7 @@ def capacity_charts(results, out_dir):
 
     # Gap p99, with the verdict's threshold.
     fig, ax = plt.subplots(figsize=(7, 4))
-    data = series(rows, gap_p99)
-    for kind in LAYOUTS:
-        if kind in data:
-            xs, ys = zip(*data[kind])
-            ax.plot(xs, ys, "-o", color=COLOURS[kind], label=kind, markersize=4)
-            held_markers(ax, rows, gap_p99, kind, COLOURS[kind])
+    plot_layouts(ax, rows, gap_p99)
     ax.axhline(GAP_P99_LIMIT_MS, color="#888888", linestyle=":", linewidth=1)
     ax.annotate("holds at most %g ms" % GAP_P99_LIMIT_MS, (0.02, GAP_P99_LIMIT_MS), xycoords=("axes fraction", "data"),
                 xytext=(0, 3), textcoords="offset points", fontsize=7, color="#666666")
