@@ -316,6 +316,34 @@ pub struct Config {
     /// mode, before it closes the rooms left.
     #[arg(long, env = "TICKWIRE_DRAIN_TIMEOUT", value_parser = parse_secs, default_value = "30", help_heading = "Cluster")]
     pub drain_timeout: Duration,
+
+    /// Cluster mode, failover: every room of a game that takes snapshots
+    /// writes its full state to Redis every this many ticks (default: the
+    /// tick rate, a second's worth), and each tick's inputs, joins and
+    /// leaves in between; a room whose node dies is continued from them
+    /// on another node (`docs/scaling.md`). 0: no failover.
+    #[arg(
+        long,
+        env = "TICKWIRE_SNAPSHOT_EVERY",
+        value_name = "TICKS",
+        help_heading = "Cluster"
+    )]
+    pub snapshot_every: Option<u32>,
+
+    /// Cluster mode, failover: seconds a room's snapshot and input log
+    /// live in Redis unless written again (whole seconds, at least two
+    /// leases): how long after its node's death a room can still be
+    /// continued.
+    #[arg(long, env = "TICKWIRE_ROOM_STATE_TTL", value_parser = parse_whole_secs, default_value = "30", help_heading = "Cluster")]
+    pub room_state_ttl: Duration,
+
+    /// Cluster mode, failover: the longest a room waits, each tick, for
+    /// Redis to confirm the tick's inputs before it sends the tick's
+    /// snapshots, so that no input a player saw acknowledged is lost with
+    /// the node. A room whose wait runs out sends anyway (counted) and
+    /// stops waiting until Redis has caught up.
+    #[arg(long, env = "TICKWIRE_JOURNAL_WAIT", value_parser = parse_secs_or_zero, default_value = "0.05", help_heading = "Cluster")]
+    pub journal_wait: Duration,
 }
 
 /// The secret in the file at `path` (one trailing newline ignored), `what`
@@ -426,6 +454,9 @@ impl Default for Config {
             lease: Duration::from_secs(3),
             seat_ticket_ttl: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
+            snapshot_every: None,
+            room_state_ttl: Duration::from_secs(30),
+            journal_wait: Duration::from_millis(50),
         }
     }
 }

@@ -210,5 +210,21 @@ impl<G: Configure> GameFactory for Configured<G> {
         Ok((Box::new(recording), Some(path)))
     }
 
+    fn restore_match(&self, room: &str, snapshot: &[u8]) -> anyhow::Result<Box<dyn Simulation>> {
+        // A fresh world of the game knows how to restore one (and its
+        // schema, which the snapshot must match).
+        let fresh = setup::world::<G>(&self.config, 0, self.tick_rate)?;
+        let world = fresh
+            .restore_snapshot(snapshot)
+            .with_context(|| format!("the game `{}` does not take snapshots", G::NAME))?
+            .with_context(|| format!("cannot restore room {room}"))?;
+        if self.record_dir.is_some() {
+            // A record starts at the match's first tick; this one starts
+            // in the middle, so the match goes on unrecorded here.
+            tracing::warn!(room, "a continued match is not recorded (--record)");
+        }
+        Ok(Box::new(world))
+    }
+
     // Dropping the recording flushes it: `match_over`'s default is enough.
 }

@@ -5,7 +5,7 @@
 //! | `GET /sdk/<file>` | the browser SDK (`client-web/sdk/`), for every game |
 //! | `GET /`, `GET /<file>` | the game's page (see `page`) |
 //! | `GET /ws?room=NAME&name=PLAYER` | the game over WebSocket (`&ticket=...` with `--ticket-secret`; `&spectate=1`, and `&follow=ID`, to watch without playing; `&since=TICK`: the newest tick the client holds) |
-//! | `GET /ws?resume=TOKEN&since=TICK` | a dropped player's held seat back, without admission (in cluster mode too: on this node, which holds it) |
+//! | `GET /ws?resume=TOKEN&since=TICK` | a dropped player's held seat back, without admission (in cluster mode: on this node if its room is here, else on to the room's node, where a room whose node died is continued) |
 //! | `GET /api/rooms` | rooms as JSON, cached for [`ROOMS_CACHE`] (`?players=1` adds every player's outbox, for operators only); in cluster mode, the whole cluster's |
 //! | `POST /api/matchmake` | cluster mode: a seat, placed in Redis, as `{url, room, node, ticket}` (see `cluster`); 404 otherwise |
 //! | `GET /metrics` | Prometheus text (on the admin address only, with `--admin-bind`) |
@@ -506,12 +506,8 @@ fn upgrade(mut req: Request<Incoming>, shared: Arc<Shared>, peer: SocketAddr) ->
                     resume,
                 };
                 match shared.cluster.clone() {
-                    // A resume goes to the seat this node holds, if any:
-                    // the session says whether it does.
-                    Some(_) if request.resume.is_some() => {
-                        session::run(ws, shared, request).await;
-                    }
-                    // Cluster mode: here, or on to the room's node.
+                    // Cluster mode: here, or on to the room's node (a
+                    // resume too: its room may have moved with a failover).
                     Some(cluster) => {
                         crate::cluster::serve(ws, shared, cluster, request, seat).await
                     }

@@ -132,6 +132,13 @@ pub trait GameFactory: Send + Sync + 'static {
     ) -> anyhow::Result<(Box<dyn Simulation>, Option<std::path::PathBuf>)> {
         Ok((self.new_match(room, serial)?, None))
     }
+    /// A match continued from `snapshot` (`Simulation::save`'s bytes of a
+    /// match of this game, taken on another node): a cluster's failover.
+    /// The default refuses, for a game without snapshots.
+    fn restore_match(&self, room: &str, snapshot: &[u8]) -> anyhow::Result<Box<dyn Simulation>> {
+        let _ = (room, snapshot);
+        anyhow::bail!("the game `{}` does not take snapshots", self.name())
+    }
     /// Called with the finished match when a room closes (to write its
     /// record, for instance). The default drops it.
     fn match_over(&self, room: &str, sim: Box<dyn Simulation>) {

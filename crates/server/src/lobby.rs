@@ -26,8 +26,8 @@
 //! `docs/architecture.md`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 use tickwire_sim::Schema;
@@ -35,6 +35,7 @@ use tokio::sync::mpsc;
 
 use crate::GameFactory;
 use crate::resume::Resumes;
+use crate::room::journal::{Journal, SavedPlayer};
 use crate::room::{
     OperatorClose, Room, RoomCommand, RoomInfo, RoomSettings, RoomSummary, Spectating,
 };
@@ -112,6 +113,30 @@ impl Entry {
     }
 }
 
+/// Where a room's journal comes from (cluster mode, failover: the
+/// cluster node, which knows the room's epoch).
+pub trait Journals: Send + Sync {
+    /// A journal for the room `room` opening here, ticking `tick_rate`
+    /// times a second; `None`: no failover for it.
+    fn journal(&self, room: &str, tick_rate: u32) -> Option<Journal>;
+}
+
+/// A match continued from another node's snapshot, for
+/// [`Lobby::restore`].
+#[derive(Debug)]
+pub struct Restored {
+    /// The match, restored and replayed.
+    pub sim: Box<dyn tickwire_sim::Simulation>,
+    /// Its room's match id, as the resume tokens name it.
+    pub match_id: u64,
+    /// The seats, every one to be held.
+    pub players: Vec<SavedPlayer>,
+    /// How long the room had been without a node.
+    pub dead_for: std::time::Duration,
+    /// The room's journal from now on.
+    pub journal: Option<Journal>,
+}
+
 /// All rooms of a server.
 pub struct Lobby {
     rooms: Mutex<BTreeMap<String, Entry>>,
@@ -140,6 +165,8 @@ pub struct Lobby {
     match_base: u64,
     /// An operator drains the server: no seat is given (resumes still are).
     draining: AtomicBool,
+    /// Cluster mode: where new rooms' journals come from.
+    journals: OnceLock<Weak<dyn Journals>>,
 }
 
 /// The runtime the rooms tick on, on threads of its own. Dropped with the
@@ -251,7 +278,67 @@ impl Lobby {
             resumes: None,
             match_base: match_base(),
             draining: AtomicBool::new(false),
+            journals: OnceLock::new(),
         }
+    }
+
+    /// Gives every room opened from now on a journal from `journals`, if
+    /// it has one for it (cluster mode, failover). Set once.
+    pub fn set_journals(&self, journals: Weak<dyn Journals>) {
+        let _ = self.journals.set(journals);
+    }
+
+    /// The game every room runs.
+    pub fn game(&self) -> Arc<dyn GameFactory> {
+        Arc::clone(&self.game)
+    }
+
+    /// Whether room `name` is open here.
+    pub fn has(&self, name: &str) -> bool {
+        self.rooms.lock().contains_key(name)
+    }
+
+    /// Opens room `name` with a match continued from another node
+    /// (`restored`): every player's seat held, for the grace, until its
+    /// client resumes. Refused when the room is open here already, past
+    /// `--max-rooms`, or while shutting down.
+    pub fn restore(self: &Arc<Self>, name: &str, restored: Restored) -> Result<(), SeatError> {
+        let mut rooms = self.rooms.lock();
+        if rooms.contains_key(name) {
+            return Err(SeatError::Game(format!(
+                "room `{name}` is open here already"
+            )));
+        }
+        if rooms.len() >= self.max_rooms {
+            metrics::counter!(stats::ROOMS_REFUSED).increment(1);
+            return Err(SeatError::TooManyRooms {
+                limit: self.max_rooms,
+            });
+        }
+        let Restored {
+            sim,
+            match_id,
+            players,
+            dead_for,
+            journal,
+        } = restored;
+        let n = self.created.fetch_add(1, Ordering::Relaxed) + 1;
+        let (mut entry, room, receiver) = self.build_room(name, n, sim, None, match_id)?;
+        let places = players
+            .iter()
+            .map(|_| {
+                entry.seats += 1;
+                entry.seat(self, name.to_owned(), false)
+            })
+            .collect();
+        let mut room = room;
+        room.restore_seats(&players, places, dead_for);
+        if let Some(journal) = journal {
+            room = room.with_journal(journal);
+        }
+        self.spawn_room(name, room, receiver)?;
+        rooms.insert(name.to_owned(), entry);
+        Ok(())
     }
 
     /// Gives no seat and no spectator's place from now on
@@ -429,14 +516,39 @@ impl Lobby {
 
     /// Starts a room task. Called with the rooms lock held.
     fn open_room(&self, name: &str) -> Result<Entry, SeatError> {
-        let Some(alive) = self.alive.lock().clone() else {
+        if self.alive.lock().is_none() {
             return Err(SeatError::ShuttingDown);
-        };
+        }
         let n = self.created.fetch_add(1, Ordering::Relaxed) + 1;
         let (sim, record) = self
             .game
             .open_match(name, n)
             .map_err(|e| SeatError::Game(format!("{e:#}")))?;
+        let tick_rate = sim.tick_rate();
+        let match_id = self.match_base.wrapping_add(n);
+        let (entry, mut room, receiver) = self.build_room(name, n, sim, record, match_id)?;
+        let journal = self
+            .journals
+            .get()
+            .and_then(Weak::upgrade)
+            .and_then(|journals| journals.journal(name, tick_rate));
+        if let Some(journal) = journal {
+            room = room.with_journal(journal);
+        }
+        self.spawn_room(name, room, receiver)?;
+        Ok(entry)
+    }
+
+    /// The room `name` (the `n`th opened here) around `sim`, and its entry
+    /// and command queue; not running yet.
+    fn build_room(
+        &self,
+        name: &str,
+        n: u64,
+        sim: Box<dyn tickwire_sim::Simulation>,
+        record: Option<std::path::PathBuf>,
+        match_id: u64,
+    ) -> Result<(Entry, Room, mpsc::Receiver<RoomCommand>), SeatError> {
         let tick_rate = sim.tick_rate();
         let schema = Arc::new(sim.schema().clone());
         let info = Arc::new(RoomInfo {
@@ -445,7 +557,7 @@ impl Lobby {
             max_players: self.room_limit.min(sim.max_players()),
             tick_rate,
             schema_hash: sim.schema().hash(),
-            match_id: self.match_base.wrapping_add(n),
+            match_id,
             players: Default::default(),
             held: Default::default(),
             tick: Default::default(),
@@ -472,6 +584,27 @@ impl Lobby {
         if let Some(resumes) = &self.resumes {
             room = room.with_resumes(Arc::clone(resumes));
         }
+        let entry = Entry {
+            commands,
+            info,
+            schema,
+            seats: 0,
+            spectators: 0,
+        };
+        Ok((entry, room, receiver))
+    }
+
+    /// Runs `room` (`name`) as a task of its own, ending when its command
+    /// queue `receiver` has no sender left.
+    fn spawn_room(
+        &self,
+        name: &str,
+        room: Room,
+        receiver: mpsc::Receiver<RoomCommand>,
+    ) -> Result<(), SeatError> {
+        let Some(alive) = self.alive.lock().clone() else {
+            return Err(SeatError::ShuttingDown);
+        };
         let game = Arc::clone(&self.game);
         let room_name = name.to_owned();
         // Outside the cooperative budget: the room writes to many sockets
@@ -487,13 +620,7 @@ impl Lobby {
             None => drop(tokio::spawn(room_task)),
         }
         metrics::gauge!(stats::ROOMS).increment(1.0);
-        Ok(Entry {
-            commands,
-            info,
-            schema,
-            seats: 0,
-            spectators: 0,
-        })
+        Ok(())
     }
 
     /// Summaries of every room, by name.

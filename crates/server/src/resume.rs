@@ -12,10 +12,13 @@
 //! `PAYLOAD.SIGNATURE`, the payload its [`ResumeClaims`] as JSON, the
 //! signature HMAC-SHA256 over the payload's text, both in URL-safe base64
 //! without padding. The key is derived from `--ticket-secret` when the
-//! server has one (HMAC-SHA256 of the secret over `tickwire resume token`,
-//! so that a ticket never passes for a token nor a token for a ticket),
-//! otherwise it is 32 random bytes drawn when the process starts: tokens
-//! are only ever checked by the server that issued them.
+//! server has one, else from `--cluster-secret` in cluster mode
+//! (HMAC-SHA256 of the secret over `tickwire resume token`, so that a
+//! ticket never passes for a token nor a token for a ticket, and every
+//! node of a cluster checks every node's tokens: a room continued after
+//! its node died takes them), otherwise it is 32 random bytes drawn when
+//! the process starts: tokens are only ever checked by the server that
+//! issued them.
 //!
 //! The claims name the room and its match (a number drawn when the room
 //! opened, so a token outlives neither its match nor its process), the
@@ -167,9 +170,21 @@ impl Resumes {
     }
 
     /// The tokens `config` asks for: `--reconnect-grace`,
-    /// `--resume-token-lifetime`, the ticket secret if it has one.
+    /// `--resume-token-lifetime`, the ticket secret if it has one, else the
+    /// cluster secret if it has one (so that every node of a cluster
+    /// checks every node's tokens: a room continued on another node after
+    /// its node died takes its players' tokens).
     pub fn from_config(config: &crate::Config) -> anyhow::Result<Self> {
-        let secret = crate::admission::ticket_secret(config)?;
+        let secret = match crate::admission::ticket_secret(config)? {
+            Some(secret) => Some(secret),
+            None => match (&config.cluster_secret, &config.cluster_secret_file) {
+                (Some(secret), _) => Some(secret.clone()),
+                (None, Some(path)) => {
+                    Some(crate::config::read_secret_file(path, "cluster secret")?)
+                }
+                (None, None) => None,
+            },
+        };
         Ok(Self::new(
             secret.as_ref().map(|s| s.expose().as_bytes()),
             config.reconnect_grace,

@@ -119,6 +119,28 @@ pub const CLUSTER_NODES: &str = "tickwire_cluster_nodes";
 pub const ROOMS_FENCED: &str = "tickwire_cluster_rooms_fenced_total";
 /// Cluster mode: 1 while the node drains, else 0 (gauge).
 pub const DRAINING: &str = "tickwire_cluster_draining";
+/// Failover: rooms this node continued from another node's snapshot and
+/// input log (counter).
+pub const ROOMS_RESUMED: &str = "tickwire_failover_rooms_resumed_total";
+/// Failover: rooms that could not be continued (a snapshot or log that
+/// did not restore, a replay whose hashes differ) and opened afresh
+/// instead (counter).
+pub const RESUMES_FAILED: &str = "tickwire_failover_resumes_failed_total";
+/// Failover: ticks of a dead node's input log replayed to continue its
+/// rooms (counter).
+pub const TICKS_REPLAYED: &str = "tickwire_failover_ticks_replayed_total";
+/// Failover: time from the last tick a room's dead node wrote to Redis to
+/// the first snapshot the room sent after it was continued here
+/// (histogram, seconds).
+pub const FAILOVER_SECONDS: &str = "tickwire_failover_gap_seconds";
+/// Failover: bytes of snapshots and input log written to Redis (counter).
+pub const JOURNAL_BYTES: &str = "tickwire_failover_journal_bytes_total";
+/// Failover: journal entries dropped because Redis fell behind; the next
+/// snapshot starts the log over (counter).
+pub const JOURNAL_DROPPED: &str = "tickwire_failover_journal_dropped_total";
+/// Failover: ticks sent before Redis confirmed their inputs, because
+/// Redis was slower than `--journal-wait` or away (counter).
+pub const JOURNAL_UNCONFIRMED: &str = "tickwire_failover_unconfirmed_ticks_total";
 
 /// Time of one `malloc_trim` of the housekeeping task
 /// (`--malloc-trim-every`; histogram, seconds).
@@ -144,6 +166,8 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
             let trim = [
                 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1,
             ];
+            // A failover takes a lease or two, plus the clients' backoff.
+            let failover = [0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 30.0];
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(TICK_PHASE_SECONDS.to_owned()), &buckets)
                 .and_then(|b| {
@@ -154,6 +178,9 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
                 })
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Full(MALLOC_TRIM_SECONDS.to_owned()), &trim)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(FAILOVER_SECONDS.to_owned()), &failover)
                 });
             match builder.and_then(|b| b.install_recorder()) {
                 Ok(handle) => {
@@ -309,7 +336,17 @@ pub fn zero_series(closes: &[&'static str], cluster: bool) {
     for reason in ["malformed", "forged", "expired", "replayed"] {
         counter!(SEAT_TICKETS_REFUSED, "reason" => reason).increment(0);
     }
-    for name in [REDIRECTS, HEARTBEATS_FAILED, ROOMS_FENCED] {
+    for name in [
+        REDIRECTS,
+        HEARTBEATS_FAILED,
+        ROOMS_FENCED,
+        ROOMS_RESUMED,
+        RESUMES_FAILED,
+        TICKS_REPLAYED,
+        JOURNAL_BYTES,
+        JOURNAL_DROPPED,
+        JOURNAL_UNCONFIRMED,
+    ] {
         counter!(name).increment(0);
     }
     for name in [HEARTBEAT_LAG, CLUSTER_NODES, DRAINING] {
@@ -439,6 +476,35 @@ fn describe() {
         "Rooms stopped because the directory gave them to another node"
     );
     describe_gauge!(DRAINING, "1 while this node drains");
+    describe_counter!(
+        ROOMS_RESUMED,
+        "Rooms continued here from a dead node's snapshot and input log"
+    );
+    describe_counter!(
+        RESUMES_FAILED,
+        "Rooms of a dead node that could not be continued, opened afresh"
+    );
+    describe_counter!(
+        TICKS_REPLAYED,
+        "Ticks of dead nodes' input logs replayed to continue their rooms"
+    );
+    describe_histogram!(
+        FAILOVER_SECONDS,
+        metrics::Unit::Seconds,
+        "From a dead node's last tick in Redis to the continued room's first snapshot"
+    );
+    describe_counter!(
+        JOURNAL_BYTES,
+        "Bytes of room snapshots and input logs written to Redis"
+    );
+    describe_counter!(
+        JOURNAL_DROPPED,
+        "Journal entries dropped because Redis fell behind"
+    );
+    describe_counter!(
+        JOURNAL_UNCONFIRMED,
+        "Ticks sent before Redis confirmed their inputs"
+    );
 }
 
 /// One tick phase, as labelled in metrics and `/api/rooms`.

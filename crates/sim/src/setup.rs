@@ -140,6 +140,15 @@ pub trait Configure: Game + Sized {
             shape,
         })
     }
+
+    /// Opts the game's matches in to snapshots: a game whose struct and
+    /// entity type implement serde's `Serialize` and `Deserialize` returns
+    /// `world.with_snapshots()` here, and its rooms can then be saved and
+    /// continued elsewhere (a cluster's failover, `docs/scaling.md`). The
+    /// default returns the world as it is: no snapshots, no failover.
+    fn snapshots(world: World<Self>) -> World<Self> {
+        world
+    }
 }
 
 /// The game's config: the TOML file at `path`, or the default without one.
@@ -182,7 +191,7 @@ pub fn world<G: Configure>(
     tick_rate: u32,
 ) -> Result<World<G>, SetupError> {
     let game = G::build(config, tick_rate)?;
-    Ok(World::with_tick_rate(game, seed, tick_rate)?)
+    Ok(G::snapshots(World::with_tick_rate(game, seed, tick_rate)?))
 }
 
 /// The config a record of `G` was made with (`null`: the default).

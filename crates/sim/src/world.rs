@@ -114,14 +114,28 @@ pub struct World<G: Game> {
     tick_rate: u32,
     /// Seconds per tick.
     dt: f32,
-    /// What [`Simulation::save`] calls: [`World::save`] for a game that
-    /// opted in to snapshots ([`World::with_snapshots`]), else nothing.
-    saver: Option<Saver<G>>,
+    /// What [`Simulation::save`] and [`World::restore_snapshot`] call: a
+    /// game that opted in to snapshots ([`World::with_snapshots`]) has
+    /// them, else nothing.
+    snapshots: Option<SnapshotFns<G>>,
 }
 
-/// A world's own [`World::save`], kept as a plain function so that
-/// [`Simulation::save`] reaches it for the games that have it.
-type Saver<G> = fn(&World<G>) -> Result<Vec<u8>, SnapshotError>;
+/// A world's own [`World::save`] and [`World::restore`], kept as plain
+/// functions so that code which knows `G` but not that it implements
+/// serde (the server, through [`Simulation::save`] and
+/// [`World::restore_snapshot`]) reaches them for the games that have them.
+struct SnapshotFns<G: Game> {
+    save: fn(&World<G>) -> Result<Vec<u8>, SnapshotError>,
+    restore: fn(&[u8], &Schema) -> Result<World<G>, SnapshotError>,
+}
+
+impl<G: Game> Clone for SnapshotFns<G> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<G: Game> Copy for SnapshotFns<G> {}
 
 impl<G: Game> std::fmt::Debug for World<G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -162,7 +176,7 @@ where
             tick: self.tick,
             tick_rate: self.tick_rate,
             dt: self.dt,
-            saver: self.saver,
+            snapshots: self.snapshots,
         }
     }
 }
@@ -225,7 +239,7 @@ impl<G: Game> World<G> {
             tick: 0,
             tick_rate,
             dt: 1.0 / tick_rate as f32,
-            saver: None,
+            snapshots: None,
         })
     }
 
@@ -477,7 +491,7 @@ impl<G: Game> Simulation for World<G> {
     }
 
     fn save(&self) -> Option<Result<Vec<u8>, SnapshotError>> {
-        self.saver.map(|save| save(self))
+        self.snapshots.map(|fns| (fns.save)(self))
     }
 
     fn state_hash(&self) -> u64 {

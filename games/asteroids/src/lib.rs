@@ -677,4 +677,10 @@ impl Configure for Asteroids {
         }
         Ok(())
     }
+
+    /// The game and its entities implement serde: its rooms can be saved
+    /// and continued on another node.
+    fn snapshots(world: World<Self>) -> World<Self> {
+        world.with_snapshots()
+    }
 }

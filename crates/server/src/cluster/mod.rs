@@ -23,6 +23,7 @@
 
 mod api;
 pub mod directory;
+pub mod failover;
 mod route;
 pub mod seat;
 
@@ -83,6 +84,14 @@ pub struct Settings {
     pub ticket_ttl: Duration,
     /// How long a drain waits for the rooms to empty.
     pub drain_timeout: Duration,
+    /// Failover: a snapshot every this many ticks (`None`: a second's
+    /// worth); 0 turns failover off.
+    pub snapshot_every: Option<u32>,
+    /// Failover: how long a room's state lives in Redis after its newest
+    /// write.
+    pub room_state_ttl: Duration,
+    /// Failover: the longest a tick waits for Redis to hold its inputs.
+    pub journal_wait: Duration,
 }
 
 impl Settings {
@@ -138,6 +147,13 @@ impl Settings {
             crate::admission::MIN_SECRET
         );
         ensure!(
+            config.room_state_ttl >= config.lease * 2,
+            "--room-state-ttl ({:?}) must be at least two leases (--lease {:?}): \
+             a room's state must outlive its dead node's lease",
+            config.room_state_ttl,
+            config.lease
+        );
+        ensure!(
             config.lease >= config.heartbeat * 2,
             "--lease ({:?}) must be at least two heartbeats (--heartbeat {:?}): \
              one late heartbeat must not cost a node its rooms",
@@ -157,6 +173,9 @@ impl Settings {
             lease: config.lease,
             ticket_ttl: config.seat_ticket_ttl,
             drain_timeout: config.drain_timeout,
+            snapshot_every: config.snapshot_every,
+            room_state_ttl: config.room_state_ttl,
+            journal_wait: config.journal_wait,
         }))
     }
 }
@@ -249,6 +268,10 @@ pub struct Cluster {
     heartbeats: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// `/api/rooms` without and with players: when rendered, and the body.
     listing: tokio::sync::Mutex<[Option<(std::time::Instant, Bytes)>; 2]>,
+    /// Failover, unless `--snapshot-every 0`.
+    failover: Option<failover::Failover>,
+    /// Rooms being continued here: one claim at a time per room.
+    restoring: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -257,6 +280,21 @@ impl std::fmt::Debug for Cluster {
             .field("node", &self.settings.node)
             .field("url", &self.settings.url)
             .finish_non_exhaustive()
+    }
+}
+
+/// Every room opened on a node with failover keeps a journal, under the
+/// epoch it was placed with.
+impl crate::lobby::Journals for Cluster {
+    fn journal(&self, room: &str, tick_rate: u32) -> Option<crate::room::journal::Journal> {
+        let failover = self.failover.as_ref()?;
+        let epoch = match self.state.lock().rooms.get(room) {
+            Some(LocalRoom::Live { epoch, .. }) => *epoch,
+            // Opened without a placement (Redis away, or a test's lobby):
+            // no epoch, no failover.
+            _ => return None,
+        };
+        Some(failover.journal(room, epoch, tick_rate))
     }
 }
 
@@ -271,7 +309,19 @@ impl Cluster {
         config: &Config,
     ) -> anyhow::Result<Self> {
         let directory = Directory::new(settings.redis.expose())?;
+        let failover = match settings.snapshot_every {
+            Some(0) => None,
+            every => Some(failover::Failover::new(
+                settings.redis.expose(),
+                settings.node.clone(),
+                every,
+                settings.room_state_ttl,
+                settings.journal_wait,
+            )?),
+        };
         Ok(Self {
+            failover,
+            restoring: Mutex::new(HashMap::new()),
             settings,
             directory,
             lobby,
@@ -298,8 +348,13 @@ impl Cluster {
         &self.settings.url
     }
 
-    /// Starts the heartbeat (the first one at once).
+    /// Starts the heartbeat (the first one at once), and the journals of
+    /// the rooms opened from now on.
     pub fn start(self: &Arc<Self>) {
+        if self.failover.is_some() {
+            let journals: std::sync::Weak<dyn crate::lobby::Journals> = Arc::downgrade(self) as _;
+            self.lobby.set_journals(journals);
+        }
         tracing::info!(node = %self.settings.node, url = %self.settings.url, "joining the cluster");
         let cluster = Arc::clone(self);
         let task = tokio::spawn(async move {
@@ -537,6 +592,102 @@ impl Cluster {
             state.taken.remove(0);
         }
         Ok(())
+    }
+
+    /// Before a connection enters room `room` here, placed under `epoch`:
+    /// if the room is not open here and Redis holds a state of an older
+    /// epoch (its node died), claims it and opens the room continued from
+    /// it. A state that does not continue (it does not restore, its replay
+    /// diverges) is counted and logged, and the room opens afresh.
+    /// `Err` when a newer epoch has the room (this placement is stale) or
+    /// Redis did not answer.
+    async fn prepare(&self, room: &str, epoch: u64) -> Result<(), NoSeat> {
+        let Some(failover) = &self.failover else {
+            return Ok(());
+        };
+        if self.lobby.has(room) {
+            return Ok(());
+        }
+        let lock = Arc::clone(self.restoring.lock().entry(room.to_owned()).or_default());
+        let _one = lock.lock().await;
+        let result = self.claim_and_restore(failover, room, epoch).await;
+        {
+            let mut restoring = self.restoring.lock();
+            // Only this task and the map hold it: no one else waits.
+            if Arc::strong_count(&lock) <= 2 {
+                restoring.remove(room);
+            }
+        }
+        result
+    }
+
+    async fn claim_and_restore(
+        &self,
+        failover: &failover::Failover,
+        room: &str,
+        epoch: u64,
+    ) -> Result<(), NoSeat> {
+        if self.lobby.has(room) {
+            return Ok(());
+        }
+        let unreachable = |error: directory::DirectoryError| {
+            tracing::warn!(%room, %error, "cannot claim the room's state");
+            NoSeat {
+                full: false,
+                unreachable: true,
+                reason: "the cluster's directory is unreachable; try again".to_owned(),
+            }
+        };
+        let saved = match failover.claim(room, epoch).await.map_err(unreachable)? {
+            failover::Claimed::Nothing => return Ok(()),
+            failover::Claimed::Newer(newer) => {
+                tracing::info!(%room, epoch, newer, "a newer epoch has the room's state");
+                return Err(NoSeat {
+                    full: false,
+                    unreachable: false,
+                    reason: format!("room `{room}` moved to another node; try again"),
+                });
+            }
+            failover::Claimed::Saved(saved) => saved,
+        };
+        let (from, tick) = (saved.node.clone(), saved.tick);
+        let game = self.lobby.game();
+        let continued = failover::replay(*saved, |bytes| game.restore_match(room, bytes));
+        let continued = match continued {
+            Ok(continued) => continued,
+            Err(error) => {
+                metrics::counter!(stats::RESUMES_FAILED).increment(1);
+                tracing::error!(%room, from = %from, %error, "cannot continue the room; it opens afresh");
+                return Ok(());
+            }
+        };
+        let replayed = continued.replayed;
+        let tick_rate = continued.sim.tick_rate();
+        let restored = crate::lobby::Restored {
+            journal: Some(failover.journal(room, epoch, tick_rate)),
+            sim: continued.sim,
+            match_id: continued.match_id,
+            players: continued.players,
+            dead_for: continued.dead_for,
+        };
+        let players = restored.players.len();
+        match self.lobby.restore(room, restored) {
+            Ok(()) => {
+                metrics::counter!(stats::ROOMS_RESUMED).increment(1);
+                metrics::counter!(stats::TICKS_REPLAYED).increment(replayed);
+                tracing::info!(%room, from = %from, snapshot = tick, replayed, players, "room continued here from its dead node's state");
+                Ok(())
+            }
+            Err(error) => {
+                metrics::counter!(stats::RESUMES_FAILED).increment(1);
+                tracing::warn!(%room, %error, "cannot open the continued room");
+                Err(NoSeat {
+                    full: false,
+                    unreachable: false,
+                    reason: format!("room `{room}` cannot open here: {error}"),
+                })
+            }
+        }
     }
 
     /// Whether `room` is open here, as far as this node knows.

@@ -41,6 +41,9 @@ pub(crate) enum Decision {
         room: String,
         /// The player's name.
         name: String,
+        /// The epoch it was placed under; `None` when Redis was away and
+        /// the room is open here.
+        epoch: Option<u64>,
     },
     /// On to the node at `url`, with `ticket`.
     Redirect {
@@ -93,6 +96,7 @@ impl Cluster {
             return Decision::Local {
                 room: claims.room,
                 name,
+                epoch: Some(claims.epoch),
             };
         }
         // Another node's ticket, or a stale one: place the player afresh.
@@ -108,6 +112,7 @@ impl Cluster {
                     Ok(()) => Decision::Local {
                         room: placed.room,
                         name,
+                        epoch: Some(placed.epoch),
                     },
                     Err(_) => refuse(&NoSeat {
                         full: false,
@@ -127,9 +132,11 @@ impl Cluster {
             // The directory may be away, but the rooms here are still this
             // node's: let a player into one.
             Err(no_seat) => match room {
-                Some(room) if no_seat.unreachable && self.is_local(&room) => {
-                    Decision::Local { room, name }
-                }
+                Some(room) if no_seat.unreachable && self.is_local(&room) => Decision::Local {
+                    room,
+                    name,
+                    epoch: None,
+                },
                 _ => refuse(&no_seat),
             },
         }
@@ -161,17 +168,57 @@ pub(crate) async fn serve(
         since,
         resume,
     } = request;
-    let (message, code, reason) = match cluster.decide(room, name, seat).await {
-        Decision::Local { room, name } => {
-            let request = session::Request {
-                room: Some(room),
-                name,
-                identity,
-                watch,
-                since,
-                resume,
+    // A resume names its room in its token.
+    let room = room.or_else(|| {
+        let token = resume.as_deref()?;
+        let claims = shared
+            .resumes
+            .verify(token, crate::ticket::now_unix())
+            .ok()?;
+        Some(claims.room)
+    });
+    let here = room.as_deref().is_some_and(|r| shared.lobby.has(r));
+    let decision = match (&resume, here) {
+        // A resume for a room open here: the session finds its seat (or
+        // says why not).
+        (Some(_), true) => Decision::Local {
+            room: room.unwrap_or_default(),
+            name,
+            epoch: None,
+        },
+        _ => cluster.decide(room, name, seat).await,
+    };
+    let (message, code, reason) = match decision {
+        Decision::Local { room, name, epoch } => {
+            // A room whose node died is continued here first.
+            let prepared = match epoch {
+                Some(epoch) => cluster.prepare(&room, epoch).await,
+                None => Ok(()),
             };
-            return session::run(ws, shared, request).await;
+            match prepared {
+                Ok(()) => {
+                    let request = session::Request {
+                        room: Some(room),
+                        name,
+                        identity,
+                        watch,
+                        since,
+                        resume,
+                    };
+                    return session::run(ws, shared, request).await;
+                }
+                Err(no_seat) => {
+                    let Decision::Refuse {
+                        code,
+                        error_code,
+                        reason,
+                    } = refuse(&no_seat)
+                    else {
+                        return;
+                    };
+                    (wire::encode_error(error_code, &reason), code, reason)
+                }
+            }
         }
         Decision::Redirect { url, room, ticket } => {
             tracing::debug!(%room, %url, "sent to the room's node");

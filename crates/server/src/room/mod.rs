@@ -26,6 +26,7 @@
 //! share a wakeup of the runtime.
 
 mod info;
+pub mod journal;
 mod link;
 mod seats;
 mod spectators;
@@ -37,6 +38,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fastwebsockets::OpCode;
 use tickwire_protocol::{Delivery, Replicator, Sink};
+use tickwire_sim::record::Call;
 use tickwire_sim::{
     GameEvent, InputTiming, JoinError, Joined, PlayerId, ReplicatedEntity, Simulation,
 };
@@ -51,6 +53,7 @@ use crate::stats;
 use crate::{frame, wire};
 
 pub use info::{PlayerSummary, RoomInfo, RoomSummary};
+use journal::{Journal, SavedPlayer, SavedSeats};
 use link::Pushed;
 pub use link::{Control, OperatorClose, PlayerLink};
 use seats::Seats;
@@ -197,6 +200,18 @@ pub struct Room {
     closed: Option<(OperatorClose, String)>,
     /// The simulation's input timing when the metrics last took it.
     input_timing: InputTiming,
+    /// Cluster mode: what a failover continues the room from.
+    journal: Option<Journal>,
+    /// A room continued from a dead node: when, and how long the room had
+    /// been without a node then, until its first snapshot goes out.
+    failover: Option<(Instant, Duration)>,
+}
+
+/// When a tick's step began and ended.
+#[derive(Clone, Copy, Debug)]
+struct Stepped {
+    start: std::time::Instant,
+    simulated: std::time::Instant,
 }
 
 impl Room {
@@ -223,7 +238,75 @@ impl Room {
             spectators: None,
             closed: None,
             input_timing: InputTiming::default(),
+            journal: None,
+            failover: None,
         })
+    }
+
+    /// Keeps `journal` (cluster mode, failover): a snapshot now, then every
+    /// tick's calls.
+    #[must_use]
+    pub fn with_journal(mut self, mut journal: Journal) -> Self {
+        if self.sim.save().is_none() {
+            // A game without snapshots: no failover (the journal's writer
+            // ends with it).
+            return self;
+        }
+        journal.snapshot(&*self.sim, &self.saved_seats());
+        self.journal = Some(journal);
+        self
+    }
+
+    /// The room's seats, for a snapshot.
+    fn saved_seats(&self) -> SavedSeats {
+        saved_seats(&self.players, &self.seats, self.info.match_id)
+    }
+
+    /// Gives the room back the seats of a match continued from another
+    /// node's snapshot (`saved`, and `places`, their places in the lobby,
+    /// in the same order): every player is held, as after a dropped
+    /// connection, until it resumes or the grace runs out. `dead_for` is
+    /// how long the room had been without a node.
+    pub fn restore_seats(&mut self, saved: &[SavedPlayer], places: Vec<Seat>, dead_for: Duration) {
+        let grace = self
+            .resumes
+            .as_ref()
+            .map_or(Duration::ZERO, |resumes| resumes.grace());
+        let until = Instant::now() + grace;
+        for (player, place) in saved.iter().zip(places) {
+            let id = player.player();
+            let link = Arc::new(PlayerLink::new(player.name.clone()));
+            let name = self.names.claim(&player.name);
+            link.set_name(name);
+            link.set_avatar(player.avatar());
+            self.seats.restored(id, player.avatar(), player.generation);
+            self.players.add(id, Arc::clone(&link));
+            self.info.links.lock().insert(id, Arc::clone(&link));
+            metrics::gauge!(stats::PLAYERS).increment(1.0);
+            self.players.hold(id);
+            self.sim.dropped(id);
+            self.note(Call::Dropped { player: id });
+            link.set_held(true);
+            if let Err(place) = self.seats.hold(id, place, until) {
+                drop(place);
+            }
+        }
+        self.info
+            .players
+            .store(self.players.len(), Ordering::Relaxed);
+        self.count_held();
+        self.failover = Some((Instant::now(), dead_for));
+        if grace.is_zero() {
+            // No seat is held here: everyone restored has left.
+            self.release_expired(Instant::now() + Duration::from_secs(1));
+        }
+    }
+
+    /// Notes a call made on the match in the journal, if any.
+    fn note(&mut self, call: Call) {
+        if let Some(journal) = self.journal.as_mut() {
+            journal.note(call);
+        }
     }
 
     /// Holds the seats of players whose connection drops, and issues their
@@ -286,7 +369,7 @@ impl Room {
                     None => break,
                 },
                 () = tokio::time::sleep_until(next_tick) => {
-                    next_tick = self.catch_up(next_tick, period);
+                    next_tick = self.catch_up(next_tick, period).await;
                 }
             }
         }
@@ -298,17 +381,31 @@ impl Room {
         }
         self.count_held();
         self.drop_spectators();
+        if let Some(journal) = self.journal.as_mut() {
+            journal.end();
+        }
         tracing::info!(room = %self.info.name, ticks = self.sim.tick(), "room closed");
         self.sim
     }
 
     /// Runs the ticks due by now, at most `max_catch_up` more than one;
     /// drops (and counts) the rest. Returns when the next tick is due.
-    fn catch_up(&mut self, mut next_tick: Instant, period: Duration) -> Instant {
+    /// With a journal, each tick's snapshots wait for Redis to hold its
+    /// inputs (see [`journal`]).
+    async fn catch_up(&mut self, mut next_tick: Instant, period: Duration) -> Instant {
         self.release_expired(Instant::now());
         let mut ran = 0;
         while next_tick <= Instant::now() && ran <= self.settings.max_catch_up {
-            self.tick();
+            match self.journal.as_mut() {
+                None => self.tick(),
+                Some(_) => {
+                    let stepped = self.simulate();
+                    if let Some(journal) = self.journal.as_mut() {
+                        journal.confirm(self.sim.tick()).await;
+                    }
+                    self.replicate(stepped);
+                }
+            }
             next_tick += period;
             ran += 1;
         }
@@ -433,7 +530,9 @@ impl Room {
             return Err(JoinError::Full(self.players.len()));
         }
         let name = self.names.claim(link.requested_name());
-        let joined = match self.sim.join(&name) {
+        let joined = self.sim.join(&name);
+        self.note(Call::Join { name: name.clone() });
+        let joined = match joined {
             Ok(joined) => joined,
             Err(error) => {
                 self.names.release(&name);
@@ -501,6 +600,7 @@ impl Room {
         if let Some(link) = self.players.remove(player) {
             self.names.release(link.name());
             self.sim.leave(player);
+            self.note(Call::Leave { player });
             self.broadcast_event(&wire::encode_player_left(player));
             self.info.links.lock().remove(&player);
             self.info
@@ -536,6 +636,7 @@ impl Room {
         }
         if self.players.hold(player) {
             self.sim.dropped(player);
+            self.note(Call::Dropped { player });
         }
         link.set_held(true);
         self.count_held();
@@ -609,17 +710,42 @@ impl Room {
     /// Runs one tick: simulate, replicate (every player's snapshot offered
     /// to its outbox as soon as it is encoded), then the tick's events.
     pub fn tick(&mut self) {
-        let start = std::time::Instant::now();
+        let stepped = self.simulate();
+        self.replicate(stepped);
+    }
 
-        // simulate
+    /// A tick's first half: the inputs, the step, the events drained, the
+    /// journal's entry queued.
+    fn simulate(&mut self) -> Stepped {
+        let start = std::time::Instant::now();
         for (id, link) in self.players.attached() {
-            link.drain_inputs(|input| self.sim.input(id, input));
+            link.drain_inputs(|input| {
+                self.sim.input(id, input);
+                if let Some(journal) = self.journal.as_mut() {
+                    journal.note(Call::Input { player: id, input });
+                }
+            });
         }
         self.sim.step();
         self.count_input_timing();
         self.events.clear();
         self.sim.drain_events(&mut self.events);
-        let simulated = std::time::Instant::now();
+        if let Some(journal) = self.journal.as_mut() {
+            let (players, seats, id) = (&self.players, &self.seats, self.info.match_id);
+            journal.ticked(&*self.sim, || saved_seats(players, seats, id));
+        }
+        Stepped {
+            start,
+            simulated: std::time::Instant::now(),
+        }
+    }
+
+    /// A tick's second half: every player's snapshot encoded and offered,
+    /// then the tick's events.
+    fn replicate(&mut self, stepped: Stepped) {
+        let Stepped { start, simulated } = stepped;
+        // Time waited for the journal counts in no phase.
+        let replicating = std::time::Instant::now();
 
         // replicate, and send as each message is ready
         let tick = self.sim.tick();
@@ -637,6 +763,13 @@ impl Room {
         );
         match replicated {
             Ok(report) => {
+                if report.written > 0
+                    && let Some((at, dead_for)) = self.failover.take()
+                {
+                    let gap = dead_for + at.elapsed();
+                    metrics::histogram!(stats::FAILOVER_SECONDS).record(gap.as_secs_f64());
+                    tracing::info!(room = %self.info.name, tick, gap = ?gap, "continued room's first snapshot sent");
+                }
                 if let Some((player, error)) = &report.failure {
                     // A game bug: these players keep their last state.
                     tracing::error!(room = %self.info.name, tick, player = player.0, failed = report.failed, %error, "view not replicable");
@@ -681,7 +814,7 @@ impl Room {
             tick,
             [
                 simulated - start,
-                (encoded - simulated).saturating_sub(offering),
+                (encoded - replicating).saturating_sub(offering),
                 offering + (sent - encoded),
             ],
         );
@@ -697,6 +830,28 @@ impl Room {
             stats::flush_metric_garbage();
         }
     }
+}
+
+/// A room's seats as its snapshots keep them: each player's id, name,
+/// avatar and seat generation, and the match id.
+fn saved_seats(
+    players: &Replicator<Arc<PlayerLink>>,
+    seats: &Seats<Seat>,
+    match_id: u64,
+) -> SavedSeats {
+    let players = seats
+        .generations()
+        .filter_map(|(player, avatar, generation)| {
+            let link = players.get(player)?;
+            Some(SavedPlayer {
+                id: player.0,
+                name: link.name().to_owned(),
+                avatar: avatar.0,
+                generation,
+            })
+        })
+        .collect();
+    SavedSeats { match_id, players }
 }
 
 /// The players' outboxes as the replication core sees them: each message

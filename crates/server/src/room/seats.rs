@@ -23,6 +23,9 @@ struct Seat<S> {
     /// While the connection is dropped: the place in the lobby, and when
     /// the seat is given up.
     held: Option<(S, Instant)>,
+    /// Restored from another node's snapshot, and not resumed since: that
+    /// node may have issued newer tokens after the snapshot.
+    restored: bool,
 }
 
 /// A seat taken back by a resume.
@@ -65,9 +68,31 @@ impl<S> Seats<S> {
             avatar,
             generation: 1,
             held: None,
+            restored: false,
         };
         self.seats.insert(player, seat);
         1
+    }
+
+    /// A seat restored from another node's snapshot, at `generation` (to be
+    /// held next): its first resume takes a token of that generation or a
+    /// newer one, since the node that died may have issued one after its
+    /// snapshot.
+    pub(super) fn restored(&mut self, player: PlayerId, avatar: NetId, generation: u32) {
+        let seat = Seat {
+            avatar,
+            generation: generation.max(1),
+            held: None,
+            restored: true,
+        };
+        self.seats.insert(player, seat);
+    }
+
+    /// Every seat: its player, avatar and generation.
+    pub(super) fn generations(&self) -> impl Iterator<Item = (PlayerId, NetId, u32)> + '_ {
+        self.seats
+            .iter()
+            .map(|(player, seat)| (*player, seat.avatar, seat.generation))
     }
 
     /// `player`'s connection dropped: hold its seat, with `place`, until
@@ -97,14 +122,15 @@ impl<S> Seats<S> {
         if generation < seat.generation {
             return Err(Refused::Superseded);
         }
-        if generation > seat.generation {
+        if generation > seat.generation && !(seat.restored && seat.held.is_some()) {
             // Never issued for this seat: only a key that signs what this
             // room never issued could make it.
             return Err(Refused::Forged);
         }
         let (place, _) = seat.held.take().ok_or(Refused::InUse)?;
         self.held -= 1;
-        seat.generation = seat.generation.saturating_add(1);
+        seat.restored = false;
+        seat.generation = generation.saturating_add(1);
         Ok(Taken {
             seat: place,
             avatar: seat.avatar,
@@ -251,5 +277,33 @@ mod tests {
         assert_eq!(seats.release_all(), vec![(B, 8), (PlayerId(3), 9)]);
         assert_eq!(seats.held(), 0);
         assert_eq!(seats.expired(now), None);
+    }
+
+    #[test]
+    fn a_restored_seat_takes_a_newer_token_once() {
+        let mut seats = Seats::default();
+        let now = Instant::now();
+        seats.restored(A, NetId(10), 2);
+        assert_eq!(
+            seats.generations().collect::<Vec<_>>(),
+            vec![(A, NetId(10), 2)]
+        );
+        assert_eq!(seats.hold(A, 7, now), Ok(()));
+        assert_eq!(
+            seats.resume(A, 1),
+            Err(Refused::Superseded),
+            "older than saved"
+        );
+        // The dead node resumed the seat once more after its snapshot.
+        let taken = seats.resume(A, 3).map(|t| t.generation);
+        assert_eq!(taken, Ok(4));
+        assert_eq!(seats.hold(A, 8, now), Ok(()));
+        assert_eq!(
+            seats.resume(A, 9),
+            Err(Refused::Forged),
+            "restored once only"
+        );
+        assert_eq!(seats.resume(A, 3), Err(Refused::Superseded));
+        assert_eq!(seats.resume(A, 4).map(|t| t.generation), Ok(5));
     }
 }

@@ -141,13 +141,16 @@ impl Redis {
             .unwrap()
     }
 
-    /// The room keys (not their seat sets).
+    /// The room keys (not their seat sets, states or logs).
     pub async fn room_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self
             .keys()
             .await
             .into_iter()
-            .filter(|k| k.starts_with("tickwire:room:") && !k.ends_with(":seats"))
+            .filter(|k| {
+                k.starts_with("tickwire:room:")
+                    && ![":seats", ":state", ":log"].iter().any(|s| k.ends_with(s))
+            })
             .collect();
         keys.sort();
         keys
@@ -406,27 +409,36 @@ impl std::fmt::Debug for Entered {
 
 /// Connects to `url` and reads what the node answers first.
 pub async fn open(url: &str) -> Entered {
+    match try_open(url).await {
+        Ok(entered) => entered,
+        Err(error) => panic!("the websocket connects: {error}"),
+    }
+}
+
+/// [`open`], or why the connection could not be opened (nothing listens
+/// there, say).
+pub async fn try_open(url: &str) -> Result<Entered, String> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url)
         .await
-        .expect("the websocket connects");
+        .map_err(|e| e.to_string())?;
     let message = first_message(&mut ws).await;
     match message {
         ServerMessage::Welcome(welcome) => {
             let mut player = Player::welcomed(ws, welcome);
             player.send(&ClientMessage::join(0)).await;
-            Entered::Welcomed(Box::new(player))
+            Ok(Entered::Welcomed(Box::new(player)))
         }
-        ServerMessage::Redirect { url, room, ticket } => Entered::Redirected {
+        ServerMessage::Redirect { url, room, ticket } => Ok(Entered::Redirected {
             url,
             room,
             ticket,
             close: expect_close(&mut ws).await,
-        },
-        ServerMessage::Error { code, reason } => Entered::Refused {
+        }),
+        ServerMessage::Error { code, reason } => Ok(Entered::Refused {
             code,
             reason,
             close: expect_close(&mut ws).await,
-        },
+        }),
         other => panic!("unexpected first message {other:?}"),
     }
 }

@@ -162,6 +162,10 @@ impl crate::setup::Configure for arena::Arena {
         }
         Ok(())
     }
+
+    fn snapshots(world: crate::World<Self>) -> crate::World<Self> {
+        world.with_snapshots()
+    }
 }
 
 impl crate::setup::Configure for bench::Bench {
@@ -178,5 +182,9 @@ impl crate::setup::Configure for bench::Bench {
             crate::Shape::ViewSize(size) => config.view_size = Some(size),
         }
         Ok(())
+    }
+
+    fn snapshots(world: crate::World<Self>) -> crate::World<Self> {
+        world.with_snapshots()
     }
 }

@@ -364,7 +364,7 @@ where
             tick: body.tick,
             tick_rate,
             dt: 1.0 / tick_rate as f32,
-            saver: Some(Self::save),
+            snapshots: Some(Self::snapshot_fns()),
         })
     }
 
@@ -373,7 +373,31 @@ where
     /// it as a `dyn Simulation`) take them. A restored world already does.
     #[must_use]
     pub fn with_snapshots(mut self) -> Self {
-        self.saver = Some(Self::save);
+        self.snapshots = Some(Self::snapshot_fns());
         self
+    }
+
+    fn snapshot_fns() -> super::SnapshotFns<G> {
+        super::SnapshotFns {
+            save: Self::save,
+            restore: Self::restore,
+        }
+    }
+}
+
+impl<G: Game> World<G> {
+    /// Whether this world's game opted in to snapshots
+    /// ([`World::with_snapshots`]).
+    pub fn has_snapshots(&self) -> bool {
+        self.snapshots.is_some()
+    }
+
+    /// A world of the same game restored from `bytes`, as
+    /// [`World::restore`] does against this world's schema: the way to
+    /// restore for code that holds a world of `G` (a fresh one will do)
+    /// without knowing whether `G` implements serde. `None` when the game
+    /// did not opt in to snapshots.
+    pub fn restore_snapshot(&self, bytes: &[u8]) -> Option<Result<Self, SnapshotError>> {
+        self.snapshots.map(|fns| (fns.restore)(bytes, &self.schema))
     }
 }

@@ -1,0 +1,584 @@
+//! Failover: a room that outlives its node.
+//!
+//! A match is deterministic, so a room can be continued anywhere from a
+//! snapshot of its state and the calls made since. Every room of a game
+//! that takes snapshots keeps a journal ([`crate::room::journal`]), which a
+//! writer task here puts in Redis, under the room's epoch:
+//!
+//! | key | type | what |
+//! | --- | --- | --- |
+//! | `P room:NAME:state` | hash | `epoch`, `node`, `tick` (of the snapshot), `snapshot` (the match's bytes), `seats` (JSON), `at` (Redis time of the newest write, ms) |
+//! | `P room:NAME:log` | stream | one entry a tick since the snapshot, id `TICK-1`, field `c`: the tick's calls and hash as a line of the match record's format |
+//!
+//! Both live `--room-state-ttl` after the newest write, and are deleted
+//! when the room ends. A snapshot deletes the log before it (the log
+//! holds only the ticks after the newest snapshot). Every write checks the
+//! epoch in the state: a node whose room was taken over (a newer epoch)
+//! writes nothing more, so a node that was only frozen cannot overwrite
+//! the room's new life.
+//!
+//! When the node dies its leases run out, and the next connection for the
+//! room places it anew, under a newer epoch, on a live node (see
+//! [`super::directory::PLACE`]). Before that node opens the room, it
+//! **claims** its state ([`CLAIM`]: the state's epoch becomes the new one
+//! in the same step that reads the snapshot and the log), restores the
+//! match from the snapshot, replays the log tick by tick (checking each
+//! tick's state hash against the dead node's), and opens the room with
+//! every player's seat held: the players' clients resume it with the
+//! tokens the dead node gave them (signed with the cluster secret, so any
+//! node checks them), as after a dropped connection. The match goes on:
+//! the same tick count, the same entity ids, the same players.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tickwire_sim::record::{Call, TickCalls};
+use tickwire_sim::{GameEvent, Simulation};
+use tokio::sync::{mpsc, watch};
+
+use super::directory::{CALL_TIMEOUT, DirectoryError, PREFIX, millis};
+use crate::room::journal::{Confirmed, Entry, Journal, SavedPlayer, SavedSeats};
+use crate::stats;
+
+/// Entries a room may have queued for its writer: a few seconds of ticks.
+const JOURNAL_QUEUE: usize = 256;
+
+/// Ticks written to Redis in one call, at most.
+const BATCH: usize = 64;
+
+/// Appends ticks to a room's log, if the state still names the writer's
+/// epoch. `KEYS`: state, log. `ARGV`: epoch, TTL ms, count, then tick and
+/// line of each. Returns 1, or 0 when the room's epoch is another one.
+pub const APPEND: &str = r#"
+local e = redis.call('HGET', KEYS[1], 'epoch')
+if e == false or e ~= ARGV[1] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do
+  redis.call('XADD', KEYS[2], ARGV[i] .. '-1', 'c', ARGV[i + 1])
+  i = i + 2
+end
+redis.call('HSET', KEYS[1], 'at', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+"#;
+
+/// Writes a room's snapshot and deletes its log, unless a newer epoch has
+/// the room. `KEYS`: state, log. `ARGV`: epoch, TTL ms, tick, snapshot,
+/// seats, node. Returns 1, or 0 when a newer epoch has the room.
+pub const SNAPSHOT: &str = r#"
+local e = redis.call('HGET', KEYS[1], 'epoch')
+if e ~= false and tonumber(e) > tonumber(ARGV[1]) then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'node', ARGV[6], 'tick', ARGV[3],
+  'snapshot', ARGV[4], 'seats', ARGV[5], 'at', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"#;
+
+/// Deletes a room's state and log if they are of the epoch. `KEYS`:
+/// state, log. `ARGV`: epoch.
+pub const END: &str = r#"
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2])
+end
+return 1
+"#;
+
+/// Claims a room's state for a new epoch: `none` without one; `newer`
+/// (and the epoch) when a newer epoch has it; else `saved`, the
+/// snapshot's tick, the snapshot, the seats, milliseconds since the
+/// newest write, the node that wrote it, then the log's lines in order,
+/// and the state is the new epoch's from now on. `KEYS`: state, log.
+/// `ARGV`: epoch, node, TTL ms.
+pub const CLAIM: &str = r#"
+local s = redis.call('HMGET', KEYS[1], 'epoch', 'tick', 'snapshot', 'seats', 'at', 'node')
+if s[1] == false or s[3] == false then return {'none'} end
+local mine = tonumber(s[1]) == tonumber(ARGV[1]) and s[6] == ARGV[2]
+if tonumber(s[1]) >= tonumber(ARGV[1]) and not mine then return {'newer', s[1]} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'node', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local out = {'saved', s[2], s[3], s[4], tostring(math.max(0, now - tonumber(s[5] or now))), s[6]}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
+  table.insert(out, entry[2][2])
+end
+return out
+"#;
+
+/// The keys of room `room`'s state and log.
+fn keys(room: &str) -> (String, String) {
+    (
+        format!("{PREFIX}room:{room}:state"),
+        format!("{PREFIX}room:{room}:log"),
+    )
+}
+
+/// What a node's failover needs: its Redis connection (apart from the
+/// directory's, so that snapshots never delay a heartbeat), its scripts
+/// and settings.
+pub struct Failover {
+    redis: ConnectionManager,
+    append: redis::Script,
+    snapshot: redis::Script,
+    end: redis::Script,
+    claim: redis::Script,
+    /// This node's id.
+    node: String,
+    /// A snapshot every this many ticks; `None`: every second's worth.
+    every: Option<u32>,
+    /// How long the state lives after its newest write.
+    ttl: Duration,
+    /// The longest wait for a tick's confirmation.
+    wait: Duration,
+}
+
+impl std::fmt::Debug for Failover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Failover")
+            .field("every", &self.every)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A room's state, claimed: what continues it.
+#[derive(Debug)]
+pub struct Saved {
+    /// The snapshot's tick.
+    pub tick: u64,
+    /// The match's bytes.
+    pub snapshot: Vec<u8>,
+    /// The seats at the snapshot.
+    pub seats: SavedSeats,
+    /// Since the dead node's newest write.
+    pub dead_for: Duration,
+    /// The node that wrote it.
+    pub node: String,
+    /// The log's lines, a tick each, in order.
+    pub lines: Vec<String>,
+}
+
+/// What a claim found.
+#[derive(Debug)]
+pub enum Claimed {
+    /// No state: the room opens afresh.
+    Nothing,
+    /// A newer epoch has the room: this node's placement is stale.
+    Newer(u64),
+    /// The state, now this epoch's.
+    Saved(Box<Saved>),
+}
+
+/// A match continued from a claimed state: restored and replayed.
+#[derive(Debug)]
+pub struct Continued {
+    /// The match, at the log's last tick.
+    pub sim: Box<dyn Simulation>,
+    /// The room's match id.
+    pub match_id: u64,
+    /// The seats after the replay (those who joined since the snapshot
+    /// too, those who left not).
+    pub players: Vec<SavedPlayer>,
+    /// Ticks replayed.
+    pub replayed: u64,
+    /// Since the dead node's newest write.
+    pub dead_for: Duration,
+}
+
+/// Why a claimed state could not continue the room.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The snapshot did not restore.
+    #[error("the snapshot does not restore: {0:#}")]
+    Snapshot(anyhow::Error),
+    /// The seats are not what a snapshot keeps.
+    #[error("the seats do not decode: {0}")]
+    Seats(serde_json::Error),
+    /// A log line is not a tick's calls.
+    #[error("log line {line} does not decode: {error}")]
+    Line {
+        /// 1-based.
+        line: usize,
+        /// What serde_json said.
+        error: serde_json::Error,
+    },
+    /// The log skips a tick.
+    #[error("the log has tick {got} where tick {expected} was due")]
+    Gap {
+        /// The tick due.
+        expected: u64,
+        /// The tick found.
+        got: u64,
+    },
+    /// The replay's state differs from the dead node's.
+    #[error(
+        "the replay diverged at tick {tick}: hash {got:#018x}, the dead node had {expected:#018x}"
+    )]
+    Diverged {
+        /// The tick.
+        tick: u64,
+        /// The dead node's hash.
+        expected: u64,
+        /// The replay's.
+        got: u64,
+    },
+}
+
+impl Failover {
+    /// Failover in the Redis at `url`, for node `node`: a snapshot every
+    /// `every` ticks (`None`: the tick rate), the state living `ttl`,
+    /// waits of at most `wait`.
+    pub fn new(
+        url: &str,
+        node: String,
+        every: Option<u32>,
+        ttl: Duration,
+        wait: Duration,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let client = redis::Client::open(url).context("bad --redis URL")?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(CALL_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let redis = ConnectionManager::new_lazy_with_config(client, config)
+            .context("cannot set up the connection to redis")?;
+        Ok(Self {
+            redis,
+            append: redis::Script::new(APPEND),
+            snapshot: redis::Script::new(SNAPSHOT),
+            end: redis::Script::new(END),
+            claim: redis::Script::new(CLAIM),
+            node,
+            every,
+            ttl,
+            wait,
+        })
+    }
+
+    /// A journal for room `room` under `epoch` at `tick_rate`, with its
+    /// writer task started.
+    pub fn journal(&self, room: &str, epoch: u64, tick_rate: u32) -> Journal {
+        let (entries, queue) = mpsc::channel(JOURNAL_QUEUE);
+        let (confirm, confirmed) = watch::channel(Confirmed::default());
+        let writer = Writer {
+            redis: self.redis.clone(),
+            append: self.append.clone(),
+            snapshot: self.snapshot.clone(),
+            end: self.end.clone(),
+            keys: keys(room),
+            room: room.to_owned(),
+            epoch,
+            node: self.node.clone(),
+            ttl_ms: millis(self.ttl),
+            confirm,
+        };
+        tokio::spawn(writer.run(queue));
+        let every = self.every.unwrap_or(tick_rate).max(1);
+        Journal::new(entries, confirmed, every, self.wait)
+    }
+
+    /// Claims room `room`'s state for `epoch` (see [`CLAIM`]).
+    pub async fn claim(&self, room: &str, epoch: u64) -> Result<Claimed, DirectoryError> {
+        let (state, log) = keys(room);
+        let mut call = self.claim.prepare_invoke();
+        call.key(&state)
+            .key(&log)
+            .arg(epoch)
+            .arg(&self.node)
+            .arg(millis(self.ttl));
+        let mut redis = self.redis.clone();
+        let answer: Vec<Vec<u8>> =
+            match tokio::time::timeout(CALL_TIMEOUT, call.invoke_async(&mut redis)).await {
+                Ok(answer) => answer?,
+                Err(_) => return Err(DirectoryError::Timeout(CALL_TIMEOUT)),
+            };
+        let mut answer = answer.into_iter();
+        let text = |v: Option<Vec<u8>>| String::from_utf8(v.unwrap_or_default()).ok();
+        match text(answer.next()).as_deref() {
+            Some("none") => Ok(Claimed::Nothing),
+            Some("newer") => Ok(Claimed::Newer(
+                text(answer.next())
+                    .and_then(|e| e.parse().ok())
+                    .unwrap_or(u64::MAX),
+            )),
+            Some("saved") => {
+                let tick = text(answer.next()).and_then(|t| t.parse().ok()).ok_or(
+                    DirectoryError::Answer("a snapshot tick that is not a number"),
+                )?;
+                let snapshot = answer.next().unwrap_or_default();
+                let seats = text(answer.next()).unwrap_or_default();
+                let seats = serde_json::from_str(&seats)
+                    .map_err(|_| DirectoryError::Answer("seats that do not decode"))?;
+                let dead_ms: u64 = text(answer.next())
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                let node = text(answer.next()).unwrap_or_default();
+                let lines = answer
+                    .map(|line| String::from_utf8_lossy(&line).into_owned())
+                    .collect();
+                Ok(Claimed::Saved(Box::new(Saved {
+                    tick,
+                    snapshot,
+                    seats,
+                    dead_for: Duration::from_millis(dead_ms),
+                    node,
+                    lines,
+                })))
+            }
+            _ => Err(DirectoryError::Answer("not a claim")),
+        }
+    }
+}
+
+/// Continues `saved` through `restore` (the game factory's): restores the
+/// snapshot, then replays the log, checking every tick's hash.
+pub fn replay(
+    saved: Saved,
+    restore: impl FnOnce(&[u8]) -> anyhow::Result<Box<dyn Simulation>>,
+) -> Result<Continued, RestoreError> {
+    let mut sim = restore(&saved.snapshot).map_err(RestoreError::Snapshot)?;
+    let mut players = saved.seats.players;
+    let mut events: Vec<GameEvent> = Vec::new();
+    let mut replayed = 0;
+    for (i, line) in saved.lines.iter().enumerate() {
+        let tick: TickCalls = serde_json::from_str(line)
+            .map_err(|error| RestoreError::Line { line: i + 1, error })?;
+        let expected = sim.tick() + 1;
+        if tick.tick != expected {
+            return Err(RestoreError::Gap {
+                expected,
+                got: tick.tick,
+            });
+        }
+        for call in tick.calls {
+            match call {
+                Call::Join { name } => {
+                    if let Ok(joined) = sim.join(&name) {
+                        players.push(SavedPlayer {
+                            id: joined.player.0,
+                            name,
+                            avatar: joined.avatar.0,
+                            generation: 1,
+                        });
+                    }
+                }
+                Call::Leave { player } => {
+                    sim.leave(player);
+                    players.retain(|p| p.player() != player);
+                }
+                call => call.apply(sim.as_mut()),
+            }
+        }
+        sim.step();
+        events.clear();
+        sim.drain_events(&mut events);
+        if let Some(expected) = tick.hash {
+            let got = sim.state_hash();
+            if got != expected {
+                return Err(RestoreError::Diverged {
+                    tick: tick.tick,
+                    expected,
+                    got,
+                });
+            }
+        }
+        replayed += 1;
+    }
+    Ok(Continued {
+        sim,
+        match_id: saved.seats.match_id,
+        players,
+        replayed,
+        dead_for: saved.dead_for,
+    })
+}
+
+/// A room's writer: puts its journal's entries in Redis, in order.
+struct Writer {
+    redis: ConnectionManager,
+    append: redis::Script,
+    snapshot: redis::Script,
+    end: redis::Script,
+    keys: (String, String),
+    room: String,
+    epoch: u64,
+    node: String,
+    ttl_ms: u64,
+    confirm: watch::Sender<Confirmed>,
+}
+
+/// How a write went.
+enum Wrote {
+    Done,
+    /// A newer epoch has the room.
+    Fenced,
+    Failed(DirectoryError),
+}
+
+impl Writer {
+    /// Writes until the room's journal is dropped, or the room is fenced.
+    async fn run(self, mut queue: mpsc::Receiver<Entry>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        // A write failed: the log has a gap until a snapshot starts it over.
+        let mut gap = false;
+        let mut fenced = false;
+        while queue.recv_many(&mut batch, BATCH).await > 0 {
+            let mut ticks: Vec<(u64, String)> = Vec::new();
+            for entry in batch.drain(..) {
+                if fenced {
+                    continue;
+                }
+                let wrote = match entry {
+                    Entry::Tick { tick, line } => {
+                        if !gap {
+                            ticks.push((tick, line));
+                        }
+                        continue;
+                    }
+                    Entry::Snapshot {
+                        tick,
+                        snapshot,
+                        seats,
+                    } => {
+                        let wrote = self.append(&mut ticks, gap).await;
+                        let snapshot = self.write_snapshot(tick, &snapshot, &seats).await;
+                        match (wrote, snapshot) {
+                            (_, Wrote::Done) => {
+                                gap = false;
+                                self.confirmed(tick, false);
+                                Wrote::Done
+                            }
+                            (_, other) => other,
+                        }
+                    }
+                    Entry::End => {
+                        ticks.clear();
+                        self.write_end().await
+                    }
+                };
+                match wrote {
+                    Wrote::Done => {}
+                    Wrote::Fenced => fenced = true,
+                    Wrote::Failed(error) => {
+                        gap = true;
+                        self.failed(&error);
+                    }
+                }
+            }
+            if !fenced {
+                match self.append(&mut ticks, gap).await {
+                    Wrote::Done => {}
+                    Wrote::Fenced => fenced = true,
+                    Wrote::Failed(error) => {
+                        gap = true;
+                        self.failed(&error);
+                    }
+                }
+            }
+            if fenced {
+                self.confirm.send_modify(|c| c.failing = true);
+            }
+        }
+    }
+
+    /// A failed write: nothing is confirmed until a snapshot goes through.
+    fn failed(&self, error: &DirectoryError) {
+        if !self.confirm.borrow().failing {
+            tracing::warn!(room = %self.room, %error, "room journal write failed; failover waits for the next snapshot");
+        }
+        self.confirm.send_modify(|c| c.failing = true);
+    }
+
+    /// Tick `tick` is in Redis.
+    fn confirmed(&self, tick: u64, failing: bool) {
+        self.confirm.send_modify(|c| {
+            c.tick = c.tick.max(tick);
+            c.failing = failing;
+        });
+    }
+
+    async fn call(&self, call: &redis::ScriptInvocation<'_>) -> Result<i64, DirectoryError> {
+        let mut redis = self.redis.clone();
+        match tokio::time::timeout(CALL_TIMEOUT, call.invoke_async(&mut redis)).await {
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(DirectoryError::Timeout(CALL_TIMEOUT)),
+        }
+    }
+
+    /// Appends `ticks` (emptied), unless the log has a gap.
+    async fn append(&self, ticks: &mut Vec<(u64, String)>, gap: bool) -> Wrote {
+        if ticks.is_empty() || gap {
+            ticks.clear();
+            return Wrote::Done;
+        }
+        let (state, log) = &self.keys;
+        let mut call = self.append.prepare_invoke();
+        call.key(state)
+            .key(log)
+            .arg(self.epoch)
+            .arg(self.ttl_ms)
+            .arg(ticks.len());
+        let mut bytes = 0;
+        for (tick, line) in ticks.iter() {
+            call.arg(*tick).arg(line);
+            bytes += line.len();
+        }
+        let last = ticks.last().map_or(0, |(tick, _)| *tick);
+        ticks.clear();
+        match self.call(&call).await {
+            Ok(1) => {
+                metrics::counter!(stats::JOURNAL_BYTES).increment(bytes as u64);
+                self.confirmed(last, false);
+                Wrote::Done
+            }
+            Ok(_) => self.fenced(),
+            Err(error) => Wrote::Failed(error),
+        }
+    }
+
+    async fn write_snapshot(&self, tick: u64, snapshot: &[u8], seats: &str) -> Wrote {
+        let (state, log) = &self.keys;
+        let mut call = self.snapshot.prepare_invoke();
+        call.key(state)
+            .key(log)
+            .arg(self.epoch)
+            .arg(self.ttl_ms)
+            .arg(tick)
+            .arg(snapshot)
+            .arg(seats)
+            .arg(&self.node);
+        match self.call(&call).await {
+            Ok(1) => {
+                metrics::counter!(stats::JOURNAL_BYTES)
+                    .increment((snapshot.len() + seats.len()) as u64);
+                Wrote::Done
+            }
+            Ok(_) => self.fenced(),
+            Err(error) => Wrote::Failed(error),
+        }
+    }
+
+    async fn write_end(&self) -> Wrote {
+        let (state, log) = &self.keys;
+        let mut call = self.end.prepare_invoke();
+        call.key(state).key(log).arg(self.epoch);
+        match self.call(&call).await {
+            Ok(_) => Wrote::Done,
+            Err(error) => Wrote::Failed(error),
+        }
+    }
+
+    fn fenced(&self) -> Wrote {
+        tracing::warn!(room = %self.room, epoch = self.epoch, "a newer epoch has this room's state: its journal stops here");
+        Wrote::Fenced
+    }
+}
