@@ -582,3 +582,118 @@ impl Writer {
         Wrote::Fenced
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::room::journal::SavedSeats;
+    use tickwire_sim::PlayerInput;
+
+    /// A match of the arena played for `ticks` ticks from a snapshot
+    /// taken after `from`: the snapshot, the log lines after it, and the
+    /// final state hash.
+    fn played(from: u64, ticks: u64) -> (Saved, u64) {
+        let game = crate::bundled::bundled("arena", Default::default()).unwrap();
+        let mut sim = game.new_match("r", 1).unwrap();
+        let ann = sim.join("ann").unwrap();
+        let mut snapshot = None;
+        let mut lines = Vec::new();
+        let mut events = Vec::new();
+        for tick in 1..=from + ticks {
+            let mut calls = Vec::new();
+            if tick == from + 2 {
+                calls.push(Call::Join { name: "bob".into() });
+            }
+            let input = PlayerInput::new(u32::try_from(tick).unwrap(), &[1, 0]);
+            calls.push(Call::Input {
+                player: ann.player,
+                input,
+            });
+            for call in &calls {
+                call.apply(sim.as_mut());
+            }
+            sim.step();
+            sim.drain_events(&mut events);
+            if tick == from {
+                snapshot = Some(sim.save().unwrap().unwrap());
+            } else if tick > from {
+                let line = TickCalls {
+                    tick,
+                    calls,
+                    hash: Some(sim.state_hash()),
+                };
+                lines.push(serde_json::to_string(&line).unwrap());
+            }
+        }
+        let seats = SavedSeats {
+            match_id: 7,
+            players: vec![SavedPlayer {
+                id: ann.player.0,
+                name: "ann".into(),
+                avatar: ann.avatar.0,
+                generation: 2,
+            }],
+        };
+        let saved = Saved {
+            tick: from,
+            snapshot: snapshot.unwrap(),
+            seats,
+            dead_for: Duration::from_millis(300),
+            node: "a".into(),
+            lines,
+        };
+        (saved, sim.state_hash())
+    }
+
+    fn restore(bytes: &[u8]) -> anyhow::Result<Box<dyn Simulation>> {
+        crate::bundled::bundled("arena", Default::default())?.restore_match("r", bytes)
+    }
+
+    #[test]
+    fn a_replay_reaches_the_dead_nodes_state_and_seats() {
+        let (saved, hash) = played(30, 20);
+        let continued = replay(saved, restore).unwrap();
+        assert_eq!(continued.replayed, 20);
+        assert_eq!(continued.sim.tick(), 50);
+        assert_eq!(continued.sim.state_hash(), hash);
+        assert_eq!(continued.match_id, 7);
+        let names: Vec<(&str, u32)> = continued
+            .players
+            .iter()
+            .map(|p| (p.name.as_str(), p.generation))
+            .collect();
+        assert_eq!(
+            names,
+            [("ann", 2), ("bob", 1)],
+            "bob joined after the snapshot"
+        );
+    }
+
+    #[test]
+    fn a_diverging_hash_or_a_gap_in_the_log_stops_the_replay() {
+        let (mut saved, _) = played(30, 5);
+        let mut tick: TickCalls = serde_json::from_str(&saved.lines[3]).unwrap();
+        tick.hash = tick.hash.map(|h| h ^ 1);
+        saved.lines[3] = serde_json::to_string(&tick).unwrap();
+        assert!(matches!(
+            replay(saved, restore),
+            Err(RestoreError::Diverged { tick: 34, .. })
+        ));
+        let (mut saved, _) = played(30, 5);
+        saved.lines.remove(1);
+        assert!(matches!(
+            replay(saved, restore),
+            Err(RestoreError::Gap {
+                expected: 32,
+                got: 33
+            })
+        ));
+        let (mut saved, _) = played(30, 5);
+        saved.snapshot.truncate(10);
+        assert!(matches!(
+            replay(saved, restore),
+            Err(RestoreError::Snapshot(_))
+        ));
+    }
+}
