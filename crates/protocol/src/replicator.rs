@@ -284,6 +284,15 @@ impl<H> Replicator<H> {
         Some(std::mem::replace(&mut client.handle, handle))
     }
 
+    /// Records `rows` (the replicated state of `tick`, sorted by id) in the
+    /// room-wide history without sending anything: a room continued on
+    /// another node replays the ticks its players' clients may hold, so
+    /// that their resumes get a delta (see [`Replicator::attach`]).
+    pub fn remember(&mut self, tick: u32, rows: &[ReplicatedEntity]) -> Result<(), ReplicateError> {
+        self.history.record(tick, rows.to_vec())?;
+        Ok(())
+    }
+
     /// Every player and its handle, in id order, removing them all.
     pub fn drain(&mut self) -> impl Iterator<Item = (PlayerId, H)> + use<H> {
         std::mem::take(&mut self.clients)

@@ -135,6 +135,8 @@ pub struct Restored {
     pub dead_for: std::time::Duration,
     /// The room's journal from now on.
     pub journal: Option<Journal>,
+    /// The replicated rows of the last ticks replayed, oldest first.
+    pub recent: Vec<(u64, Vec<tickwire_sim::ReplicatedEntity>)>,
 }
 
 /// All rooms of a server.
@@ -321,6 +323,7 @@ impl Lobby {
             players,
             dead_for,
             journal,
+            recent,
         } = restored;
         let n = self.created.fetch_add(1, Ordering::Relaxed) + 1;
         let (mut entry, room, receiver) = self.build_room(name, n, sim, None, match_id)?;
@@ -333,6 +336,7 @@ impl Lobby {
             .collect();
         let mut room = room;
         room.restore_seats(&players, places, dead_for);
+        room.remember(&recent);
         if let Some(journal) = journal {
             room = room.with_journal(journal);
         }

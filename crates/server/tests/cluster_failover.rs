@@ -189,3 +189,33 @@ async fn a_room_continues_on_another_node_after_its_node_is_killed() {
         "the room's state outlived the room"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_after_a_failover_gets_a_delta_when_the_game_has_no_views() {
+    let redis = Redis::start();
+    // The bench game: everyone sees the whole room, so the new node's
+    // replayed history holds what the client holds. One snapshot, at the
+    // room's opening: the replay covers every tick the client may hold.
+    let flags = ["--game", "bench", "--snapshot-every", "1000000"];
+    let mut a = Node::start(&redis, "a", &flags);
+    let b = Node::start(&redis, "b", &flags);
+    let offer = seat(b.addr, Some("fo-2"), "ann").await;
+    assert_eq!(offer.node, "a", "{offer:?}");
+    let mut ann = cluster_support::enter(&offer.ws("ann"), "ann").await;
+    for _ in 0..30 {
+        ann.next_snapshot().await;
+    }
+    let held = ann.state.latest().map_or(0, <[_]>::len);
+    a.signal("KILL");
+    assert!(a.wait_exit(Duration::from_secs(5)).is_some());
+    let mut back = resume_through(&b.url(), "fo-2", &ann, Duration::from_secs(15)).await;
+    assert_eq!(back.welcome.player, ann.welcome.player);
+    // The client keeps what it holds across the resume, as the SDK does.
+    back.state = ann.state;
+    back.next_snapshot().await;
+    assert_eq!(
+        back.last_baseline, ann.last_tick,
+        "the first snapshot on b is a delta against the tick the client held"
+    );
+    assert_eq!(back.state.latest().map_or(0, <[_]>::len), held);
+}

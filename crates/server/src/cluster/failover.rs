@@ -32,8 +32,9 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tickwire_protocol::HISTORY_TICKS;
 use tickwire_sim::record::{Call, TickCalls};
-use tickwire_sim::{GameEvent, Simulation};
+use tickwire_sim::{GameEvent, ReplicatedEntity, Simulation};
 use tokio::sync::{mpsc, watch};
 
 use super::directory::{CALL_TIMEOUT, DirectoryError, PREFIX, millis};
@@ -190,6 +191,10 @@ pub struct Continued {
     pub replayed: u64,
     /// Since the dead node's newest write.
     pub dead_for: Duration,
+    /// The replicated rows of the last ticks replayed (at most the
+    /// history's depth), oldest first: what the players' clients may
+    /// hold, so that their resumes get a delta.
+    pub recent: Vec<(u64, Vec<ReplicatedEntity>)>,
 }
 
 /// Why a claimed state could not continue the room.
@@ -349,6 +354,16 @@ pub fn replay(
     let mut players = saved.seats.players;
     let mut events: Vec<GameEvent> = Vec::new();
     let mut replayed = 0;
+    let mut recent = std::collections::VecDeque::with_capacity(HISTORY_TICKS + 1);
+    let mut remember = |sim: &dyn Simulation| {
+        let mut rows = Vec::new();
+        sim.replicated(&mut rows);
+        recent.push_back((sim.tick(), rows));
+        if recent.len() > HISTORY_TICKS {
+            recent.pop_front();
+        }
+    };
+    remember(sim.as_ref());
     for (i, line) in saved.lines.iter().enumerate() {
         let tick: TickCalls = serde_json::from_str(line)
             .map_err(|error| RestoreError::Line { line: i + 1, error })?;
@@ -392,8 +407,10 @@ pub fn replay(
             }
         }
         replayed += 1;
+        remember(sim.as_ref());
     }
     Ok(Continued {
+        recent: recent.into(),
         sim,
         match_id: saved.seats.match_id,
         players,

@@ -669,6 +669,7 @@ impl Cluster {
             match_id: continued.match_id,
             players: continued.players,
             dead_for: continued.dead_for,
+            recent: continued.recent,
         };
         let players = restored.players.len();
         match self.lobby.restore(room, restored) {

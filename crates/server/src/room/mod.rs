@@ -302,6 +302,20 @@ impl Room {
         }
     }
 
+    /// Records the replicated rows of ticks replayed before the room
+    /// continued here (`(tick, rows)`, oldest first) in the room-wide
+    /// history: a resuming client that holds one of them gets a delta
+    /// against it (a player with a view gets a full snapshot: what its
+    /// client holds of its view is not known here).
+    pub fn remember(&mut self, recent: &[(u64, Vec<ReplicatedEntity>)]) {
+        for (tick, rows) in recent {
+            if let Err(error) = self.players.remember(wire::wire_tick(*tick), rows) {
+                tracing::warn!(room = %self.info.name, tick, %error, "replayed tick not recorded");
+                return;
+            }
+        }
+    }
+
     /// Notes a call made on the match in the journal, if any.
     fn note(&mut self, call: Call) {
         if let Some(journal) = self.journal.as_mut() {

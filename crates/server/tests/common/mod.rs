@@ -78,6 +78,8 @@ pub struct Player {
     pub last_input: Option<u32>,
     /// Tick of the last snapshot applied.
     pub last_tick: Option<u32>,
+    /// The tick the last snapshot was a delta against (`None`: full).
+    pub last_baseline: Option<u32>,
 }
 
 /// How a connection ended, as the client saw it.
@@ -167,6 +169,7 @@ impl Player {
             snapshots: 0,
             last_input: None,
             last_tick: None,
+            last_baseline: None,
         }
     }
 
@@ -217,6 +220,7 @@ impl Player {
                 self.snapshots += 1;
                 self.last_input = snapshot.last_input;
                 self.last_tick = Some(snapshot.body.tick);
+                self.last_baseline = snapshot.body.baseline;
                 return state.to_vec();
             }
         }
