@@ -122,6 +122,7 @@ async fn resume(addr: SocketAddr, token: &str, old: &Player) -> Result<Player, R
             snapshots: 0,
             last_input: None,
             last_tick: None,
+            last_baseline: None,
         }),
         ServerMessage::Error { code, reason } => Err(((code, reason), expect_close(&mut ws).await)),
         other => panic!("expected a welcome or an error, got {other:?}"),

@@ -29,6 +29,8 @@
 //! node checks them), as after a dropped connection. The match goes on:
 //! the same tick count, the same entity ids, the same players.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -41,26 +43,32 @@ use super::directory::{CALL_TIMEOUT, DirectoryError, PREFIX, millis};
 use crate::room::journal::{Confirmed, Entry, Journal, SavedPlayer, SavedSeats};
 use crate::stats;
 
-/// Entries a room may have queued for its writer: a few seconds of ticks.
-const JOURNAL_QUEUE: usize = 256;
+/// Entries the node's rooms may have queued for the writer: a few seconds
+/// of ticks of a thousand rooms.
+const JOURNAL_QUEUE: usize = 65_536;
 
-/// Ticks written to Redis in one call, at most.
-const BATCH: usize = 64;
+/// Entries written to Redis in one pipeline, at most.
+const BATCH: usize = 1024;
 
 /// Appends ticks to a room's log, if the state still names the writer's
-/// epoch. `KEYS`: state, log. `ARGV`: epoch, TTL ms, count, then tick and
-/// line of each. Returns 1, or 0 when the room's epoch is another one.
+/// epoch and the first tick follows the log's last. `KEYS`: state, log.
+/// `ARGV`: epoch, TTL ms, count, then tick and line of each. Returns 1; 0
+/// when the room's epoch is another one; 2 when the ticks do not follow
+/// (a write was lost: the log waits for the next snapshot).
 pub const APPEND: &str = r#"
-local e = redis.call('HGET', KEYS[1], 'epoch')
-if e == false or e ~= ARGV[1] then return 0 end
+local s = redis.call('HMGET', KEYS[1], 'epoch', 'last')
+if s[1] == false or s[1] ~= ARGV[1] then return 0 end
+if tonumber(ARGV[4]) ~= tonumber(s[2]) + 1 then return 2 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local i = 4
+local last = s[2]
 for _ = 1, tonumber(ARGV[3]) do
   redis.call('XADD', KEYS[2], ARGV[i] .. '-1', 'c', ARGV[i + 1])
+  last = ARGV[i]
   i = i + 2
 end
-redis.call('HSET', KEYS[1], 'at', now)
+redis.call('HSET', KEYS[1], 'at', now, 'last', last)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
@@ -76,7 +84,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'node', ARGV[6], 'tick', ARGV[3],
-  'snapshot', ARGV[4], 'seats', ARGV[5], 'at', now)
+  'last', ARGV[3], 'snapshot', ARGV[4], 'seats', ARGV[5], 'at', now)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 "#;
@@ -113,6 +121,9 @@ end
 return out
 "#;
 
+/// The node's writer's queue: every room's entries, each with its lane.
+type Queue = mpsc::Sender<(Arc<Lane>, Entry)>;
+
 /// The keys of room `room`'s state and log.
 fn keys(room: &str) -> (String, String) {
     (
@@ -126,10 +137,13 @@ fn keys(room: &str) -> (String, String) {
 /// and settings.
 pub struct Failover {
     redis: ConnectionManager,
-    append: redis::Script,
-    snapshot: redis::Script,
-    end: redis::Script,
     claim: redis::Script,
+    /// To the node's writer, started with the first journal.
+    writer: parking_lot::Mutex<Option<Queue>>,
+    /// The writer's settings, until it starts.
+    scripts: [redis::Script; 3],
+    /// Lanes handed out.
+    lanes: std::sync::atomic::AtomicU64,
     /// This node's id.
     node: String,
     /// A snapshot every this many ticks; `None`: every second's worth.
@@ -258,10 +272,14 @@ impl Failover {
             .context("cannot set up the connection to redis")?;
         Ok(Self {
             redis,
-            append: redis::Script::new(APPEND),
-            snapshot: redis::Script::new(SNAPSHOT),
-            end: redis::Script::new(END),
             claim: redis::Script::new(CLAIM),
+            writer: parking_lot::Mutex::new(None),
+            scripts: [
+                redis::Script::new(APPEND),
+                redis::Script::new(SNAPSHOT),
+                redis::Script::new(END),
+            ],
+            lanes: std::sync::atomic::AtomicU64::new(0),
             node,
             every,
             ttl,
@@ -269,24 +287,38 @@ impl Failover {
         })
     }
 
-    /// A journal for room `room` under `epoch` at `tick_rate`, with its
-    /// writer task started.
+    /// A journal for room `room` under `epoch` at `tick_rate`, through
+    /// the node's writer (started with the first journal).
     pub fn journal(&self, room: &str, epoch: u64, tick_rate: u32) -> Journal {
-        let (entries, queue) = mpsc::channel(JOURNAL_QUEUE);
         let (confirm, confirmed) = watch::channel(Confirmed::default());
-        let writer = Writer {
-            redis: self.redis.clone(),
-            append: self.append.clone(),
-            snapshot: self.snapshot.clone(),
-            end: self.end.clone(),
+        let lane = Arc::new(Lane {
+            id: self
+                .lanes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             keys: keys(room),
             room: room.to_owned(),
             epoch,
-            node: self.node.clone(),
-            ttl_ms: millis(self.ttl),
             confirm,
-        };
-        tokio::spawn(writer.run(queue));
+        });
+        let sender = self
+            .writer
+            .lock()
+            .get_or_insert_with(|| {
+                let (sender, queue) = mpsc::channel(JOURNAL_QUEUE);
+                let [append, snapshot, end] = self.scripts.clone();
+                let writer = Writer {
+                    redis: self.redis.clone(),
+                    append,
+                    snapshot,
+                    end,
+                    node: self.node.clone(),
+                    ttl_ms: millis(self.ttl),
+                };
+                tokio::spawn(writer.run(queue));
+                sender
+            })
+            .clone();
+        let entries = Box::new(move |entry| sender.try_send((Arc::clone(&lane), entry)).is_ok());
         let every = self.every.unwrap_or(tick_rate).max(1);
         Journal::new(entries, confirmed, every, self.wait)
     }
@@ -419,184 +451,234 @@ pub fn replay(
     })
 }
 
-/// A room's writer: puts its journal's entries in Redis, in order.
+/// A room's lane in the node's writer: where its entries go in Redis.
+#[derive(Debug)]
+struct Lane {
+    /// Unique on the node.
+    id: u64,
+    keys: (String, String),
+    room: String,
+    epoch: u64,
+    confirm: watch::Sender<Confirmed>,
+}
+
+impl Lane {
+    /// A write went through up to `tick`.
+    fn confirmed(&self, tick: u64) {
+        self.confirm.send_modify(|c| {
+            c.tick = c.tick.max(tick);
+            c.failing = false;
+        });
+    }
+
+    /// A write did not: nothing is confirmed until a snapshot goes through.
+    fn failed(&self, why: &dyn std::fmt::Display) {
+        if !self.confirm.borrow().failing {
+            tracing::warn!(room = %self.room, %why, "room journal write failed; failover waits for the next snapshot");
+        }
+        self.confirm.send_modify(|c| c.failing = true);
+    }
+}
+
+/// One script call of a batch, for one lane.
+enum Op {
+    /// Ticks, in order.
+    Append(Vec<(u64, String)>),
+    Snapshot {
+        tick: u64,
+        snapshot: Vec<u8>,
+        seats: String,
+    },
+    End,
+}
+
+impl Op {
+    /// Bytes it writes (the journal's share, not the protocol's).
+    fn bytes(&self) -> usize {
+        match self {
+            Self::Append(ticks) => ticks.iter().map(|(_, line)| line.len()).sum(),
+            Self::Snapshot {
+                snapshot, seats, ..
+            } => snapshot.len() + seats.len(),
+            Self::End => 0,
+        }
+    }
+}
+
+/// The node's writer: one task puts every room's journal in Redis, each
+/// wakeup's entries of all rooms in one pipeline (one round trip), each
+/// room's in order. The scripts keep every room's log whole: an append
+/// that does not follow the room's last tick is refused, so a failed
+/// write leaves a gap no later write papers over (the next snapshot
+/// starts the log over).
 struct Writer {
     redis: ConnectionManager,
     append: redis::Script,
     snapshot: redis::Script,
     end: redis::Script,
-    keys: (String, String),
-    room: String,
-    epoch: u64,
     node: String,
     ttl_ms: u64,
-    confirm: watch::Sender<Confirmed>,
-}
-
-/// How a write went.
-enum Wrote {
-    Done,
-    /// A newer epoch has the room.
-    Fenced,
-    Failed(DirectoryError),
 }
 
 impl Writer {
-    /// Writes until the room's journal is dropped, or the room is fenced.
-    async fn run(self, mut queue: mpsc::Receiver<Entry>) {
+    /// Writes until every journal is gone.
+    async fn run(self, mut queue: mpsc::Receiver<(Arc<Lane>, Entry)>) {
+        // Each lane's entries stay in order: one pipeline at a time.
         let mut batch = Vec::with_capacity(BATCH);
-        // A write failed: the log has a gap until a snapshot starts it over.
-        let mut gap = false;
-        let mut fenced = false;
+        // Lanes whose room's epoch was taken over: nothing more is written.
+        let mut fenced: HashSet<u64> = HashSet::new();
         while queue.recv_many(&mut batch, BATCH).await > 0 {
-            let mut ticks: Vec<(u64, String)> = Vec::new();
-            for entry in batch.drain(..) {
-                if fenced {
+            let mut ops: Vec<(Arc<Lane>, Op)> = Vec::new();
+            // Each lane's newest op in `ops`, to add its next tick to.
+            let mut newest: HashMap<u64, usize> = HashMap::new();
+            for (lane, entry) in batch.drain(..) {
+                if fenced.contains(&lane.id) {
+                    if matches!(entry, Entry::End) {
+                        fenced.remove(&lane.id);
+                    }
                     continue;
                 }
-                let wrote = match entry {
+                let op = match entry {
                     Entry::Tick { tick, line } => {
-                        if !gap {
+                        if let Some(&at) = newest.get(&lane.id)
+                            && let (_, Op::Append(ticks)) = &mut ops[at]
+                        {
                             ticks.push((tick, line));
+                            continue;
                         }
-                        continue;
+                        Op::Append(vec![(tick, line)])
                     }
                     Entry::Snapshot {
                         tick,
                         snapshot,
                         seats,
-                    } => {
-                        let wrote = self.append(&mut ticks, gap).await;
-                        let snapshot = self.write_snapshot(tick, &snapshot, &seats).await;
-                        match (wrote, snapshot) {
-                            (_, Wrote::Done) => {
-                                gap = false;
-                                self.confirmed(tick, false);
-                                Wrote::Done
-                            }
-                            (_, other) => other,
-                        }
-                    }
-                    Entry::End => {
-                        ticks.clear();
-                        self.write_end().await
-                    }
+                    } => Op::Snapshot {
+                        tick,
+                        snapshot,
+                        seats,
+                    },
+                    Entry::End => Op::End,
                 };
-                match wrote {
-                    Wrote::Done => {}
-                    Wrote::Fenced => fenced = true,
-                    Wrote::Failed(error) => {
-                        gap = true;
-                        self.failed(&error);
+                newest.insert(lane.id, ops.len());
+                ops.push((lane, op));
+            }
+            match self.write(&ops).await {
+                Ok(answers) => {
+                    for ((lane, op), answer) in ops.iter().zip(answers) {
+                        self.answered(lane, op, answer, &mut fenced);
                     }
                 }
-            }
-            if !fenced {
-                match self.append(&mut ticks, gap).await {
-                    Wrote::Done => {}
-                    Wrote::Fenced => fenced = true,
-                    Wrote::Failed(error) => {
-                        gap = true;
-                        self.failed(&error);
+                Err(error) => {
+                    for (lane, _) in &ops {
+                        lane.failed(&error);
                     }
                 }
-            }
-            if fenced {
-                self.confirm.send_modify(|c| c.failing = true);
             }
         }
     }
 
-    /// A failed write: nothing is confirmed until a snapshot goes through.
-    fn failed(&self, error: &DirectoryError) {
-        if !self.confirm.borrow().failing {
-            tracing::warn!(room = %self.room, %error, "room journal write failed; failover waits for the next snapshot");
+    /// Runs `ops` in one pipeline; loads the scripts and tries again when
+    /// Redis does not have them (a restart, a first use).
+    async fn write(&self, ops: &[(Arc<Lane>, Op)]) -> Result<Vec<i64>, DirectoryError> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
         }
-        self.confirm.send_modify(|c| c.failing = true);
+        let invocations: Vec<redis::ScriptInvocation<'_>> = ops
+            .iter()
+            .map(|(lane, op)| self.invocation(lane, op))
+            .collect();
+        let mut pipe = redis::pipe();
+        for invocation in &invocations {
+            pipe.invoke_script(invocation);
+        }
+        match self.query(&pipe).await {
+            Err(DirectoryError::Redis(error))
+                if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                let mut load = redis::pipe();
+                load.load_script(&self.append)
+                    .load_script(&self.snapshot)
+                    .load_script(&self.end);
+                self.query::<Vec<String>>(&load).await?;
+                self.query(&pipe).await
+            }
+            answer => answer,
+        }
     }
 
-    /// Tick `tick` is in Redis.
-    fn confirmed(&self, tick: u64, failing: bool) {
-        self.confirm.send_modify(|c| {
-            c.tick = c.tick.max(tick);
-            c.failing = failing;
-        });
-    }
-
-    async fn call(&self, call: &redis::ScriptInvocation<'_>) -> Result<i64, DirectoryError> {
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, DirectoryError> {
         let mut redis = self.redis.clone();
-        match tokio::time::timeout(CALL_TIMEOUT, call.invoke_async(&mut redis)).await {
+        match tokio::time::timeout(CALL_TIMEOUT, pipe.query_async(&mut redis)).await {
             Ok(answer) => Ok(answer?),
             Err(_) => Err(DirectoryError::Timeout(CALL_TIMEOUT)),
         }
     }
 
-    /// Appends `ticks` (emptied), unless the log has a gap.
-    async fn append(&self, ticks: &mut Vec<(u64, String)>, gap: bool) -> Wrote {
-        if ticks.is_empty() || gap {
-            ticks.clear();
-            return Wrote::Done;
-        }
-        let (state, log) = &self.keys;
-        let mut call = self.append.prepare_invoke();
-        call.key(state)
-            .key(log)
-            .arg(self.epoch)
-            .arg(self.ttl_ms)
-            .arg(ticks.len());
-        let mut bytes = 0;
-        for (tick, line) in ticks.iter() {
-            call.arg(*tick).arg(line);
-            bytes += line.len();
-        }
-        let last = ticks.last().map_or(0, |(tick, _)| *tick);
-        ticks.clear();
-        match self.call(&call).await {
-            Ok(1) => {
-                metrics::counter!(stats::JOURNAL_BYTES).increment(bytes as u64);
-                self.confirmed(last, false);
-                Wrote::Done
+    /// The script call of `op`.
+    fn invocation<'a>(&'a self, lane: &'a Lane, op: &'a Op) -> redis::ScriptInvocation<'a> {
+        let (state, log) = &lane.keys;
+        match op {
+            Op::Append(ticks) => {
+                let mut call = self.append.prepare_invoke();
+                call.key(state)
+                    .key(log)
+                    .arg(lane.epoch)
+                    .arg(self.ttl_ms)
+                    .arg(ticks.len());
+                for (tick, line) in ticks {
+                    call.arg(*tick).arg(line);
+                }
+                call
             }
-            Ok(_) => self.fenced(),
-            Err(error) => Wrote::Failed(error),
-        }
-    }
-
-    async fn write_snapshot(&self, tick: u64, snapshot: &[u8], seats: &str) -> Wrote {
-        let (state, log) = &self.keys;
-        let mut call = self.snapshot.prepare_invoke();
-        call.key(state)
-            .key(log)
-            .arg(self.epoch)
-            .arg(self.ttl_ms)
-            .arg(tick)
-            .arg(snapshot)
-            .arg(seats)
-            .arg(&self.node);
-        match self.call(&call).await {
-            Ok(1) => {
-                metrics::counter!(stats::JOURNAL_BYTES)
-                    .increment((snapshot.len() + seats.len()) as u64);
-                Wrote::Done
+            Op::Snapshot {
+                tick,
+                snapshot,
+                seats,
+            } => {
+                let mut call = self.snapshot.prepare_invoke();
+                call.key(state)
+                    .key(log)
+                    .arg(lane.epoch)
+                    .arg(self.ttl_ms)
+                    .arg(*tick)
+                    .arg(snapshot)
+                    .arg(seats)
+                    .arg(&self.node);
+                call
             }
-            Ok(_) => self.fenced(),
-            Err(error) => Wrote::Failed(error),
+            Op::End => {
+                let mut call = self.end.prepare_invoke();
+                call.key(state).key(log).arg(lane.epoch);
+                call
+            }
         }
     }
 
-    async fn write_end(&self) -> Wrote {
-        let (state, log) = &self.keys;
-        let mut call = self.end.prepare_invoke();
-        call.key(state).key(log).arg(self.epoch);
-        match self.call(&call).await {
-            Ok(_) => Wrote::Done,
-            Err(error) => Wrote::Failed(error),
+    /// What Redis answered to `op` of `lane`: 1 done, 0 fenced (a newer
+    /// epoch has the room), 2 a gap in the log (an append that does not
+    /// follow the last tick).
+    fn answered(&self, lane: &Lane, op: &Op, answer: i64, fenced: &mut HashSet<u64>) {
+        match (answer, op) {
+            (_, Op::End) => {}
+            (1, _) => {
+                metrics::counter!(stats::JOURNAL_BYTES).increment(op.bytes() as u64);
+                let tick = match op {
+                    Op::Append(ticks) => ticks.last().map_or(0, |(tick, _)| *tick),
+                    Op::Snapshot { tick, .. } => *tick,
+                    Op::End => 0,
+                };
+                lane.confirmed(tick);
+            }
+            (0, _) => {
+                tracing::warn!(room = %lane.room, epoch = lane.epoch, "a newer epoch has this room's state: its journal stops here");
+                fenced.insert(lane.id);
+                lane.confirm.send_modify(|c| c.failing = true);
+            }
+            _ => lane.failed(&"the log has a gap"),
         }
-    }
-
-    fn fenced(&self) -> Wrote {
-        tracing::warn!(room = %self.room, epoch = self.epoch, "a newer epoch has this room's state: its journal stops here");
-        Wrote::Fenced
     }
 }
 
