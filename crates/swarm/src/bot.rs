@@ -5,7 +5,11 @@
 //! A bot enters its room first ([`enter`]): matchmaking with `--matchmake`,
 //! the connection, the join, up to the welcome; a cluster's redirect (the
 //! room is on another node) is followed once. A socket that drops is
-//! resumed on the same node, with the welcome's resume token.
+//! resumed on the same node, with the welcome's resume token; when that
+//! node cannot be reached (it died: the connect fails, or the cluster
+//! answers 1013 while its lease runs out), through the entry (`--url`)
+//! instead, which places the room on a live node, until
+//! `--resume-timeout`.
 //!
 //! Each bot is two tasks over one socket split in halves, because
 //! fastwebsockets' `read_frame` is not cancel-safe and so cannot share a
@@ -25,6 +29,7 @@ use http_body_util::Empty;
 use hyper::Request;
 use hyper::header::{CONNECTION, UPGRADE};
 use parking_lot::Mutex;
+use rand::Rng as _;
 use rand_pcg::Pcg32;
 use tokio::io::WriteHalf;
 use tokio::net::TcpStream;
@@ -34,6 +39,7 @@ use tokio::time::Instant;
 use tickwire_types::{PlayerInput, Schema};
 
 use crate::behaviour::{Behaviour, Tick, bot_rng};
+use crate::inputlog::InputLog;
 use crate::lab::{DelayLine, LabSettings};
 use crate::stats::{BotTotals, InputTally, Phase, Samples, Shared};
 use crate::wire::{self, Incoming};
@@ -61,6 +67,9 @@ pub struct Target {
     pub seed: u64,
     /// The network lab every bot's link goes through, if any.
     pub lab: Option<LabSettings>,
+    /// How long after a drop a bot keeps trying to resume its seat (on its
+    /// node, then through this target, the entry) before it gives up.
+    pub resume_timeout: Duration,
 }
 
 impl Target {
@@ -89,6 +98,7 @@ impl Target {
             seed: 1,
             matchmake: false,
             lab: None,
+            resume_timeout: Duration::from_secs(30),
         })
     }
 
@@ -121,27 +131,33 @@ impl Entered {
     /// `since`: the same URI without a seat ticket, with `resume=` and
     /// `since=`.
     pub fn resume_uri(&self, token: &str, since: Option<u32>) -> String {
-        let Ok(mut url) = url::Url::parse(&self.uri) else {
-            return self.uri.clone();
-        };
-        let kept: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(k, _)| !matches!(k.as_ref(), "seat" | "resume" | "since"))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        {
-            let mut query = url.query_pairs_mut();
-            query.clear();
-            for (k, v) in &kept {
-                query.append_pair(k, v);
-            }
-            query.append_pair("resume", token);
-            if let Some(tick) = since {
-                query.append_pair("since", &tick.to_string());
-            }
-        }
-        url.to_string()
+        with_resume(&self.uri, &["seat"], token, since)
     }
+}
+
+/// `uri` without the query parameters `drop`, with `resume=token` (and
+/// `since=` the tick, if any) in place of any it had.
+fn with_resume(uri: &str, drop: &[&str], token: &str, since: Option<u32>) -> String {
+    let Ok(mut url) = url::Url::parse(uri) else {
+        return uri.to_owned();
+    };
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !matches!(k.as_ref(), "resume" | "since") && !drop.contains(&k.as_ref()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    {
+        let mut query = url.query_pairs_mut();
+        query.clear();
+        for (k, v) in &kept {
+            query.append_pair(k, v);
+        }
+        query.append_pair("resume", token);
+        if let Some(tick) = since {
+            query.append_pair("since", &tick.to_string());
+        }
+    }
+    url.to_string()
 }
 
 /// Spawns hyper's connection driver for the client handshake on tokio.
@@ -225,20 +241,41 @@ async fn enter_at(
     } else {
         (target.addr.clone(), target.uri_for(room, name))
     };
-    open_to(target, name, addr, uri, true, lab).await
+    open_to(target, name, addr, uri, None, lab).await
 }
 
 /// Resumes the seat of `entry` with `token`, holding `since`: up to the
-/// welcome, as [`enter`]; a refusal is `closed 4008: REASON`.
+/// welcome, as [`enter`]; a refusal is `closed 4008: REASON`. A redirect
+/// (the room moved on) is followed once, the resume with it.
 async fn resume_at(
     target: &Target,
     entry: &Entered,
+    name: &str,
     token: &str,
     since: Option<u32>,
     lab: Option<Lab<'_>>,
 ) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
     let uri = entry.resume_uri(token, since);
-    open_to(target, "", entry.addr.clone(), uri, false, lab).await
+    let resume = Some((token, since));
+    open_to(target, name, entry.addr.clone(), uri, resume, lab).await
+}
+
+/// Resumes a seat in `room` through the target itself, the entry (the
+/// node the seat was on is gone): `/ws?room=ROOM&resume=TOKEN&since=TICK`
+/// there, which lets the bot in where the room now is, or redirects it
+/// there (followed once, the resume with it). No matchmaking: the room is
+/// named.
+async fn resume_through_entry(
+    target: &Target,
+    room: &str,
+    name: &str,
+    token: &str,
+    since: Option<u32>,
+    lab: Option<Lab<'_>>,
+) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
+    let uri = with_resume(&target.uri_for(room, name), &[], token, since);
+    let resume = Some((token, since));
+    open_to(target, name, target.addr.clone(), uri, resume, lab).await
 }
 
 /// A bot's two delay lines of the network lab, while it enters: what it
@@ -246,7 +283,8 @@ async fn resume_at(
 type Lab<'a> = (&'a mut DelayLine, &'a mut DelayLine);
 
 /// Connects to `addr` with `uri`, up to the welcome; follows a redirect
-/// once when `follow`. Returns where it was let in. With the bot's network
+/// once, with the seat ticket it gives (and `resume`'s token and tick when
+/// this is a resume). Returns where it was let in. With the bot's network
 /// lab, the welcome is taken when its down line delivers it, and the join
 /// leaves when its up line does.
 async fn open_to(
@@ -254,10 +292,10 @@ async fn open_to(
     name: &str,
     mut addr: String,
     mut uri: String,
-    follow: bool,
+    resume: Option<(&str, Option<u32>)>,
     mut lab: Option<Lab<'_>>,
 ) -> Result<(fastwebsockets::WebSocket<Upgraded>, Vec<u8>, Entered), String> {
-    let mut redirected = !follow;
+    let mut redirected = false;
     loop {
         let mut ws = connect_to(&addr, &uri).await?;
         ws.set_max_message_size(target.max_message_size);
@@ -307,6 +345,9 @@ async fn open_to(
         }
         redirected = true;
         (addr, uri) = crate::cluster::endpoint(&to.url, &to.room, name, &to.ticket)?;
+        if let Some((token, since)) = resume {
+            uri = with_resume(&uri, &[], token, since);
+        }
     }
 }
 
@@ -348,12 +389,56 @@ struct Resume {
     since: Option<u32>,
     /// Refusals as "in use" so far (the server has not seen the drop yet).
     in_use: u32,
+    /// When the socket dropped: the resume gives up `--resume-timeout`
+    /// later.
+    dropped: Instant,
+    /// The node the bot was on could not be reached: the resume goes
+    /// through the entry (`--url`).
+    through_entry: bool,
+    /// Attempts that could not reach a node so far (for the backoff).
+    unreachable: u32,
+}
+
+impl Resume {
+    /// The resume of a socket that dropped now.
+    fn new(token: &str, since: Option<u32>) -> Self {
+        Self {
+            token: token.to_owned(),
+            since,
+            in_use: 0,
+            dropped: Instant::now(),
+            through_entry: false,
+            unreachable: 0,
+        }
+    }
+
+    /// The pause before the next attempt: short after a drop or an "in
+    /// use", then a backoff from [`BACKOFF_START`] doubling up to
+    /// [`BACKOFF_MAX`] while no node answers, each with ±20 % jitter
+    /// (`unit`, uniform in 0..1) so that a room's bots spread out.
+    fn pause(&self, unit: f64) -> Duration {
+        if self.unreachable == 0 {
+            return RESUME_PAUSE;
+        }
+        let doublings = (self.unreachable - 1).min(16);
+        let base = BACKOFF_START
+            .saturating_mul(1 << doublings)
+            .min(BACKOFF_MAX);
+        base.mul_f64(0.8 + 0.4 * unit.clamp(0.0, 1.0))
+    }
 }
 
 /// Resumes refused as "in use" tried again before the bot gives up.
 const MAX_IN_USE_RETRIES: u32 = 20;
 /// Pause before a resume, and between two tried again.
 const RESUME_PAUSE: Duration = Duration::from_millis(50);
+/// First pause after a resume that reached no node; it doubles.
+const BACKOFF_START: Duration = Duration::from_millis(100);
+/// Longest pause between two resumes that reached no node.
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Shortest time an attempt to resume is given, however close the
+/// deadline.
+const MIN_ATTEMPT: Duration = Duration::from_millis(250);
 
 /// How one connection of a bot ended.
 enum Ended {
@@ -363,6 +448,10 @@ enum Ended {
     Dropped,
     /// The server closed it (code, and the reason of its error message).
     Closed(u16, Option<String>),
+    /// A resume reached no node that would take it: the connect failed,
+    /// or the cluster answered 1013 (the room's node is not answering).
+    /// Tried again, through the entry, until the resume's deadline.
+    Unreachable(String),
     /// Counted already (a decode error, a text frame, a failed connect).
     Failed,
 }
@@ -378,6 +467,8 @@ struct Inputs {
     tally: Option<InputTally>,
     /// The network lab's up line: when what the bot sends leaves.
     up: Option<DelayLine>,
+    /// The input log, with `--input-log`.
+    log: Option<Arc<Mutex<InputLog>>>,
 }
 
 /// What one bot keeps across its connections.
@@ -398,21 +489,36 @@ struct Bot {
     entry: Option<Entered>,
     /// The network lab's down line: when what the server sends is handled.
     down: Option<DelayLine>,
+    /// The input log, with `--input-log`.
+    log: Option<Arc<Mutex<InputLog>>>,
+}
+
+/// What a bot reports to the runner while it runs.
+#[derive(Clone, Debug, Default)]
+pub struct Outlets {
+    /// Every snapshot the bot decodes, for the reports over time.
+    pub live: Arc<AtomicU64>,
+    /// What it sent and had acknowledged, with `--input-log`.
+    pub log: Option<Arc<Mutex<InputLog>>>,
 }
 
 /// Runs bot `index` until it is told to stop (`stop` turns true: it
 /// leaves, at the end of the run or earlier when the swarm churns), playing
 /// `behaviour`; returns what it counted in the measured window. Errors are
 /// counted in `shared`, never returned; a close after `stop` is the bot's
-/// own leave, not an error. `live` counts every snapshot the bot decodes,
-/// for the swarm's reports over time.
+/// own leave, not an error. `outlets` counts every snapshot the bot
+/// decodes, for the swarm's reports over time, and keeps its input log.
 ///
-/// A socket that drops without a close (the network, not the server) is
+/// A socket that drops without a close (the network, or its node died) is
 /// resumed: the bot reconnects with its welcome's resume token and the
 /// newest tick it holds, and carries on as the same player, its input
 /// sequence and its state where they were (counted in the report's
-/// `drops` and `resumes`). Without a token, or when the resume is
-/// refused, the drop is an error.
+/// `drops` and `resumes`). When the node it was on cannot be reached (the
+/// connect fails, or a cluster answers 1013: the room's node is not
+/// answering), it resumes through the entry, the target itself, with the
+/// room named, and keeps trying with a backoff (counted in `failovers`
+/// once it is back). Without a token, when the resume is refused, or when
+/// `--resume-timeout` has passed since the drop, the drop is an error.
 pub async fn run(
     index: usize,
     room: String,
@@ -420,7 +526,7 @@ pub async fn run(
     shared: Arc<Shared>,
     behaviour: Box<dyn Behaviour>,
     done: watch::Receiver<bool>,
-    live: Arc<AtomicU64>,
+    outlets: Outlets,
 ) -> BotTotals {
     // The network lab: one delay line a direction, from the connect on.
     let connected = Instant::now();
@@ -436,7 +542,11 @@ pub async fn run(
         seq: 0,
         tally: None,
         up,
+        log: outlets.log.clone(),
     };
+    // The backoff's jitter draws from a generator of its own: the inputs'
+    // stays the seed's.
+    let mut jitter = bot_rng(target.seed ^ JITTER_SALT, index);
     let mut bot = Bot {
         index,
         room,
@@ -444,7 +554,7 @@ pub async fn run(
         target,
         shared,
         done,
-        live,
+        live: outlets.live,
         totals: BotTotals::default(),
         samples: Samples::default(),
         decoder: wire::Decoder::default(),
@@ -452,6 +562,7 @@ pub async fn run(
         pending: Arc::new(Mutex::new(PendingInputs::default())),
         entry: None,
         down,
+        log: outlets.log,
     };
     let mut resume: Option<Resume> = None;
     let mut tally = None;
@@ -470,17 +581,29 @@ pub async fn run(
             (Ended::Dropped, _) => match bot.decoder.resume_token() {
                 Some(token) => {
                     bot.shared.drops.fetch_add(1, Ordering::Relaxed);
-                    Some(Resume {
-                        token: token.to_owned(),
-                        since: bot.decoder.latest_tick(),
-                        in_use: 0,
-                    })
+                    Some(Resume::new(token, bot.decoder.latest_tick()))
                 }
                 None => {
                     bot.shared.error("dropped");
                     None
                 }
             },
+            (Ended::Unreachable(why), Some(mut tried)) => {
+                if tried.dropped.elapsed() >= bot.target.resume_timeout {
+                    tracing::debug!(bot = index, %why, "resume gave up");
+                    bot.shared.error("resume timed out");
+                    None
+                } else {
+                    tracing::debug!(bot = index, %why, "resuming through the entry");
+                    tried.through_entry = true;
+                    tried.unreachable += 1;
+                    Some(tried)
+                }
+            }
+            (Ended::Unreachable(why), None) => {
+                bot.shared.error(why);
+                None
+            }
             (Ended::Closed(code, reason), Some(mut tried)) if code == RESUME_REFUSED => {
                 let reason = reason.unwrap_or_default();
                 if reason.contains("in use") && tried.in_use < MAX_IN_USE_RETRIES {
@@ -515,10 +638,14 @@ pub async fn run(
             }
             (Ended::Stopped | Ended::Failed, _) => None,
         };
-        if resume.is_none() {
+        let Some(next) = &resume else {
             break;
+        };
+        let pause = next.pause(jitter.random::<f64>());
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = stopped(&mut bot.done) => break,
         }
-        tokio::time::sleep(RESUME_PAUSE).await;
     }
     let Bot {
         shared,
@@ -533,6 +660,24 @@ pub async fn run(
 
 /// The close code of a refused resume (the protocol's error 4008).
 const RESUME_REFUSED: u16 = 4008;
+
+/// Mixed into the seed for the generator of a bot's backoff jitter.
+const JITTER_SALT: u64 = 0x6a09_e667_f3bc_c908;
+
+/// Whether a resume that failed with `e` (an error of [`open_to`]) found
+/// no node that would take it, so that trying again, through the entry,
+/// may: the connect or the handshake failed, the socket dropped before
+/// the welcome, a proxy in front found no node (HTTP 502, 503, 504), or a
+/// cluster answered 1013 (the room's node is not answering while its lease
+/// runs out).
+fn unreachable(e: &str) -> bool {
+    ["connect:", "handshake:", "read:", "dropped", "closed 1013"]
+        .iter()
+        .any(|kind| e.starts_with(kind))
+        || ["502", "503", "504"]
+            .iter()
+            .any(|status| e == format!("refused: HTTP {status}"))
+}
 
 /// How the report names an operator's close (`docs/operations.md`), or
 /// `None` for any other close code.
@@ -564,28 +709,48 @@ impl Bot {
         };
         let entering = async {
             match (resume, entry) {
-                (Some(r), Some(entry)) => resume_at(target, entry, &r.token, r.since, lab).await,
-                _ => enter_at(target, room, name, lab).await,
+                (Some(r), Some(entry)) if !r.through_entry => {
+                    resume_at(target, entry, name, &r.token, r.since, lab).await
+                }
+                (Some(r), _) => {
+                    resume_through_entry(target, room, name, &r.token, r.since, lab).await
+                }
+                (None, _) => enter_at(target, room, name, lab).await,
             }
         };
-        let (ws, welcome, entry) =
-            match tokio::time::timeout(self.target.connect_timeout, entering).await {
-                Ok(Ok(entered)) => entered,
-                // A refused resume: the caller decides (an "in use" is
-                // tried again).
-                Ok(Err(e)) if resume.is_some() && e.starts_with("closed 4008") => {
-                    return (Ended::Closed(RESUME_REFUSED, Some(e)), Some(inputs));
-                }
-                Ok(Err(e)) => {
-                    let kind = e.split(':').next().unwrap_or("connect").to_string();
-                    self.shared.error(kind);
-                    return (Ended::Failed, Some(inputs));
-                }
-                Err(_) => {
-                    self.shared.error("connect timeout");
-                    return (Ended::Failed, Some(inputs));
-                }
-            };
+        // A resume's attempt ends by its deadline (give or take a little).
+        let limit = match resume {
+            Some(r) => {
+                let left =
+                    (r.dropped + target.resume_timeout).saturating_duration_since(Instant::now());
+                target.connect_timeout.min(left.max(MIN_ATTEMPT))
+            }
+            None => target.connect_timeout,
+        };
+        let (ws, welcome, entry) = match tokio::time::timeout(limit, entering).await {
+            Ok(Ok(entered)) => entered,
+            // A refused resume: the caller decides (an "in use" is
+            // tried again).
+            Ok(Err(e)) if resume.is_some() && e.starts_with("closed 4008") => {
+                return (Ended::Closed(RESUME_REFUSED, Some(e)), Some(inputs));
+            }
+            // No node took it: tried again through the entry.
+            Ok(Err(e)) if resume.is_some() && unreachable(&e) => {
+                return (Ended::Unreachable(e), Some(inputs));
+            }
+            Err(_) if resume.is_some() => {
+                return (Ended::Unreachable("connect timeout".into()), Some(inputs));
+            }
+            Ok(Err(e)) => {
+                let kind = e.split(':').next().unwrap_or("connect").to_string();
+                self.shared.error(kind);
+                return (Ended::Failed, Some(inputs));
+            }
+            Err(_) => {
+                self.shared.error("connect timeout");
+                return (Ended::Failed, Some(inputs));
+            }
+        };
         if let Err(e) = self.decoder.on_message(&welcome) {
             self.shared.error(format!("decode: {e}"));
             return (Ended::Failed, Some(inputs));
@@ -593,8 +758,11 @@ impl Bot {
         self.entry = Some(entry);
         self.totals.welcomed.get_or_insert(Instant::now());
         self.shared.connected.fetch_add(1, Ordering::Relaxed);
-        if resume.is_some() {
-            self.shared.resumes.fetch_add(1, Ordering::Relaxed);
+        if let Some(r) = resume {
+            self.shared.resumed(r.dropped.elapsed(), r.through_entry);
+        }
+        if let (Some(log), Some((player, room))) = (&self.log, self.decoder.welcomed()) {
+            log.lock().welcomed(room, player);
         }
         let (reader, writer) = ws.split(tokio::io::split);
         let (ctrl_tx, ctrl_rx) = mpsc::channel::<(OpCode, Vec<u8>)>(8);
@@ -790,6 +958,9 @@ impl Bot {
             let mut discard = Vec::new();
             self.pending.lock().acknowledge(acked, now, &mut discard);
         }
+        if let (Some(acked), Some(log)) = (last_input, &self.log) {
+            log.lock().acked(acked);
+        }
         self.last_snapshot = Some(now);
     }
 }
@@ -888,7 +1059,7 @@ async fn write(
                 }
             }
             _ = ticker.tick() => {
-                let Inputs { behaviour, rng, seq, tally, up } = &mut inputs;
+                let Inputs { behaviour, rng, seq, tally, up, log } = &mut inputs;
                 let values = behaviour.next(&mut Tick { index: u64::from(*seq), rng });
                 let input = PlayerInput { seq: *seq + 1, values, view: 0 };
                 if let Err(e) = schema.check_input(&input) {
@@ -913,6 +1084,9 @@ async fn write(
                 };
                 if sent.is_err() {
                     break;
+                }
+                if let Some(log) = log {
+                    log.lock().sent(*seq, &values);
                 }
                 if shared.phase() == Phase::Measuring && !*w.done.borrow() {
                     if let Some(tally) = tally {
@@ -988,6 +1162,60 @@ mod tests {
         assert!(out.iter().all(|&us| us == 40_000));
         p.acknowledge(3, t0, &mut out);
         assert_eq!(out.len(), 3, "an ack is matched once");
+    }
+
+    #[test]
+    fn a_resume_that_reaches_no_node_backs_off_up_to_a_ceiling() {
+        let mut r = Resume::new("t", Some(3));
+        assert_eq!(r.pause(0.5), RESUME_PAUSE, "after the drop, at once");
+        let mut pauses = Vec::new();
+        for _ in 0..8 {
+            r.unreachable += 1;
+            pauses.push(r.pause(0.5).as_millis());
+        }
+        assert_eq!(pauses, [100, 200, 400, 800, 1000, 1000, 1000, 1000]);
+        r.unreachable = 1;
+        assert_eq!(r.pause(0.0), Duration::from_millis(80));
+        assert_eq!(r.pause(1.0), Duration::from_millis(120));
+        r.unreachable = u32::MAX;
+        assert_eq!(r.pause(0.5), BACKOFF_MAX);
+    }
+
+    #[test]
+    fn a_resume_is_tried_again_when_no_node_answered_only() {
+        for e in [
+            "connect: Connection refused (os error 111)",
+            "handshake: unexpected EOF",
+            "dropped",
+            "read: connection reset",
+            "closed 1013: 4004 room `r`'s node is not answering; try again in a few seconds",
+            "refused: HTTP 502",
+            "refused: HTTP 503",
+        ] {
+            assert!(unreachable(e), "{e}");
+        }
+        for e in [
+            "closed 4008: 4008 resume refused: seat released",
+            "closed 4011: 4011 seat ticket refused",
+            "refused: HTTP 404",
+            "redirected twice",
+            "decode: bad tag",
+        ] {
+            assert!(!unreachable(e), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_resume_through_the_entry_names_the_room_and_keeps_a_redirect_s_seat() {
+        let t = Target::from_url("ws://127.0.0.1:9000/ws").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            with_resume(&t.uri_for("r", "bot1"), &[], "a.b", Some(9)),
+            "http://127.0.0.1:9000/ws?room=r&name=bot1&resume=a.b&since=9"
+        );
+        assert_eq!(
+            with_resume("http://n:1/ws?room=r&seat=s.1&resume=old", &[], "a.b", None),
+            "http://n:1/ws?room=r&seat=s.1&resume=a.b"
+        );
     }
 
     #[test]

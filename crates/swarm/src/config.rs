@@ -130,6 +130,27 @@ pub struct Args {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
 
+    /// How long after its socket dropped a bot keeps trying to take its
+    /// seat back: on the node it was on, then, when that node cannot be
+    /// reached (the connect fails, or a cluster answers 1013 while the
+    /// dead node's lease runs out), through `--url` (the entry) with the
+    /// room named, with a backoff. It is an error only once this has
+    /// passed.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub resume_timeout: Duration,
+
+    /// At the end of the run, write one JSON line per bot to FILE: its
+    /// room, the player id of each welcome, every input it sent (sequence
+    /// number and values) and the highest input each connection saw
+    /// acknowledged (`docs/load-testing.md`).
+    #[arg(long, value_name = "FILE")]
+    pub input_log: Option<String>,
+
+    /// Most inputs (and connections) the input log keeps per bot; past it
+    /// the bot's line says `"truncated": true`. Each costs about 36 bytes.
+    #[arg(long, default_value_t = 10_000)]
+    pub input_log_limit: usize,
+
     /// Worker threads of the swarm's runtime (0: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -343,6 +364,22 @@ mod tests {
         assert!(Args::try_parse_from(["tickwire-swarm", "--lag", "2m"]).is_err());
         let never = Args::parse_from(["tickwire-swarm", "--stall", "10s", "--stall-every", "5s"]);
         assert!(never.lab().is_err());
+    }
+
+    #[test]
+    fn a_resume_is_tried_for_thirty_seconds_unless_told() {
+        let args = Args::parse_from(["tickwire-swarm"]);
+        assert_eq!(args.resume_timeout, Duration::from_secs(30));
+        assert_eq!(args.input_log, None);
+        let args = Args::parse_from([
+            "tickwire-swarm",
+            "--resume-timeout",
+            "5s",
+            "--input-log",
+            "inputs.jsonl",
+        ]);
+        assert_eq!(args.resume_timeout, Duration::from_secs(5));
+        assert_eq!(args.input_log.as_deref(), Some("inputs.jsonl"));
     }
 
     #[test]

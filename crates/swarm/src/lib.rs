@@ -11,6 +11,7 @@ pub mod bot;
 pub mod cluster;
 pub mod config;
 pub mod cpu;
+pub mod inputlog;
 pub mod lab;
 pub mod report;
 pub mod runner;

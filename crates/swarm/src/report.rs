@@ -59,6 +59,12 @@ pub struct Report {
     /// Of those, held seats taken back (a resume refused, or a drop
     /// without a token, is an error instead).
     pub resumes: u64,
+    /// Of those, seats taken back through the entry (`--url`) because the
+    /// node the bot was on could not be reached (a cluster node died).
+    pub failovers: u64,
+    /// The longest time from a drop to the welcome that took the seat
+    /// back, ms (0 without resumes).
+    pub resume_ms_max: f64,
     /// Errors: refused or dropped connections, decode failures, closes.
     pub errors: u64,
     /// Bots an operator closed, by kind (`kicked`, `room closed`): not
@@ -197,10 +203,7 @@ impl Report {
                 ),
             ),
             ("inputs sent", self.input_summary()),
-            (
-                "dropped sockets",
-                format!("{}, {} resumed", self.drops, self.resumes),
-            ),
+            ("dropped sockets", self.drops_summary()),
             ("errors", self.error_summary()),
             ("closed by operator", self.operator_summary()),
             ("swarm cpu", format!("{:.2} cores", self.swarm_cpu)),
@@ -228,6 +231,20 @@ impl Report {
             "{} (behaviour {}); {held}",
             self.inputs_sent, self.behaviour
         )
+    }
+
+    /// `2, 2 resumed`, with `(1 through the entry; longest 3200 ms)` when
+    /// a resume went through the entry.
+    fn drops_summary(&self) -> String {
+        let mut line = format!("{}, {} resumed", self.drops, self.resumes);
+        if self.failovers > 0 {
+            let _ = write!(
+                line,
+                " ({} through the entry; longest {:.0} ms)",
+                self.failovers, self.resume_ms_max
+            );
+        }
+        line
     }
 
     /// `kicked 1, room closed 10`, or `none`.
@@ -295,6 +312,8 @@ mod tests {
             bots_started: 10,
             drops: 2,
             resumes: 2,
+            failovers: 0,
+            resume_ms_max: 120.0,
             errors: 0,
             errors_by_kind: BTreeMap::new(),
             closed_by_operator: BTreeMap::new(),
@@ -359,7 +378,19 @@ mod tests {
             .lines()
             .find(|l| l.contains("dropped sockets"))
             .unwrap_or_default();
-        assert!(line.contains("2, 2 resumed"), "{line}");
+        assert!(line.ends_with("2, 2 resumed"), "{line}");
+        let mut r = good();
+        r.failovers = 1;
+        r.resume_ms_max = 3210.4;
+        let table = r.table();
+        let line = table
+            .lines()
+            .find(|l| l.contains("dropped sockets"))
+            .unwrap_or_default();
+        assert!(
+            line.ends_with("2, 2 resumed (1 through the entry; longest 3210 ms)"),
+            "{line}"
+        );
     }
 
     #[test]
@@ -407,6 +438,8 @@ mod tests {
             "bots_started",
             "drops",
             "resumes",
+            "failovers",
+            "resume_ms_max",
             "errors",
             "closed_by_operator",
             "operator_reasons",

@@ -13,9 +13,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::behaviour::{self, Behaviour};
-use crate::bot::{self, Target};
+use crate::bot::{self, Outlets, Target};
 use crate::config::Args;
 use crate::cpu::process_cpu_seconds;
+use crate::inputlog::InputLog;
 use crate::report::{Report, Thresholds};
 use crate::stats::{BotTotals, InputCounts, Phase, Shared};
 
@@ -42,6 +43,8 @@ struct Slot {
     stop: watch::Sender<bool>,
     /// Snapshots it decoded so far, for the reports over time.
     live: Arc<AtomicU64>,
+    /// Its input log, with `--input-log`.
+    log: Option<Arc<parking_lot::Mutex<InputLog>>>,
     spawned: Instant,
     /// When churn told it to leave; `None` for a bot that stayed.
     left: Option<Instant>,
@@ -66,21 +69,33 @@ where
     fn spawn(&mut self) {
         let index = self.slots.len();
         let (stop, stop_rx) = watch::channel(false);
-        let live = Arc::new(AtomicU64::new(0));
+        let room = self.args.room_of(index);
+        let outlets = Outlets {
+            live: Arc::new(AtomicU64::new(0)),
+            log: self.args.input_log.as_ref().map(|_| {
+                Arc::new(parking_lot::Mutex::new(InputLog::new(
+                    &room,
+                    self.args.input_log_limit,
+                )))
+            }),
+        };
+        let live = Arc::clone(&outlets.live);
+        let log = outlets.log.clone();
         let handle = tokio::spawn(bot::run(
             index,
-            self.args.room_of(index),
+            room,
             Arc::clone(&self.target),
             Arc::clone(&self.shared),
             (self.make)(),
             stop_rx,
-            Arc::clone(&live),
+            outlets,
         ));
         self.present.push_back(index);
         self.slots.push(Slot {
             handle,
             stop,
             live,
+            log,
             spawned: Instant::now(),
             left: None,
         });
@@ -271,6 +286,7 @@ where
     target.seed = args.seed;
     target.matchmake = args.matchmake;
     target.lab = args.lab()?;
+    target.resume_timeout = args.resume_timeout;
     if args.bots == 0 {
         return Err("--bots must be at least 1".into());
     }
@@ -285,6 +301,15 @@ where
     let shared = Arc::new(Shared::new());
     let mut fatal = shared.fatal();
     let mut intervals = Intervals::open(args)?;
+    let mut input_log = match &args.input_log {
+        Some(path) => Some((
+            path,
+            std::fs::File::create(path)
+                .map(std::io::BufWriter::new)
+                .map_err(|e| format!("cannot write --input-log {path}: {e}"))?,
+        )),
+        None => None,
+    };
     let counts = Totals { initial: args.bots };
 
     let bar = progress_bar(args);
@@ -375,7 +400,11 @@ where
     let bots_started = bots.slots.len();
     let mut totals = Vec::with_capacity(bots_started);
     let deadline = Instant::now() + STOP_GRACE;
+    let mut logs = Vec::new();
     for (i, slot) in bots.slots.into_iter().enumerate() {
+        if let Some(log) = slot.log {
+            logs.push((i, log));
+        }
         let abort = slot.handle.abort_handle();
         let t = match tokio::time::timeout_at(deadline, slot.handle).await {
             Ok(Ok(t)) => t,
@@ -399,6 +428,14 @@ where
     }
     progress.abort();
     bar.finish_and_clear();
+    if let Some((path, out)) = input_log.as_mut() {
+        // Every bot has stopped (or was aborted): the logs are whole.
+        let written = logs
+            .iter()
+            .try_for_each(|(i, log)| writeln!(out, "{}", log.lock().line(*i)))
+            .and_then(|()| out.flush());
+        written.map_err(|e| format!("cannot write --input-log {path}: {e}"))?;
+    }
 
     let churn = Churned {
         per_minute: args.churn_bots_per_minute(),
@@ -535,6 +572,8 @@ pub fn summarize(
         bots_started: churn.bots_started,
         drops: shared.drops.load(Ordering::Relaxed),
         resumes: shared.resumes.load(Ordering::Relaxed),
+        failovers: shared.failovers.load(Ordering::Relaxed),
+        resume_ms_max: shared.resume_us_max.load(Ordering::Relaxed) as f64 / 1000.0,
         errors: shared.errors.load(Ordering::Relaxed),
         errors_by_kind: shared.errors_by_kind(),
         closed_by_operator: shared.operator_closes(),

@@ -44,6 +44,12 @@ pub struct Shared {
     pub drops: AtomicU64,
     /// Held seats the bots took back after a drop.
     pub resumes: AtomicU64,
+    /// Of those, seats taken back through the entry (`--url`), the node
+    /// the bot was on being gone.
+    pub failovers: AtomicU64,
+    /// The longest time from a drop to the welcome that took the seat
+    /// back, in microseconds.
+    pub resume_us_max: AtomicU64,
     errors_by_kind: Mutex<BTreeMap<String, u64>>,
     /// Bots an operator closed (not errors): `kicked` (close 4014), `room
     /// closed` (4015), with the first reason the server gave for each.
@@ -79,6 +85,8 @@ impl Shared {
             errors: AtomicU64::new(0),
             drops: AtomicU64::new(0),
             resumes: AtomicU64::new(0),
+            failovers: AtomicU64::new(0),
+            resume_us_max: AtomicU64::new(0),
             errors_by_kind: Mutex::new(BTreeMap::new()),
             operator_closes: Mutex::new(BTreeMap::new()),
             fatal: watch::Sender::new(None),
@@ -106,6 +114,17 @@ impl Shared {
     pub fn error(&self, kind: impl Into<String>) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         *self.errors_by_kind.lock().entry(kind.into()).or_default() += 1;
+    }
+
+    /// Counts a held seat taken back `after` its drop, through the entry
+    /// when `through_entry`.
+    pub fn resumed(&self, after: std::time::Duration, through_entry: bool) {
+        self.resumes.fetch_add(1, Ordering::Relaxed);
+        if through_entry {
+            self.failovers.fetch_add(1, Ordering::Relaxed);
+        }
+        let us = u64::try_from(after.as_micros()).unwrap_or(u64::MAX);
+        self.resume_us_max.fetch_max(us, Ordering::Relaxed);
     }
 
     /// Stops the run with `reason`: an error no bot can get past (the

@@ -99,6 +99,8 @@ pub struct Decoder {
     limits: Limits,
     /// The newest welcome's resume token ('' when the server holds no seats).
     resume: String,
+    /// The newest welcome's player id and room.
+    welcomed: Option<(u32, String)>,
 }
 
 impl Decoder {
@@ -110,6 +112,13 @@ impl Decoder {
     /// The newest welcome's resume token, if the server gave one.
     pub fn resume_token(&self) -> Option<&str> {
         Some(self.resume.as_str()).filter(|t| !t.is_empty())
+    }
+
+    /// The player id and the room of the newest welcome.
+    pub fn welcomed(&self) -> Option<(u32, &str)> {
+        self.welcomed
+            .as_ref()
+            .map(|(player, room)| (*player, room.as_str()))
     }
 
     /// The newest tick the bot holds, to name when it resumes.
@@ -136,6 +145,7 @@ impl Decoder {
         match ServerMessage::decode(bytes, schema, &self.limits).map_err(|e| e.to_string())? {
             ServerMessage::Welcome(welcome) => {
                 self.resume = welcome.resume;
+                self.welcomed = Some((welcome.player.0, welcome.room));
                 // A welcome of the same game (a resume) keeps what the bot
                 // holds: the server's first delta is against it.
                 if self.schema() != Some(&welcome.schema) {
@@ -217,8 +227,10 @@ mod tests {
             .unwrap_or_default()
         };
         let mut d = Decoder::default();
+        assert_eq!(d.welcomed(), None);
         assert_eq!(d.on_message(&welcome("")), Ok(Incoming::Welcome));
         assert_eq!(d.resume_token(), None, "no token: no seat held");
+        assert_eq!(d.welcomed(), Some((1, "r")));
         assert_eq!(d.on_message(&welcome("t.1")), Ok(Incoming::Welcome));
         assert_eq!(d.resume_token(), Some("t.1"));
         let full = ServerMessage::Snapshot(tickwire_protocol::Snapshot {

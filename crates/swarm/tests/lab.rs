@@ -3,7 +3,6 @@
 //! golden welcome) and times what it receives.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use clap::Parser;
@@ -80,7 +79,7 @@ async fn run_bot(flags: &[&str], count: usize) -> (Seen, Instant) {
         Arc::new(Shared::new()),
         tickwire_swarm::behaviour::by_name("random").unwrap_or_else(|e| panic!("{e}")),
         done,
-        Arc::new(AtomicU64::new(0)),
+        bot::Outlets::default(),
     ));
     let seen = tokio::time::timeout(Duration::from_secs(20), rx.recv())
         .await

@@ -6,123 +6,19 @@
 //! from the first connection's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use clap::Parser as _;
 use futures_util::{SinkExt, StreamExt};
-use tickwire_protocol::{
-    ClientMessage, PROTOCOL_VERSION, ServerMessage, Welcome, encode_delta, encode_full,
-    write_snapshot_message,
-};
+use tickwire_protocol::ClientMessage;
 use tickwire_swarm::Args;
-use tickwire_types::{
-    FieldDecl, InputDecl, InputKind, KindDecl, NetId, PlayerId, Quantization, ReplicatedEntity,
-    Schema,
-};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::time::timeout;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
-fn schema() -> Schema {
-    Schema::new(
-        "dots",
-        vec![KindDecl {
-            id: 0,
-            name: "dot".into(),
-            fields: vec![FieldDecl {
-                id: 0,
-                name: "x".into(),
-                quant: Quantization::Int { min: 0, max: 1000 },
-            }],
-        }],
-        vec![InputDecl {
-            name: "push".into(),
-            kind: InputKind::Int { min: -1, max: 1 },
-        }],
-        vec![],
-    )
-}
-
-fn dot(x: i32) -> Vec<ReplicatedEntity> {
-    vec![ReplicatedEntity {
-        id: NetId(1),
-        kind: 0,
-        values: [x, 0, 0, 0, 0, 0, 0, 0],
-    }]
-}
-
-/// Accepts one WebSocket; returns it and the request's path and query.
-// The callback's signature is tungstenite's, its large error type too.
-#[allow(clippy::result_large_err)]
-async fn accept(listener: &TcpListener) -> (WebSocketStream<TcpStream>, String) {
-    let (stream, _) = listener.accept().await.unwrap();
-    let mut uri = String::new();
-    let ws = tokio_tungstenite::accept_hdr_async(stream, |req: &Request, res: Response| {
-        uri = req.uri().to_string();
-        Ok(res)
-    })
-    .await
-    .unwrap();
-    (ws, uri)
-}
-
-async fn send(ws: &mut WebSocketStream<TcpStream>, message: &ServerMessage) {
-    let bytes = message.to_bytes(&schema()).unwrap();
-    ws.send(Message::Binary(bytes.into())).await.unwrap();
-}
-
-fn welcome(resume: &str) -> ServerMessage {
-    let schema = schema();
-    ServerMessage::Welcome(Welcome {
-        protocol_version: PROTOCOL_VERSION,
-        player: PlayerId(4),
-        avatar: NetId(1),
-        room: "swarm-0".into(),
-        tick_rate: 30,
-        tick: 0,
-        schema_hash: schema.hash(),
-        schema,
-        roster: vec![(PlayerId(4), "bot0".into())],
-        constants: vec![],
-        spectator: false,
-        following: None,
-        resume: resume.into(),
-    })
-}
-
-/// A snapshot of the dot at `x`, tick `tick`, against `baseline` (held at
-/// `base_x`) or full.
-fn snapshot(tick: u32, x: i32, baseline: Option<(u32, i32)>, last_input: Option<u32>) -> Vec<u8> {
-    let schema = schema();
-    let mut body = Vec::new();
-    match baseline {
-        Some((base, base_x)) => {
-            encode_delta(&schema, base, &dot(base_x), tick, &dot(x), &mut body).unwrap();
-        }
-        None => encode_full(&schema, tick, &dot(x), &mut body).unwrap(),
-    }
-    let mut message = Vec::new();
-    write_snapshot_message(&mut message, last_input, &body);
-    message
-}
-
-/// Reads client messages until an input; returns its sequence number.
-async fn next_input(ws: &mut WebSocketStream<TcpStream>) -> u32 {
-    loop {
-        let msg = timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("an input in time")
-            .expect("open")
-            .expect("no error");
-        if let Message::Binary(bytes) = msg {
-            if let ClientMessage::Input(input) = ClientMessage::decode(&bytes).unwrap() {
-                return input.seq;
-            }
-        }
-    }
-}
+use common::{accept, next_input, send, snapshot, welcome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_whose_socket_drops_resumes_its_seat_and_carries_on() {
@@ -141,7 +37,7 @@ async fn a_bot_whose_socket_drops_resumes_its_seat_and_carries_on() {
             ))
             .await
             .unwrap();
-            last = next_input(&mut ws).await;
+            last = next_input(&mut ws).await.seq;
         }
         drop(ws);
 
@@ -162,7 +58,7 @@ async fn a_bot_whose_socket_drops_resumes_its_seat_and_carries_on() {
         let mut tick = 4;
         let message = snapshot(tick, 40, Some((3, 30)), Some(last));
         ws.send(Message::Binary(message.into())).await.unwrap();
-        let first = next_input(&mut ws).await;
+        let first = next_input(&mut ws).await.seq;
         assert_eq!(first, last + 1, "the input sequence carries on");
         // Snapshots until the bot leaves at the end of the run.
         loop {
