@@ -340,6 +340,7 @@ impl Lobby {
         if let Some(journal) = journal {
             room = room.with_journal(journal);
         }
+        room.drop_held();
         self.spawn_room(name, room, receiver)?;
         rooms.insert(name.to_owned(), entry);
         Ok(())

@@ -284,8 +284,6 @@ impl Room {
             self.info.links.lock().insert(id, Arc::clone(&link));
             metrics::gauge!(stats::PLAYERS).increment(1.0);
             self.players.hold(id);
-            self.sim.dropped(id);
-            self.note(Call::Dropped { player: id });
             link.set_held(true);
             if let Err(place) = self.seats.hold(id, place, until) {
                 drop(place);
@@ -299,6 +297,23 @@ impl Room {
         if grace.is_zero() {
             // No seat is held here: everyone restored has left.
             self.release_expired(Instant::now() + Duration::from_secs(1));
+        }
+    }
+
+    /// Tells the game that every held seat's player dropped (the players
+    /// of a room continued here: their connections were to the dead
+    /// node). Made after the journal's first snapshot, so the calls are in
+    /// its log and the log holds every call of the match.
+    pub fn drop_held(&mut self) {
+        let held: Vec<PlayerId> = self
+            .players
+            .players()
+            .map(|(id, _)| id)
+            .filter(|id| self.players.is_held(*id))
+            .collect();
+        for id in held {
+            self.sim.dropped(id);
+            self.note(Call::Dropped { player: id });
         }
     }
 
