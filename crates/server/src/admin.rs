@@ -467,10 +467,7 @@ async fn drain_task(shared: Arc<Shared>) {
     match &shared.cluster {
         Some(cluster) => cluster.drain().await,
         None => {
-            let deadline = tokio::time::Instant::now() + shared.config.drain_timeout;
-            while !shared.lobby.infos().is_empty() && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            crate::rooms_emptied(&shared.lobby, shared.config.drain_timeout).await;
         }
     }
     let left = shared.lobby.infos();

@@ -17,7 +17,8 @@
 //! (a flag the game cannot honour is an error naming it), logs to stderr
 //! (`RUST_LOG`, `--log-format`), prints the URL it serves on, and on SIGINT
 //! or SIGTERM closes every player with 1001 and waits for the rooms to
-//! write their records. Its subcommands: `replay FILE` (replays a record
+//! write their records (a cluster node and an Agones GameServer drain
+//! first: [`Server::drain`]). Its subcommands: `replay FILE` (replays a record
 //! on a match rebuilt from the record's own setup and compares every
 //! tick's state hash) and `ticket` (prints a signed join ticket).
 
@@ -600,7 +601,7 @@ fn verdict(record: &MatchRecord, replay: &Replay) -> anyhow::Result<ReplayVerdic
 }
 
 /// Serves `game`, and `page` at `/`, until SIGINT or SIGTERM, then shuts
-/// down gracefully.
+/// down gracefully (draining first, in cluster mode and with `--agones`).
 fn serve(config: Config, game: Arc<dyn GameFactory>, page: Page) -> anyhow::Result<()> {
     init_logging(config.log_format);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -613,17 +614,31 @@ fn serve(config: Config, game: Arc<dyn GameFactory>, page: Page) -> anyhow::Resu
         .context("cannot start the runtime")?
         .block_on(async move {
             let name = game.name().to_owned();
+            // `--agones`: the sidecar first (it may give the public URL).
+            #[cfg(feature = "agones")]
+            let (config, sidecar) = {
+                let mut config = config;
+                let sidecar = crate::agones::Sidecar::for_config(&mut config).await?;
+                (config, sidecar)
+            };
             let listener = tokio::net::TcpListener::bind(config.bind)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.bind))?;
-            let server = Server::builder(config, game).page(page).start(listener)?;
-            // Cluster mode: registered in Redis before saying so.
+            let builder = Server::builder(config, game).page(page);
+            #[cfg(feature = "agones")]
+            let builder = match sidecar {
+                Some(sidecar) => builder.agones(sidecar),
+                None => builder,
+            };
+            let server = builder.start(listener)?;
+            // Cluster mode: registered in Redis before saying so; Agones:
+            // Ready.
             server.ready().await?;
             let addr = server.local_addr();
             tracing::info!(%addr, game = name, "tickwire listening");
             println!("Tickwire is serving the {name} game: open http://{addr}/");
             shutdown_signal().await;
-            if server.cluster_node().is_some() {
+            if server.drains() {
                 tokio::select! {
                     () = server.drain() => {}
                     () = shutdown_signal() => {

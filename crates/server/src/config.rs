@@ -182,6 +182,34 @@ pub struct Config {
     #[arg(long, env = "TICKWIRE_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
+    /// Agones: run as an Agones GameServer, talking to the sidecar of its
+    /// pod (on `localhost`, the port in `AGONES_SDK_GRPC_PORT`, default
+    /// 9357): Ready once listening, health pings while every room ticks,
+    /// the label `agones.dev/sdk-gs-session-ready` set by spare capacity,
+    /// Shutdown after the drain on SIGTERM; in cluster mode without
+    /// `--public-url`, the node's URL from the GameServer's address and
+    /// port (see `docs/deploy.md`). Needs a build with the `agones`
+    /// feature; a sidecar that does not answer stops the start-up.
+    #[arg(long, env = "TICKWIRE_AGONES", help_heading = "Agones")]
+    pub agones: bool,
+
+    /// Seconds between two health pings to the Agones sidecar; keep it
+    /// under the GameServer's `health.periodSeconds`.
+    #[arg(long, env = "TICKWIRE_AGONES_HEALTH_PERIOD", value_parser = parse_secs, default_value = "2", help_heading = "Agones")]
+    pub agones_health_period: Duration,
+
+    /// Seconds a room may go without completing a tick before the node
+    /// stops its health pings (a stalled room: Agones then marks the
+    /// GameServer unhealthy, after its `health.failureThreshold`).
+    #[arg(long, env = "TICKWIRE_AGONES_STALL_TIMEOUT", value_parser = parse_secs, default_value = "5", help_heading = "Agones")]
+    pub agones_stall_timeout: Duration,
+
+    /// Seconds the start-up waits for the Agones sidecar to answer (and,
+    /// when the node's URL comes from the GameServer, for its address)
+    /// before it gives up with an error; the SDK gives up at 30 itself.
+    #[arg(long, env = "TICKWIRE_AGONES_CONNECT_TIMEOUT", value_parser = parse_secs, default_value = "30", help_heading = "Agones")]
+    pub agones_connect_timeout: Duration,
+
     /// A web origin (`https://game.example`) whose pages may open `/ws`,
     /// besides the server's own; repeatable (the environment variable:
     /// comma-separated). A browser's upgrade from any other origin is
@@ -311,7 +339,8 @@ pub struct Config {
     /// Cluster mode: on SIGTERM, the node first drains (no new rooms or
     /// players are placed on it) for at most this many seconds, until its
     /// rooms have emptied; then it leaves the cluster and closes whoever is
-    /// left with 1001. A second SIGTERM or SIGINT stops waiting. Also how
+    /// left with 1001. With `--agones` too (no new player admitted), before
+    /// it reports Shutdown. A second SIGTERM or SIGINT stops waiting. Also how
     /// long an operator's drain (`POST /admin/api/drain`) waits, in any
     /// mode, before it closes the rooms left.
     #[arg(long, env = "TICKWIRE_DRAIN_TIMEOUT", value_parser = parse_secs, default_value = "30", help_heading = "Cluster")]
@@ -436,6 +465,10 @@ impl Default for Config {
             room_threads: 1,
             client_dir: None,
             log_format: LogFormat::Text,
+            agones: false,
+            agones_health_period: Duration::from_secs(2),
+            agones_stall_timeout: Duration::from_secs(5),
+            agones_connect_timeout: Duration::from_secs(30),
             allowed_origins: Vec::new(),
             ticket_secret: None,
             ticket_secret_file: None,
@@ -499,7 +532,7 @@ fn parse_units(s: &str) -> Result<f32, String> {
 
 /// Parses a node's public URL: `http` or `https`, a host, maybe a port
 /// and a path, nothing after; kept without a trailing `/`.
-fn parse_public_url(s: &str) -> Result<url::Url, String> {
+pub(crate) fn parse_public_url(s: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(s.trim()).map_err(|e| format!("`{s}` is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
@@ -702,6 +735,32 @@ mod tests {
         );
         assert!(parse(&["--malloc-trim-every", "-1"]).is_err());
         assert!(parse(&["--malloc-trim-every", "soon"]).is_err());
+    }
+
+    #[test]
+    fn the_agones_flags_parse_and_refuse_nonsense() {
+        let parsed = parse(&[
+            "--agones",
+            "--agones-health-period",
+            "0.5",
+            "--agones-stall-timeout",
+            "3",
+            "--agones-connect-timeout",
+            "1",
+        ]);
+        assert!(
+            matches!(
+                &parsed,
+                Ok(c) if c.agones
+                    && c.agones_health_period == Duration::from_millis(500)
+                    && c.agones_stall_timeout == Duration::from_secs(3)
+                    && c.agones_connect_timeout == Duration::from_secs(1)
+            ),
+            "{parsed:?}"
+        );
+        assert!(matches!(parse(&[]), Ok(c) if !c.agones));
+        assert!(parse(&["--agones-health-period", "0"]).is_err());
+        assert!(parse(&["--agones-stall-timeout", "-1"]).is_err());
     }
 
     #[test]

@@ -40,12 +40,16 @@
 //! `Configure` game as a [`GameFactory`], recording its matches), `app` (the
 //! one-call binary: [`run`], [`Games`]) and [`bundled`](mod@bundled) (the
 //! bundled games). [`cluster`] is cluster mode (`--redis`): the node's
-//! heartbeat, placement and routing through Redis. One tick is told step
-//! by step in `docs/architecture.md`.
+//! heartbeat, placement and routing through Redis. `agones` (public, with
+//! the `agones` feature) is the node as an Agones GameServer (`--agones`):
+//! Ready, health, spare capacity and Shutdown told to the pod's sidecar.
+//! One tick is told step by step in `docs/architecture.md`.
 
 mod accept;
 pub mod admin;
 pub mod admission;
+#[cfg(feature = "agones")]
+pub mod agones;
 mod app;
 pub mod bundled;
 pub mod cluster;
@@ -191,6 +195,9 @@ pub struct Server {
     acceptor: tokio::task::JoinHandle<()>,
     /// The allocator's trims (`--malloc-trim-every`), if on.
     trimmer: Option<tokio::task::JoinHandle<()>>,
+    /// The Agones GameServer this node is, with `--agones`.
+    #[cfg(feature = "agones")]
+    agones: Option<agones::Node>,
 }
 
 /// A server not started yet, to give it what the config cannot hold (an
@@ -200,6 +207,8 @@ pub struct ServerBuilder {
     game: Arc<dyn GameFactory>,
     admission: Option<Arc<dyn Admission>>,
     page: Page,
+    #[cfg(feature = "agones")]
+    agones: Option<agones::Sidecar>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -229,12 +238,23 @@ impl ServerBuilder {
         self
     }
 
+    /// Makes the server the Agones GameServer of `sidecar` (connected by
+    /// [`agones::Sidecar::for_config`], which `--agones` asks for): Ready
+    /// at [`Server::ready`], then health pings and the session-ready
+    /// label, and Shutdown at the end of [`Server::shutdown`].
+    #[cfg(feature = "agones")]
+    #[must_use]
+    pub fn agones(mut self, sidecar: agones::Sidecar) -> Self {
+        self.agones = Some(sidecar);
+        self
+    }
+
     /// Starts serving on `listener` (and on `--admin-bind`, if set). Must be
     /// called inside a tokio runtime. Fails if the admin address cannot be
-    /// bound, the ticket secret cannot be read, or `--client-dir` is not a
-    /// folder.
+    /// bound, the ticket secret cannot be read, `--client-dir` is not a
+    /// folder, or `--agones` is given without a sidecar.
     pub fn start(self, listener: TcpListener) -> anyhow::Result<Server> {
-        Server::launch(self.config, listener, self.game, self.admission, self.page)
+        Server::launch(self, listener)
     }
 }
 
@@ -257,18 +277,37 @@ impl Server {
             game,
             admission: None,
             page: Page::minimal(),
+            #[cfg(feature = "agones")]
+            agones: None,
         }
     }
 
-    fn launch(
-        config: Config,
-        listener: TcpListener,
-        game: Arc<dyn GameFactory>,
-        admission: Option<Arc<dyn Admission>>,
-        page: Page,
-    ) -> anyhow::Result<Self> {
+    fn launch(builder: ServerBuilder, listener: TcpListener) -> anyhow::Result<Self> {
+        let ServerBuilder {
+            mut config,
+            game,
+            admission,
+            page,
+            #[cfg(feature = "agones")]
+            agones,
+        } = builder;
+        #[cfg(feature = "agones")]
+        let agones = match agones {
+            Some(sidecar) => Some(agones::Node::new(sidecar)),
+            None if config.agones => anyhow::bail!(
+                "--agones: connect the sidecar first (`tickwire::agones::Sidecar::for_config`) \
+                 and give it to `ServerBuilder::agones`"
+            ),
+            None => None,
+        };
+        #[cfg(not(feature = "agones"))]
+        anyhow::ensure!(
+            !config.agones,
+            "--agones: this server was built without Agones support; build it with \
+             `--features agones` (its build needs protoc: apt-get install \
+             protobuf-compiler libprotobuf-dev)"
+        );
         let local_addr = listener.local_addr()?;
-        let mut config = config;
         if config.admin_token.is_none()
             && let Some(path) = &config.admin_token_file
         {
@@ -331,6 +370,10 @@ impl Server {
         if let Some(cluster) = &shared.cluster {
             cluster.start();
         }
+        #[cfg(feature = "agones")]
+        if let Some(agones) = &agones {
+            agones.start(&shared);
+        }
         let acceptor = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         let admin_addr = admin_listener
             .as_ref()
@@ -348,6 +391,8 @@ impl Server {
             done,
             acceptor,
             trimmer,
+            #[cfg(feature = "agones")]
+            agones,
         })
     }
 
@@ -373,20 +418,45 @@ impl Server {
     }
 
     /// In cluster mode, waits until the node has registered in Redis (at
-    /// most [`cluster::READY_TIMEOUT`]); at once otherwise.
+    /// most [`cluster::READY_TIMEOUT`]); at once otherwise. Then, with
+    /// Agones, tells the sidecar the GameServer is Ready.
     pub async fn ready(&self) -> anyhow::Result<()> {
-        match &self.shared.cluster {
-            Some(cluster) => cluster.ready().await,
-            None => Ok(()),
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.ready().await?;
         }
+        #[cfg(feature = "agones")]
+        if let Some(agones) = &self.agones {
+            agones.ready(&self.shared).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`Server::drain`] waits for anything: in cluster mode and
+    /// with Agones. The binary drains on SIGTERM when it does.
+    pub fn drains(&self) -> bool {
+        #[cfg(feature = "agones")]
+        if self.agones.is_some() {
+            return true;
+        }
+        self.shared.cluster.is_some()
     }
 
     /// In cluster mode, drains the node: no new placement on it, and waits
-    /// (at most `--drain-timeout`) for its rooms to empty. At once
-    /// otherwise. [`Server::shutdown`] follows.
+    /// (at most `--drain-timeout`) for its rooms to empty. With Agones
+    /// alone, admits no new player (resumes still are) and waits the same.
+    /// At once otherwise. [`Server::shutdown`] follows.
     pub async fn drain(&self) {
         if let Some(cluster) = &self.shared.cluster {
             cluster.drain().await;
+        } else if self.drains() {
+            let timeout = self.shared.config.drain_timeout;
+            tracing::info!(?timeout, "draining: no new player on this server");
+            self.shared.lobby.drain();
+            if rooms_emptied(&self.shared.lobby, timeout).await {
+                tracing::info!("drained: every room has emptied");
+            } else {
+                tracing::warn!("drain timed out; closing the rooms left");
+            }
         }
     }
 
@@ -414,7 +484,24 @@ impl Server {
         {
             tracing::warn!("some sessions did not finish within the shutdown grace period");
         }
+        #[cfg(feature = "agones")]
+        if let Some(agones) = &self.agones {
+            agones.shutdown().await;
+        }
     }
+}
+
+/// Waits until `lobby` has no room open, at most `timeout`; whether it
+/// came to that.
+async fn rooms_emptied(lobby: &lobby::Lobby, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !lobby.infos().is_empty() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    true
 }
 
 /// Runs a server of `game` until `shutdown` resolves, then shuts it down
