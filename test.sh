@@ -7,8 +7,11 @@
 # Needs a Rust toolchain, and checks the rest first, before building
 # anything: Node.js 20+ and npm, Debian's Chromium at /usr/bin/chromium
 # (TICKWIRE_CHROMIUM overrides the path checked), redis-server (the
-# cluster tests start their own, on loopback), and matplotlib for the
-# benchmark charts' tests (python3-matplotlib). Run as root on a Debian
+# cluster tests start their own, on loopback), matplotlib for the
+# benchmark charts' tests (python3-matplotlib), and for the server's
+# `agones` feature protoc with the well-known types (protobuf-compiler,
+# libprotobuf-dev) and, for its stand-in sidecar, OpenSSL's headers
+# (libssl-dev, pkg-config). Run as root on a Debian
 # machine, it installs what is missing with apt-get; otherwise it stops at
 # once with the command to run. It runs `npm ci` in client-web when
 # node_modules is missing or older than package-lock.json.
@@ -46,6 +49,11 @@ NEEDS=(
     "matplotlib for Python 3 (the benchmark charts)|python3-matplotlib|chart_python"
     # The cluster tests start their own Redis servers.
     "redis-server|redis-server|command -v redis-server"
+    # The agones feature's build (the agones crate, and the dummy-agones
+    # stand-in of its tests) compiles the Agones SDK's .proto files.
+    "protoc and the protobuf well-known types (the agones feature)|protobuf-compiler libprotobuf-dev|command -v protoc && test -f /usr/include/google/protobuf/descriptor.proto"
+    # The stand-in sidecar of the Agones tests links OpenSSL (through reqwest).
+    "OpenSSL's headers and pkg-config (the Agones tests)|libssl-dev pkg-config|pkg-config --exists openssl"
 )
 
 # Sets MISSING (what) and PACKAGES (to install) from NEEDS.
@@ -113,6 +121,12 @@ cargo build --release -p tickwire -p tickwire-asteroids -p tickwire-starter -p t
 echo "== cargo test (workspace)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+
+# The server built with its agones feature: its unit tests, and the node
+# against a stand-in Agones sidecar (tests/agones.rs).
+echo "== cargo test (the server with --features agones)"
+cargo test -p tickwire --features agones-test --lib agones
+cargo test -p tickwire --features agones-test --test agones
 
 echo "== web client tests"
 (cd client-web && TICKWIRE_BIN="$(pwd)/../target/release/tickwire" \
