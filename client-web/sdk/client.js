@@ -15,9 +15,10 @@
 // the newest state held, so the store, the own entity and the input
 // sequence carry on where they were; when the resume is refused, the client
 // joins afresh and the status says so. In a cluster, a reconnect that
-// cannot reach its node goes back through the entry. A spectator (`spectate: true`) sends
-// no input: it watches a player (`follow`), whose entity is its `own`, or a
-// rectangle of the world, and every entity is drawn interpolated.
+// cannot reach its node goes back through the entry, which knows where the
+// room is now. A spectator (`spectate: true`) sends no input: it watches a
+// player (`follow`), whose entity is its `own`, or a rectangle of the
+// world, and every entity is drawn interpolated.
 
 import { Connection, gameUrl } from './net.js';
 import { encodeChat, encodeWatch } from './protocol.js';
