@@ -14,9 +14,11 @@
 // player and entity (it holds the seat for a while), with a delta against
 // the newest state held, so the store, the own entity and the input
 // sequence carry on where they were; when the resume is refused, the client
-// joins afresh and the status says so. A spectator (`spectate: true`) sends
-// no input: it watches a player (`follow`), whose entity is its `own`, or a
-// rectangle of the world, and every entity is drawn interpolated.
+// joins afresh and the status says so. In a cluster, a reconnect that
+// cannot reach its node goes back through the entry, which knows where the
+// room is now. A spectator (`spectate: true`) sends no input: it watches a
+// player (`follow`), whose entity is its `own`, or a rectangle of the
+// world, and every entity is drawn interpolated.
 
 import { Connection, gameUrl } from './net.js';
 import { encodeChat, encodeWatch } from './protocol.js';
@@ -47,6 +49,9 @@ const PUMP_INTERVAL_MS = 10;
  * @property {PredictFn} [predict] the game's step for its own entity; without it the own entity is drawn from the server's state
  * @property {number} [interpolationDelayTicks] how far in the past others are drawn, in ticks (default 2)
  * @property {boolean} [reconnect] whether a dropped connection reconnects (default true)
+ * @property {string} [entry] a cluster's entry (its load balancer, or any node), as a game URL: where a reconnect goes, with the room
+ *   and the resume, when the node the client was on cannot be reached; default the URL the client connects to without its seat
+ *   ticket, or, for a seat's URL (`seatUrl`), the page's own `/ws`
  * @property {import('./lab.js').LabOptions | false} [lab] the network lab: added latency, jitter and stalls, each way
  *   (see lab.js, loaded only then); default the page's `?lag=&jitter=&stall=`, none without them; `false`: none
  *   whatever the query says; a bad figure is warned about and the page plays without a lab
@@ -224,8 +229,13 @@ export class Client {
     this.pumpTimer = null;
     /** @type {import('./protocol.js').WatchTarget | null} what a spectator asked to watch since it connected */
     this.watchTarget = null;
+    // A seat's URL names the room's node, which may be the one that dies:
+    // the page's origin, where matchmaking was asked, is the entry.
+    const seated = new URL(url).searchParams.has('seat');
+    const entry = options.entry ?? (seated && location ? gameUrl(location, {}) : undefined);
     this.connection = new Connection({
       url,
+      entry,
       onWelcome: (w) => this.welcomed(w),
       onSnapshot: (s) => this.snapshot(s),
       onEvent: (e) => this.serverEvent(e),

@@ -20,6 +20,15 @@
 // was released, the token expired...) falls back to a fresh join, and the
 // status says so; one refused as "in use" (the server has not seen the old
 // socket drop yet) is tried again a few times first.
+//
+// A cluster node can die with its rooms. When a reconnect to the node the
+// client was on cannot be opened (the socket closes before it opened), or
+// is refused with 1013 (the cluster's "not answering"), the next attempt
+// goes to the entry (the URL the client was first given, or `entry`) with
+// `room=` the room it was in, and the resume: the cluster restores the
+// room on a live node and lets it in there, or redirects it there (the
+// resume goes along). Until then it keeps trying the entry, with the
+// backoff.
 
 import * as protocol from './protocol.js';
 import { redirectUrl, withoutSeat } from './matchmake.js';
@@ -154,12 +163,15 @@ export class Connection {
    * @param {typeof WebSocket} [options.WebSocketImpl]
    * @param {() => number} [options.now] clock in ms
    * @param {boolean} [options.reconnect] whether a dropped socket is reopened (default true); without, a drop is final
+   * @param {string} [options.entry] where to go back to when the node the client is on cannot be reached (a cluster's load balancer, or any node): a game URL; default `url` without its seat ticket
    */
-  constructor({ url, onWelcome, onSnapshot, onEvent = () => {}, onStatus = () => {}, onWarning = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.now(), reconnect = true }) {
+  constructor({ url, entry, onWelcome, onSnapshot, onEvent = () => {}, onStatus = () => {}, onWarning = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.now(), reconnect = true }) {
     /** The URL every (re)connect opens: a seat ticket is good for one connection, so it is not kept here. */
     this.url = withoutSeat(url);
-    /** @type {string|null} the URL the next connect opens once, seat ticket included */
-    this.onceUrl = url === this.url ? null : url;
+    /** @type {string|null} the seat ticket the next connect takes once */
+    this.seat = new URL(url).searchParams.get('seat');
+    /** Where the client goes back to when its node cannot be reached. */
+    this.entry = withoutSeat(entry ?? url);
     /** Redirects followed since the last welcome (at most one). */
     this.redirects = 0;
     /** A redirect is to be followed when its close arrives. */
@@ -229,16 +241,13 @@ export class Connection {
 
   open() {
     this.setStatus(this.attempt === 0 ? { state: 'connecting' } : this.status);
-    // A seat ticket's URL is for one connection, a fresh join's.
-    const once = this.onceUrl;
-    this.onceUrl = null;
-    const url = once ?? this.socketUrl();
-    if (once !== null) this.resuming = false;
-    const socket = new this.WebSocketImpl(url);
+    const socket = new this.WebSocketImpl(this.socketUrl());
     socket.binaryType = 'arraybuffer';
     this.lastError = null;
     this.socket = socket;
+    let opened = false;
     socket.onopen = () => {
+      opened = true;
       this.send(protocol.encodeJoin({ schemaHash: 0 }));
     };
     socket.onmessage = (e) => {
@@ -251,24 +260,46 @@ export class Connection {
     };
     socket.onclose = (e) => {
       if (socket !== this.socket) return;
-      this.closed(e.code, e.reason);
+      this.closed(e.code, e.reason, opened);
     };
     // A failed connect is followed by a close event; nothing to do here.
     socket.onerror = () => {};
   }
 
   /**
-   * The URL of the next socket: the game's; after a drop, the resume token
-   * of the newest welcome (`resume=`) to take the held seat back, and the
-   * newest tick still held (`since=`), so the first snapshot can be a delta.
+   * The URL of the next socket: the game's, with a seat ticket once (a
+   * matchmade seat's, a redirect's); after a drop, the resume token of the
+   * newest welcome (`resume=`) to take the held seat back, and the newest
+   * tick still held (`since=`), so the first snapshot can be a delta.
    */
   socketUrl() {
     const since = this.keeper?.latestTick?.() ?? null;
+    const seat = this.seat;
+    this.seat = null;
     this.resuming = this.resumeToken !== '';
-    if (since === null && !this.resuming) return this.url;
+    if (since === null && !this.resuming && !seat) return this.url;
     const url = new URL(this.url);
+    if (seat) url.searchParams.set('seat', seat);
     if (this.resuming) url.searchParams.set('resume', this.resumeToken);
     if (since !== null) url.searchParams.set('since', String(since));
+    return url.toString();
+  }
+
+  /**
+   * The entry's URL for the room the client is in (the newest welcome's),
+   * keeping the name, the game ticket and what else the current URL asks
+   * that the entry does not say; null when the client is at the entry
+   * already (the same origin and path).
+   */
+  entryUrl() {
+    const url = new URL(this.entry);
+    const current = new URL(this.url);
+    if (url.origin === current.origin && url.pathname === current.pathname) return null;
+    for (const [key, value] of current.searchParams) {
+      if (!url.searchParams.has(key)) url.searchParams.set(key, value);
+    }
+    const room = this.welcome?.room;
+    if (room) url.searchParams.set('room', room);
     return url.toString();
   }
 
@@ -283,7 +314,15 @@ export class Connection {
     this.closed(1006, reason);
   }
 
-  closed(code, reason) {
+  /**
+   * The socket closed with `code`: follow a redirect, give up, or try
+   * again after the backoff; through the entry when the node could not be
+   * reached (the socket never `opened`, or 1013).
+   * @param {number} code
+   * @param {string} reason
+   * @param {boolean} [opened]
+   */
+  closed(code, reason, opened = true) {
     clearInterval(this.pingTimer);
     this.socket = null;
     const resuming = this.resuming;
@@ -313,6 +352,14 @@ export class Connection {
         why = `${why}; joining as a new player`;
         this.onWarning(why);
       }
+    }
+    // The node is gone (or its room is, for now): back to the entry,
+    // which knows where the room is.
+    const entry = !opened || code === 1013 ? this.entryUrl() : null;
+    if (entry !== null) {
+      this.url = entry;
+      this.redirects = 0;
+      why = `${why}; ${this.resumeToken ? 'resuming' : 'reconnecting'} through ${new URL(entry).host}`;
     }
     this.attempt += 1;
     const delay = backoffDelay(this.attempt);
@@ -407,7 +454,7 @@ export class Connection {
     }
     this.redirects += 1;
     this.redirecting = true;
-    this.onceUrl = next;
+    this.seat = redirect.ticket || null;
     this.url = withoutSeat(next);
   }
 

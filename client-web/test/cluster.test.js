@@ -9,60 +9,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 
-import { freePort, launchChromium, startServer, waitForPort } from './helpers/browser.js';
-
-const SECRET = 'the browser test cluster secret';
-
-/** Starts redis-server on a free loopback port; `{ url, stop }`. */
-async function startRedis() {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  let failed = null;
-  child.once('error', (e) => {
-    failed = e;
-  });
-  const exit = new Promise((ok) => child.once('exit', ok));
-  try {
-    await waitForPort(port, 10000, () => failed === null && child.exitCode === null);
-  } catch (error) {
-    throw new Error(`redis-server did not start (${failed?.message ?? error.message}): install it with 'apt-get install redis-server'`);
-  }
-  return {
-    url: `redis://127.0.0.1:${port}/`,
-    stop: async () => {
-      child.kill('SIGKILL');
-      await exit;
-    },
-  };
-}
-
-/** Starts node `id` of the cluster in `redis`. */
-function startNode(redis, id, extra = []) {
-  return startServer(process.env.TICKWIRE_BIN, [
-    '--redis', redis.url,
-    '--public-url', 'http://127.0.0.1:0',
-    '--node-id', id,
-    '--cluster-secret', SECRET,
-    '--heartbeat', '0.25',
-    '--lease', '0.75',
-    ...extra,
-  ]);
-}
-
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-async function until(what, fn, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { launchChromium } from './helpers/browser.js';
+import { startNode, startRedis, until } from './helpers/cluster.js';
 
 test('the SDK follows a redirect to the room\'s node, and matchmakes into the same room', { timeout: 60000 }, async () => {
   const redis = await startRedis();

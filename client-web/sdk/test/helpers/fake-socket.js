@@ -12,6 +12,13 @@ export function encodeServerError(code, reason) {
   return Uint8Array.from([4, 251, code & 0xff, code >> 8, text.length, ...text]);
 }
 
+/** A cluster's redirect (tag 5): the node's URL, the room, the seat ticket, each a short string. */
+export function encodeRedirect(url, room, ticket) {
+  const strings = [url, room, ticket].map((text) => new TextEncoder().encode(text));
+  if (strings.some((b) => b.length >= 128)) throw new RangeError('short strings only');
+  return Uint8Array.from([5, ...strings.flatMap((b) => [b.length, ...b])]);
+}
+
 /** The golden vector `name` (`crates/protocol/golden/<name>.bin`). */
 export const golden = (name) =>
   new Uint8Array(readFileSync(new URL(`../../../../crates/protocol/golden/${name}.bin`, import.meta.url)));
