@@ -61,15 +61,28 @@ async fn rooms_keep_ticking_and_nodes_register_again_across_a_redis_restart() {
             redis.room_keys().await.len() == 3
         })
         .await;
-        (registered, rooms, took)
+        // Their failover state too: each room's journal starts over with
+        // a snapshot (one a second) once Redis is back, then its log.
+        let states = eventually(Duration::from_secs(3), || async {
+            let keys = redis.keys().await;
+            keys.iter().filter(|k| k.ends_with(":state")).count() == 3
+                && keys.iter().filter(|k| k.ends_with(":log")).count() == 3
+        })
+        .await;
+        (registered, rooms, took, states)
     };
     // The swarm's run is not `Send`: both on this task.
-    let (report, (registered, rooms, took)) = tokio::join!(tickwire_swarm::run(&args), restart);
+    let (report, (registered, rooms, took, states)) =
+        tokio::join!(tickwire_swarm::run(&args), restart);
     assert!(
         registered,
         "not every node registered again within two heartbeats ({took:?})"
     );
     assert!(rooms, "{:?}", redis.room_keys().await);
+    assert!(
+        states,
+        "the rooms' failover states did not come back within 3 s of the rooms"
+    );
     let report = report.unwrap();
     eprintln!(
         "nodes registered again {took:?} after redis came back\n{}",

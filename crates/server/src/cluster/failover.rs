@@ -54,10 +54,12 @@ const BATCH: usize = 1024;
 /// epoch and the first tick follows the log's last. `KEYS`: state, log.
 /// `ARGV`: epoch, TTL ms, count, then tick and line of each. Returns 1; 0
 /// when the room's epoch is another one; 2 when the ticks do not follow
-/// (a write was lost: the log waits for the next snapshot).
+/// (a write was lost) or there is no state (Redis restarted empty, or the
+/// state expired): the log waits for the next snapshot.
 pub const APPEND: &str = r#"
 local s = redis.call('HMGET', KEYS[1], 'epoch', 'last')
-if s[1] == false or s[1] ~= ARGV[1] then return 0 end
+if s[1] == false then return 2 end
+if s[1] ~= ARGV[1] then return 0 end
 if tonumber(ARGV[4]) ~= tonumber(s[2]) + 1 then return 2 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
