@@ -3,7 +3,9 @@
 //! their resumes through node `b` continue the room there from the
 //! snapshot and input log `a` wrote to Redis: the same players, avatars
 //! and tick count, every input `a` acknowledged still applied.
-//! `cluster_failover_swarm.rs` does it under 20 swarm bots.
+//! A node that was only frozen comes back fenced: it sends its players on
+//! to the room's new node, where they resume, and writes nothing over the
+//! room's state. `cluster_failover_swarm.rs` does it under 20 swarm bots.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cluster_support;
@@ -15,6 +17,9 @@ use cluster_support::{
     Entered, LEASE, Node, Redis, eventually, metric, metrics, seat, try_open, ws_url,
 };
 use common::Player;
+use futures_util::StreamExt as _;
+use tickwire_protocol::{Limits, ServerMessage};
+use tokio_tungstenite::tungstenite::Message;
 
 /// Resumes `player`'s seat through `entry` (any live node), trying again
 /// while the dead node's lease runs (1013); the player welcomed back.
@@ -218,4 +223,71 @@ async fn a_resume_after_a_failover_gets_a_delta_when_the_game_has_no_views() {
         "the first snapshot on b is a delta against the tick the client held"
     );
     assert_eq!(back.state.latest().map_or(0, <[_]>::len), held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_that_comes_back_is_fenced_and_its_players_resume_where_the_room_went_on() {
+    let redis = Redis::start();
+    let a = Node::start(&redis, "a", &[]);
+    let b = Node::start(&redis, "b", &[]);
+    let offer = seat(b.addr, Some("fo-3"), "ann").await;
+    assert_eq!(offer.node, "a", "{offer:?}");
+    let mut ann = cluster_support::enter(&offer.ws("ann"), "ann").await;
+    for _ in 0..10 {
+        ann.next_snapshot().await;
+    }
+    // `a` freezes: its socket to ann stays open, and silent.
+    a.signal("STOP");
+    tokio::time::sleep(LEASE * 2).await;
+    // Someone else comes for the room: `b` continues it, ann's seat held.
+    let cy = cluster_support::enter(&ws_url(&b.url(), Some("fo-3"), "cy", None), "cy").await;
+    let names: Vec<&str> = cy.welcome.roster.iter().map(|(_, n)| n.as_str()).collect();
+    assert!(names.contains(&"ann"), "ann's seat is held on b: {names:?}");
+    let epoch = redis.hget("tickwire:room:fo-3:state", "epoch").await;
+    assert_eq!(
+        redis
+            .hget("tickwire:room:fo-3:state", "node")
+            .await
+            .as_deref(),
+        Some("b")
+    );
+
+    // `a` runs again: fenced, it sends ann on to `b`, where ann resumes.
+    a.signal("CONT");
+    let redirect = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ann.ws.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("stream open")
+            .expect("no socket error");
+        if let Message::Binary(bytes) = msg {
+            let decoded =
+                ServerMessage::decode(&bytes, Some(&ann.welcome.schema), &Limits::default())
+                    .expect("decodes");
+            if let ServerMessage::Redirect { url, .. } = decoded {
+                break url;
+            }
+        }
+    };
+    assert_eq!(redirect, b.url());
+    let mut back = resume_through(&redirect, "fo-3", &ann, Duration::from_secs(10)).await;
+    assert_eq!(back.welcome.player, ann.welcome.player);
+    assert_eq!(back.welcome.avatar, ann.welcome.avatar);
+    back.next_snapshot().await;
+    // The node that came back wrote nothing over the room's new life.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        redis.hget("tickwire:room:fo-3:state", "epoch").await,
+        epoch,
+        "a overwrote b's state:\n{}",
+        a.log()
+    );
+    assert_eq!(
+        redis
+            .hget("tickwire:room:fo-3:state", "node")
+            .await
+            .as_deref(),
+        Some("b")
+    );
+    drop(cy);
 }
