@@ -400,12 +400,18 @@ fn truncated_or_garbage_bytes_are_an_error_not_a_panic() {
     assert!(World::<Arena>::restore(&huge, schema).is_err());
 }
 
-/// A game that does not opt in has no snapshots through the trait.
+/// A world not opted in has no snapshots through the trait; a game opts
+/// in its worlds with `with_snapshots`, and the server's rooms through its
+/// `Configure::snapshots` (as the arena does).
 #[test]
 fn a_world_not_opted_in_answers_none() {
-    let w = tickwire_sim::setup::world::<Arena>(&ArenaConfig::default(), 1, 30).unwrap();
+    let w = World::with_tick_rate(Arena::new(ArenaConfig::default(), 30), 1, 30).unwrap();
+    assert!(!w.has_snapshots());
     assert!(Simulation::save(&w).is_none());
     assert!(Simulation::save(&w.with_snapshots()).is_some());
+    let w = tickwire_sim::setup::world::<Arena>(&ArenaConfig::default(), 1, 30).unwrap();
+    assert!(w.has_snapshots(), "the arena's Configure opts its rooms in");
+    assert!(Simulation::save(&w).is_some());
 }
 
 /// The snapshot sizes in BENCHMARKS.md: an arena world of 10 players after
