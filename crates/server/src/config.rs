@@ -152,7 +152,8 @@ pub struct Config {
     /// server under churn levels off instead of creeping up with freed
     /// buffers of closed connections and rooms. Each trim's time is in
     /// `tickwire_malloc_trim_seconds`. 0: never (glibc keeps them). Does
-    /// nothing off glibc.
+    /// nothing off glibc, nor with the `jemalloc` feature (jemalloc gives
+    /// its free pages back by itself; the server says so at start).
     #[arg(long, env = "TICKWIRE_MALLOC_TRIM_EVERY", value_parser = parse_secs_or_zero, default_value = "1")]
     pub malloc_trim_every: Duration,
 

@@ -381,7 +381,14 @@ impl Server {
             .transpose()?;
         let admin = admin_listener.map(|l| tokio::spawn(admin_loop(l, Arc::clone(&shared))));
         let trim_every = shared.config.malloc_trim_every;
-        let trimmer = (!trim_every.is_zero()).then(|| tokio::spawn(malloc::trim_every(trim_every)));
+        if !malloc::TRIMS && !trim_every.is_zero() {
+            tracing::info!(
+                "--malloc-trim-every does nothing: the server is built with jemalloc, \
+                 which gives its free pages back by itself"
+            );
+        }
+        let trimmer = (malloc::TRIMS && !trim_every.is_zero())
+            .then(|| tokio::spawn(malloc::trim_every(trim_every)));
         Ok(Self {
             local_addr,
             admin_addr,

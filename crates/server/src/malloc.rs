@@ -13,12 +13,30 @@
 //!
 //! Elsewhere than glibc (musl, macOS, another global allocator) [`trim`]
 //! does nothing.
+//!
+//! With the `jemalloc` feature, jemalloc is the global allocator of every
+//! binary built on this library (the `tickwire` binary, and a game's own
+//! server). jemalloc gives its free pages back by itself, after its decay
+//! time (10 s), so there is nothing for glibc to trim: the server starts no
+//! trimming task and says so at start ([`TRIMS`]). The allocator is set
+//! here rather than in each binary so that the feature and the allocator
+//! always go together: cargo unifies a library's features across the
+//! binaries it builds at once.
 
 use std::time::{Duration, Instant};
 
+/// The global allocator with the `jemalloc` feature (see the module's doc).
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Whether `--malloc-trim-every` trims anything: not with the `jemalloc`
+/// feature, whose allocator is not glibc's.
+pub(crate) const TRIMS: bool = !cfg!(feature = "jemalloc");
+
 /// Gives the free pages of every arena back to the system; returns whether
 /// glibc released any. A no-op returning `false` off glibc.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "jemalloc")))]
 #[allow(unsafe_code)]
 pub(crate) fn trim() -> bool {
     // SAFETY: `malloc_trim` takes no pointer and has no precondition; glibc
@@ -29,7 +47,7 @@ pub(crate) fn trim() -> bool {
 
 /// Gives the free pages of every arena back to the system; returns whether
 /// glibc released any. A no-op returning `false` off glibc.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+#[cfg(not(all(target_os = "linux", target_env = "gnu", not(feature = "jemalloc"))))]
 pub(crate) fn trim() -> bool {
     false
 }

@@ -96,6 +96,9 @@ async fn the_web_client_is_served_with_module_friendly_types() {
     server.shutdown().await;
 }
 
+// With the `jemalloc` feature there is no glibc arena to trim and no trimming
+// task (see the_allocator_is_not_trimmed_with_jemalloc).
+#[cfg(not(feature = "jemalloc"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_allocator_is_trimmed_every_period_and_timed() {
     let config = tickwire::Config {
@@ -123,5 +126,28 @@ async fn the_allocator_is_trimmed_every_period_and_timed() {
         response.contains("tickwire_malloc_trim_seconds_bucket{le=\"0.001\"}"),
         "{response}"
     );
+    server.shutdown().await;
+}
+
+// With the `jemalloc` feature the server starts no trimming task: jemalloc
+// gives its free pages back by itself, and glibc has nothing to trim.
+#[cfg(feature = "jemalloc")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_allocator_is_not_trimmed_with_jemalloc() {
+    let config = tickwire::Config {
+        malloc_trim_every: std::time::Duration::from_millis(20),
+        ..test_config()
+    };
+    let server = start(config).await;
+    let addr = server.local_addr();
+    // Twenty-five periods and more: a trimming task would have counted some.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let response = http_get(addr, "/metrics").await;
+    let trims = response
+        .lines()
+        .find_map(|line| line.strip_prefix("tickwire_malloc_trim_seconds_count "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    assert_eq!(trims, 0, "trims counted with jemalloc:\n{response}");
     server.shutdown().await;
 }
