@@ -557,17 +557,8 @@ impl Directory {
     /// reconnects after a failure on the next), so a node starts while
     /// Redis is still coming up.
     pub fn new(url: &str) -> anyhow::Result<Self> {
-        use anyhow::Context as _;
-        let client = redis::Client::open(url).context("bad --redis URL")?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(CALL_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let redis = ConnectionManager::new_lazy_with_config(client, config)
-            .context("cannot set up the connection to redis")?;
         Ok(Self {
-            redis,
+            redis: connect(url)?,
             heartbeat: redis::Script::new(HEARTBEAT),
             place: redis::Script::new(PLACE),
             leave: redis::Script::new(LEAVE),
@@ -581,11 +572,7 @@ impl Directory {
         invocation: &redis::ScriptInvocation<'_>,
         timeout: Duration,
     ) -> Result<T, DirectoryError> {
-        let mut redis = self.redis.clone();
-        match tokio::time::timeout(timeout, invocation.invoke_async(&mut redis)).await {
-            Ok(answer) => Ok(answer?),
-            Err(_) => Err(DirectoryError::Timeout(timeout)),
-        }
+        invoke(&self.redis, invocation, timeout).await
     }
 
     /// Writes one heartbeat, within `timeout`.
@@ -728,6 +715,34 @@ impl Directory {
             });
         }
         Ok(listing)
+    }
+}
+
+/// A connection to the Redis at `url`, made on first use (and again after
+/// a failure, on the next), each call answered within [`CALL_TIMEOUT`]: a
+/// node starts while Redis is still coming up.
+pub fn connect(url: &str) -> anyhow::Result<ConnectionManager> {
+    use anyhow::Context as _;
+    let client = redis::Client::open(url).context("bad --redis URL")?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(1)))
+        .set_response_timeout(Some(CALL_TIMEOUT))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    ConnectionManager::new_lazy_with_config(client, config)
+        .context("cannot set up the connection to redis")
+}
+
+/// Runs `invocation` on `redis`, within `timeout`.
+pub async fn invoke<T: redis::FromRedisValue>(
+    redis: &ConnectionManager,
+    invocation: &redis::ScriptInvocation<'_>,
+    timeout: Duration,
+) -> Result<T, DirectoryError> {
+    let mut redis = redis.clone();
+    match tokio::time::timeout(timeout, invocation.invoke_async(&mut redis)).await {
+        Ok(answer) => Ok(answer?),
+        Err(_) => Err(DirectoryError::Timeout(timeout)),
     }
 }
 

@@ -33,13 +33,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use tickwire_protocol::HISTORY_TICKS;
 use tickwire_sim::record::{Call, TickCalls};
 use tickwire_sim::{GameEvent, ReplicatedEntity, Simulation};
 use tokio::sync::{mpsc, watch};
 
-use super::directory::{CALL_TIMEOUT, DirectoryError, PREFIX, millis};
+use super::directory::{CALL_TIMEOUT, DirectoryError, PREFIX, connect, invoke, millis};
 use crate::room::journal::{Confirmed, Entry, Journal, SavedPlayer, SavedSeats};
 use crate::stats;
 
@@ -263,17 +263,8 @@ impl Failover {
         ttl: Duration,
         wait: Duration,
     ) -> anyhow::Result<Self> {
-        use anyhow::Context as _;
-        let client = redis::Client::open(url).context("bad --redis URL")?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(CALL_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let redis = ConnectionManager::new_lazy_with_config(client, config)
-            .context("cannot set up the connection to redis")?;
         Ok(Self {
-            redis,
+            redis: connect(url)?,
             claim: redis::Script::new(CLAIM),
             writer: parking_lot::Mutex::new(None),
             scripts: [
@@ -334,12 +325,7 @@ impl Failover {
             .arg(epoch)
             .arg(&self.node)
             .arg(millis(self.ttl));
-        let mut redis = self.redis.clone();
-        let answer: Vec<Vec<u8>> =
-            match tokio::time::timeout(CALL_TIMEOUT, call.invoke_async(&mut redis)).await {
-                Ok(answer) => answer?,
-                Err(_) => return Err(DirectoryError::Timeout(CALL_TIMEOUT)),
-            };
+        let answer: Vec<Vec<u8>> = invoke(&self.redis, &call, CALL_TIMEOUT).await?;
         let mut answer = answer.into_iter();
         let text = |v: Option<Vec<u8>>| String::from_utf8(v.unwrap_or_default()).ok();
         match text(answer.next()).as_deref() {
