@@ -145,6 +145,21 @@ pub const JOURNAL_UNCONFIRMED: &str = "tickwire_failover_unconfirmed_ticks_total
 /// Time of one `malloc_trim` of the housekeeping task
 /// (`--malloc-trim-every`; histogram, seconds).
 pub const MALLOC_TRIM_SECONDS: &str = "tickwire_malloc_trim_seconds";
+/// Bytes the process has allocated and not freed: its live heap (gauge,
+/// read at each scrape; glibc only, see `malloc::heap`).
+pub const HEAP_BYTES: &str = "tickwire_heap_bytes";
+/// Bytes free in the allocator's arenas, kept for later allocations
+/// (gauge, read at each scrape; glibc only).
+pub const HEAP_FREE_BYTES: &str = "tickwire_heap_free_bytes";
+
+/// Sets the heap gauges from the allocator, if it tells (glibc's does):
+/// called before each render of `/metrics`.
+pub(crate) fn read_heap() {
+    if let Some(heap) = crate::malloc::heap() {
+        metrics::gauge!(HEAP_BYTES).set(heap.in_use as f64);
+        metrics::gauge!(HEAP_FREE_BYTES).set(heap.free as f64);
+    }
+}
 
 /// The process's Prometheus recorder, installed on first use. `None` if
 /// another recorder was installed first by an embedding program.
@@ -368,6 +383,16 @@ fn describe() {
         MALLOC_TRIM_SECONDS,
         metrics::Unit::Seconds,
         "Time of one malloc_trim of the housekeeping task (--malloc-trim-every)"
+    );
+    describe_gauge!(
+        HEAP_BYTES,
+        metrics::Unit::Bytes,
+        "Bytes allocated and not freed: the live heap (glibc)"
+    );
+    describe_gauge!(
+        HEAP_FREE_BYTES,
+        metrics::Unit::Bytes,
+        "Bytes free in the allocator's arenas, kept for later allocations (glibc)"
     );
     describe_counter!(TICKS, "Ticks run by all rooms");
     describe_counter!(BYTES_OUT, "WebSocket frame bytes written, headers included");
@@ -611,7 +636,10 @@ impl TickTimes {
             second: [(0, 0); 3],
             ticks_in_second: 0,
             sample_ticks: sample_ticks.max(1),
-            history: std::collections::VecDeque::new(),
+            // All of it at once (5.6 KiB): grown as it filled, the history
+            // made every room's memory creep for its first three minutes,
+            // and ended at a power of two over what it holds.
+            history: std::collections::VecDeque::with_capacity(TICK_HISTORY),
         }
     }
 
@@ -761,6 +789,9 @@ mod tests {
     #[test]
     fn the_history_holds_one_sample_a_second_and_forgets_the_oldest() {
         let mut t = TickTimes::new(300, 30);
+        // A room's memory is all there from its first tick.
+        let room_opened = t.history.capacity();
+        assert!(room_opened >= TICK_HISTORY);
         let mut sampled = 0;
         for i in 1..=30 * (TICK_HISTORY as u64 + 5) {
             let micros = if i % 30 == 0 { 900 } else { 100 };
@@ -781,5 +812,6 @@ mod tests {
             [(29 * 100 + 900) / 30, 20, (29 * 100 + 900) / 30]
         );
         assert_eq!(t.history(Some(last.tick - 30)), vec![last], "since");
+        assert_eq!(t.history.capacity(), room_opened, "never grown");
     }
 }
