@@ -309,6 +309,7 @@ fn metrics() -> Response<Body> {
         );
     };
     handle.run_upkeep();
+    stats::read_heap();
     let mut response = text(StatusCode::OK, &handle.render());
     response.headers_mut().insert(
         CONTENT_TYPE,

@@ -129,6 +129,36 @@ async fn the_allocator_is_trimmed_every_period_and_timed() {
     server.shutdown().await;
 }
 
+// glibc tells its heap at each scrape: more than nothing in use, a figure
+// that moves with what the process holds.
+#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "jemalloc")))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_tell_the_heap_in_use_and_free() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let gauge = |response: &str, name: &str| -> f64 {
+        response
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{response}"))
+    };
+    let before = http_get(addr, "/metrics").await;
+    let in_use = gauge(&before, "tickwire_heap_bytes");
+    assert!(in_use > 0.0, "{before}");
+    gauge(&before, "tickwire_heap_free_bytes");
+    // 64 MiB held across a scrape: the next scrape's figure holds it too.
+    let held = vec![1u8; 64 << 20];
+    let during = http_get(addr, "/metrics").await;
+    let grown = gauge(&during, "tickwire_heap_bytes") - in_use;
+    assert!(
+        grown >= (56 << 20) as f64,
+        "heap grew {grown} bytes holding 64 MiB"
+    );
+    drop(held);
+    server.shutdown().await;
+}
+
 // With the `jemalloc` feature the server starts no trimming task: jemalloc
 // gives its free pages back by itself, and glibc has nothing to trim.
 #[cfg(feature = "jemalloc")]
