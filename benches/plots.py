@@ -261,7 +261,12 @@ def soak_chart(result, fits, warmup_s, plateau_s, title, path):
             ax.plot([a, b], [(late["intercept"] + late["slope"] * a) / 1024.0, (late["intercept"] + late["slope"] * b) / 1024.0],
                     color="#d62728", linewidth=1.5,
                     label="last %g min: %+.2f ± %.2f KiB/min" % (round(plateau_s / 60.0, 1), late["slope"], late["slope_se"]))
-    ax.set_ylabel("RSS (MiB)")
+    heap = [(s["t"], s["heap_kib"] / 1024.0) for s in samples if s.get("heap_kib") is not None]
+    if heap:
+        slope = fits.get("heap_kib_median_slope")
+        ax.plot(*minutes(heap), color="#2ca02c", linewidth=1.2,
+                label="live heap" + (": floor %+.2f KiB/min after warm-up" % slope if slope is not None else ""))
+    ax.set_ylabel("memory (MiB)" if heap else "RSS (MiB)")
     ax.legend(fontsize=7, loc="lower right")
 
     ax = axes[1]

@@ -120,7 +120,8 @@ METRIC = re.compile(r'^(\w+)(?:\{([^}]*)\})?\s+(\S+)$')
 
 def scrape(port):
     """The metrics this harness reads: per phase the cumulative buckets, sum
-    and count of the tick-phase histogram; the connection and room gauges."""
+    and count of the tick-phase histogram; the connection, room and heap
+    gauges (the heap read by the server at the scrape)."""
     buckets = {p: {} for p in PHASES}
     sums, counts, gauges = {}, {}, {}
     for line in http_get(port, "/metrics").splitlines():
@@ -136,7 +137,7 @@ def scrape(port):
             sums[phase] = value
         elif name == "tickwire_tick_phase_seconds_count" and phase:
             counts[phase] = value
-        elif name in ("tickwire_connections", "tickwire_rooms", "tickwire_players"):
+        elif name in ("tickwire_connections", "tickwire_rooms", "tickwire_players", "tickwire_heap_bytes"):
             gauges[name[len("tickwire_"):]] = value
     return {"buckets": buckets, "sums": sums, "counts": counts, "gauges": gauges}
 
@@ -179,6 +180,34 @@ def fit(points):
     spread = math.sqrt(residual / (n - 2))
     return {"slope": slope, "slope_se": spread / math.sqrt(sxx), "spread": spread,
             "intercept": intercept, "mean": my, "n": n}
+
+
+def median_slope(points):
+    """The Theil-Sen slope: the median of the slopes between every two
+    points. A point or two off the line (a window of the heap's floor that
+    caught no quiet moment on a busy machine) does not tilt it."""
+    slopes = sorted((y2 - y1) / (x2 - x1) for i, (x1, y1) in enumerate(points)
+                    for x2, y2 in points[i + 1:] if x2 != x1)
+    if not slopes:
+        return None
+    mid = len(slopes) // 2
+    return slopes[mid] if len(slopes) % 2 else (slopes[mid - 1] + slopes[mid]) / 2.0
+
+
+def floor(points, window):
+    """The lowest point of each whole `window` seconds from the first: the
+    heap when no frame is in flight and no garbage waits to be freed, which
+    moves only when what the server keeps does."""
+    if not points:
+        return []
+    start, end = points[0][0], points[-1][0]
+    out = []
+    while start + window <= end + 1e-9:
+        inside = [p for p in points if start <= p[0] < start + window]
+        if inside:
+            out.append(min(inside, key=lambda p: p[1]))
+        start += window
+    return out
 
 
 def read_intervals(path):
@@ -242,6 +271,8 @@ def run(args):
             now = scrape(port)
             sample = {"t": time.time() - t0, "rss_kib": rss, "fds": fds, "threads": threads}
             sample.update({k: now["gauges"].get(k) for k in ("connections", "rooms", "players")})
+            heap = now["gauges"].get("heap_bytes")
+            sample["heap_kib"] = None if heap is None else heap / 1024.0
             for p in PHASES:
                 p99 = quantile(0.99, before["buckets"][p], now["buckets"][p])
                 n = now["counts"].get(p, 0) - before["counts"].get(p, 0)
@@ -251,8 +282,8 @@ def run(args):
             before = now
             samples.append(sample)
             if args.verbose:
-                print("  %6.0f s  rss %d KiB  fds %d  threads %d  connections %s  rooms %s  p99 %s" % (
-                    sample["t"], rss, fds, threads, sample["connections"], sample["rooms"],
+                print("  %6.0f s  rss %d KiB  heap %s KiB  fds %d  threads %d  connections %s  rooms %s  p99 %s" % (
+                    sample["t"], rss, "-" if sample["heap_kib"] is None else "%.0f" % sample["heap_kib"], fds, threads, sample["connections"], sample["rooms"],
                     "/".join("%.0f" % (sample["p99_us_" + p] or 0) for p in PHASES)),
                     file=sys.stderr, flush=True)
         if swarm.poll() is None:
@@ -294,6 +325,7 @@ def judge(result, args):
     checks, fits = [], {}
     per_min = lambda pts: [(t / 60.0, y) for t, y in pts]  # noqa: E731
     series = {"rss_kib": [(s["t"], s["rss_kib"]) for s in samples],
+              "heap_kib": floor([(s["t"], s["heap_kib"]) for s in samples if s.get("heap_kib") is not None], args.floor_window),
               "fds": [(s["t"], s["fds"]) for s in samples],
               "threads": [(s["t"], s["threads"]) for s in samples]}
     for p in PHASES:
@@ -301,21 +333,37 @@ def judge(result, args):
         series["mean_us_" + p] = [(s["t"], s["mean_us_" + p]) for s in samples if s["mean_us_" + p] is not None]
     for name, pts in series.items():
         fits[name] = fit(per_min(pts))
-    rss = fits["rss_kib"]
     # A plateau: the slope over the last --plateau of the run.
     end = samples[-1]["t"] if samples else 0
-    last = [(s["t"], s["rss_kib"]) for s in samples if s["t"] >= end - args.plateau]
-    fits["rss_kib_last"] = late = fit(per_min(last))
-    if rss is None:
-        checks.append(("rss", False, "too few samples after the warm-up to fit"))
+
+    def slope_check(key, what, limit):
+        whole = fits[key]
+        last = [(t, y) for t, y in series[key] if t >= end - args.plateau]
+        fits[key + "_last"] = late = fit(per_min(last))
+        if whole is None:
+            return False, "%s: too few samples after the warm-up to fit" % what
+        flat = whole["slope"] <= limit
+        levels = late is not None and late["slope"] <= limit
+        return flat or levels, "%s slope %.2f KiB/min (standard error %.2f, spread %.0f KiB) after the warm-up%s, at most %g%s" % (
+            what, whole["slope"], whole["slope_se"], whole["spread"],
+            "; %.2f KiB/min (standard error %.2f) over the last %.0f s" % (late["slope"], late["slope_se"], args.plateau) if late else "",
+            limit, "" if flat or not levels else ": a plateau")
+
+    checks.append(("rss",) + slope_check("rss_kib", "RSS", args.max_rss_slope))
+    heap = series["heap_kib"]
+    if len(heap) >= 3:
+        # The floor's slope is the median of its pairwise slopes: robust
+        # where least squares follows a window that caught no quiet moment.
+        f = fits["heap_kib"]
+        slope = median_slope(per_min(heap))
+        fits["heap_kib_median_slope"] = slope
+        checks.append(("heap", slope <= args.max_heap_slope,
+                       "heap floor slope %.2f KiB/min after the warm-up (median of %d windows' pairwise slopes; least squares %.2f, standard error %.2f, spread %.0f KiB), at most %g" % (
+                           slope, len(heap), f["slope"], f["slope_se"], f["spread"], args.max_heap_slope)))
+    elif heap:
+        checks.append(("heap", False, "heap: too few floor windows after the warm-up to fit (%d)" % len(heap)))
     else:
-        flat = rss["slope"] <= args.max_rss_slope
-        levels = late is not None and late["slope"] <= args.max_rss_slope
-        checks.append(("rss", flat or levels,
-                       "RSS slope %.2f KiB/min (standard error %.2f, spread %.0f KiB) after the warm-up%s, at most %g%s" % (
-                           rss["slope"], rss["slope_se"], rss["spread"],
-                           "; %.2f KiB/min (standard error %.2f) over the last %.0f s" % (late["slope"], late["slope_se"], args.plateau) if late else "",
-                           args.max_rss_slope, "" if flat or not levels else ": a plateau")))
+        checks.append(("heap", None, "heap: not told by the server (glibc's only, without the jemalloc feature)"))
     # File descriptors: the server's own (counted before any bot) plus one a
     # connected bot; after each churn wave they must come back to that.
     idle_fds = result["idle"]["fds"]
@@ -366,6 +414,11 @@ def main():
     p.add_argument("--warmup", type=duration, default=duration("2m"), help="samples before this are drawn, not fitted (default 2m)")
     p.add_argument("--swarm-warmup", type=duration, default=duration("5s"), help="the swarm's own warm-up before its window")
     p.add_argument("--max-rss-slope", type=float, default=1.0, help="most RSS slope after the warm-up, KiB/min (default 1)")
+    p.add_argument("--max-heap-slope", type=float, default=1.0,
+                   help="most slope of the live heap's floor (tickwire_heap_bytes, its lowest sample in each --floor-window) after the warm-up, KiB/min (default 1)")
+    p.add_argument("--floor-window", type=duration, default=duration("10s"), help="the heap's floor is its lowest sample in each window this long (default 10s)")
+    p.add_argument("--only", metavar="CHECKS",
+                   help="judge these checks only, comma-separated (rss, heap, fds, threads, tick_p99, verdict); the others are printed, not judged (default: all)")
     p.add_argument("--plateau", type=duration, default=None,
                    help="the RSS check also passes if the slope over this last part of the run is under the limit (a plateau; default: the last third after the warm-up)")
     p.add_argument("--max-fd-excess", type=int, default=0, help="fds over the server's own plus one a bot that must be reached again after each wave (default 0)")
@@ -380,6 +433,9 @@ def main():
     p.add_argument("--verbose", "-v", action="store_true", help="print each sample")
     p.add_argument("--rejudge", metavar="JSON", help="judge and draw a run saved with --json again, with these thresholds, instead of running")
     args = p.parse_args()
+    known = {"rss", "heap", "fds", "threads", "tick_p99", "verdict"}
+    if args.only and not {c.strip() for c in args.only.split(",")} <= known:
+        p.error("--only takes some of %s" % ", ".join(sorted(known)))
     plateau_given = args.plateau is not None
     if not plateau_given:
         args.plateau = max(0.0, args.duration - args.warmup) / 3.0
@@ -415,9 +471,18 @@ def main():
 def finish(result, args):
     """Judges a run, prints the checks, writes --json and --svg."""
     checks, fits = judge(result, args)
-    ok = all(passed for _, passed, _ in checks)
+    only = None if not args.only else {c.strip() for c in args.only.split(",")}
+    ok = True
     for name, passed, words in checks:
-        print("%-4s %s" % ("ok" if passed else "FAIL", words))
+        if only is not None and not (name in only or any(name.startswith(o + "_") for o in only)):
+            mark = "info"
+        elif passed is None and only is None:
+            # Not measured (a server that does not tell its heap): said, not judged.
+            mark = "--"
+        else:
+            ok = ok and bool(passed)
+            mark = "ok" if passed else "FAIL"
+        print("%-4s %s" % (mark, words))
     print("soak %s" % ("PASSED" if ok else "FAILED"))
     if args.json:
         with open(args.json, "w") as f:

@@ -8,6 +8,7 @@ read back from BENCHMARKS.md as it was written; the soak chart redrawn by
 """
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -146,6 +147,50 @@ class SoakChart(unittest.TestCase):
                 self.assertIn(label, texts)
             self.assertTrue(any(t.startswith("fit after warm-up:") for t in texts))
             self.assertTrue(any(t.startswith("p99 send") for t in texts))
+
+
+class SoakHeap(unittest.TestCase):
+    """The heap check on a saved run given a live heap: a flat one passes,
+    one growing 30 KiB a minute fails, and --only judges what it names."""
+
+    def rejudge(self, tmp, slope_kib_per_min, *extra):
+        with open(SOAK_FIXTURE) as f:
+            saved = json.load(f)
+        for s in saved["samples"]:
+            # A few KiB of noise, the same in every run of the test.
+            s["heap_kib"] = 8000.0 + slope_kib_per_min * s["t"] / 60.0 + 3.0 * math.sin(s["t"])
+        path = os.path.join(tmp, "run-%g.json" % slope_kib_per_min)
+        with open(path, "w") as f:
+            json.dump(saved, f)
+        return subprocess.run([sys.executable, os.path.join(HERE, "soak.py"), "--rejudge", path,
+                               "--warmup", "10s", "--max-heap-slope", "10", *extra],
+                              capture_output=True, text=True, timeout=120)
+
+    def test_a_flat_heap_passes_and_a_growing_one_fails(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            flat = self.rejudge(tmp, 0.0, "--only", "heap")
+            self.assertEqual(flat.returncode, 0, flat.stdout + flat.stderr)
+            self.assertRegex(flat.stdout, r"(?m)^ok +heap floor slope -?\d\.\d\d KiB/min")
+            # The fixture's other checks are printed, not judged.
+            self.assertRegex(flat.stdout, r"(?m)^info RSS slope")
+            growing = self.rejudge(tmp, 30.0, "--only", "heap,fds")
+            self.assertEqual(growing.returncode, 1, growing.stdout + growing.stderr)
+            self.assertRegex(growing.stdout, r"(?m)^FAIL heap floor slope (2[5-9]|3[0-5])\.\d\d KiB/min")
+
+    def test_the_chart_draws_the_heap(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            svg = os.path.join(tmp, "soak.svg")
+            self.rejudge(tmp, 0.0, "--svg", svg)
+            _, texts = svg_texts(svg)
+            self.assertIn("memory (MiB)", texts)
+            self.assertTrue(any(t.startswith("live heap:") for t in texts), texts)
+
+    def test_a_run_without_a_heap_fails_when_the_heap_is_judged(self):
+        done = subprocess.run([sys.executable, os.path.join(HERE, "soak.py"), "--rejudge", SOAK_FIXTURE,
+                               "--warmup", "10s", "--only", "heap"],
+                              capture_output=True, text=True, timeout=120)
+        self.assertEqual(done.returncode, 1, done.stdout + done.stderr)
+        self.assertRegex(done.stdout, r"(?m)^FAIL heap: not told by the server")
 
 
 class MissingMatplotlib(unittest.TestCase):
