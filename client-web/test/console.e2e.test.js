@@ -17,22 +17,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLIENT_ROOT, gameBinary, launchChromium, startServer } from './helpers/browser.js';
+import { CLIENT_ROOT, gameBinary, launchChromium, startServer, until } from './helpers/browser.js';
 
 const VIEWPORT = { width: 1280, height: 720 };
 const TOKEN = 'the console test token';
 const SCREENSHOT = join(CLIENT_ROOT, '..', 'docs', 'screenshots', 'console-1280x720.png');
-
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-async function until(what, fn, timeoutMs, stepMs = 200) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
 
 /**
  * Runs the swarm against `url` for a bounded time. Returns `{ done, output,

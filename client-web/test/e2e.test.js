@@ -13,20 +13,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
-import { aimToward, inputTiming, latencyProxy, launchChromium, resultPath, startServer, timingSince } from './helpers/browser.js';
+import { aimToward, inputTiming, latencyProxy, launchChromium, resultPath, startServer, timingSince, until } from './helpers/browser.js';
 
 const VIEWPORT = { width: 1280, height: 720 };
-
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-async function until(what, fn, timeoutMs, stepMs = 100) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
 
 /** Opens the client (with `query`, such as the network lab's), fills the join screen and presses Play. */
 async function join(browser, url, name, room, errors, query = '') {

@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLIENT_ROOT, gameBinary, inputTiming, latencyProxy, launchChromium, resultPath, startServer, timingSince } from './helpers/browser.js';
+import { CLIENT_ROOT, gameBinary, inputTiming, latencyProxy, launchChromium, resultPath, startServer, timingSince, until } from './helpers/browser.js';
 
 const VIEWPORT = { width: 1000, height: 640 };
 const TAU = Math.PI * 2;
@@ -28,17 +28,6 @@ const THRUSTING = 1;
 const asteroidsBin = () => gameBinary('TICKWIRE_ASTEROIDS_BIN', 'tickwire-asteroids', 'asteroids');
 const starterBin = () => gameBinary('TICKWIRE_STARTER_BIN', 'tickwire-starter', 'starter');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-async function until(what, fn, timeoutMs, stepMs = 100) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(stepMs);
-  }
-}
 
 /**
  * Opens `url` in a new page whose console errors and uncaught exceptions go

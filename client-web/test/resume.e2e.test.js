@@ -12,21 +12,10 @@ import assert from 'node:assert/strict';
 import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-import { launchChromium, resultPath, startServer } from './helpers/browser.js';
+import { launchChromium, resultPath, startServer, until } from './helpers/browser.js';
 
 /** The folder of the SDK's example pages. */
 const EXAMPLES = fileURLToPath(new URL('../sdk/examples', import.meta.url));
-
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-async function until(what, fn, timeoutMs, stepMs = 100) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
 
 /**
  * A TCP proxy on a free loopback port in front of `targetUrl`: every

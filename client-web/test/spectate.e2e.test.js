@@ -9,20 +9,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { aimToward, launchChromium, resultPath, startServer } from './helpers/browser.js';
+import { aimToward, launchChromium, resultPath, startServer, until } from './helpers/browser.js';
 
 const VIEWPORT = { width: 1280, height: 720 };
-
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-async function until(what, fn, timeoutMs, stepMs = 100) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
 
 /** A new page whose console errors are collected in `errors`. */
 async function newPage(browser, who, errors) {

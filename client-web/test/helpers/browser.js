@@ -250,3 +250,14 @@ export async function inputTiming(serverUrl) {
 export function timingSince(before, after) {
   return { bunched: after.bunched - before.bunched, starved: after.starved - before.starved };
 }
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
+export async function until(what, fn, timeoutMs, stepMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}

@@ -55,13 +55,4 @@ export function startNode(redis, id, extra = [], { heartbeat = 0.25, lease = 0.7
   ]);
 }
 
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-export async function until(what, fn, timeoutMs, stepMs = 100) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
+export { until } from './browser.js';

@@ -17,9 +17,6 @@ use cluster_support::{
     Entered, LEASE, Node, Redis, eventually, metric, metrics, seat, try_open, ws_url,
 };
 use common::Player;
-use futures_util::StreamExt as _;
-use tickwire_protocol::{Limits, ServerMessage};
-use tokio_tungstenite::tungstenite::Message;
 
 /// Resumes `player`'s seat through `entry` (any live node), trying again
 /// while the dead node's lease runs (1013); the player welcomed back.
@@ -254,21 +251,7 @@ async fn a_frozen_node_that_comes_back_is_fenced_and_its_players_resume_where_th
 
     // `a` runs again: fenced, it sends ann on to `b`, where ann resumes.
     a.signal("CONT");
-    let redirect = loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ann.ws.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("stream open")
-            .expect("no socket error");
-        if let Message::Binary(bytes) = msg {
-            let decoded =
-                ServerMessage::decode(&bytes, Some(&ann.welcome.schema), &Limits::default())
-                    .expect("decodes");
-            if let ServerMessage::Redirect { url, .. } = decoded {
-                break url;
-            }
-        }
-    };
+    let (redirect, _, _) = cluster_support::next_redirect(&mut ann).await;
     assert_eq!(redirect, b.url());
     let mut back = resume_through(&redirect, "fo-3", &ann, Duration::from_secs(10)).await;
     assert_eq!(back.welcome.player, ann.welcome.player);

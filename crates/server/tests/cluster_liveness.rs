@@ -10,9 +10,6 @@ mod common;
 use std::time::Duration;
 
 use cluster_support::{LEASE, Node, Redis, enter, eventually, metric, metrics, seat, ws_url};
-use futures_util::StreamExt as _;
-use tickwire_protocol::{Limits, ServerMessage};
-use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_node_drops_out_and_fences_its_stale_rooms_when_it_runs_again() {
@@ -77,21 +74,7 @@ async fn a_stopped_node_drops_out_and_fences_its_stale_rooms_when_it_runs_again(
     );
 
     // The player of the fenced room is sent to its new node, then 4010.
-    let redirect = loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), stale.ws.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("stream open")
-            .expect("no socket error");
-        if let Message::Binary(bytes) = msg {
-            let decoded =
-                ServerMessage::decode(&bytes, Some(&stale.welcome.schema), &Limits::default())
-                    .expect("decodes");
-            if let ServerMessage::Redirect { url, room, ticket } = decoded {
-                break (url, room, ticket);
-            }
-        }
-    };
+    let redirect = cluster_support::next_redirect(&mut stale).await;
     assert_eq!(
         (redirect.0.as_str(), redirect.1.as_str()),
         (owner_url.as_str(), "stale-1")

@@ -456,6 +456,27 @@ async fn first_message(ws: &mut Ws) -> ServerMessage {
     }
 }
 
+/// The next `Redirect` a player is sent (its node's url, room and seat
+/// ticket), skipping snapshots and other messages; a message at least every
+/// 10 s, or the test fails.
+pub async fn next_redirect(player: &mut Player) -> (String, String, String) {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), player.ws.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("stream open")
+            .expect("no socket error");
+        if let Message::Binary(bytes) = msg {
+            let decoded =
+                ServerMessage::decode(&bytes, Some(&player.welcome.schema), &Limits::default())
+                    .expect("decodes");
+            if let ServerMessage::Redirect { url, room, ticket } = decoded {
+                return (url, room, ticket);
+            }
+        }
+    }
+}
+
 /// Connects to `url`, following one redirect (as clients do), and returns
 /// the player welcomed.
 pub async fn enter(url: &str, name: &str) -> Player {
