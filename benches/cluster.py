@@ -70,6 +70,18 @@ def start_redis():
     return redis, "redis://127.0.0.1:%d/" % port
 
 
+def start_node(url, node_id, extra):
+    """A release node of the cluster whose Redis is at `url`, on a free
+    loopback port, with `extra` flags: the process and its port (not yet
+    listening: see wait_port)."""
+    port = free_port()
+    node = subprocess.Popen(
+        [SERVER, "--bind", "127.0.0.1:%d" % port, "--redis", url, "--public-url", "http://127.0.0.1:%d" % port,
+         "--node-id", node_id, "--cluster-secret", SECRET, *extra],
+        env=dict(os.environ, RUST_LOG="warn"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return node, port
+
+
 def stop(processes):
     for p in processes:
         if p.poll() is None:
@@ -85,17 +97,14 @@ def latency(args):
     try:
         redis, url = start_redis()
         processes.append(redis)
-        nodes = []
+        ports = []
         for i in range(3):
-            port = free_port()
-            processes.append(subprocess.Popen(
-                [SERVER, "--bind", "127.0.0.1:%d" % port, "--game", "bench", "--max-room-players", "10",
-                 "--redis", url, "--public-url", "http://127.0.0.1:%d" % port, "--node-id", "node-%d" % i,
-                 "--cluster-secret", SECRET],
-                env=dict(os.environ, RUST_LOG="warn"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            nodes.append("127.0.0.1:%d" % port)
-        for node in nodes:
-            wait_port(int(node.rsplit(":", 1)[1]), "a node")
+            node, port = start_node(url, "node-%d" % i, ["--game", "bench", "--max-room-players", "10"])
+            processes.append(node)
+            ports.append(port)
+        for port in ports:
+            wait_port(port, "a node")
+        nodes = ["127.0.0.1:%d" % port for port in ports]
         time.sleep(1.5)  # every node registered
         for concurrency in args.concurrency:
             subprocess.run([LATENCY, "--nodes", ",".join(nodes), "--requests", str(args.requests),
@@ -167,12 +176,7 @@ def failover(args):
         processes.append(redis)
 
         def start(node_id):
-            port = free_port()
-            p = subprocess.Popen(
-                [SERVER, "--bind", "127.0.0.1:%d" % port, "--redis", url,
-                 "--public-url", "http://127.0.0.1:%d" % port, "--node-id", node_id,
-                 "--cluster-secret", SECRET, "--lease", str(args.lease), "--heartbeat", str(args.lease / 3)],
-                env=dict(os.environ, RUST_LOG="warn"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            p, port = start_node(url, node_id, ["--lease", str(args.lease), "--heartbeat", str(args.lease / 3)])
             processes.append(p)
             wait_port(port, "node " + node_id)
             return p, port
