@@ -2,7 +2,9 @@
 # Runs every test of Tickwire: the Rust workspace (unit, integration,
 # property and golden-vector tests), then the browser client's tests
 # (node's test runner, and end-to-end tests in headless Chromium against the
-# real game binaries: the arena, asteroids and the starter template).
+# real game binaries: the arena, asteroids and the starter template), and
+# last a 2-minute soak of the release server under the swarm (its live heap,
+# descriptors and threads; benches/soak.py).
 #
 # Needs a Rust toolchain, and checks the rest first, before building
 # anything: Node.js 20+ and npm, Debian's Chromium at /usr/bin/chromium
