@@ -119,10 +119,7 @@ async fn join_soon(addr: SocketAddr, room: &str, name: &str) -> Player {
 
 /// The value of one metric sample in `/metrics`, 0 if absent.
 async fn metric(addr: SocketAddr, sample: &str) -> f64 {
-    let text = http_get(addr, "/metrics").await;
-    text.lines()
-        .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
-        .unwrap_or(0.0)
+    common::metric(&http_get(addr, "/metrics").await, sample)
 }
 
 /// The `tickwire` binary, running on `127.0.0.1:0`; killed on drop.

@@ -10,11 +10,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures_util::StreamExt as _;
 use serde_json::Value;
 use tickwire::config::Secret;
 use tickwire::{BundledOptions, Config};
-use tickwire_protocol::{Limits, ServerMessage, close_code, error_code};
+use tickwire_protocol::{ServerMessage, close_code, error_code};
 use tokio_tungstenite::tungstenite::Message;
 
 const TOKEN: &str = "the operators' token";
@@ -70,29 +69,14 @@ async fn until(addr: SocketAddr, what: &str, ok: impl Fn(&Value) -> bool) -> Val
     }
 }
 
-/// The value of the metric line that starts with `series`, 0 if none.
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Reads a player's messages up to its close: the protocol error before it
 /// (code, reason) and the close (code, reason).
 async fn closed(player: &mut Player) -> (Option<(u16, String)>, (u16, String)) {
     let mut error = None;
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), player.ws.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("stream open")
-            .expect("no socket error");
-        match msg {
+        match player.next_frame(Duration::from_secs(10)).await {
             Message::Binary(bytes) => {
-                let decoded =
-                    ServerMessage::decode(&bytes, Some(&player.welcome.schema), &Limits::default())
-                        .expect("decodes");
-                if let ServerMessage::Error { code, reason } = decoded {
+                if let ServerMessage::Error { code, reason } = player.decode(&bytes) {
                     error = Some((code, reason));
                 }
             }

@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use cluster_support::{Node, Redis, enter, http, seat};
 use common::Player;
-use futures_util::StreamExt as _;
 use serde_json::{Value, json};
-use tickwire_protocol::{Limits, ServerMessage, close_code};
+use tickwire_protocol::close_code;
 use tokio_tungstenite::tungstenite::Message;
 
 const TOKEN: &str = "the cluster's operators";
@@ -26,19 +25,13 @@ async fn admin(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, 
 /// The close a player's connection ends with (code, reason).
 async fn close_of(player: &mut Player) -> (u16, String) {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), player.ws.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("stream open")
-            .expect("no socket error");
-        match msg {
+        match player.next_frame(Duration::from_secs(10)).await {
             Message::Close(Some(frame)) => {
                 return (u16::from(frame.code), frame.reason.to_string());
             }
             Message::Close(None) => return (1005, String::new()),
             Message::Binary(bytes) => {
-                ServerMessage::decode(&bytes, Some(&player.welcome.schema), &Limits::default())
-                    .expect("decodes");
+                player.decode(&bytes);
             }
             _ => {}
         }

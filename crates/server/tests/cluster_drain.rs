@@ -10,8 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use cluster_support::{Entered, Node, Redis, enter, eventually, matchmake, open, seat, ws_url};
-use futures_util::StreamExt as _;
-use tickwire_protocol::{Limits, ServerMessage};
+use tickwire_protocol::ServerMessage;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Reads a player's messages until the server's error and close; returns
@@ -20,25 +19,12 @@ async fn until_closed(player: &mut common::Player) -> (Option<u16>, u16, u64) {
     let mut error = None;
     let mut snapshots = 0;
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(30), player.ws.next())
-            .await
-            .expect("a message within 30 s")
-            .expect("stream open")
-            .expect("no socket error");
-        match msg {
-            Message::Binary(bytes) => {
-                match ServerMessage::decode(
-                    &bytes,
-                    Some(&player.welcome.schema),
-                    &Limits::default(),
-                )
-                .expect("decodes")
-                {
-                    ServerMessage::Snapshot(_) => snapshots += 1,
-                    ServerMessage::Error { code, .. } => error = Some(code),
-                    _ => {}
-                }
-            }
+        match player.next_frame(Duration::from_secs(30)).await {
+            Message::Binary(bytes) => match player.decode(&bytes) {
+                ServerMessage::Snapshot(_) => snapshots += 1,
+                ServerMessage::Error { code, .. } => error = Some(code),
+                _ => {}
+            },
             Message::Close(frame) => {
                 return (error, frame.map_or(1005, |f| u16::from(f.code)), snapshots);
             }

@@ -13,10 +13,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use cluster_support::{
-    Entered, LEASE, Node, Redis, eventually, metric, metrics, seat, try_open, ws_url,
-};
+use cluster_support::{Entered, LEASE, Node, Redis, eventually, metrics, seat, try_open, ws_url};
 use common::Player;
+use common::metric;
 
 /// Resumes `player`'s seat through `entry` (any live node), trying again
 /// while the dead node's lease runs (1013); the player welcomed back.

@@ -9,7 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use cluster_support::{LEASE, Node, Redis, enter, eventually, metric, metrics, seat, ws_url};
+use cluster_support::{LEASE, Node, Redis, enter, eventually, metrics, seat, ws_url};
+use common::metric;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_node_drops_out_and_fences_its_stale_rooms_when_it_runs_again() {

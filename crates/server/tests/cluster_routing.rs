@@ -11,8 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cluster_support::{
-    Entered, Node, Redis, enter, eventually, metric, metrics, open, rooms, seat, ws_url,
+    Entered, Node, Redis, enter, eventually, metrics, open, rooms, seat, ws_url,
 };
+use common::metric;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bot_at_the_wrong_node_ends_up_in_the_right_room() {

@@ -6,7 +6,8 @@
 mod cluster_support;
 mod common;
 
-use cluster_support::{Entered, Node, Redis, enter, metric, metrics, open, seat, ws_url};
+use cluster_support::{Entered, Node, Redis, enter, metrics, open, seat, ws_url};
+use common::metric;
 use tickwire::cluster::seat::{SeatClaims, issue};
 use tickwire::ticket::now_unix;
 

@@ -108,20 +108,14 @@ async fn the_allocator_is_trimmed_every_period_and_timed() {
     let server = start(config).await;
     let addr = server.local_addr();
     // Trims counted in /metrics; bounded wait, generous for a loaded machine.
-    let trims = |response: &str| -> u64 {
-        response
-            .lines()
-            .find_map(|line| line.strip_prefix("tickwire_malloc_trim_seconds_count "))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0)
-    };
+    let trims = |response: &str| metric(response, "tickwire_malloc_trim_seconds_count ");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let mut response = http_get(addr, "/metrics").await;
-    while trims(&response) < 3 && std::time::Instant::now() < deadline {
+    while trims(&response) < 3.0 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         response = http_get(addr, "/metrics").await;
     }
-    assert!(trims(&response) >= 3, "no trims counted:\n{response}");
+    assert!(trims(&response) >= 3.0, "no trims counted:\n{response}");
     assert!(
         response.contains("tickwire_malloc_trim_seconds_bucket{le=\"0.001\"}"),
         "{response}"
@@ -136,21 +130,14 @@ async fn the_allocator_is_trimmed_every_period_and_timed() {
 async fn metrics_tell_the_heap_in_use_and_free() {
     let server = start(test_config()).await;
     let addr = server.local_addr();
-    let gauge = |response: &str, name: &str| -> f64 {
-        response
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{response}"))
-    };
     let before = http_get(addr, "/metrics").await;
-    let in_use = gauge(&before, "tickwire_heap_bytes");
+    let in_use = metric(&before, "tickwire_heap_bytes ");
     assert!(in_use > 0.0, "{before}");
-    gauge(&before, "tickwire_heap_free_bytes");
+    assert!(before.contains("\ntickwire_heap_free_bytes "), "{before}");
     // 64 MiB held across a scrape: the next scrape's figure holds it too.
     let held = vec![1u8; 64 << 20];
     let during = http_get(addr, "/metrics").await;
-    let grown = gauge(&during, "tickwire_heap_bytes") - in_use;
+    let grown = metric(&during, "tickwire_heap_bytes ") - in_use;
     assert!(
         grown >= (56 << 20) as f64,
         "heap grew {grown} bytes holding 64 MiB"
@@ -173,11 +160,7 @@ async fn the_allocator_is_not_trimmed_with_jemalloc() {
     // Twenty-five periods and more: a trimming task would have counted some.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let response = http_get(addr, "/metrics").await;
-    let trims = response
-        .lines()
-        .find_map(|line| line.strip_prefix("tickwire_malloc_trim_seconds_count "))
-        .and_then(|n| n.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    assert_eq!(trims, 0, "trims counted with jemalloc:\n{response}");
+    let trims = metric(&response, "tickwire_malloc_trim_seconds_count ");
+    assert_eq!(trims, 0.0, "trims counted with jemalloc:\n{response}");
     server.shutdown().await;
 }

@@ -155,18 +155,8 @@ async fn resume_when_held(addr: SocketAddr, token: &str, old: &Player) -> Player
 /// full) and the player's last input it acknowledges.
 async fn snapshot(player: &mut Player) -> (Option<u32>, Option<u32>, Vec<ReplicatedEntity>) {
     loop {
-        let msg = timeout(Duration::from_secs(5), player.ws.next())
-            .await
-            .expect("a message in time")
-            .expect("stream open")
-            .expect("no socket error");
-        let Message::Binary(bytes) = msg else {
-            continue;
-        };
-        let decoded =
-            ServerMessage::decode(&bytes, Some(&player.welcome.schema), &Limits::default())
-                .expect("decodes");
-        if let ServerMessage::Snapshot(snapshot) = decoded {
+        if let ServerMessage::Snapshot(snapshot) = player.next_message(Duration::from_secs(5)).await
+        {
             let state = player
                 .state
                 .apply(&snapshot.body)

@@ -58,17 +58,7 @@ enum Read {
 /// Reads messages until a snapshot is applied or a `Watching` event comes.
 async fn next(p: &mut Player) -> Read {
     loop {
-        let msg = timeout(Duration::from_secs(5), p.ws.next())
-            .await
-            .expect("a message within 5 s")
-            .expect("stream open")
-            .expect("no socket error");
-        let Message::Binary(bytes) = msg else {
-            continue;
-        };
-        let decoded = ServerMessage::decode(&bytes, Some(&p.welcome.schema), &Limits::default())
-            .expect("every server message decodes");
-        match decoded {
+        match p.next_message(Duration::from_secs(5)).await {
             ServerMessage::Snapshot(snapshot) => {
                 let state = p.state.apply(&snapshot.body).expect("snapshot applies");
                 p.last_tick = Some(snapshot.body.tick);

@@ -359,17 +359,6 @@ pub async fn metrics(addr: SocketAddr) -> String {
     http(addr, "GET", "/metrics", "").await.1
 }
 
-/// The value of the metric line that starts with `series` (name and
-/// labels as Prometheus prints them), 0 if there is none.
-pub fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| {
-            let rest = line.strip_prefix(series)?;
-            rest.trim().parse().ok()
-        })
-        .unwrap_or(0.0)
-}
-
 /// How a connection went.
 pub enum Entered {
     /// Welcomed: a player in its room (its join sent).
@@ -461,18 +450,10 @@ async fn first_message(ws: &mut Ws) -> ServerMessage {
 /// 10 s, or the test fails.
 pub async fn next_redirect(player: &mut Player) -> (String, String, String) {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), player.ws.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("stream open")
-            .expect("no socket error");
-        if let Message::Binary(bytes) = msg {
-            let decoded =
-                ServerMessage::decode(&bytes, Some(&player.welcome.schema), &Limits::default())
-                    .expect("decodes");
-            if let ServerMessage::Redirect { url, room, ticket } = decoded {
-                return (url, room, ticket);
-            }
+        if let ServerMessage::Redirect { url, room, ticket } =
+            player.next_message(Duration::from_secs(10)).await
+        {
+            return (url, room, ticket);
         }
     }
 }

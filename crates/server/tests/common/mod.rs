@@ -201,21 +201,37 @@ impl Player {
             .await
     }
 
+    /// The next frame the server sends, within `within`, or the test fails.
+    pub async fn next_frame(&mut self, within: Duration) -> Message {
+        timeout(within, self.ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("a message within {within:?}"))
+            .expect("stream open")
+            .expect("no socket error")
+    }
+
+    /// A binary frame of the server, decoded against the welcome's schema.
+    pub fn decode(&self, bytes: &[u8]) -> ServerMessage {
+        ServerMessage::decode(bytes, Some(&self.welcome.schema), &Limits::default())
+            .expect("every server message decodes")
+    }
+
+    /// The next protocol message, skipping other frames; each frame within
+    /// `within`, or the test fails.
+    pub async fn next_message(&mut self, within: Duration) -> ServerMessage {
+        loop {
+            if let Message::Binary(bytes) = self.next_frame(within).await {
+                return self.decode(&bytes);
+            }
+        }
+    }
+
     /// Reads messages until the next snapshot is applied; returns its state.
     pub async fn next_snapshot(&mut self) -> Vec<ReplicatedEntity> {
         loop {
-            let msg = timeout(Duration::from_secs(2), self.ws.next())
-                .await
-                .expect("a message within 2 s")
-                .expect("stream open")
-                .expect("no socket error");
-            let Message::Binary(bytes) = msg else {
-                continue;
-            };
-            let decoded =
-                ServerMessage::decode(&bytes, Some(&self.welcome.schema), &Limits::default())
-                    .expect("every server message decodes");
-            if let ServerMessage::Snapshot(snapshot) = decoded {
+            if let ServerMessage::Snapshot(snapshot) =
+                self.next_message(Duration::from_secs(2)).await
+            {
                 let state = self.state.apply(&snapshot.body).expect("snapshot applies");
                 self.snapshots += 1;
                 self.last_input = snapshot.last_input;
@@ -351,4 +367,12 @@ pub async fn http(
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, body.to_owned())
+}
+
+/// The value of the metric line of `/metrics` text that starts with
+/// `series` (name and labels as Prometheus prints them), 0 if there is none.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
